@@ -1,0 +1,270 @@
+"""KANLinear: a B-spline Kolmogorov-Arnold layer that drops in wherever ``nn.Linear`` goes."""
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional, Sequence, Type, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ActivationArg = Union[str, Type[nn.Module], Callable[[], nn.Module]]
+
+_ACTIVATIONS = {
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "identity": nn.Identity,
+}
+
+
+def resolve_activation(act: ActivationArg) -> Callable[[], nn.Module]:
+    """Turn ``"silu"``, ``nn.SiLU`` or any zero-argument module factory into a module factory."""
+    if isinstance(act, str):
+        key = act.lower()
+        if key not in _ACTIVATIONS:
+            raise ValueError(f"unknown base_activation {act!r}; choose one of {sorted(_ACTIVATIONS)}")
+        return _ACTIVATIONS[key]
+    if callable(act):
+        return act
+    raise TypeError(f"base_activation must be a name or an nn.Module class, got {type(act).__name__}")
+
+
+def activation_name(module: nn.Module) -> Optional[str]:
+    """The registry name of an activation module (``"silu"``), or None for one we do not know."""
+    for name, cls in _ACTIVATIONS.items():
+        if type(module) is cls:
+            return name
+    return None
+
+
+def uniform_grid(in_features: int, grid_size: int, spline_order: int,
+                 grid_range: Sequence[float], device=None) -> torch.Tensor:
+    """Uniform knots on ``grid_range`` extended by ``spline_order`` knots each side: (in, G + 2k + 1)."""
+    lo, hi = float(grid_range[0]), float(grid_range[1])
+    step = (hi - lo) / grid_size
+    knots = torch.arange(-spline_order, grid_size + spline_order + 1, dtype=torch.float32, device=device)
+    return (knots * step + lo).expand(in_features, -1).contiguous()
+
+
+def b_spline_bases(x: torch.Tensor, grid: torch.Tensor, spline_order: int) -> torch.Tensor:
+    """Cox-de Boor B-spline bases of each input on its own knots.
+
+    x: (N, in); grid: (in, G + 2k + 1) strictly increasing per row -> (N, in, G + k).
+    Bases are zero outside ``[grid[:, 0], grid[:, -1])`` (half-open, like the order-0 indicators).
+    """
+    grid = grid.to(x.dtype)
+    x = x.unsqueeze(-1)  # (N, in, 1)
+    bases = ((x >= grid[:, :-1]) & (x < grid[:, 1:])).to(x.dtype)  # (N, in, G + 2k)
+    for k in range(1, spline_order + 1):
+        left = (x - grid[:, : -(k + 1)]) / (grid[:, k:-1] - grid[:, : -(k + 1)])
+        right = (grid[:, k + 1:] - x) / (grid[:, k + 1:] - grid[:, 1:-k])
+        bases = left * bases[..., :-1] + right * bases[..., 1:]  # (N, in, G + 2k - k)
+    return bases
+
+
+class KANLinear(nn.Module):
+    """A KAN layer: every edge ``i -> o`` carries ``phi(x) = w_b * act(x) + s * sum_c w_c B_c(x)``.
+
+    Computes ``y = act(x) @ base_weight.T + B(x).flatten(-2) @ (spline_weight * spline_scaler).flatten(1).T``
+    (+ bias), where ``B(x)`` are the order-``spline_order`` B-spline bases on ``grid``. Parameter and buffer
+    names and shapes follow efficient-kan, so its state dicts load as they are:
+
+    - ``base_weight`` (out, in)
+    - ``spline_weight`` (out, in, grid_size + spline_order)
+    - ``spline_scaler`` (out, in), only when ``enable_standalone_scale_spline``
+    - buffer ``grid`` (in, grid_size + 2 * spline_order + 1), kept in float32
+
+    Input (..., in) -> output (..., out), like ``nn.Linear``. On CUDA the fused Triton kernel
+    (``vkan.ops``) runs the spline part without materialising ``B(x)``; set ``fused=False`` to force the
+    pure-PyTorch reference path.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        grid_range: Sequence[float] = (-1.0, 1.0),
+        base_activation: ActivationArg = nn.SiLU,
+        scale_noise: float = 0.1,
+        scale_base: float = 1.0,
+        scale_spline: float = 1.0,
+        enable_standalone_scale_spline: bool = True,
+        grid_eps: float = 0.02,
+        bias: bool = False,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        if grid_size < 1:
+            raise ValueError(f"grid_size must be >= 1, got {grid_size}")
+        if spline_order < 0:
+            raise ValueError(f"spline_order must be >= 0, got {spline_order}")
+        if len(grid_range) != 2 or not float(grid_range[0]) < float(grid_range[1]):
+            raise ValueError(f"grid_range must be (low, high) with low < high, got {tuple(grid_range)}")
+        factory = {"device": device, "dtype": dtype}
+        self.in_features = in_features
+        self.out_features = out_features
+        self.grid_size = grid_size
+        self.spline_order = spline_order
+        self.grid_range = (float(grid_range[0]), float(grid_range[1]))
+        self.scale_noise = scale_noise
+        self.scale_base = scale_base
+        self.scale_spline = scale_spline
+        self.enable_standalone_scale_spline = enable_standalone_scale_spline
+        self.grid_eps = grid_eps
+        self.base_activation = resolve_activation(base_activation)()
+        self.fused: Optional[bool] = None  # None: fused kernel whenever it applies; False: reference path
+
+        self.register_buffer("grid", uniform_grid(in_features, grid_size, spline_order, self.grid_range, device))
+        n_coef = grid_size + spline_order
+        self.base_weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        self.spline_weight = nn.Parameter(torch.empty(out_features, in_features, n_coef, **factory))
+        if enable_standalone_scale_spline:
+            self.spline_scaler = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        else:
+            self.register_parameter("spline_scaler", None)
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_features, **factory))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    @property
+    def n_coef(self) -> int:
+        """Number of spline coefficients per edge: ``grid_size + spline_order``."""
+        return self.grid_size + self.spline_order
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """efficient-kan's initialisation, without its per-layer least-squares solve.
+
+        The spline weights are the minimum-norm spline through small uniform noise sampled at the
+        ``grid_size + 1`` interior knots. That fit is linear in the noise, so one pseudo-inverse per input
+        (a (G+1, G+k) matrix) replaces a least-squares problem with ``out`` right-hand sides.
+        """
+        if self.base_weight.is_meta:
+            return
+        nn.init.kaiming_uniform_(self.base_weight, a=math.sqrt(5) * self.scale_base)
+        k, n_knots = self.spline_order, self.grid_size + 1
+        grid = self.grid.to(torch.float64)
+        knots = grid[:, k: k + n_knots]  # (in, G+1) interior knots
+        basis = b_spline_bases(knots.T, grid, k).permute(1, 0, 2)  # (in, G+1, C)
+        pinv = torch.linalg.pinv(basis).to(torch.float32)  # (in, C, G+1)
+        noise = (torch.rand(n_knots, self.in_features, self.out_features, device=grid.device) - 0.5)
+        noise *= self.scale_noise / self.grid_size  # (G+1, in, out)
+        coef = torch.bmm(pinv, noise.transpose(0, 1))  # (in, C, out)
+        scale = 1.0 if self.enable_standalone_scale_spline else self.scale_spline
+        self.spline_weight.copy_((scale * coef).permute(2, 0, 1))
+        if self.spline_scaler is not None:
+            nn.init.kaiming_uniform_(self.spline_scaler, a=math.sqrt(5) * self.scale_spline)
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.in_features)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    @property
+    def scaled_spline_weight(self) -> torch.Tensor:
+        """Effective spline coefficients ``spline_weight * spline_scaler``: (out, in, C)."""
+        if self.spline_scaler is None:
+            return self.spline_weight
+        return self.spline_weight * self.spline_scaler.unsqueeze(-1)
+
+    def b_splines(self, x: torch.Tensor) -> torch.Tensor:
+        """Bases of (N, in) inputs on this layer's grid: (N, in, grid_size + spline_order), float32+."""
+        if x.dtype not in (torch.float32, torch.float64):
+            x = x.float()
+        return b_spline_bases(x, self.grid, self.spline_order)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., in) -> (..., out)."""
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"KANLinear expects (..., {self.in_features}) inputs, got {tuple(x.shape)}")
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features)  # (N, in)
+        base = F.linear(self.base_activation(x2), self.base_weight)  # (N, out)
+        spline = self._spline_output(x2)  # (N, out)
+        out = base + spline
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*lead, self.out_features)
+
+    def _spline_output(self, x2: torch.Tensor) -> torch.Tensor:
+        """Spline part ``B(x) @ W_s``: (N, in) -> (N, out), fused on CUDA when possible."""
+        if self.fused is not False:
+            from vkan.ops import fused_spline_linear, fused_supported
+
+            if fused_supported(self, x2):
+                return fused_spline_linear(x2, self.grid, self.scaled_spline_weight, self.spline_order)
+        return self.spline_reference(x2)
+
+    def spline_reference(self, x2: torch.Tensor) -> torch.Tensor:
+        """Reference spline part (materialises the bases): (N, in) -> (N, out)."""
+        bases = self.b_splines(x2)  # (N, in, C)
+        weight = self.scaled_spline_weight
+        return F.linear(bases.reshape(x2.shape[0], -1).to(weight.dtype), weight.reshape(self.out_features, -1))
+
+    @torch.no_grad()
+    def update_grid(self, x: torch.Tensor, margin: float = 0.01) -> None:
+        """Re-fit the grid to the inputs ``x`` (..., in) while keeping the function computed on them.
+
+        The new knots mix the data's quantiles (weight ``1 - grid_eps``) with a uniform grid over the
+        data range widened by ``margin`` (weight ``grid_eps``). The spline coefficients are then the
+        least-squares fit, per edge, of the old spline outputs on ``x`` (solved through the per-input
+        (C, C) normal equations, so nothing of size (N, in, out) is ever built). The fitted coefficients
+        are stored back divided by ``spline_scaler``, so ``scaled_spline_weight`` is what was fitted.
+        """
+        x = x.reshape(-1, self.in_features).to(torch.float32)  # (N, in)
+        n, k, g = x.shape[0], self.spline_order, self.grid_size
+        if n < 2:
+            raise ValueError("update_grid needs at least 2 samples")
+        old_bases = b_spline_bases(x, self.grid.float(), k)  # (N, in, C)
+
+        x_sorted = torch.sort(x, dim=0).values  # (N, in)
+        idx = torch.linspace(0, n - 1, g + 1, device=x.device).round().long()
+        grid_adaptive = x_sorted[idx]  # (G+1, in)
+        step = (x_sorted[-1] - x_sorted[0] + 2 * margin) / g  # (in,)
+        ramp = torch.arange(g + 1, device=x.device, dtype=torch.float32).unsqueeze(1)
+        grid_uniform = ramp * step + x_sorted[0] - margin  # (G+1, in)
+        grid = self.grid_eps * grid_uniform + (1 - self.grid_eps) * grid_adaptive
+        ext = torch.arange(1, k + 1, device=x.device, dtype=torch.float32).unsqueeze(1) * step  # (k, in)
+        grid = torch.cat([grid[:1] - ext.flip(0), grid, grid[-1:] + ext], dim=0)  # (G+2k+1, in)
+        new_grid = grid.T.contiguous()  # (in, G+2k+1)
+        new_bases = b_spline_bases(x, new_grid, k)  # (N, in, C)
+
+        a_new = new_bases.permute(1, 2, 0).double()  # (in, C, N)
+        gram = a_new @ a_new.transpose(1, 2)  # (in, C, C)
+        cross = a_new @ old_bases.permute(1, 0, 2).double()  # (in, C, C)
+        ridge = 1e-10 * gram.diagonal(dim1=1, dim2=2).mean(-1).clamp_min(1e-12)  # (in,)
+        eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+        proj = torch.linalg.solve(gram + ridge[:, None, None] * eye, cross)  # (in, C, C)
+        old_coef = self.scaled_spline_weight.double()  # (out, in, C)
+        new_coef = torch.einsum("icd,oid->oic", proj, old_coef)  # (out, in, C)
+
+        self.grid.copy_(new_grid)
+        if self.spline_scaler is None:
+            self.spline_weight.copy_(new_coef)
+            return
+        scaler = self.spline_scaler.double()
+        tiny = scaler.abs() < 1e-12  # an edge whose scaler vanished keeps its function through scaler = 1
+        scaler = torch.where(tiny, torch.ones_like(scaler), scaler)
+        self.spline_scaler.copy_(scaler)
+        self.spline_weight.copy_(new_coef / scaler.unsqueeze(-1))
+
+    def regularization_loss(self, regularize_activation: float = 1.0, regularize_entropy: float = 1.0) -> torch.Tensor:
+        """efficient-kan's L1 + entropy penalty on the mean |spline_weight| of each edge (a scalar)."""
+        l1 = self.spline_weight.abs().mean(-1)  # (out, in)
+        total = l1.sum()
+        p = l1 / total
+        entropy = -torch.special.xlogy(p, p).sum()
+        return regularize_activation * total + regularize_entropy * entropy
+
+    def extra_repr(self) -> str:
+        act = activation_name(self.base_activation) or type(self.base_activation).__name__
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, grid_size={self.grid_size}, "
+            f"spline_order={self.spline_order}, grid_range={self.grid_range}, base_activation={act}, "
+            f"standalone_scale_spline={self.enable_standalone_scale_spline}, bias={self.bias is not None}"
+        )
