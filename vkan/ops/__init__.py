@@ -1,13 +1,37 @@
-"""Dispatch of KANLinear's spline matmul to the fused Triton kernel (CUDA) or the reference path."""
+"""Dispatch of KANLinear's spline matmul to the fused Triton kernel (CUDA) or the PyTorch reference."""
 from __future__ import annotations
+
+import functools
 
 import torch
 
+FUSED_ORDERS = (1, 2, 3)  # spline orders the kernel is written for; others use the reference path
+FUSED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+@functools.lru_cache(maxsize=None)
+def triton_available() -> bool:
+    """True when Triton imports (it ships with CUDA builds of torch)."""
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
 
 def fused_supported(layer, x: torch.Tensor) -> bool:
-    """Whether the fused kernel can run this layer on this input (no fused kernel yet: never)."""
-    return False
+    """Whether the fused kernel runs this layer on this input: CUDA tensors, order 1-3, float dtypes."""
+    return (
+        x.is_cuda
+        and layer.spline_order in FUSED_ORDERS
+        and x.dtype in FUSED_DTYPES
+        and layer.spline_weight.dtype in FUSED_DTYPES
+        and triton_available()
+    )
 
 
-def fused_spline_linear(x, grid, weight, spline_order):  # pragma: no cover - replaced by the kernel
-    raise NotImplementedError("the fused KAN kernel is not built yet")
+def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor, spline_order: int) -> torch.Tensor:
+    """Fused ``B(x) @ weight``: x (N, in), grid (in, Q), weight (out, in, C) -> (N, out). See ``kan_op``."""
+    from vkan.ops.kan_op import fused_spline_linear as run
+
+    return run(x, grid, weight, spline_order)

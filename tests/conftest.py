@@ -1,0 +1,32 @@
+"""Shared test setup: Triton's interpreter on CPU-only machines, GPU skipping, the offline data root."""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+if not torch.cuda.is_available():
+    # Triton kernels run on CPU tensors under the interpreter; must be set before triton.jit decorates them.
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("VKAN_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The offline dataset copy (VKAN_DATA_DIR, else ../shared/data); tests that need it skip without it."""
+    if not (DATA_DIR / "mnist" / "train.npz").exists():
+        pytest.skip(f"offline datasets not found at {DATA_DIR}; set VKAN_DATA_DIR")
+    return DATA_DIR

@@ -1,0 +1,179 @@
+"""Side-by-side GPU benchmark: fused KAN layer vs reference, nn.Linear and inkan; ViT-KAN vs ViT-MLP training.
+
+    python -m vkan.bench                       # layers + models (eager and compiled), prints markdown tables
+    python -m vkan.bench --skip-models --json out.json
+
+All numbers in one table come from one process on one GPU, so ratios are measured side by side.
+Layer rows time forward + backward under bf16 autocast (median of ``triton.testing.do_bench``);
+"peak" is the memory the step allocates on top of its parameters and input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Callable, Dict, List
+
+import torch
+import torch.nn as nn
+
+LAYER_SHAPES = [(16640, 192, 768), (50432, 384, 1536), (50432, 768, 3072)]
+
+
+def _gib(n_bytes: float) -> float:
+    return n_bytes / 2**30
+
+
+def measure(step: Callable[[], None], grads: List[torch.Tensor], warmup_ms: int = 50, rep_ms: int = 300) -> Dict[str, float]:
+    """Median time (ms) and peak extra memory (GiB) of ``step`` on the current CUDA device."""
+    import triton.testing
+
+    step()  # compile / autotune outside the measurement
+    torch.cuda.synchronize()
+    for g in grads:
+        g.grad = None
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    step()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    ms = triton.testing.do_bench(step, warmup=warmup_ms, rep=rep_ms, grad_to_none=grads, return_mode="median")
+    return {"ms": ms, "peak_gib": _gib(peak)}
+
+
+def bench_layers(shapes=LAYER_SHAPES) -> List[dict]:
+    """Forward + backward of one layer per implementation, bf16 autocast, fp32 parameters."""
+    from vkan import KANLinear
+
+    try:
+        import inkan  # optional comparison
+    except ImportError:
+        inkan = None
+    rows = []
+    for m, n_in, n_out in shapes:
+        kan = KANLinear(n_in, n_out).cuda()
+        n_params = sum(p.numel() for p in kan.parameters())
+        per_edge = kan.n_coef + 1  # spline + base multiply-adds per edge
+        kan_flops = 6 * m * n_in * n_out * per_edge  # fwd 2x, bwd 4x (input and weight grads)
+        lin = nn.Linear(n_in, round(n_params / n_in), bias=False).cuda()  # same parameters, same input
+        impls = {"vkan fused": (kan, True), "vkan reference": (kan, False), "nn.Linear (same params)": (lin, None)}
+        if inkan is not None:
+            impls["inkan.KANLayer"] = (inkan.KANLayer(n_in, n_out).cuda(), None)
+        x = torch.randn(m, n_in, device="cuda", requires_grad=True)
+        results = {}
+        for name, (module, fused) in impls.items():
+            if fused is not None:
+                module.fused = None if fused else False
+
+            def step(module=module):
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    y = module(x)
+                y.backward(torch.ones_like(y))
+
+            grads = [x, *module.parameters()]
+            r = measure(step, grads)
+            flops = kan_flops if module is not lin else 6 * m * n_in * lin.out_features
+            r["tflops"] = flops / r["ms"] / 1e9
+            results[name] = r
+        ref, linear = results["vkan reference"], results["nn.Linear (same params)"]
+        for name, r in results.items():
+            rows.append({"shape": f"{m}x{n_in}->{n_out}", "impl": name, **r,
+                         "speedup_vs_reference": ref["ms"] / r["ms"], "time_vs_linear": r["ms"] / linear["ms"],
+                         "mem_vs_linear": r["peak_gib"] / max(linear["peak_gib"], 1e-9)})
+        del kan, lin, x
+        torch.cuda.empty_cache()
+    return rows
+
+
+def bench_models(compile_modes=(False, True), configs=None) -> List[dict]:
+    """Training-step throughput (AdamW, bf16 autocast, cross-entropy) of KAN and MLP ViT twins."""
+    import timm
+
+    import vkan  # noqa: F401  (registers the models)
+
+    configs = configs or [
+        ("vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32", 32, 512),
+        ("vit_kan_small_patch16_224", "vit_mlp_small_patch16_224", 224, 128),
+    ]
+    rows = []
+    for kan_name, mlp_name, img, batch in configs:
+        variants = [(mlp_name, None), (kan_name, True), (kan_name, False)]
+        for compiled in compile_modes:
+            for name, fused in variants:
+                if fused is False and compiled:
+                    continue  # the reference path is the slow baseline; eager is enough
+                torch.manual_seed(0)
+                model = timm.create_model(name, num_classes=10).cuda().train()
+                if fused is not None:
+                    for module in model.modules():
+                        if hasattr(module, "fused"):
+                            module.fused = None if fused else False
+                opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+                run = torch.compile(model) if compiled else model
+                x = torch.randn(batch, 3, img, img, device="cuda")
+                y = torch.randint(0, 10, (batch,), device="cuda")
+
+                def step():
+                    with torch.autocast("cuda", dtype=torch.bfloat16):
+                        loss = nn.functional.cross_entropy(run(x), y)
+                    loss.backward()
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+
+                t0 = time.perf_counter()
+                for _ in range(3):
+                    step()
+                torch.cuda.synchronize()
+                warm_s = time.perf_counter() - t0
+                r = measure(step, [], warmup_ms=100, rep_ms=1000)
+                label = name + ("" if fused is not False else " (reference path)")
+                rows.append({"model": label, "img": img, "batch": batch, "compiled": compiled,
+                             "img_per_s": batch / r["ms"] * 1e3, "step_ms": r["ms"], "peak_gib": r["peak_gib"],
+                             "warmup_s": warm_s})
+                del model, opt, run
+                torch.cuda.empty_cache()
+        for compiled in compile_modes:  # ratios to the MLP twin, same compile mode
+            group = [r for r in rows if r["img"] == img and r["compiled"] == compiled]
+            mlp = next(r for r in group if r["model"] == mlp_name)
+            for r in group:
+                r["throughput_vs_mlp"] = r["img_per_s"] / mlp["img_per_s"]
+                r["mem_vs_mlp"] = r["peak_gib"] / mlp["peak_gib"]
+    return rows
+
+
+def markdown(rows: List[dict], cols: List[str]) -> str:
+    def fmt(v):
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skip-layers", action="store_true", help="skip the layer benchmark")
+    parser.add_argument("--skip-models", action="store_true", help="skip the model benchmark")
+    parser.add_argument("--no-compile", action="store_true", help="model benchmark in eager mode only")
+    parser.add_argument("--json", help="also write all rows to this JSON file")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        raise SystemExit("vkan.bench needs a CUDA GPU")
+    out = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__}
+    print(f"# {out['gpu']}, torch {out['torch']}")
+    if not args.skip_layers:
+        out["layers"] = bench_layers()
+        print(markdown(out["layers"], ["shape", "impl", "ms", "tflops", "peak_gib", "speedup_vs_reference",
+                                       "time_vs_linear", "mem_vs_linear"]), flush=True)
+    if not args.skip_models:
+        out["models"] = bench_models(compile_modes=(False,) if args.no_compile else (False, True))
+        print(markdown(out["models"], ["model", "img", "batch", "compiled", "img_per_s", "peak_gib",
+                                       "throughput_vs_mlp", "mem_vs_mlp"]), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

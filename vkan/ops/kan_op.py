@@ -1,0 +1,142 @@
+"""``vkan::spline_linear``: the fused spline matmul as a torch custom op with its autograd formula.
+
+Registered through ``torch.library`` so that ``torch.compile`` treats it as one opaque node (no graph
+break) and autograd calls the fused backward. Launch parameters are fixed per shape class (no
+autotuning: results are deterministic and the first call compiles only one variant).
+"""
+from __future__ import annotations
+
+import os
+from typing import Tuple
+
+import torch
+import triton
+
+from vkan.ops import triton_kan as tk
+
+
+def padded_coefs(n_coef: int) -> int:
+    """Coefficient axis padded to a power of two (>= 2) for the kernels' tiles."""
+    return max(2, triton.next_power_of_2(n_coef))
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def _precision(dtype: torch.dtype) -> str:
+    if dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32:
+        return "ieee"
+    return "tf32"
+
+
+def _tiles(cp: int, small: bool) -> Tuple[int, int]:
+    """(BI, BK = BI * CP): 64 spline rows per k-step for small problems, 128 otherwise."""
+    bk = 64 if small else 128
+    bk = max(bk, 16 * cp)  # tl.dot needs BI >= 1 and BK >= 16
+    return bk // cp, bk
+
+
+def _launch_fwd(x: torch.Tensor, grid: torch.Tensor, wp: torch.Tensor, k: int) -> torch.Tensor:
+    m, n_in = x.shape
+    n_out = wp.shape[1]
+    cp = wp.shape[0] // n_in
+    y = torch.empty((m, n_out), device=x.device, dtype=wp.dtype)
+    small = _interpreting() or m * n_out < 1 << 20
+    bi, _ = _tiles(cp, small)
+    bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 8)
+    launch = (triton.cdiv(m, bm), triton.cdiv(n_out, bn))
+    tk.spline_fwd_kernel[launch](x, grid, wp, y, m, n_in, n_out, x.stride(0), wp.stride(0), y.stride(0),
+                                 Q=grid.shape[1], CP=cp, K=k, BM=bm, BN=bn, BI=bi,
+                                 PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=3)
+    return y
+
+
+def _launch_dx(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, wp: torch.Tensor, k: int) -> torch.Tensor:
+    m, n_in = x.shape
+    n_out = wp.shape[1]
+    cp = wp.shape[0] // n_in
+    wt = wp.t().contiguous()  # (O, I*CP)
+    dx = torch.empty_like(x)
+    bi, _ = _tiles(cp, _interpreting())
+    bm, bo, warps = (16, 16, 4) if _interpreting() else (64, 64, 4)
+    launch = (triton.cdiv(m, bm), triton.cdiv(n_in, bi))
+    tk.spline_dx_kernel[launch](gy, x, grid, wt, dx, m, n_in, n_out, gy.stride(0), x.stride(0), wt.stride(0),
+                                dx.stride(0), Q=grid.shape[1], CP=cp, K=k, BM=bm, BO=bo, BI=bi,
+                                PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=3)
+    return dx
+
+
+def _launch_dw(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, wp: torch.Tensor, k: int) -> torch.Tensor:
+    m, n_in = x.shape
+    n_out = wp.shape[1]
+    cp = wp.shape[0] // n_in
+    bi, bk = _tiles(cp, _interpreting())
+    bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128, 8)
+    tiles = triton.cdiv(n_in, bi) * triton.cdiv(n_out, bn)
+    # enough programs to fill the GPU (~4 waves of 132 SMs), but each split keeps >= 4 row blocks
+    split = 2 if _interpreting() else max(1, min(triton.cdiv(528, tiles), triton.cdiv(m, 4 * bm)))
+    part = torch.empty((split, n_in * cp, n_out), device=x.device, dtype=torch.float32)
+    launch = (triton.cdiv(n_in, bi), triton.cdiv(n_out, bn), split)
+    tk.spline_dw_kernel[launch](gy, x, grid, part, m, n_in, n_out, gy.stride(0), x.stride(0), part.stride(1),
+                                part.stride(0), Q=grid.shape[1], CP=cp, K=k, BM=bm, BN=bn, BI=bi, SPLIT=split,
+                                PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=3)
+    return part.sum(0).to(wp.dtype)
+
+
+@torch.library.custom_op("vkan::spline_linear", mutates_args=())
+def spline_linear(x: torch.Tensor, grid: torch.Tensor, wp: torch.Tensor, spline_order: int) -> torch.Tensor:
+    """x (M, I) any float dtype, grid (I, Q) fp32, wp (I*CP, O) -> (M, O) in wp's dtype."""
+    return _launch_fwd(x, grid, wp, spline_order)
+
+
+@spline_linear.register_fake
+def _(x, grid, wp, spline_order):
+    return x.new_empty((x.shape[0], wp.shape[1]), dtype=wp.dtype)
+
+
+@torch.library.custom_op("vkan::spline_linear_backward", mutates_args=())
+def spline_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, wp: torch.Tensor,
+                           spline_order: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Gradients (dx (M, I) in x's dtype, dwp (I*CP, O) in wp's dtype) of ``spline_linear``."""
+    gy = gy.contiguous()
+    return _launch_dx(gy, x, grid, wp, spline_order), _launch_dw(gy, x, grid, wp, spline_order)
+
+
+@spline_linear_backward.register_fake
+def _(gy, x, grid, wp, spline_order):
+    return torch.empty_like(x), torch.empty_like(wp)
+
+
+def _setup_context(ctx, inputs, output):
+    x, grid, wp, spline_order = inputs
+    ctx.save_for_backward(x, grid, wp)
+    ctx.spline_order = spline_order
+
+
+def _backward(ctx, gy):
+    x, grid, wp = ctx.saved_tensors
+    dx, dwp = torch.ops.vkan.spline_linear_backward(gy, x, grid, wp, ctx.spline_order)
+    return dx, None, dwp, None
+
+
+spline_linear.register_autograd(_backward, setup_context=_setup_context)
+
+
+def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor, spline_order: int) -> torch.Tensor:
+    """Spline part of KANLinear, fused: x (N, in), grid (in, Q), weight (out, in, C) -> (N, out).
+
+    Under autocast the matmul runs in the autocast dtype (the output has that dtype, like ``F.linear``);
+    otherwise in ``weight``'s dtype. ``weight`` is the scaled spline weight and stays differentiable:
+    padding and transposition to the kernel layout are ordinary torch ops.
+    """
+    n_out, n_in, n_coef = weight.shape
+    cp = padded_coefs(n_coef)
+    dtype = weight.dtype
+    if torch.is_autocast_enabled(x.device.type):
+        dtype = torch.get_autocast_dtype(x.device.type)
+    w = weight.to(dtype)
+    if cp != n_coef:
+        w = torch.nn.functional.pad(w, (0, cp - n_coef))
+    wp = w.permute(1, 2, 0).reshape(n_in * cp, n_out).contiguous()  # (I*CP, O)
+    return torch.ops.vkan.spline_linear(x.contiguous(), grid.float().contiguous(), wp, spline_order)
