@@ -16,14 +16,19 @@ def rel(a, b):
     return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
-def fused_and_reference(layer, x, dtype=torch.float32):
-    """Outputs and gradients (x, spline_weight, spline_scaler) of the spline part, fused vs reference."""
+def fused_and_reference(layer, x, dtype=torch.float32, uniform=None):
+    """Outputs and gradients (x, spline_weight, spline_scaler) of the spline part, fused vs reference.
+
+    ``uniform`` picks the kernel's basis evaluation: closed form (True) or Cox-de Boor (False);
+    None follows the layer's own ``grid_uniform``."""
+    uniform = layer.grid_uniform if uniform is None else uniform
     grads = [p for p in (layer.spline_weight, layer.spline_scaler) if p is not None]
     results = []
     for path in ("fused", "reference"):
         xi = x.detach().clone().requires_grad_()
         if path == "fused":
-            y = fused_spline_linear(xi, layer.grid, layer.scaled_spline_weight.to(dtype), layer.spline_order)
+            y = fused_spline_linear(xi, layer.grid, layer.scaled_spline_weight.to(dtype), layer.spline_order,
+                                    uniform=uniform)
         else:
             y = layer.spline_reference(xi)
         gy = torch.sin(torch.arange(y.numel(), device=y.device, dtype=torch.float32)).reshape(y.shape)
@@ -40,14 +45,17 @@ def make_layer(n_in, n_out, grid_size, order, standalone=True, seed=0):
     return layer
 
 
+@pytest.mark.parametrize("uniform", [True, False], ids=["closed-form", "cox-de-boor"])
 @pytest.mark.parametrize("order,grid_size,standalone", [
     (1, 3, True), (2, 5, False), (3, 5, True), (3, 8, False), (2, 16, True), (3, 16, True), (1, 12, False),
 ])
-def test_fused_matches_reference_fp32_including_inputs_outside_grid(order, grid_size, standalone):
+def test_fused_matches_reference_fp32_including_inputs_outside_grid(order, grid_size, standalone, uniform):
     layer = make_layer(19, 23, grid_size, order, standalone)  # sizes that fill no tile exactly
     x = torch.randn(41, 19, device=DEVICE) * 1.7  # about a quarter of the inputs lie outside [-1, 1]
-    x[0, :5] = torch.tensor([-1.0, 1.0, 0.6, 5.0, -7.0])  # knots themselves and far outside
-    (y, *g), (ry, *rg) = fused_and_reference(layer, x)
+    x[0, :3] = torch.tensor([5.0, -7.0, 0.61])  # far outside the grid
+    if order > 1:  # knots themselves (order 1's derivative jumps there; either one-sided limit is right)
+        x[1, :3] = torch.tensor([-1.0, 1.0, 0.6])
+    (y, *g), (ry, *rg) = fused_and_reference(layer, x, uniform=uniform)
     assert y.dtype == torch.float32
     assert rel(y, ry) < 1e-5
     for name, a, b in zip(("x", "spline_weight", "spline_scaler"), g, rg):
@@ -57,6 +65,7 @@ def test_fused_matches_reference_fp32_including_inputs_outside_grid(order, grid_
 def test_fused_matches_reference_on_an_updated_nonuniform_grid():
     layer = make_layer(16, 24, 5, 3)
     layer.update_grid(torch.randn(500, 16, device=DEVICE) ** 3)  # strongly non-uniform knots
+    assert not layer.grid_uniform  # so the kernel must take the Cox-de Boor path
     x = torch.randn(33, 16, device=DEVICE) ** 3
     (y, *g), (ry, *rg) = fused_and_reference(layer, x)
     assert rel(y, ry) < 1e-5
@@ -64,6 +73,7 @@ def test_fused_matches_reference_on_an_updated_nonuniform_grid():
         assert rel(a, b) < 1e-5
 
 
+# numpy has no bfloat16, so Triton's interpreter cannot run bf16 tiles: bf16 is checked on the GPU only
 @pytest.mark.parametrize("dtype", [pytest.param(torch.bfloat16, marks=pytest.mark.gpu), torch.float16])
 def test_fused_half_precision_close_to_fp32_reference(dtype):
     layer = make_layer(32, 20, 5, 3)

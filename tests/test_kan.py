@@ -199,3 +199,15 @@ def test_extra_repr_and_bad_arguments():
         KANLinear(3, 4, grid_range=(1.0, -1.0))
     with pytest.raises(ValueError, match="base_activation"):
         KANLinear(3, 4, base_activation="swishy")
+
+
+def test_grid_uniform_flag_follows_update_and_state_dict():
+    layer = KANLinear(4, 3)
+    assert layer.grid_uniform
+    other = KANLinear(4, 3)
+    other.update_grid(torch.randn(100, 4) ** 3)
+    assert not other.grid_uniform
+    layer.load_state_dict(other.state_dict())
+    assert not layer.grid_uniform
+    layer.load_state_dict(KANLinear(4, 3, grid_range=(-2, 3)).state_dict())
+    assert layer.grid_uniform

@@ -48,6 +48,12 @@ def uniform_grid(in_features: int, grid_size: int, spline_order: int,
     return (knots * step + lo).expand(in_features, -1).contiguous()
 
 
+def grid_is_uniform(grid: torch.Tensor, rtol: float = 1e-5) -> bool:
+    """Whether every row of a (in, Q) grid has equally spaced knots (to ``rtol`` of the spacing)."""
+    steps = grid.double().diff(dim=1)  # (in, Q-1)
+    return bool(((steps - steps[:, :1]).abs() <= rtol * steps[:, :1].abs()).all() and (steps > 0).all())
+
+
 def b_spline_bases(x: torch.Tensor, grid: torch.Tensor, spline_order: int) -> torch.Tensor:
     """Cox-de Boor B-spline bases of each input on its own knots.
 
@@ -120,6 +126,7 @@ class KANLinear(nn.Module):
         self.fused: Optional[bool] = None  # None: fused kernel whenever it applies; False: reference path
 
         self.register_buffer("grid", uniform_grid(in_features, grid_size, spline_order, self.grid_range, device))
+        self.grid_uniform = True  # equally spaced knots in every row: lets the fused kernel use closed-form bases
         n_coef = grid_size + spline_order
         self.base_weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
         self.spline_weight = nn.Parameter(torch.empty(out_features, in_features, n_coef, **factory))
@@ -197,7 +204,8 @@ class KANLinear(nn.Module):
             from vkan.ops import fused_spline_linear, fused_supported
 
             if fused_supported(self, x2):
-                return fused_spline_linear(x2, self.grid, self.scaled_spline_weight, self.spline_order)
+                return fused_spline_linear(x2, self.grid, self.scaled_spline_weight, self.spline_order,
+                                           uniform=self.grid_uniform)
         return self.spline_reference(x2)
 
     def spline_reference(self, x2: torch.Tensor) -> torch.Tensor:
@@ -227,8 +235,8 @@ class KANLinear(nn.Module):
         grid_adaptive = x_sorted[idx]  # (G+1, in)
         step = (x_sorted[-1] - x_sorted[0] + 2 * margin) / g  # (in,)
         ramp = torch.arange(g + 1, device=x.device, dtype=torch.float32).unsqueeze(1)
-        grid_uniform = ramp * step + x_sorted[0] - margin  # (G+1, in)
-        grid = self.grid_eps * grid_uniform + (1 - self.grid_eps) * grid_adaptive
+        uniform_knots = ramp * step + x_sorted[0] - margin  # (G+1, in)
+        grid = self.grid_eps * uniform_knots + (1 - self.grid_eps) * grid_adaptive
         ext = torch.arange(1, k + 1, device=x.device, dtype=torch.float32).unsqueeze(1) * step  # (k, in)
         grid = torch.cat([grid[:1] - ext.flip(0), grid, grid[-1:] + ext], dim=0)  # (G+2k+1, in)
         new_grid = grid.T.contiguous()  # (in, G+2k+1)
@@ -244,6 +252,7 @@ class KANLinear(nn.Module):
         new_coef = torch.einsum("icd,oid->oic", proj, old_coef)  # (out, in, C)
 
         self.grid.copy_(new_grid)
+        self.grid_uniform = False
         if self.spline_scaler is None:
             self.spline_weight.copy_(new_coef)
             return
@@ -252,6 +261,10 @@ class KANLinear(nn.Module):
         scaler = torch.where(tiny, torch.ones_like(scaler), scaler)
         self.spline_scaler.copy_(scaler)
         self.spline_weight.copy_(new_coef / scaler.unsqueeze(-1))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.grid_uniform = grid_is_uniform(self.grid)
 
     def regularization_loss(self, regularize_activation: float = 1.0, regularize_entropy: float = 1.0) -> torch.Tensor:
         """efficient-kan's L1 + entropy penalty on the mean |spline_weight| of each edge (a scalar)."""

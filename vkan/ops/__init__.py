@@ -30,8 +30,9 @@ def fused_supported(layer, x: torch.Tensor) -> bool:
     )
 
 
-def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor, spline_order: int) -> torch.Tensor:
+def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor, spline_order: int,
+                        uniform: bool = False) -> torch.Tensor:
     """Fused ``B(x) @ weight``: x (N, in), grid (in, Q), weight (out, in, C) -> (N, out). See ``kan_op``."""
     from vkan.ops.kan_op import fused_spline_linear as run
 
-    return run(x, grid, weight, spline_order)
+    return run(x, grid, weight, spline_order, uniform)

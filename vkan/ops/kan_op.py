@@ -33,11 +33,15 @@ def _precision(dtype: torch.dtype) -> str:
 def _tiles(cp: int, small: bool) -> Tuple[int, int]:
     """(BI, BK = BI * CP): 64 spline rows per k-step for small problems, 128 otherwise."""
     bk = 64 if small else 128
-    bk = max(bk, 16 * cp)  # tl.dot needs BI >= 1 and BK >= 16
+    bk = max(bk, cp)  # one input per k-step at least; BK >= 16 holds since bk >= 64
     return bk // cp, bk
 
 
-def _launch_fwd(x: torch.Tensor, grid: torch.Tensor, wp: torch.Tensor, k: int) -> torch.Tensor:
+def _stages(dtype: torch.dtype) -> int:
+    return 3 if dtype != torch.float32 else 2  # fp32 tiles take twice the shared memory
+
+
+def _launch_fwd(x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     m, n_in = x.shape
     n_out = wp.shape[1]
     cp = wp.shape[0] // n_in
@@ -46,13 +50,13 @@ def _launch_fwd(x: torch.Tensor, grid: torch.Tensor, wp: torch.Tensor, k: int) -
     bi, _ = _tiles(cp, small)
     bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 8)
     launch = (triton.cdiv(m, bm), triton.cdiv(n_out, bn))
-    tk.spline_fwd_kernel[launch](x, grid, wp, y, m, n_in, n_out, x.stride(0), wp.stride(0), y.stride(0),
-                                 Q=grid.shape[1], CP=cp, K=k, BM=bm, BN=bn, BI=bi,
-                                 PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=3)
+    tk.spline_fwd_kernel[launch](x, grid, aux, wp, y, m, n_in, n_out, x.stride(0), wp.stride(0), y.stride(0),
+                                 Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, BM=bm, BN=bn, BI=bi,
+                                 PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=_stages(wp.dtype))
     return y
 
 
-def _launch_dx(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, wp: torch.Tensor, k: int) -> torch.Tensor:
+def _launch_dx(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     m, n_in = x.shape
     n_out = wp.shape[1]
     cp = wp.shape[0] // n_in
@@ -61,13 +65,13 @@ def _launch_dx(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, wp: torch.
     bi, _ = _tiles(cp, _interpreting())
     bm, bo, warps = (16, 16, 4) if _interpreting() else (64, 64, 4)
     launch = (triton.cdiv(m, bm), triton.cdiv(n_in, bi))
-    tk.spline_dx_kernel[launch](gy, x, grid, wt, dx, m, n_in, n_out, gy.stride(0), x.stride(0), wt.stride(0),
-                                dx.stride(0), Q=grid.shape[1], CP=cp, K=k, BM=bm, BO=bo, BI=bi,
-                                PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=3)
+    tk.spline_dx_kernel[launch](gy, x, grid, aux, wt, dx, m, n_in, n_out, gy.stride(0), x.stride(0), wt.stride(0),
+                                dx.stride(0), Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, BM=bm, BO=bo, BI=bi,
+                                PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=_stages(wp.dtype))
     return dx
 
 
-def _launch_dw(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, wp: torch.Tensor, k: int) -> torch.Tensor:
+def _launch_dw(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     m, n_in = x.shape
     n_out = wp.shape[1]
     cp = wp.shape[0] // n_in
@@ -78,54 +82,59 @@ def _launch_dw(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, wp: torch.
     split = 2 if _interpreting() else max(1, min(triton.cdiv(528, tiles), triton.cdiv(m, 4 * bm)))
     part = torch.empty((split, n_in * cp, n_out), device=x.device, dtype=torch.float32)
     launch = (triton.cdiv(n_in, bi), triton.cdiv(n_out, bn), split)
-    tk.spline_dw_kernel[launch](gy, x, grid, part, m, n_in, n_out, gy.stride(0), x.stride(0), part.stride(1),
-                                part.stride(0), Q=grid.shape[1], CP=cp, K=k, BM=bm, BN=bn, BI=bi, SPLIT=split,
-                                PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=3)
+    tk.spline_dw_kernel[launch](gy, x, grid, aux, part, m, n_in, n_out, gy.stride(0), x.stride(0), part.stride(1),
+                                part.stride(0), Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, BM=bm, BN=bn, BI=bi, SPLIT=split,
+                                PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=_stages(wp.dtype))
     return part.sum(0).to(wp.dtype)
 
 
 @torch.library.custom_op("vkan::spline_linear", mutates_args=())
-def spline_linear(x: torch.Tensor, grid: torch.Tensor, wp: torch.Tensor, spline_order: int) -> torch.Tensor:
-    """x (M, I) any float dtype, grid (I, Q) fp32, wp (I*CP, O) -> (M, O) in wp's dtype."""
-    return _launch_fwd(x, grid, wp, spline_order)
+def spline_linear(x: torch.Tensor, grid: torch.Tensor, aux: torch.Tensor, wp: torch.Tensor, spline_order: int,
+                  uniform: bool) -> torch.Tensor:
+    """x (M, I) any float dtype, grid (I, Q) fp32, aux (2, I) = [t_0; 1/h], wp (I*CP, O) -> (M, O), wp's dtype."""
+    return _launch_fwd(x, grid, aux, wp, spline_order, uniform)
 
 
 @spline_linear.register_fake
-def _(x, grid, wp, spline_order):
+def _(x, grid, aux, wp, spline_order, uniform):
     return x.new_empty((x.shape[0], wp.shape[1]), dtype=wp.dtype)
 
 
 @torch.library.custom_op("vkan::spline_linear_backward", mutates_args=())
-def spline_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, wp: torch.Tensor,
-                           spline_order: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def spline_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, aux: torch.Tensor,
+                           wp: torch.Tensor, spline_order: int, uniform: bool) -> Tuple[torch.Tensor, torch.Tensor]:
     """Gradients (dx (M, I) in x's dtype, dwp (I*CP, O) in wp's dtype) of ``spline_linear``."""
     gy = gy.contiguous()
-    return _launch_dx(gy, x, grid, wp, spline_order), _launch_dw(gy, x, grid, wp, spline_order)
+    dx = _launch_dx(gy, x, grid, aux, wp, spline_order, uniform)
+    return dx, _launch_dw(gy, x, grid, aux, wp, spline_order, uniform)
 
 
 @spline_linear_backward.register_fake
-def _(gy, x, grid, wp, spline_order):
+def _(gy, x, grid, aux, wp, spline_order, uniform):
     return torch.empty_like(x), torch.empty_like(wp)
 
 
 def _setup_context(ctx, inputs, output):
-    x, grid, wp, spline_order = inputs
-    ctx.save_for_backward(x, grid, wp)
-    ctx.spline_order = spline_order
+    x, grid, aux, wp, spline_order, uniform = inputs
+    ctx.save_for_backward(x, grid, aux, wp)
+    ctx.spline_order, ctx.uniform = spline_order, uniform
 
 
 def _backward(ctx, gy):
-    x, grid, wp = ctx.saved_tensors
-    dx, dwp = torch.ops.vkan.spline_linear_backward(gy, x, grid, wp, ctx.spline_order)
-    return dx, None, dwp, None
+    x, grid, aux, wp = ctx.saved_tensors
+    dx, dwp = torch.ops.vkan.spline_linear_backward(gy, x, grid, aux, wp, ctx.spline_order, ctx.uniform)
+    return dx, None, None, dwp, None, None
 
 
 spline_linear.register_autograd(_backward, setup_context=_setup_context)
 
 
-def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor, spline_order: int) -> torch.Tensor:
+def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor, spline_order: int,
+                        uniform: bool = False) -> torch.Tensor:
     """Spline part of KANLinear, fused: x (N, in), grid (in, Q), weight (out, in, C) -> (N, out).
 
+    ``uniform=True`` promises equally spaced knots in every row of ``grid`` and selects the closed-form
+    bases; ``False`` is right for any grid.
     Under autocast the matmul runs in the autocast dtype (the output has that dtype, like ``F.linear``);
     otherwise in ``weight``'s dtype. ``weight`` is the scaled spline weight and stays differentiable:
     padding and transposition to the kernel layout are ordinary torch ops.
@@ -139,4 +148,6 @@ def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tenso
     if cp != n_coef:
         w = torch.nn.functional.pad(w, (0, cp - n_coef))
     wp = w.permute(1, 2, 0).reshape(n_in * cp, n_out).contiguous()  # (I*CP, O)
-    return torch.ops.vkan.spline_linear(x.contiguous(), grid.float().contiguous(), wp, spline_order)
+    grid = grid.float().contiguous()
+    aux = torch.stack([grid[:, 0], 1.0 / (grid[:, 1] - grid[:, 0])])  # (2, I): t_0 and 1/h per input
+    return torch.ops.vkan.spline_linear(x.contiguous(), grid, aux, wp, spline_order, uniform)
