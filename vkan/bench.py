@@ -161,6 +161,10 @@ def main(argv=None) -> None:
     if not torch.cuda.is_available():
         raise SystemExit("vkan.bench needs a CUDA GPU")
     out = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__}
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    for _ in range(200):  # ~1 s of matmuls so that clocks are up before the first timed row
+        a @ a
+    torch.cuda.synchronize()
     print(f"# {out['gpu']}, torch {out['torch']}")
     if not args.skip_layers:
         out["layers"] = bench_layers()

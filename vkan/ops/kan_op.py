@@ -31,7 +31,7 @@ def _precision(dtype: torch.dtype) -> str:
 
 
 def _tiles(cp: int, small: bool) -> Tuple[int, int]:
-    """(BI, BK = BI * CP): 64 spline rows per k-step for small problems, 128 otherwise."""
+    """(BI, BK = BI * CP): 64 or 128 spline rows per k-step (tile sweep on an H200: bench/RESULTS.md)."""
     bk = 64 if small else 128
     bk = max(bk, cp)  # one input per k-step at least; BK >= 16 holds since bk >= 64
     return bk // cp, bk
@@ -46,9 +46,8 @@ def _launch_fwd(x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     n_out = wp.shape[1]
     cp = wp.shape[0] // n_in
     y = torch.empty((m, n_out), device=x.device, dtype=wp.dtype)
-    small = _interpreting() or m * n_out < 1 << 20
-    bi, _ = _tiles(cp, small)
-    bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 8)
+    bi, _ = _tiles(cp, small=True)
+    bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 4)
     launch = (triton.cdiv(m, bm), triton.cdiv(n_out, bn))
     tk.spline_fwd_kernel[launch](x, grid, aux, wp, y, m, n_in, n_out, x.stride(0), wp.stride(0), y.stride(0),
                                  Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, BM=bm, BN=bn, BI=bi,
@@ -62,8 +61,8 @@ def _launch_dx(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     cp = wp.shape[0] // n_in
     wt = wp.t().contiguous()  # (O, I*CP)
     dx = torch.empty_like(x)
-    bi, _ = _tiles(cp, _interpreting())
-    bm, bo, warps = (16, 16, 4) if _interpreting() else (64, 64, 4)
+    bi, _ = _tiles(cp, small=_interpreting())
+    bm, bo, warps = (16, 16, 4) if _interpreting() else (128, 64, 8)
     launch = (triton.cdiv(m, bm), triton.cdiv(n_in, bi))
     tk.spline_dx_kernel[launch](gy, x, grid, aux, wt, dx, m, n_in, n_out, gy.stride(0), x.stride(0), wt.stride(0),
                                 dx.stride(0), Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, BM=bm, BO=bo, BI=bi,
@@ -75,11 +74,11 @@ def _launch_dw(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     m, n_in = x.shape
     n_out = wp.shape[1]
     cp = wp.shape[0] // n_in
-    bi, bk = _tiles(cp, _interpreting())
-    bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128, 8)
+    bi, _ = _tiles(cp, small=True)
+    bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 4)
     tiles = triton.cdiv(n_in, bi) * triton.cdiv(n_out, bn)
-    # enough programs to fill the GPU (~4 waves of 132 SMs), but each split keeps >= 4 row blocks
-    split = 2 if _interpreting() else max(1, min(triton.cdiv(528, tiles), triton.cdiv(m, 4 * bm)))
+    # enough programs for ~2 waves of the H200's 132 SMs, but each split keeps >= 4 row blocks
+    split = 2 if _interpreting() else max(1, min(triton.cdiv(264, tiles), triton.cdiv(m, 4 * bm)))
     part = torch.empty((split, n_in * cp, n_out), device=x.device, dtype=torch.float32)
     launch = (triton.cdiv(n_in, bi), triton.cdiv(n_out, bn), split)
     tk.spline_dw_kernel[launch](gy, x, grid, aux, part, m, n_in, n_out, gy.stride(0), x.stride(0), part.stride(1),
@@ -150,4 +149,24 @@ def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tenso
     wp = w.permute(1, 2, 0).reshape(n_in * cp, n_out).contiguous()  # (I*CP, O)
     grid = grid.float().contiguous()
     aux = torch.stack([grid[:, 0], 1.0 / (grid[:, 1] - grid[:, 0])])  # (2, I): t_0 and 1/h per input
-    return torch.ops.vkan.spline_linear(x.contiguous(), grid, aux, wp, spline_order, uniform)
+    if torch.compiler.is_compiling():
+        return torch.ops.vkan.spline_linear(x.contiguous(), grid, aux, wp, spline_order, uniform)
+    return _EagerSplineLinear.apply(x.contiguous(), grid, aux, wp, spline_order, uniform)
+
+
+class _EagerSplineLinear(torch.autograd.Function):
+    """The same kernels as ``vkan::spline_linear`` without the custom-op dispatcher, for eager mode."""
+
+    @staticmethod
+    def forward(ctx, x, grid, aux, wp, spline_order, uniform):
+        ctx.save_for_backward(x, grid, aux, wp)
+        ctx.spline_order, ctx.uniform = spline_order, uniform
+        return _launch_fwd(x, grid, aux, wp, spline_order, uniform)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, grid, aux, wp = ctx.saved_tensors
+        gy = gy.contiguous()
+        dx = _launch_dx(gy, x, grid, aux, wp, ctx.spline_order, ctx.uniform) if ctx.needs_input_grad[0] else None
+        dwp = _launch_dw(gy, x, grid, aux, wp, ctx.spline_order, ctx.uniform) if ctx.needs_input_grad[3] else None
+        return dx, None, None, dwp, None, None
