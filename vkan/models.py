@@ -118,7 +118,8 @@ def create_vit_mlp(variant: str, size: str, patch_size: int, img_size: int, **kw
 def _register(name: str, builder, size: str, patch_size: int, img_size: int, **fixed) -> None:
     def entrypoint(pretrained: bool = False, **kwargs):
         kwargs = {**fixed, **kwargs}
-        return builder(name, size, patch_size, kwargs.pop("img_size", img_size), pretrained=pretrained, **kwargs)
+        return builder(name, size, kwargs.pop("patch_size", patch_size), kwargs.pop("img_size", img_size),
+                       pretrained=pretrained, **kwargs)
 
     entrypoint.__name__ = name
     entrypoint.__qualname__ = name

@@ -1,0 +1,75 @@
+"""torchrun / DistributedDataParallel plumbing; every helper is a no-op in a single process."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import torch
+import torch.distributed as tdist
+import torch.nn as nn
+
+
+@dataclass
+class DistContext:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+    owns_group: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup() -> DistContext:
+    """Join the process group torchrun describes (WORLD_SIZE > 1): NCCL on GPUs, gloo on CPUs."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistContext()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and os.environ.get("VKAN_DIST_BACKEND", "") != "gloo"
+    device = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    owns = not tdist.is_initialized()
+    if owns:
+        tdist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world)
+    return DistContext(rank, local, world, device, owns)
+
+
+def cleanup(ctx: DistContext) -> None:
+    if ctx.owns_group and tdist.is_initialized():
+        tdist.destroy_process_group()
+
+
+def wrap(model: nn.Module, ctx: DistContext) -> nn.Module:
+    """DistributedDataParallel around ``model`` when there are several processes."""
+    if ctx.world_size <= 1:
+        return model
+    ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    if tdist.is_available() and tdist.is_initialized():
+        t = t.clone()
+        tdist.all_reduce(t)
+    return t
+
+
+def broadcast_object(obj: Any) -> Any:
+    """Rank 0's value of ``obj`` on every rank (e.g. the run folder, so all ranks agree)."""
+    if not (tdist.is_available() and tdist.is_initialized()):
+        return obj
+    box = [obj]
+    tdist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def broadcast_tensors(tensors: Iterable[torch.Tensor]) -> None:
+    """Overwrite ``tensors`` on every rank with rank 0's values (after per-rank in-place updates)."""
+    if tdist.is_available() and tdist.is_initialized():
+        for t in tensors:
+            tdist.broadcast(t.data, src=0)

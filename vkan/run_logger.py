@@ -1,0 +1,77 @@
+"""Per-run records: metrics.csv (one row per epoch), summary.json, and an optional W&B run."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "img_per_s", "epoch_s", "peak_mem_gib"]
+
+
+def wandb_has_login() -> bool:
+    """Whether an API key is configured (environment or ~/.netrc), so W&B can run online."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
+
+
+def wandb_mode(requested: str) -> str:
+    """W&B mode: ``$WANDB_MODE`` wins, then the config; ``auto`` is online with a login, else offline."""
+    mode = os.environ.get("WANDB_MODE") or requested
+    if mode == "auto":
+        return "online" if wandb_has_login() else "offline"
+    return mode
+
+
+class RunLogger:
+    """Writes metrics.csv / summary.json in the run folder and mirrors them to W&B when enabled."""
+
+    def __init__(self, run_dir: Path, logger_cfg, config: Dict[str, Any], run_name: str, enabled: bool = True):
+        self.run_dir, self.enabled = Path(run_dir), enabled
+        self.csv_path = self.run_dir / "metrics.csv"
+        self.wandb = None
+        if not enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if logger_cfg is not None and logger_cfg.get("name") == "wandb":
+            import wandb
+
+            mode = wandb_mode(logger_cfg.get("mode", "auto"))
+            if mode != "disabled":
+                self.wandb = wandb.init(
+                    project=logger_cfg.project, entity=logger_cfg.get("entity"), group=logger_cfg.get("group"),
+                    tags=list(logger_cfg.get("tags") or []), name=run_name, config=config, dir=str(self.run_dir),
+                    mode=mode, reinit="finish_previous",
+                )
+
+    def log_epoch(self, row: Dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        new = not self.csv_path.exists()
+        with open(self.csv_path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerow({k: row.get(k) for k in METRIC_COLUMNS})
+        if self.wandb is not None:
+            self.wandb.log({k: v for k, v in row.items() if v is not None}, step=row["epoch"])
+
+    def write_summary(self, summary: Dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        tmp = self.run_dir / ".summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=1, default=str))
+        os.replace(tmp, self.run_dir / "summary.json")
+        if self.wandb is not None:
+            self.wandb.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
+
+    def finish(self, failed: bool = False) -> None:
+        if self.wandb is not None:
+            self.wandb.finish(exit_code=1 if failed else 0)
+            self.wandb = None
