@@ -61,6 +61,12 @@ def bench_layers(shapes=LAYER_SHAPES) -> List[dict]:
         if inkan is not None:
             impls["inkan.KANLayer"] = (inkan.KANLayer(n_in, n_out).cuda(), None)
         x = torch.randn(m, n_in, device="cuda", requires_grad=True)
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+            kan.fused = None
+            fused_out = kan(x).float()
+            kan.fused = False
+            ref_out = kan(x).float()
+        rel_err = ((fused_out - ref_out).norm() / ref_out.norm()).item()  # bf16 rounding: expect ~1e-3
         results = {}
         for name, (module, fused) in impls.items():
             if fused is not None:
@@ -79,11 +85,18 @@ def bench_layers(shapes=LAYER_SHAPES) -> List[dict]:
         ref, linear = results["vkan reference"], results["nn.Linear (same params)"]
         for name, r in results.items():
             rows.append({"shape": f"{m}x{n_in}->{n_out}", "impl": name, **r,
+                         "rel_err_vs_reference": rel_err if name == "vkan fused" else None,
                          "speedup_vs_reference": ref["ms"] / r["ms"], "time_vs_linear": r["ms"] / linear["ms"],
                          "mem_vs_linear": r["peak_gib"] / max(linear["peak_gib"], 1e-9)})
         del kan, lin, x
         torch.cuda.empty_cache()
     return rows
+
+
+MODEL_CONFIGS = {
+    "tiny32": ("vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32", 32, 512),
+    "small224": ("vit_kan_small_patch16_224", "vit_mlp_small_patch16_224", 224, 128),
+}
 
 
 def bench_models(compile_modes=(False, True), configs=None) -> List[dict]:
@@ -92,10 +105,7 @@ def bench_models(compile_modes=(False, True), configs=None) -> List[dict]:
 
     import vkan  # noqa: F401  (registers the models)
 
-    configs = configs or [
-        ("vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32", 32, 512),
-        ("vit_kan_small_patch16_224", "vit_mlp_small_patch16_224", 224, 128),
-    ]
+    configs = configs or list(MODEL_CONFIGS.values())
     rows = []
     for kan_name, mlp_name, img, batch in configs:
         variants = [(mlp_name, None), (kan_name, True), (kan_name, False)]
@@ -110,7 +120,7 @@ def bench_models(compile_modes=(False, True), configs=None) -> List[dict]:
                         if hasattr(module, "fused"):
                             module.fused = None if fused else False
                 opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-                run = torch.compile(model) if compiled else model
+                run = torch.compile(model, mode=None if compiled is True else compiled) if compiled else model
                 x = torch.randn(batch, 3, img, img, device="cuda")
                 y = torch.randint(0, 10, (batch,), device="cuda")
 
@@ -156,6 +166,9 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-layers", action="store_true", help="skip the layer benchmark")
     parser.add_argument("--skip-models", action="store_true", help="skip the model benchmark")
     parser.add_argument("--no-compile", action="store_true", help="model benchmark in eager mode only")
+    parser.add_argument("--compile-modes", default="default",
+                        help="comma list of torch.compile modes to time besides eager (default, reduce-overhead, ...)")
+    parser.add_argument("--models", default="tiny32,small224", help=f"comma list of {sorted(MODEL_CONFIGS)}")
     parser.add_argument("--json", help="also write all rows to this JSON file")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -169,9 +182,10 @@ def main(argv=None) -> None:
     if not args.skip_layers:
         out["layers"] = bench_layers()
         print(markdown(out["layers"], ["shape", "impl", "ms", "tflops", "peak_gib", "speedup_vs_reference",
-                                       "time_vs_linear", "mem_vs_linear"]), flush=True)
+                                       "time_vs_linear", "mem_vs_linear", "rel_err_vs_reference"]), flush=True)
     if not args.skip_models:
-        out["models"] = bench_models(compile_modes=(False,) if args.no_compile else (False, True))
+        modes = [False] + ([] if args.no_compile else [True if m == "default" else m for m in args.compile_modes.split(",")])
+        out["models"] = bench_models(compile_modes=modes, configs=[MODEL_CONFIGS[k] for k in args.models.split(",")])
         print(markdown(out["models"], ["model", "img", "batch", "compiled", "img_per_s", "peak_gib",
                                        "throughput_vs_mlp", "mem_vs_mlp"]), flush=True)
     if args.json:

@@ -154,7 +154,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
         set_rng_state(ckpt["rng"])
     net = dist.wrap(model, ctx)
     if cfg.trainer.compile and device.type == "cuda":
-        net = torch.compile(net)
+        net = torch.compile(net, mode=cfg.trainer.get("compile_mode"))
 
     mix = None
     if cfg.trainer.mixup > 0 or cfg.trainer.cutmix > 0:
