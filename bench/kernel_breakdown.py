@@ -23,17 +23,20 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     layer = KANLinear(n_in, n_out).cuda()
     x = torch.randn(m, n_in, device="cuda")
     cp = kan_op.padded_coefs(layer.n_coef)
-    w = layer.scaled_spline_weight.detach().contiguous()  # (O, I, C) fp32, cast to bf16 inside the kernels
+    w = torch.nn.functional.pad(layer.scaled_spline_weight.detach().bfloat16(), (0, cp - layer.n_coef))
+    wp = w.permute(1, 2, 0).reshape(n_in * cp, n_out).contiguous()
+    wt = wp.t().contiguous()
     grid = layer.grid.float().contiguous()
+    aux = torch.stack([grid[:, 0], 1.0 / (grid[:, 1] - grid[:, 0])])
     gy = torch.randn(m, n_out, device="cuda", dtype=torch.bfloat16)
     y = torch.empty(m, n_out, device="cuda", dtype=torch.bfloat16)
     dx = torch.empty_like(x)
     gf = 2 * m * n_in * layer.n_coef * n_out / 1e9
     print(f"## {m}x{n_in}->{n_out}: shipped launchers")
     for uniform in (True, False):
-        for name, fn in [("fwd", lambda: kan_op._launch_fwd(x, grid, w, 3, uniform, torch.bfloat16)),
-                         ("dx", lambda: kan_op._launch_dx(gy, x, grid, w, 3, uniform)),
-                         ("dw", lambda: kan_op._launch_dw(gy, x, grid, w, 3, uniform))]:
+        for name, fn in [("fwd", lambda: kan_op._launch_fwd(x, grid, aux, wp, 3, uniform)),
+                         ("dx", lambda: kan_op._launch_dx(gy, x, grid, aux, wp, 3, uniform)),
+                         ("dw", lambda: kan_op._launch_dw(gy, x, grid, aux, wp, 3, uniform))]:
             ms = bench(fn)
             print(f"uniform={uniform} {name}: {ms:.3f} ms, {gf / ms:.0f} TFLOP/s")
     a = torch.randn(m, n_in * layer.n_coef, device="cuda", dtype=torch.bfloat16)
@@ -46,7 +49,7 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
         bi = bk // cp
         try:
             ms = bench(lambda: tk.spline_fwd_kernel[(triton.cdiv(m, bm), triton.cdiv(n_out, bn))](
-                x, grid, w, y, m, n_in, n_out, x.stride(0), y.stride(0), Q=grid.shape[1], C=layer.n_coef, CP=cp,
+                x, grid, aux, wp, y, m, n_in, n_out, x.stride(0), wp.stride(0), y.stride(0), Q=grid.shape[1], CP=cp,
                 K=3, UNIFORM=True, BM=bm, BN=bn, BI=bi, PRECISION="tf32", num_warps=warps, num_stages=stages))
             print(f"fwd {bm} {bn} {bk} {warps} {stages}: {ms:.3f}")
         except Exception as e:  # out of shared memory / registers
@@ -56,8 +59,8 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
         bi = bk // cp
         try:
             ms = bench(lambda: tk.spline_dx_kernel[(triton.cdiv(m, bm), triton.cdiv(n_in, bi))](
-                gy, x, grid, w, dx, m, n_in, n_out, gy.stride(0), x.stride(0), dx.stride(0),
-                Q=grid.shape[1], C=layer.n_coef, CP=cp, K=3, UNIFORM=True, BM=bm, BO=bo, BI=bi, PRECISION="tf32",
+                gy, x, grid, aux, wt, dx, m, n_in, n_out, gy.stride(0), x.stride(0), wt.stride(0), dx.stride(0),
+                Q=grid.shape[1], CP=cp, K=3, UNIFORM=True, BM=bm, BO=bo, BI=bi, PRECISION="tf32",
                 num_warps=warps, num_stages=3))
             print(f"dx {bm} {bo} {bk} {warps}: {ms:.3f}")
         except Exception as e:
@@ -68,7 +71,7 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
         part = torch.empty((split, n_in * cp, n_out), device="cuda")
         try:
             ms = bench(lambda: tk.spline_dw_kernel[(triton.cdiv(n_in, bi), triton.cdiv(n_out, bn), split)](
-                gy, x, grid, part, m, n_in, n_out, gy.stride(0), x.stride(0), part.stride(1), part.stride(0),
+                gy, x, grid, aux, part, m, n_in, n_out, gy.stride(0), x.stride(0), part.stride(1), part.stride(0),
                 Q=grid.shape[1], CP=cp, K=3, UNIFORM=True, BM=bm, BN=bn, BI=bi, SPLIT=split, PRECISION="tf32",
                 num_warps=warps, num_stages=3))
             print(f"dw {bm} {bn} {bk} {warps} {split}: {ms:.3f}")

@@ -119,15 +119,18 @@ def test_custom_op_path_used_by_torch_compile_matches_eager_path_and_passes_opch
 
     layer = make_layer(12, 10, 5, 3)
     x = torch.randn(20, 12, device=DEVICE)
-    weight = layer.scaled_spline_weight.detach().contiguous().requires_grad_()
+    cp = kan_op.padded_coefs(layer.n_coef)
+    wp = torch.nn.functional.pad(layer.scaled_spline_weight.detach(), (0, cp - layer.n_coef))
+    wp = wp.permute(1, 2, 0).reshape(12 * cp, 10).contiguous().requires_grad_()
     grid = layer.grid.float().contiguous()
+    aux = torch.stack([grid[:, 0], 1.0 / (grid[:, 1] - grid[:, 0])])
     outs = []
     for call in (torch.ops.vkan.spline_linear, kan_op._EagerSplineLinear.apply):
         xi = x.clone().requires_grad_()
-        y = call(xi, grid, weight, 3, True, "float32")
-        outs.append((y, *torch.autograd.grad(y.square().sum(), [xi, weight])))
+        y = call(xi, grid, aux, wp, 3, True)
+        outs.append((y, *torch.autograd.grad(y.square().sum(), [xi, wp])))
     for a, b in zip(*outs):
         torch.testing.assert_close(a, b)
     torch.library.opcheck(torch.ops.vkan.spline_linear.default,
-                          (x.clone().requires_grad_(), grid, weight, 3, True, "float32"),
+                          (x.clone().requires_grad_(), grid, aux, wp, 3, True),
                           test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))

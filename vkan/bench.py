@@ -141,6 +141,7 @@ def bench_models(compile_modes=(False, True), configs=None) -> List[dict]:
                 rows.append({"model": label, "img": img, "batch": batch, "compiled": compiled,
                              "img_per_s": batch / r["ms"] * 1e3, "step_ms": r["ms"], "peak_gib": r["peak_gib"],
                              "warmup_s": warm_s})
+                print("measured:", rows[-1], flush=True)  # partial results survive an interrupted run
                 del model, opt, run
                 torch.cuda.empty_cache()
         for compiled in compile_modes:  # ratios to the MLP twin, same compile mode

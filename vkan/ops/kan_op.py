@@ -41,39 +41,39 @@ def _stages(dtype: torch.dtype) -> int:
     return 3 if dtype != torch.float32 else 2  # fp32 tiles take twice the shared memory
 
 
-def _launch_fwd(x, grid, weight, k: int, uniform: bool, dtype: torch.dtype) -> torch.Tensor:
+def _launch_fwd(x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     m, n_in = x.shape
-    n_out, _, n_coef = weight.shape
-    cp = padded_coefs(n_coef)
-    y = torch.empty((m, n_out), device=x.device, dtype=dtype)
+    n_out = wp.shape[1]
+    cp = wp.shape[0] // n_in
+    y = torch.empty((m, n_out), device=x.device, dtype=wp.dtype)
     bi, _ = _tiles(cp, small=True)
     bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 4)
     launch = (triton.cdiv(m, bm), triton.cdiv(n_out, bn))
-    tk.spline_fwd_kernel[launch](x, grid, weight, y, m, n_in, n_out, x.stride(0), y.stride(0),
-                                 Q=grid.shape[1], C=n_coef, CP=cp, K=k, UNIFORM=uniform, BM=bm, BN=bn, BI=bi,
-                                 PRECISION=_precision(dtype), num_warps=warps, num_stages=_stages(dtype))
+    tk.spline_fwd_kernel[launch](x, grid, aux, wp, y, m, n_in, n_out, x.stride(0), wp.stride(0), y.stride(0),
+                                 Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, BM=bm, BN=bn, BI=bi,
+                                 PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=_stages(wp.dtype))
     return y
 
 
-def _launch_dx(gy, x, grid, weight, k: int, uniform: bool) -> torch.Tensor:
+def _launch_dx(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     m, n_in = x.shape
-    n_out, _, n_coef = weight.shape
-    cp = padded_coefs(n_coef)
+    n_out = wp.shape[1]
+    cp = wp.shape[0] // n_in
+    wt = wp.t().contiguous()  # (O, I*CP)
     dx = torch.empty_like(x)
     bi, _ = _tiles(cp, small=_interpreting())
     bm, bo, warps = (16, 16, 4) if _interpreting() else (128, 64, 8)
     launch = (triton.cdiv(m, bm), triton.cdiv(n_in, bi))
-    tk.spline_dx_kernel[launch](gy, x, grid, weight, dx, m, n_in, n_out, gy.stride(0), x.stride(0), dx.stride(0),
-                                Q=grid.shape[1], C=n_coef, CP=cp, K=k, UNIFORM=uniform, BM=bm, BO=bo, BI=bi,
-                                PRECISION=_precision(gy.dtype), num_warps=warps, num_stages=_stages(gy.dtype))
+    tk.spline_dx_kernel[launch](gy, x, grid, aux, wt, dx, m, n_in, n_out, gy.stride(0), x.stride(0), wt.stride(0),
+                                dx.stride(0), Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, BM=bm, BO=bo, BI=bi,
+                                PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=_stages(wp.dtype))
     return dx
 
 
-def _launch_dw(gy, x, grid, weight, k: int, uniform: bool) -> torch.Tensor:
-    """Gradient of the (O, I, C) spline weight, in its dtype."""
+def _launch_dw(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     m, n_in = x.shape
-    n_out, _, n_coef = weight.shape
-    cp = padded_coefs(n_coef)
+    n_out = wp.shape[1]
+    cp = wp.shape[0] // n_in
     bi, _ = _tiles(cp, small=True)
     bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 4)
     tiles = triton.cdiv(n_in, bi) * triton.cdiv(n_out, bn)
@@ -81,70 +81,51 @@ def _launch_dw(gy, x, grid, weight, k: int, uniform: bool) -> torch.Tensor:
     split = 2 if _interpreting() else max(1, min(triton.cdiv(264, tiles), triton.cdiv(m, 4 * bm)))
     part = torch.empty((split, n_in * cp, n_out), device=x.device, dtype=torch.float32)
     launch = (triton.cdiv(n_in, bi), triton.cdiv(n_out, bn), split)
-    tk.spline_dw_kernel[launch](gy, x, grid, part, m, n_in, n_out, gy.stride(0), x.stride(0), part.stride(1),
-                                part.stride(0), Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, BM=bm, BN=bn, BI=bi,
-                                SPLIT=split, PRECISION=_precision(gy.dtype), num_warps=warps,
-                                num_stages=_stages(gy.dtype))
-    dw = part.sum(0).view(n_in, cp, n_out)[:, :n_coef]  # (I, C, O)
-    return dw.permute(2, 0, 1).to(weight.dtype)
+    tk.spline_dw_kernel[launch](gy, x, grid, aux, part, m, n_in, n_out, gy.stride(0), x.stride(0), part.stride(1),
+                                part.stride(0), Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, BM=bm, BN=bn, BI=bi, SPLIT=split,
+                                PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=_stages(wp.dtype))
+    return part.sum(0).to(wp.dtype)
 
 
 @torch.library.custom_op("vkan::spline_linear", mutates_args=())
-def spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor, spline_order: int, uniform: bool,
-                  dtype: str) -> torch.Tensor:
-    """x (M, I), grid (I, Q) fp32, weight (O, I, C) contiguous -> (M, O) in ``torch.<dtype>``."""
-    return _launch_fwd(x, grid, weight, spline_order, uniform, getattr(torch, dtype))
+def spline_linear(x: torch.Tensor, grid: torch.Tensor, aux: torch.Tensor, wp: torch.Tensor, spline_order: int,
+                  uniform: bool) -> torch.Tensor:
+    """x (M, I) any float dtype, grid (I, Q) fp32, aux (2, I) = [t_0; 1/h], wp (I*CP, O) -> (M, O), wp's dtype."""
+    return _launch_fwd(x, grid, aux, wp, spline_order, uniform)
 
 
 @spline_linear.register_fake
-def _(x, grid, weight, spline_order, uniform, dtype):
-    return x.new_empty((x.shape[0], weight.shape[0]), dtype=getattr(torch, dtype))
+def _(x, grid, aux, wp, spline_order, uniform):
+    return x.new_empty((x.shape[0], wp.shape[1]), dtype=wp.dtype)
 
 
 @torch.library.custom_op("vkan::spline_linear_backward", mutates_args=())
-def spline_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor,
-                           spline_order: int, uniform: bool) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Gradients (dx like x, dweight like weight) of ``spline_linear``."""
+def spline_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, aux: torch.Tensor,
+                           wp: torch.Tensor, spline_order: int, uniform: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Gradients (dx (M, I) in x's dtype, dwp (I*CP, O) in wp's dtype) of ``spline_linear``."""
     gy = gy.contiguous()
-    return _launch_dx(gy, x, grid, weight, spline_order, uniform), _launch_dw(gy, x, grid, weight, spline_order, uniform)
+    dx = _launch_dx(gy, x, grid, aux, wp, spline_order, uniform)
+    return dx, _launch_dw(gy, x, grid, aux, wp, spline_order, uniform)
 
 
 @spline_linear_backward.register_fake
-def _(gy, x, grid, weight, spline_order, uniform):
-    return torch.empty_like(x), torch.empty_like(weight)
+def _(gy, x, grid, aux, wp, spline_order, uniform):
+    return torch.empty_like(x), torch.empty_like(wp)
 
 
 def _setup_context(ctx, inputs, output):
-    x, grid, weight, spline_order, uniform, _ = inputs
-    ctx.save_for_backward(x, grid, weight)
+    x, grid, aux, wp, spline_order, uniform = inputs
+    ctx.save_for_backward(x, grid, aux, wp)
     ctx.spline_order, ctx.uniform = spline_order, uniform
 
 
 def _backward(ctx, gy):
-    x, grid, weight = ctx.saved_tensors
-    dx, dw = torch.ops.vkan.spline_linear_backward(gy, x, grid, weight, ctx.spline_order, ctx.uniform)
-    return dx, None, dw, None, None, None
+    x, grid, aux, wp = ctx.saved_tensors
+    dx, dwp = torch.ops.vkan.spline_linear_backward(gy, x, grid, aux, wp, ctx.spline_order, ctx.uniform)
+    return dx, None, None, dwp, None, None
 
 
 spline_linear.register_autograd(_backward, setup_context=_setup_context)
-
-
-class _EagerSplineLinear(torch.autograd.Function):
-    """The same kernels as ``vkan::spline_linear`` without the custom-op dispatcher, for eager mode."""
-
-    @staticmethod
-    def forward(ctx, x, grid, weight, spline_order, uniform, dtype):
-        ctx.save_for_backward(x, grid, weight)
-        ctx.spline_order, ctx.uniform = spline_order, uniform
-        return _launch_fwd(x, grid, weight, spline_order, uniform, getattr(torch, dtype))
-
-    @staticmethod
-    def backward(ctx, gy):
-        x, grid, weight = ctx.saved_tensors
-        gy = gy.contiguous()
-        dx = _launch_dx(gy, x, grid, weight, ctx.spline_order, ctx.uniform) if ctx.needs_input_grad[0] else None
-        dw = _launch_dw(gy, x, grid, weight, ctx.spline_order, ctx.uniform) if ctx.needs_input_grad[2] else None
-        return dx, None, dw, None, None, None
 
 
 def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor, spline_order: int,
@@ -152,15 +133,40 @@ def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tenso
     """Spline part of KANLinear, fused: x (N, in), grid (in, Q), weight (out, in, C) -> (N, out).
 
     ``uniform=True`` promises equally spaced knots in every row of ``grid`` and selects the closed-form
-    bases; ``False`` is right for any grid. Under autocast the matmul runs in the autocast dtype (the
-    output has that dtype, like ``F.linear``), otherwise in ``weight``'s dtype; the kernels cast the
-    weight tiles themselves, so no converted copy of the weight is made.
+    bases; ``False`` is right for any grid.
+    Under autocast the matmul runs in the autocast dtype (the output has that dtype, like ``F.linear``);
+    otherwise in ``weight``'s dtype. ``weight`` is the scaled spline weight and stays differentiable:
+    padding and transposition to the kernel layout are ordinary torch ops.
     """
+    n_out, n_in, n_coef = weight.shape
+    cp = padded_coefs(n_coef)
     dtype = weight.dtype
     if torch.is_autocast_enabled(x.device.type):
         dtype = torch.get_autocast_dtype(x.device.type)
-    name = str(dtype).removeprefix("torch.")
-    args = (x.contiguous(), grid.float().contiguous(), weight.contiguous(), spline_order, uniform, name)
+    w = weight.to(dtype)
+    if cp != n_coef:
+        w = torch.nn.functional.pad(w, (0, cp - n_coef))
+    wp = w.permute(1, 2, 0).reshape(n_in * cp, n_out).contiguous()  # (I*CP, O)
+    grid = grid.float().contiguous()
+    aux = torch.stack([grid[:, 0], 1.0 / (grid[:, 1] - grid[:, 0])])  # (2, I): t_0 and 1/h per input
     if torch.compiler.is_compiling():
-        return torch.ops.vkan.spline_linear(*args)
-    return _EagerSplineLinear.apply(*args)
+        return torch.ops.vkan.spline_linear(x.contiguous(), grid, aux, wp, spline_order, uniform)
+    return _EagerSplineLinear.apply(x.contiguous(), grid, aux, wp, spline_order, uniform)
+
+
+class _EagerSplineLinear(torch.autograd.Function):
+    """The same kernels as ``vkan::spline_linear`` without the custom-op dispatcher, for eager mode."""
+
+    @staticmethod
+    def forward(ctx, x, grid, aux, wp, spline_order, uniform):
+        ctx.save_for_backward(x, grid, aux, wp)
+        ctx.spline_order, ctx.uniform = spline_order, uniform
+        return _launch_fwd(x, grid, aux, wp, spline_order, uniform)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, grid, aux, wp = ctx.saved_tensors
+        gy = gy.contiguous()
+        dx = _launch_dx(gy, x, grid, aux, wp, ctx.spline_order, ctx.uniform) if ctx.needs_input_grad[0] else None
+        dwp = _launch_dw(gy, x, grid, aux, wp, ctx.spline_order, ctx.uniform) if ctx.needs_input_grad[3] else None
+        return dx, None, None, dwp, None, None

@@ -9,8 +9,8 @@ in closed form, otherwise by Cox-de Boor on the tile's own knots (any strictly i
 - grad x:   dX[m, i] = sum_c B'_c(x[m, i]) * (dY @ W^T)[m, (i, c)]
 - grad W:   dW[(i, c), o] = sum_m B_c(x[m, i]) dY[m, o]   (split over M, partial sums reduced in torch)
 
-The coefficient axis is padded to CP = next power of two >= C inside the kernels (masked loads of the
-(O, I, C) weight, cast to the compute dtype on the fly), so a call needs no host-side weight copies.
+The coefficient axis is padded to CP = next power of two >= C with zero weights; W is stored as
+(I*CP, O) (and (O, I*CP) for the input gradient).
 """
 from __future__ import annotations
 
@@ -38,15 +38,15 @@ def _knot(row_ptr, offs_c, r: tl.constexpr, Q: tl.constexpr):
 
 
 @triton.jit
-def _bases_uniform(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr):
+def _bases_uniform(x, aux_ptr, offs_i, I, CP: tl.constexpr, K: tl.constexpr):
     """Bases and derivatives on a uniform grid t_c = t_0 + c h: cardinal B-splines of u - c, u = (x - t_0)/h.
 
-    About 15 operations per (input, coefficient) pair, against about 60 for the general recursion.
+    aux holds t_0 (row 0) and 1/h (row 1) per input. About 15 operations per (input, coefficient) pair,
+    against about 60 for the general recursion.
     """
     mask_i = offs_i < I
-    t0 = tl.load(grid_ptr + offs_i * Q, mask=mask_i, other=0.0)
-    t1 = tl.load(grid_ptr + offs_i * Q + 1, mask=mask_i, other=1.0)
-    inv_h = 1.0 / (t1 - t0)
+    t0 = tl.load(aux_ptr + offs_i, mask=mask_i, other=0.0)
+    inv_h = tl.load(aux_ptr + I + offs_i, mask=mask_i, other=1.0)
     u = (x - t0[None, :]) * inv_h[None, :]  # (BM, BI)
     v = u[:, :, None] - tl.arange(0, CP).to(tl.float32)[None, None, :]  # (BM, BI, CP)
     if K == 1:  # hat function; its derivative jumps at knots, so take the right limit like Cox-de Boor
@@ -109,28 +109,21 @@ def _bases_general(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K:
 
 
 @triton.jit
-def _bases(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr):
+def _bases(x, grid_ptr, aux_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr,
+           UNIFORM: tl.constexpr):
     """Bases and derivatives of a (BM, BI) fp32 input tile: two (BM, BI, CP) fp32 tensors."""
     if UNIFORM:
-        b, db = _bases_uniform(x, grid_ptr, offs_i, I, Q, CP, K)
+        b, db = _bases_uniform(x, aux_ptr, offs_i, I, CP, K)
     else:
         b, db = _bases_general(x, grid_ptr, offs_i, I, Q, CP, K)
     return b, db
 
 
 @triton.jit
-def _weight_offsets(rows, I, C: tl.constexpr, CP: tl.constexpr):
-    """Offsets (within one output row of a contiguous (O, I, C) weight) of padded spline rows, and their mask."""
-    i = rows // CP
-    c = rows % CP
-    return i * C + c, (i < I) & (c < C)
-
-
-@triton.jit
-def spline_fwd_kernel(x_ptr, grid_ptr, w_ptr, y_ptr, M, I, O, stride_xm, stride_ym,
-                      Q: tl.constexpr, C: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
-                      BM: tl.constexpr, BN: tl.constexpr, BI: tl.constexpr, PRECISION: tl.constexpr):
-    """Y (M, O) = B(X) @ W, X (M, I), W (O, I, C) contiguous, cast to Y's dtype for the dot."""
+def spline_fwd_kernel(x_ptr, grid_ptr, aux_ptr, w_ptr, y_ptr, M, I, O, stride_xm, stride_wk, stride_ym,
+                      Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
+                      BI: tl.constexpr, PRECISION: tl.constexpr):
+    """Y (M, O) = B(X) @ W, X (M, I), W (I*CP, O)."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     offs_m = pid_m * BM + tl.arange(0, BM)
@@ -141,46 +134,46 @@ def spline_fwd_kernel(x_ptr, grid_ptr, w_ptr, y_ptr, M, I, O, stride_xm, stride_
         offs_i = i0 + tl.arange(0, BI)
         x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :],
                     mask=(offs_m[:, None] < M) & (offs_i[None, :] < I), other=0.0).to(tl.float32)
-        b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-        a = tl.reshape(b, (BM, BI * CP)).to(y_ptr.dtype.element_ty)
-        w_off, w_ok = _weight_offsets(i0 * CP + offs_k, I, C, CP)
-        w = tl.load(w_ptr + offs_n[None, :] * (I * C) + w_off[:, None],
-                    mask=w_ok[:, None] & (offs_n[None, :] < O), other=0.0).to(y_ptr.dtype.element_ty)
+        b, _ = _bases(x, grid_ptr, aux_ptr, offs_i, I, Q, CP, K, UNIFORM)
+        a = tl.reshape(b, (BM, BI * CP)).to(w_ptr.dtype.element_ty)
+        rows = i0 * CP + offs_k
+        w = tl.load(w_ptr + rows[:, None] * stride_wk + offs_n[None, :],
+                    mask=(rows[:, None] < I * CP) & (offs_n[None, :] < O), other=0.0)
         acc = tl.dot(a, w, acc, input_precision=PRECISION)
     tl.store(y_ptr + offs_m[:, None] * stride_ym + offs_n[None, :], acc.to(y_ptr.dtype.element_ty),
              mask=(offs_m[:, None] < M) & (offs_n[None, :] < O))
 
 
 @triton.jit
-def spline_dx_kernel(gy_ptr, x_ptr, grid_ptr, w_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_dm,
-                     Q: tl.constexpr, C: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
-                     BM: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr, PRECISION: tl.constexpr):
-    """dX (M, I) = sum_c B'(X) * (dY @ W^T), dY (M, O), W (O, I, C) contiguous."""
+def spline_dx_kernel(gy_ptr, x_ptr, grid_ptr, aux_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm,
+                     Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, BM: tl.constexpr, BO: tl.constexpr,
+                     BI: tl.constexpr, PRECISION: tl.constexpr):
+    """dX (M, I) = sum_c B'(X) * (dY @ W^T), dY (M, O), W^T (O, I*CP)."""
     pid_m = tl.program_id(0)
     pid_i = tl.program_id(1)
     offs_m = pid_m * BM + tl.arange(0, BM)
     offs_i = pid_i * BI + tl.arange(0, BI)
-    w_off, w_ok = _weight_offsets(pid_i * BI * CP + tl.arange(0, BI * CP), I, C, CP)
+    cols = pid_i * BI * CP + tl.arange(0, BI * CP)
     acc = tl.zeros((BM, BI * CP), dtype=tl.float32)
     for o0 in range(0, O, BO):
         offs_o = o0 + tl.arange(0, BO)
         gy = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_o[None, :],
                      mask=(offs_m[:, None] < M) & (offs_o[None, :] < O), other=0.0)
-        wt = tl.load(w_ptr + offs_o[:, None] * (I * C) + w_off[None, :],
-                     mask=(offs_o[:, None] < O) & w_ok[None, :], other=0.0).to(gy.dtype)
-        acc = tl.dot(gy, wt, acc, input_precision=PRECISION)
+        wt = tl.load(wt_ptr + offs_o[:, None] * stride_wo + cols[None, :],
+                     mask=(offs_o[:, None] < O) & (cols[None, :] < I * CP), other=0.0)
+        acc = tl.dot(gy.to(wt.dtype), wt, acc, input_precision=PRECISION)
     x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :],
                 mask=(offs_m[:, None] < M) & (offs_i[None, :] < I), other=0.0).to(tl.float32)
-    _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
+    _, db = _bases(x, grid_ptr, aux_ptr, offs_i, I, Q, CP, K, UNIFORM)
     dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db, axis=2)  # (BM, BI)
     tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
              mask=(offs_m[:, None] < M) & (offs_i[None, :] < I))
 
 
 @triton.jit
-def spline_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, stride_gm, stride_xm, stride_pk, stride_ps,
-                     Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, BM: tl.constexpr,
-                     BN: tl.constexpr, BI: tl.constexpr, SPLIT: tl.constexpr, PRECISION: tl.constexpr):
+def spline_dw_kernel(gy_ptr, x_ptr, grid_ptr, aux_ptr, part_ptr, M, I, O, stride_gm, stride_xm, stride_pk, stride_ps,
+                     Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
+                     BI: tl.constexpr, SPLIT: tl.constexpr, PRECISION: tl.constexpr):
     """partial[s] (I*CP, O) = B(X[rows of split s])^T @ dY[rows of split s]."""
     pid_i = tl.program_id(0)
     pid_n = tl.program_id(1)
@@ -194,7 +187,7 @@ def spline_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, stride_gm, stri
                     mask=(offs_m[:, None] < M) & (offs_i[None, :] < I), other=0.0).to(tl.float32)
         gy = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_n[None, :],
                      mask=(offs_m[:, None] < M) & (offs_n[None, :] < O), other=0.0)
-        b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
+        b, _ = _bases(x, grid_ptr, aux_ptr, offs_i, I, Q, CP, K, UNIFORM)
         bt = tl.trans(tl.reshape(b, (BM, BI * CP))).to(gy.dtype)  # (BI*CP, BM)
         acc = tl.dot(bt, gy, acc, input_precision=PRECISION)
     rows = pid_i * BI * CP + tl.arange(0, BI * CP)
