@@ -7,6 +7,13 @@ from vkan.models import REGISTERED_MODELS, KanVisionTransformer, matched_kan_hid
 
 __all__ = [
     "KANLinear", "KANMlp", "KanVisionTransformer", "REGISTERED_MODELS", "b_spline_bases", "kan_layers",
-    "kan_regularization_loss", "matched_kan_hidden", "param_groups", "update_grids",
+    "kan_regularization_loss", "load_run", "matched_kan_hidden", "param_groups", "update_grids",
 ]
 __version__ = "0.1.0"
+
+
+def load_run(run_dir, which: str = "best", device="cpu"):
+    """Rebuild a trained model from a run folder alone; see ``vkan.checkpoint.load_run``."""
+    from vkan.checkpoint import load_run as _load_run
+
+    return _load_run(run_dir, which=which, device=device)

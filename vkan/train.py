@@ -175,7 +175,10 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     rates, step = [], start_epoch * steps_per_epoch
     failed = True
     try:
-        for epoch in range(start_epoch, cfg.trainer.epochs):
+        stop = cfg.trainer.epochs
+        if cfg.trainer.get("max_epochs_this_run"):
+            stop = min(stop, start_epoch + cfg.trainer.max_epochs_this_run)
+        for epoch in range(start_epoch, stop):
             net.train()
             data.train.set_epoch(epoch) if hasattr(data.train, "set_epoch") else None
             if hasattr(getattr(data.train, "sampler", None), "set_epoch"):
@@ -248,7 +251,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
             summary.update(best_val_acc=best_acc, best_epoch=best_epoch, final_val_acc=row.get("val_acc"),
                            epochs_done=epoch + 1, img_per_s=sum(rates[1:]) / max(1, len(rates) - 1) if len(rates) > 1 else rates[0],
                            wall_time_s=time.perf_counter() - wall0)
-        summary["status"] = "finished"
+        summary["status"] = "finished" if summary.get("epochs_done", 0) >= cfg.trainer.epochs else "paused (resume=<run_dir>)"
         failed = False
         return summary
     except BaseException as e:
