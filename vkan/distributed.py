@@ -73,3 +73,15 @@ def broadcast_tensors(tensors: Iterable[torch.Tensor]) -> None:
     if tdist.is_available() and tdist.is_initialized():
         for t in tensors:
             tdist.broadcast(t.data, src=0)
+
+
+def ranks_in_sync(model: nn.Module) -> bool:
+    """Whether every rank holds bit-identical parameters (a checksum per rank, gathered and compared)."""
+    if not (tdist.is_available() and tdist.is_initialized()):
+        return True
+    flat = torch.cat([p.detach().double().flatten() for p in model.parameters()])
+    ramp = torch.arange(1, flat.numel() + 1, device=flat.device, dtype=torch.float64) / flat.numel()
+    sums = torch.stack([flat.sum(), (flat * ramp).sum(), flat.square().sum()])  # (3,)
+    gathered = [torch.empty_like(sums) for _ in range(tdist.get_world_size())]
+    tdist.all_gather(gathered, sums)
+    return all(torch.equal(g, gathered[0]) for g in gathered)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -126,8 +127,12 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     ctx = dist.setup()
     device = ctx.device if ctx.world_size > 1 else resolve_device(cfg.trainer.device)
     amp = autocast_dtype(cfg.trainer.precision, device)
-    run_dir = Path(cfg.resume or cfg.paths.output_dir).resolve()
-    run_dir = Path(dist.broadcast_object(str(run_dir)))
+    own_dir = Path(cfg.paths.output_dir).resolve()
+    run_dir = Path(dist.broadcast_object(str(Path(cfg.resume or own_dir).resolve())))  # rank 0's folder for all
+    if not ctx.is_main and own_dir != run_dir and own_dir.is_dir() and not cfg.resume:
+        # torchrun started this rank's Hydra a second later: drop its folder, which holds only Hydra's files
+        if {p.name for p in own_dir.iterdir()} <= {".hydra", "train.log"}:
+            shutil.rmtree(own_dir, ignore_errors=True)
     torch.manual_seed(cfg.seed)
     data = build_data(cfg.data, resolve_data_dir(cfg.paths.data_dir), cfg.trainer.batch_size, device, cfg.seed,
                       rank=ctx.rank, world_size=ctx.world_size)
@@ -251,6 +256,8 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
             summary.update(best_val_acc=best_acc, best_epoch=best_epoch, final_val_acc=row.get("val_acc"),
                            epochs_done=epoch + 1, img_per_s=sum(rates[1:]) / max(1, len(rates) - 1) if len(rates) > 1 else rates[0],
                            wall_time_s=time.perf_counter() - wall0)
+        if ctx.world_size > 1:
+            summary["ranks_in_sync"] = dist.ranks_in_sync(model)
         summary["status"] = "finished" if summary.get("epochs_done", 0) >= cfg.trainer.epochs else "paused (resume=<run_dir>)"
         failed = False
         return summary

@@ -1,0 +1,40 @@
+"""torchrun with 2 CPU processes (gloo): ranks stay in sync and match one process with the same global batch."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vkan.checkpoint import load_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+# No randomness that depends on the rank (no augmentation, no stochastic depth). SGD, not Adam: parameters move
+# with the gradient's scale (Adam would hide a wrong gradient average) and rounding differences stay small.
+COMMON = ["data=mnist", "data.subset=400", "data.augment.crop_padding=0", "model.depth=1", "model.drop_path_rate=0",
+          "+model.kwargs.patch_size=7", "trainer.epochs=2", "trainer.device=cpu", "trainer.progress_bar=false",
+          "logger=none", "trainer.kan_reg_weight=1e-4", "optimizer=sgd", "optimizer.lr=0.05"]
+
+
+def run(cmd, data_dir, run_dir):
+    env = {**os.environ, "VKAN_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(cmd + [f"hydra.run.dir={run_dir}"], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+@pytest.mark.slow
+def test_two_process_ddp_stays_in_sync_and_equals_single_process_global_batch(tmp_path, data_dir):
+    ddp = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train.py",
+               *COMMON, "trainer.batch_size=20"], data_dir, tmp_path / "ddp")
+    single = run([sys.executable, "train.py", *COMMON, "trainer.batch_size=40"], data_dir, tmp_path / "single")
+    assert ddp["world_size"] == 2 and ddp["ranks_in_sync"] is True
+    assert ddp["best_val_acc"] == pytest.approx(single["best_val_acc"], abs=1e-9)
+    a = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "single" / "checkpoints" / "last.pt")
+    for name, tensor in b["model"].items():
+        torch.testing.assert_close(a["model"][name], tensor, rtol=1e-5, atol=1e-6, msg=name)
+    assert a["metrics"]["train_loss"] == pytest.approx(b["metrics"]["train_loss"], rel=1e-5)
