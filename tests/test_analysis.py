@@ -1,0 +1,126 @@
+"""Loading runs into DataFrames, and both notebooks end to end against runs trained here on CPU."""
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+
+from vkan import analysis
+from vkan.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, data_dir):
+    """A 2 x 2 sweep (KAN / MLP twin x seed 0 / 1) laid out like a Hydra multirun folder."""
+    root = tmp_path_factory.mktemp("multirun")
+    jobs = [(m, s) for m in ("vit_kan", "vit") for s in (0, 1)]
+    for num, (model, seed) in enumerate(jobs):
+        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+            cfg = compose("train", overrides=[
+                f"model={model}", f"seed={seed}", "data=mnist", "data.subset=300", "trainer.epochs=2",
+                "trainer.batch_size=50", "model.depth=1", "+model.kwargs.patch_size=7", "trainer.device=cpu",
+                "trainer.progress_bar=false", "logger=none"])
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(root / str(num))
+            cfg.paths.data_dir = str(data_dir)
+        train(cfg)
+    return root
+
+
+def test_load_runs_flattens_config_and_summary(sweep):
+    runs = analysis.load_runs(sweep)
+    assert len(runs) == 4 and set(runs["model_name"]) == {"vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32"}
+    assert list(runs["cfg.seed"]) == [0, 1, 0, 1] and (runs["cfg.model.depth"] == 1).all()
+    assert runs["cfg.model.kan.grid_range"].iloc[0] == (-1.0, 1.0)
+    one = analysis.load_runs(sweep / "0")  # a single run folder works too
+    assert len(one) == 1 and one["run_dir"].iloc[0] == str(sweep / "0")
+
+
+def test_summarize_gives_mean_and_std_over_seeds(sweep):
+    runs = analysis.load_runs(sweep)
+    table = analysis.summarize(runs).set_index("model_name")
+    kan = runs[runs["model_name"] == "vit_kan_tiny_patch4_32"]["best_val_acc"]
+    assert table.loc["vit_kan_tiny_patch4_32", "best_val_acc_mean"] == pytest.approx(kan.mean())
+    assert table.loc["vit_kan_tiny_patch4_32", "best_val_acc_std"] == pytest.approx(kan.std())
+    assert (table["n_runs"] == 2).all()
+
+
+def test_load_curves_stacks_metrics_per_run_and_epoch(sweep):
+    curves = analysis.load_curves(sweep)
+    assert len(curves) == 8 and sorted(curves["epoch"].unique()) == [1, 2]
+    stats = analysis.mean_curves(curves)
+    assert len(stats) == 4  # 2 models x 2 epochs
+
+
+def test_missing_folder_says_what_it_looked_for(tmp_path):
+    with pytest.raises(FileNotFoundError, match="summary.json"):
+        analysis.load_runs(tmp_path)
+
+
+def test_load_wandb_runs_reads_summary_and_config_through_the_public_api(monkeypatch):
+    import wandb
+
+    class FakeRun:
+        def __init__(self, i):
+            self.summary = {"best_val_acc": 0.5 + i / 10, "_runtime": 3}
+            self.config = {"model": {"name": f"m{i}", "kan": {"grid_size": 5}}, "seed": i}
+            self.path, self.name = ["me", "vkan", f"id{i}"], f"run{i}"
+
+    class FakeApi:
+        def runs(self, path, filters=None):
+            assert path == "me/vkan"
+            return [FakeRun(0), FakeRun(1)]
+
+    monkeypatch.setattr(wandb, "Api", FakeApi)
+    runs = analysis.load_wandb_runs("vkan", entity="me")
+    assert list(runs["best_val_acc"]) == [0.5, 0.6] and list(runs["cfg.model.kan.grid_size"]) == [5, 5]
+    assert "_runtime" not in runs and runs["run_dir"].iloc[1] == "wandb:me/vkan/id1"
+
+
+def test_edge_functions_sum_to_the_layer_output_for_one_input():
+    from vkan import KANLinear
+
+    layer = KANLinear(3, 2)
+    x = torch.tensor([0.3, -0.7, 1.4])
+    base, spline = analysis.edge_functions(layer, x)  # (3 points, out, in)
+    phi = torch.stack([base[i, :, i] + spline[i, :, i] for i in range(3)], dim=1)  # phi_{o,i}(x_i)
+    torch.testing.assert_close(phi.sum(1), layer(x[None])[0], rtol=1e-5, atol=1e-6)
+
+
+def run_notebook(name, work_dir, **params):
+    import papermill
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(REPO / "notebooks" / name), str(work_dir / name), parameters=params,
+                               cwd=str(REPO), kernel_name="python3", progress_bar=False)
+
+
+@pytest.mark.slow
+def test_compare_runs_notebook_end_to_end(sweep, tmp_path):
+    figs = tmp_path / "figs"
+    run_notebook("compare_runs.ipynb", tmp_path, runs_path=str(sweep), out_dir=str(figs),
+                 heatmap_rows="model_name", heatmap_cols="cfg.seed")
+    for png in ("curves.png", "tradeoffs.png", "heatmap.png"):
+        assert (figs / png).stat().st_size > 10_000, png
+    table = pd.read_csv(figs / "summary_table.csv")
+    assert set(table["model_name"]) == {"vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32"}
+
+
+@pytest.mark.slow
+def test_kan_activations_notebook_end_to_end(sweep, tmp_path, data_dir):
+    figs = tmp_path / "figs"
+    run_notebook("kan_activations.ipynb", tmp_path, run_dir=str(sweep / "0"), out_dir=str(figs),
+                 data_dir=str(data_dir), n_images=16)
+    names = sorted(p.name for p in figs.glob("*.png"))
+    assert names == ["edge_importance.png", "edges_blocks.0.mlp.fc1.png", "input_ranges.png"]
+
+
+def test_notebooks_are_committed_without_outputs():
+    for path in (REPO / "notebooks").glob("*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c["cell_type"] == "code"), path

@@ -1,0 +1,271 @@
+"""Analysis helpers for notebooks: runs and sweeps as DataFrames, comparison plots, learned KAN activations."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import json
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from vkan.kan import KANLinear
+from vkan.kan_tools import kan_layers
+
+PathLike = Union[str, Path]
+SUMMARY_COLUMNS = ["model_name", "data", "seed", "params", "best_val_acc", "final_val_acc", "img_per_s", "wall_time_s",
+                   "status"]
+
+
+def flatten(tree: dict, prefix: str = "") -> Dict[str, object]:
+    """{"model": {"kan": {"grid_size": 5}}} -> {"model.kan.grid_size": 5}; lists become tuples."""
+    flat: Dict[str, object] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = tuple(value) if isinstance(value, list) else value
+    return flat
+
+
+def find_runs(path: PathLike) -> List[Path]:
+    """Run folders (holding summary.json) at or under ``path``: one run, a sweep, or a tree of them."""
+    path = Path(path)
+    if (path / "summary.json").exists():
+        return [path]
+    runs = sorted(p.parent for p in path.rglob("summary.json"))
+    if not runs:
+        raise FileNotFoundError(f"no run folders (with summary.json) under {path}")
+    return runs
+
+
+def load_runs(path: PathLike) -> pd.DataFrame:
+    """One row per run: summary.json fields, the flattened config (``cfg.*`` columns) and ``run_dir``."""
+    rows = []
+    for run in find_runs(path):
+        row = json.loads((run / "summary.json").read_text())
+        config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").exists() else {}
+        row.update({f"cfg.{k}": v for k, v in flatten(config).items()})
+        row["run_dir"] = str(run)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_curves(path: PathLike) -> pd.DataFrame:
+    """Every run's metrics.csv stacked (one row per run and epoch) with ``run_dir``, model, data and seed."""
+    frames = []
+    for run in find_runs(path):
+        if not (run / "metrics.csv").exists():
+            continue
+        curve = pd.read_csv(run / "metrics.csv")
+        summary = json.loads((run / "summary.json").read_text())
+        curve["run_dir"] = str(run)
+        for key in ("model_name", "data", "seed"):
+            curve[key] = summary.get(key)
+        frames.append(curve)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def load_wandb_runs(project: str, entity: Optional[str] = None, filters: Optional[dict] = None) -> pd.DataFrame:
+    """The same table as ``load_runs`` from a W&B project through its public API (needs a login)."""
+    import wandb
+
+    api = wandb.Api()
+    rows = []
+    for run in api.runs(f"{entity}/{project}" if entity else project, filters=filters):
+        row = {k: v for k, v in run.summary.items() if not k.startswith("_")}
+        row.update({f"cfg.{k}": v for k, v in flatten(dict(run.config)).items()})
+        row.update(run_dir=f"wandb:{run.path if isinstance(run.path, str) else '/'.join(run.path)}", wandb_name=run.name)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarize(runs: pd.DataFrame, by: Sequence[str] = ("model_name", "data"),
+              metrics: Sequence[str] = ("best_val_acc", "img_per_s", "params")) -> pd.DataFrame:
+    """mean, std and count over seeds for each group: columns ``<metric>_mean``, ``<metric>_std``, ``n_runs``."""
+    grouped = runs.groupby(list(by), dropna=False)
+    table = grouped[list(metrics)].agg(["mean", "std"])
+    table.columns = [f"{m}_{s}" for m, s in table.columns]
+    table["n_runs"] = grouped.size()
+    return table.reset_index()
+
+
+def mean_curves(curves: pd.DataFrame, by: str = "model_name") -> pd.DataFrame:
+    """Per-epoch mean and std over seeds of every metric column."""
+    numeric = [c for c in ("train_loss", "train_acc", "val_loss", "val_acc") if c in curves]
+    return curves.groupby([by, "epoch"])[numeric].agg(["mean", "std"]).reset_index()
+
+
+# --- figures ---------------------------------------------------------------------------------------------
+
+def plot_curves(curves: pd.DataFrame, by: str = "model_name"):
+    """The comparison figure: train loss and val accuracy per epoch, one line (mean ± std band) per model."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    stats = mean_curves(curves, by)
+    for (ax, metric, title) in ((axes[0], "train_loss", "train loss"), (axes[1], "val_acc", "val accuracy")):
+        for name, group in stats.groupby(by):
+            mean, std = group[(metric, "mean")], group[(metric, "std")].fillna(0)
+            ax.plot(group["epoch"], mean, marker="o", ms=3, label=name)
+            ax.fill_between(group["epoch"], mean - std, mean + std, alpha=0.2)
+        ax.set(xlabel="epoch", title=title)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_tradeoffs(runs: pd.DataFrame, by: str = "model_name"):
+    """Best val accuracy against parameters and against training throughput, one colour per model."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, group in runs.groupby(by):
+        axes[0].scatter(group["params"] / 1e6, group["best_val_acc"], label=name)
+        axes[1].scatter(group["img_per_s"], group["best_val_acc"], label=name)
+    axes[0].set(xlabel="parameters (M)", ylabel="best val accuracy")
+    axes[1].set(xlabel="training img/s", ylabel="best val accuracy")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_heatmap(runs: pd.DataFrame, rows: str, cols: str, metric: str = "best_val_acc"):
+    """Mean ``metric`` over a two-axis sweep (e.g. ``cfg.model.kan.grid_size`` x ``cfg.optimizer.lr``)."""
+    import matplotlib.pyplot as plt
+
+    table = runs.pivot_table(index=rows, columns=cols, values=metric, aggfunc="mean")
+    fig, ax = plt.subplots(figsize=(1.2 * len(table.columns) + 3, 0.6 * len(table.index) + 2))
+    im = ax.imshow(table.values, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(table.columns)), [str(c) for c in table.columns], rotation=30, ha="right")
+    ax.set_yticks(range(len(table.index)), [str(i) for i in table.index])
+    for (r, c), v in np.ndenumerate(table.values):
+        if np.isfinite(v):
+            ax.text(c, r, f"{v:.3f}", ha="center", va="center", color="white", fontsize=8)
+    ax.set(xlabel=cols, ylabel=rows, title=f"mean {metric}")
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    return fig, table
+
+
+# --- learned activations ---------------------------------------------------------------------------------
+
+@torch.no_grad()
+def edge_functions(layer: KANLinear, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Base and spline parts of every edge's phi at the 1-D points ``x`` (P,): two (P, out, in) tensors."""
+    xs = x.reshape(-1, 1).expand(-1, layer.in_features).to(layer.grid)  # (P, in)
+    base = layer.base_activation(xs)[:, None, :] * layer.base_weight[None].float()  # (P, out, in)
+    bases = layer.b_splines(xs)  # (P, in, C)
+    spline = torch.einsum("pic,oic->poi", bases, layer.scaled_spline_weight.float())  # (P, out, in)
+    return base, spline
+
+
+@torch.no_grad()
+def layer_inputs(model: torch.nn.Module, batch: torch.Tensor, max_rows: int = 20000) -> Dict[str, torch.Tensor]:
+    """The (N, in) inputs each KAN layer sees when ``model(batch)`` runs (eval mode), at most ``max_rows``."""
+    seen: Dict[str, torch.Tensor] = {}
+    handles = [layer.register_forward_pre_hook(lambda m, a, n=name: seen.__setitem__(
+        n, a[0].detach().reshape(-1, m.in_features)[:max_rows].float().cpu())) for name, layer in kan_layers(model)]
+    was_training = model.training
+    model.eval()
+    try:
+        model(batch)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return seen
+
+
+def outside_fraction(layer: KANLinear, inputs: torch.Tensor) -> float:
+    """Fraction of inputs outside the layer's interior grid range, where only the base branch is shaped."""
+    k, g = layer.spline_order, layer.grid_size
+    lo, hi = layer.grid[:, k].cpu(), layer.grid[:, g + k].cpu()
+    return ((inputs < lo) | (inputs > hi)).float().mean().item()
+
+
+@torch.no_grad()
+def edge_importance(layer: KANLinear, inputs: torch.Tensor) -> torch.Tensor:
+    """Mean |phi_{o,i}(x_i)| over the inputs the layer saw: (out, in)."""
+    x = inputs.to(layer.grid)  # (N, in)
+    base = layer.base_activation(x)  # (N, in)
+    total = torch.zeros(layer.out_features, layer.in_features, device=x.device)
+    weight = layer.scaled_spline_weight.float()
+    for chunk in range(0, x.shape[0], 2048):
+        xb = x[chunk:chunk + 2048]
+        phi = torch.einsum("nic,oic->noi", layer.b_splines(xb), weight) + base[chunk:chunk + 2048, None, :] * layer.base_weight.float()
+        total += phi.abs().sum(0)
+    return (total / x.shape[0]).cpu()
+
+
+def plot_edges(layer: KANLinear, edges: Iterable[Tuple[int, int]], title: str = "", inputs: Optional[torch.Tensor] = None):
+    """phi(x) of chosen (out, in) edges: spline part, base part and total, with the knots of input ``in``."""
+    import matplotlib.pyplot as plt
+
+    edges = list(edges)
+    grid = layer.grid.cpu()
+    fig, axes = plt.subplots(1, len(edges), figsize=(3.6 * len(edges), 3.2), squeeze=False)
+    for ax, (o, i) in zip(axes[0], edges):
+        lo, hi = grid[i, 0].item(), grid[i, -1].item()
+        pad = 0.15 * (hi - lo)
+        x = torch.linspace(lo - pad, hi + pad, 400)
+        base, spline = edge_functions(layer, x)
+        ax.plot(x, spline[:, o, i].cpu(), label="spline")
+        ax.plot(x, base[:, o, i].cpu(), label="base", ls="--")
+        ax.plot(x, (base + spline)[:, o, i].cpu(), label="total", color="k")
+        for knot in grid[i]:
+            ax.axvline(knot.item(), color="grey", lw=0.5, alpha=0.5)
+        if inputs is not None:
+            ax2 = ax.twinx()
+            ax2.hist(inputs[:, i].numpy(), bins=60, color="tab:orange", alpha=0.2)
+            ax2.set_yticks([])
+        ax.set(title=f"edge {i} -> {o}", xlabel=f"input {i}")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_input_ranges(layers: Dict[str, KANLinear], inputs: Dict[str, torch.Tensor]):
+    """Histogram of all inputs each KAN layer saw, with its grid range; the title gives the fraction outside."""
+    import matplotlib.pyplot as plt
+
+    names = list(layers)
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        layer, x = layers[name], inputs[name]
+        k, g = layer.spline_order, layer.grid_size
+        ax.hist(x.flatten().numpy(), bins=80, color="tab:blue", alpha=0.7)
+        ax.axvspan(layer.grid[:, k].min().item(), layer.grid[:, g + k].max().item(), color="tab:green", alpha=0.15)
+        ax.set_title(f"{name}\n{100 * outside_fraction(layer, x):.1f}% outside grid", fontsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_importance(importances: Dict[str, torch.Tensor]):
+    """Edge-importance maps (out x in) per KAN layer."""
+    import matplotlib.pyplot as plt
+
+    names = list(importances)
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        im = ax.imshow(importances[name].numpy(), aspect="auto", cmap="magma")
+        ax.set(title=name, xlabel="input", ylabel="output")
+        ax.title.set_fontsize(8)
+        fig.colorbar(im, ax=ax)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
