@@ -249,14 +249,18 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, dat
 
 
 @pytest.mark.slow
-def test_two_job_multirun_writes_one_folder_per_job(tmp_path, data_dir):
+def test_multirun_writes_one_folder_per_job_and_survives_a_failing_job(tmp_path, data_dir):
     env = {**os.environ, "VKAN_DATA_DIR": str(data_dir)}
-    cmd = [sys.executable, "train.py", "-m", "model=vit_kan,vit", "debug=fast", "data=mnist", "data.subset=200",
-           "trainer.batch_size=20", *TINY, f"hydra.sweep.dir={tmp_path}"]
+    cmd = [sys.executable, "train.py", "-m", "model=vit_kan,vit", f"paths.data_dir={data_dir},{tmp_path / 'nowhere'}",
+           "debug=fast", "data=mnist", "data.subset=200", "data.download=false", "trainer.batch_size=20", *TINY,
+           f"hydra.sweep.dir={tmp_path}"]
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    names = [json.loads((tmp_path / str(i) / "summary.json").read_text())["model_name"] for i in (0, 1)]
+    # jobs: (kan, data), (kan, no data), (mlp, data), (mlp, no data)
+    names = [json.loads((tmp_path / str(i) / "summary.json").read_text())["model_name"] for i in (0, 2)]
     assert names == ["vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32"]
-    for i in (0, 1):
+    for i in (0, 2):
         assert (tmp_path / str(i) / "checkpoints" / "last.pt").exists()
         assert (tmp_path / str(i) / ".hydra" / "config.yaml").exists()
+    for i in (1, 3):
+        assert "DatasetError" in (tmp_path / str(i) / "train.log").read_text()
