@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from vkan.kan import KANLinear
-from vkan.kan_tools import kan_layers
+from vkan.kan_tools import forward_with_kan_inputs, kan_layers
 
 PathLike = Union[str, Path]
 SUMMARY_COLUMNS = ["model_name", "data", "seed", "params", "best_val_acc", "final_val_acc", "img_per_s", "wall_time_s",
@@ -166,20 +166,10 @@ def edge_functions(layer: KANLinear, x: torch.Tensor) -> Tuple[torch.Tensor, tor
     return base, spline
 
 
-@torch.no_grad()
 def layer_inputs(model: torch.nn.Module, batch: torch.Tensor, max_rows: int = 20000) -> Dict[str, torch.Tensor]:
     """The (N, in) inputs each KAN layer sees when ``model(batch)`` runs (eval mode), at most ``max_rows``."""
     seen: Dict[str, torch.Tensor] = {}
-    handles = [layer.register_forward_pre_hook(lambda m, a, n=name: seen.__setitem__(
-        n, a[0].detach().reshape(-1, m.in_features)[:max_rows].float().cpu())) for name, layer in kan_layers(model)]
-    was_training = model.training
-    model.eval()
-    try:
-        model(batch)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    forward_with_kan_inputs(model, batch, lambda name, layer, x: seen.__setitem__(name, x[:max_rows].float().cpu()))
     return seen
 
 

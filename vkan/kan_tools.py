@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Iterable, Iterator, List, Tuple
+from typing import Callable, Iterable, Iterator, List, Tuple
 
 import torch
 import torch.nn as nn
@@ -27,22 +27,12 @@ def kan_regularization_loss(model: nn.Module, regularize_activation: float = 1.0
 
 
 @torch.no_grad()
-def update_grids(model: nn.Module, batch: torch.Tensor, margin: float = 0.01, max_samples: int = 4096) -> int:
-    """Re-fit every KAN layer's grid on the inputs it actually sees when ``model(batch)`` runs.
-
-    One eval-mode forward with a pre-hook on each KANLinear: a layer is re-fitted on its own input before
-    it runs, so later layers see inputs from already-updated layers (which compute nearly the same
-    function). At most ``max_samples`` rows of each layer's (N, in) input are used, taken at even strides
-    so that the update draws no random numbers. Returns the number of layers updated.
-    """
-    def refit(layer: KANLinear, args):
-        x = args[0].reshape(-1, layer.in_features)  # (N, in)
-        if x.shape[0] > max_samples:
-            x = x[torch.linspace(0, x.shape[0] - 1, max_samples, device=x.device).long()]
-        layer.update_grid(x, margin=margin)
-
-    layers = [layer for _, layer in kan_layers(model)]
-    handles = [layer.register_forward_pre_hook(refit) for layer in layers]
+def forward_with_kan_inputs(model: nn.Module, batch: torch.Tensor, fn: Callable[[str, KANLinear, torch.Tensor], None]) -> int:
+    """One eval-mode ``model(batch)`` that calls ``fn(name, layer, x)`` with each KAN layer's (N, in) input
+    just before that layer runs; restores the training mode. Returns the number of KAN layers."""
+    layers = list(kan_layers(model))
+    handles = [layer.register_forward_pre_hook(lambda m, args, n=name: fn(n, m, args[0].reshape(-1, m.in_features)))
+               for name, layer in layers]
     was_training = model.training
     model.eval()
     try:
@@ -52,6 +42,22 @@ def update_grids(model: nn.Module, batch: torch.Tensor, margin: float = 0.01, ma
             handle.remove()
         model.train(was_training)
     return len(layers)
+
+
+def update_grids(model: nn.Module, batch: torch.Tensor, margin: float = 0.01, max_samples: int = 4096) -> int:
+    """Re-fit every KAN layer's grid on the inputs it actually sees when ``model(batch)`` runs.
+
+    One eval-mode forward with a pre-hook on each KANLinear: a layer is re-fitted on its own input before
+    it runs, so later layers see inputs from already-updated layers (which compute nearly the same
+    function). At most ``max_samples`` rows of each layer's (N, in) input are used, taken at even strides
+    so that the update draws no random numbers. Returns the number of layers updated.
+    """
+    def refit(name: str, layer: KANLinear, x: torch.Tensor) -> None:
+        if x.shape[0] > max_samples:
+            x = x[torch.linspace(0, x.shape[0] - 1, max_samples, device=x.device).long()]
+        layer.update_grid(x, margin=margin)
+
+    return forward_with_kan_inputs(model, batch, refit)
 
 
 def param_groups(model: nn.Module, weight_decay: float, no_decay_patterns: Iterable[str] = ()) -> List[dict]:
