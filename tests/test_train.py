@@ -114,7 +114,7 @@ def test_mnist_and_cifar_loaders_return_exact_counts_and_shapes(data_dir):
 
 
 def test_flowers_split_is_stratified_80_20_and_fixed(data_dir):
-    cfg = make_cfg(Path("."), ["data=flowers", "data.img_size=32", "data.num_workers=0"]).data
+    cfg = make_cfg(Path("."), ["data=flowers", "data.img_size=32", "data.num_workers=0", "data.loader=dataloader"]).data
     one = build_data(cfg, data_dir, 16, CPU, seed=0)
     other = build_data(cfg, data_dir, 16, CPU, seed=123)  # the run's seed must not move the split
     assert (one.n_train, one.n_val) == (2935, 735)  # 3,670 photos: per class round(20 %) held out
@@ -127,6 +127,20 @@ def test_flowers_split_is_stratified_80_20_and_fixed(data_dir):
     assert x.shape == (16, 3, 32, 32) and y.shape == (16,)
 
 
+def test_flowers_gpu_resident_loader_gives_augmented_train_and_fixed_val_views(data_dir):
+    cfg = make_cfg(Path("."), ["data=flowers", "data.img_size=48", "data.subset=40", "data.loader=gpu"]).data
+    data = build_data(cfg, data_dir, 16, CPU, seed=0)
+    assert (data.n_train, data.n_val, len(data.train), len(data.val)) == (40, 40, 2, 3)
+    x, y = next(iter(data.train))
+    assert x.shape == (16, 3, 48, 48) and torch.isfinite(x).all() and x.std() > 0.3
+    val_a = torch.cat([v for v, _ in data.val])
+    data.val.set_epoch(5)
+    val_b = torch.cat([v for v, _ in data.val])
+    assert val_a.shape == (40, 3, 48, 48) and torch.equal(val_a, val_b)  # evaluation views do not change
+    data.train.set_epoch(1)
+    assert not torch.equal(next(iter(data.train))[0], x)  # training views do
+
+
 def test_imagefolder_with_train_val_folders(tmp_path):
     from PIL import Image
 
@@ -135,7 +149,8 @@ def test_imagefolder_with_train_val_folders(tmp_path):
             (tmp_path / split / c).mkdir(parents=True)
             for i in range(n):
                 Image.new("RGB", (20, 24), (i * 20, 0, 0)).save(tmp_path / split / c / f"{i}.png")
-    cfg = make_cfg(tmp_path, ["data=imagefolder", f"data.root={tmp_path}", "data.img_size=16", "data.num_workers=0"]).data
+    cfg = make_cfg(tmp_path, ["data=imagefolder", f"data.root={tmp_path}", "data.img_size=16", "data.num_workers=0",
+                              "data.loader=dataloader"]).data
     data = build_data(cfg, tmp_path, 4, CPU, seed=0)
     assert (data.n_train, data.n_val, data.num_classes) == (12, 4, 2)
     assert next(iter(data.val))[0].shape == (4, 3, 16, 16)

@@ -9,8 +9,8 @@ from typing import Iterable, Optional
 import torch
 
 from vkan.data.arrays import DatasetError, load_arrays
-from vkan.data.folder import flowers102_samples, photo_loader, scan_image_folder, stratified_split
-from vkan.data.gpu_loader import GpuLoader
+from vkan.data.folder import decode_squares, flowers102_samples, photo_loader, scan_image_folder, stratified_split
+from vkan.data.gpu_loader import GpuLoader, PhotoGpuLoader
 
 ARRAY_DATASETS = ("mnist", "cifar10", "cifar100")
 FOLDER_DATASETS = ("flowers", "flowers102", "imagefolder")
@@ -42,6 +42,8 @@ def build_data(cfg, data_dir: Path, batch_size: int, device: torch.device, seed:
     """Loaders for ``cfg.name``; ``split="test"`` makes ``val`` the test split (evaluation entry point)."""
     name = cfg.name
     if name in ARRAY_DATASETS:
+        if cfg.get("loader", "gpu") != "gpu":
+            raise ValueError(f"data.loader={cfg.loader!r}: {name} is always loaded onto the device (data.loader=gpu)")
         x_tr, y_tr = load_arrays(data_dir, name, "train", cfg.download)
         x_va, y_va = load_arrays(data_dir, name, "test", cfg.download)  # CIFAR/MNIST validate on the test split
         if cfg.get("subset"):
@@ -75,6 +77,17 @@ def build_data(cfg, data_dir: Path, batch_size: int, device: torch.device, seed:
     if cfg.get("subset"):
         train_s, val_s = train_s[: cfg.subset], val_s[: cfg.subset]
     n_classes = cfg.num_classes or len({y for _, y in train_s})
-    train = photo_loader(train_s, cfg, batch_size, True, seed, rank, world_size)
-    val = photo_loader(val_s, cfg, batch_size, False, seed, rank, world_size)
+    if cfg.loader == "gpu":  # decode once, keep uint8 squares on the device, augment there
+        side = int(round(cfg.img_size / 0.875))
+        common = dict(batch_size=batch_size, mean=cfg.mean, std=cfg.std, seed=seed, rank=rank, world_size=world_size,
+                      device=device, img_size=cfg.img_size)
+        x_tr, y_tr = decode_squares(train_s, side, cfg.num_workers)
+        x_va, y_va = decode_squares(val_s, side, cfg.num_workers)
+        train = PhotoGpuLoader(x_tr, y_tr, train=True, scale_min=cfg.augment.scale_min, **common)
+        val = PhotoGpuLoader(x_va, y_va, train=False, **common)
+    elif cfg.loader == "dataloader":
+        train = photo_loader(train_s, cfg, batch_size, True, seed, rank, world_size)
+        val = photo_loader(val_s, cfg, batch_size, False, seed, rank, world_size)
+    else:
+        raise ValueError(f"data.loader={cfg.loader!r}: use gpu or dataloader")
     return DataBundle(train, val, n_classes, 3, cfg.img_size, len(train_s), len(val_s))

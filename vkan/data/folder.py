@@ -89,3 +89,27 @@ def flowers102_samples(data_dir: Path, split: str, download: bool):
         raise DatasetError(f"Flowers-102 not found under {data_dir} ({e}); set data.download=true or point "
                            f"paths.data_dir at a folder that holds flowers-102/") from e
     return [(str(p), int(y)) for p, y in zip(ds._image_files, ds._labels)]
+
+
+def decode_squares(samples, side: int, workers: int = 0):
+    """Decode every photo once: shorter side resized to ``side``, centre square kept: ((N, 3, side, side) uint8, (N,))."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def load(item):
+        from PIL import Image
+
+        path, _ = item
+        try:
+            with Image.open(path) as img:
+                img.draft("RGB", (side, side))  # JPEG: decode at a reduced scale when possible
+                img = img.convert("RGB")
+        except OSError as e:
+            raise DatasetError(f"{path} is not a readable image ({e}); remove or replace it") from e
+        scale = side / min(img.size)
+        img = img.resize((max(side, round(img.size[0] * scale)), max(side, round(img.size[1] * scale))), Image.BICUBIC)
+        left, top = (img.size[0] - side) // 2, (img.size[1] - side) // 2
+        return np.asarray(img.crop((left, top, left + side, top + side)), dtype=np.uint8).transpose(2, 0, 1)
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        images = list(pool.map(load, samples))
+    return torch.from_numpy(np.stack(images)), torch.tensor([y for _, y in samples], dtype=torch.int64)

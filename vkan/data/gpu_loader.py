@@ -52,9 +52,11 @@ class GpuLoader:
         for b in range(len(self)):
             sel = idx[b * self.batch_size:(b + 1) * self.batch_size]
             x = self.images[sel].float()  # (B, C, H, W) in [0, 255]
-            if self.train:
-                x = self._augment(x, gen)
+            x = self._augment(x, gen) if self.train else self._eval_view(x)
             yield (x - self.mean) / self.std, self.labels[sel]
+
+    def _eval_view(self, x: torch.Tensor) -> torch.Tensor:
+        return x
 
     def _augment(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         b, _, h, w = x.shape
@@ -79,3 +81,39 @@ class GpuLoader:
             hole = ((yy - cy).abs() <= s // 2) & ((xx - cx).abs() <= s // 2)  # (B, H, W)
             x = torch.where(hole[:, None], self.mean.expand_as(x), x)
         return x
+
+
+class PhotoGpuLoader(GpuLoader):
+    """GpuLoader for photos stored once as (N, 3, S, S) uint8 squares, S = img_size / 0.875.
+
+    Training views: a random-resized crop (area fraction in [scale_min, 1], aspect ratio in [3/4, 4/3])
+    and a random horizontal flip, resampled to ``img_size`` in one batched ``grid_sample``. Evaluation
+    views: the central 87.5 % resized to ``img_size`` (the usual resize + center crop).
+    """
+
+    def __init__(self, *args, img_size: int, scale_min: float = 0.35, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.img_size, self.scale_min = img_size, scale_min
+
+    def _resample(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        grid = F.affine_grid(theta, [x.shape[0], x.shape[1], self.img_size, self.img_size], align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+    def _augment(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        b, dev = x.shape[0], x.device
+        rand = torch.rand(b, 5, device=dev, generator=gen)
+        area = self.scale_min + (1 - self.scale_min) * rand[:, 0]
+        log_ratio = (rand[:, 1] - 0.5) * 2 * 0.2877  # ln(4/3): aspect ratio in [3/4, 4/3]
+        w = (area * log_ratio.exp()).sqrt().clamp(max=1.0)  # crop width / image width
+        h = (area / log_ratio.exp()).sqrt().clamp(max=1.0)
+        cx = (2 * rand[:, 2] - 1) * (1 - w)  # crop centre in [-1, 1] coordinates, crop inside the image
+        cy = (2 * rand[:, 3] - 1) * (1 - h)
+        flip = torch.where(rand[:, 4] < 0.5, -1.0, 1.0)
+        theta = torch.zeros(b, 2, 3, device=dev)
+        theta[:, 0, 0], theta[:, 0, 2] = w * flip, cx
+        theta[:, 1, 1], theta[:, 1, 2] = h, cy
+        return self._resample(x, theta)
+
+    def _eval_view(self, x: torch.Tensor) -> torch.Tensor:
+        theta = torch.tensor([[0.875, 0.0, 0.0], [0.0, 0.875, 0.0]], device=x.device).expand(x.shape[0], 2, 3)
+        return self._resample(x, theta)
