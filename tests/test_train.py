@@ -279,3 +279,18 @@ def test_multirun_writes_one_folder_per_job_and_survives_a_failing_job(tmp_path,
         assert (tmp_path / str(i) / ".hydra" / "config.yaml").exists()
     for i in (1, 3):
         assert "DatasetError" in (tmp_path / str(i) / "train.log").read_text()
+
+
+def test_wandb_runs_offline_without_a_login_and_online_with_one(tmp_path, monkeypatch):
+    from vkan.run_logger import wandb_mode
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    assert wandb_mode("auto") == "offline"  # a fresh machine: no key anywhere
+    (tmp_path / "netrc").write_text("machine api.wandb.ai\n  login user\n  password abc\n")
+    assert wandb_mode("auto") == "online"  # after `wandb login`
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert wandb_mode("auto") == "disabled"  # the environment wins
+    monkeypatch.delenv("WANDB_MODE")
+    assert wandb_mode("offline") == "offline"
