@@ -41,39 +41,42 @@ def _stages(dtype: torch.dtype) -> int:
     return 3 if dtype != torch.float32 else 2  # fp32 tiles take twice the shared memory
 
 
-def _launch_fwd(x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
+def _dims(x: torch.Tensor, wp: torch.Tensor) -> Tuple[int, int, int, int]:
+    """(M, I, O, CP) of an input (M, I) and a kernel-layout weight (I*CP, O)."""
     m, n_in = x.shape
-    n_out = wp.shape[1]
-    cp = wp.shape[0] // n_in
+    return m, n_in, wp.shape[1], wp.shape[0] // n_in
+
+
+def _meta(grid: torch.Tensor, cp: int, k: int, uniform: bool, dtype: torch.dtype) -> dict:
+    """Compile-time parameters shared by the three kernels."""
+    return dict(Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, PRECISION=_precision(dtype), num_stages=_stages(dtype))
+
+
+def _launch_fwd(x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
+    m, n_in, n_out, cp = _dims(x, wp)
     y = torch.empty((m, n_out), device=x.device, dtype=wp.dtype)
     bi, _ = _tiles(cp, small=True)
     bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 4)
     launch = (triton.cdiv(m, bm), triton.cdiv(n_out, bn))
     tk.spline_fwd_kernel[launch](x, grid, aux, wp, y, m, n_in, n_out, x.stride(0), wp.stride(0), y.stride(0),
-                                 Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, BM=bm, BN=bn, BI=bi,
-                                 PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=_stages(wp.dtype))
+                                 BM=bm, BN=bn, BI=bi, num_warps=warps, **_meta(grid, cp, k, uniform, wp.dtype))
     return y
 
 
 def _launch_dx(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
-    m, n_in = x.shape
-    n_out = wp.shape[1]
-    cp = wp.shape[0] // n_in
+    m, n_in, n_out, cp = _dims(x, wp)
     wt = wp.t().contiguous()  # (O, I*CP)
     dx = torch.empty_like(x)
     bi, _ = _tiles(cp, small=_interpreting())
     bm, bo, warps = (16, 16, 4) if _interpreting() else (128, 64, 8)
     launch = (triton.cdiv(m, bm), triton.cdiv(n_in, bi))
     tk.spline_dx_kernel[launch](gy, x, grid, aux, wt, dx, m, n_in, n_out, gy.stride(0), x.stride(0), wt.stride(0),
-                                dx.stride(0), Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, BM=bm, BO=bo, BI=bi,
-                                PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=_stages(wp.dtype))
+                                dx.stride(0), BM=bm, BO=bo, BI=bi, num_warps=warps, **_meta(grid, cp, k, uniform, wp.dtype))
     return dx
 
 
 def _launch_dw(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
-    m, n_in = x.shape
-    n_out = wp.shape[1]
-    cp = wp.shape[0] // n_in
+    m, n_in, n_out, cp = _dims(x, wp)
     bi, _ = _tiles(cp, small=True)
     bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 4)
     tiles = triton.cdiv(n_in, bi) * triton.cdiv(n_out, bn)
@@ -82,8 +85,8 @@ def _launch_dw(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     part = torch.empty((split, n_in * cp, n_out), device=x.device, dtype=torch.float32)
     launch = (triton.cdiv(n_in, bi), triton.cdiv(n_out, bn), split)
     tk.spline_dw_kernel[launch](gy, x, grid, aux, part, m, n_in, n_out, gy.stride(0), x.stride(0), part.stride(1),
-                                part.stride(0), Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, BM=bm, BN=bn, BI=bi, SPLIT=split,
-                                PRECISION=_precision(wp.dtype), num_warps=warps, num_stages=_stages(wp.dtype))
+                                part.stride(0), BM=bm, BN=bn, BI=bi, SPLIT=split, num_warps=warps,
+                                **_meta(grid, cp, k, uniform, wp.dtype))
     return part.sum(0).to(wp.dtype)
 
 
