@@ -10,14 +10,18 @@ import os
 from typing import Tuple
 
 import torch
-import triton
 
 from vkan.ops import triton_kan as tk
 
 
 def padded_coefs(n_coef: int) -> int:
     """Coefficient axis padded to a power of two (>= 2) for the kernels' tiles."""
-    return max(2, triton.next_power_of_2(n_coef))
+    return max(2, 1 << (n_coef - 1).bit_length())
+
+
+def _cdiv(a: int, b: int) -> int:
+    """Ceil division in plain Python (``triton.cdiv`` costs ~5 us per host call through its JIT wrapper)."""
+    return -(-a // b)
 
 
 def _interpreting() -> bool:
@@ -57,7 +61,7 @@ def _launch_fwd(x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     y = torch.empty((m, n_out), device=x.device, dtype=wp.dtype)
     bi, _ = _tiles(cp, small=True)
     bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 4)
-    launch = (triton.cdiv(m, bm), triton.cdiv(n_out, bn))
+    launch = (_cdiv(m, bm), _cdiv(n_out, bn))
     tk.spline_fwd_kernel[launch](x, grid, aux, wp, y, m, n_in, n_out, x.stride(0), wp.stride(0), y.stride(0),
                                  BM=bm, BN=bn, BI=bi, num_warps=warps, **_meta(grid, cp, k, uniform, wp.dtype))
     return y
@@ -69,7 +73,7 @@ def _launch_dx(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     dx = torch.empty_like(x)
     bi, _ = _tiles(cp, small=_interpreting())
     bm, bo, warps = (16, 16, 4) if _interpreting() else (128, 64, 8)
-    launch = (triton.cdiv(m, bm), triton.cdiv(n_in, bi))
+    launch = (_cdiv(m, bm), _cdiv(n_in, bi))
     tk.spline_dx_kernel[launch](gy, x, grid, aux, wt, dx, m, n_in, n_out, gy.stride(0), x.stride(0), wt.stride(0),
                                 dx.stride(0), BM=bm, BO=bo, BI=bi, num_warps=warps, **_meta(grid, cp, k, uniform, wp.dtype))
     return dx
@@ -79,11 +83,11 @@ def _launch_dw(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     m, n_in, n_out, cp = _dims(x, wp)
     bi, _ = _tiles(cp, small=True)
     bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 4)
-    tiles = triton.cdiv(n_in, bi) * triton.cdiv(n_out, bn)
+    tiles = _cdiv(n_in, bi) * _cdiv(n_out, bn)
     # enough programs for ~2 waves of the H200's 132 SMs, but each split keeps >= 4 row blocks
-    split = 2 if _interpreting() else max(1, min(triton.cdiv(264, tiles), triton.cdiv(m, 4 * bm)))
+    split = 2 if _interpreting() else max(1, min(_cdiv(264, tiles), _cdiv(m, 4 * bm)))
     part = torch.empty((split, n_in * cp, n_out), device=x.device, dtype=torch.float32)
-    launch = (triton.cdiv(n_in, bi), triton.cdiv(n_out, bn), split)
+    launch = (_cdiv(n_in, bi), _cdiv(n_out, bn), split)
     tk.spline_dw_kernel[launch](gy, x, grid, aux, part, m, n_in, n_out, gy.stride(0), x.stride(0), part.stride(1),
                                 part.stride(0), BM=bm, BN=bn, BI=bi, SPLIT=split, num_warps=warps,
                                 **_meta(grid, cp, k, uniform, wp.dtype))
