@@ -1,7 +1,7 @@
 """Dispatch of KANLinear's spline matmul to the fused Triton kernel (CUDA) or the PyTorch reference."""
 from __future__ import annotations
 
-import functools
+import importlib.util
 
 import torch
 
@@ -9,14 +9,14 @@ FUSED_ORDERS = (1, 2, 3)  # spline orders the kernel is written for; others use 
 FUSED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
-@functools.lru_cache(maxsize=None)
+# Whether Triton is installed (it ships with CUDA builds of torch). Looked up once, without importing it,
+# so that CPU-only users pay nothing and torch.compile sees a constant.
+TRITON_AVAILABLE = importlib.util.find_spec("triton") is not None
+
+
 def triton_available() -> bool:
-    """True when Triton imports (it ships with CUDA builds of torch)."""
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when Triton is installed."""
+    return TRITON_AVAILABLE
 
 
 def fused_supported(layer, x: torch.Tensor) -> bool:
