@@ -1,6 +1,7 @@
 """The training loop: ``train(cfg)`` builds data, model and optimizer from a Hydra config and runs epochs."""
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -22,6 +23,17 @@ from vkan.data import build_data, resolve_data_dir
 from vkan.kan_tools import kan_layers, kan_regularization_loss, param_groups, update_grids
 from vkan.models import KAN_OPTIONS
 from vkan.run_logger import RunLogger
+
+
+log = logging.getLogger("vkan.train")
+
+
+def report(message: str) -> None:
+    """One line to the console and, under Hydra, to the run's train.log."""
+    if logging.getLogger().handlers:
+        log.info(message)
+    else:
+        print(message, flush=True)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -176,6 +188,10 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     summary: Dict[str, Any] = {"model_name": spec["model_name"], "data": cfg.data.name, "seed": cfg.seed,
                                "params": n_params, "git_commit": git_commit(), "world_size": ctx.world_size,
                                "status": "running"}
+    if ctx.is_main:
+        report(f"{spec['model_name']}: {n_params / 1e6:.2f} M parameters | {cfg.data.name}: {data.n_train} train / "
+               f"{data.n_val} val images | {device}{f' x {ctx.world_size}' if ctx.world_size > 1 else ''}"
+               f"{f', {amp} autocast' if amp else ''} | run folder {run_dir}")
     wall0 = time.perf_counter()
     rates, step = [], start_epoch * steps_per_epoch
     failed = True
@@ -240,9 +256,9 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
                 row["val_loss"], row["val_acc"] = evaluate(net, data.val, device, amp, cfg.trainer.limit_val_batches)
             logger.log_epoch(row)
             if ctx.is_main:
-                print(f"epoch {epoch + 1:3d}/{cfg.trainer.epochs} | loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}"
-                      + (f" | val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}" if "val_acc" in row else "")
-                      + f" | lr {row['lr']:.2e} | {row['img_per_s']:.0f} img/s | {epoch_s:.1f} s", flush=True)
+                report(f"epoch {epoch + 1:3d}/{cfg.trainer.epochs} | loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}"
+                       + (f" | val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}" if "val_acc" in row else "")
+                       + f" | lr {row['lr']:.2e} | {row['img_per_s']:.0f} img/s | {epoch_s:.1f} s")
             improved = row.get("val_acc", -1.0) > best_acc
             if improved:
                 best_acc, best_epoch = row["val_acc"], epoch + 1
@@ -259,6 +275,8 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
         if ctx.world_size > 1:
             summary["ranks_in_sync"] = dist.ranks_in_sync(model)
         summary["status"] = "finished" if summary.get("epochs_done", 0) >= cfg.trainer.epochs else "paused (resume=<run_dir>)"
+        if ctx.is_main:
+            report(f"{summary['status']}: best val acc {best_acc:.4f} (epoch {best_epoch}) | results in {run_dir}")
         failed = False
         return summary
     except BaseException as e:
