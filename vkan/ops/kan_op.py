@@ -34,11 +34,10 @@ def _precision(dtype: torch.dtype) -> str:
     return "tf32"
 
 
-def _tiles(cp: int, small: bool) -> Tuple[int, int]:
-    """(BI, BK = BI * CP): 64 or 128 spline rows per k-step (tile sweep on an H200: bench/RESULTS.md)."""
-    bk = 64 if small else 128
-    bk = max(bk, cp)  # one input per k-step at least; BK >= 16 holds since bk >= 64
-    return bk // cp, bk
+def _inputs_per_step(cp: int, rows: int) -> int:
+    """Inputs per k-step (BI) so that a step covers ``rows`` = 64 or 128 spline rows (BK = BI * CP; tile
+    sweep on an H200 in bench/RESULTS.md); at least one input."""
+    return max(rows, cp) // cp
 
 
 def _stages(dtype: torch.dtype) -> int:
@@ -59,7 +58,7 @@ def _meta(grid: torch.Tensor, cp: int, k: int, uniform: bool, dtype: torch.dtype
 def _launch_fwd(x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     m, n_in, n_out, cp = _dims(x, wp)
     y = torch.empty((m, n_out), device=x.device, dtype=wp.dtype)
-    bi, _ = _tiles(cp, small=True)
+    bi = _inputs_per_step(cp, 64)
     bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 4)
     launch = (_cdiv(m, bm), _cdiv(n_out, bn))
     tk.spline_fwd_kernel[launch](x, grid, aux, wp, y, m, n_in, n_out, x.stride(0), wp.stride(0), y.stride(0),
@@ -71,7 +70,7 @@ def _launch_dx(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     m, n_in, n_out, cp = _dims(x, wp)
     wt = wp.t().contiguous()  # (O, I*CP)
     dx = torch.empty_like(x)
-    bi, _ = _tiles(cp, small=_interpreting())
+    bi = _inputs_per_step(cp, 64 if _interpreting() else 128)
     bm, bo, warps = (16, 16, 4) if _interpreting() else (128, 64, 8)
     launch = (_cdiv(m, bm), _cdiv(n_in, bi))
     tk.spline_dx_kernel[launch](gy, x, grid, aux, wt, dx, m, n_in, n_out, gy.stride(0), x.stride(0), wt.stride(0),
@@ -81,7 +80,7 @@ def _launch_dx(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
 
 def _launch_dw(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
     m, n_in, n_out, cp = _dims(x, wp)
-    bi, _ = _tiles(cp, small=True)
+    bi = _inputs_per_step(cp, 64)
     bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 4)
     tiles = _cdiv(n_in, bi) * _cdiv(n_out, bn)
     # enough programs for ~2 waves of the H200's 132 SMs, but each split keeps >= 4 row blocks
