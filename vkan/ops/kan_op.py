@@ -1,7 +1,8 @@
 """``vkan::spline_linear``: the fused spline matmul as a torch custom op with its autograd formula.
 
 Registered through ``torch.library`` so that ``torch.compile`` treats it as one opaque node (no graph
-break) and autograd calls the fused backward. Launch parameters are fixed per shape class (no
+break) and autograd calls the fused backward; eager mode calls the same launchers through a plain
+``autograd.Function`` (less dispatcher overhead). Launch parameters are fixed per shape class (no
 autotuning: results are deterministic and the first call compiles only one variant).
 """
 from __future__ import annotations
