@@ -4,6 +4,7 @@ from vkan.kan_tools import kan_layers, kan_regularization_loss, param_groups, up
 from vkan.mlp import KANMlp
 from vkan import models  # noqa: F401  (registers vit_kan_* / vit_mlp_* with timm)
 from vkan.models import REGISTERED_MODELS, KanVisionTransformer, matched_kan_hidden
+from vkan.checkpoint import load_run
 
 __all__ = [
     "KANLinear", "KANMlp", "KanVisionTransformer", "REGISTERED_MODELS", "b_spline_bases", "kan_layers",
@@ -11,9 +12,3 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-
-def load_run(run_dir, which: str = "best", device="cpu"):
-    """Rebuild a trained model from a run folder alone; see ``vkan.checkpoint.load_run``."""
-    from vkan.checkpoint import load_run as _load_run
-
-    return _load_run(run_dir, which=which, device=device)

@@ -60,11 +60,17 @@ def update_grids(model: nn.Module, batch: torch.Tensor, margin: float = 0.01, ma
     return forward_with_kan_inputs(model, batch, refit)
 
 
+# Parameters exempt from weight decay in every KAN layer (fnmatch patterns on full names). base_weight and
+# spline_weight are the layer's linear maps and decay like any weight matrix; spline_scaler is a per-edge gain
+# multiplying spline_weight (decaying both factors of a product penalises it twice), so it is exempt.
+KAN_NO_WEIGHT_DECAY = ("*spline_scaler",)
+
+
 def param_groups(model: nn.Module, weight_decay: float, no_decay_patterns: Iterable[str] = ()) -> List[dict]:
     """Optimizer groups: decay every tensor of ndim >= 2 except biases, norm gains, ``model.no_weight_decay()``
     names and ``no_decay_patterns`` (fnmatch); KAN ``spline_scaler`` is exempt through the model's list."""
     skip = set(getattr(model, "no_weight_decay", lambda: set())())
-    patterns = list(no_decay_patterns) + ["*spline_scaler"]
+    patterns = list(no_decay_patterns) + list(KAN_NO_WEIGHT_DECAY)
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:

@@ -1,6 +1,7 @@
 """timm registrations of ViT-KAN models and their parameter-matched MLP twins."""
 from __future__ import annotations
 
+import fnmatch
 from functools import partial
 from typing import Any, Dict, Optional, Sequence, Set
 
@@ -9,6 +10,7 @@ from timm.models import register_model
 from timm.models.vision_transformer import VisionTransformer
 
 from vkan.kan import KANLinear
+from vkan.kan_tools import KAN_NO_WEIGHT_DECAY
 from vkan.mlp import KANMlp
 
 # width, heads of the three sizes (depth is 12 for all)
@@ -21,11 +23,6 @@ KAN_OPTIONS = (
     "grid_size", "spline_order", "grid_range", "base_activation", "enable_standalone_scale_spline",
     "kan_bias", "scale_noise", "scale_base", "scale_spline", "grid_eps",
 )
-
-# Weight decay: base_weight and spline_weight are the layer's linear maps over [act(x), B(x)] and decay
-# like any weight matrix; spline_scaler is a per-edge gain multiplying spline_weight (a product of two
-# decayed factors is penalised twice over), so it is exempt, like norm gains.
-KAN_NO_WEIGHT_DECAY = ("*spline_scaler",)
 
 
 class KanVisionTransformer(VisionTransformer):
@@ -50,9 +47,9 @@ class KanVisionTransformer(VisionTransformer):
             self.head = self._make_kan_head(num_classes)
 
     def no_weight_decay(self) -> Set[str]:
-        """timm's ViT exemptions plus every ``spline_scaler`` (full names, as timm's optimizer expects)."""
+        """timm's ViT exemptions plus the KAN ones (``KAN_NO_WEIGHT_DECAY``), as full parameter names."""
         names = set(super().no_weight_decay())
-        names.update(n for n, _ in self.named_parameters() if n.endswith("spline_scaler"))
+        names.update(n for n, _ in self.named_parameters() if any(fnmatch.fnmatch(n, p) for p in KAN_NO_WEIGHT_DECAY))
         return names
 
 

@@ -123,12 +123,15 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp: Optional[torch
     """(mean loss, accuracy) over the loader, summed across ranks."""
     model.eval()
     totals = torch.zeros(3, device=device)  # loss sum, correct, count
+    count = 0
     for x, y in limited(loader, limit):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp) if amp else nullcontext():
             logits = model(x)
-        totals += torch.stack([F.cross_entropy(logits.float(), y, reduction="sum"),
-                               (logits.argmax(-1) == y).sum().float(), torch.tensor(float(len(y)), device=device)])
+        totals[0] += F.cross_entropy(logits.float(), y, reduction="sum")
+        totals[1] += (logits.argmax(-1) == y).sum()
+        count += len(y)
+    totals[2] = count
     totals = dist.all_reduce_sum(totals)
     loss_sum, correct, count = totals.tolist()
     return loss_sum / max(count, 1), correct / max(count, 1)
@@ -183,7 +186,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     run_name = f"{spec['model_name']}-{cfg.data.name}-s{cfg.seed}"
     logger = RunLogger(run_dir, cfg.get("logger"), resolved, run_name, enabled=ctx.is_main)
     if ctx.is_main:
-        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+        OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
     has_kan = any(True for _ in kan_layers(model))
     summary: Dict[str, Any] = {"model_name": spec["model_name"], "data": cfg.data.name, "seed": cfg.seed,
                                "params": n_params, "git_commit": git_commit(), "world_size": ctx.world_size,
@@ -201,12 +204,13 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
             stop = min(stop, start_epoch + cfg.trainer.max_epochs_this_run)
         for epoch in range(start_epoch, stop):
             net.train()
-            data.train.set_epoch(epoch) if hasattr(data.train, "set_epoch") else None
-            if hasattr(getattr(data.train, "sampler", None), "set_epoch"):
-                data.train.sampler.set_epoch(epoch)
+            for source in (data.train, getattr(data.train, "sampler", None)):  # GpuLoader / DistributedSampler
+                if hasattr(source, "set_epoch"):
+                    source.set_epoch(epoch)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             totals = torch.zeros(3, device=device)  # loss sum, correct, count
+            count = 0  # a Python int: no host-to-device copy per step
             t0 = time.perf_counter()
             batches = progress(limited(data.train, cfg.trainer.limit_train_batches), steps_per_epoch,
                                f"epoch {epoch + 1}/{cfg.trainer.epochs}", cfg.trainer.progress_bar and ctx.is_main)
@@ -237,8 +241,10 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
                 optimizer.step()
                 scheduler.step()
                 step += 1
-                totals += torch.stack([loss.detach() * len(y), (logits.argmax(-1) == y).sum().float(),
-                                       torch.tensor(float(len(y)), device=device)])
+                totals[0] += loss.detach() * len(y)
+                totals[1] += (logits.argmax(-1) == y).sum()
+                count += len(y)
+            totals[2] = count
             totals = dist.all_reduce_sum(totals)
             loss_sum, correct, count = totals.tolist()
             if not math.isfinite(loss_sum):
