@@ -45,7 +45,8 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     if not sweep:
         return
     print("## forward tiles (uniform): BM BN BK warps stages -> ms")
-    for bm, bn, bk, warps, stages in itertools.product((64, 128), (128, 256), (64, 128), (4, 8), (3,)):
+    bns = (64, 128) if n_out <= 128 else (128, 256)  # output tiles that fit the layer's width
+    for bm, bn, bk, warps, stages in itertools.product((32, 64, 128), bns, (64, 128), (4, 8), (3,)):
         bi = bk // cp
         try:
             ms = bench(lambda: tk.spline_fwd_kernel[(triton.cdiv(m, bm), triton.cdiv(n_out, bn))](
@@ -55,7 +56,7 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
         except Exception as e:  # out of shared memory / registers
             print(f"fwd {bm} {bn} {bk} {warps} {stages}: failed {type(e).__name__}")
     print("## input-grad tiles (uniform): BM BO BK warps -> ms")
-    for bm, bo, bk, warps in itertools.product((64, 128), (64, 128), (64, 128), (4, 8)):
+    for bm, bo, bk, warps in itertools.product((64, 128), (32, 64, 128), (64, 128), (4, 8)):
         bi = bk // cp
         try:
             ms = bench(lambda: tk.spline_dx_kernel[(triton.cdiv(m, bm), triton.cdiv(n_in, bi))](
@@ -66,7 +67,7 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
         except Exception as e:
             print(f"dx {bm} {bo} {bk} {warps}: failed {type(e).__name__}")
     print("## weight-grad tiles (uniform): BM BN BK warps split -> ms")
-    for bm, bn, bk, warps, split in itertools.product((64,), (128, 256), (64, 128), (4, 8), (8, 32)):
+    for bm, bn, bk, warps, split in itertools.product((64,), bns, (32, 64, 128), (4, 8), (8, 32)):
         bi = bk // cp
         part = torch.empty((split, n_in * cp, n_out), device="cuda")
         try:

@@ -1,0 +1,118 @@
+"""Where a training step's time goes: host (Python, autograd, launches) vs GPU, for a KAN layer and ViT twins.
+
+    PYTHONPATH=. python bench/host_probe.py [--profile]
+
+For each case it prints three times per step: ``gpu-bound`` (median of ``triton.testing.do_bench``, what
+``vkan.bench`` reports), ``host`` (time to enqueue one step with the GPU never waited on: when it is
+larger than the GPU time the step is host-bound), and ``graph`` (the same step replayed as one CUDA
+graph: kernels only). ``--profile`` adds torch.profiler tables of the layer step sorted by host time.
+"""
+import argparse
+import time
+
+import torch
+import torch.nn as nn
+import triton.testing
+
+from vkan import KANLinear
+
+
+def host_ms(step, n=100):
+    """Milliseconds of host time per call of ``step`` when nothing waits on the GPU."""
+    step()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    t1 = time.perf_counter()
+    torch.cuda.synchronize()
+    return (t1 - t0) / n * 1e3
+
+
+def graph_ms(step):
+    """Milliseconds per replay of ``step`` captured as one CUDA graph."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return triton.testing.do_bench(graph.replay, warmup=25, rep=200, return_mode="median")
+
+
+def report(name, step, graph=True):
+    gpu = triton.testing.do_bench(step, warmup=25, rep=200, return_mode="median")
+    host = host_ms(step)
+    g = graph_ms(step) if graph else float("nan")
+    print(f"{name:42s} gpu-bound {gpu:7.3f} ms  host {host:7.3f} ms  graph {g:7.3f} ms", flush=True)
+
+
+def layer_step(module, x):
+    g = torch.ones(x.shape[0], module.out_features if hasattr(module, "out_features") else 1, device="cuda")
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            y = module(x)
+        y.backward(g)
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--models", action="store_true", help="also the ViT-tiny twins")
+    args = parser.parse_args()
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    for _ in range(200):
+        a @ a
+    for m, n_in, n_out in [(16640, 192, 768), (33280, 192, 77), (33280, 77, 192)]:
+        x = torch.randn(m, n_in, device="cuda", requires_grad=True)
+        kan = KANLinear(n_in, n_out).cuda()
+        params = sum(p.numel() for p in kan.parameters())
+        lin = nn.Linear(n_in, round(params / n_in), bias=False).cuda()
+        lin_same = nn.Linear(n_in, n_out, bias=False).cuda()
+        report(f"{m}x{n_in}->{n_out} KANLinear fused", layer_step(kan, x))
+        report(f"{m}x{n_in}->{n_out} nn.Linear same params", layer_step(lin, x))
+        report(f"{m}x{n_in}->{n_out} nn.Linear same shape", layer_step(lin_same, x))
+        if args.profile and n_out == 768:
+            step = layer_step(kan, x)
+            step()
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
+                                                    torch.profiler.ProfilerActivity.CUDA]) as prof:
+                for _ in range(20):
+                    step()
+                torch.cuda.synchronize()
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30))
+            print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=20))
+    from vkan.ops import kan_op
+    kan = KANLinear(192, 768).cuda()
+    x = torch.randn(64, 192, device="cuda")
+    w = kan.scaled_spline_weight.detach().bfloat16().permute(1, 2, 0).reshape(192 * 8, 768).contiguous()
+    grid = kan.grid
+    aux = torch.stack([grid[:, 0], 1.0 / (grid[:, 1] - grid[:, 0])])
+    print(f"one forward-kernel launch (tiny input): host {host_ms(lambda: kan_op._launch_fwd(x, grid, aux, w, 3, True), 1000) * 1e3:.1f} us")
+    print(f"one torch.add (tiny input): host {host_ms(lambda: x + 1, 1000) * 1e3:.1f} us")
+    if args.models:
+        import timm
+
+        import vkan  # noqa: F401
+        for name in ("vit_mlp_tiny_patch4_32", "vit_kan_tiny_patch4_32"):
+            model = timm.create_model(name, num_classes=10).cuda()
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+            xb = torch.randn(512, 3, 32, 32, device="cuda")
+            yb = torch.randint(0, 10, (512,), device="cuda")
+
+            def step():
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    loss = nn.functional.cross_entropy(model(xb), yb)
+                loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=False)
+            report(name + " train step", step, graph=False)
+
+
+if __name__ == "__main__":
+    main()
