@@ -90,10 +90,9 @@ def main():
     from vkan.ops import kan_op
     kan = KANLinear(192, 768).cuda()
     x = torch.randn(64, 192, device="cuda")
-    w = kan.scaled_spline_weight.detach().bfloat16().permute(1, 2, 0).reshape(192 * 8, 768).contiguous()
-    grid = kan.grid
-    aux = torch.stack([grid[:, 0], 1.0 / (grid[:, 1] - grid[:, 0])])
-    print(f"one forward-kernel launch (tiny input): host {host_ms(lambda: kan_op._launch_fwd(x, grid, aux, w, 3, True), 1000) * 1e3:.1f} us")
+    w, _, cp = kan_op._pack(kan.spline_weight, kan.spline_scaler, kan.base_weight, torch.bfloat16)
+    launch_us = host_ms(lambda: kan_op._launch_fwd(x, kan.grid, w, cp, 3, True, 1, True), 1000) * 1e3
+    print(f"one forward-kernel launch (tiny input): host {launch_us:.1f} us")
     print(f"one torch.add (tiny input): host {host_ms(lambda: x + 1, 1000) * 1e3:.1f} us")
     if args.models:
         import timm

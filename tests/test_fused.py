@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vkan import KANLinear
-from vkan.ops import fused_spline_linear
+from vkan.ops import fused_kan_linear, fused_spline_linear, kernel_activation
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -17,29 +17,33 @@ def rel(a, b):
 
 
 def fused_and_reference(layer, x, dtype=torch.float32, uniform=None):
-    """Outputs and gradients (x, spline_weight, spline_scaler) of the spline part, fused vs reference.
+    """Outputs and gradients (x, spline_weight, spline_scaler, base_weight) of the whole layer, fused kernels vs
+    the reference path.
 
-    ``uniform`` picks the kernel's basis evaluation: closed form (True) or Cox-de Boor (False);
-    None follows the layer's own ``grid_uniform``."""
+    ``uniform`` picks the kernel's basis evaluation: closed form (True) or Cox-de Boor (False); None follows
+    the layer's own ``grid_uniform``. ``dtype`` is the kernels' compute dtype (the parameters stay fp32)."""
     uniform = layer.grid_uniform if uniform is None else uniform
-    grads = [p for p in (layer.spline_weight, layer.spline_scaler) if p is not None]
+    params = [p for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight) if p is not None]
     results = []
     for path in ("fused", "reference"):
         xi = x.detach().clone().requires_grad_()
         if path == "fused":
-            y = fused_spline_linear(xi, layer.grid, layer.scaled_spline_weight.to(dtype), layer.spline_order,
-                                    uniform=uniform)
+            sw, sc, bw = (None if p is None else p.to(dtype)
+                          for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight))
+            y = fused_kan_linear(xi, layer.grid, sw, sc, bw, layer.spline_order, uniform=uniform,
+                                 act=kernel_activation(layer.base_activation))
         else:
-            y = layer.spline_reference(xi)
+            layer.fused = False
+            y = layer(xi)
         gy = torch.sin(torch.arange(y.numel(), device=y.device, dtype=torch.float32)).reshape(y.shape)
-        results.append((y, *torch.autograd.grad(y, [xi, *grads], gy.to(y.dtype))))
+        results.append((y, *torch.autograd.grad(y, [xi, *params], gy.to(y.dtype))))
     return results
 
 
-def make_layer(n_in, n_out, grid_size, order, standalone=True, seed=0):
+def make_layer(n_in, n_out, grid_size, order, standalone=True, seed=0, act="silu"):
     torch.manual_seed(seed)
-    layer = KANLinear(n_in, n_out, grid_size=grid_size, spline_order=order,
-                      enable_standalone_scale_spline=standalone).to(DEVICE)
+    layer = KANLinear(n_in, n_out, grid_size=grid_size, spline_order=order, enable_standalone_scale_spline=standalone,
+                      base_activation=act).to(DEVICE)
     with torch.no_grad():  # O(1) spline weights so that errors in the spline part are not hidden
         layer.spline_weight.normal_()
     return layer
@@ -58,8 +62,44 @@ def test_fused_matches_reference_fp32_including_inputs_outside_grid(order, grid_
     (y, *g), (ry, *rg) = fused_and_reference(layer, x, uniform=uniform)
     assert y.dtype == torch.float32
     assert rel(y, ry) < 1e-5
-    for name, a, b in zip(("x", "spline_weight", "spline_scaler"), g, rg):
+    names = ("x", "spline_weight") + ("spline_scaler",) * standalone + ("base_weight",)
+    assert len(g) == len(names)
+    for name, a, b in zip(names, g, rg):
         assert rel(a, b) < 1e-5, name
+
+
+@pytest.mark.parametrize("act", ["silu", "relu", "gelu", "tanh", "identity"])
+def test_fused_base_branch_matches_reference_for_every_kernel_activation(act):
+    layer = make_layer(21, 18, 5, 3, act=act)
+    with torch.no_grad():  # a base branch as large as the spline one, so that its errors show
+        layer.base_weight.normal_()
+    x = torch.randn(37, 21, device=DEVICE) * 2.0
+    x[0, :2] = 0.0  # ReLU's kink: torch's gradient there is 0
+    (y, *g), (ry, *rg) = fused_and_reference(layer, x)
+    assert rel(y, ry) < 1e-5
+    for name, a, b in zip(("x", "spline_weight", "spline_scaler", "base_weight"), g, rg):
+        assert rel(a, b) < 1e-5, name
+
+
+def test_spline_only_call_matches_reference_spline_part():
+    layer = make_layer(13, 9, 5, 3)
+    x = torch.randn(30, 13, device=DEVICE, requires_grad=True)
+    w = layer.scaled_spline_weight.detach().requires_grad_()
+    y = fused_spline_linear(x, layer.grid, w, 3, uniform=True)
+    ref = layer.spline_reference(x)
+    assert rel(y, ref) < 1e-5
+    gx, gw = torch.autograd.grad(y.square().sum(), [x, w])
+    rx, rs = torch.autograd.grad(ref.square().sum(), [x, layer.spline_weight])
+    assert rel(gx, rx) < 1e-5
+    assert rel(gw * layer.spline_scaler.unsqueeze(-1), rs) < 1e-5  # chain rule through the scaler
+
+
+def test_kernel_activation_codes():
+    import torch.nn as nn
+
+    assert kernel_activation(nn.SiLU()) == 1 and kernel_activation(nn.GELU()) == 3
+    assert kernel_activation(nn.GELU(approximate="tanh")) is None  # not in the kernels: base branch in torch
+    assert kernel_activation(nn.Softplus()) is None
 
 
 def test_fused_matches_reference_on_an_updated_nonuniform_grid():
@@ -78,9 +118,11 @@ def test_fused_matches_reference_on_an_updated_nonuniform_grid():
 def test_fused_half_precision_close_to_fp32_reference(dtype):
     layer = make_layer(32, 20, 5, 3)
     x = torch.randn(48, 32, device=DEVICE)
-    (y, gx, gw, gs), (ry, rx, rw, rs) = fused_and_reference(layer, x, dtype=dtype)
-    assert y.dtype == dtype and gx.dtype == torch.float32
-    assert rel(y, ry) < 2e-2 and rel(gx, rx) < 2e-2 and rel(gw, rw) < 2e-2 and rel(gs, rs) < 2e-2
+    (y, *g), (ry, *rg) = fused_and_reference(layer, x, dtype=dtype)
+    assert y.dtype == dtype and g[0].dtype == torch.float32
+    assert rel(y, ry) < 2e-2
+    for a, b in zip(g, rg):
+        assert rel(a, b) < 2e-2
 
 
 @pytest.mark.gpu
@@ -97,7 +139,7 @@ def test_fused_layer_on_gpu_matches_reference_bf16_autocast(m, n_in, n_out):
         with torch.autocast("cuda", dtype=torch.bfloat16):
             y = layer(x)
         y.float().square().mean().backward()
-        outs[fused] = (y.float(), x.grad.clone(), layer.spline_weight.grad.clone(), layer.spline_scaler.grad.clone())
+        outs[fused] = (y.float(), x.grad.clone(), *(p.grad.clone() for p in layer.parameters()))
     for a, b in zip(outs[True], outs[False]):
         assert rel(a, b) < 2e-2
 
@@ -119,18 +161,16 @@ def test_custom_op_path_used_by_torch_compile_matches_eager_path_and_passes_opch
 
     layer = make_layer(12, 10, 5, 3)
     x = torch.randn(20, 12, device=DEVICE)
-    cp = kan_op.padded_coefs(layer.n_coef)
-    wp = torch.nn.functional.pad(layer.scaled_spline_weight.detach(), (0, cp - layer.n_coef))
-    wp = wp.permute(1, 2, 0).reshape(12 * cp, 10).contiguous().requires_grad_()
-    grid = layer.grid.float().contiguous()
-    aux = torch.stack([grid[:, 0], 1.0 / (grid[:, 1] - grid[:, 0])])
+    params = [p.detach().clone().requires_grad_() for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
+    args = (3, True, 1, torch.float32)
     outs = []
-    for call in (torch.ops.vkan.spline_linear, kan_op._EagerSplineLinear.apply):
+    for call in (torch.ops.vkan.kan_linear, kan_op._EagerKANLinear.apply):
         xi = x.clone().requires_grad_()
-        y = call(xi, grid, aux, wp, 3, True)
-        outs.append((y, *torch.autograd.grad(y.square().sum(), [xi, wp])))
+        y = call(xi, layer.grid, *params, *args)
+        outs.append((y, *torch.autograd.grad(y.square().sum(), [xi, *params])))
     for a, b in zip(*outs):
         torch.testing.assert_close(a, b)
-    torch.library.opcheck(torch.ops.vkan.spline_linear.default,
-                          (x.clone().requires_grad_(), grid, aux, wp, 3, True),
+    torch.library.opcheck(torch.ops.vkan.kan_linear.default, (x.clone().requires_grad_(), layer.grid, *params, *args),
                           test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+    torch.library.opcheck(torch.ops.vkan.kan_linear.default, (x, layer.grid, params[0], None, None, *args),
+                          test_utils=("test_schema", "test_faketensor"))

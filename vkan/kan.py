@@ -8,6 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vkan.ops import fused_kan_linear, fused_spline_linear, fused_supported, kernel_activation
+
 ActivationArg = Union[str, Type[nn.Module], Callable[[], nn.Module]]
 
 _ACTIVATIONS = {
@@ -82,9 +84,9 @@ class KANLinear(nn.Module):
     - ``spline_scaler`` (out, in), only when ``enable_standalone_scale_spline``
     - buffer ``grid`` (in, grid_size + 2 * spline_order + 1), kept in float32
 
-    Input (..., in) -> output (..., out), like ``nn.Linear``. On CUDA the fused Triton kernel
-    (``vkan.ops``) runs the spline part without materialising ``B(x)``; set ``fused=False`` to force the
-    pure-PyTorch reference path.
+    Input (..., in) -> output (..., out), like ``nn.Linear``. On CUDA the fused Triton kernels
+    (``vkan.ops``) run the whole layer (spline and base branches) without materialising ``B(x)``; set
+    ``fused=False`` to force the pure-PyTorch reference path.
     """
 
     def __init__(
@@ -191,18 +193,27 @@ class KANLinear(nn.Module):
             raise ValueError(f"KANLinear expects (..., {self.in_features}) inputs, got {tuple(x.shape)}")
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)  # (N, in)
-        base = F.linear(self.base_activation(x2), self.base_weight)  # (N, out)
-        spline = self._spline_output(x2)  # (N, out)
-        out = base + spline
+        out = self._fused_layer(x2) if self.fused is not False else None
+        if out is None:
+            base = F.linear(self.base_activation(x2), self.base_weight)  # (N, out)
+            out = base + self._spline_output(x2)
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*lead, self.out_features)
 
+    def _fused_layer(self, x2: torch.Tensor) -> Optional[torch.Tensor]:
+        """Spline and base branches in one fused call (N, in) -> (N, out), or None where it does not apply."""
+        if not fused_supported(self, x2):
+            return None
+        act = kernel_activation(self.base_activation)
+        if act is None or self.base_weight.dtype != self.spline_weight.dtype:
+            return None
+        return fused_kan_linear(x2, self.grid, self.spline_weight, self.spline_scaler, self.base_weight,
+                                self.spline_order, self.grid_uniform, act)
+
     def _spline_output(self, x2: torch.Tensor) -> torch.Tensor:
         """Spline part ``B(x) @ W_s``: (N, in) -> (N, out), fused on CUDA when possible."""
         if self.fused is not False:
-            from vkan.ops import fused_spline_linear, fused_supported
-
             if fused_supported(self, x2):
                 return fused_spline_linear(x2, self.grid, self.scaled_spline_weight, self.spline_order,
                                            uniform=self.grid_uniform)

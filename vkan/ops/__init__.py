@@ -1,13 +1,18 @@
-"""Dispatch of KANLinear's spline matmul to the fused Triton kernel (CUDA) or the PyTorch reference."""
+"""Dispatch of KANLinear to the fused Triton kernels (CUDA) or the PyTorch reference."""
 from __future__ import annotations
 
 import importlib.util
+from typing import Optional
 
 import torch
+import torch.nn as nn
 
 FUSED_ORDERS = (1, 2, 3)  # spline orders the kernel is written for; others use the reference path
 FUSED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
+# Base activations the kernels evaluate themselves (code passed to the kernels); any other activation
+# keeps the base branch in PyTorch and fuses the spline part only.
+ACTIVATION_CODES = {nn.Identity: 0, nn.SiLU: 1, nn.ReLU: 2, nn.GELU: 3, nn.Tanh: 4}
 
 # Whether Triton is installed (it ships with CUDA builds of torch). Looked up once, without importing it,
 # so that CPU-only users pay nothing and torch.compile sees a constant.
@@ -17,6 +22,14 @@ TRITON_AVAILABLE = importlib.util.find_spec("triton") is not None
 def triton_available() -> bool:
     """True when Triton is installed."""
     return TRITON_AVAILABLE
+
+
+def kernel_activation(module: nn.Module) -> Optional[int]:
+    """The kernels' code for a base activation module, or None when the kernels do not have it."""
+    code = ACTIVATION_CODES.get(type(module))
+    if code == 3 and getattr(module, "approximate", "none") != "none":
+        return None  # tanh-approximated GELU: not in the kernels
+    return code
 
 
 def fused_supported(layer, x: torch.Tensor) -> bool:
@@ -30,9 +43,15 @@ def fused_supported(layer, x: torch.Tensor) -> bool:
     )
 
 
+def fused_kan_linear(x, grid, spline_weight, spline_scaler=None, base_weight=None, spline_order=3, uniform=False,
+                     act=1) -> torch.Tensor:
+    """Fused KAN layer ``B(x) @ (spline_weight * spline_scaler)^T + act(x) @ base_weight^T``. See ``kan_op``."""
+    from vkan.ops.kan_op import fused_kan_linear as run
+
+    return run(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act)
+
+
 def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor, spline_order: int,
                         uniform: bool = False) -> torch.Tensor:
-    """Fused ``B(x) @ weight``: x (N, in), grid (in, Q), weight (out, in, C) -> (N, out). See ``kan_op``."""
-    from vkan.ops.kan_op import fused_spline_linear as run
-
-    return run(x, grid, weight, spline_order, uniform)
+    """Fused spline part only, ``B(x) @ weight``: x (N, in), grid (in, Q), weight (out, in, C) -> (N, out)."""
+    return fused_kan_linear(x, grid, weight, None, None, spline_order, uniform)

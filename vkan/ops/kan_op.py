@@ -1,18 +1,22 @@
-"""``vkan::spline_linear``: the fused spline matmul as a torch custom op with its autograd formula.
+"""``vkan::kan_linear``: a whole KANLinear layer (spline + base branch) as five Triton launches with autograd.
 
-Registered through ``torch.library`` so that ``torch.compile`` treats it as one opaque node (no graph
-break) and autograd calls the fused backward; eager mode calls the same launchers through a plain
-``autograd.Function`` (less dispatcher overhead). Launch parameters are fixed per shape class (no
-autotuning: results are deterministic and the first call compiles only one variant).
+Forward = pack weights + one fused matmul kernel; backward = input-grad kernel + weight-grad kernel + one
+kernel that reduces the weight-grad partials into the three parameter gradients. Eager mode calls the
+launchers through a plain ``autograd.Function`` (the per-call host cost is what limits small layers, so
+every avoidable torch op is gone); under ``torch.compile`` the same launchers run as a ``torch.library``
+custom op, one opaque graph node. Launch parameters are fixed per shape class (no autotuning: results
+are deterministic and the first call compiles only one variant).
 """
 from __future__ import annotations
 
 import os
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
 from vkan.ops import triton_kan as tk
+
+_INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"  # CPU interpreter: small tiles, fast tests
 
 
 def padded_coefs(n_coef: int) -> int:
@@ -25,155 +29,220 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
-
-
 def _precision(dtype: torch.dtype) -> str:
     if dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32:
         return "ieee"
     return "tf32"
 
 
-def _inputs_per_step(cp: int, rows: int) -> int:
-    """Inputs per k-step (BI) so that a step covers ``rows`` = 64 or 128 spline rows (BK = BI * CP; tile
-    sweep on an H200 in bench/RESULTS.md); at least one input."""
-    return max(rows, cp) // cp
-
-
 def _stages(dtype: torch.dtype) -> int:
     return 3 if dtype != torch.float32 else 2  # fp32 tiles take twice the shared memory
 
 
-def _dims(x: torch.Tensor, wp: torch.Tensor) -> Tuple[int, int, int, int]:
-    """(M, I, O, CP) of an input (M, I) and a kernel-layout weight (I*CP, O)."""
+def _meta(q: int, cp: int, k: int, uniform: bool, act: int, dtype: torch.dtype) -> dict:
+    """Compile-time parameters shared by the three matmul kernels."""
+    return dict(Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act, PRECISION=_precision(dtype), num_stages=_stages(dtype))
+
+
+def _pack(spline_weight, spline_scaler, base_weight, dtype) -> Tuple[torch.Tensor, torch.Tensor, int]:
+    """Kernel-layout weights W (KT, O), W^T (O, KT) in ``dtype`` and CP; KT = I*CP (+ I with a base branch)."""
+    n_out, n_in, n_coef = spline_weight.shape
+    cp = padded_coefs(n_coef)
+    kt = n_in * cp + (n_in if base_weight is not None else 0)
+    w = torch.empty((kt, n_out), device=spline_weight.device, dtype=dtype)
+    wt = torch.empty((n_out, kt), device=spline_weight.device, dtype=dtype)
+    bo, bi = 32, max(1, 256 // cp)
+    sw = spline_weight.contiguous()
+    tk.kan_pack_kernel[(_cdiv(n_out, bo), _cdiv(n_in, bi))](
+        sw, sw if spline_scaler is None else spline_scaler.contiguous(),
+        sw if base_weight is None else base_weight.contiguous(), w, wt, n_in, n_out, n_coef, kt,
+        CP=cp, HAS_SCALER=spline_scaler is not None, HAS_BASE=base_weight is not None, BO=bo, BI=bi, num_warps=4)
+    return w, wt, cp
+
+
+def _launch_fwd(x, grid, w, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
     m, n_in = x.shape
-    return m, n_in, wp.shape[1], wp.shape[0] // n_in
-
-
-def _meta(grid: torch.Tensor, cp: int, k: int, uniform: bool, dtype: torch.dtype) -> dict:
-    """Compile-time parameters shared by the three kernels."""
-    return dict(Q=grid.shape[1], CP=cp, K=k, UNIFORM=uniform, PRECISION=_precision(dtype), num_stages=_stages(dtype))
-
-
-def _launch_fwd(x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
-    m, n_in, n_out, cp = _dims(x, wp)
-    y = torch.empty((m, n_out), device=x.device, dtype=wp.dtype)
-    bi = _inputs_per_step(cp, 64)
-    bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 4)
-    launch = (_cdiv(m, bm), _cdiv(n_out, bn))
-    tk.spline_fwd_kernel[launch](x, grid, aux, wp, y, m, n_in, n_out, x.stride(0), wp.stride(0), y.stride(0),
-                                 BM=bm, BN=bn, BI=bi, num_warps=warps, **_meta(grid, cp, k, uniform, wp.dtype))
+    n_out = w.shape[1]
+    y = torch.empty((m, n_out), device=x.device, dtype=w.dtype)
+    if _INTERPRET:
+        bm, bn, rows, warps = 16, 16, 64, 4
+    elif n_out <= 128:  # narrow layers (ViT-tiny's hidden 77): tile sweep in bench/RESULTS.md
+        bm, bn, rows, warps = 128, 128, 64, 4
+    else:
+        bm, bn, rows, warps = 64, 256, 64, 4
+    tk.kan_fwd_kernel[(_cdiv(m, bm), _cdiv(n_out, bn))](
+        x, grid, w, y, m, n_in, n_out, x.stride(0), w.stride(0), y.stride(0), HAS_BASE=has_base,
+        BM=bm, BN=bn, BI=max(1, rows // cp), BIB=16 if _INTERPRET else 64, num_warps=warps,
+        **_meta(grid.shape[1], cp, k, uniform, act, w.dtype))
     return y
 
 
-def _launch_dx(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
-    m, n_in, n_out, cp = _dims(x, wp)
-    wt = wp.t().contiguous()  # (O, I*CP)
+def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
+    m, n_in = x.shape
+    n_out = wt.shape[0]
     dx = torch.empty_like(x)
-    bi = _inputs_per_step(cp, 64 if _interpreting() else 128)
-    bm, bo, warps = (16, 16, 4) if _interpreting() else (128, 64, 8)
-    launch = (_cdiv(m, bm), _cdiv(n_in, bi))
-    tk.spline_dx_kernel[launch](gy, x, grid, aux, wt, dx, m, n_in, n_out, gy.stride(0), x.stride(0), wt.stride(0),
-                                dx.stride(0), BM=bm, BO=bo, BI=bi, num_warps=warps, **_meta(grid, cp, k, uniform, wp.dtype))
+    bi = max(16, (64 if _INTERPRET else 128) // cp)  # >= 16: the base branch is a dot with BI columns
+    cols = bi * cp  # width of the (BM, BI*CP) fp32 accumulator: BM shrinks as it grows
+    if _INTERPRET:
+        bm, bo, warps = 16, 16, 4
+    elif n_out <= 256:
+        bm, bo, warps = (64 if cols <= 256 else 32), 32, 4
+    else:
+        bm, bo, warps = (128 if cols <= 128 else 64 if cols <= 256 else 32), 64, 8
+    tk.kan_dx_kernel[(_cdiv(m, bm), _cdiv(n_in, bi))](
+        gy, x, grid, wt, dx, m, n_in, n_out, gy.stride(0), x.stride(0), wt.stride(0), dx.stride(0),
+        HAS_BASE=has_base, BM=bm, BO=bo, BI=bi, num_warps=warps, **_meta(grid.shape[1], cp, k, uniform, act, wt.dtype))
     return dx
 
 
-def _launch_dw(gy, x, grid, aux, wp, k: int, uniform: bool) -> torch.Tensor:
-    m, n_in, n_out, cp = _dims(x, wp)
-    bi = _inputs_per_step(cp, 64)
-    bm, bn, warps = (16, 16, 4) if _interpreting() else (64, 128 if n_out <= 128 else 256, 4)
-    tiles = _cdiv(n_in, bi) * _cdiv(n_out, bn)
-    # enough programs for ~2 waves of the H200's 132 SMs, but each split keeps >= 4 row blocks
-    split = 2 if _interpreting() else max(1, min(_cdiv(264, tiles), _cdiv(m, 4 * bm)))
-    part = torch.empty((split, n_in * cp, n_out), device=x.device, dtype=torch.float32)
-    launch = (_cdiv(n_in, bi), _cdiv(n_out, bn), split)
-    tk.spline_dw_kernel[launch](gy, x, grid, aux, part, m, n_in, n_out, gy.stride(0), x.stride(0), part.stride(1),
-                                part.stride(0), BM=bm, BN=bn, BI=bi, SPLIT=split, num_warps=warps,
-                                **_meta(grid, cp, k, uniform, wp.dtype))
-    return part.sum(0).to(wp.dtype)
+def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
+    """fp32 partial weight gradients (SPLIT, KT, O)."""
+    m, n_in = x.shape
+    n_out = gy.shape[1]
+    if _INTERPRET:
+        bm, bn, rows, bib, warps = 16, 16, 64, 16, 4
+    elif n_out <= 128:
+        bm, bn, rows, bib, warps = 64, 64, 128, 64, 4
+    else:
+        bm, bn, rows, bib, warps = 64, 256, 64, 64, 4
+    bi = max(1, rows // cp)
+    nsb = _cdiv(n_in, bi)
+    blocks = nsb + (_cdiv(n_in, bib) if has_base else 0)
+    tiles = blocks * _cdiv(n_out, bn)
+    # ~4 waves of the H200's 132 SMs, each split keeping >= 4 row blocks, at most 32 partials to reduce
+    split = 2 if _INTERPRET else max(1, min(_cdiv(528, tiles), _cdiv(m, 4 * bm), 32))
+    part = torch.empty((split, kt, n_out), device=x.device, dtype=torch.float32)
+    tk.kan_dw_kernel[(blocks, _cdiv(n_out, bn), split)](
+        gy, x, grid, part, m, n_in, n_out, nsb, gy.stride(0), x.stride(0), part.stride(1), part.stride(0),
+        BM=bm, BN=bn, BI=bi, BIB=bib, SPLIT=split, num_warps=warps,
+        **_meta(grid.shape[1], cp, k, uniform, act, gy.dtype))
+    return part
 
 
-@torch.library.custom_op("vkan::spline_linear", mutates_args=())
-def spline_linear(x: torch.Tensor, grid: torch.Tensor, aux: torch.Tensor, wp: torch.Tensor, spline_order: int,
-                  uniform: bool) -> torch.Tensor:
-    """x (M, I) any float dtype, grid (I, Q) fp32, aux (2, I) = [t_0; 1/h], wp (I*CP, O) -> (M, O), wp's dtype."""
-    return _launch_fwd(x, grid, aux, wp, spline_order, uniform)
+def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):
+    """Parameter gradients (spline_weight, spline_scaler or None, base_weight or None) from the partials."""
+    n_out, n_in, n_coef = spline_weight.shape
+    sw = spline_weight.contiguous()
+    dsw = torch.empty(sw.shape, device=sw.device, dtype=torch.float32)
+    dsc = None if spline_scaler is None else torch.empty(spline_scaler.shape, device=sw.device, dtype=torch.float32)
+    db = None if base_weight is None else torch.empty(base_weight.shape, device=sw.device, dtype=torch.float32)
+    bo, bi = 32, max(1, 256 // cp)
+    tk.kan_unpack_kernel[(_cdiv(n_out, bo), _cdiv(n_in, bi))](
+        part, sw, sw if spline_scaler is None else spline_scaler.contiguous(), dsw, dsw if dsc is None else dsc,
+        dsw if db is None else db, n_in, n_out, n_coef, part.shape[0], part.stride(0), CP=cp,
+        HAS_SCALER=spline_scaler is not None, HAS_BASE=base_weight is not None, BO=bo, BI=bi, num_warps=4)
+    return (dsw.to(spline_weight.dtype), None if dsc is None else dsc.to(spline_scaler.dtype),
+            None if db is None else db.to(base_weight.dtype))
 
 
-@spline_linear.register_fake
-def _(x, grid, aux, wp, spline_order, uniform):
-    return x.new_empty((x.shape[0], wp.shape[1]), dtype=wp.dtype)
+def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act, dtype):
+    w, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
+    return _launch_fwd(x, grid, w, cp, k, uniform, act, base_weight is not None), w, wt, cp
 
 
-@torch.library.custom_op("vkan::spline_linear_backward", mutates_args=())
-def spline_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, aux: torch.Tensor,
-                           wp: torch.Tensor, spline_order: int, uniform: bool) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Gradients (dx (M, I) in x's dtype, dwp (I*CP, O) in wp's dtype) of ``spline_linear``."""
+def _backward(gy, x, grid, w, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, need_x, need_w):
+    has_base = base_weight is not None
     gy = gy.contiguous()
-    dx = _launch_dx(gy, x, grid, aux, wp, spline_order, uniform)
-    return dx, _launch_dw(gy, x, grid, aux, wp, spline_order, uniform)
+    dx = _launch_dx(gy, x, grid, wt, cp, k, uniform, act, has_base) if need_x else None
+    grads = (None, None, None)
+    if need_w:
+        part = _launch_dw(gy, x, grid, w.shape[0], cp, k, uniform, act, has_base)
+        grads = _unpack(part, spline_weight, spline_scaler, base_weight, cp)
+    return dx, grads
 
 
-@spline_linear_backward.register_fake
-def _(gy, x, grid, aux, wp, spline_order, uniform):
-    return torch.empty_like(x), torch.empty_like(wp)
+@torch.library.custom_op("vkan::kan_linear", mutates_args=())
+def kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.Tensor, spline_scaler: Optional[torch.Tensor],
+               base_weight: Optional[torch.Tensor], spline_order: int, uniform: bool, act: int,
+               dtype: torch.dtype) -> torch.Tensor:
+    """x (M, I), grid (I, Q) fp32, spline_weight (O, I, C), spline_scaler (O, I), base_weight (O, I) -> (M, O)."""
+    return _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype)[0]
+
+
+@kan_linear.register_fake
+def _(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype):
+    return x.new_empty((x.shape[0], spline_weight.shape[0]), dtype=dtype)
+
+
+@torch.library.custom_op("vkan::kan_linear_backward", mutates_args=())
+def kan_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.Tensor,
+                        spline_scaler: Optional[torch.Tensor], base_weight: Optional[torch.Tensor], spline_order: int,
+                        uniform: bool, act: int, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                                              torch.Tensor]:
+    """Gradients (x, spline_weight, spline_scaler, base_weight) of ``kan_linear``; an absent parameter gets an
+    empty tensor. The packed weights are rebuilt (one small kernel) rather than saved."""
+    w, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
+    dx, (dsw, dsc, db) = _backward(gy, x, grid, w, wt, cp, spline_weight, spline_scaler, base_weight, spline_order,
+                                   uniform, act, True, True)
+    empty = x.new_empty(0)
+    return dx, dsw, empty if dsc is None else dsc, empty if db is None else db
+
+
+@kan_linear_backward.register_fake
+def _(gy, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype):
+    empty = x.new_empty(0)
+    return (torch.empty_like(x), torch.empty_like(spline_weight),
+            empty if spline_scaler is None else torch.empty_like(spline_scaler),
+            empty if base_weight is None else torch.empty_like(base_weight))
 
 
 def _setup_context(ctx, inputs, output):
-    x, grid, aux, wp, spline_order, uniform = inputs
-    ctx.save_for_backward(x, grid, aux, wp)
-    ctx.spline_order, ctx.uniform = spline_order, uniform
+    x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype = inputs
+    ctx.save_for_backward(x, grid, spline_weight, spline_scaler, base_weight)
+    ctx.args = (spline_order, uniform, act, dtype)
 
 
-def _backward(ctx, gy):
-    x, grid, aux, wp = ctx.saved_tensors
-    dx, dwp = torch.ops.vkan.spline_linear_backward(gy, x, grid, aux, wp, ctx.spline_order, ctx.uniform)
-    return dx, None, None, dwp, None, None
+def _op_backward(ctx, gy):
+    x, grid, spline_weight, spline_scaler, base_weight = ctx.saved_tensors
+    dx, dsw, dsc, db = torch.ops.vkan.kan_linear_backward(gy, x, grid, spline_weight, spline_scaler, base_weight,
+                                                          *ctx.args)
+    return (dx, None, dsw, dsc if spline_scaler is not None else None, db if base_weight is not None else None,
+            None, None, None, None)
 
 
-spline_linear.register_autograd(_backward, setup_context=_setup_context)
+kan_linear.register_autograd(_op_backward, setup_context=_setup_context)
 
 
-def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor, spline_order: int,
-                        uniform: bool = False) -> torch.Tensor:
-    """Spline part of KANLinear, fused: x (N, in), grid (in, Q), weight (out, in, C) -> (N, out).
-
-    ``uniform=True`` promises equally spaced knots in every row of ``grid`` and selects the closed-form
-    bases; ``False`` is right for any grid.
-    Under autocast the matmul runs in the autocast dtype (the output has that dtype, like ``F.linear``);
-    otherwise in ``weight``'s dtype. ``weight`` is the scaled spline weight and stays differentiable:
-    padding and transposition to the kernel layout are ordinary torch ops.
-    """
-    n_out, n_in, n_coef = weight.shape
-    cp = padded_coefs(n_coef)
-    dtype = weight.dtype
-    if torch.is_autocast_enabled(x.device.type):
-        dtype = torch.get_autocast_dtype(x.device.type)
-    w = weight.to(dtype)
-    if cp != n_coef:
-        w = torch.nn.functional.pad(w, (0, cp - n_coef))
-    wp = w.permute(1, 2, 0).reshape(n_in * cp, n_out).contiguous()  # (I*CP, O)
-    grid = grid.float().contiguous()
-    aux = torch.stack([grid[:, 0], 1.0 / (grid[:, 1] - grid[:, 0])])  # (2, I): t_0 and 1/h per input
-    if torch.compiler.is_compiling():
-        return torch.ops.vkan.spline_linear(x.contiguous(), grid, aux, wp, spline_order, uniform)
-    return _EagerSplineLinear.apply(x.contiguous(), grid, aux, wp, spline_order, uniform)
-
-
-class _EagerSplineLinear(torch.autograd.Function):
-    """The same kernels as ``vkan::spline_linear`` without the custom-op dispatcher, for eager mode."""
+class _EagerKANLinear(torch.autograd.Function):
+    """The same launchers as ``vkan::kan_linear`` without the custom-op dispatcher, for eager mode; the packed
+    weights are kept for the backward."""
 
     @staticmethod
-    def forward(ctx, x, grid, aux, wp, spline_order, uniform):
-        ctx.save_for_backward(x, grid, aux, wp)
-        ctx.spline_order, ctx.uniform = spline_order, uniform
-        return _launch_fwd(x, grid, aux, wp, spline_order, uniform)
+    def forward(ctx, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype):
+        y, w, wt, cp = _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype)
+        ctx.save_for_backward(x, grid, w, wt, spline_weight, spline_scaler, base_weight)
+        ctx.args = (cp, spline_order, uniform, act)
+        return y
 
     @staticmethod
     def backward(ctx, gy):
-        x, grid, aux, wp = ctx.saved_tensors
-        gy = gy.contiguous()
-        dx = _launch_dx(gy, x, grid, aux, wp, ctx.spline_order, ctx.uniform) if ctx.needs_input_grad[0] else None
-        dwp = _launch_dw(gy, x, grid, aux, wp, ctx.spline_order, ctx.uniform) if ctx.needs_input_grad[3] else None
-        return dx, None, None, dwp, None, None
+        x, grid, w, wt, spline_weight, spline_scaler, base_weight = ctx.saved_tensors
+        cp, k, uniform, act = ctx.args
+        need = ctx.needs_input_grad
+        dx, (dsw, dsc, db) = _backward(gy, x, grid, w, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform,
+                                       act, need[0], need[2] or need[3] or need[4])
+        return dx, None, dsw, dsc, db, None, None, None, None
+
+
+def fused_kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.Tensor,
+                     spline_scaler: Optional[torch.Tensor] = None, base_weight: Optional[torch.Tensor] = None,
+                     spline_order: int = 3, uniform: bool = False, act: int = 1) -> torch.Tensor:
+    """``B(x) @ (spline_weight * spline_scaler)^T + act(x) @ base_weight^T``: x (N, I) -> (N, O), fused.
+
+    spline_weight (O, I, C); spline_scaler (O, I) or None; base_weight (O, I) or None (spline part only);
+    ``act`` is the base activation's kernel code (``vkan.ops.ACTIVATION_CODES``). ``uniform=True`` promises
+    equally spaced knots in every row of ``grid`` and selects the closed-form bases; ``False`` is right for
+    any grid. Under autocast the matmuls run in the autocast dtype (the output has that dtype, like
+    ``F.linear``); otherwise in ``spline_weight``'s dtype. Parameter gradients come back in fp32 sums cast
+    to each parameter's dtype.
+    """
+    dtype = spline_weight.dtype
+    if torch.is_autocast_enabled(x.device.type):
+        dtype = torch.get_autocast_dtype(x.device.type)
+    if grid.dtype != torch.float32:
+        grid = grid.float()
+    if torch.compiler.is_compiling():
+        return torch.ops.vkan.kan_linear(x.contiguous(), grid.contiguous(), spline_weight, spline_scaler, base_weight,
+                                         spline_order, uniform, act, dtype)
+    return _EagerKANLinear.apply(x.contiguous(), grid.contiguous(), spline_weight, spline_scaler, base_weight,
+                                 spline_order, uniform, act, dtype)

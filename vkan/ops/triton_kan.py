@@ -1,16 +1,18 @@
-"""Triton kernels for KANLinear's spline matmul, with the B-spline bases computed on the fly.
+"""Triton kernels for a whole KANLinear layer, with the B-spline bases computed on the fly.
 
-The spline part of a KAN layer is ``Y = B(X) @ W`` with ``B(X)`` of shape (M, I*C). These kernels never
-write ``B(X)`` to global memory: each program evaluates the bases of its (BM, BI) input tile in registers
-and feeds them to ``tl.dot``: on a uniform grid (every layer until ``update_grid``) as cardinal B-splines
-in closed form, otherwise by Cox-de Boor on the tile's own knots (any strictly increasing grid).
+A KAN layer is ``Y = B(X) @ Ws + act(X) @ Wb`` with ``B(X)`` of shape (M, I*C). These kernels never write
+``B(X)`` (or ``act(X)``) to global memory: each program evaluates the bases of its (BM, BI) input tile in
+registers and feeds them to ``tl.dot``: on a uniform grid (every layer until ``update_grid``) as cardinal
+B-splines in closed form, otherwise by Cox-de Boor on the tile's own knots (any strictly increasing grid).
 
-- forward:  Y[m, o]  = sum_{i,c} B_c(x[m, i]) W[(i, c), o]
-- grad x:   dX[m, i] = sum_c B'_c(x[m, i]) * (dY @ W^T)[m, (i, c)]
-- grad W:   dW[(i, c), o] = sum_m B_c(x[m, i]) dY[m, o]   (split over M, partial sums reduced in torch)
+- pack:     W (I*CP + I, O) = [spline_weight * spline_scaler laid out (i, c) by o; base_weight^T], and W^T
+- forward:  Y[m, o]  = sum_{i,c} B_c(x[m, i]) W[(i, c), o] + sum_i act(x[m, i]) W[I*CP + i, o]
+- grad x:   dX[m, i] = sum_c B'_c(x[m, i]) * (dY @ W^T)[m, (i, c)] + act'(x[m, i]) * (dY @ W^T)[m, I*CP + i]
+- grad W:   dW[r, o] = sum_m [B(X), act(X)][m, r] dY[m, o]   (split over M into fp32 partial sums)
+- unpack:   sums the partials and maps dW back to spline_weight, spline_scaler and base_weight gradients
 
-The coefficient axis is padded to CP = next power of two >= C with zero weights; W is stored as
-(I*CP, O) (and (O, I*CP) for the input gradient).
+The coefficient axis is padded to CP = next power of two >= C with zero weights. The base rows are
+optional (HAS_BASE), so the same kernels also run a spline-only matmul.
 """
 from __future__ import annotations
 
@@ -38,15 +40,50 @@ def _knot(row_ptr, offs_c, r: tl.constexpr, Q: tl.constexpr):
 
 
 @triton.jit
-def _bases_uniform(x, aux_ptr, offs_i, I, CP: tl.constexpr, K: tl.constexpr):
+def _act(x, ACT: tl.constexpr):
+    """Base activation of an fp32 tile: 0 identity, 1 SiLU, 2 ReLU, 3 GELU (erf), 4 tanh."""
+    if ACT == 1:
+        y = x * tl.sigmoid(x)
+    elif ACT == 2:
+        y = tl.maximum(x, 0.0)
+    elif ACT == 3:
+        y = 0.5 * x * (1.0 + tl.erf(x * 0.7071067811865476))
+    elif ACT == 4:
+        y = 2.0 * tl.sigmoid(2.0 * x) - 1.0
+    else:
+        y = x
+    return y
+
+
+@triton.jit
+def _act_grad(x, ACT: tl.constexpr):
+    """Derivative of ``_act`` (ReLU: 0 at 0, like torch)."""
+    if ACT == 1:
+        s = tl.sigmoid(x)
+        d = s * (1.0 + x * (1.0 - s))
+    elif ACT == 2:
+        d = tl.where(x > 0.0, 1.0, 0.0)
+    elif ACT == 3:
+        d = 0.5 * (1.0 + tl.erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * tl.exp(-0.5 * x * x)
+    elif ACT == 4:
+        t = 2.0 * tl.sigmoid(2.0 * x) - 1.0
+        d = 1.0 - t * t
+    else:
+        d = tl.full(x.shape, 1.0, tl.float32)
+    return d
+
+
+@triton.jit
+def _bases_uniform(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr):
     """Bases and derivatives on a uniform grid t_c = t_0 + c h: cardinal B-splines of u - c, u = (x - t_0)/h.
 
-    aux holds t_0 (row 0) and 1/h (row 1) per input. About 15 operations per (input, coefficient) pair,
-    against about 60 for the general recursion.
+    t_0 and h come from the first two knots of each row. About 15 operations per (input, coefficient)
+    pair, against about 60 for the general recursion.
     """
     mask_i = offs_i < I
-    t0 = tl.load(aux_ptr + offs_i, mask=mask_i, other=0.0)
-    inv_h = tl.load(aux_ptr + I + offs_i, mask=mask_i, other=1.0)
+    t0 = tl.load(grid_ptr + offs_i * Q, mask=mask_i, other=0.0)
+    t1 = tl.load(grid_ptr + offs_i * Q + 1, mask=mask_i, other=1.0)
+    inv_h = 1.0 / (t1 - t0)
     u = (x - t0[None, :]) * inv_h[None, :]  # (BM, BI)
     v = u[:, :, None] - tl.arange(0, CP).to(tl.float32)[None, None, :]  # (BM, BI, CP)
     if K == 1:  # hat function; its derivative jumps at knots, so take the right limit like Cox-de Boor
@@ -109,87 +146,179 @@ def _bases_general(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K:
 
 
 @triton.jit
-def _bases(x, grid_ptr, aux_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr,
-           UNIFORM: tl.constexpr):
+def _bases(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr):
     """Bases and derivatives of a (BM, BI) fp32 input tile: two (BM, BI, CP) fp32 tensors."""
     if UNIFORM:
-        b, db = _bases_uniform(x, aux_ptr, offs_i, I, CP, K)
+        b, db = _bases_uniform(x, grid_ptr, offs_i, I, Q, CP, K)
     else:
         b, db = _bases_general(x, grid_ptr, offs_i, I, Q, CP, K)
     return b, db
 
 
 @triton.jit
-def spline_fwd_kernel(x_ptr, grid_ptr, aux_ptr, w_ptr, y_ptr, M, I, O, stride_xm, stride_wk, stride_ym,
-                      Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
-                      BI: tl.constexpr, PRECISION: tl.constexpr):
-    """Y (M, O) = B(X) @ W, X (M, I), W (I*CP, O)."""
+def kan_pack_kernel(sw_ptr, sc_ptr, bw_ptr, w_ptr, wt_ptr, I, O, C, KT, CP: tl.constexpr, HAS_SCALER: tl.constexpr,
+                    HAS_BASE: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr):
+    """W (KT, O) and W^T (O, KT) in the compute dtype from contiguous spline_weight (O, I, C), spline_scaler and
+    base_weight (O, I); padded coefficients get zeros."""
+    offs_o = tl.program_id(0) * BO + tl.arange(0, BO)
+    offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
+    offs_c = tl.arange(0, CP)
+    m2 = (offs_o[:, None] < O) & (offs_i[None, :] < I)  # (BO, BI)
+    m3 = m2[:, :, None] & (offs_c < C)[None, None, :]  # (BO, BI, CP)
+    edge = offs_o[:, None] * I + offs_i[None, :]  # (BO, BI) index of edge (o, i)
+    w = tl.load(sw_ptr + edge[:, :, None] * C + offs_c[None, None, :], mask=m3, other=0.0).to(tl.float32)
+    if HAS_SCALER:
+        w = w * tl.load(sc_ptr + edge, mask=m2, other=0.0).to(tl.float32)[:, :, None]
+    w = w.to(w_ptr.dtype.element_ty)
+    rows = offs_i[None, :, None] * CP + offs_c[None, None, :]  # (1, BI, CP)
+    tl.store(w_ptr + rows * O + offs_o[:, None, None], w, mask=m2[:, :, None])
+    tl.store(wt_ptr + offs_o[:, None, None] * KT + rows, w, mask=m2[:, :, None])
+    if HAS_BASE:
+        b = tl.load(bw_ptr + edge, mask=m2, other=0.0).to(w_ptr.dtype.element_ty)
+        tl.store(w_ptr + (I * CP + offs_i[None, :]) * O + offs_o[:, None], b, mask=m2)
+        tl.store(wt_ptr + offs_o[:, None] * KT + I * CP + offs_i[None, :], b, mask=m2)
+
+
+@triton.jit
+def kan_unpack_kernel(part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr, I, O, C, S, stride_ps, CP: tl.constexpr,
+                      HAS_SCALER: tl.constexpr, HAS_BASE: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr):
+    """Sums the S fp32 partials (S, KT, O) of dW and writes the parameter gradients (fp32, parameter layouts):
+    d spline_weight = dWs * scaler, d spline_scaler = sum_c dWs * spline_weight, d base_weight = dWb^T."""
+    offs_o = tl.program_id(0) * BO + tl.arange(0, BO)
+    offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
+    offs_c = tl.arange(0, CP)
+    m2 = (offs_o[:, None] < O) & (offs_i[None, :] < I)
+    m3 = m2[:, :, None] & (offs_c < C)[None, None, :]
+    edge = offs_o[:, None] * I + offs_i[None, :]
+    src = part_ptr + (offs_i[None, :, None] * CP + offs_c[None, None, :]) * O + offs_o[:, None, None]
+    g = tl.zeros((BO, BI, CP), dtype=tl.float32)
+    for s in range(S):
+        g += tl.load(src + s * stride_ps, mask=m3, other=0.0)
+    if HAS_SCALER:
+        sc = tl.load(sc_ptr + edge, mask=m2, other=0.0).to(tl.float32)
+        sw = tl.load(sw_ptr + edge[:, :, None] * C + offs_c[None, None, :], mask=m3, other=0.0).to(tl.float32)
+        tl.store(dsc_ptr + edge, tl.sum(g * sw, axis=2), mask=m2)
+        g = g * sc[:, :, None]
+    tl.store(dsw_ptr + edge[:, :, None] * C + offs_c[None, None, :], g, mask=m3)
+    if HAS_BASE:
+        gb = tl.zeros((BO, BI), dtype=tl.float32)
+        src_b = part_ptr + (I * CP + offs_i[None, :]) * O + offs_o[:, None]
+        for s in range(S):
+            gb += tl.load(src_b + s * stride_ps, mask=m2, other=0.0)
+        tl.store(db_ptr + edge, gb, mask=m2)
+
+
+@triton.jit
+def kan_fwd_kernel(x_ptr, grid_ptr, w_ptr, y_ptr, M, I, O, stride_xm, stride_wk, stride_ym,
+                   Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
+                   HAS_BASE: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr, BI: tl.constexpr, BIB: tl.constexpr,
+                   PRECISION: tl.constexpr):
+    """Y (M, O) = B(X) @ Ws + act(X) @ Wb, X (M, I), W (KT, O)."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     offs_m = pid_m * BM + tl.arange(0, BM)
     offs_n = pid_n * BN + tl.arange(0, BN)
     offs_k = tl.arange(0, BI * CP)
+    mask_m = offs_m[:, None] < M
+    mask_n = offs_n[None, :] < O
     acc = tl.zeros((BM, BN), dtype=tl.float32)
     for i0 in range(0, I, BI):
         offs_i = i0 + tl.arange(0, BI)
-        x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :],
-                    mask=(offs_m[:, None] < M) & (offs_i[None, :] < I), other=0.0).to(tl.float32)
-        b, _ = _bases(x, grid_ptr, aux_ptr, offs_i, I, Q, CP, K, UNIFORM)
+        x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :], mask=mask_m & (offs_i[None, :] < I),
+                    other=0.0).to(tl.float32)
+        b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
         a = tl.reshape(b, (BM, BI * CP)).to(w_ptr.dtype.element_ty)
         rows = i0 * CP + offs_k
-        w = tl.load(w_ptr + rows[:, None] * stride_wk + offs_n[None, :],
-                    mask=(rows[:, None] < I * CP) & (offs_n[None, :] < O), other=0.0)
+        w = tl.load(w_ptr + rows[:, None] * stride_wk + offs_n[None, :], mask=(rows[:, None] < I * CP) & mask_n,
+                    other=0.0)
         acc = tl.dot(a, w, acc, input_precision=PRECISION)
-    tl.store(y_ptr + offs_m[:, None] * stride_ym + offs_n[None, :], acc.to(y_ptr.dtype.element_ty),
-             mask=(offs_m[:, None] < M) & (offs_n[None, :] < O))
+    if HAS_BASE:
+        for i0 in range(0, I, BIB):
+            offs_i = i0 + tl.arange(0, BIB)
+            mask_i = offs_i < I
+            x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :], mask=mask_m & mask_i[None, :],
+                        other=0.0).to(tl.float32)
+            a = _act(x, ACT).to(w_ptr.dtype.element_ty)  # act(0) = 0 for every ACT: masked inputs add nothing
+            w = tl.load(w_ptr + (I * CP + offs_i)[:, None] * stride_wk + offs_n[None, :],
+                        mask=mask_i[:, None] & mask_n, other=0.0)
+            acc = tl.dot(a, w, acc, input_precision=PRECISION)
+    tl.store(y_ptr + offs_m[:, None] * stride_ym + offs_n[None, :], acc.to(y_ptr.dtype.element_ty), mask=mask_m & mask_n)
 
 
 @triton.jit
-def spline_dx_kernel(gy_ptr, x_ptr, grid_ptr, aux_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm,
-                     Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, BM: tl.constexpr, BO: tl.constexpr,
-                     BI: tl.constexpr, PRECISION: tl.constexpr):
-    """dX (M, I) = sum_c B'(X) * (dY @ W^T), dY (M, O), W^T (O, I*CP)."""
+def kan_dx_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm,
+                  Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
+                  HAS_BASE: tl.constexpr, BM: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr,
+                  PRECISION: tl.constexpr):
+    """dX (M, I) = sum_c B'(X) * (dY @ Ws^T) + act'(X) * (dY @ Wb^T), dY (M, O), W^T (O, KT); BI >= 16."""
     pid_m = tl.program_id(0)
     pid_i = tl.program_id(1)
     offs_m = pid_m * BM + tl.arange(0, BM)
     offs_i = pid_i * BI + tl.arange(0, BI)
+    mask_m = offs_m[:, None] < M
+    mask_i = offs_i[None, :] < I
     cols = pid_i * BI * CP + tl.arange(0, BI * CP)
     acc = tl.zeros((BM, BI * CP), dtype=tl.float32)
+    acc_b = tl.zeros((BM, BI), dtype=tl.float32)
     for o0 in range(0, O, BO):
         offs_o = o0 + tl.arange(0, BO)
-        gy = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_o[None, :],
-                     mask=(offs_m[:, None] < M) & (offs_o[None, :] < O), other=0.0)
-        wt = tl.load(wt_ptr + offs_o[:, None] * stride_wo + cols[None, :],
-                     mask=(offs_o[:, None] < O) & (cols[None, :] < I * CP), other=0.0)
-        acc = tl.dot(gy.to(wt.dtype), wt, acc, input_precision=PRECISION)
-    x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :],
-                mask=(offs_m[:, None] < M) & (offs_i[None, :] < I), other=0.0).to(tl.float32)
-    _, db = _bases(x, grid_ptr, aux_ptr, offs_i, I, Q, CP, K, UNIFORM)
+        mask_o = offs_o[:, None] < O
+        gy = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_o[None, :], mask=mask_m & (offs_o[None, :] < O),
+                     other=0.0).to(wt_ptr.dtype.element_ty)
+        wt = tl.load(wt_ptr + offs_o[:, None] * stride_wo + cols[None, :], mask=mask_o & (cols[None, :] < I * CP),
+                     other=0.0)
+        acc = tl.dot(gy, wt, acc, input_precision=PRECISION)
+        if HAS_BASE:
+            wb = tl.load(wt_ptr + offs_o[:, None] * stride_wo + I * CP + offs_i[None, :], mask=mask_o & mask_i,
+                         other=0.0)
+            acc_b = tl.dot(gy, wb, acc_b, input_precision=PRECISION)
+    x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :], mask=mask_m & mask_i, other=0.0).to(tl.float32)
+    _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
     dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db, axis=2)  # (BM, BI)
-    tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
-             mask=(offs_m[:, None] < M) & (offs_i[None, :] < I))
+    if HAS_BASE:
+        dx += acc_b * _act_grad(x, ACT)
+    tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty), mask=mask_m & mask_i)
 
 
 @triton.jit
-def spline_dw_kernel(gy_ptr, x_ptr, grid_ptr, aux_ptr, part_ptr, M, I, O, stride_gm, stride_xm, stride_pk, stride_ps,
-                     Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
-                     BI: tl.constexpr, SPLIT: tl.constexpr, PRECISION: tl.constexpr):
-    """partial[s] (I*CP, O) = B(X[rows of split s])^T @ dY[rows of split s]."""
+def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, stride_xm, stride_pk, stride_ps,
+                  Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
+                  BM: tl.constexpr, BN: tl.constexpr, BI: tl.constexpr, BIB: tl.constexpr, SPLIT: tl.constexpr,
+                  PRECISION: tl.constexpr):
+    """partial[s] (KT, O) = [B(X), act(X)][rows of split s]^T @ dY[rows of split s].
+
+    Programs 0..NSB-1 of axis 0 own BI inputs' spline rows; the ones after own BIB inputs' base rows."""
     pid_i = tl.program_id(0)
     pid_n = tl.program_id(1)
     pid_s = tl.program_id(2)
-    offs_i = pid_i * BI + tl.arange(0, BI)
     offs_n = pid_n * BN + tl.arange(0, BN)
-    acc = tl.zeros((BI * CP, BN), dtype=tl.float32)
-    for m0 in range(pid_s * BM, M, SPLIT * BM):
-        offs_m = m0 + tl.arange(0, BM)
-        x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :],
-                    mask=(offs_m[:, None] < M) & (offs_i[None, :] < I), other=0.0).to(tl.float32)
-        gy = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_n[None, :],
-                     mask=(offs_m[:, None] < M) & (offs_n[None, :] < O), other=0.0)
-        b, _ = _bases(x, grid_ptr, aux_ptr, offs_i, I, Q, CP, K, UNIFORM)
-        bt = tl.trans(tl.reshape(b, (BM, BI * CP))).to(gy.dtype)  # (BI*CP, BM)
-        acc = tl.dot(bt, gy, acc, input_precision=PRECISION)
-    rows = pid_i * BI * CP + tl.arange(0, BI * CP)
-    tl.store(part_ptr + pid_s * stride_ps + rows[:, None] * stride_pk + offs_n[None, :], acc,
-             mask=(rows[:, None] < I * CP) & (offs_n[None, :] < O))
+    mask_n = offs_n[None, :] < O
+    if pid_i < NSB:
+        offs_i = pid_i * BI + tl.arange(0, BI)
+        acc = tl.zeros((BI * CP, BN), dtype=tl.float32)
+        for m0 in range(pid_s * BM, M, SPLIT * BM):
+            offs_m = m0 + tl.arange(0, BM)
+            mask_m = offs_m[:, None] < M
+            x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :], mask=mask_m & (offs_i[None, :] < I),
+                        other=0.0).to(tl.float32)
+            gy = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_n[None, :], mask=mask_m & mask_n, other=0.0)
+            b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
+            bt = tl.trans(tl.reshape(b, (BM, BI * CP))).to(gy.dtype)  # (BI*CP, BM)
+            acc = tl.dot(bt, gy, acc, input_precision=PRECISION)
+        rows = pid_i * BI * CP + tl.arange(0, BI * CP)
+        tl.store(part_ptr + pid_s * stride_ps + rows[:, None] * stride_pk + offs_n[None, :], acc,
+                 mask=(rows[:, None] < I * CP) & mask_n)
+    else:
+        offs_i = (pid_i - NSB) * BIB + tl.arange(0, BIB)
+        acc_b = tl.zeros((BIB, BN), dtype=tl.float32)
+        for m0 in range(pid_s * BM, M, SPLIT * BM):
+            offs_m = m0 + tl.arange(0, BM)
+            mask_m = offs_m[:, None] < M
+            x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :], mask=mask_m & (offs_i[None, :] < I),
+                        other=0.0).to(tl.float32)
+            gy = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_n[None, :], mask=mask_m & mask_n, other=0.0)
+            at = tl.trans(_act(x, ACT).to(gy.dtype))  # (BIB, BM)
+            acc_b = tl.dot(at, gy, acc_b, input_precision=PRECISION)
+        rows = I * CP + offs_i
+        tl.store(part_ptr + pid_s * stride_ps + rows[:, None] * stride_pk + offs_n[None, :], acc_b,
+                 mask=(offs_i[:, None] < I) & mask_n)
