@@ -36,7 +36,9 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     print(f"unpack (split {part.shape[0]}): {bench(lambda: kan_op._unpack(part, sw, sc, bw, cp)):.3f} ms")
     for uniform in (True, False):
         for name, fn in [("fwd", lambda: kan_op._launch_fwd(x, grid, w, cp, 3, uniform, 1, True)),
-                         ("dx", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1, True)),
+                         ("dx", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1, True, base_dot=False)),
+                         ("dx (base-dot variant)", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1, True,
+                                                                             base_dot=True)),
                          ("dw", lambda: kan_op._launch_dw(gy, x, grid, kt, cp, 3, uniform, 1, True))]:
             ms = bench(fn)
             print(f"uniform={uniform} {name}: {ms:.3f} ms, {gf / ms:.0f} TFLOP/s")
@@ -60,8 +62,9 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     for bm, bo, bk, warps in itertools.product((64, 128), (32, 64), (128, 256), (4, 8)):
         try:
             ms = bench(lambda: tk.kan_dx_kernel[(triton.cdiv(m, bm), triton.cdiv(n_in, bk // cp))](
-                gy, x, grid, wt, dx, m, n_in, n_out, gy.stride(0), x.stride(0), wt.stride(0), dx.stride(0),
-                HAS_BASE=True, BM=bm, BO=bo, BI=bk // cp, num_warps=warps, **meta))
+                gy, x, grid, wt, dx, m, n_in, n_out, triton.cdiv(n_in, bk // cp), gy.stride(0), x.stride(0),
+                wt.stride(0), dx.stride(0), HAS_BASE=True, BASE_DOT=True, BM=bm, BO=bo, BI=bk // cp, BIB=64,
+                num_warps=warps, **meta))
             print(f"dx {bm} {bo} {bk} {warps}: {ms:.3f}")
         except Exception as e:
             print(f"dx {bm} {bo} {bk} {warps}: failed {type(e).__name__}")

@@ -68,8 +68,12 @@ def test_fused_matches_reference_fp32_including_inputs_outside_grid(order, grid_
         assert rel(a, b) < 1e-5, name
 
 
+@pytest.mark.parametrize("base_dot", [False, True], ids=["dx-base-programs", "dx-base-dot"])
 @pytest.mark.parametrize("act", ["silu", "relu", "gelu", "tanh", "identity"])
-def test_fused_base_branch_matches_reference_for_every_kernel_activation(act):
+def test_fused_base_branch_matches_reference_for_every_kernel_activation(act, base_dot, monkeypatch):
+    from vkan.ops import kan_op
+
+    monkeypatch.setattr(kan_op, "DX_BASE_DOT", base_dot)  # both input-grad variants of the base term
     layer = make_layer(21, 18, 5, 3, act=act)
     with torch.no_grad():  # a base branch as large as the spline one, so that its errors show
         layer.base_weight.normal_()

@@ -51,7 +51,7 @@ def _pack(spline_weight, spline_scaler, base_weight, dtype) -> Tuple[torch.Tenso
     kt = n_in * cp + (n_in if base_weight is not None else 0)
     w = torch.empty((kt, n_out), device=spline_weight.device, dtype=dtype)
     wt = torch.empty((n_out, kt), device=spline_weight.device, dtype=dtype)
-    bo, bi = 32, max(1, 256 // cp)
+    bo, bi = 16, max(1, 64 // cp)  # small tiles: >= ~100 programs even for ViT-tiny's layers
     sw = spline_weight.contiguous()
     tk.kan_pack_kernel[(_cdiv(n_out, bo), _cdiv(n_in, bi))](
         sw, sw if spline_scaler is None else spline_scaler.contiguous(),
@@ -77,11 +77,18 @@ def _launch_fwd(x, grid, w, cp: int, k: int, uniform: bool, act: int, has_base: 
     return y
 
 
-def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
+# Input-grad base term: True = a second (BM, BI) dot inside the spline programs; False = separate programs
+# with (BM, 64) dots, adding into a zeroed fp32 dX (bench/kernel_breakdown.py times both).
+DX_BASE_DOT = False
+
+
+def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool,
+               base_dot: Optional[bool] = None) -> torch.Tensor:
     m, n_in = x.shape
     n_out = wt.shape[0]
-    dx = torch.empty_like(x)
-    bi = max(16, (64 if _INTERPRET else 128) // cp)  # >= 16: the base branch is a dot with BI columns
+    base_dot = DX_BASE_DOT if base_dot is None else base_dot
+    separate = has_base and not base_dot
+    bi = max(16, (64 if _INTERPRET else 128) // cp)  # >= 16: the BASE_DOT variant is a dot with BI columns
     cols = bi * cp  # width of the (BM, BI*CP) fp32 accumulator: BM shrinks as it grows
     if _INTERPRET:
         bm, bo, warps = 16, 16, 4
@@ -89,10 +96,17 @@ def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_ba
         bm, bo, warps = (64 if cols <= 256 else 32), 32, 4
     else:
         bm, bo, warps = (128 if cols <= 128 else 64 if cols <= 256 else 32), 64, 8
-    tk.kan_dx_kernel[(_cdiv(m, bm), _cdiv(n_in, bi))](
-        gy, x, grid, wt, dx, m, n_in, n_out, gy.stride(0), x.stride(0), wt.stride(0), dx.stride(0),
-        HAS_BASE=has_base, BM=bm, BO=bo, BI=bi, num_warps=warps, **_meta(grid.shape[1], cp, k, uniform, act, wt.dtype))
-    return dx
+    bib = 16 if _INTERPRET else 64
+    nsb = _cdiv(n_in, bi)
+    if separate:  # both kinds of programs add into zeros: fp32 buffer
+        dx = torch.zeros(x.shape, device=x.device, dtype=torch.float32)
+    else:
+        dx = torch.empty_like(x)
+    tk.kan_dx_kernel[(_cdiv(m, bm), nsb + (_cdiv(n_in, bib) if separate else 0))](
+        gy, x, grid, wt, dx, m, n_in, n_out, nsb, gy.stride(0), x.stride(0), wt.stride(0), dx.stride(0),
+        HAS_BASE=has_base, BASE_DOT=base_dot, BM=bm, BO=bo, BI=bi, BIB=bib, num_warps=warps,
+        **_meta(grid.shape[1], cp, k, uniform, act, wt.dtype))
+    return dx if dx.dtype == x.dtype else dx.to(x.dtype)
 
 
 def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
@@ -109,8 +123,9 @@ def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, h
     nsb = _cdiv(n_in, bi)
     blocks = nsb + (_cdiv(n_in, bib) if has_base else 0)
     tiles = blocks * _cdiv(n_out, bn)
-    # ~4 waves of the H200's 132 SMs, each split keeping >= 4 row blocks, at most 32 partials to reduce
-    split = 2 if _INTERPRET else max(1, min(_cdiv(528, tiles), _cdiv(m, 4 * bm), 32))
+    # ~8 waves of the H200's 132 SMs (narrow layers have few tiles), each split keeping >= 4 row blocks, at
+    # most 32 partials to reduce (tile sweep in bench/RESULTS.md: 32 splits beat 8 on ViT-tiny's layers)
+    split = 2 if _INTERPRET else max(1, min(_cdiv(1056, tiles), _cdiv(m, 4 * bm), 32))
     part = torch.empty((split, kt, n_out), device=x.device, dtype=torch.float32)
     tk.kan_dw_kernel[(blocks, _cdiv(n_out, bn), split)](
         gy, x, grid, part, m, n_in, n_out, nsb, gy.stride(0), x.stride(0), part.stride(1), part.stride(0),
@@ -126,7 +141,7 @@ def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):
     dsw = torch.empty(sw.shape, device=sw.device, dtype=torch.float32)
     dsc = None if spline_scaler is None else torch.empty(spline_scaler.shape, device=sw.device, dtype=torch.float32)
     db = None if base_weight is None else torch.empty(base_weight.shape, device=sw.device, dtype=torch.float32)
-    bo, bi = 32, max(1, 256 // cp)
+    bo, bi = 16, max(1, 64 // cp)  # small tiles: >= ~100 programs even for ViT-tiny's layers
     tk.kan_unpack_kernel[(_cdiv(n_out, bo), _cdiv(n_in, bi))](
         part, sw, sw if spline_scaler is None else spline_scaler.contiguous(), dsw, dsw if dsc is None else dsc,
         dsw if db is None else db, n_in, n_out, n_coef, part.shape[0], part.stride(0), CP=cp,

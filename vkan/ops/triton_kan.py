@@ -246,38 +246,64 @@ def kan_fwd_kernel(x_ptr, grid_ptr, w_ptr, y_ptr, M, I, O, stride_xm, stride_wk,
 
 
 @triton.jit
-def kan_dx_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm,
+def kan_dx_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, NSB, stride_gm, stride_xm, stride_wo, stride_dm,
                   Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
-                  HAS_BASE: tl.constexpr, BM: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr,
-                  PRECISION: tl.constexpr):
-    """dX (M, I) = sum_c B'(X) * (dY @ Ws^T) + act'(X) * (dY @ Wb^T), dY (M, O), W^T (O, KT); BI >= 16."""
+                  HAS_BASE: tl.constexpr, BASE_DOT: tl.constexpr, BM: tl.constexpr, BO: tl.constexpr,
+                  BI: tl.constexpr, BIB: tl.constexpr, PRECISION: tl.constexpr):
+    """dX (M, I) = sum_c B'(X) * (dY @ Ws^T) + act'(X) * (dY @ Wb^T), dY (M, O), W^T (O, KT).
+
+    Programs 0..NSB-1 of axis 1 own BI inputs. The base term is either a second (BM, BI) dot in those
+    programs (BASE_DOT; BI >= 16) or the work of extra programs owning BIB inputs each, which, like the
+    spline programs, atomically add their term to a zeroed fp32 dX: two addends per element onto 0.0,
+    so the sum is the same in either order (deterministic)."""
     pid_m = tl.program_id(0)
     pid_i = tl.program_id(1)
     offs_m = pid_m * BM + tl.arange(0, BM)
-    offs_i = pid_i * BI + tl.arange(0, BI)
     mask_m = offs_m[:, None] < M
-    mask_i = offs_i[None, :] < I
-    cols = pid_i * BI * CP + tl.arange(0, BI * CP)
-    acc = tl.zeros((BM, BI * CP), dtype=tl.float32)
-    acc_b = tl.zeros((BM, BI), dtype=tl.float32)
-    for o0 in range(0, O, BO):
-        offs_o = o0 + tl.arange(0, BO)
-        mask_o = offs_o[:, None] < O
-        gy = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_o[None, :], mask=mask_m & (offs_o[None, :] < O),
-                     other=0.0).to(wt_ptr.dtype.element_ty)
-        wt = tl.load(wt_ptr + offs_o[:, None] * stride_wo + cols[None, :], mask=mask_o & (cols[None, :] < I * CP),
-                     other=0.0)
-        acc = tl.dot(gy, wt, acc, input_precision=PRECISION)
-        if HAS_BASE:
-            wb = tl.load(wt_ptr + offs_o[:, None] * stride_wo + I * CP + offs_i[None, :], mask=mask_o & mask_i,
+    if pid_i < NSB:
+        offs_i = pid_i * BI + tl.arange(0, BI)
+        mask_i = offs_i[None, :] < I
+        cols = pid_i * BI * CP + tl.arange(0, BI * CP)
+        acc = tl.zeros((BM, BI * CP), dtype=tl.float32)
+        acc_b = tl.zeros((BM, BI), dtype=tl.float32)
+        for o0 in range(0, O, BO):
+            offs_o = o0 + tl.arange(0, BO)
+            mask_o = offs_o[:, None] < O
+            gy = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_o[None, :], mask=mask_m & (offs_o[None, :] < O),
+                         other=0.0).to(wt_ptr.dtype.element_ty)
+            wt = tl.load(wt_ptr + offs_o[:, None] * stride_wo + cols[None, :], mask=mask_o & (cols[None, :] < I * CP),
                          other=0.0)
-            acc_b = tl.dot(gy, wb, acc_b, input_precision=PRECISION)
-    x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :], mask=mask_m & mask_i, other=0.0).to(tl.float32)
-    _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-    dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db, axis=2)  # (BM, BI)
-    if HAS_BASE:
-        dx += acc_b * _act_grad(x, ACT)
-    tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty), mask=mask_m & mask_i)
+            acc = tl.dot(gy, wt, acc, input_precision=PRECISION)
+            if HAS_BASE and BASE_DOT:
+                wb = tl.load(wt_ptr + offs_o[:, None] * stride_wo + I * CP + offs_i[None, :], mask=mask_o & mask_i,
+                             other=0.0)
+                acc_b = tl.dot(gy, wb, acc_b, input_precision=PRECISION)
+        x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :], mask=mask_m & mask_i,
+                    other=0.0).to(tl.float32)
+        _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
+        dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db, axis=2)  # (BM, BI)
+        out = dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :]
+        if HAS_BASE and BASE_DOT:
+            dx += acc_b * _act_grad(x, ACT)
+        if HAS_BASE and not BASE_DOT:
+            tl.atomic_add(out, dx, mask=mask_m & mask_i, sem="relaxed")
+        else:
+            tl.store(out, dx.to(dx_ptr.dtype.element_ty), mask=mask_m & mask_i)
+    else:  # base programs (only launched without BASE_DOT); names differ from the branch above for Triton
+        offs_b = (pid_i - NSB) * BIB + tl.arange(0, BIB)
+        mask_b = offs_b[None, :] < I
+        acc2 = tl.zeros((BM, BIB), dtype=tl.float32)
+        for ob in range(0, O, BO):
+            offs_ob = ob + tl.arange(0, BO)
+            gyb = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_ob[None, :],
+                          mask=mask_m & (offs_ob[None, :] < O), other=0.0).to(wt_ptr.dtype.element_ty)
+            wbb = tl.load(wt_ptr + offs_ob[:, None] * stride_wo + I * CP + offs_b[None, :],
+                          mask=(offs_ob[:, None] < O) & mask_b, other=0.0)
+            acc2 = tl.dot(gyb, wbb, acc2, input_precision=PRECISION)
+        xb = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_b[None, :], mask=mask_m & mask_b,
+                     other=0.0).to(tl.float32)
+        tl.atomic_add(dx_ptr + offs_m[:, None] * stride_dm + offs_b[None, :], acc2 * _act_grad(xb, ACT),
+                      mask=mask_m & mask_b, sem="relaxed")
 
 
 @triton.jit
@@ -308,17 +334,16 @@ def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, st
         rows = pid_i * BI * CP + tl.arange(0, BI * CP)
         tl.store(part_ptr + pid_s * stride_ps + rows[:, None] * stride_pk + offs_n[None, :], acc,
                  mask=(rows[:, None] < I * CP) & mask_n)
-    else:
-        offs_i = (pid_i - NSB) * BIB + tl.arange(0, BIB)
+    else:  # names differ from the branch above: Triton wants one type per name across an if/else
+        offs_b = (pid_i - NSB) * BIB + tl.arange(0, BIB)
         acc_b = tl.zeros((BIB, BN), dtype=tl.float32)
-        for m0 in range(pid_s * BM, M, SPLIT * BM):
-            offs_m = m0 + tl.arange(0, BM)
-            mask_m = offs_m[:, None] < M
-            x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :], mask=mask_m & (offs_i[None, :] < I),
-                        other=0.0).to(tl.float32)
-            gy = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_n[None, :], mask=mask_m & mask_n, other=0.0)
-            at = tl.trans(_act(x, ACT).to(gy.dtype))  # (BIB, BM)
-            acc_b = tl.dot(at, gy, acc_b, input_precision=PRECISION)
-        rows = I * CP + offs_i
-        tl.store(part_ptr + pid_s * stride_ps + rows[:, None] * stride_pk + offs_n[None, :], acc_b,
-                 mask=(offs_i[:, None] < I) & mask_n)
+        for mb in range(pid_s * BM, M, SPLIT * BM):
+            offs_mb = mb + tl.arange(0, BM)
+            mask_mb = offs_mb[:, None] < M
+            xb = tl.load(x_ptr + offs_mb[:, None] * stride_xm + offs_b[None, :], mask=mask_mb & (offs_b[None, :] < I),
+                         other=0.0).to(tl.float32)
+            gyb = tl.load(gy_ptr + offs_mb[:, None] * stride_gm + offs_n[None, :], mask=mask_mb & mask_n, other=0.0)
+            at = tl.trans(_act(xb, ACT).to(gyb.dtype))  # (BIB, BM)
+            acc_b = tl.dot(at, gyb, acc_b, input_precision=PRECISION)
+        tl.store(part_ptr + pid_s * stride_ps + (I * CP + offs_b)[:, None] * stride_pk + offs_n[None, :], acc_b,
+                 mask=(offs_b[:, None] < I) & mask_n)
