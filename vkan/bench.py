@@ -99,8 +99,15 @@ MODEL_CONFIGS = {
 }
 
 
-def bench_models(compile_modes=(False, True), configs=None) -> List[dict]:
-    """Training-step throughput (AdamW, bf16 autocast, cross-entropy) of KAN and MLP ViT twins."""
+def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5) -> List[dict]:
+    """Training-step throughput (AdamW, bf16 autocast, cross-entropy) of KAN and MLP ViT twins.
+
+    Small models are host-bound in eager mode, and the host's speed drifts between seconds, so the
+    variants are timed in interleaved rounds (MLP, KAN, MLP, KAN, ...): img/s is the median over rounds
+    and ``throughput_vs_mlp`` the median of the per-round ratios, with their min and max.
+    """
+    import statistics
+
     import timm
 
     import vkan  # noqa: F401  (registers the models)
@@ -108,9 +115,9 @@ def bench_models(compile_modes=(False, True), configs=None) -> List[dict]:
     configs = configs or list(MODEL_CONFIGS.values())
     rows = []
     for kan_name, mlp_name, img, batch in configs:
-        variants = [(mlp_name, None), (kan_name, True), (kan_name, False)]
         for compiled in compile_modes:
-            for name, fused in variants:
+            steps = {}
+            for name, fused in [(mlp_name, None), (kan_name, True), (kan_name, False)]:
                 if fused is False and compiled:
                     continue  # the reference path is the slow baseline; eager is enough
                 torch.manual_seed(0)
@@ -124,7 +131,7 @@ def bench_models(compile_modes=(False, True), configs=None) -> List[dict]:
                 x = torch.randn(batch, 3, img, img, device="cuda")
                 y = torch.randint(0, 10, (batch,), device="cuda")
 
-                def step():
+                def step(run=run, opt=opt, x=x, y=y):
                     with torch.autocast("cuda", dtype=torch.bfloat16):
                         loss = nn.functional.cross_entropy(run(x), y)
                     loss.backward()
@@ -136,21 +143,33 @@ def bench_models(compile_modes=(False, True), configs=None) -> List[dict]:
                     step()
                 torch.cuda.synchronize()
                 warm_s = time.perf_counter() - t0
-                r = measure(step, [], warmup_ms=100, rep_ms=1000)
                 label = name + ("" if fused is not False else " (reference path)")
-                rows.append({"model": label, "img": img, "batch": batch, "compiled": compiled,
-                             "img_per_s": batch / r["ms"] * 1e3, "step_ms": r["ms"], "peak_gib": r["peak_gib"],
-                             "warmup_s": warm_s})
-                print("measured:", rows[-1], flush=True)  # partial results survive an interrupted run
-                del model, opt, run
-                torch.cuda.empty_cache()
-        for compiled in compile_modes:  # ratios to the MLP twin, same compile mode
-            group = [r for r in rows if r["img"] == img and r["compiled"] == compiled]
-            mlp = next(r for r in group if r["model"] == mlp_name)
-            for r in group:
-                r["throughput_vs_mlp"] = r["img_per_s"] / mlp["img_per_s"]
-                r["mem_vs_mlp"] = r["peak_gib"] / mlp["peak_gib"]
+                peak = measure(step, [], warmup_ms=50, rep_ms=50)["peak_gib"]
+                steps[label] = (step, {"model": label, "img": img, "batch": batch, "compiled": compiled,
+                                       "peak_gib": peak, "warmup_s": warm_s, "ms_rounds": []})
+            for _ in range(rounds):  # interleaved: every variant sees the same host conditions
+                for label, (step, row) in steps.items():
+                    row["ms_rounds"].append(triton_time_ms(step, rep_ms=300))
+            mlp_ms = steps[mlp_name][1]["ms_rounds"]
+            for label, (step, row) in steps.items():
+                ratios = [m / k for m, k in zip(mlp_ms, row["ms_rounds"])]
+                row["step_ms"] = statistics.median(row["ms_rounds"])
+                row["img_per_s"] = batch / row["step_ms"] * 1e3
+                row["throughput_vs_mlp"] = statistics.median(ratios)
+                row["ratio_min"], row["ratio_max"] = min(ratios), max(ratios)
+                row["mem_vs_mlp"] = row["peak_gib"] / steps[mlp_name][1]["peak_gib"]
+                rows.append(row)
+                print("measured:", row, flush=True)  # partial results survive an interrupted run
+            steps.clear()
+            torch.cuda.empty_cache()
     return rows
+
+
+def triton_time_ms(step: Callable[[], None], rep_ms: int) -> float:
+    """Median milliseconds per call of ``step`` (``triton.testing.do_bench``)."""
+    import triton.testing
+
+    return triton.testing.do_bench(step, warmup=25, rep=rep_ms, return_mode="median")
 
 
 def markdown(rows: List[dict], cols: List[str]) -> str:
@@ -170,6 +189,7 @@ def main(argv=None) -> None:
     parser.add_argument("--compile-modes", default="default",
                         help="comma list of torch.compile modes to time besides eager (default, reduce-overhead, ...)")
     parser.add_argument("--models", default="tiny32,small224", help=f"comma list of {sorted(MODEL_CONFIGS)}")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per model variant")
     parser.add_argument("--json", help="also write all rows to this JSON file")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -186,9 +206,10 @@ def main(argv=None) -> None:
                                        "time_vs_linear", "mem_vs_linear", "rel_err_vs_reference"]), flush=True)
     if not args.skip_models:
         modes = [False] + ([] if args.no_compile else [True if m == "default" else m for m in args.compile_modes.split(",")])
-        out["models"] = bench_models(compile_modes=modes, configs=[MODEL_CONFIGS[k] for k in args.models.split(",")])
+        out["models"] = bench_models(compile_modes=modes, configs=[MODEL_CONFIGS[k] for k in args.models.split(",")],
+                                     rounds=args.rounds)
         print(markdown(out["models"], ["model", "img", "batch", "compiled", "img_per_s", "peak_gib",
-                                       "throughput_vs_mlp", "mem_vs_mlp"]), flush=True)
+                                       "throughput_vs_mlp", "ratio_min", "ratio_max", "mem_vs_mlp"]), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
