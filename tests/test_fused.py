@@ -178,3 +178,23 @@ def test_custom_op_path_used_by_torch_compile_matches_eager_path_and_passes_opch
                           test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
     torch.library.opcheck(torch.ops.vkan.kan_linear.default, (x, layer.grid, params[0], None, None, *args),
                           test_utils=("test_schema", "test_faketensor"))
+
+
+@pytest.mark.parametrize("n_out,n_in,n_coef", [(23, 19, 8), (260, 256, 6)], ids=["narrow-tiles", "wide-tiles"])
+def test_pack_and_unpack_kernels_lay_out_weights_and_gradients(n_out, n_in, n_coef):
+    from vkan.ops import kan_op
+
+    torch.manual_seed(0)
+    sw = torch.randn(n_out, n_in, n_coef, device=DEVICE)
+    sc, bw = torch.randn(n_out, n_in, device=DEVICE), torch.randn(n_out, n_in, device=DEVICE)
+    w, wt, cp = kan_op._pack(sw, sc, bw, torch.float32)
+    spline = torch.nn.functional.pad(sw * sc[..., None], (0, cp - n_coef))  # (O, I, CP), zero padding
+    expected = torch.cat([spline.permute(1, 2, 0).reshape(n_in * cp, n_out), bw.t()])  # (I*CP + I, O)
+    assert torch.equal(w, expected) and torch.equal(wt, expected.t())
+    part = torch.randn(3, n_in * cp + n_in, n_out, device=DEVICE)  # three split partials of dW
+    dsw, dsc, db = kan_op._unpack(part, sw, sc, bw, cp)
+    g = part.sum(0)
+    gs = g[: n_in * cp].reshape(n_in, cp, n_out)[:, :n_coef].permute(2, 0, 1)  # (O, I, C)
+    torch.testing.assert_close(dsw, gs * sc[..., None])
+    torch.testing.assert_close(dsc, (gs * sw).sum(-1))
+    torch.testing.assert_close(db, g[n_in * cp:].t())

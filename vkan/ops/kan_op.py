@@ -44,6 +44,12 @@ def _meta(q: int, cp: int, k: int, uniform: bool, act: int, dtype: torch.dtype) 
     return dict(Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act, PRECISION=_precision(dtype), num_stages=_stages(dtype))
 
 
+def _edge_tiles(n_out: int, n_in: int, cp: int) -> Tuple[int, int]:
+    """(outputs, inputs) per program of the pack/unpack kernels. Measured on the H200 (bench/RESULTS.md):
+    32 x 256/CP tiles are faster on ViT-tiny's layers (~15k edges), 16 x 64/CP on 192 -> 768 (147k edges)."""
+    return (16, max(1, 64 // cp)) if n_out * n_in >= 65536 else (32, max(1, 256 // cp))
+
+
 def _pack(spline_weight, spline_scaler, base_weight, dtype) -> Tuple[torch.Tensor, torch.Tensor, int]:
     """Kernel-layout weights W (KT, O), W^T (O, KT) in ``dtype`` and CP; KT = I*CP (+ I with a base branch)."""
     n_out, n_in, n_coef = spline_weight.shape
@@ -51,7 +57,7 @@ def _pack(spline_weight, spline_scaler, base_weight, dtype) -> Tuple[torch.Tenso
     kt = n_in * cp + (n_in if base_weight is not None else 0)
     w = torch.empty((kt, n_out), device=spline_weight.device, dtype=dtype)
     wt = torch.empty((n_out, kt), device=spline_weight.device, dtype=dtype)
-    bo, bi = 16, max(1, 64 // cp)  # small tiles: >= ~100 programs even for ViT-tiny's layers
+    bo, bi = _edge_tiles(n_out, n_in, cp)
     sw = spline_weight.contiguous()
     tk.kan_pack_kernel[(_cdiv(n_out, bo), _cdiv(n_in, bi))](
         sw, sw if spline_scaler is None else spline_scaler.contiguous(),
@@ -141,7 +147,7 @@ def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):
     dsw = torch.empty(sw.shape, device=sw.device, dtype=torch.float32)
     dsc = None if spline_scaler is None else torch.empty(spline_scaler.shape, device=sw.device, dtype=torch.float32)
     db = None if base_weight is None else torch.empty(base_weight.shape, device=sw.device, dtype=torch.float32)
-    bo, bi = 16, max(1, 64 // cp)  # small tiles: >= ~100 programs even for ViT-tiny's layers
+    bo, bi = _edge_tiles(n_out, n_in, cp)
     tk.kan_unpack_kernel[(_cdiv(n_out, bo), _cdiv(n_in, bi))](
         part, sw, sw if spline_scaler is None else spline_scaler.contiguous(), dsw, dsw if dsc is None else dsc,
         dsw if db is None else db, n_in, n_out, n_coef, part.shape[0], part.stride(0), CP=cp,
