@@ -40,6 +40,13 @@ def _knot(row_ptr, offs_c, r: tl.constexpr, Q: tl.constexpr):
 
 
 @triton.jit
+def _tile(ptr, rows, cols, stride, n_rows, n_cols):
+    """Tile ``ptr[rows, cols]`` of a row-major (n_rows, n_cols) matrix with row stride ``stride``; 0 outside."""
+    return tl.load(ptr + rows[:, None] * stride + cols[None, :],
+                   mask=(rows[:, None] < n_rows) & (cols[None, :] < n_cols), other=0.0)
+
+
+@triton.jit
 def _act(x, ACT: tl.constexpr):
     """Base activation of an fp32 tile: 0 identity, 1 SiLU, 2 ReLU, 3 GELU (erf), 4 tanh."""
     if ACT == 1:
@@ -224,23 +231,18 @@ def kan_fwd_kernel(x_ptr, grid_ptr, w_ptr, y_ptr, M, I, O, stride_xm, stride_wk,
     acc = tl.zeros((BM, BN), dtype=tl.float32)
     for i0 in range(0, I, BI):
         offs_i = i0 + tl.arange(0, BI)
-        x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :], mask=mask_m & (offs_i[None, :] < I),
-                    other=0.0).to(tl.float32)
+        x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
         b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
         a = tl.reshape(b, (BM, BI * CP)).to(w_ptr.dtype.element_ty)
         rows = i0 * CP + offs_k
-        w = tl.load(w_ptr + rows[:, None] * stride_wk + offs_n[None, :], mask=(rows[:, None] < I * CP) & mask_n,
-                    other=0.0)
+        w = _tile(w_ptr, rows, offs_n, stride_wk, I * CP, O)
         acc = tl.dot(a, w, acc, input_precision=PRECISION)
     if HAS_BASE:
         for i0 in range(0, I, BIB):
             offs_i = i0 + tl.arange(0, BIB)
-            mask_i = offs_i < I
-            x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :], mask=mask_m & mask_i[None, :],
-                        other=0.0).to(tl.float32)
+            x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
             a = _act(x, ACT).to(w_ptr.dtype.element_ty)  # act(0) = 0 for every ACT: masked inputs add nothing
-            w = tl.load(w_ptr + (I * CP + offs_i)[:, None] * stride_wk + offs_n[None, :],
-                        mask=mask_i[:, None] & mask_n, other=0.0)
+            w = _tile(w_ptr + I * CP * stride_wk, offs_i, offs_n, stride_wk, I, O)  # base rows
             acc = tl.dot(a, w, acc, input_precision=PRECISION)
     tl.store(y_ptr + offs_m[:, None] * stride_ym + offs_n[None, :], acc.to(y_ptr.dtype.element_ty), mask=mask_m & mask_n)
 
@@ -268,18 +270,13 @@ def kan_dx_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, NSB, stride_
         acc_b = tl.zeros((BM, BI), dtype=tl.float32)
         for o0 in range(0, O, BO):
             offs_o = o0 + tl.arange(0, BO)
-            mask_o = offs_o[:, None] < O
-            gy = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_o[None, :], mask=mask_m & (offs_o[None, :] < O),
-                         other=0.0).to(wt_ptr.dtype.element_ty)
-            wt = tl.load(wt_ptr + offs_o[:, None] * stride_wo + cols[None, :], mask=mask_o & (cols[None, :] < I * CP),
-                         other=0.0)
+            gy = _tile(gy_ptr, offs_m, offs_o, stride_gm, M, O).to(wt_ptr.dtype.element_ty)
+            wt = _tile(wt_ptr, offs_o, cols, stride_wo, O, I * CP)
             acc = tl.dot(gy, wt, acc, input_precision=PRECISION)
             if HAS_BASE and BASE_DOT:
-                wb = tl.load(wt_ptr + offs_o[:, None] * stride_wo + I * CP + offs_i[None, :], mask=mask_o & mask_i,
-                             other=0.0)
+                wb = _tile(wt_ptr + I * CP, offs_o, offs_i, stride_wo, O, I)  # base columns
                 acc_b = tl.dot(gy, wb, acc_b, input_precision=PRECISION)
-        x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :], mask=mask_m & mask_i,
-                    other=0.0).to(tl.float32)
+        x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
         _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
         dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db, axis=2)  # (BM, BI)
         out = dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :]
@@ -295,13 +292,10 @@ def kan_dx_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, NSB, stride_
         acc2 = tl.zeros((BM, BIB), dtype=tl.float32)
         for ob in range(0, O, BO):
             offs_ob = ob + tl.arange(0, BO)
-            gyb = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_ob[None, :],
-                          mask=mask_m & (offs_ob[None, :] < O), other=0.0).to(wt_ptr.dtype.element_ty)
-            wbb = tl.load(wt_ptr + offs_ob[:, None] * stride_wo + I * CP + offs_b[None, :],
-                          mask=(offs_ob[:, None] < O) & mask_b, other=0.0)
+            gyb = _tile(gy_ptr, offs_m, offs_ob, stride_gm, M, O).to(wt_ptr.dtype.element_ty)
+            wbb = _tile(wt_ptr + I * CP, offs_ob, offs_b, stride_wo, O, I)
             acc2 = tl.dot(gyb, wbb, acc2, input_precision=PRECISION)
-        xb = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_b[None, :], mask=mask_m & mask_b,
-                     other=0.0).to(tl.float32)
+        xb = _tile(x_ptr, offs_m, offs_b, stride_xm, M, I).to(tl.float32)
         tl.atomic_add(dx_ptr + offs_m[:, None] * stride_dm + offs_b[None, :], acc2 * _act_grad(xb, ACT),
                       mask=mask_m & mask_b, sem="relaxed")
 
@@ -324,10 +318,8 @@ def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, st
         acc = tl.zeros((BI * CP, BN), dtype=tl.float32)
         for m0 in range(pid_s * BM, M, SPLIT * BM):
             offs_m = m0 + tl.arange(0, BM)
-            mask_m = offs_m[:, None] < M
-            x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_i[None, :], mask=mask_m & (offs_i[None, :] < I),
-                        other=0.0).to(tl.float32)
-            gy = tl.load(gy_ptr + offs_m[:, None] * stride_gm + offs_n[None, :], mask=mask_m & mask_n, other=0.0)
+            x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
+            gy = _tile(gy_ptr, offs_m, offs_n, stride_gm, M, O)
             b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
             bt = tl.trans(tl.reshape(b, (BM, BI * CP))).to(gy.dtype)  # (BI*CP, BM)
             acc = tl.dot(bt, gy, acc, input_precision=PRECISION)
@@ -339,10 +331,8 @@ def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, st
         acc_b = tl.zeros((BIB, BN), dtype=tl.float32)
         for mb in range(pid_s * BM, M, SPLIT * BM):
             offs_mb = mb + tl.arange(0, BM)
-            mask_mb = offs_mb[:, None] < M
-            xb = tl.load(x_ptr + offs_mb[:, None] * stride_xm + offs_b[None, :], mask=mask_mb & (offs_b[None, :] < I),
-                         other=0.0).to(tl.float32)
-            gyb = tl.load(gy_ptr + offs_mb[:, None] * stride_gm + offs_n[None, :], mask=mask_mb & mask_n, other=0.0)
+            xb = _tile(x_ptr, offs_mb, offs_b, stride_xm, M, I).to(tl.float32)
+            gyb = _tile(gy_ptr, offs_mb, offs_n, stride_gm, M, O)
             at = tl.trans(_act(xb, ACT).to(gyb.dtype))  # (BIB, BM)
             acc_b = tl.dot(at, gyb, acc_b, input_precision=PRECISION)
         tl.store(part_ptr + pid_s * stride_ps + (I * CP + offs_b)[:, None] * stride_pk + offs_n[None, :], acc_b,
