@@ -12,9 +12,8 @@ import time
 
 import torch
 import torch.nn as nn
-import triton.testing
-
 from vkan import KANLinear
+from vkan.bench import triton_time_ms
 
 
 def host_ms(step, n=100):
@@ -40,18 +39,18 @@ def graph_ms(step):
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         step()
-    return triton.testing.do_bench(graph.replay, warmup=25, rep=200, return_mode="median")
+    return triton_time_ms(graph.replay, rep_ms=200)
 
 
 def report(name, step, graph=True):
-    gpu = triton.testing.do_bench(step, warmup=25, rep=200, return_mode="median")
+    gpu = triton_time_ms(step, rep_ms=200)
     host = host_ms(step)
     g = graph_ms(step) if graph else float("nan")
     print(f"{name:42s} gpu-bound {gpu:7.3f} ms  host {host:7.3f} ms  graph {g:7.3f} ms", flush=True)
 
 
 def layer_step(module, x):
-    g = torch.ones(x.shape[0], module.out_features if hasattr(module, "out_features") else 1, device="cuda")
+    g = torch.ones(x.shape[0], module.out_features, device="cuda")
 
     def step():
         with torch.autocast("cuda", dtype=torch.bfloat16):

@@ -9,6 +9,7 @@ from triton.compiler import ASTSource
 from vkan.ops import triton_kan as tk
 
 TARGET = GPUTarget("cuda", 90, 32)
+EDGE_TILES = dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=8)  # pack/unpack kernels
 MATMUL_ARGS = {
     "kan_fwd_kernel": dict(x_ptr="*fp32", grid_ptr="*fp32", w_ptr="*W", y_ptr="*W", M="i32", I="i32", O="i32",
                            stride_xm="i32", stride_wk="i32", stride_ym="i32"),
@@ -46,15 +47,14 @@ def main():
             for consts in consts_list:
                 compile_one(name, sig, dict(meta, **consts), num_warps=4, num_stages=stages)
                 n += 1
-        small = dict(CP=cp, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=8)
         if full:
             compile_one("kan_pack_kernel", dict(sw_ptr="*fp32", sc_ptr="*fp32", bw_ptr="*fp32", w_ptr=f"*{dtype}",
-                                                wt_ptr=f"*{dtype}", I="i32", O="i32", C="i32", KT="i32"), small,
+                                                wt_ptr=f"*{dtype}", I="i32", O="i32", C="i32", KT="i32"), EDGE_TILES,
                         num_warps=4)
             n += 1
     compile_one("kan_unpack_kernel", dict(part_ptr="*fp32", sw_ptr="*fp32", sc_ptr="*fp32", dsw_ptr="*fp32",
                                           dsc_ptr="*fp32", db_ptr="*fp32", I="i32", O="i32", C="i32", S="i32",
-                                          stride_ps="i32"), small, num_warps=4)
+                                          stride_ps="i32"), EDGE_TILES, num_warps=4)
     print(f"compiled {n + 1} kernel variants for sm_90")
 
 

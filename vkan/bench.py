@@ -24,11 +24,10 @@ def _gib(n_bytes: float) -> float:
     return n_bytes / 2**30
 
 
-def measure(step: Callable[[], None], grads: List[torch.Tensor], warmup_ms: int = 50, rep_ms: int = 300) -> Dict[str, float]:
-    """Median time (ms) and peak extra memory (GiB) of ``step`` on the current CUDA device."""
-    import triton.testing
-
-    step()  # compile / autotune outside the measurement
+def peak_gib(step: Callable[[], None], grads: List[torch.Tensor]) -> float:
+    """Memory (GiB) one call of ``step`` allocates at its peak on top of what exists before it (after a
+    first call, so compilation and lazily built state are not counted)."""
+    step()
     torch.cuda.synchronize()
     for g in grads:
         g.grad = None
@@ -37,9 +36,13 @@ def measure(step: Callable[[], None], grads: List[torch.Tensor], warmup_ms: int 
     base = torch.cuda.memory_allocated()
     step()
     torch.cuda.synchronize()
-    peak = torch.cuda.max_memory_allocated() - base
-    ms = triton.testing.do_bench(step, warmup=warmup_ms, rep=rep_ms, grad_to_none=grads, return_mode="median")
-    return {"ms": ms, "peak_gib": _gib(peak)}
+    return _gib(torch.cuda.max_memory_allocated() - base)
+
+
+def measure(step: Callable[[], None], grads: List[torch.Tensor], warmup_ms: int = 50, rep_ms: int = 300) -> Dict[str, float]:
+    """Median time (ms) and peak extra memory (GiB) of ``step`` on the current CUDA device."""
+    peak = peak_gib(step, grads)
+    return {"ms": triton_time_ms(step, rep_ms, warmup_ms, grads), "peak_gib": peak}
 
 
 def bench_layers(shapes=LAYER_SHAPES) -> List[dict]:
@@ -144,7 +147,7 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5) -> 
                 torch.cuda.synchronize()
                 warm_s = time.perf_counter() - t0
                 label = name + ("" if fused is not False else " (reference path)")
-                peak = measure(step, [], warmup_ms=50, rep_ms=50)["peak_gib"]
+                peak = peak_gib(step, [])
                 steps[label] = (step, {"model": label, "img": img, "batch": batch, "compiled": compiled,
                                        "peak_gib": peak, "warmup_s": warm_s, "ms_rounds": []})
             for _ in range(rounds):  # interleaved: every variant sees the same host conditions
@@ -165,11 +168,12 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5) -> 
     return rows
 
 
-def triton_time_ms(step: Callable[[], None], rep_ms: int) -> float:
-    """Median milliseconds per call of ``step`` (``triton.testing.do_bench``)."""
+def triton_time_ms(step: Callable[[], None], rep_ms: int, warmup_ms: int = 25, grads=()) -> float:
+    """Median milliseconds per call of ``step`` (``triton.testing.do_bench``; ``grads`` reset between calls)."""
     import triton.testing
 
-    return triton.testing.do_bench(step, warmup=25, rep=rep_ms, return_mode="median")
+    return triton.testing.do_bench(step, warmup=warmup_ms, rep=rep_ms, grad_to_none=list(grads) or None,
+                                   return_mode="median")
 
 
 def markdown(rows: List[dict], cols: List[str]) -> str:

@@ -19,11 +19,6 @@ ACTIVATION_CODES = {nn.Identity: 0, nn.SiLU: 1, nn.ReLU: 2, nn.GELU: 3, nn.Tanh:
 TRITON_AVAILABLE = importlib.util.find_spec("triton") is not None
 
 
-def triton_available() -> bool:
-    """True when Triton is installed."""
-    return TRITON_AVAILABLE
-
-
 def kernel_activation(module: nn.Module) -> Optional[int]:
     """The kernels' code for a base activation module, or None when the kernels do not have it."""
     code = ACTIVATION_CODES.get(type(module))
@@ -39,7 +34,7 @@ def fused_supported(layer, x: torch.Tensor) -> bool:
         and layer.spline_order in FUSED_ORDERS
         and x.dtype in FUSED_DTYPES
         and layer.spline_weight.dtype in FUSED_DTYPES
-        and triton_available()
+        and TRITON_AVAILABLE
     )
 
 

@@ -161,13 +161,13 @@ def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act
     return _launch_fwd(x, grid, w, cp, k, uniform, act, base_weight is not None), w, wt, cp
 
 
-def _backward(gy, x, grid, w, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, need_x, need_w):
+def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, need_x, need_w):
     has_base = base_weight is not None
     gy = gy.contiguous()
     dx = _launch_dx(gy, x, grid, wt, cp, k, uniform, act, has_base) if need_x else None
     grads = (None, None, None)
     if need_w:
-        part = _launch_dw(gy, x, grid, w.shape[0], cp, k, uniform, act, has_base)
+        part = _launch_dw(gy, x, grid, wt.shape[1], cp, k, uniform, act, has_base)
         grads = _unpack(part, spline_weight, spline_scaler, base_weight, cp)
     return dx, grads
 
@@ -192,8 +192,8 @@ def kan_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, s
                                                                               torch.Tensor]:
     """Gradients (x, spline_weight, spline_scaler, base_weight) of ``kan_linear``; an absent parameter gets an
     empty tensor. The packed weights are rebuilt (one small kernel) rather than saved."""
-    w, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
-    dx, (dsw, dsc, db) = _backward(gy, x, grid, w, wt, cp, spline_weight, spline_scaler, base_weight, spline_order,
+    _, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
+    dx, (dsw, dsc, db) = _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, spline_order,
                                    uniform, act, True, True)
     empty = x.new_empty(0)
     return dx, dsw, empty if dsc is None else dsc, empty if db is None else db
@@ -226,21 +226,21 @@ kan_linear.register_autograd(_op_backward, setup_context=_setup_context)
 
 class _EagerKANLinear(torch.autograd.Function):
     """The same launchers as ``vkan::kan_linear`` without the custom-op dispatcher, for eager mode; the packed
-    weights are kept for the backward."""
+    W^T is kept for the backward."""
 
     @staticmethod
     def forward(ctx, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype):
-        y, w, wt, cp = _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype)
-        ctx.save_for_backward(x, grid, w, wt, spline_weight, spline_scaler, base_weight)
+        y, _, wt, cp = _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype)
+        ctx.save_for_backward(x, grid, wt, spline_weight, spline_scaler, base_weight)
         ctx.args = (cp, spline_order, uniform, act)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        x, grid, w, wt, spline_weight, spline_scaler, base_weight = ctx.saved_tensors
+        x, grid, wt, spline_weight, spline_scaler, base_weight = ctx.saved_tensors
         cp, k, uniform, act = ctx.args
         need = ctx.needs_input_grad
-        dx, (dsw, dsc, db) = _backward(gy, x, grid, w, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform,
+        dx, (dsw, dsc, db) = _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform,
                                        act, need[0], need[2] or need[3] or need[4])
         return dx, None, dsw, dsc, db, None, None, None, None
 
