@@ -9,7 +9,8 @@ from triton.compiler import ASTSource
 from vkan.ops import triton_kan as tk
 
 TARGET = GPUTarget("cuda", 90, 32)
-EDGE_TILES = dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=8)  # pack/unpack kernels
+PACK_TILES = dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=8)
+UNPACK_TILES = dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=2, SB=32)
 MATMUL_ARGS = {
     "kan_fwd_kernel": dict(x_ptr="*fp32", grid_ptr="*fp32", w_ptr="*W", y_ptr="*W", M="i32", I="i32", O="i32",
                            stride_xm="i32", stride_wk="i32", stride_ym="i32"),
@@ -49,12 +50,12 @@ def main():
                 n += 1
         if full:
             compile_one("kan_pack_kernel", dict(sw_ptr="*fp32", sc_ptr="*fp32", bw_ptr="*fp32", w_ptr=f"*{dtype}",
-                                                wt_ptr=f"*{dtype}", I="i32", O="i32", C="i32", KT="i32"), EDGE_TILES,
+                                                wt_ptr=f"*{dtype}", I="i32", O="i32", C="i32", KT="i32"), PACK_TILES,
                         num_warps=4)
             n += 1
     compile_one("kan_unpack_kernel", dict(part_ptr="*fp32", sw_ptr="*fp32", sc_ptr="*fp32", dsw_ptr="*fp32",
                                           dsc_ptr="*fp32", db_ptr="*fp32", I="i32", O="i32", C="i32", S="i32",
-                                          stride_ps="i32"), EDGE_TILES, num_warps=4)
+                                          stride_ps="i32"), UNPACK_TILES, num_warps=4)
     print(f"compiled {n + 1} kernel variants for sm_90")
 
 

@@ -180,8 +180,9 @@ def test_custom_op_path_used_by_torch_compile_matches_eager_path_and_passes_opch
                           test_utils=("test_schema", "test_faketensor"))
 
 
-@pytest.mark.parametrize("n_out,n_in,n_coef", [(23, 19, 8), (260, 256, 6)], ids=["narrow-tiles", "wide-tiles"])
-def test_pack_and_unpack_kernels_lay_out_weights_and_gradients(n_out, n_in, n_coef):
+@pytest.mark.parametrize("n_out,n_in,n_coef,n_split", [(23, 19, 8, 3), (260, 256, 6, 3), (23, 19, 19, 40)],
+                         ids=["narrow-tiles", "wide-tiles", "32-coefs-40-partials"])
+def test_pack_and_unpack_kernels_lay_out_weights_and_gradients(n_out, n_in, n_coef, n_split):
     from vkan.ops import kan_op
 
     torch.manual_seed(0)
@@ -191,7 +192,7 @@ def test_pack_and_unpack_kernels_lay_out_weights_and_gradients(n_out, n_in, n_co
     spline = torch.nn.functional.pad(sw * sc[..., None], (0, cp - n_coef))  # (O, I, CP), zero padding
     expected = torch.cat([spline.permute(1, 2, 0).reshape(n_in * cp, n_out), bw.t()])  # (I*CP + I, O)
     assert torch.equal(w, expected) and torch.equal(wt, expected.t())
-    part = torch.randn(3, n_in * cp + n_in, n_out, device=DEVICE)  # three split partials of dW
+    part = torch.randn(n_split, n_in * cp + n_in, n_out, device=DEVICE)  # split partials of dW (> 32: two loads)
     dsw, dsc, db = kan_op._unpack(part, sw, sc, bw, cp)
     g = part.sum(0)
     gs = g[: n_in * cp].reshape(n_in, cp, n_out)[:, :n_coef].permute(2, 0, 1)  # (O, I, C)

@@ -15,6 +15,7 @@ from typing import Optional, Tuple
 import torch
 
 from vkan.ops import triton_kan as tk
+from vkan.ops.launch import Launcher
 
 _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"  # CPU interpreter: small tiles, fast tests
 
@@ -39,13 +40,17 @@ def _stages(dtype: torch.dtype) -> int:
     return 3 if dtype != torch.float32 else 2  # fp32 tiles take twice the shared memory
 
 
-def _meta(q: int, cp: int, k: int, uniform: bool, act: int, dtype: torch.dtype) -> dict:
-    """Compile-time parameters shared by the three matmul kernels."""
-    return dict(Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act, PRECISION=_precision(dtype), num_stages=_stages(dtype))
+# One launcher per kernel (vkan.ops.launch): arguments go positionally, runtime ones then constexprs, in the
+# kernels' parameter order.
+_PACK = Launcher(tk.kan_pack_kernel)
+_UNPACK = Launcher(tk.kan_unpack_kernel)
+_FWD = Launcher(tk.kan_fwd_kernel)
+_DX = Launcher(tk.kan_dx_kernel)
+_DW = Launcher(tk.kan_dw_kernel)
 
 
 def _edge_tiles(n_out: int, n_in: int, cp: int) -> Tuple[int, int]:
-    """(outputs, inputs) per program of the pack/unpack kernels. Measured on the H200 (bench/RESULTS.md):
+    """(outputs, inputs) per program of the pack kernel. Measured on the H200 (bench/RESULTS.md):
     32 x 256/CP tiles are faster on ViT-tiny's layers (~15k edges), 16 x 64/CP on 192 -> 768 (147k edges)."""
     return (16, max(1, 64 // cp)) if n_out * n_in >= 65536 else (32, max(1, 256 // cp))
 
@@ -59,10 +64,10 @@ def _pack(spline_weight, spline_scaler, base_weight, dtype) -> Tuple[torch.Tenso
     wt = torch.empty((n_out, kt), device=spline_weight.device, dtype=dtype)
     bo, bi = _edge_tiles(n_out, n_in, cp)
     sw = spline_weight.contiguous()
-    tk.kan_pack_kernel[(_cdiv(n_out, bo), _cdiv(n_in, bi))](
-        sw, sw if spline_scaler is None else spline_scaler.contiguous(),
-        sw if base_weight is None else base_weight.contiguous(), w, wt, n_in, n_out, n_coef, kt,
-        CP=cp, HAS_SCALER=spline_scaler is not None, HAS_BASE=base_weight is not None, BO=bo, BI=bi, num_warps=4)
+    _PACK((_cdiv(n_out, bo), _cdiv(n_in, bi)),
+          (sw, sw if spline_scaler is None else spline_scaler.contiguous(),
+           sw if base_weight is None else base_weight.contiguous(), w, wt, n_in, n_out, n_coef, kt,
+           cp, spline_scaler is not None, base_weight is not None, bo, bi))
     return w, wt, cp
 
 
@@ -76,16 +81,17 @@ def _launch_fwd(x, grid, w, cp: int, k: int, uniform: bool, act: int, has_base: 
         bm, bn, rows, warps = 128, 128, 64, 4
     else:
         bm, bn, rows, warps = 64, 256, 64, 4
-    tk.kan_fwd_kernel[(_cdiv(m, bm), _cdiv(n_out, bn))](
-        x, grid, w, y, m, n_in, n_out, x.stride(0), w.stride(0), y.stride(0), HAS_BASE=has_base,
-        BM=bm, BN=bn, BI=max(1, rows // cp), BIB=16 if _INTERPRET else 64, num_warps=warps,
-        **_meta(grid.shape[1], cp, k, uniform, act, w.dtype))
+    _FWD((_cdiv(m, bm), _cdiv(n_out, bn)),
+         (x, grid, w, y, m, n_in, n_out, x.stride(0), w.stride(0), y.stride(0),
+          grid.shape[1], cp, k, uniform, act, has_base, bm, bn, max(1, rows // cp), 16 if _INTERPRET else 64,
+          _precision(w.dtype)), num_warps=warps, num_stages=_stages(w.dtype))
     return y
 
 
 # Input-grad base term: True = a second (BM, BI) dot inside the spline programs; False = separate programs
-# with (BM, 64) dots, adding into a zeroed fp32 dX (bench/kernel_breakdown.py times both).
-DX_BASE_DOT = False
+# with (BM, 64) dots, adding into a zeroed fp32 dX (bench/kernel_breakdown.py times both). The kernels take
+# about the same time either way (bench/RESULTS.md); True saves the zero-fill launch and the fp32 buffer.
+DX_BASE_DOT = True
 
 
 def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool,
@@ -108,10 +114,10 @@ def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_ba
         dx = torch.zeros(x.shape, device=x.device, dtype=torch.float32)
     else:
         dx = torch.empty_like(x)
-    tk.kan_dx_kernel[(_cdiv(m, bm), nsb + (_cdiv(n_in, bib) if separate else 0))](
-        gy, x, grid, wt, dx, m, n_in, n_out, nsb, gy.stride(0), x.stride(0), wt.stride(0), dx.stride(0),
-        HAS_BASE=has_base, BASE_DOT=base_dot, BM=bm, BO=bo, BI=bi, BIB=bib, num_warps=warps,
-        **_meta(grid.shape[1], cp, k, uniform, act, wt.dtype))
+    _DX((_cdiv(m, bm), nsb + (_cdiv(n_in, bib) if separate else 0)),
+        (gy, x, grid, wt, dx, m, n_in, n_out, nsb, gy.stride(0), x.stride(0), wt.stride(0), dx.stride(0),
+         grid.shape[1], cp, k, uniform, act, has_base, base_dot, bm, bo, bi, bib, _precision(wt.dtype)),
+        num_warps=warps, num_stages=_stages(wt.dtype))
     return dx if dx.dtype == x.dtype else dx.to(x.dtype)
 
 
@@ -133,11 +139,20 @@ def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, h
     # most 32 partials to reduce (tile sweep in bench/RESULTS.md: 32 splits beat 8 on ViT-tiny's layers)
     split = 2 if _INTERPRET else max(1, min(_cdiv(1056, tiles), _cdiv(m, 4 * bm), 32))
     part = torch.empty((split, kt, n_out), device=x.device, dtype=torch.float32)
-    tk.kan_dw_kernel[(blocks, _cdiv(n_out, bn), split)](
-        gy, x, grid, part, m, n_in, n_out, nsb, gy.stride(0), x.stride(0), part.stride(1), part.stride(0),
-        BM=bm, BN=bn, BI=bi, BIB=bib, SPLIT=split, num_warps=warps,
-        **_meta(grid.shape[1], cp, k, uniform, act, gy.dtype))
+    _DW((blocks, _cdiv(n_out, bn), split),
+        (gy, x, grid, part, m, n_in, n_out, nsb, gy.stride(0), x.stride(0), part.stride(1), part.stride(0),
+         grid.shape[1], cp, k, uniform, act, bm, bn, bi, bib, split, _precision(gy.dtype)),
+        num_warps=warps, num_stages=_stages(gy.dtype))
     return part
+
+
+def _unpack_tiles(cp: int, n_split: int) -> Tuple[int, int, int]:
+    """(outputs, inputs, partials) per program and load of the unpack kernel: >= 16 (input, coefficient)
+    rows and up to 32 partials per load, at most ~8k fp32 values in flight per program."""
+    bo = 16
+    bi = max(1, (64 if _INTERPRET else 16) // cp)  # the interpreter pays per program: fewer, larger ones
+    sb = min(1 << (n_split - 1).bit_length(), max(1, 8192 // (bo * bi * cp)), 32)
+    return bo, bi, sb
 
 
 def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):
@@ -147,11 +162,12 @@ def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):
     dsw = torch.empty(sw.shape, device=sw.device, dtype=torch.float32)
     dsc = None if spline_scaler is None else torch.empty(spline_scaler.shape, device=sw.device, dtype=torch.float32)
     db = None if base_weight is None else torch.empty(base_weight.shape, device=sw.device, dtype=torch.float32)
-    bo, bi = _edge_tiles(n_out, n_in, cp)
-    tk.kan_unpack_kernel[(_cdiv(n_out, bo), _cdiv(n_in, bi))](
-        part, sw, sw if spline_scaler is None else spline_scaler.contiguous(), dsw, dsw if dsc is None else dsc,
-        dsw if db is None else db, n_in, n_out, n_coef, part.shape[0], part.stride(0), CP=cp,
-        HAS_SCALER=spline_scaler is not None, HAS_BASE=base_weight is not None, BO=bo, BI=bi, num_warps=4)
+    n_split = part.shape[0]
+    bo, bi, sb = _unpack_tiles(cp, n_split)
+    _UNPACK((_cdiv(n_out, bo), _cdiv(n_in, bi)),
+            (part, sw, sw if spline_scaler is None else spline_scaler.contiguous(), dsw, dsw if dsc is None else dsc,
+             dsw if db is None else db, n_in, n_out, n_coef, n_split, part.stride(0), cp,
+             spline_scaler is not None, base_weight is not None, bo, bi, sb))
     return (dsw.to(spline_weight.dtype), None if dsc is None else dsc.to(spline_scaler.dtype),
             None if db is None else db.to(base_weight.dtype))
 

@@ -1,0 +1,103 @@
+"""Low-overhead Triton launches: after Triton's own first launch of a kernel for an argument signature,
+later launches with that signature call the compiled kernel's launcher directly.
+
+Why: ``kernel[grid](*args)`` re-binds and re-specialises every argument in Python before it launches
+(~30 us of host time per launch on the H200 machine, measured in bench/RESULTS.md); a KANLinear training
+step makes five launches, and the small layers of a ViT are host-bound. The direct call skips that work
+and nothing else: the same compiled kernel, the same launcher, the same stream.
+
+Correctness rests on two facts, both checked here rather than assumed:
+
+- the cache key is at least as fine as Triton's specialisation: every non-tensor argument by exact value,
+  every tensor by dtype and 16-byte alignment (what Triton specialises pointers on), plus device and
+  launch options; a key seen for the first time always goes through Triton;
+- the launcher's calling convention is the one the installed Triton uses itself: the source of
+  ``JITFunction.run`` is read once, and if it does not launch the way this module does (another Triton
+  version), every launch goes through Triton as before.
+
+Launch hooks (Triton's profiler) and ``VKAN_DIRECT_LAUNCH=0`` also turn the direct path off.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import torch
+
+# The launch statement of triton.runtime.jit.JITFunction.run that the direct path reproduces (Triton 3.4-3.8).
+_TRITON_LAUNCH = re.compile(
+    r"kernel\.run\(\s*grid_0,\s*grid_1,\s*grid_2,\s*stream,\s*kernel\.function,\s*kernel\.packed_metadata,"
+    r"\s*launch_metadata,\s*[\w.]*launch_enter_hook,\s*[\w.]*launch_exit_hook,\s*\*bound_args\.values\(\)\s*\)")
+
+_direct: Optional[bool] = None  # decided on the first launch
+
+
+def triton_launch_matches(source: str) -> bool:
+    """Whether a ``JITFunction.run`` source launches with the convention the direct path uses."""
+    return _TRITON_LAUNCH.search(source) is not None and "bound_args, specialization, options = binder(" in source
+
+
+def direct_launch_enabled() -> bool:
+    """Whether launches may bypass Triton's per-call binding (decided once per process)."""
+    global _direct
+    if _direct is None:
+        _direct = False
+        if os.environ.get("VKAN_DIRECT_LAUNCH", "1") != "0" and os.environ.get("TRITON_INTERPRET", "0") != "1":
+            try:
+                import inspect
+
+                from triton.runtime.jit import JITFunction
+
+                _direct = triton_launch_matches(inspect.getsource(JITFunction.run))
+            except (ImportError, OSError, TypeError):
+                _direct = False
+    return _direct
+
+
+def _hook_active(hook) -> bool:
+    """Whether a Triton launch hook would do anything (3.8 keeps empty ``HookChain`` objects, older ones None)."""
+    return hook is not None and bool(getattr(hook, "calls", True))
+
+
+def hooks_active() -> bool:
+    """Whether a launch hook (e.g. Triton's profiler) is installed: such launches go through Triton."""
+    try:
+        from triton import knobs
+    except ImportError:
+        return False
+    return _hook_active(knobs.runtime.launch_enter_hook) or _hook_active(knobs.runtime.launch_exit_hook)
+
+
+class Launcher:
+    """Launches one ``@triton.jit`` kernel whose parameters are all passed positionally in ``args``
+    (runtime arguments, then constexprs)."""
+
+    def __init__(self, kernel) -> None:
+        self.kernel = kernel
+        self.cache: Dict[Tuple, Tuple[Any, Any, Any]] = {}  # key -> (launcher, function handle, metadata)
+        self.direct_calls = 0  # launches that skipped Triton's binding (tests read it)
+
+    @staticmethod
+    def key(device: int, args: Sequence[Any], options: Tuple) -> Tuple:
+        """Everything Triton specialises a compiled kernel on, at least as finely as Triton does."""
+        return (device, options) + tuple(
+            (a.dtype, a.data_ptr() % 16 == 0) if isinstance(a, torch.Tensor) else a for a in args)
+
+    def __call__(self, grid: Tuple[int, ...], args: Sequence[Any], num_warps: int = 4, num_stages: int = 3) -> None:
+        if not direct_launch_enabled() or hooks_active():
+            self.kernel[grid](*args, num_warps=num_warps, num_stages=num_stages)
+            return
+        device = torch.cuda.current_device()
+        key = self.key(device, args, (num_warps, num_stages))
+        entry = self.cache.get(key)
+        if entry is None:  # first launch of this signature: Triton binds, compiles or loads, and launches
+            compiled = self.kernel[grid](*args, num_warps=num_warps, num_stages=num_stages)
+            if compiled is not None:
+                self.cache[key] = (compiled.run, compiled.function, compiled.packed_metadata)
+            return
+        run, function, metadata = entry
+        g1 = grid[1] if len(grid) > 1 else 1
+        g2 = grid[2] if len(grid) > 2 else 1
+        run(grid[0], g1, g2, torch._C._cuda_getCurrentRawStream(device), function, metadata, None, None, None, *args)
+        self.direct_calls += 1
