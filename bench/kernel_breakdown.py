@@ -1,7 +1,7 @@
 """Times each fused kernel (pack, forward, input grad, weight grad, unpack) of one KANLinear shape, and
 optionally a few tile configurations, to show where the time goes and which tiles to ship.
 
-    PYTHONPATH=. python bench/kernel_breakdown.py [M IN OUT [SWEEP=1|0]]
+    PYTHONPATH=. python bench/kernel_breakdown.py [M IN OUT [SWEEP=1|0|2]]   # 2: unpack tiles only
 """
 import itertools
 import sys
@@ -46,6 +46,19 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     b = torch.randn(n_in * (layer.n_coef + 1), n_out, device="cuda", dtype=torch.bfloat16)
     print(f"cuBLAS on materialised bases: {bench(lambda: a @ b):.3f} ms")
     if not sweep:
+        return
+    print(f"## unpack tiles (split {part.shape[0]}): BO rows-per-program partials-per-load -> ms")
+    n_split = part.shape[0]
+    dsw, dsc, db = torch.empty_like(sw), torch.empty_like(sc), torch.empty_like(bw)
+    for bo, rows, sb in itertools.product((16, 32), (16, 32), (1, 4, 32)):
+        bi = max(1, rows // cp)
+        if sb > max(1, 1 << (n_split - 1).bit_length()) or bo * bi * cp * sb > 16384:
+            continue
+        ms = bench(lambda: tk.kan_unpack_kernel[(triton.cdiv(n_out, bo), triton.cdiv(n_in, bi))](
+            part, sw, sc, dsw, dsc, db, n_in, n_out, layer.n_coef, n_split, part.stride(0), CP=cp, HAS_SCALER=True,
+            HAS_BASE=True, BO=bo, BI=bi, SB=sb, num_warps=4))
+        print(f"unpack {bo} {bi * cp} {sb}: {ms:.3f}")
+    if sweep == 2:  # unpack tiles only
         return
     meta = dict(Q=grid.shape[1], CP=cp, K=3, UNIFORM=True, ACT=1, PRECISION="tf32", num_stages=3)
     bns = (64, 128) if n_out <= 128 else (128, 256)  # output tiles that fit the layer's width

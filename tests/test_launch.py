@@ -37,12 +37,13 @@ def direct(monkeypatch):
 def test_repeated_signature_skips_triton_with_identical_arguments(direct):
     kernel = FakeKernel()
     run = launch.Launcher(kernel)
-    x = torch.zeros(64)
-    args = (x, 17, 64, 8, True, "tf32")
-    run((3, 2), args, num_warps=8, num_stages=2)
-    run((5, 2), args, num_warps=8, num_stages=2)
-    assert kernel.log[0] == ("triton", (3, 2), args, {"num_warps": 8, "num_stages": 2})
-    assert kernel.log[1] == ("direct", (5, 2, 1, 1234, "function-handle", "metadata", None, None, None, *args))
+    x, y = torch.zeros(64), torch.zeros(8, dtype=torch.bfloat16)
+    scalars = (17, 64, 8, True, "tf32")
+    run((3, 2), (x, y), scalars, num_warps=8, num_stages=2)
+    run((5, 2), (x, y), scalars, num_warps=8, num_stages=2)
+    assert kernel.log[0] == ("triton", (3, 2), (x, y, *scalars), {"num_warps": 8, "num_stages": 2})
+    assert kernel.log[1] == ("direct", (5, 2, 1, 1234, "function-handle", "metadata", None, None, None, x, y,
+                                        *scalars))
     assert run.direct_calls == 1
 
 
@@ -52,7 +53,7 @@ def test_any_change_Triton_specialises_on_goes_back_through_triton(direct, chang
     run = launch.Launcher(kernel)
     buf = torch.zeros(64)
     args, warps = [buf, 17, 64, True], 4
-    run((1,), tuple(args), num_warps=warps)
+    run((1,), (args[0],), tuple(args[1:]), num_warps=warps)
     if change == "misaligned":
         args[0] = buf[1:]  # 4 bytes past a 16-byte boundary: Triton compiles another variant
     elif change == "dtype":
@@ -63,22 +64,22 @@ def test_any_change_Triton_specialises_on_goes_back_through_triton(direct, chang
         args[3] = False
     else:
         warps = 8
-    run((1,), tuple(args), num_warps=warps)
+    run((1,), (args[0],), tuple(args[1:]), num_warps=warps)
     assert [entry[0] for entry in kernel.log] == ["triton", "triton"]
-    run((1,), tuple(args), num_warps=warps)  # now cached too
+    run((1,), (args[0],), tuple(args[1:]), num_warps=warps)  # now cached too
     assert kernel.log[-1][0] == "direct"
 
 
 def test_launch_hooks_and_opt_out_use_triton(monkeypatch, direct):
     kernel = FakeKernel()
     run = launch.Launcher(kernel)
-    args = (torch.zeros(4), 3)
-    run((1,), args)
+    args = ((torch.zeros(4),), (3,))
+    run((1,), *args)
     monkeypatch.setattr(launch, "hooks_active", lambda: True)  # e.g. Triton's profiler installed a hook
-    run((1,), args)
+    run((1,), *args)
     monkeypatch.setattr(launch, "hooks_active", lambda: False)
     monkeypatch.setattr(launch, "_direct", False)  # VKAN_DIRECT_LAUNCH=0 or another Triton
-    run((1,), args)
+    run((1,), *args)
     assert [entry[0] for entry in kernel.log] == ["triton"] * 3
 
 

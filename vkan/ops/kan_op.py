@@ -9,6 +9,7 @@ are deterministic and the first call compiles only one variant).
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import Optional, Tuple
 
@@ -31,6 +32,7 @@ def _cdiv(a: int, b: int) -> int:
 
 
 def _precision(dtype: torch.dtype) -> str:
+    """``tl.dot`` input precision: fp32 follows torch's TF32 switch; 16-bit inputs ignore it."""
     if dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32:
         return "ieee"
     return "tf32"
@@ -40,8 +42,9 @@ def _stages(dtype: torch.dtype) -> int:
     return 3 if dtype != torch.float32 else 2  # fp32 tiles take twice the shared memory
 
 
-# One launcher per kernel (vkan.ops.launch): arguments go positionally, runtime ones then constexprs, in the
-# kernels' parameter order.
+# One launcher per kernel (vkan.ops.launch). Each launch passes its tensors, then a tuple of every other
+# argument (ints, then constexprs, in the kernel's parameter order) that a cached "geometry" function below
+# computes once per layer shape: a training step does no tile arithmetic on the host.
 _PACK = Launcher(tk.kan_pack_kernel)
 _UNPACK = Launcher(tk.kan_unpack_kernel)
 _FWD = Launcher(tk.kan_fwd_kernel)
@@ -55,36 +58,48 @@ def _edge_tiles(n_out: int, n_in: int, cp: int) -> Tuple[int, int]:
     return (16, max(1, 64 // cp)) if n_out * n_in >= 65536 else (32, max(1, 256 // cp))
 
 
+@functools.lru_cache(maxsize=None)
+def _pack_geometry(n_out: int, n_in: int, n_coef: int, has_scaler: bool, has_base: bool):
+    """(CP, KT, launch grid, scalar arguments) of the pack kernel."""
+    cp = padded_coefs(n_coef)
+    kt = n_in * cp + (n_in if has_base else 0)
+    bo, bi = _edge_tiles(n_out, n_in, cp)
+    return cp, kt, (_cdiv(n_out, bo), _cdiv(n_in, bi)), (n_in, n_out, n_coef, kt, cp, has_scaler, has_base, bo, bi)
+
+
 def _pack(spline_weight, spline_scaler, base_weight, dtype) -> Tuple[torch.Tensor, torch.Tensor, int]:
     """Kernel-layout weights W (KT, O), W^T (O, KT) in ``dtype`` and CP; KT = I*CP (+ I with a base branch)."""
     n_out, n_in, n_coef = spline_weight.shape
-    cp = padded_coefs(n_coef)
-    kt = n_in * cp + (n_in if base_weight is not None else 0)
+    cp, kt, grid, scalars = _pack_geometry(n_out, n_in, n_coef, spline_scaler is not None, base_weight is not None)
     w = torch.empty((kt, n_out), device=spline_weight.device, dtype=dtype)
     wt = torch.empty((n_out, kt), device=spline_weight.device, dtype=dtype)
-    bo, bi = _edge_tiles(n_out, n_in, cp)
     sw = spline_weight.contiguous()
-    _PACK((_cdiv(n_out, bo), _cdiv(n_in, bi)),
-          (sw, sw if spline_scaler is None else spline_scaler.contiguous(),
-           sw if base_weight is None else base_weight.contiguous(), w, wt, n_in, n_out, n_coef, kt,
-           cp, spline_scaler is not None, base_weight is not None, bo, bi))
+    _PACK(grid, (sw, sw if spline_scaler is None else spline_scaler.contiguous(),
+                 sw if base_weight is None else base_weight.contiguous(), w, wt), scalars)
     return w, wt, cp
 
 
-def _launch_fwd(x, grid, w, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
-    m, n_in = x.shape
-    n_out = w.shape[1]
-    y = torch.empty((m, n_out), device=x.device, dtype=w.dtype)
+@functools.lru_cache(maxsize=None)
+def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, precision):
+    """(launch grid, scalar arguments, warps, stages) of the forward kernel; contiguous x, W and Y."""
     if _INTERPRET:
         bm, bn, rows, warps = 16, 16, 64, 4
     elif n_out <= 128:  # narrow layers (ViT-tiny's hidden 77): tile sweep in bench/RESULTS.md
         bm, bn, rows, warps = 128, 128, 64, 4
     else:
         bm, bn, rows, warps = 64, 256, 64, 4
-    _FWD((_cdiv(m, bm), _cdiv(n_out, bn)),
-         (x, grid, w, y, m, n_in, n_out, x.stride(0), w.stride(0), y.stride(0),
-          grid.shape[1], cp, k, uniform, act, has_base, bm, bn, max(1, rows // cp), 16 if _INTERPRET else 64,
-          _precision(w.dtype)), num_warps=warps, num_stages=_stages(w.dtype))
+    scalars = (m, n_in, n_out, n_in, n_out, n_out,  # M, I, O, strides of x, W, Y
+               q, cp, k, uniform, act, has_base, bm, bn, max(1, rows // cp), 16 if _INTERPRET else 64, precision)
+    return (_cdiv(m, bm), _cdiv(n_out, bn)), scalars, warps, _stages(dtype)
+
+
+def _launch_fwd(x, grid, w, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
+    m, n_in = x.shape
+    n_out = w.shape[1]
+    y = torch.empty((m, n_out), device=x.device, dtype=w.dtype)
+    launch, scalars, warps, stages = _fwd_geometry(m, n_in, n_out, grid.shape[1], cp, k, uniform, act, has_base,
+                                                   w.dtype, _precision(w.dtype))
+    _FWD(launch, (x, grid, w, y), scalars, num_warps=warps, num_stages=stages)
     return y
 
 
@@ -94,11 +109,9 @@ def _launch_fwd(x, grid, w, cp: int, k: int, uniform: bool, act: int, has_base: 
 DX_BASE_DOT = True
 
 
-def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool,
-               base_dot: Optional[bool] = None) -> torch.Tensor:
-    m, n_in = x.shape
-    n_out = wt.shape[0]
-    base_dot = DX_BASE_DOT if base_dot is None else base_dot
+@functools.lru_cache(maxsize=None)
+def _dx_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, base_dot, dtype, precision):
+    """(launch grid, scalar arguments, warps, stages, separate base programs?) of the input-grad kernel."""
     separate = has_base and not base_dot
     bi = max(16, (64 if _INTERPRET else 128) // cp)  # >= 16: the BASE_DOT variant is a dot with BI columns
     cols = bi * cp  # width of the (BM, BI*CP) fp32 accumulator: BM shrinks as it grows
@@ -110,21 +123,28 @@ def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_ba
         bm, bo, warps = (128 if cols <= 128 else 64 if cols <= 256 else 32), 64, 8
     bib = 16 if _INTERPRET else 64
     nsb = _cdiv(n_in, bi)
+    scalars = (m, n_in, n_out, nsb, n_out, n_in, n_in * cp + (n_in if has_base else 0), n_in,  # sizes, strides
+               q, cp, k, uniform, act, has_base, base_dot, bm, bo, bi, bib, precision)
+    return (_cdiv(m, bm), nsb + (_cdiv(n_in, bib) if separate else 0)), scalars, warps, _stages(dtype), separate
+
+
+def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool,
+               base_dot: Optional[bool] = None) -> torch.Tensor:
+    m, n_in = x.shape
+    launch, scalars, warps, stages, separate = _dx_geometry(
+        m, n_in, wt.shape[0], grid.shape[1], cp, k, uniform, act, has_base,
+        DX_BASE_DOT if base_dot is None else base_dot, wt.dtype, _precision(wt.dtype))
     if separate:  # both kinds of programs add into zeros: fp32 buffer
         dx = torch.zeros(x.shape, device=x.device, dtype=torch.float32)
     else:
         dx = torch.empty_like(x)
-    _DX((_cdiv(m, bm), nsb + (_cdiv(n_in, bib) if separate else 0)),
-        (gy, x, grid, wt, dx, m, n_in, n_out, nsb, gy.stride(0), x.stride(0), wt.stride(0), dx.stride(0),
-         grid.shape[1], cp, k, uniform, act, has_base, base_dot, bm, bo, bi, bib, _precision(wt.dtype)),
-        num_warps=warps, num_stages=_stages(wt.dtype))
+    _DX(launch, (gy, x, grid, wt, dx), scalars, num_warps=warps, num_stages=stages)
     return dx if dx.dtype == x.dtype else dx.to(x.dtype)
 
 
-def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
-    """fp32 partial weight gradients (SPLIT, KT, O)."""
-    m, n_in = x.shape
-    n_out = gy.shape[1]
+@functools.lru_cache(maxsize=None)
+def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, precision):
+    """(launch grid, scalar arguments, warps, stages, number of partials) of the weight-grad kernel."""
     if _INTERPRET:
         bm, bn, rows, bib, warps = 16, 16, 64, 16, 4
     elif n_out <= 128:
@@ -138,21 +158,33 @@ def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, h
     # ~8 waves of the H200's 132 SMs (narrow layers have few tiles), each split keeping >= 4 row blocks, at
     # most 32 partials to reduce (tile sweep in bench/RESULTS.md: 32 splits beat 8 on ViT-tiny's layers)
     split = 2 if _INTERPRET else max(1, min(_cdiv(1056, tiles), _cdiv(m, 4 * bm), 32))
+    scalars = (m, n_in, n_out, nsb, n_out, n_in, n_out, kt * n_out,  # sizes, strides of dY, X, partials
+               q, cp, k, uniform, act, bm, bn, bi, bib, split, precision)
+    return (blocks, _cdiv(n_out, bn), split), scalars, warps, _stages(dtype), split
+
+
+def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
+    """fp32 partial weight gradients (SPLIT, KT, O)."""
+    m, n_in = x.shape
+    n_out = gy.shape[1]
+    launch, scalars, warps, stages, split = _dw_geometry(m, n_in, n_out, kt, grid.shape[1], cp, k, uniform, act,
+                                                         has_base, gy.dtype, _precision(gy.dtype))
     part = torch.empty((split, kt, n_out), device=x.device, dtype=torch.float32)
-    _DW((blocks, _cdiv(n_out, bn), split),
-        (gy, x, grid, part, m, n_in, n_out, nsb, gy.stride(0), x.stride(0), part.stride(1), part.stride(0),
-         grid.shape[1], cp, k, uniform, act, bm, bn, bi, bib, split, _precision(gy.dtype)),
-        num_warps=warps, num_stages=_stages(gy.dtype))
+    _DW(launch, (gy, x, grid, part), scalars, num_warps=warps, num_stages=stages)
     return part
 
 
-def _unpack_tiles(cp: int, n_split: int) -> Tuple[int, int, int]:
-    """(outputs, inputs, partials) per program and load of the unpack kernel: >= 16 (input, coefficient)
-    rows and up to 32 partials per load, at most ~8k fp32 values in flight per program."""
+@functools.lru_cache(maxsize=None)
+def _unpack_geometry(n_out: int, n_in: int, n_coef: int, n_split: int, has_scaler: bool, has_base: bool):
+    """(launch grid, scalar arguments) of the unpack kernel: each program owns 16 outputs x >= 16 (input,
+    coefficient) rows and reads up to 32 partials per load (at most ~8k fp32 values in flight)."""
+    cp = padded_coefs(n_coef)
+    kt = n_in * cp + (n_in if has_base else 0)
     bo = 16
     bi = max(1, (64 if _INTERPRET else 16) // cp)  # the interpreter pays per program: fewer, larger ones
     sb = min(1 << (n_split - 1).bit_length(), max(1, 8192 // (bo * bi * cp)), 32)
-    return bo, bi, sb
+    scalars = (n_in, n_out, n_coef, n_split, kt * n_out, cp, has_scaler, has_base, bo, bi, sb)
+    return (_cdiv(n_out, bo), _cdiv(n_in, bi)), scalars
 
 
 def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):
@@ -162,12 +194,10 @@ def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):
     dsw = torch.empty(sw.shape, device=sw.device, dtype=torch.float32)
     dsc = None if spline_scaler is None else torch.empty(spline_scaler.shape, device=sw.device, dtype=torch.float32)
     db = None if base_weight is None else torch.empty(base_weight.shape, device=sw.device, dtype=torch.float32)
-    n_split = part.shape[0]
-    bo, bi, sb = _unpack_tiles(cp, n_split)
-    _UNPACK((_cdiv(n_out, bo), _cdiv(n_in, bi)),
-            (part, sw, sw if spline_scaler is None else spline_scaler.contiguous(), dsw, dsw if dsc is None else dsc,
-             dsw if db is None else db, n_in, n_out, n_coef, n_split, part.stride(0), cp,
-             spline_scaler is not None, base_weight is not None, bo, bi, sb))
+    launch, scalars = _unpack_geometry(n_out, n_in, n_coef, part.shape[0], spline_scaler is not None,
+                                       base_weight is not None)
+    _UNPACK(launch, (part.contiguous(), sw, sw if spline_scaler is None else spline_scaler.contiguous(), dsw,
+                     dsw if dsc is None else dsc, dsw if db is None else db), scalars)
     return (dsw.to(spline_weight.dtype), None if dsc is None else dsc.to(spline_scaler.dtype),
             None if db is None else db.to(base_weight.dtype))
 

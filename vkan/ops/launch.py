@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
@@ -70,34 +70,29 @@ def hooks_active() -> bool:
 
 
 class Launcher:
-    """Launches one ``@triton.jit`` kernel whose parameters are all passed positionally in ``args``
-    (runtime arguments, then constexprs)."""
+    """Launches one ``@triton.jit`` kernel whose parameters are its tensors first, then everything else."""
 
     def __init__(self, kernel) -> None:
         self.kernel = kernel
         self.cache: Dict[Tuple, Tuple[Any, Any, Any]] = {}  # key -> (launcher, function handle, metadata)
         self.direct_calls = 0  # launches that skipped Triton's binding (tests read it)
 
-    @staticmethod
-    def key(device: int, args: Sequence[Any], options: Tuple) -> Tuple:
-        """Everything Triton specialises a compiled kernel on, at least as finely as Triton does."""
-        return (device, options) + tuple(
-            (a.dtype, a.data_ptr() % 16 == 0) if isinstance(a, torch.Tensor) else a for a in args)
-
-    def __call__(self, grid: Tuple[int, ...], args: Sequence[Any], num_warps: int = 4, num_stages: int = 3) -> None:
+    def __call__(self, grid: Tuple[int, ...], tensors: Tuple[torch.Tensor, ...], scalars: Tuple,
+                 num_warps: int = 4, num_stages: int = 3) -> None:
+        """``kernel[grid](*tensors, *scalars)``; ``scalars`` (ints, bools, constexprs) must be hashable."""
         if not direct_launch_enabled() or hooks_active():
-            self.kernel[grid](*args, num_warps=num_warps, num_stages=num_stages)
+            self.kernel[grid](*tensors, *scalars, num_warps=num_warps, num_stages=num_stages)
             return
         device = torch.cuda.current_device()
-        key = self.key(device, args, (num_warps, num_stages))
+        # everything Triton specialises on, at least as finely: exact scalars, tensor dtype and 16-byte alignment
+        key = (device, num_warps, num_stages, scalars, *[(t.dtype, t.data_ptr() % 16 == 0) for t in tensors])
         entry = self.cache.get(key)
         if entry is None:  # first launch of this signature: Triton binds, compiles or loads, and launches
-            compiled = self.kernel[grid](*args, num_warps=num_warps, num_stages=num_stages)
+            compiled = self.kernel[grid](*tensors, *scalars, num_warps=num_warps, num_stages=num_stages)
             if compiled is not None:
                 self.cache[key] = (compiled.run, compiled.function, compiled.packed_metadata)
             return
         run, function, metadata = entry
-        g1 = grid[1] if len(grid) > 1 else 1
-        g2 = grid[2] if len(grid) > 2 else 1
-        run(grid[0], g1, g2, torch._C._cuda_getCurrentRawStream(device), function, metadata, None, None, None, *args)
+        run(grid[0], grid[1] if len(grid) > 1 else 1, grid[2] if len(grid) > 2 else 1,
+            torch._C._cuda_getCurrentRawStream(device), function, metadata, None, None, None, *tensors, *scalars)
         self.direct_calls += 1
