@@ -176,13 +176,15 @@ def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, h
 
 @functools.lru_cache(maxsize=None)
 def _unpack_geometry(n_out: int, n_in: int, n_coef: int, n_split: int, has_scaler: bool, has_base: bool):
-    """(launch grid, scalar arguments) of the unpack kernel: each program owns 16 outputs x >= 16 (input,
-    coefficient) rows and reads up to 32 partials per load (at most ~8k fp32 values in flight)."""
+    """(launch grid, scalar arguments) of the unpack kernel. Tile sweep on the H200 (bench/RESULTS.md):
+    ViT-tiny's layers (~15k edges) want many small programs reading all (<= 32) partials in one load,
+    16 outputs x 16 (input, coefficient) rows; 192 -> 768 (147k edges) wants 32 x 32 tiles, 4 partials
+    per load."""
     cp = padded_coefs(n_coef)
     kt = n_in * cp + (n_in if has_base else 0)
-    bo = 16
-    bi = max(1, (64 if _INTERPRET else 16) // cp)  # the interpreter pays per program: fewer, larger ones
-    sb = min(1 << (n_split - 1).bit_length(), max(1, 8192 // (bo * bi * cp)), 32)
+    bo, rows, loads = (32, 32, 4) if n_out * n_in >= 65536 else (16, 16, 32)
+    bi = max(1, (64 if _INTERPRET else rows) // cp)  # the interpreter pays per program: fewer, larger ones
+    sb = min(1 << (n_split - 1).bit_length(), max(1, 8192 // (bo * bi * cp)), loads)
     scalars = (n_in, n_out, n_coef, n_split, kt * n_out, cp, has_scaler, has_base, bo, bi, sb)
     return (_cdiv(n_out, bo), _cdiv(n_in, bi)), scalars
 
