@@ -104,9 +104,10 @@ def _launch_fwd(x, grid, w, cp: int, k: int, uniform: bool, act: int, has_base: 
 
 
 # Input-grad base term: True = a second (BM, BI) dot inside the spline programs; False = separate programs
-# with (BM, 64) dots, adding into a zeroed fp32 dX (bench/kernel_breakdown.py times both). The kernels take
-# about the same time either way (bench/RESULTS.md); True saves the zero-fill launch and the fp32 buffer.
-DX_BASE_DOT = True
+# with (BM, 64) dots, adding into a zeroed fp32 dX (bench/kernel_breakdown.py times both: about the same
+# time). True is not the default: on the H200 it hit an illegal memory access at 25216x154->384 (ViT-S/16's
+# second KAN layer; bench/RESULTS.md), which the False variant runs correctly.
+DX_BASE_DOT = False
 
 
 @functools.lru_cache(maxsize=None)
