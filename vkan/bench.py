@@ -194,6 +194,8 @@ def main(argv=None) -> None:
                         help="comma list of torch.compile modes to time besides eager (default, reduce-overhead, ...)")
     parser.add_argument("--models", default="tiny32,small224", help=f"comma list of {sorted(MODEL_CONFIGS)}")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per model variant")
+    parser.add_argument("--shapes", default=",".join(f"{m}x{i}x{o}" for m, i, o in LAYER_SHAPES),
+                        help="comma list of layer shapes MxINxOUT (tokens x in -> out)")
     parser.add_argument("--json", help="also write all rows to this JSON file")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -205,7 +207,10 @@ def main(argv=None) -> None:
     torch.cuda.synchronize()
     print(f"# {out['gpu']}, torch {out['torch']}")
     if not args.skip_layers:
-        out["layers"] = bench_layers()
+        shapes = [tuple(int(v) for v in shape.split("x")) for shape in args.shapes.split(",")]
+        if any(len(shape) != 3 for shape in shapes):
+            raise SystemExit(f"--shapes wants MxINxOUT items, got {args.shapes!r}")
+        out["layers"] = bench_layers(shapes)
         print(markdown(out["layers"], ["shape", "impl", "ms", "tflops", "peak_gib", "speedup_vs_reference",
                                        "time_vs_linear", "mem_vs_linear", "rel_err_vs_reference"]), flush=True)
     if not args.skip_models:
