@@ -1,5 +1,6 @@
-"""The fused kernels compile for Hopper GPUs: catches what Triton's CPU interpreter lets through (type rules of
-the compiler, shared-memory layouts) on machines without a GPU."""
+"""The fused kernels compile for Hopper GPUs, and the compile path traces them: catches what Triton's CPU
+interpreter lets through (type rules of the compiler, shared-memory layouts, the triton_op trace) on
+machines without a GPU."""
 import os
 import subprocess
 import sys
@@ -26,3 +27,34 @@ def test_every_kernel_variant_compiles_for_sm90():
     run = subprocess.run([sys.executable, str(script)], env=env, cwd=root, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "compiled" in run.stdout
+
+
+_TRACE_SCRIPT = r"""
+import torch
+from torch._subclasses import FakeTensorMode
+from vkan.ops import kan_op
+assert kan_op._TRACEABLE, "outside the interpreter the layer must be a triton_op"
+with FakeTensorMode():
+    x, grid = torch.empty(40, 16), torch.empty(16, 12)
+    sw, sc, bw = torch.empty(24, 16, 8), torch.empty(24, 16), torch.empty(24, 16)
+    y = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16)
+    assert (y.shape, y.dtype) == ((40, 24), torch.bfloat16), (y.shape, y.dtype)
+    gy = torch.empty(40, 24, dtype=torch.bfloat16)
+    grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16)
+    assert [tuple(g.shape) for g in grads] == [(40, 16), (24, 16, 8), (24, 16), (24, 16)], grads
+    grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, None, None, 3, True, 1, torch.bfloat16)
+    assert [tuple(g.shape) for g in grads] == [(40, 16), (24, 16, 8), (0,), (0,)], grads
+print("traced")
+"""
+
+
+@pytest.mark.skipif(not _hopper_compiler_available(), reason="Triton's CUDA backend is not installed")
+def test_compile_path_triton_op_traces_its_kernels_into_fake_outputs():
+    """Outside the interpreter ``vkan::kan_linear`` is a triton_op whose fake kernels come from tracing its
+    launches through ``wrap_triton``: tracing must give the outputs' shapes and dtypes without a GPU."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-c", _TRACE_SCRIPT], env=env, cwd=root, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "traced" in run.stdout

@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 import torch
 
 from vkan.ops import triton_kan as tk
-from vkan.ops.launch import Launcher
+from vkan.ops.launch import Launcher, traced_launches
 
 _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"  # CPU interpreter: small tiles, fast tests
 
@@ -221,39 +221,49 @@ def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k,
     return dx, grads
 
 
-@torch.library.custom_op("vkan::kan_linear", mutates_args=())
+# Under torch.compile the layer is a triton_op: inductor sees the five kernels and launches them from its own
+# generated code (no per-call Python dispatch). Triton's CPU interpreter has no wrap_triton, so CPU tests
+# get the same functions as an opaque custom_op with fake kernels.
+_TRACEABLE = not _INTERPRET and hasattr(torch.library, "triton_op")
+_op = torch.library.triton_op if _TRACEABLE else torch.library.custom_op
+
+
+@_op("vkan::kan_linear", mutates_args=())
 def kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.Tensor, spline_scaler: Optional[torch.Tensor],
                base_weight: Optional[torch.Tensor], spline_order: int, uniform: bool, act: int,
                dtype: torch.dtype) -> torch.Tensor:
     """x (M, I), grid (I, Q) fp32, spline_weight (O, I, C), spline_scaler (O, I), base_weight (O, I) -> (M, O)."""
-    return _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype)[0]
+    with traced_launches(_TRACEABLE):
+        return _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype)[0]
 
 
-@kan_linear.register_fake
-def _(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype):
-    return x.new_empty((x.shape[0], spline_weight.shape[0]), dtype=dtype)
-
-
-@torch.library.custom_op("vkan::kan_linear_backward", mutates_args=())
+@_op("vkan::kan_linear_backward", mutates_args=())
 def kan_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.Tensor,
                         spline_scaler: Optional[torch.Tensor], base_weight: Optional[torch.Tensor], spline_order: int,
                         uniform: bool, act: int, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                                               torch.Tensor]:
     """Gradients (x, spline_weight, spline_scaler, base_weight) of ``kan_linear``; an absent parameter gets an
     empty tensor. The packed weights are rebuilt (one small kernel) rather than saved."""
-    _, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
-    dx, (dsw, dsc, db) = _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, spline_order,
-                                   uniform, act, True, True)
+    with traced_launches(_TRACEABLE):
+        _, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
+        dx, (dsw, dsc, db) = _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight,
+                                       spline_order, uniform, act, True, True)
     empty = x.new_empty(0)
     return dx, dsw, empty if dsc is None else dsc, empty if db is None else db
 
 
-@kan_linear_backward.register_fake
-def _(gy, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype):
-    empty = x.new_empty(0)
-    return (torch.empty_like(x), torch.empty_like(spline_weight),
-            empty if spline_scaler is None else torch.empty_like(spline_scaler),
-            empty if base_weight is None else torch.empty_like(base_weight))
+if not _TRACEABLE:  # a triton_op derives its fake kernels by tracing the functions above
+
+    @kan_linear.register_fake
+    def _(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype):
+        return x.new_empty((x.shape[0], spline_weight.shape[0]), dtype=dtype)
+
+    @kan_linear_backward.register_fake
+    def _(gy, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype):
+        empty = x.new_empty(0)
+        return (torch.empty_like(x), torch.empty_like(spline_weight),
+                empty if spline_scaler is None else torch.empty_like(spline_scaler),
+                empty if base_weight is None else torch.empty_like(base_weight))
 
 
 def _setup_context(ctx, inputs, output):

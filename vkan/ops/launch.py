@@ -19,9 +19,10 @@ Launch hooks (Triton's profiler) and ``VKAN_DIRECT_LAUNCH=0`` also turn the dire
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 
@@ -31,6 +32,19 @@ _TRITON_LAUNCH = re.compile(
     r"\s*launch_metadata,\s*[\w.]*launch_enter_hook,\s*[\w.]*launch_exit_hook,\s*\*bound_args\.values\(\)\s*\)")
 
 _direct: Optional[bool] = None  # decided on the first launch
+_traced = False  # True inside a torch.library.triton_op body: launches are recorded through wrap_triton
+
+
+@contextlib.contextmanager
+def traced_launches(enabled: bool = True) -> Iterator[None]:
+    """Within this block launches go through ``torch.library.wrap_triton``, so that ``torch.compile``
+    (a ``triton_op``) sees the kernels themselves; outside a trace ``wrap_triton`` launches them as Triton does."""
+    global _traced
+    previous, _traced = _traced, enabled
+    try:
+        yield
+    finally:
+        _traced = previous
 
 
 def triton_launch_matches(source: str) -> bool:
@@ -80,6 +94,10 @@ class Launcher:
     def __call__(self, grid: Tuple[int, ...], tensors: Tuple[torch.Tensor, ...], scalars: Tuple,
                  num_warps: int = 4, num_stages: int = 3) -> None:
         """``kernel[grid](*tensors, *scalars)``; ``scalars`` (ints, bools, constexprs) must be hashable."""
+        if _traced:
+            torch.library.wrap_triton(self.kernel)[grid](*tensors, *scalars, num_warps=num_warps,
+                                                         num_stages=num_stages)
+            return
         if not direct_launch_enabled() or hooks_active():
             self.kernel[grid](*tensors, *scalars, num_warps=num_warps, num_stages=num_stages)
             return
