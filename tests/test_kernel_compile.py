@@ -44,6 +44,22 @@ with FakeTensorMode():
     assert [tuple(g.shape) for g in grads] == [(40, 16), (24, 16, 8), (24, 16), (24, 16)], grads
     grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, None, None, 3, True, 1, torch.bfloat16)
     assert [tuple(g.shape) for g in grads] == [(40, 16), (24, 16, 8), (0,), (0,)], grads
+
+# a dynamic batch dimension (torch.compile's automatic dynamic shapes) reaches the launchers as a SymInt
+graphs = []
+def capture(gm, example_inputs):
+    graphs.append(gm)
+    return gm.forward
+def f(x, grid, sw, sc, bw):
+    return torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16)
+x = torch.randn(40, 16)
+torch._dynamo.mark_dynamic(x, 0)
+try:
+    torch.compile(f, backend=capture, fullgraph=True)(x, torch.randn(16, 12), torch.randn(24, 16, 8),
+                                                      torch.randn(24, 16), torch.randn(24, 16))
+except Exception:
+    pass  # the captured graph then runs the kernels, which needs a GPU
+assert graphs and "SymInt" in graphs[0].code, "no graph with a symbolic batch size"
 print("traced")
 """
 
@@ -51,7 +67,8 @@ print("traced")
 @pytest.mark.skipif(not _hopper_compiler_available(), reason="Triton's CUDA backend is not installed")
 def test_compile_path_triton_op_traces_its_kernels_into_fake_outputs():
     """Outside the interpreter ``vkan::kan_linear`` is a triton_op whose fake kernels come from tracing its
-    launches through ``wrap_triton``: tracing must give the outputs' shapes and dtypes without a GPU."""
+    launches through ``wrap_triton``: tracing must give the outputs' shapes and dtypes without a GPU, also
+    with a symbolic batch size."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     root = Path(__file__).resolve().parents[1]
     run = subprocess.run([sys.executable, "-c", _TRACE_SCRIPT], env=env, cwd=root, capture_output=True, text=True,

@@ -174,7 +174,8 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
         set_rng_state(ckpt["rng"])
     net = dist.wrap(model, ctx)
     if cfg.trainer.compile and device.type == "cuda":
-        net = torch.compile(net, mode=cfg.trainer.get("compile_mode"))
+        # static shapes: a smaller last validation batch gets its own graph instead of symbolic sizes
+        net = torch.compile(net, mode=cfg.trainer.get("compile_mode"), dynamic=False)
 
     mix = None
     if cfg.trainer.mixup > 0 or cfg.trainer.cutmix > 0:

@@ -53,13 +53,27 @@ _DX = Launcher(tk.kan_dx_kernel)
 _DW = Launcher(tk.kan_dw_kernel)
 
 
+def _shape_cache(fn):
+    """Memoise a launch-geometry function of integer sizes; sizes that torch.compile made symbolic (a
+    dynamic batch dimension) are not hashable, so those calls compute the geometry each time."""
+    cached = functools.lru_cache(maxsize=None)(fn)
+
+    @functools.wraps(fn)
+    def geometry(*args):
+        try:
+            return cached(*args)
+        except TypeError:  # unhashable SymInt
+            return fn(*args)
+    return geometry
+
+
 def _edge_tiles(n_out: int, n_in: int, cp: int) -> Tuple[int, int]:
     """(outputs, inputs) per program of the pack kernel. Measured on the H200 (bench/RESULTS.md):
     32 x 256/CP tiles are faster on ViT-tiny's layers (~15k edges), 16 x 64/CP on 192 -> 768 (147k edges)."""
     return (16, max(1, 64 // cp)) if n_out * n_in >= 65536 else (32, max(1, 256 // cp))
 
 
-@functools.lru_cache(maxsize=None)
+@_shape_cache
 def _pack_geometry(n_out: int, n_in: int, n_coef: int, has_scaler: bool, has_base: bool):
     """(CP, KT, launch grid, scalar arguments) of the pack kernel."""
     cp = padded_coefs(n_coef)
@@ -80,7 +94,7 @@ def _pack(spline_weight, spline_scaler, base_weight, dtype) -> Tuple[torch.Tenso
     return w, wt, cp
 
 
-@functools.lru_cache(maxsize=None)
+@_shape_cache
 def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, precision):
     """(launch grid, scalar arguments, warps, stages) of the forward kernel; contiguous x, W and Y."""
     if _INTERPRET:
@@ -111,7 +125,7 @@ def _launch_fwd(x, grid, w, cp: int, k: int, uniform: bool, act: int, has_base: 
 DX_BASE_DOT = False
 
 
-@functools.lru_cache(maxsize=None)
+@_shape_cache
 def _dx_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, base_dot, dtype, precision):
     """(launch grid, scalar arguments, warps, stages, separate base programs?) of the input-grad kernel."""
     separate = has_base and not base_dot
@@ -144,7 +158,7 @@ def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_ba
     return dx if dx.dtype == x.dtype else dx.to(x.dtype)
 
 
-@functools.lru_cache(maxsize=None)
+@_shape_cache
 def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, precision):
     """(launch grid, scalar arguments, warps, stages, number of partials) of the weight-grad kernel."""
     if _INTERPRET:
@@ -176,7 +190,7 @@ def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, h
     return part
 
 
-@functools.lru_cache(maxsize=None)
+@_shape_cache
 def _unpack_geometry(n_out: int, n_in: int, n_coef: int, n_split: int, has_scaler: bool, has_base: bool):
     """(launch grid, scalar arguments) of the unpack kernel. Tile sweep on the H200 (bench/RESULTS.md):
     ViT-tiny's layers (~15k edges) want many small programs reading all (<= 32) partials in one load,
