@@ -1,10 +1,12 @@
 """Low-overhead Triton launches: after Triton's own first launch of a kernel for an argument signature,
 later launches with that signature call the compiled kernel's launcher directly.
 
-Why: ``kernel[grid](*args)`` re-binds and re-specialises every argument in Python before it launches
-(~30 us of host time per launch on the H200 machine, measured in bench/RESULTS.md); a KANLinear training
-step makes five launches, and the small layers of a ViT are host-bound. The direct call skips that work
-and nothing else: the same compiled kernel, the same launcher, the same stream.
+Why: ``kernel[grid](*args)`` re-binds and re-specialises every argument in Python before it launches; a
+KANLinear training step makes five launches, and the small layers of a ViT are host-bound. On the H200
+machine one launch cost 29-43 us of host time through Triton and 25-29 us directly (bench/RESULTS.md).
+The direct call skips that work and nothing else: the same compiled kernel, launcher and stream.
+Inside a ``torch.library.triton_op`` body (``traced_launches``) launches go through ``wrap_triton``
+instead, so that ``torch.compile`` sees the kernels.
 
 Correctness rests on two facts, both checked here rather than assumed:
 
@@ -26,7 +28,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 
-# The launch statement of triton.runtime.jit.JITFunction.run that the direct path reproduces (Triton 3.4-3.8).
+# The launch statement of triton.runtime.jit.JITFunction.run that the direct path reproduces (checked: 3.6, 3.8).
 _TRITON_LAUNCH = re.compile(
     r"kernel\.run\(\s*grid_0,\s*grid_1,\s*grid_2,\s*stream,\s*kernel\.function,\s*kernel\.packed_metadata,"
     r"\s*launch_metadata,\s*[\w.]*launch_enter_hook,\s*[\w.]*launch_exit_hook,\s*\*bound_args\.values\(\)\s*\)")
