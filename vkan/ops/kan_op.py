@@ -126,7 +126,7 @@ DX_BASE_DOT = False
 
 
 @_shape_cache
-def _dx_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, base_dot, dtype, precision):
+def _dx_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, base_dot, dtype, precision):
     """(launch grid, scalar arguments, warps, stages, separate base programs?) of the input-grad kernel."""
     separate = has_base and not base_dot
     bi = max(16, (64 if _INTERPRET else 128) // cp)  # >= 16: the BASE_DOT variant is a dot with BI columns
@@ -139,7 +139,7 @@ def _dx_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, base_dot, dty
         bm, bo, warps = (128 if cols <= 128 else 64 if cols <= 256 else 32), 64, 8
     bib = 16 if _INTERPRET else 64
     nsb = _cdiv(n_in, bi)
-    scalars = (m, n_in, n_out, nsb, n_out, n_in, n_in * cp + (n_in if has_base else 0), n_in,  # sizes, strides
+    scalars = (m, n_in, n_out, nsb, n_out, n_in, kt, n_in,  # sizes, strides of dY, X, W^T, dX
                q, cp, k, uniform, act, has_base, base_dot, bm, bo, bi, bib, precision)
     return (_cdiv(m, bm), nsb + (_cdiv(n_in, bib) if separate else 0)), scalars, warps, _stages(dtype), separate
 
@@ -148,7 +148,7 @@ def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_ba
                base_dot: Optional[bool] = None) -> torch.Tensor:
     m, n_in = x.shape
     launch, scalars, warps, stages, separate = _dx_geometry(
-        m, n_in, wt.shape[0], grid.shape[1], cp, k, uniform, act, has_base,
+        m, n_in, wt.shape[0], wt.shape[1], grid.shape[1], cp, k, uniform, act, has_base,
         DX_BASE_DOT if base_dot is None else base_dot, wt.dtype, _precision(wt.dtype))
     if separate:  # both kinds of programs add into zeros: fp32 buffer
         dx = torch.zeros(x.shape, device=x.device, dtype=torch.float32)
@@ -191,13 +191,12 @@ def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, h
 
 
 @_shape_cache
-def _unpack_geometry(n_out: int, n_in: int, n_coef: int, n_split: int, has_scaler: bool, has_base: bool):
+def _unpack_geometry(n_out: int, n_in: int, n_coef: int, n_split: int, kt: int, has_scaler: bool, has_base: bool):
     """(launch grid, scalar arguments) of the unpack kernel. Tile sweep on the H200 (bench/RESULTS.md):
     ViT-tiny's layers (~15k edges) want many small programs reading all (<= 32) partials in one load,
     16 outputs x 16 (input, coefficient) rows; 192 -> 768 (147k edges) wants 32 x 32 tiles, 4 partials
     per load."""
     cp = padded_coefs(n_coef)
-    kt = n_in * cp + (n_in if has_base else 0)
     bo, rows, loads = (32, 32, 4) if n_out * n_in >= 65536 else (16, 16, 32)
     bi = max(1, (64 if _INTERPRET else rows) // cp)  # the interpreter pays per program: fewer, larger ones
     sb = min(1 << (n_split - 1).bit_length(), max(1, 8192 // (bo * bi * cp)), loads)
@@ -212,7 +211,7 @@ def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):
     dsw = torch.empty(sw.shape, device=sw.device, dtype=torch.float32)
     dsc = None if spline_scaler is None else torch.empty(spline_scaler.shape, device=sw.device, dtype=torch.float32)
     db = None if base_weight is None else torch.empty(base_weight.shape, device=sw.device, dtype=torch.float32)
-    launch, scalars = _unpack_geometry(n_out, n_in, n_coef, part.shape[0], spline_scaler is not None,
+    launch, scalars = _unpack_geometry(n_out, n_in, n_coef, part.shape[0], part.shape[1], spline_scaler is not None,
                                        base_weight is not None)
     _UNPACK(launch, (part.contiguous(), sw, sw if spline_scaler is None else spline_scaler.contiguous(), dsw,
                      dsw if dsc is None else dsc, dsw if db is None else db), scalars)
