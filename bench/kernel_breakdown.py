@@ -8,15 +8,15 @@ import sys
 
 import torch
 import triton
-import triton.testing
 
 from vkan import KANLinear
+from vkan.bench import triton_time_ms
 from vkan.ops import kan_op
 from vkan.ops import triton_kan as tk
 
 
 def bench(fn):
-    return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median")
+    return triton_time_ms(fn, rep_ms=100)
 
 
 def main(m=16640, n_in=192, n_out=768, sweep=1):

@@ -191,12 +191,12 @@ def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, h
 
 
 @_shape_cache
-def _unpack_geometry(n_out: int, n_in: int, n_coef: int, n_split: int, kt: int, has_scaler: bool, has_base: bool):
+def _unpack_geometry(n_out: int, n_in: int, n_coef: int, cp: int, n_split: int, kt: int, has_scaler: bool,
+                     has_base: bool):
     """(launch grid, scalar arguments) of the unpack kernel. Tile sweep on the H200 (bench/RESULTS.md):
     ViT-tiny's layers (~15k edges) want many small programs reading all (<= 32) partials in one load,
     16 outputs x 16 (input, coefficient) rows; 192 -> 768 (147k edges) wants 32 x 32 tiles, 4 partials
     per load."""
-    cp = padded_coefs(n_coef)
     bo, rows, loads = (32, 32, 4) if n_out * n_in >= 65536 else (16, 16, 32)
     bi = max(1, (64 if _INTERPRET else rows) // cp)  # the interpreter pays per program: fewer, larger ones
     sb = min(1 << (n_split - 1).bit_length(), max(1, 8192 // (bo * bi * cp)), loads)
@@ -205,15 +205,16 @@ def _unpack_geometry(n_out: int, n_in: int, n_coef: int, n_split: int, kt: int, 
 
 
 def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):
-    """Parameter gradients (spline_weight, spline_scaler or None, base_weight or None) from the partials."""
+    """Parameter gradients (spline_weight, spline_scaler or None, base_weight or None) from the contiguous
+    partials (SPLIT, KT, O)."""
     n_out, n_in, n_coef = spline_weight.shape
     sw = spline_weight.contiguous()
     dsw = torch.empty(sw.shape, device=sw.device, dtype=torch.float32)
     dsc = None if spline_scaler is None else torch.empty(spline_scaler.shape, device=sw.device, dtype=torch.float32)
     db = None if base_weight is None else torch.empty(base_weight.shape, device=sw.device, dtype=torch.float32)
-    launch, scalars = _unpack_geometry(n_out, n_in, n_coef, part.shape[0], part.shape[1], spline_scaler is not None,
-                                       base_weight is not None)
-    _UNPACK(launch, (part.contiguous(), sw, sw if spline_scaler is None else spline_scaler.contiguous(), dsw,
+    launch, scalars = _unpack_geometry(n_out, n_in, n_coef, cp, part.shape[0], part.shape[1],
+                                       spline_scaler is not None, base_weight is not None)
+    _UNPACK(launch, (part, sw, sw if spline_scaler is None else spline_scaler.contiguous(), dsw,
                      dsw if dsc is None else dsc, dsw if db is None else db), scalars)
     return (dsw.to(spline_weight.dtype), None if dsc is None else dsc.to(spline_scaler.dtype),
             None if db is None else db.to(base_weight.dtype))
