@@ -37,16 +37,18 @@ def main():
         cp, stages = 8, (3 if dtype == "bf16" else 2)
         meta = dict(Q=12, CP=cp, K=k, UNIFORM=uniform, ACT=act, PRECISION="tf32" if dtype == "bf16" else "ieee")
         full = dtype == "bf16"
+        # (tiles, warps) as kan_op's launchers pick them for 192 -> 768
         variants = {
-            "kan_fwd_kernel": [dict(HAS_BASE=True, BM=64, BN=256, BI=8, BIB=64)],
-            "kan_dx_kernel": [dict(HAS_BASE=True, BASE_DOT=bd, BM=128, BO=64, BI=16, BIB=64)
+            "kan_fwd_kernel": [(dict(HAS_BASE=True, BM=128, BN=256, BI=8, BIB=64), 8) if full else
+                               (dict(HAS_BASE=True, BM=64, BN=256, BI=8, BIB=64), 4)],
+            "kan_dx_kernel": [(dict(HAS_BASE=True, BASE_DOT=bd, BM=128, BO=64, BI=16, BIB=64), 4)
                               for bd in ((False, True) if full else ())],
-            "kan_dw_kernel": [dict(BM=64, BN=256, BI=8, BIB=64, SPLIT=8)] if full else [],
+            "kan_dw_kernel": [(dict(BM=64, BN=256, BI=16, BIB=64, SPLIT=15), 8)] if full else [],
         }
         for name, consts_list in variants.items():
             sig = {a: t.replace("W", dtype) for a, t in MATMUL_ARGS[name].items()}
-            for consts in consts_list:
-                compile_one(name, sig, dict(meta, **consts), num_warps=4, num_stages=stages)
+            for consts, warps in consts_list:
+                compile_one(name, sig, dict(meta, **consts), num_warps=warps, num_stages=stages)
                 n += 1
         if full:
             compile_one("kan_pack_kernel", dict(sw_ptr="*fp32", sc_ptr="*fp32", bw_ptr="*fp32", w_ptr=f"*{dtype}",
