@@ -36,7 +36,8 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     print(f"unpack (split {part.shape[0]}): {bench(lambda: kan_op._unpack(part, sw, sc, bw, cp)):.3f} ms")
     for uniform in (True, False):
         for name, fn in [("fwd", lambda: kan_op._launch_fwd(x, grid, w, cp, 3, uniform, 1, True)),
-                         ("dx", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1, True, base_dot=False)),
+                         ("dx (separate base programs)", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1, True,
+                                                                                   base_dot=False)),
                          ("dx (base-dot variant)", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1, True,
                                                                              base_dot=True)),
                          ("dw", lambda: kan_op._launch_dw(gy, x, grid, kt, cp, 3, uniform, 1, True))]:

@@ -85,6 +85,19 @@ def test_fused_base_branch_matches_reference_for_every_kernel_activation(act, ba
         assert rel(a, b) < 1e-5, name
 
 
+def test_input_grad_base_term_variant_follows_block_alignment():
+    """The base-dot input-grad variant runs only on full, aligned input blocks; the shape where it faulted on
+    the H200 (154 inputs: a partial last block, W^T rows not 16-byte aligned) gets the separate programs."""
+    from vkan.ops import kan_op
+
+    def separate(n_in, n_out):
+        kt = n_in * 8 + n_in  # CP = 8 coefficients + the base row per input
+        return kan_op._dx_geometry(4096, n_in, n_out, kt, 12, 8, 3, True, 1, True, None, torch.bfloat16, "tf32")[-1]
+
+    assert not separate(192, 768) and not separate(384, 154)
+    assert separate(154, 384) and separate(77, 192)
+
+
 def test_spline_only_call_matches_reference_spline_part():
     layer = make_layer(13, 9, 5, 3)
     x = torch.randn(30, 13, device=DEVICE, requires_grad=True)

@@ -120,18 +120,22 @@ def _launch_fwd(x, grid, w, cp: int, k: int, uniform: bool, act: int, has_base: 
     return y
 
 
-# Input-grad base term: True = a second (BM, BI) dot inside the spline programs; False = separate programs
-# with (BM, 64) dots, adding into a zeroed fp32 dX (bench/kernel_breakdown.py times both: about the same
-# time). True is not the default: on the H200 it hit an illegal memory access at 25216x154->384 (ViT-S/16's
-# second KAN layer; bench/RESULTS.md), which the False variant runs correctly.
-DX_BASE_DOT = False
+# Input-grad base term: True = a second (BM, BI) dot inside the spline programs (no zero-fill, no atomics);
+# False = separate programs with (BM, 64) dots, adding into a zeroed fp32 dX; None = the dot wherever the
+# input blocks are full and W^T's rows 16-byte aligned (n_in % BI == 0, KT % 8 == 0). On the H200 the dot
+# is faster (16640x192->768: 0.112 vs 0.127 ms) but hit an illegal memory access at 25216x154->384
+# (ViT-S/16's second KAN layer: a partial last block and misaligned rows), with Triton's own launch too
+# (bench/RESULTS.md); such shapes keep the separate programs, which run correctly.
+DX_BASE_DOT: Optional[bool] = None
 
 
 @_shape_cache
 def _dx_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, base_dot, dtype, precision):
     """(launch grid, scalar arguments, warps, stages, separate base programs?) of the input-grad kernel."""
-    separate = has_base and not base_dot
     bi = max(16, (64 if _INTERPRET else 128) // cp)  # >= 16: the BASE_DOT variant is a dot with BI columns
+    if base_dot is None:
+        base_dot = n_in % bi == 0 and kt % 8 == 0
+    separate = has_base and not base_dot
     cols = bi * cp  # width of the (BM, BI*CP) fp32 accumulator: BM shrinks as it grows
     if _INTERPRET:
         bm, bo, warps = 16, 16, 4
