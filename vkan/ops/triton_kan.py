@@ -318,37 +318,35 @@ def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, st
                   Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
                   BM: tl.constexpr, BN: tl.constexpr, BI: tl.constexpr, BIB: tl.constexpr, SPLIT: tl.constexpr,
                   PRECISION: tl.constexpr):
-    """partial[s] (KT, O) = [B(X), act(X)][rows of split s]^T @ dY[rows of split s], computed transposed:
-    each program accumulates dY^T @ B(X) (BN, BI*CP), so the bases it evaluates are the dot's second operand
-    as they are (no transpose of the register tile) and dY is read transposed instead.
+    """partial[s] (KT, O) = [B(X), act(X)][rows of split s]^T @ dY[rows of split s].
 
     Programs 0..NSB-1 of axis 0 own BI inputs' spline rows; the ones after own BIB inputs' base rows."""
     pid_i = tl.program_id(0)
     pid_n = tl.program_id(1)
     pid_s = tl.program_id(2)
     offs_n = pid_n * BN + tl.arange(0, BN)
-    mask_n = offs_n[:, None] < O  # (BN, 1)
+    mask_n = offs_n[None, :] < O
     if pid_i < NSB:
         offs_i = pid_i * BI + tl.arange(0, BI)
-        acc = tl.zeros((BN, BI * CP), dtype=tl.float32)
+        acc = tl.zeros((BI * CP, BN), dtype=tl.float32)
         for m0 in range(pid_s * BM, M, SPLIT * BM):
             offs_m = m0 + tl.arange(0, BM)
             x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
-            gyt = tl.load(gy_ptr + offs_m[None, :] * stride_gm + offs_n[:, None],
-                          mask=(offs_m[None, :] < M) & mask_n, other=0.0)  # dY^T tile (BN, BM)
+            gy = _tile(gy_ptr, offs_m, offs_n, stride_gm, M, O)
             b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-            acc = tl.dot(gyt, tl.reshape(b, (BM, BI * CP)).to(gyt.dtype), acc, input_precision=PRECISION)
+            bt = tl.trans(tl.reshape(b, (BM, BI * CP))).to(gy.dtype)  # (BI*CP, BM)
+            acc = tl.dot(bt, gy, acc, input_precision=PRECISION)
         rows = pid_i * BI * CP + tl.arange(0, BI * CP)
-        tl.store(part_ptr + pid_s * stride_ps + rows[None, :] * stride_pk + offs_n[:, None], acc,
-                 mask=(rows[None, :] < I * CP) & mask_n)
+        tl.store(part_ptr + pid_s * stride_ps + rows[:, None] * stride_pk + offs_n[None, :], acc,
+                 mask=(rows[:, None] < I * CP) & mask_n)
     else:  # names differ from the branch above: Triton wants one type per name across an if/else
         offs_b = (pid_i - NSB) * BIB + tl.arange(0, BIB)
-        acc_b = tl.zeros((BN, BIB), dtype=tl.float32)
+        acc_b = tl.zeros((BIB, BN), dtype=tl.float32)
         for mb in range(pid_s * BM, M, SPLIT * BM):
             offs_mb = mb + tl.arange(0, BM)
             xb = _tile(x_ptr, offs_mb, offs_b, stride_xm, M, I).to(tl.float32)
-            gytb = tl.load(gy_ptr + offs_mb[None, :] * stride_gm + offs_n[:, None],
-                           mask=(offs_mb[None, :] < M) & mask_n, other=0.0)  # (BN, BM)
-            acc_b = tl.dot(gytb, _act(xb, ACT).to(gytb.dtype), acc_b, input_precision=PRECISION)
-        tl.store(part_ptr + pid_s * stride_ps + (I * CP + offs_b)[None, :] * stride_pk + offs_n[:, None], acc_b,
-                 mask=(offs_b[None, :] < I) & mask_n)
+            gyb = _tile(gy_ptr, offs_mb, offs_n, stride_gm, M, O)
+            at = tl.trans(_act(xb, ACT).to(gyb.dtype))  # (BIB, BM)
+            acc_b = tl.dot(at, gyb, acc_b, input_precision=PRECISION)
+        tl.store(part_ptr + pid_s * stride_ps + (I * CP + offs_b)[:, None] * stride_pk + offs_n[None, :], acc_b,
+                 mask=(offs_b[:, None] < I) & mask_n)
