@@ -101,7 +101,7 @@ def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, preci
         bm, bn, rows, warps = 16, 16, 64, 4
     elif n_out <= 128:  # narrow layers (ViT-tiny's hidden 77): tile sweep in bench/RESULTS.md
         bm, bn, rows, warps = 128, 128, 64, 4
-    elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the smaller 16-bit tile
+    elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
         bm, bn, rows, warps = 64, 256, 64, 4
     else:  # 1.2-1.45x faster than 64 x 256 with 4 warps on 154..1536 outputs (sweep in bench/RESULTS.md)
         bm, bn, rows, warps = 128, 256, 64, 8
@@ -141,8 +141,9 @@ def _dx_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, base_dot,
         bm, bo, warps = 16, 16, 4
     elif n_out <= 256:
         bm, bo, warps = (64 if cols <= 256 else 32), 32, 4
-    else:  # 4 warps: 1.15-1.2x faster than 8 on 384..1536 outputs (sweep in bench/RESULTS.md)
-        bm, bo, warps = (128 if cols <= 128 else 64 if cols <= 256 else 32), 64, 4
+    else:  # 16-bit: 4 warps, 1.15-1.2x faster than 8 on 384..1536 outputs (sweep in bench/RESULTS.md)
+        bm, bo = (128 if cols <= 128 else 64 if cols <= 256 else 32), 64
+        warps = 8 if dtype == torch.float32 else 4
     bib = 16 if _INTERPRET else 64
     nsb = _cdiv(n_in, bi)
     scalars = (m, n_in, n_out, nsb, n_out, n_in, kt, n_in,  # sizes, strides of dY, X, W^T, dX
@@ -168,13 +169,13 @@ def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_ba
 def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, precision):
     """(launch grid, scalar arguments, warps, stages, number of partials) of the weight-grad kernel."""
     # programs to aim for: ~8 waves of the H200's 132 SMs on narrow layers (few tiles; 32 splits beat 8 on
-    # ViT-tiny's layers), ~5 on wide ones (16640x192->768: 15 splits 0.152 ms, 24 splits 0.166; sweeps in
+    # ViT-tiny's layers), ~5 on wide ones (16640x192->768: 14 splits 0.152 ms, 24 splits 0.166; sweeps in
     # bench/RESULTS.md)
     if _INTERPRET:
         bm, bn, rows, bib, warps, programs = 16, 16, 64, 16, 4, 0
     elif n_out <= 128:
         bm, bn, rows, bib, warps, programs = 64, 64, 128, 64, 4, 1056
-    elif dtype == torch.float32:  # fp32 tiles take twice the shared memory
+    elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
         bm, bn, rows, bib, warps, programs = 64, 256, 64, 64, 4, 1056
     else:  # 1.05-1.2x faster than 64 rows with 4 warps on 192..1536 outputs
         bm, bn, rows, bib, warps, programs = 64, 256, 128, 64, 8, 660
