@@ -31,21 +31,16 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     dx = torch.empty_like(x)
     gf = 2 * m * n_in * (layer.n_coef + 1) * n_out / 1e9  # spline + base multiply-adds
     print(f"## {m}x{n_in}->{n_out}: shipped launchers (TFLOP/s counts spline + base matmuls)")
-    n_split = kan_op._dw_geometry(m, n_in, n_out, kt, layer.n_coef, grid.shape[1], cp, 3, True, 1, True, True, True,
-                                  torch.bfloat16, "tf32")[4]
-    part = torch.randn(n_split, kt, n_out, device="cuda")
+    part = kan_op._launch_dw(gy, x, grid, kt, cp, 3, True, 1, True)
     print(f"pack: {bench(lambda: kan_op._pack(sw, sc, bw, torch.bfloat16)):.3f} ms")
-    print(f"unpack kernel (split {n_split}): {bench(lambda: kan_op._unpack(part, sw, sc, bw, cp)):.3f} ms")
+    print(f"unpack (split {part.shape[0]}): {bench(lambda: kan_op._unpack(part, sw, sc, bw, cp)):.3f} ms")
     for uniform in (True, False):
         for name, fn in [("fwd", lambda: kan_op._launch_fwd(x, grid, w, cp, 3, uniform, 1, True)),
                          ("dx (separate base programs)", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1, True,
                                                                                    base_dot=False)),
                          ("dx (base-dot variant)", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1, True,
                                                                              base_dot=True)),
-                         ("dw + unpack kernel", lambda: kan_op._launch_dw(gy, x, grid, kt, cp, 3, uniform, 1, sw, sc, bw,
-                                                                          reduce=False)),
-                         ("dw, reduced in-kernel", lambda: kan_op._launch_dw(gy, x, grid, kt, cp, 3, uniform, 1, sw, sc,
-                                                                             bw, reduce=True))]:
+                         ("dw", lambda: kan_op._launch_dw(gy, x, grid, kt, cp, 3, uniform, 1, True))]:
             ms = bench(fn)
             print(f"uniform={uniform} {name}: {ms:.3f} ms, {gf / ms:.0f} TFLOP/s")
     a = torch.randn(m, n_in * (layer.n_coef + 1), device="cuda", dtype=torch.bfloat16)
@@ -53,7 +48,8 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     print(f"cuBLAS on materialised bases: {bench(lambda: a @ b):.3f} ms")
     if not sweep:
         return
-    print(f"## unpack tiles (split {n_split}): BO rows-per-program partials-per-load -> ms")
+    print(f"## unpack tiles (split {part.shape[0]}): BO rows-per-program partials-per-load -> ms")
+    n_split = part.shape[0]
     dsw, dsc, db = torch.empty_like(sw), torch.empty_like(sc), torch.empty_like(bw)
     for bo, rows, sb in itertools.product((16, 32), (16, 32), (1, 4, 32)):
         bi = max(1, rows // cp)
@@ -86,16 +82,15 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
             print(f"dx {bm} {bo} {bk} {warps}: {ms:.3f}")
         except Exception as e:
             print(f"dx {bm} {bo} {bk} {warps}: failed {type(e).__name__}")
-    print("## weight-grad tiles (uniform, partials only): BM BN BK warps split -> ms")
+    print("## weight-grad tiles (uniform): BM BN BK warps split -> ms")
     for bm, bn, bk, warps, split in itertools.product((64,), bns, (64, 128), (4, 8), (8, 32)):
         nsb = triton.cdiv(n_in, bk // cp)
         blocks = nsb + triton.cdiv(n_in, 64)
         part = torch.empty((split, kt, n_out), device="cuda")
         try:
-            ms = bench(lambda: tk.kan_dw_kernel[(split, blocks, triton.cdiv(n_out, bn))](
-                gy, x, grid, part, part, sw, sc, part, part, part, m, n_in, n_out, layer.n_coef, nsb, gy.stride(0),
-                x.stride(0), part.stride(1), part.stride(0), HAS_SCALER=True, BM=bm, BN=bn, BI=bk // cp, BIB=64,
-                SPLIT=split, REDUCE=False, RCH=32, num_warps=warps, **meta))
+            ms = bench(lambda: tk.kan_dw_kernel[(blocks, triton.cdiv(n_out, bn), split)](
+                gy, x, grid, part, m, n_in, n_out, nsb, gy.stride(0), x.stride(0), part.stride(1), part.stride(0),
+                BM=bm, BN=bn, BI=bk // cp, BIB=64, SPLIT=split, num_warps=warps, **meta))
             print(f"dw {bm} {bn} {bk} {warps} {split}: {ms:.3f}")
         except Exception as e:
             print(f"dw {bm} {bn} {bk} {warps} {split}: failed {type(e).__name__}")

@@ -16,10 +16,8 @@ MATMUL_ARGS = {
                            stride_xm="i32", stride_wk="i32", stride_ym="i32"),
     "kan_dx_kernel": dict(gy_ptr="*W", x_ptr="*fp32", grid_ptr="*fp32", wt_ptr="*W", dx_ptr="*fp32", M="i32", I="i32",
                           O="i32", NSB="i32", stride_gm="i32", stride_xm="i32", stride_wo="i32", stride_dm="i32"),
-    "kan_dw_kernel": dict(gy_ptr="*W", x_ptr="*fp32", grid_ptr="*fp32", part_ptr="*fp32", cnt_ptr="*i32",
-                          sw_ptr="*fp32", sc_ptr="*fp32", dsw_ptr="*fp32", dsc_ptr="*fp32", db_ptr="*fp32", M="i32",
-                          I="i32", O="i32", C="i32", NSB="i32", stride_gm="i32", stride_xm="i32", stride_pk="i32",
-                          stride_ps="i32"),
+    "kan_dw_kernel": dict(gy_ptr="*W", x_ptr="*fp32", grid_ptr="*fp32", part_ptr="*fp32", M="i32", I="i32", O="i32",
+                          NSB="i32", stride_gm="i32", stride_xm="i32", stride_pk="i32", stride_ps="i32"),
 }
 
 
@@ -45,8 +43,7 @@ def main():
                                (dict(HAS_BASE=True, BM=64, BN=256, BI=8, BIB=64), 4)],
             "kan_dx_kernel": [(dict(HAS_BASE=True, BASE_DOT=bd, BM=128, BO=64, BI=16, BIB=64), 4)
                               for bd in ((False, True) if full else ())],
-            "kan_dw_kernel": [(dict(HAS_SCALER=True, BM=64, BN=256, BI=16, BIB=64, SPLIT=10, REDUCE=red, RCH=32), 8)
-                              for red in ((False, True) if full else ())],
+            "kan_dw_kernel": [(dict(BM=64, BN=256, BI=16, BIB=64, SPLIT=15), 8)] if full else [],
         }
         for name, consts_list in variants.items():
             sig = {a: t.replace("W", dtype) for a, t in MATMUL_ARGS[name].items()}

@@ -165,65 +165,40 @@ def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_ba
     return dx if dx.dtype == x.dtype else dx.to(x.dtype)
 
 
-# Weight-grad reduction: True = the last program of each output tile sums the tile's partials and writes the
-# parameter gradients (no unpack launch); False = the partials go to ``kan_unpack_kernel``.
-DW_REDUCE = True
-DW_PROGRAMS = 440  # programs to aim for on wide 16-bit layers (experiment knob)
-
-
 @_shape_cache
-def _dw_geometry(m, n_in, n_out, kt, n_coef, q, cp, k, uniform, act, has_scaler, has_base, reduce, dtype, precision,
-                 programs=None):
-    """(launch grid, scalar arguments, warps, stages, number of partials, counters) of the weight-grad kernel."""
+def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, precision):
+    """(launch grid, scalar arguments, warps, stages, number of partials) of the weight-grad kernel."""
     # programs to aim for: ~8 waves of the H200's 132 SMs on narrow layers (few tiles; 32 splits beat 8 on
     # ViT-tiny's layers), ~5 on wide ones (16640x192->768: 14 splits 0.152 ms, 24 splits 0.166; sweeps in
     # bench/RESULTS.md)
     if _INTERPRET:
-        bm, bn, rows, bib, warps, target = 16, 16, 64, 16, 4, 0
+        bm, bn, rows, bib, warps, programs = 16, 16, 64, 16, 4, 0
     elif n_out <= 128:
-        bm, bn, rows, bib, warps, target = 64, 64, 128, 64, 4, 1056
+        bm, bn, rows, bib, warps, programs = 64, 64, 128, 64, 4, 1056
     elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
-        bm, bn, rows, bib, warps, target = 64, 256, 64, 64, 4, 1056
+        bm, bn, rows, bib, warps, programs = 64, 256, 64, 64, 4, 1056
     else:  # 1.05-1.2x faster than 64 rows with 4 warps on 192..1536 outputs
-        bm, bn, rows, bib, warps, target = 64, 256, 128, 64, 8, DW_PROGRAMS
-    if programs is not None:
-        target = programs
+        bm, bn, rows, bib, warps, programs = 64, 256, 128, 64, 8, 660
     bi = max(1, rows // cp)
     nsb = _cdiv(n_in, bi)
     blocks = nsb + (_cdiv(n_in, bib) if has_base else 0)
-    n_tiles = _cdiv(n_out, bn)
+    tiles = blocks * _cdiv(n_out, bn)
     # each split keeps >= 4 row blocks; at most 32 partials to reduce
-    split = 2 if _INTERPRET else max(1, min(_cdiv(target, blocks * n_tiles), _cdiv(m, 4 * bm), 32))
-    rch = min(bi * cp, 32)  # spline rows per step of the in-kernel reduction (whole inputs)
-    scalars = (m, n_in, n_out, n_coef, nsb, n_out, n_in, n_out, kt * n_out,  # sizes, strides of dY, X, partials
-               q, cp, k, uniform, act, has_scaler, bm, bn, bi, bib, split, reduce, rch, precision)
-    return (split, blocks, n_tiles), scalars, warps, _stages(dtype), split, blocks * n_tiles
+    split = 2 if _INTERPRET else max(1, min(_cdiv(programs, tiles), _cdiv(m, 4 * bm), 32))
+    scalars = (m, n_in, n_out, nsb, n_out, n_in, n_out, kt * n_out,  # sizes, strides of dY, X, partials
+               q, cp, k, uniform, act, bm, bn, bi, bib, split, precision)
+    return (blocks, _cdiv(n_out, bn), split), scalars, warps, _stages(dtype), split
 
 
-def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, spline_weight, spline_scaler,
-               base_weight, reduce: Optional[bool] = None, programs: Optional[int] = None):
-    """Parameter gradients (spline_weight, spline_scaler or None, base_weight or None), fp32 sums cast to each
-    parameter's dtype; with ``reduce=False`` through the fp32 partials (SPLIT, KT, O) and the unpack kernel."""
+def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
+    """fp32 partial weight gradients (SPLIT, KT, O)."""
     m, n_in = x.shape
-    n_out, _, n_coef = spline_weight.shape
-    reduce = DW_REDUCE if reduce is None else reduce
-    launch, scalars, warps, stages, split, n_cnt = _dw_geometry(
-        m, n_in, n_out, kt, n_coef, grid.shape[1], cp, k, uniform, act, spline_scaler is not None,
-        base_weight is not None, reduce, gy.dtype, _precision(gy.dtype), programs)
+    n_out = gy.shape[1]
+    launch, scalars, warps, stages, split = _dw_geometry(m, n_in, n_out, kt, grid.shape[1], cp, k, uniform, act,
+                                                         has_base, gy.dtype, _precision(gy.dtype))
     part = torch.empty((split, kt, n_out), device=x.device, dtype=torch.float32)
-    sw = spline_weight.contiguous()
-    sc = sw if spline_scaler is None else spline_scaler.contiguous()
-    if not reduce:
-        _DW(launch, (gy, x, grid, part, part, sw, sc, part, part, part), scalars, num_warps=warps, num_stages=stages)
-        return _unpack(part, spline_weight, spline_scaler, base_weight, cp)
-    cnt = torch.zeros(n_cnt, device=x.device, dtype=torch.int32)
-    dsw = torch.empty(sw.shape, device=sw.device, dtype=torch.float32)
-    dsc = None if spline_scaler is None else torch.empty(spline_scaler.shape, device=sw.device, dtype=torch.float32)
-    db = None if base_weight is None else torch.empty(base_weight.shape, device=sw.device, dtype=torch.float32)
-    _DW(launch, (gy, x, grid, part, cnt, sw, sc, dsw, dsw if dsc is None else dsc, dsw if db is None else db),
-        scalars, num_warps=warps, num_stages=stages)
-    return (dsw.to(spline_weight.dtype), None if dsc is None else dsc.to(spline_scaler.dtype),
-            None if db is None else db.to(base_weight.dtype))
+    _DW(launch, (gy, x, grid, part), scalars, num_warps=warps, num_stages=stages)
+    return part
 
 
 @_shape_cache
@@ -267,7 +242,8 @@ def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k,
     dx = _launch_dx(gy, x, grid, wt, cp, k, uniform, act, has_base) if need_x else None
     grads = (None, None, None)
     if need_w:
-        grads = _launch_dw(gy, x, grid, wt.shape[1], cp, k, uniform, act, spline_weight, spline_scaler, base_weight)
+        part = _launch_dw(gy, x, grid, wt.shape[1], cp, k, uniform, act, has_base)
+        grads = _unpack(part, spline_weight, spline_scaler, base_weight, cp)
     return dx, grads
 
 

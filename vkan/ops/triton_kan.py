@@ -314,47 +314,16 @@ def kan_dx_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, NSB, stride_
 
 
 @triton.jit
-def _dw_unpack_rows(part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, r0, offs_n, I, O, C, stride_pk, stride_ps,
-                    SPLIT: tl.constexpr, CP: tl.constexpr, HAS_SCALER: tl.constexpr, RCH: tl.constexpr,
-                    BN: tl.constexpr):
-    """Sums the SPLIT partials of spline rows r0..r0+RCH (whole inputs) x BN outputs and writes their
-    spline_weight and spline_scaler gradients, as ``kan_unpack_kernel`` does."""
-    rows = r0 + tl.arange(0, RCH)  # (input, coefficient) rows
-    mask = (rows[:, None] < I * CP) & (offs_n[None, :] < O)  # (RCH, BN)
-    src = part_ptr + rows[:, None] * stride_pk + offs_n[None, :]
-    g = tl.zeros((RCH, BN), dtype=tl.float32)
-    for s in range(SPLIT):  # fixed order: the sum does not depend on which program arrived last
-        g += tl.load(src + s * stride_ps, mask=mask, other=0.0, cache_modifier=".cg")
-    i = rows // CP
-    c = rows % CP
-    edge = offs_n[None, :] * I + i[:, None]  # (RCH, BN) index of edge (o, i)
-    mask_c = mask & (c[:, None] < C)
-    if HAS_SCALER:
-        sw = tl.load(sw_ptr + edge * C + c[:, None], mask=mask_c, other=0.0).to(tl.float32)
-        dsc = tl.sum(tl.reshape(g * sw, (RCH // CP, CP, BN)), axis=1)  # (RCH/CP, BN)
-        edge_i = offs_n[None, :] * I + (r0 // CP + tl.arange(0, RCH // CP))[:, None]
-        mask_i = ((r0 // CP + tl.arange(0, RCH // CP))[:, None] < I) & (offs_n[None, :] < O)
-        tl.store(dsc_ptr + edge_i, dsc, mask=mask_i)
-        g = g * tl.load(sc_ptr + edge, mask=mask, other=0.0).to(tl.float32)
-    tl.store(dsw_ptr + edge * C + c[:, None], g, mask=mask_c)
-
-
-@triton.jit
-def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, cnt_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr,
-                  M, I, O, C, NSB, stride_gm, stride_xm, stride_pk, stride_ps,
+def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, stride_xm, stride_pk, stride_ps,
                   Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
-                  HAS_SCALER: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr, BI: tl.constexpr, BIB: tl.constexpr,
-                  SPLIT: tl.constexpr, REDUCE: tl.constexpr, RCH: tl.constexpr, PRECISION: tl.constexpr):
+                  BM: tl.constexpr, BN: tl.constexpr, BI: tl.constexpr, BIB: tl.constexpr, SPLIT: tl.constexpr,
+                  PRECISION: tl.constexpr):
     """partial[s] (KT, O) = [B(X), act(X)][rows of split s]^T @ dY[rows of split s].
 
-    Grid (SPLIT, row blocks, output tiles): the SPLIT programs of one tile are neighbours. Programs 0..NSB-1
-    of axis 1 own BI inputs' spline rows; the ones after own BIB inputs' base rows. With REDUCE, the last
-    program of each tile to finish (an atomic counter per tile, zeroed by the caller) sums the tile's
-    partials and writes the parameter gradients itself (``kan_unpack_kernel``'s work); without it the
-    partials are the output."""
-    pid_s = tl.program_id(0)
-    pid_i = tl.program_id(1)
-    pid_n = tl.program_id(2)
+    Programs 0..NSB-1 of axis 0 own BI inputs' spline rows; the ones after own BIB inputs' base rows."""
+    pid_i = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_s = tl.program_id(2)
     offs_n = pid_n * BN + tl.arange(0, BN)
     mask_n = offs_n[None, :] < O
     if pid_i < NSB:
@@ -381,19 +350,3 @@ def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, cnt_ptr, sw_ptr, sc_ptr, ds
             acc_b = tl.dot(at, gyb, acc_b, input_precision=PRECISION)
         tl.store(part_ptr + pid_s * stride_ps + (I * CP + offs_b)[:, None] * stride_pk + offs_n[None, :], acc_b,
                  mask=(offs_b[:, None] < I) & mask_n)
-    if REDUCE:
-        tl.debug_barrier()  # every thread's partial is stored before the counter says so
-        arrived = tl.atomic_add(cnt_ptr + pid_i * tl.num_programs(2) + pid_n, 1, sem="acq_rel", scope="gpu")
-        if arrived == SPLIT - 1:  # last of the tile: the other partials are visible
-            if pid_i < NSB:
-                for r0 in tl.static_range(0, BI * CP, RCH):
-                    _dw_unpack_rows(part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, pid_i * BI * CP + r0, offs_n, I, O,
-                                    C, stride_pk, stride_ps, SPLIT, CP, HAS_SCALER, RCH, BN)
-            else:
-                offs_r = (pid_i - NSB) * BIB + tl.arange(0, BIB)
-                mask_r = (offs_r[:, None] < I) & mask_n
-                src = part_ptr + (I * CP + offs_r)[:, None] * stride_pk + offs_n[None, :]
-                gb = tl.zeros((BIB, BN), dtype=tl.float32)
-                for s in range(SPLIT):
-                    gb += tl.load(src + s * stride_ps, mask=mask_r, other=0.0, cache_modifier=".cg")
-                tl.store(db_ptr + offs_n[None, :] * I + offs_r[:, None], gb, mask=mask_r)
