@@ -4,7 +4,8 @@
     python -m vkan.bench --skip-models --json out.json
 
 All numbers in one table come from one process on one GPU, so ratios are measured side by side.
-Layer rows time forward + backward under bf16 autocast (median of ``triton.testing.do_bench``);
+Layer rows time forward + backward under bf16 autocast, models a training step (``triton.testing.do_bench``),
+in interleaved rounds: times are medians over rounds, ratios medians of per-round ratios.
 "peak" is the memory the step allocates on top of its parameters and input.
 """
 from __future__ import annotations
@@ -45,8 +46,16 @@ def measure(step: Callable[[], None], grads: List[torch.Tensor], warmup_ms: int 
     return {"ms": triton_time_ms(step, rep_ms, warmup_ms, grads), "peak_gib": peak}
 
 
-def bench_layers(shapes=LAYER_SHAPES) -> List[dict]:
-    """Forward + backward of one layer per implementation, bf16 autocast, fp32 parameters."""
+def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:
+    """Forward + backward of one layer per implementation, bf16 autocast, fp32 parameters.
+
+    The implementations are timed in interleaved rounds (fused, reference, Linear, inkan, fused, ...), as
+    the models are: the host's speed drifts between seconds, and the fused layer's eager step is close to
+    host-bound. ``ms`` is the median over rounds; every ratio is the median of the per-round ratios, and
+    ``fused_speedup`` (this row's time over the fused layer's) also gets its min and max over rounds.
+    """
+    import statistics
+
     from vkan import KANLinear
 
     try:
@@ -70,28 +79,39 @@ def bench_layers(shapes=LAYER_SHAPES) -> List[dict]:
             kan.fused = False
             ref_out = kan(x).float()
         rel_err = ((fused_out - ref_out).norm() / ref_out.norm()).item()  # bf16 rounding: expect ~1e-3
-        results = {}
+        steps = {}
         for name, (module, fused) in impls.items():
-            if fused is not None:
-                module.fused = None if fused else False
 
-            def step(module=module):
+            def step(module=module, fused=fused):
+                if fused is not None:  # the fused and reference rows share one layer
+                    module.fused = None if fused else False
                 with torch.autocast("cuda", dtype=torch.bfloat16):
                     y = module(x)
                 y.backward(torch.ones_like(y))
 
             grads = [x, *module.parameters()]
-            r = measure(step, grads)
             flops = kan_flops if module is not lin else 6 * m * n_in * lin.out_features
-            r["tflops"] = flops / r["ms"] / 1e9
-            results[name] = r
-        ref, linear = results["vkan reference"], results["nn.Linear (same params)"]
-        for name, r in results.items():
-            rows.append({"shape": f"{m}x{n_in}->{n_out}", "impl": name, **r,
+            steps[name] = (step, grads, {"peak_gib": peak_gib(step, grads), "flops": flops, "ms_rounds": []})
+        for _ in range(rounds):
+            for step, grads, r in steps.values():
+                r["ms_rounds"].append(triton_time_ms(step, rep_ms=100, grads=grads))
+        kan.fused = None
+        per_round = {name: r["ms_rounds"] for name, (_, _, r) in steps.items()}
+        fused_t, ref_t, lin_t = (per_round[k] for k in ("vkan fused", "vkan reference", "nn.Linear (same params)"))
+        lin_peak = steps["nn.Linear (same params)"][2]["peak_gib"]
+        for name, (_, _, r) in steps.items():
+            t = r["ms_rounds"]
+            vs_fused = [a / f for a, f in zip(t, fused_t)]
+            ms = statistics.median(t)
+            rows.append({"shape": f"{m}x{n_in}->{n_out}", "impl": name, "ms": ms, "tflops": r["flops"] / ms / 1e9,
+                         "peak_gib": r["peak_gib"], "rounds": len(t),
                          "rel_err_vs_reference": rel_err if name == "vkan fused" else None,
-                         "speedup_vs_reference": ref["ms"] / r["ms"], "time_vs_linear": r["ms"] / linear["ms"],
-                         "mem_vs_linear": r["peak_gib"] / max(linear["peak_gib"], 1e-9)})
-        del kan, lin, x
+                         "speedup_vs_reference": statistics.median([a / b for a, b in zip(ref_t, t)]),
+                         "time_vs_linear": statistics.median([a / b for a, b in zip(t, lin_t)]),
+                         "fused_speedup": statistics.median(vs_fused), "fused_speedup_min": min(vs_fused),
+                         "fused_speedup_max": max(vs_fused),
+                         "mem_vs_linear": r["peak_gib"] / max(lin_peak, 1e-9), "ms_rounds": t})
+        del kan, lin, x, steps
         torch.cuda.empty_cache()
     return rows
 
@@ -194,6 +214,7 @@ def main(argv=None) -> None:
                         help="comma list of torch.compile modes to time besides eager (default, reduce-overhead, ...)")
     parser.add_argument("--models", default="tiny32,small224", help=f"comma list of {sorted(MODEL_CONFIGS)}")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds per model variant")
+    parser.add_argument("--layer-rounds", type=int, default=5, help="interleaved timing rounds per layer implementation")
     parser.add_argument("--shapes", default=",".join(f"{m}x{i}x{o}" for m, i, o in LAYER_SHAPES),
                         help="comma list of layer shapes MxINxOUT (tokens x in -> out)")
     parser.add_argument("--json", help="also write all rows to this JSON file")
@@ -210,9 +231,10 @@ def main(argv=None) -> None:
         shapes = [tuple(int(v) for v in shape.split("x")) for shape in args.shapes.split(",")]
         if any(len(shape) != 3 for shape in shapes):
             raise SystemExit(f"--shapes wants MxINxOUT items, got {args.shapes!r}")
-        out["layers"] = bench_layers(shapes)
+        out["layers"] = bench_layers(shapes, rounds=args.layer_rounds)
         print(markdown(out["layers"], ["shape", "impl", "ms", "tflops", "peak_gib", "speedup_vs_reference",
-                                       "time_vs_linear", "mem_vs_linear", "rel_err_vs_reference"]), flush=True)
+                                       "time_vs_linear", "fused_speedup", "fused_speedup_min", "fused_speedup_max",
+                                       "mem_vs_linear", "rel_err_vs_reference"]), flush=True)
     if not args.skip_models:
         modes = [False] + ([] if args.no_compile else [True if m == "default" else m for m in args.compile_modes.split(",")])
         out["models"] = bench_models(compile_modes=modes, configs=[MODEL_CONFIGS[k] for k in args.models.split(",")],

@@ -168,21 +168,23 @@ def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_ba
 @_shape_cache
 def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, precision):
     """(launch grid, scalar arguments, warps, stages, number of partials) of the weight-grad kernel."""
-    # programs to aim for: ~8 waves of the H200's 132 SMs on narrow layers (few tiles; 32 splits beat 8 on
-    # ViT-tiny's layers), ~5 on wide ones (16640x192->768: 14 splits 0.152 ms, 24 splits 0.166; sweeps in
-    # bench/RESULTS.md)
+    # programs to aim for (the split count follows): ~8 waves of the H200's 132 SMs on narrow layers (few
+    # tiles; 32 splits beat 8 on ViT-tiny's layers). Wide 16-bit layers: ~3.3 waves where that still gives
+    # >= 4 splits, else ~5. Weight grad + unpack, H200 (bench/RESULTS.md): 16640x192->768 0.180 ms with 10
+    # splits vs 0.191 with 15; 25216x154->384 0.196 (17) vs 0.204 (26); 50432x384->1536 1.674 (4) vs 1.743 (3).
     if _INTERPRET:
-        bm, bn, rows, bib, warps, programs = 16, 16, 64, 16, 4, 0
+        bm, bn, rows, bib, warps, programs = 16, 16, 64, 16, 4, (0,)
     elif n_out <= 128:
-        bm, bn, rows, bib, warps, programs = 64, 64, 128, 64, 4, 1056
+        bm, bn, rows, bib, warps, programs = 64, 64, 128, 64, 4, (1056,)
     elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
-        bm, bn, rows, bib, warps, programs = 64, 256, 64, 64, 4, 1056
+        bm, bn, rows, bib, warps, programs = 64, 256, 64, 64, 4, (1056,)
     else:  # 1.05-1.2x faster than 64 rows with 4 warps on 192..1536 outputs
-        bm, bn, rows, bib, warps, programs = 64, 256, 128, 64, 8, 660
+        bm, bn, rows, bib, warps, programs = 64, 256, 128, 64, 8, (440, 660)
     bi = max(1, rows // cp)
     nsb = _cdiv(n_in, bi)
     blocks = nsb + (_cdiv(n_in, bib) if has_base else 0)
     tiles = blocks * _cdiv(n_out, bn)
+    programs = next((p for p in programs if _cdiv(p, tiles) >= 4), programs[-1])
     # each split keeps >= 4 row blocks; at most 32 partials to reduce
     split = 2 if _INTERPRET else max(1, min(_cdiv(programs, tiles), _cdiv(m, 4 * bm), 32))
     scalars = (m, n_in, n_out, nsb, n_out, n_in, n_out, kt * n_out,  # sizes, strides of dY, X, partials
