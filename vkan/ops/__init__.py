@@ -41,9 +41,13 @@ def fused_supported(layer, x: torch.Tensor) -> bool:
 def fused_kan_linear(x, grid, spline_weight, spline_scaler=None, base_weight=None, spline_order=3, uniform=False,
                      act=1) -> torch.Tensor:
     """Fused KAN layer ``B(x) @ (spline_weight * spline_scaler)^T + act(x) @ base_weight^T``. See ``kan_op``."""
-    from vkan.ops.kan_op import fused_kan_linear as run
+    global _fused_run
+    if _fused_run is None:  # imported on first use: CPU-only users never import Triton
+        from vkan.ops.kan_op import fused_kan_linear as _fused_run
+    return _fused_run(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act)
 
-    return run(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act)
+
+_fused_run = None  # vkan.ops.kan_op.fused_kan_linear once imported
 
 
 def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor, spline_order: int,
