@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Callable, Dict, List
+from typing import Callable, List
 
 import torch
 import torch.nn as nn
@@ -38,12 +38,6 @@ def peak_gib(step: Callable[[], None], grads: List[torch.Tensor]) -> float:
     step()
     torch.cuda.synchronize()
     return _gib(torch.cuda.max_memory_allocated() - base)
-
-
-def measure(step: Callable[[], None], grads: List[torch.Tensor], warmup_ms: int = 50, rep_ms: int = 300) -> Dict[str, float]:
-    """Median time (ms) and peak extra memory (GiB) of ``step`` on the current CUDA device."""
-    peak = peak_gib(step, grads)
-    return {"ms": triton_time_ms(step, rep_ms, warmup_ms, grads), "peak_gib": peak}
 
 
 def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:

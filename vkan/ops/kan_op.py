@@ -34,7 +34,7 @@ def _cdiv(a: int, b: int) -> int:
 
 def _precision(dtype: torch.dtype) -> str:
     """``tl.dot`` input precision: fp32 follows torch's TF32 switch; 16-bit inputs ignore it (and skip the
-    switch's lookup, which costs about 2 us of host time per call)."""
+    switch's lookup, a call into torch on every launch)."""
     if dtype != torch.float32 or torch.backends.cuda.matmul.allow_tf32:
         return "tf32"
     return "ieee"
