@@ -163,7 +163,7 @@ def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_ba
     else:
         dx = torch.empty_like(x)
     _DX(launch, (gy, x, grid, wt, dx), scalars, num_warps=warps, num_stages=stages)
-    return dx if dx.dtype == x.dtype else dx.to(x.dtype)
+    return _as(dx, x)
 
 
 @_shape_cache
@@ -234,7 +234,7 @@ def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):
 
 
 def _as(grad: Optional[torch.Tensor], param: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-    """``grad`` in ``param``'s dtype (None stays None; no call when the dtypes already match)."""
+    """``grad`` in the dtype of ``param`` (a parameter or input); None stays None, matching dtypes cost no call."""
     return grad if grad is None or grad.dtype == param.dtype else grad.to(param.dtype)
 
 
