@@ -75,7 +75,7 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     print("## input-grad tiles (uniform): BM BO BK warps -> ms")
     for bm, bo, bk, warps in itertools.product((64, 128), (32, 64), (128, 256), (4, 8)):
         try:
-            ms = bench(lambda: tk.kan_dx_kernel[(triton.cdiv(m, bm), triton.cdiv(n_in, bk // cp))](
+            ms = bench(lambda: tk.kan_dx_kernel[(triton.cdiv(m, bm) * triton.cdiv(n_in, bk // cp),)](
                 gy, x, grid, wt, dx, m, n_in, n_out, triton.cdiv(n_in, bk // cp), gy.stride(0), x.stride(0),
                 wt.stride(0), dx.stride(0), HAS_BASE=True, BASE_DOT=True, BM=bm, BO=bo, BI=bk // cp, BIB=64,
                 num_warps=warps, **meta))

@@ -149,7 +149,7 @@ def _dx_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, base_dot,
     nsb = _cdiv(n_in, bi)
     scalars = (m, n_in, n_out, nsb, n_out, n_in, kt, n_in,  # sizes, strides of dY, X, W^T, dX
                q, cp, k, uniform, act, has_base, base_dot, bm, bo, bi, bib, precision)
-    return (_cdiv(m, bm), nsb + (_cdiv(n_in, bib) if separate else 0)), scalars, warps, _stages(dtype), separate
+    return (_cdiv(m, bm) * (nsb + (_cdiv(n_in, bib) if separate else 0)),), scalars, warps, _stages(dtype), separate
 
 
 def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool,
