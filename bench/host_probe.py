@@ -14,7 +14,7 @@ import time
 import torch
 import torch.nn as nn
 from vkan import KANLinear
-from vkan.bench import triton_time_ms
+from vkan.bench import graph_time_ms, triton_time_ms
 from vkan.ops import launch
 
 
@@ -32,16 +32,10 @@ def host_ms(step, n=100):
 
 def graph_ms(step):
     """Milliseconds per replay of ``step`` captured as one CUDA graph."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        step()
-    return triton_time_ms(graph.replay, rep_ms=200)
+    ms, err = graph_time_ms(step)
+    if err:
+        raise RuntimeError(err)
+    return ms
 
 
 def report(name, step, graph=True):

@@ -1,4 +1,5 @@
-"""The benchmark script's plumbing: tables, argument checks, and (on a GPU) the interleaved layer rounds."""
+"""The benchmark script's plumbing: tables, argument checks, and (on a GPU) the interleaved layer rounds and
+CUDA-graph timings."""
 import pytest
 import torch
 
@@ -27,3 +28,16 @@ def test_layer_rounds_give_per_round_ratios_relative_to_the_fused_layer():
     # the reference row's "fused speed-up" and the fused row's "speed-up vs reference" are the same ratios
     assert ref["fused_speedup"] == pytest.approx(fused["speedup_vs_reference"])
     assert 0 < fused["rel_err_vs_reference"] < 2e-2
+    # the CUDA-graph column: every row captured, the fused row is its own unit
+    assert all(r["graph_ms"] > 0 and r["graph_error"] is None for r in rows)
+    assert fused["graph_fused_speedup"] == 1.0
+    assert ref["graph_fused_speedup"] == pytest.approx(ref["graph_ms"] / fused["graph_ms"])
+
+
+@pytest.mark.gpu
+def test_graph_timing_reports_a_step_that_cannot_be_captured_and_recovers():
+    x = torch.randn(256, 256, device="cuda")
+    ms, err = bench.graph_time_ms(lambda: (x @ x).sum().item())  # a host sync: not capturable
+    assert ms is None and err
+    ms, err = bench.graph_time_ms(lambda: x @ x, rep_ms=20)  # the next capture still works
+    assert err is None and ms > 0

@@ -6,6 +6,8 @@
 All numbers in one table come from one process on one GPU, so ratios are measured side by side.
 Layer rows time forward + backward under bf16 autocast, models a training step (``triton.testing.do_bench``),
 in interleaved rounds: times are medians over rounds, ratios medians of per-round ratios.
+Layer rows also give ``graph_ms``: the same step replayed as one CUDA graph, i.e. its kernels alone, which
+the host's speed does not move (the eager time is host-bound whenever the host is slower than the kernels).
 "peak" is the memory the step allocates on top of its parameters and input.
 """
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Callable, List
+from typing import Callable, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -40,6 +42,31 @@ def peak_gib(step: Callable[[], None], grads: List[torch.Tensor]) -> float:
     return _gib(torch.cuda.max_memory_allocated() - base)
 
 
+def graph_time_ms(step: Callable[[], None], rep_ms: int = 200) -> Tuple[Optional[float], Optional[str]]:
+    """(milliseconds per replay of ``step`` captured as one CUDA graph, None) or (None, why capture failed).
+
+    ``step`` runs 3 times on a side stream first (lazy state, gradient buffers), as CUDA graph capture
+    requires; gradients then accumulate in place on every replay, which costs what a fresh write does."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph):
+            step()
+    except Exception as err:  # e.g. a host sync or a CPU tensor inside the step
+        torch.cuda.synchronize()
+        return None, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:200]
+    try:
+        return triton_time_ms(graph.replay, rep_ms=rep_ms), None
+    finally:
+        del graph
+        torch.cuda.synchronize()
+
+
 def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:
     """Forward + backward of one layer per implementation, bf16 autocast, fp32 parameters.
 
@@ -47,6 +74,8 @@ def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:
     the models are: the host's speed drifts between seconds, and the fused layer's eager step is close to
     host-bound. ``ms`` is the median over rounds; every ratio is the median of the per-round ratios, and
     ``fused_speedup`` (this row's time over the fused layer's) also gets its min and max over rounds.
+    ``graph_ms`` times the step as one CUDA graph (kernels only) and ``graph_fused_speedup`` compares those;
+    where capture fails the row says why in ``graph_error``.
     """
     import statistics
 
@@ -89,8 +118,13 @@ def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:
         for _ in range(rounds):
             for step, grads, r in steps.values():
                 r["ms_rounds"].append(triton_time_ms(step, rep_ms=100, grads=grads))
+        for step, grads, r in steps.values():
+            for g in grads:
+                g.grad = None
+            r["graph_ms"], r["graph_error"] = graph_time_ms(step)
         kan.fused = None
         per_round = {name: r["ms_rounds"] for name, (_, _, r) in steps.items()}
+        fused_graph = steps["vkan fused"][2]["graph_ms"]
         fused_t, ref_t, lin_t = (per_round[k] for k in ("vkan fused", "vkan reference", "nn.Linear (same params)"))
         lin_peak = steps["nn.Linear (same params)"][2]["peak_gib"]
         for name, (_, _, r) in steps.items():
@@ -104,7 +138,10 @@ def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:
                          "time_vs_linear": statistics.median([a / b for a, b in zip(t, lin_t)]),
                          "fused_speedup": statistics.median(vs_fused), "fused_speedup_min": min(vs_fused),
                          "fused_speedup_max": max(vs_fused),
-                         "mem_vs_linear": r["peak_gib"] / max(lin_peak, 1e-9), "ms_rounds": t})
+                         "mem_vs_linear": r["peak_gib"] / max(lin_peak, 1e-9), "ms_rounds": t,
+                         "graph_ms": r["graph_ms"], "graph_error": r["graph_error"],
+                         "graph_fused_speedup": (r["graph_ms"] / fused_graph if r["graph_ms"] and fused_graph
+                                                 else None)})
         del kan, lin, x, steps
         torch.cuda.empty_cache()
     return rows
@@ -228,7 +265,11 @@ def main(argv=None) -> None:
         out["layers"] = bench_layers(shapes, rounds=args.layer_rounds)
         print(markdown(out["layers"], ["shape", "impl", "ms", "tflops", "peak_gib", "speedup_vs_reference",
                                        "time_vs_linear", "fused_speedup", "fused_speedup_min", "fused_speedup_max",
-                                       "mem_vs_linear", "rel_err_vs_reference"]), flush=True)
+                                       "mem_vs_linear", "rel_err_vs_reference", "graph_ms", "graph_fused_speedup"]),
+              flush=True)
+        for row in out["layers"]:
+            if row["graph_error"]:
+                print(f"no CUDA graph for {row['impl']} at {row['shape']}: {row['graph_error']}")
     if not args.skip_models:
         modes = [False] + ([] if args.no_compile else [True if m == "default" else m for m in args.compile_modes.split(",")])
         out["models"] = bench_models(compile_modes=modes, configs=[MODEL_CONFIGS[k] for k in args.models.split(",")],
