@@ -270,11 +270,11 @@ def kan_dx_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, NSB, stride_
                   BI: tl.constexpr, BIB: tl.constexpr, PRECISION: tl.constexpr):
     """dX (M, I) = sum_c B'(X) * (dY @ Ws^T) + act'(X) * (dY @ Wb^T), dY (M, O), W^T (O, KT).
 
-    Programs 0..NSB-1 of axis 1 own BI inputs. The base term is either a second (BM, BI) dot in those
+    Input blocks 0..NSB-1 (``pid_i``) own BI inputs each. The base term is either a second (BM, BI) dot in those
     programs (BASE_DOT; BI >= 16) or the work of extra programs owning BIB inputs each, which, like the
     spline programs, atomically add their term to a zeroed fp32 dX: two addends per element onto 0.0,
     so the sum is the same in either order (deterministic). The grid is 1-D with the input blocks of one
-    row block adjacent, so the programs sharing a dY row block run together and read it from L2."""
+    row block (``pid_m``) adjacent, so the programs sharing a dY row block run together and read it from L2."""
     nip = NSB  # programs per row block
     if HAS_BASE and not BASE_DOT:
         nip += tl.cdiv(I, BIB)
