@@ -175,9 +175,9 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
     # splits vs 0.191 with 15; 25216x154->384 0.196 (17) vs 0.204 (26); 50432x384->1536 1.674 (4) vs 1.743 (3).
     if _INTERPRET:
         bm, bn, rows, bib, warps, programs = 16, 16, 64, 16, 4, (0,)
-    elif n_out <= 128 or _cdiv(n_out, 256) * 256 * 3 > 4 * n_out:
-        # narrow layers, and widths that 256-column tiles would pad by over 25%: 25216x384->154 (ViT-S/16's
-        # second KAN layer) takes 0.348 ms with these tiles (12 splits) against 0.454 with 256 columns
+    elif _cdiv(n_out, 256) * 256 * 3 > 4 * n_out:
+        # widths that 256-column tiles would pad by over 25% (every n_out < 192, e.g. ViT-tiny's 77): 25216x384->154
+        # (ViT-S/16's second KAN layer) takes 0.348 ms with these tiles (12 splits) against 0.454 with 256 columns
         bm, bn, rows, bib, warps, programs = 64, 64, 128, 64, 4, (1056,)
     elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
         bm, bn, rows, bib, warps, programs = 64, 256, 64, 64, 4, (1056,)
