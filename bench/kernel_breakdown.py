@@ -2,6 +2,9 @@
 optionally a few tile configurations, to show where the time goes and which tiles to ship.
 
     PYTHONPATH=. python bench/kernel_breakdown.py [M IN OUT [SWEEP=1|0|2]]   # 2: unpack tiles only
+
+Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
+name (``Launcher.rebind``), so they run exactly what a layer runs, with other tiles.
 """
 import itertools
 import sys
@@ -12,11 +15,17 @@ import triton
 from vkan import KANLinear
 from vkan.bench import triton_time_ms
 from vkan.ops import kan_op
-from vkan.ops import triton_kan as tk
 
 
 def bench(fn):
     return triton_time_ms(fn, rep_ms=100)
+
+
+def timed(name, fn):
+    try:
+        print(f"{name}: {bench(fn):.3f} ms")
+    except Exception as e:  # out of shared memory / registers
+        print(f"{name}: failed {type(e).__name__}")
 
 
 def main(m=16640, n_in=192, n_out=768, sweep=1):
@@ -24,8 +33,7 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     sw, sc, bw = layer.spline_weight.detach(), layer.spline_scaler.detach(), layer.base_weight.detach()
     x = torch.randn(m, n_in, device="cuda")
     w, wt, cp = kan_op._pack(sw, sc, bw, torch.bfloat16)
-    kt = w.shape[0]
-    grid = layer.grid
+    kt, grid, q = w.shape[0], layer.grid, layer.grid.shape[1]
     gy = torch.randn(m, n_out, device="cuda", dtype=torch.bfloat16)
     y = torch.empty(m, n_out, device="cuda", dtype=torch.bfloat16)
     dx = torch.empty_like(x)
@@ -36,8 +44,8 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     print(f"unpack (split {part.shape[0]}): {bench(lambda: kan_op._unpack(part, sw, sc, bw, cp)):.3f} ms")
     for uniform in (True, False):
         for name, fn in [("fwd", lambda: kan_op._launch_fwd(x, grid, w, cp, 3, uniform, 1, True)),
-                         ("dx (separate base programs)", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1, True,
-                                                                                   base_dot=False)),
+                         ("dx (separate base programs)", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1,
+                                                                                   True, base_dot=False)),
                          ("dx (base-dot variant)", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1, True,
                                                                              base_dot=True)),
                          ("dw", lambda: kan_op._launch_dw(gy, x, grid, kt, cp, 3, uniform, 1, True))]:
@@ -48,52 +56,44 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     print(f"cuBLAS on materialised bases: {bench(lambda: a @ b):.3f} ms")
     if not sweep:
         return
-    print(f"## unpack tiles (split {part.shape[0]}): BO rows-per-program partials-per-load -> ms")
     n_split = part.shape[0]
+    print(f"## unpack tiles (split {n_split}): BO rows-per-program partials-per-load -> ms")
     dsw, dsc, db = torch.empty_like(sw), torch.empty_like(sc), torch.empty_like(bw)
+    shipped = kan_op._unpack_geometry(n_out, n_in, layer.n_coef, cp, n_split, kt, True, True)
     for bo, rows, sb in itertools.product((16, 32), (16, 32), (1, 4, 32)):
         bi = max(1, rows // cp)
         if sb > max(1, 1 << (n_split - 1).bit_length()) or bo * bi * cp * sb > 16384:
             continue
-        ms = bench(lambda: tk.kan_unpack_kernel[(triton.cdiv(n_out, bo), triton.cdiv(n_in, bi))](
-            part, sw, sc, dsw, dsc, db, n_in, n_out, layer.n_coef, n_split, part.stride(0), CP=cp, HAS_SCALER=True,
-            HAS_BASE=True, BO=bo, BI=bi, SB=sb, num_warps=4))
-        print(f"unpack {bo} {bi * cp} {sb}: {ms:.3f}")
+        launch = kan_op._UNPACK.rebind(shipped, grid=(triton.cdiv(n_out, bo), triton.cdiv(n_in, bi)), BO=bo, BI=bi,
+                                       SB=sb)
+        timed(f"unpack {bo} {bi * cp} {sb}", lambda: kan_op._UNPACK(launch, part_ptr=part, sw_ptr=sw, sc_ptr=sc,
+                                                                     dsw_ptr=dsw, dsc_ptr=dsc, db_ptr=db))
     if sweep == 2:  # unpack tiles only
         return
-    meta = dict(Q=grid.shape[1], CP=cp, K=3, UNIFORM=True, ACT=1, PRECISION="tf32", num_stages=3)
     bns = (64, 128) if n_out <= 128 else (128, 256)  # output tiles that fit the layer's width
+    fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
     print("## forward tiles (uniform): BM BN BK warps -> ms")
     for bm, bn, bk, warps in itertools.product((64, 128), bns, (64, 128), (4, 8)):
-        try:
-            ms = bench(lambda: tk.kan_fwd_kernel[(triton.cdiv(m, bm), triton.cdiv(n_out, bn))](
-                x, grid, w, y, m, n_in, n_out, x.stride(0), w.stride(0), y.stride(0), HAS_BASE=True, BM=bm, BN=bn,
-                BI=bk // cp, BIB=64, num_warps=warps, **meta))
-            print(f"fwd {bm} {bn} {bk} {warps}: {ms:.3f}")
-        except Exception as e:  # out of shared memory / registers
-            print(f"fwd {bm} {bn} {bk} {warps}: failed {type(e).__name__}")
-    print("## input-grad tiles (uniform): BM BO BK warps -> ms")
+        launch = kan_op._FWD.rebind(fwd, grid=(triton.cdiv(m, bm), triton.cdiv(n_out, bn)), num_warps=warps, BM=bm,
+                                    BN=bn, BI=bk // cp)
+        timed(f"fwd {bm} {bn} {bk} {warps}", lambda: kan_op._FWD(launch, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y))
+    dxl, _ = kan_op._dx_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, True, torch.bfloat16, "tf32")
+    print("## input-grad tiles (uniform, base-dot): BM BO BK warps -> ms")
     for bm, bo, bk, warps in itertools.product((64, 128), (32, 64), (128, 256), (4, 8)):
-        try:
-            ms = bench(lambda: tk.kan_dx_kernel[(triton.cdiv(m, bm) * triton.cdiv(n_in, bk // cp),)](
-                gy, x, grid, wt, dx, m, n_in, n_out, triton.cdiv(n_in, bk // cp), gy.stride(0), x.stride(0),
-                wt.stride(0), dx.stride(0), HAS_BASE=True, BASE_DOT=True, BM=bm, BO=bo, BI=bk // cp, BIB=64,
-                num_warps=warps, **meta))
-            print(f"dx {bm} {bo} {bk} {warps}: {ms:.3f}")
-        except Exception as e:
-            print(f"dx {bm} {bo} {bk} {warps}: failed {type(e).__name__}")
+        nsb = triton.cdiv(n_in, bk // cp)
+        launch = kan_op._DX.rebind(dxl, grid=(triton.cdiv(m, bm) * nsb,), num_warps=warps, BM=bm, BO=bo,
+                                   BI=bk // cp, NSB=nsb)
+        timed(f"dx {bm} {bo} {bk} {warps}", lambda: kan_op._DX(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, wt_ptr=wt,
+                                                                dx_ptr=dx))
+    dwl, _ = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
     print("## weight-grad tiles (uniform): BM BN BK warps split -> ms")
     for bm, bn, bk, warps, split in itertools.product((64,), bns, (64, 128), (4, 8), (8, 32)):
         nsb = triton.cdiv(n_in, bk // cp)
-        blocks = nsb + triton.cdiv(n_in, 64)
-        part = torch.empty((split, kt, n_out), device="cuda")
-        try:
-            ms = bench(lambda: tk.kan_dw_kernel[(blocks, triton.cdiv(n_out, bn), split)](
-                gy, x, grid, part, m, n_in, n_out, nsb, gy.stride(0), x.stride(0), part.stride(1), part.stride(0),
-                BM=bm, BN=bn, BI=bk // cp, BIB=64, SPLIT=split, num_warps=warps, **meta))
-            print(f"dw {bm} {bn} {bk} {warps} {split}: {ms:.3f}")
-        except Exception as e:
-            print(f"dw {bm} {bn} {bk} {warps} {split}: failed {type(e).__name__}")
+        swept = torch.empty((split, kt, n_out), device="cuda")
+        launch = kan_op._DW.rebind(dwl, grid=(nsb + triton.cdiv(n_in, 64), triton.cdiv(n_out, bn), split),
+                                   num_warps=warps, BM=bm, BN=bn, BI=bk // cp, NSB=nsb, SPLIT=split)
+        timed(f"dw {bm} {bn} {bk} {warps} {split}", lambda: kan_op._DW(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid,
+                                                                        part_ptr=swept))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def sweep(tmp_path_factory, data_dir):
         with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
             cfg = compose("train", overrides=[
                 f"model={model}", f"seed={seed}", "data=mnist", "data.subset=300", "trainer.epochs=2",
-                "trainer.batch_size=50", "model.depth=1", "+model.kwargs.patch_size=7", "trainer.device=cpu",
+                "trainer.batch_size=50", "model.kwargs.depth=1", "+model.kwargs.patch_size=7", "trainer.device=cpu",
                 "trainer.progress_bar=false", "logger=none"])
         with open_dict(cfg):
             cfg.paths.output_dir = str(root / str(num))
@@ -35,8 +35,8 @@ def sweep(tmp_path_factory, data_dir):
 def test_load_runs_flattens_config_and_summary(sweep):
     runs = analysis.load_runs(sweep)
     assert len(runs) == 4 and set(runs["model_name"]) == {"vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32"}
-    assert list(runs["cfg.seed"]) == [0, 1, 0, 1] and (runs["cfg.model.depth"] == 1).all()
-    assert runs["cfg.model.kan.grid_range"].iloc[0] == (-1.0, 1.0)
+    assert list(runs["cfg.seed"]) == [0, 1, 0, 1] and (runs["cfg.model.kwargs.depth"] == 1).all()
+    assert runs["cfg.model.kwargs.kan.grid_range"].iloc[0] == (-1.0, 1.0)
     one = analysis.load_runs(sweep / "0")  # a single run folder works too
     assert len(one) == 1 and one["run_dir"].iloc[0] == str(sweep / "0")
 
@@ -97,7 +97,7 @@ def run_notebook(name, work_dir, **params):
 
     work_dir.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(REPO / "notebooks" / name), str(work_dir / name), parameters=params,
-                               cwd=str(REPO), kernel_name="python3", progress_bar=False)
+                               cwd=str(REPO / "notebooks"), kernel_name="python3", progress_bar=False)
 
 
 @pytest.mark.slow
@@ -118,6 +118,28 @@ def test_kan_activations_notebook_end_to_end(sweep, tmp_path, data_dir):
                  data_dir=str(data_dir), n_images=16)
     names = sorted(p.name for p in figs.glob("*.png"))
     assert names == ["edge_importance.png", "edges_blocks.0.mlp.fc1.png", "input_ranges.png"]
+
+
+def test_every_notebook_parameter_line_parses_under_papermill():
+    import papermill
+
+    for path in (REPO / "notebooks").glob("*.ipynb"):
+        cell = next(c for c in json.loads(path.read_text())["cells"] if "parameters" in c["metadata"].get("tags", []))
+        names = [line.split("=")[0].strip() for line in "".join(cell["source"]).splitlines() if "=" in line]
+        assert sorted(papermill.inspect_notebook(str(path))) == sorted(names), path
+
+
+def test_newest_run_and_sweep_are_found_from_any_folder_of_the_checkout(tmp_path):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "train.yaml").write_text("seed: 0\n")
+    (tmp_path / "notebooks").mkdir()
+    with pytest.raises(FileNotFoundError, match="no runs yet under .*outputs"):
+        analysis.newest_run(root=tmp_path / "notebooks")
+    for folder in ("outputs/2026-11-30/10-00-00_a", "multirun/2026-11-30_11-00-00/0", "outputs/2026-12-01/09-00-00_b"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "summary.json").write_text("{}")
+    assert analysis.newest_run(root=tmp_path / "notebooks") == tmp_path / "outputs/2026-12-01/09-00-00_b"
+    assert analysis.newest_run("sweep", root=tmp_path / "notebooks") == tmp_path / "multirun/2026-11-30_11-00-00"
 
 
 def test_notebooks_are_committed_without_outputs():

@@ -13,7 +13,7 @@ from vkan.checkpoint import load_checkpoint
 REPO = Path(__file__).resolve().parents[1]
 # No randomness that depends on the rank (no augmentation, no stochastic depth). SGD, not Adam: parameters move
 # with the gradient's scale (Adam would hide a wrong gradient average) and rounding differences stay small.
-COMMON = ["data=mnist", "data.subset=400", "data.augment.crop_padding=0", "model.depth=1", "model.drop_path_rate=0",
+COMMON = ["data=mnist", "data.subset=400", "data.augment.crop_padding=0", "model.kwargs.depth=1", "model.kwargs.drop_path_rate=0",
           "+model.kwargs.patch_size=7", "trainer.epochs=2", "trainer.device=cpu", "trainer.progress_bar=false",
           "logger=none", "trainer.kan_reg_weight=1e-4", "optimizer=sgd", "optimizer.lr=0.05"]
 

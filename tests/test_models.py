@@ -23,7 +23,7 @@ def test_model_builds_runs_and_every_parameter_gets_a_gradient(name):
     out.logsumexp(-1).sum().backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
-    if "_kan_" in name:
+    if name.startswith("vit_kan_"):
         assert sum(1 for _ in kan_layers(model)) >= 24
 
 
@@ -39,15 +39,43 @@ def test_kan_and_mlp_twins_within_5_percent_parameters_with_identical_attention(
     assert kan_attn == mlp_attn
 
 
-def test_mnist_shape_and_kan_options_pass_through_create_model():
-    model = timm.create_model("vit_kan_tiny_patch4_32", num_classes=10, img_size=28, in_chans=1,
-                              grid_size=8, spline_order=2, grid_range=(-2, 2), base_activation="gelu",
-                              enable_standalone_scale_spline=False, kan_bias=True, kan_hidden=50)
+@pytest.mark.parametrize("how", ["kan dict", "KANSpec", "flat keywords", "checkpoint of an earlier version"])
+def test_mnist_shape_and_kan_options_pass_through_create_model(how):
+    options = dict(grid_size=8, spline_order=2, grid_range=(-2, 2), base_activation="gelu",
+                   enable_standalone_scale_spline=False, bias=True)
+    kan = {"kan dict": dict(kan=options), "KANSpec": dict(kan=vkan.KANSpec(**options)), "flat keywords": options,
+           "checkpoint of an earlier version": {**options, "bias": None, "kan_bias": True}}[how]
+    kan = {k: v for k, v in kan.items() if v is not None}
+    model = timm.create_model("vit_kan_tiny_patch4_32", num_classes=10, img_size=28, in_chans=1, kan_hidden=50, **kan)
     fc1 = model.blocks[3].mlp.fc1
     assert (fc1.in_features, fc1.out_features, fc1.grid_size, fc1.spline_order) == (192, 50, 8, 2)
     assert fc1.grid_range == (-2.0, 2.0) and fc1.spline_scaler is None and fc1.bias is not None
     assert isinstance(fc1.base_activation, torch.nn.GELU)
     assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_unknown_kan_option_is_rejected_naming_the_valid_ones():
+    with pytest.raises(TypeError, match="unknown KAN option.*grid_sise.*valid options: grid_size, spline_order"):
+        timm.create_model("vit_kan_tiny_patch4_32", kan={"grid_sise": 3})
+    with pytest.raises(TypeError, match="unknown KAN option.*grid_sise"):
+        KANMlp(8, 16, grid_sise=3)
+
+
+def test_a_kan_option_lives_in_kanspec_and_reaches_every_layer_and_the_width_rule():
+    spec = vkan.KANSpec(grid_size=3, spline_order=1, enable_standalone_scale_spline=False)
+    assert spec.params_per_edge == 3 + 1 + 1 and spec.n_coef == 4
+    model = timm.create_model("vit_kan_tiny_patch4_32", kan=spec, kan_head=True, depth=2)
+    assert all(layer.spec == spec for _, layer in kan_layers(model))  # blocks and head
+    assert model.kan_hidden == vkan.matched_kan_hidden(192, 4.0, spec) == round((2 * 192 * 768 + 768 + 192) / (2 * 192 * 5))
+
+
+def test_models_carry_timm_default_configs():
+    for name in vkan.REGISTERED_MODELS:
+        model = timm.create_model(name, num_classes=10, depth=1)
+        cfg = timm.data.resolve_data_config({}, model=model)
+        size = 224 if name.endswith("224") else 32
+        assert cfg["input_size"] == (3, size, size) and len(cfg["mean"]) == 3, name
+        assert model.pretrained_cfg["first_conv"] == "patch_embed.proj" and model.pretrained_cfg["classifier"] == "head"
 
 
 def test_kansformer_seed_model_structure():
@@ -113,3 +141,26 @@ def test_update_grids_refits_every_layer_on_its_own_inputs_and_keeps_logits():
         assert (layer.grid[:, g + k] >= inputs.max(0).values - 0.05).all(), n
     err = ((after - before).norm() / before.norm()).item()
     assert err < 0.05, err
+
+
+def test_kan_vit_keeps_at_most_1_5x_the_mlp_twins_memory_for_backward_on_the_cpu_path():
+    """The reference (CPU) path saves only each KAN layer's inputs for backward, not the (tokens, in, G + k) bases."""
+    from vkan.bspline import saved_tensor_bytes
+
+    saved = {}
+    for name in ("vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32"):
+        model = timm.create_model(name, num_classes=10, depth=4)
+        x = torch.randn(16, 3, 32, 32)
+        saved[name] = saved_tensor_bytes(lambda: model(x).sum(), )[1]
+    assert saved["vit_kan_tiny_patch4_32"] <= 1.5 * saved["vit_mlp_tiny_patch4_32"], saved
+
+
+def test_kan_layer_saves_its_input_and_weights_not_the_bases():
+    from vkan.bspline import saved_tensor_bytes
+
+    layer = KANLinear(64, 32, grid_size=8)
+    x = torch.randn(4096, 64, requires_grad=True)
+    _, n_bytes = saved_tensor_bytes(layer, x)
+    bases = 4096 * 64 * layer.n_coef * 4
+    params = sum(p.numel() for p in layer.parameters()) * 4
+    assert n_bytes <= 3 * x.numel() * 4 + 2 * params < bases, (n_bytes, bases)

@@ -20,7 +20,7 @@ SUMMARY_COLUMNS = ["model_name", "data", "seed", "params", "best_val_acc", "fina
 
 
 def flatten(tree: dict, prefix: str = "") -> Dict[str, object]:
-    """{"model": {"kan": {"grid_size": 5}}} -> {"model.kan.grid_size": 5}; lists become tuples."""
+    """{"model": {"kwargs": {"depth": 12}}} -> {"model.kwargs.depth": 12}; lists become tuples."""
     flat: Dict[str, object] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
@@ -29,6 +29,32 @@ def flatten(tree: dict, prefix: str = "") -> Dict[str, object]:
         else:
             flat[name] = tuple(value) if isinstance(value, list) else value
     return flat
+
+
+def project_root(start: Optional[PathLike] = None) -> Path:
+    """The checkout that holds ``outputs/`` and ``multirun/``: the first folder at or above ``start`` (default: the
+    working folder, e.g. ``notebooks/``) with ``conf/train.yaml``, else the one vkan was installed from."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "conf" / "train.yaml").exists():
+            return folder
+    installed = Path(__file__).resolve().parents[1]
+    return installed if (installed / "conf" / "train.yaml").exists() else here
+
+
+def newest_run(kind: str = "run", root: Optional[PathLike] = None) -> Path:
+    """The newest run folder (``kind="run"``: any folder with summary.json under outputs/ and multirun/) or the
+    newest sweep folder (``kind="sweep"``: a multirun/<date_time> folder; the newest run when there is none)."""
+    root = project_root(root)
+    if kind == "sweep":
+        sweeps = [p for p in (root / "multirun").glob("*") if p.is_dir() and any(p.glob("*/summary.json"))]
+        if sweeps:
+            return max(sweeps, key=lambda p: p.stat().st_mtime)
+    runs = [p.parent for folder in ("outputs", "multirun") for p in (root / folder).glob("**/summary.json")]
+    if not runs:
+        raise FileNotFoundError(f"no runs yet under {root / 'outputs'} or {root / 'multirun'}: train one first "
+                                f"(python train.py ...), or pass the run folder explicitly")
+    return max(runs, key=lambda p: (p / "summary.json").stat().st_mtime)
 
 
 def find_runs(path: PathLike) -> List[Path]:
@@ -137,7 +163,7 @@ def plot_tradeoffs(runs: pd.DataFrame, by: str = "model_name"):
 
 
 def plot_heatmap(runs: pd.DataFrame, rows: str, cols: str, metric: str = "best_val_acc"):
-    """Mean ``metric`` over a two-axis sweep (e.g. ``cfg.model.kan.grid_size`` x ``cfg.optimizer.lr``)."""
+    """Mean ``metric`` over a two-axis sweep (e.g. ``cfg.model.kwargs.kan.grid_size`` x ``cfg.optimizer.lr``)."""
     import matplotlib.pyplot as plt
 
     table = runs.pivot_table(index=rows, columns=cols, values=metric, aggfunc="mean")

@@ -2,6 +2,7 @@
 
     python -m vkan.bench                       # layers + models (eager and compiled), prints markdown tables
     python -m vkan.bench --skip-models --json out.json
+    python -m vkan.bench --cpu                 # CPU: ViT-tiny train step, KAN vs MLP twin, batch 64 and 512
 
 All numbers in one table come from one process on one GPU, so ratios are measured side by side.
 Layer rows time forward + backward under bf16 autocast, models a training step (``triton.testing.do_bench``),
@@ -147,14 +148,19 @@ def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:
     return rows
 
 
-MODEL_CONFIGS = {
-    "tiny32": ("vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32", 32, 512),
-    "small224": ("vit_kan_small_patch16_224", "vit_mlp_small_patch16_224", 224, 128),
+MODEL_CONFIGS = {  # kan, mlp, image side, batch, channels
+    "tiny32": ("vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32", 32, 512, 3),
+    "mnist28": ("vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32", 28, 512, 1),  # the app's MNIST runs
+    "small224": ("vit_kan_small_patch16_224", "vit_mlp_small_patch16_224", 224, 128, 3),
+    "base224": ("vit_kan_base_patch16_224", "vit_mlp_base_patch16_224", 224, 64, 3),
 }
 
 
-def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5) -> List[dict]:
+def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, reference: bool = True) -> List[dict]:
     """Training-step throughput (AdamW, bf16 autocast, cross-entropy) of KAN and MLP ViT twins.
+
+    Eager rows include the KAN model with Triton's own launches (``vkan.ops.launch``'s direct launches off),
+    to measure what the direct path gains, and (``reference``) the PyTorch reference path.
 
     Small models are host-bound in eager mode, and the host's speed drifts between seconds, so the
     variants are timed in interleaved rounds (MLP, KAN, MLP, KAN, ...): img/s is the median over rounds
@@ -165,27 +171,33 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5) -> 
     import timm
 
     import vkan  # noqa: F401  (registers the models)
+    from vkan.ops import launch
 
     configs = configs or list(MODEL_CONFIGS.values())
+    direct_ok = launch.direct_launch_enabled()  # the installed Triton launches the way the direct path does
     rows = []
-    for kan_name, mlp_name, img, batch in configs:
+    for kan_name, mlp_name, img, batch, chans in configs:
         for compiled in compile_modes:
             steps = {}
-            for name, fused in [(mlp_name, None), (kan_name, True), (kan_name, False)]:
-                if fused is False and compiled:
-                    continue  # the reference path is the slow baseline; eager is enough
+            variants = [(mlp_name, None), (kan_name, True), (kan_name, "triton")]
+            if reference:
+                variants.append((kan_name, False))
+            for name, fused in variants:
+                if fused in (False, "triton") and compiled:
+                    continue  # eager-only comparisons: the reference path, and Triton's own launches
                 torch.manual_seed(0)
-                model = timm.create_model(name, num_classes=10).cuda().train()
+                model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans).cuda().train()
                 if fused is not None:
                     for module in model.modules():
                         if hasattr(module, "fused"):
-                            module.fused = None if fused else False
+                            module.fused = False if fused is False else None
                 opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
                 run = torch.compile(model, mode=None if compiled is True else compiled) if compiled else model
-                x = torch.randn(batch, 3, img, img, device="cuda")
+                x = torch.randn(batch, chans, img, img, device="cuda")
                 y = torch.randint(0, 10, (batch,), device="cuda")
 
-                def step(run=run, opt=opt, x=x, y=y):
+                def step(run=run, opt=opt, x=x, y=y, direct=fused != "triton"):
+                    launch._direct = direct and direct_ok  # vkan's direct launches, or Triton's own
                     with torch.autocast("cuda", dtype=torch.bfloat16):
                         loss = nn.functional.cross_entropy(run(x), y)
                     loss.backward()
@@ -197,7 +209,7 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5) -> 
                     step()
                 torch.cuda.synchronize()
                 warm_s = time.perf_counter() - t0
-                label = name + ("" if fused is not False else " (reference path)")
+                label = name + {False: " (reference path)", "triton": " (Triton launches)"}.get(fused, "")
                 peak = peak_gib(step, [])
                 steps[label] = (step, {"model": label, "img": img, "batch": batch, "compiled": compiled,
                                        "peak_gib": peak, "warmup_s": warm_s, "ms_rounds": []})
@@ -216,6 +228,70 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5) -> 
                 print("measured:", row, flush=True)  # partial results survive an interrupted run
             steps.clear()
             torch.cuda.empty_cache()
+    return rows
+
+
+def cpu_train_step(name: str, batch: int, img: int = 32):
+    """(model, step) of one AdamW training step of a timm model on random CPU data (fp32)."""
+    import timm
+
+    import vkan  # noqa: F401  (registers the models)
+
+    torch.manual_seed(0)
+    model = timm.create_model(name, num_classes=10).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x, y = torch.randn(batch, 3, img, img), torch.randint(0, 10, (batch,))
+
+    def step():
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return model, step
+
+
+def _cpu_peak_rss(name: str, batch: int, steps: int) -> dict:
+    """Run in a fresh process: its peak resident memory (GiB) over ``steps`` training steps (what the kernel's
+    out-of-memory killer sees)."""
+    import resource
+
+    _, step = cpu_train_step(name, batch)
+    for _ in range(steps):
+        step()
+    return {"peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def bench_cpu(batches=(64, 512), rounds: int = 3, names=("vit_mlp_tiny_patch4_32", "vit_kan_tiny_patch4_32")) -> List[dict]:
+    """ViT-tiny training steps on the CPU, KAN vs its MLP twin: seconds per step in interleaved rounds (median;
+    the ratio is the median of per-round ratios) and peak resident memory, each model in a fresh process."""
+    import statistics
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    rows = []
+    for batch in batches:
+        steps = {name: cpu_train_step(name, batch)[1] for name in names}
+        for step in steps.values():
+            step()  # warm-up: allocator, first-call work
+        times = {name: [] for name in names}
+        for _ in range(rounds):
+            for name, step in steps.items():
+                t0 = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - t0)
+        del steps
+        memory = {}
+        for name in names:  # a fresh process per model: peak RSS never goes down
+            with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+                memory[name] = pool.submit(_cpu_peak_rss, name, batch, 2).result()
+        base = names[0]
+        for name in names:
+            ratios = [t / b for t, b in zip(times[name], times[base])]
+            rows.append({"model": name, "batch": batch, "threads": torch.get_num_threads(),
+                         "step_s": statistics.median(times[name]), "time_vs_mlp": statistics.median(ratios),
+                         "ratio_min": min(ratios), "ratio_max": max(ratios), **memory[name],
+                         "mem_vs_mlp": memory[name]["peak_rss_gib"] / memory[base]["peak_rss_gib"],
+                         "s_rounds": times[name]})
+            print("measured:", rows[-1], flush=True)
     return rows
 
 
@@ -241,6 +317,7 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-layers", action="store_true", help="skip the layer benchmark")
     parser.add_argument("--skip-models", action="store_true", help="skip the model benchmark")
     parser.add_argument("--no-compile", action="store_true", help="model benchmark in eager mode only")
+    parser.add_argument("--no-reference", action="store_true", help="model benchmark without the reference-path row")
     parser.add_argument("--compile-modes", default="default",
                         help="comma list of torch.compile modes to time besides eager (default, reduce-overhead, ...)")
     parser.add_argument("--models", default="tiny32,small224", help=f"comma list of {sorted(MODEL_CONFIGS)}")
@@ -248,10 +325,21 @@ def main(argv=None) -> None:
     parser.add_argument("--layer-rounds", type=int, default=5, help="interleaved timing rounds per layer implementation")
     parser.add_argument("--shapes", default=",".join(f"{m}x{i}x{o}" for m, i, o in LAYER_SHAPES),
                         help="comma list of layer shapes MxINxOUT (tokens x in -> out)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="CPU mode: ViT-tiny training steps, KAN vs MLP twin, time and peak memory")
+    parser.add_argument("--batches", default="64,512", help="--cpu: comma list of batch sizes")
     parser.add_argument("--json", help="also write all rows to this JSON file")
     args = parser.parse_args(argv)
+    if args.cpu:
+        rows = bench_cpu([int(b) for b in args.batches.split(",")], rounds=args.rounds)
+        print(markdown(rows, ["model", "batch", "threads", "step_s", "time_vs_mlp", "ratio_min", "ratio_max",
+                              "peak_rss_gib", "mem_vs_mlp"]), flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"cpu": rows, "torch": torch.__version__}, f, indent=1)
+        return
     if not torch.cuda.is_available():
-        raise SystemExit("vkan.bench needs a CUDA GPU")
+        raise SystemExit("vkan.bench needs a CUDA GPU (or --cpu for the CPU training-step comparison)")
     out = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__}
     a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
     for _ in range(200):  # ~1 s of matmuls so that clocks are up before the first timed row
@@ -273,7 +361,7 @@ def main(argv=None) -> None:
     if not args.skip_models:
         modes = [False] + ([] if args.no_compile else [True if m == "default" else m for m in args.compile_modes.split(",")])
         out["models"] = bench_models(compile_modes=modes, configs=[MODEL_CONFIGS[k] for k in args.models.split(",")],
-                                     rounds=args.rounds)
+                                     rounds=args.rounds, reference=not args.no_reference)
         print(markdown(out["models"], ["model", "img", "batch", "compiled", "img_per_s", "peak_gib",
                                        "throughput_vs_mlp", "ratio_min", "ratio_max", "mem_vs_mlp"]), flush=True)
     if args.json:

@@ -11,12 +11,12 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 import timm
 import torch
+from omegaconf import DictConfig, OmegaConf
 
 import vkan.models  # noqa: F401  (registers the vkan models with timm before create_model)
+from vkan.errors import CheckpointError
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, truncated or not a vkan checkpoint; the message says what to do."""
+CHECKPOINTS = {"best": "best.pt", "last": "last.pt", "best_ema": "best_ema.pt", "last_ema": "last.pt"}
 
 
 def rng_state() -> Dict[str, Any]:
@@ -50,42 +50,59 @@ def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
 def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> Dict[str, Any]:
     """Read a checkpoint written by ``save_checkpoint`` (tensors and plain containers only)."""
     path = Path(path)
+    others = [p.name for p in sorted(path.parent.glob("*.pt")) if p != path]
+    other = f"the run's other checkpoint ({', '.join(others)})" if others else "another run's checkpoint"
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}; a run folder holds checkpoints/last.pt and best.pt")
+        raise CheckpointError(f"no checkpoint at {path}; a run folder holds checkpoints/last.pt and best.pt. Use "
+                              f"{other} or train again")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated zip, pickle garbage, ...
-        raise CheckpointError(f"{path} is corrupt or truncated ({type(e).__name__}: {e}); use the run's other "
-                              f"checkpoint (best.pt / last.pt) or train again") from e
+    except Exception as e:  # truncated zip, pickle garbage, ...: torch's own advice does not apply here
+        raise CheckpointError(f"{path} is corrupt or truncated and cannot be read ({type(e).__name__}); use {other} "
+                              f"or train again") from None
     missing = {"model_name", "model_kwargs", "model"} - set(ckpt if isinstance(ckpt, dict) else ())
     if missing:
-        raise CheckpointError(f"{path} is not a vkan checkpoint (missing {sorted(missing)})")
+        raise CheckpointError(f"{path} is not a vkan checkpoint (missing {sorted(missing)}); use {other}")
     return ckpt
 
 
-def build_model_from_checkpoint(ckpt: Dict[str, Any]) -> torch.nn.Module:
-    """Rebuild the timm model a checkpoint describes and load its weights (grids included)."""
+def epochs_done(ckpt: Dict[str, Any]) -> int:
+    """Completed epochs (1-based, like metrics.csv); checkpoints before this field stored the 0-based last epoch."""
+    return int(ckpt["epochs_done"]) if "epochs_done" in ckpt else int(ckpt.get("epoch", -1)) + 1
+
+
+def build_model_from_checkpoint(ckpt: Dict[str, Any], weights: str = "model") -> torch.nn.Module:
+    """Rebuild the timm model a checkpoint describes and load its weights (grids included): ``weights`` is
+    "model" or "ema" (the exponential moving average, when the run kept one)."""
+    if weights not in ckpt:
+        raise CheckpointError(f"this checkpoint has no {weights!r} weights (the run kept no EMA: "
+                              f"trainer.ema.decay was 0)")
     model = timm.create_model(ckpt["model_name"], **ckpt["model_kwargs"])
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(ckpt[weights])
     return model
 
 
 @dataclass
 class LoadedRun:
-    """A trained model with the facts of its run."""
+    """A trained model with the facts of its run: ``epoch`` counts like metrics.csv (1 = after the first
+    epoch), ``config`` is the run's OmegaConf config."""
 
     model: torch.nn.Module
-    config: Dict[str, Any]
+    config: DictConfig
     epoch: int
     checkpoint_path: Path
     summary: Optional[Dict[str, Any]]
 
 
 def load_run(run_dir: Union[str, Path], which: str = "best", device: Union[str, torch.device] = "cpu") -> LoadedRun:
-    """Rebuild the trained model of a run folder from the folder alone (``which`` = "best" or "last")."""
+    """Rebuild the trained model of a run folder from the folder alone. ``which``: "best" (best validation
+    accuracy), "last", "best_ema" or "last_ema" (the EMA weights, for runs with ``trainer.ema.decay > 0``)."""
+    if which not in CHECKPOINTS:
+        raise CheckpointError(f"which={which!r}: choose one of {', '.join(CHECKPOINTS)}")
     run_dir = Path(run_dir)
-    ckpt = load_checkpoint(run_dir / "checkpoints" / f"{which}.pt")
-    model = build_model_from_checkpoint(ckpt).to(device).eval()
+    path = run_dir / "checkpoints" / CHECKPOINTS[which]
+    ckpt = load_checkpoint(path)
+    model = build_model_from_checkpoint(ckpt, "ema" if which.endswith("_ema") else "model").to(device).eval()
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    return LoadedRun(model, ckpt.get("config", {}), ckpt.get("epoch", -1), run_dir / "checkpoints" / f"{which}.pt", summary)
+    return LoadedRun(model, OmegaConf.create(ckpt.get("config", {})), epochs_done(ckpt), path, summary)

@@ -52,11 +52,35 @@ def wrap(model: nn.Module, ctx: DistContext) -> nn.Module:
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
+def world_size() -> int:
+    """Number of processes in the group (1 without one)."""
+    return tdist.get_world_size() if tdist.is_available() and tdist.is_initialized() else 1
+
+
+def default_device() -> torch.device:
+    """The device collectives run on: this rank's GPU under NCCL, else the CPU."""
+    if tdist.is_available() and tdist.is_initialized() and tdist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if tdist.is_available() and tdist.is_initialized():
         t = t.clone()
         tdist.all_reduce(t)
     return t
+
+
+def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
+    if tdist.is_available() and tdist.is_initialized():
+        t = t.clone()
+        tdist.all_reduce(t, op=tdist.ReduceOp.MAX)
+    return t
+
+
+def barrier() -> None:
+    if tdist.is_available() and tdist.is_initialized():
+        tdist.barrier()
 
 
 def broadcast_object(obj: Any) -> Any:

@@ -1,13 +1,15 @@
-"""KANLinear: a B-spline Kolmogorov-Arnold layer that drops in wherever ``nn.Linear`` goes."""
+"""KANLinear: a B-spline Kolmogorov-Arnold layer that drops in wherever ``nn.Linear`` goes, and KANSpec, its options."""
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Callable, Optional, Sequence, Type, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vkan.bspline import b_spline_bases, spline_linear
 from vkan.ops import fused_kan_linear, fused_spline_linear, fused_supported, kernel_activation
 
 ActivationArg = Union[str, Type[nn.Module], Callable[[], nn.Module]]
@@ -41,6 +43,74 @@ def activation_name(module: nn.Module) -> Optional[str]:
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class KANSpec:
+    """Every hyper-parameter of a KAN layer, in one place: KANLinear, KANMlp, the models and the configs take it.
+
+    Adding an option means adding a field here (and a line in ``conf/model/vit_kan.yaml``); ``KANSpec.of``
+    rejects names that are not fields, so a typo never passes silently.
+    """
+
+    grid_size: int = 5  # spline intervals on grid_range
+    spline_order: int = 3  # B-spline degree k (the fused GPU kernels cover 1-3)
+    grid_range: Tuple[float, float] = (-1.0, 1.0)  # initial knot range; update_grid re-fits it to the data
+    base_activation: ActivationArg = "silu"  # the residual branch w_b * act(x) of every edge
+    enable_standalone_scale_spline: bool = True  # a per-edge spline_scaler parameter
+    bias: bool = False  # a bias per output
+    scale_noise: float = 0.1  # amplitude of the initial spline noise
+    scale_base: float = 1.0  # initial scale of base_weight
+    scale_spline: float = 1.0  # initial scale of the spline part
+    grid_eps: float = 0.02  # update_grid: weight of a uniform grid mixed into the data quantiles
+
+    def __post_init__(self) -> None:
+        lo, hi = (float(v) for v in self.grid_range)
+        object.__setattr__(self, "grid_range", (lo, hi))
+        if int(self.grid_size) != self.grid_size or self.grid_size < 1:
+            raise ValueError(f"grid_size must be an integer >= 1, got {self.grid_size}")
+        if int(self.spline_order) != self.spline_order or self.spline_order < 0:
+            raise ValueError(f"spline_order must be an integer >= 0, got {self.spline_order}")
+        if not lo < hi:
+            raise ValueError(f"grid_range must be (low, high) with low < high, got {self.grid_range}")
+        resolve_activation(self.base_activation)
+
+    @classmethod
+    def names(cls) -> Tuple[str, ...]:
+        """The option names, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def of(cls, spec: Optional["KANSpec"] = None, **options: Any) -> "KANSpec":
+        """``spec`` (default: the defaults) with ``options`` replaced; an unknown name raises ``TypeError``
+        naming it and the valid ones."""
+        if spec is not None and not isinstance(spec, KANSpec):
+            raise TypeError(f"expected a KANSpec, got {type(spec).__name__}; pass KAN options by keyword "
+                            f"(e.g. grid_size=5)")
+        unknown = sorted(set(options) - set(cls.names()))
+        if unknown:
+            raise TypeError(f"unknown KAN option(s) {', '.join(unknown)}; valid options: {', '.join(cls.names())}")
+        return dataclasses.replace(spec or cls(), **options)
+
+    @property
+    def n_coef(self) -> int:
+        """Spline coefficients per edge: ``grid_size + spline_order``."""
+        return self.grid_size + self.spline_order
+
+    @property
+    def params_per_edge(self) -> int:
+        """Parameters per edge: the coefficients, base_weight and (if enabled) spline_scaler."""
+        return self.n_coef + 1 + int(self.enable_standalone_scale_spline)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain values (activations by name where known): what configs and checkpoints store."""
+        out = dataclasses.asdict(self)
+        act = self.base_activation
+        if not isinstance(act, str):
+            out["base_activation"] = next((n for n, c in _ACTIVATIONS.items() if c is act),
+                                          f"{act.__module__}.{getattr(act, '__qualname__', act)}")
+        out["grid_range"] = list(self.grid_range)
+        return out
+
+
 def uniform_grid(in_features: int, grid_size: int, spline_order: int,
                  grid_range: Sequence[float], device=None) -> torch.Tensor:
     """Uniform knots on ``grid_range`` extended by ``spline_order`` knots each side: (in, G + 2k + 1)."""
@@ -56,22 +126,6 @@ def grid_is_uniform(grid: torch.Tensor, rtol: float = 1e-5) -> bool:
     return bool(((steps - steps[:, :1]).abs() <= rtol * steps[:, :1].abs()).all() and (steps > 0).all())
 
 
-def b_spline_bases(x: torch.Tensor, grid: torch.Tensor, spline_order: int) -> torch.Tensor:
-    """Cox-de Boor B-spline bases of each input on its own knots.
-
-    x: (N, in); grid: (in, G + 2k + 1) strictly increasing per row -> (N, in, G + k).
-    Bases are zero outside ``[grid[:, 0], grid[:, -1])`` (half-open, like the order-0 indicators).
-    """
-    grid = grid.to(x.dtype)
-    x = x.unsqueeze(-1)  # (N, in, 1)
-    bases = ((x >= grid[:, :-1]) & (x < grid[:, 1:])).to(x.dtype)  # (N, in, G + 2k)
-    for k in range(1, spline_order + 1):
-        left = (x - grid[:, : -(k + 1)]) / (grid[:, k:-1] - grid[:, : -(k + 1)])
-        right = (grid[:, k + 1:] - x) / (grid[:, k + 1:] - grid[:, 1:-k])
-        bases = left * bases[..., :-1] + right * bases[..., 1:]  # (N, in, G + 2k - k)
-    return bases
-
-
 class KANLinear(nn.Module):
     """A KAN layer: every edge ``i -> o`` carries ``phi(x) = w_b * act(x) + s * sum_c w_c B_c(x)``.
 
@@ -84,63 +138,48 @@ class KANLinear(nn.Module):
     - ``spline_scaler`` (out, in), only when ``enable_standalone_scale_spline``
     - buffer ``grid`` (in, grid_size + 2 * spline_order + 1), kept in float32
 
-    Input (..., in) -> output (..., out), like ``nn.Linear``. On CUDA the fused Triton kernels
-    (``vkan.ops``) run the whole layer (spline and base branches) without materialising ``B(x)``; set
-    ``fused=False`` to force the pure-PyTorch reference path.
+    Options come as a ``KANSpec``, as keywords (efficient-kan's constructor arguments:
+    ``KANLinear(64, 10, grid_size=8, base_activation=torch.nn.SiLU)``), or both (keywords replace the
+    spec's fields). Input (..., in) -> output (..., out), like ``nn.Linear``. On CUDA the fused Triton
+    kernels (``vkan.ops``) run the whole layer without materialising ``B(x)``; elsewhere (or with
+    ``fused=False``) the PyTorch path keeps only the inputs for backward (``vkan.bspline``).
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        grid_size: int = 5,
-        spline_order: int = 3,
-        grid_range: Sequence[float] = (-1.0, 1.0),
-        base_activation: ActivationArg = nn.SiLU,
-        scale_noise: float = 0.1,
-        scale_base: float = 1.0,
-        scale_spline: float = 1.0,
-        enable_standalone_scale_spline: bool = True,
-        grid_eps: float = 0.02,
-        bias: bool = False,
-        device=None,
-        dtype=None,
-    ) -> None:
+    def __init__(self, in_features: int, out_features: int, spec: Optional[KANSpec] = None, *, device=None,
+                 dtype=None, **options: Any) -> None:
         super().__init__()
-        if grid_size < 1:
-            raise ValueError(f"grid_size must be >= 1, got {grid_size}")
-        if spline_order < 0:
-            raise ValueError(f"spline_order must be >= 0, got {spline_order}")
-        if len(grid_range) != 2 or not float(grid_range[0]) < float(grid_range[1]):
-            raise ValueError(f"grid_range must be (low, high) with low < high, got {tuple(grid_range)}")
+        spec = KANSpec.of(spec, **options)
         factory = {"device": device, "dtype": dtype}
+        self.spec = spec
         self.in_features = in_features
         self.out_features = out_features
-        self.grid_size = grid_size
-        self.spline_order = spline_order
-        self.grid_range = (float(grid_range[0]), float(grid_range[1]))
-        self.scale_noise = scale_noise
-        self.scale_base = scale_base
-        self.scale_spline = scale_spline
-        self.enable_standalone_scale_spline = enable_standalone_scale_spline
-        self.grid_eps = grid_eps
-        self.base_activation = resolve_activation(base_activation)()
+        self.base_activation = resolve_activation(spec.base_activation)()
         self.fused: Optional[bool] = None  # None: fused kernel whenever it applies; False: reference path
 
-        self.register_buffer("grid", uniform_grid(in_features, grid_size, spline_order, self.grid_range, device))
-        self.grid_uniform = True  # equally spaced knots in every row: lets the fused kernel use closed-form bases
-        n_coef = grid_size + spline_order
+        grid = uniform_grid(in_features, spec.grid_size, spec.spline_order, spec.grid_range, device)
+        self.register_buffer("grid", grid)
+        self.grid_uniform = True  # equally spaced knots in every row: closed-form / local bases apply
         self.base_weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
-        self.spline_weight = nn.Parameter(torch.empty(out_features, in_features, n_coef, **factory))
-        if enable_standalone_scale_spline:
+        self.spline_weight = nn.Parameter(torch.empty(out_features, in_features, spec.n_coef, **factory))
+        if spec.enable_standalone_scale_spline:
             self.spline_scaler = nn.Parameter(torch.empty(out_features, in_features, **factory))
         else:
             self.register_parameter("spline_scaler", None)
-        if bias:
+        if spec.bias:
             self.bias = nn.Parameter(torch.empty(out_features, **factory))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+
+    # efficient-kan's attribute names, read from the spec
+    grid_size = property(lambda self: self.spec.grid_size)
+    spline_order = property(lambda self: self.spec.spline_order)
+    grid_range = property(lambda self: self.spec.grid_range)
+    scale_noise = property(lambda self: self.spec.scale_noise)
+    scale_base = property(lambda self: self.spec.scale_base)
+    scale_spline = property(lambda self: self.spec.scale_spline)
+    enable_standalone_scale_spline = property(lambda self: self.spec.enable_standalone_scale_spline)
+    grid_eps = property(lambda self: self.spec.grid_eps)
 
     @property
     def n_coef(self) -> int:
@@ -220,13 +259,23 @@ class KANLinear(nn.Module):
         return self.spline_reference(x2)
 
     def spline_reference(self, x2: torch.Tensor) -> torch.Tensor:
-        """Reference spline part (materialises the bases): (N, in) -> (N, out)."""
-        bases = self.b_splines(x2)  # (N, in, C)
-        weight = self.scaled_spline_weight
-        return F.linear(bases.reshape(x2.shape[0], -1).to(weight.dtype), weight.reshape(self.out_features, -1))
+        """Spline part on the PyTorch path (bases rebuilt in backward, not kept): (N, in) -> (N, out)."""
+        weight = self.scaled_spline_weight.reshape(self.out_features, -1)  # (out, in * C)
+        return spline_linear(x2, self.grid, weight, self.spline_order, uniform=self.grid_uniform)
+
+    def curve2coeff(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Least-squares spline coefficients through points: x (N, in), y (N, in, out) -> (out, in, C).
+
+        efficient-kan's method, solved through the per-input (C, C) normal equations."""
+        a = self.b_splines(x).double().permute(1, 2, 0)  # (in, C, N)
+        gram = a @ a.transpose(1, 2)  # (in, C, C)
+        ridge = 1e-10 * gram.diagonal(dim1=1, dim2=2).mean(-1).clamp_min(1e-12)  # (in,)
+        eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+        coef = torch.linalg.solve(gram + ridge[:, None, None] * eye, a @ y.double().transpose(0, 1))  # (in, C, out)
+        return coef.permute(2, 0, 1).to(self.spline_weight.dtype).contiguous()
 
     @torch.no_grad()
-    def update_grid(self, x: torch.Tensor, margin: float = 0.01) -> None:
+    def update_grid(self, x: torch.Tensor, margin: float = 0.01, exact_efficient_kan: bool = False) -> None:
         """Re-fit the grid to the inputs ``x`` (..., in) while keeping the function computed on them.
 
         The new knots mix the data's quantiles (weight ``1 - grid_eps``) with a uniform grid over the
@@ -234,6 +283,10 @@ class KANLinear(nn.Module):
         least-squares fit, per edge, of the old spline outputs on ``x`` (solved through the per-input
         (C, C) normal equations, so nothing of size (N, in, out) is ever built). The fitted coefficients
         are stored back divided by ``spline_scaler``, so ``scaled_spline_weight`` is what was fitted.
+
+        ``exact_efficient_kan=True`` reproduces efficient-kan instead: quantile indices truncated rather
+        than rounded, and the fitted (already scaled) coefficients stored in ``spline_weight`` as they are,
+        so the scaler multiplies them a second time and the layer's function changes.
         """
         x = x.reshape(-1, self.in_features).to(torch.float32)  # (N, in)
         n, k, g = x.shape[0], self.spline_order, self.grid_size
@@ -242,7 +295,8 @@ class KANLinear(nn.Module):
         old_bases = b_spline_bases(x, self.grid.float(), k)  # (N, in, C)
 
         x_sorted = torch.sort(x, dim=0).values  # (N, in)
-        idx = torch.linspace(0, n - 1, g + 1, device=x.device).round().long()
+        idx = torch.linspace(0, n - 1, g + 1, device=x.device)
+        idx = idx.long() if exact_efficient_kan else idx.round().long()
         grid_adaptive = x_sorted[idx]  # (G+1, in)
         step = (x_sorted[-1] - x_sorted[0] + 2 * margin) / g  # (in,)
         ramp = torch.arange(g + 1, device=x.device, dtype=torch.float32).unsqueeze(1)
@@ -264,7 +318,7 @@ class KANLinear(nn.Module):
 
         self.grid.copy_(new_grid)
         self.grid_uniform = False
-        if self.spline_scaler is None:
+        if self.spline_scaler is None or exact_efficient_kan:
             self.spline_weight.copy_(new_coef)
             return
         scaler = self.spline_scaler.double()

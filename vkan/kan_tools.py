@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Iterable, Iterator, List, Tuple
+from typing import Callable, Iterator, List, Tuple
 
 import torch
 import torch.nn as nn
@@ -60,22 +60,29 @@ def update_grids(model: nn.Module, batch: torch.Tensor, margin: float = 0.01, ma
     return forward_with_kan_inputs(model, batch, refit)
 
 
+@torch.no_grad()
+def copy_kan_grids(source: nn.Module, target: nn.Module) -> None:
+    """Give every KAN layer of ``target`` the grid of the same layer in ``source`` (e.g. an EMA copy after a grid
+    update: averaging knots would not give a grid the averaged coefficients belong to)."""
+    for (_, src), (_, dst) in zip(kan_layers(source), kan_layers(target)):
+        dst.grid.copy_(src.grid)
+        dst.grid_uniform = src.grid_uniform
+
+
 # Parameters exempt from weight decay in every KAN layer (fnmatch patterns on full names). base_weight and
 # spline_weight are the layer's linear maps and decay like any weight matrix; spline_scaler is a per-edge gain
 # multiplying spline_weight (decaying both factors of a product penalises it twice), so it is exempt.
+# KanVisionTransformer.no_weight_decay() lists them, which is what timm's optimizer factory reads.
 KAN_NO_WEIGHT_DECAY = ("*spline_scaler",)
 
 
-def param_groups(model: nn.Module, weight_decay: float, no_decay_patterns: Iterable[str] = ()) -> List[dict]:
-    """Optimizer groups: decay every tensor of ndim >= 2 except biases, norm gains, ``model.no_weight_decay()``
-    names and ``no_decay_patterns`` (fnmatch); KAN ``spline_scaler`` is exempt through the model's list."""
+def param_groups(model: nn.Module, weight_decay: float) -> List[dict]:
+    """timm's two weight-decay groups (``timm.optim.param_groups_weight_decay``: no decay for tensors of
+    ndim <= 1, biases and ``model.no_weight_decay()``), for any model: the KAN ``spline_scaler`` names
+    are added to a model's own list when it has none of them (e.g. a plain ``nn.Sequential`` of KANLinear)."""
+    from timm.optim import param_groups_weight_decay
+
     skip = set(getattr(model, "no_weight_decay", lambda: set())())
-    patterns = list(no_decay_patterns) + list(KAN_NO_WEIGHT_DECAY)
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        exempt = param.ndim <= 1 or name.endswith(".bias") or name in skip
-        exempt = exempt or any(fnmatch.fnmatch(name, p) for p in patterns)
-        (no_decay if exempt else decay).append(param)
-    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
+    if not any(fnmatch.fnmatch(n, p) for n in skip for p in KAN_NO_WEIGHT_DECAY):
+        skip |= {n for n, _ in model.named_parameters() if any(fnmatch.fnmatch(n, p) for p in KAN_NO_WEIGHT_DECAY)}
+    return param_groups_weight_decay(model, weight_decay, no_weight_decay_list=skip)

@@ -1,15 +1,16 @@
-"""timm registrations of ViT-KAN models and their parameter-matched MLP twins."""
+"""timm registrations of ViT-KAN models and their parameter-matched MLP twins, with timm default configs."""
 from __future__ import annotations
 
 import fnmatch
 from functools import partial
-from typing import Any, Dict, Optional, Sequence, Set
+from typing import Any, Dict, Mapping, Optional, Set, Union
 
 import torch.nn as nn
-from timm.models import register_model
-from timm.models.vision_transformer import VisionTransformer
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
 
-from vkan.kan import KANLinear
+from vkan.kan import KANLinear, KANSpec
 from vkan.kan_tools import KAN_NO_WEIGHT_DECAY
 from vkan.mlp import KANMlp
 
@@ -17,20 +18,16 @@ from vkan.mlp import KANMlp
 VIT_SIZES: Dict[str, tuple] = {"tiny": (192, 3), "small": (384, 6), "base": (768, 12)}
 VIT_DEPTH = 12
 KAN_HEAD_HIDDEN = 64  # Kansformer's head: KAN([dim, 64, classes])
-
-# create_model kwargs that configure the KAN layers (the rest go to timm's VisionTransformer)
-KAN_OPTIONS = (
-    "grid_size", "spline_order", "grid_range", "base_activation", "enable_standalone_scale_spline",
-    "kan_bias", "scale_noise", "scale_base", "scale_spline", "grid_eps",
-)
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+KanOptions = Union[KANSpec, Mapping[str, Any], None]
 
 
 class KanVisionTransformer(VisionTransformer):
     """timm's VisionTransformer with an optional two-layer KAN classifier and KAN weight-decay rules."""
 
-    def __init__(self, *args, kan_head: bool = False, kan_head_kwargs: Optional[dict] = None, **kwargs):
+    def __init__(self, *args, kan_head: bool = False, kan_spec: Optional[KANSpec] = None, **kwargs):
         self.kan_head = kan_head
-        self.kan_head_kwargs = dict(kan_head_kwargs or {})
+        self.kan_spec = kan_spec or KANSpec()
         super().__init__(*args, **kwargs)
         if kan_head:
             self.head = self._make_kan_head(self.num_classes)
@@ -38,8 +35,8 @@ class KanVisionTransformer(VisionTransformer):
     def _make_kan_head(self, num_classes: int) -> nn.Module:
         if num_classes <= 0:
             return nn.Identity()
-        kw = self.kan_head_kwargs
-        return nn.Sequential(KANLinear(self.embed_dim, KAN_HEAD_HIDDEN, **kw), KANLinear(KAN_HEAD_HIDDEN, num_classes, **kw))
+        return nn.Sequential(KANLinear(self.embed_dim, KAN_HEAD_HIDDEN, self.kan_spec),
+                             KANLinear(KAN_HEAD_HIDDEN, num_classes, self.kan_spec))
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
         super().reset_classifier(num_classes, global_pool)
@@ -53,87 +50,101 @@ class KanVisionTransformer(VisionTransformer):
         return names
 
 
-def kan_mlp_param_count(dim: int, hidden: int, grid_size: int = 5, spline_order: int = 3,
-                        enable_standalone_scale_spline: bool = True, kan_bias: bool = False) -> int:
-    """Parameters of ``KANMlp(dim, hidden, dim)``."""
-    per_edge = grid_size + spline_order + 1 + int(enable_standalone_scale_spline)
-    return 2 * dim * hidden * per_edge + int(kan_bias) * (hidden + dim)
-
-
-def matched_kan_hidden(dim: int, mlp_ratio: float = 4.0, grid_size: int = 5, spline_order: int = 3,
-                       enable_standalone_scale_spline: bool = True, kan_bias: bool = False) -> int:
+def matched_kan_hidden(dim: int, mlp_ratio: float = 4.0, spec: Optional[KANSpec] = None) -> int:
     """KAN hidden width whose KANMlp has as many parameters as timm's ``Mlp(dim, dim * mlp_ratio)``."""
+    spec = spec or KANSpec()
     hidden = int(dim * mlp_ratio)
     mlp_params = 2 * dim * hidden + hidden + dim  # two nn.Linear with bias
-    per_edge = grid_size + spline_order + 1 + int(enable_standalone_scale_spline)
-    per_hidden = 2 * dim * per_edge + int(kan_bias)
-    return max(1, round((mlp_params - int(kan_bias) * dim) / per_hidden))
+    per_hidden = 2 * dim * spec.params_per_edge + int(spec.bias)
+    return max(1, round((mlp_params - int(spec.bias) * dim) / per_hidden))
 
 
-def _pop_timm_factory_args(kwargs: Dict[str, Any], variant: str) -> None:
-    """Drop create_model's pretrained-weight plumbing; vkan models ship no weights."""
-    if kwargs.pop("pretrained", False):
-        raise ValueError(f"{variant} has no pretrained weights; call timm.create_model({variant!r}) without pretrained=True")
-    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
-        kwargs.pop(key, None)
+def kan_spec_from_kwargs(kan: KanOptions, kwargs: Dict[str, Any]) -> KANSpec:
+    """The KANSpec of ``create_model(..., kan={...})``. KANSpec fields given flat (``grid_size=8``, and
+    ``kan_bias``, the name checkpoints of earlier versions stored) are popped from ``kwargs`` and win."""
+    flat = {k: kwargs.pop(k) for k in KANSpec.names() if k in kwargs}
+    if "kan_bias" in kwargs:
+        flat["bias"] = kwargs.pop("kan_bias")
+    if isinstance(kan, KANSpec):
+        return KANSpec.of(kan, **flat)
+    return KANSpec.of(**{**dict(kan or {}), **flat})
 
 
-def _vit_args(size: str, patch_size: int, img_size: int, kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    dim, heads = VIT_SIZES[size]
-    args = dict(img_size=img_size, patch_size=patch_size, embed_dim=dim, depth=VIT_DEPTH, num_heads=heads)
-    args.update(kwargs)
-    return args
+def _no_pretrained(variant: str, pretrained: bool) -> None:
+    if pretrained:
+        raise ValueError(f"{variant} has no pretrained weights; call timm.create_model({variant!r}) without "
+                         f"pretrained=True")
 
 
-def create_vit_kan(variant: str, size: str, patch_size: int, img_size: int, *,
+def _build(variant: str, cls, kwargs: Dict[str, Any]):
+    """timm's builder: attaches the pretrained config (``model.pretrained_cfg``) and handles ``features_only``."""
+    out_indices = kwargs.pop("out_indices", 3)
+    return build_model_with_cfg(cls, variant, False, pretrained_filter_fn=checkpoint_filter_fn,
+                                feature_cfg=dict(out_indices=out_indices, feature_cls="getter"), **kwargs)
+
+
+def create_vit_kan(variant: str, pretrained: bool = False, *, kan: KanOptions = None,
                    kan_hidden: Optional[int] = None, kan_head: bool = False, **kwargs) -> KanVisionTransformer:
-    """Build a ViT whose every feed-forward is a KANMlp; KAN options come through ``kwargs``."""
-    _pop_timm_factory_args(kwargs, variant)
-    kan = {k: kwargs.pop(k) for k in KAN_OPTIONS if k in kwargs}
-    if "grid_range" in kan:
-        kan["grid_range"] = tuple(kan["grid_range"])
-    args = _vit_args(size, patch_size, img_size, kwargs)
-    dim, ratio = args["embed_dim"], args.get("mlp_ratio", 4.0)
-    count_keys = ("grid_size", "spline_order", "enable_standalone_scale_spline", "kan_bias")
-    hidden = kan_hidden or matched_kan_hidden(dim, ratio, **{k: kan[k] for k in count_keys if k in kan})
-    head_kwargs = {k: v for k, v in kan.items() if k != "kan_bias"}
-    head_kwargs["bias"] = kan.get("kan_bias", False)
-    model = KanVisionTransformer(mlp_layer=partial(KANMlp, kan_hidden=hidden, **kan),
-                                 kan_head=kan_head, kan_head_kwargs=head_kwargs, **args)
+    """A ViT whose every feed-forward is a KANMlp. ``kan``: a KANSpec or a dict of its fields;
+    ``kan_hidden``: the hidden width (default: parameter-matched to the MLP twin); ``kan_head``: a two-layer
+    KAN classifier. Every other kwarg goes to timm's VisionTransformer."""
+    _no_pretrained(variant, pretrained)
+    spec = kan_spec_from_kwargs(kan, kwargs)
+    hidden = kan_hidden or matched_kan_hidden(kwargs["embed_dim"], kwargs.get("mlp_ratio", 4.0), spec)
+    model = _build(variant, KanVisionTransformer, dict(
+        kwargs, mlp_layer=partial(KANMlp, spec=spec, kan_hidden=hidden), kan_head=kan_head, kan_spec=spec))
     model.kan_hidden = hidden
     return model
 
 
-def create_vit_mlp(variant: str, size: str, patch_size: int, img_size: int, **kwargs) -> VisionTransformer:
-    """Build the plain timm ViT twin (same attention, depth and width, MLP feed-forward)."""
-    _pop_timm_factory_args(kwargs, variant)
-    return VisionTransformer(**_vit_args(size, patch_size, img_size, kwargs))
+def create_vit_mlp(variant: str, pretrained: bool = False, **kwargs) -> VisionTransformer:
+    """The plain timm ViT twin (same attention, depth and width, MLP feed-forward)."""
+    _no_pretrained(variant, pretrained)
+    return _build(variant, VisionTransformer, kwargs)
 
 
-# --- registrations: vit_{kan,mlp}_{tiny,small,base}_{patch4_32,patch16_224} -------------------------------
+# --- registrations: vit_{kan,mlp}_{tiny,small,base}_{patch4_32,patch16_224} + the Kansformer seed ------------
 
-def _register(name: str, builder, size: str, patch_size: int, img_size: int, **fixed) -> None:
+def _cfg(img_size: int, **kwargs) -> Dict[str, Any]:
+    """timm's pretrained-config fields for a model trained from scratch (no weights to download)."""
+    small = img_size <= 64
+    return {"url": "", "num_classes": 1000, "input_size": (3, img_size, img_size), "pool_size": None,
+            "crop_pct": 1.0 if small else 0.875, "interpolation": "bilinear" if small else "bicubic",
+            "fixed_input_size": True, "mean": CIFAR_MEAN if small else IMAGENET_DEFAULT_MEAN,
+            "std": CIFAR_STD if small else IMAGENET_DEFAULT_STD, "first_conv": "patch_embed.proj",
+            "classifier": "head", "license": "apache-2.0", **kwargs}
+
+
+MODEL_ARGS: Dict[str, tuple] = {}  # name -> (builder, fixed kwargs)
+for _size, (_dim, _heads) in VIT_SIZES.items():
+    for _patch, _img in ((4, 32), (16, 224)):
+        _shape = dict(img_size=_img, patch_size=_patch, embed_dim=_dim, depth=VIT_DEPTH, num_heads=_heads)
+        MODEL_ARGS[f"vit_kan_{_size}_patch{_patch}_{_img}"] = (create_vit_kan, _shape)
+        MODEL_ARGS[f"vit_mlp_{_size}_patch{_patch}_{_img}"] = (create_vit_mlp, _shape)
+# Kansformer reproduction: ViT-B/16 whose every MLP is KAN([768, 64, 768]) and whose head is KAN([768, 64, C])
+MODEL_ARGS["vit_kan_seed_base_patch16_224"] = (create_vit_kan, dict(
+    img_size=224, patch_size=16, embed_dim=768, depth=VIT_DEPTH, num_heads=12, kan_hidden=KAN_HEAD_HIDDEN,
+    kan_head=True))
+
+default_cfgs = generate_default_cfgs({name: _cfg(args["img_size"]) for name, (_, args) in MODEL_ARGS.items()})
+
+
+def _register(name: str) -> None:
+    builder, fixed = MODEL_ARGS[name]
+
     def entrypoint(pretrained: bool = False, **kwargs):
-        kwargs = {**fixed, **kwargs}
-        return builder(name, size, kwargs.pop("patch_size", patch_size), kwargs.pop("img_size", img_size),
-                       pretrained=pretrained, **kwargs)
+        return builder(name, pretrained, **{**fixed, **kwargs})
 
-    entrypoint.__name__ = name
-    entrypoint.__qualname__ = name
+    entrypoint.__name__ = entrypoint.__qualname__ = name
     entrypoint.__module__ = __name__
-    entrypoint.__doc__ = f"{name}: {size} ViT ({VIT_SIZES[size][0]} wide, depth {VIT_DEPTH}), patch {patch_size}, {img_size} px."
+    dim = fixed["embed_dim"]
+    entrypoint.__doc__ = f"{name}: ViT {dim} wide, depth {VIT_DEPTH}, patch {fixed['patch_size']}, {fixed['img_size']} px."
     globals()[name] = register_model(entrypoint)
 
 
-REGISTERED_PAIRS: Sequence[tuple] = []
-for _size in VIT_SIZES:
-    for _patch, _img in ((4, 32), (16, 224)):
-        _kan, _mlp = f"vit_kan_{_size}_patch{_patch}_{_img}", f"vit_mlp_{_size}_patch{_patch}_{_img}"
-        _register(_kan, create_vit_kan, _size, _patch, _img)
-        _register(_mlp, create_vit_mlp, _size, _patch, _img)
-        REGISTERED_PAIRS.append((_kan, _mlp))
+for _name in MODEL_ARGS:
+    _register(_name)
 
-# Kansformer reproduction: ViT-B/16 whose every MLP is KAN([768, 64, 768]) and whose head is KAN([768, 64, C])
-_register("vit_kan_seed_base_patch16_224", create_vit_kan, "base", 16, 224, kan_hidden=KAN_HEAD_HIDDEN, kan_head=True)
-
-REGISTERED_MODELS = [n for pair in REGISTERED_PAIRS for n in pair] + ["vit_kan_seed_base_patch16_224"]
+REGISTERED_MODELS = list(MODEL_ARGS)
+REGISTERED_PAIRS = [(n, n.replace("vit_kan_", "vit_mlp_")) for n in REGISTERED_MODELS
+                    if n.startswith("vit_kan_") and n.replace("vit_kan_", "vit_mlp_") in MODEL_ARGS]

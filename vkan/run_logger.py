@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "img_per_s", "epoch_s", "peak_mem_gib"]
+# one row per epoch; *_ema columns are empty without EMA, test_* only in the last epoch's row
+METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_loss_ema", "val_acc_ema", "test_loss",
+                  "test_acc", "test_acc_ema", "lr", "img_per_s", "epoch_s", "peak_mem_gib"]
 
 
 def wandb_has_login() -> bool:
@@ -27,6 +29,15 @@ def wandb_mode(requested: str) -> str:
     if mode == "auto":
         return "online" if wandb_has_login() else "offline"
     return mode
+
+
+def write_json(path: Path, data: Dict[str, Any]) -> None:
+    """Write JSON atomically (a temporary file, then rename): readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
 
 
 class RunLogger:
@@ -54,22 +65,37 @@ class RunLogger:
         if not self.enabled:
             return
         new = not self.csv_path.exists()
+        columns = METRIC_COLUMNS
+        if not new:  # a resumed run appends in the columns its file already has (older runs had fewer)
+            with open(self.csv_path, newline="") as f:
+                columns = next(csv.reader(f), None) or METRIC_COLUMNS
         with open(self.csv_path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
-            writer.writerow({k: row.get(k) for k in METRIC_COLUMNS})
+            writer.writerow({k: row.get(k) for k in columns})
         if self.wandb is not None:
             self.wandb.log({k: v for k, v in row.items() if v is not None}, step=row["epoch"])
 
     def write_summary(self, summary: Dict[str, Any]) -> None:
         if not self.enabled:
             return
-        tmp = self.run_dir / ".summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=1, default=str))
-        os.replace(tmp, self.run_dir / "summary.json")
+        write_json(self.run_dir / "summary.json", summary)
         if self.wandb is not None:
             self.wandb.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
+
+    def record_resume(self, cfg, epochs_done: int, batches_done: int) -> None:
+        """Append this resume (when, from where, with which config values) to resumes.jsonl: config.yaml keeps
+        the config the run started with."""
+        import time
+
+        from omegaconf import OmegaConf
+
+        entry = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "epochs_done": epochs_done, "batches_done": batches_done,
+                 "trainer.epochs": cfg.trainer.epochs, "trainer.max_epochs_this_run": cfg.trainer.max_epochs_this_run,
+                 "config": OmegaConf.to_container(cfg, resolve=True)}
+        with open(self.run_dir / "resumes.jsonl", "a") as f:
+            f.write(json.dumps(entry, default=str) + "\n")
 
     def finish(self, failed: bool = False) -> None:
         if self.wandb is not None:

@@ -1,29 +1,30 @@
-"""The training loop: ``train(cfg)`` builds data, model and optimizer from a Hydra config and runs epochs."""
+"""The training loop: ``train(cfg)`` in named steps: set up a run, train an epoch, end the epoch (evaluate,
+log, checkpoint), finish. Each step reads in one sitting; ``Run`` carries what they share."""
 from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import subprocess
-import sys
 import time
-from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
 from vkan import distributed as dist
-from vkan.checkpoint import build_model_from_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from vkan.data import build_data, resolve_data_dir
-from vkan.kan_tools import kan_layers, kan_regularization_loss, param_groups, update_grids
-from vkan.models import KAN_OPTIONS
-from vkan.run_logger import RunLogger
-
+from vkan.checkpoint import (build_model_from_checkpoint, epochs_done, load_checkpoint, rng_state, save_checkpoint,
+                             set_rng_state)
+from vkan.config import model_spec, validate
+from vkan.data import DataBundle, build_data, resolve_data_dir
+from vkan.engine import autocast, autocast_dtype, evaluate, limited, progress, resolve_device
+from vkan.errors import NonFiniteLossError
+from vkan.interrupt import Interrupted, StopSignal
+from vkan.kan_tools import copy_kan_grids, kan_layers, kan_regularization_loss, update_grids
+from vkan.run_logger import RunLogger, write_json
 
 log = logging.getLogger("vkan.train")
 
@@ -36,46 +37,175 @@ def report(message: str) -> None:
         print(message, flush=True)
 
 
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or inf; the last good checkpoint is kept."""
+@dataclass
+class EpochTotals:
+    """Running sums of one epoch, kept on the device (no host sync per step)."""
+
+    sums: torch.Tensor  # (2,): loss sum, correct predictions
+    count: int = 0
+    seconds: float = 0.0
+
+    @classmethod
+    def zeros(cls, device: torch.device, state: Optional[dict] = None) -> "EpochTotals":
+        state = state or {"loss_sum": 0.0, "correct": 0.0, "count": 0, "seconds": 0.0}
+        sums = torch.tensor([state["loss_sum"], state["correct"]], device=device, dtype=torch.float64)
+        return cls(sums, int(state["count"]), float(state["seconds"]))
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        self.sums[0] += loss.detach() * len(labels)
+        self.sums[1] += (logits.argmax(-1) == labels).sum()
+        self.count += len(labels)
+
+    def state(self) -> dict:
+        loss_sum, correct = self.sums.tolist()
+        return {"loss_sum": loss_sum, "correct": correct, "count": self.count, "seconds": self.seconds}
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"trainer.device={name} but no CUDA GPU is visible; use trainer.device=cpu or auto")
-    return device
+@dataclass
+class Run:
+    """Everything the steps of one training run share."""
+
+    cfg: DictConfig
+    ctx: dist.DistContext
+    device: torch.device
+    amp: Optional[torch.dtype]
+    run_dir: Path
+    stop: StopSignal
+    summary: Dict[str, Any]
+    data: Optional[DataBundle] = None
+    spec: Dict[str, Any] = field(default_factory=dict)
+    model: Optional[nn.Module] = None
+    net: Optional[nn.Module] = None  # the model as it runs: DDP-wrapped and/or compiled
+    optimizer: Optional[torch.optim.Optimizer] = None
+    scheduler: Any = None
+    ema: Any = None  # timm ModelEmaV3 or None
+    mixup: Any = None  # timm Mixup or None
+    criterion: Optional[nn.Module] = None
+    logger: Optional[RunLogger] = None
+    steps_per_epoch: int = 0
+    has_kan: bool = False
+    epochs_done: int = 0  # completed epochs
+    batches_done: int = 0  # batches of the current epoch already trained (a mid-epoch resume)
+    step: int = 0  # optimizer steps so far
+    best: Dict[str, Any] = field(default_factory=lambda: {"acc": -1.0, "epoch": -1, "acc_ema": -1.0})
+    partial: Optional[EpochTotals] = None  # the interrupted epoch's totals, on resume
+    rates: List[float] = field(default_factory=list)
+    wall0: float = field(default_factory=time.perf_counter)
 
 
-def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
-    """bf16 autocast on GPU by default, fp32 (no autocast) on CPU."""
-    if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
-    return {"bf16": torch.bfloat16, "fp32": None}[precision]
+def train(cfg: DictConfig) -> Dict[str, Any]:
+    """Train one model as ``cfg`` says; return the summary written to ``summary.json``.
+
+    Stops early on SIGINT/SIGTERM at a step boundary, after writing a resumable checkpoint, by raising
+    ``Interrupted``; ``cfg.resume`` set (``vkan.config.resumed_config``) continues that run's folder.
+    """
+    validate(cfg)
+    ctx = dist.setup()
+    run = None
+    with StopSignal() as stop:
+        try:
+            run = set_up(cfg, ctx, stop)
+            last = cfg.trainer.epochs
+            if cfg.trainer.get("max_epochs_this_run"):
+                last = min(last, run.epochs_done + cfg.trainer.max_epochs_this_run)
+            while run.epochs_done < last:
+                end_epoch(run, train_epoch(run))
+            return finish(run)
+        except BaseException as err:
+            record_failure(cfg, ctx, run, err)
+            raise
+        finally:
+            if run is not None and run.logger is not None:
+                run.logger.finish(failed=run.summary.get("status") != "finished")
+            dist.cleanup(ctx)
 
 
-def model_spec(cfg: DictConfig, num_classes: int, in_chans: int, img_size: int) -> Dict[str, Any]:
-    """timm name and create_model kwargs: everything a checkpoint needs to rebuild the model."""
-    kwargs: Dict[str, Any] = dict(num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                                  depth=cfg.model.depth, drop_path_rate=cfg.model.drop_path_rate)
-    if cfg.model.get("kwargs"):
-        kwargs.update(OmegaConf.to_container(cfg.model.kwargs, resolve=True))
-    if "_kan_" in cfg.model.name:
-        kan = OmegaConf.to_container(cfg.model.kan, resolve=True)
-        kwargs.update({k: v for k, v in kan.items() if k in KAN_OPTIONS or k in ("kan_hidden", "kan_head")})
-        kwargs["grid_range"] = list(kwargs.get("grid_range", (-1.0, 1.0)))
-    return {"model_name": cfg.model.name, "model_kwargs": kwargs}
+# --- set-up ------------------------------------------------------------------------------------------------
+
+def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
+    """Data, model, optimizer, EMA and logger of a new or resumed run, in its (rank 0's) folder."""
+    device = ctx.device if ctx.world_size > 1 else resolve_device(cfg.trainer.device)
+    run_dir = Path(dist.broadcast_object(str(Path(cfg.paths.output_dir).resolve())))
+    drop_duplicate_rank_folder(cfg, ctx, run_dir)
+    run = Run(cfg, ctx, device, autocast_dtype(cfg.trainer.precision, device), run_dir, stop, base_summary(cfg, ctx))
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt") if cfg.resume else None
+    seed_everything(cfg.seed, ctx.rank)
+    run.data = build_data(cfg.data, resolve_data_dir(cfg.paths.data_dir), cfg.trainer.batch_size, device, cfg.seed,
+                          rank=ctx.rank, world_size=ctx.world_size)
+    if ckpt is not None:
+        run.spec = {"model_name": ckpt["model_name"], "model_kwargs": ckpt["model_kwargs"]}
+        run.model = build_model_from_checkpoint(ckpt).to(device)
+    else:
+        import timm
+
+        run.spec = model_spec(cfg, run.data.num_classes, run.data.in_chans, run.data.img_size)
+        run.model = timm.create_model(run.spec["model_name"], **run.spec["model_kwargs"]).to(device)
+    run.has_kan = any(True for _ in kan_layers(run.model))
+    limit = cfg.trainer.limit_train_batches
+    run.steps_per_epoch = len(run.data.train) if limit is None else min(len(run.data.train), limit)
+    build_optimization(run)
+    if ckpt is not None:
+        restore(run, ckpt)
+    run.net = compiled(run, dist.wrap(run.model, ctx))
+    open_records(run)
+    return run
+
+
+def seed_everything(seed: int, rank: int) -> None:
+    """torch (model init: the same on every rank), numpy (timm's mixup) and random, per rank."""
+    import random
+
+    import numpy as np
+
+    torch.manual_seed(seed)
+    np.random.seed(seed + rank)
+    random.seed(seed + rank)
+
+
+def base_summary(cfg: DictConfig, ctx: dist.DistContext) -> Dict[str, Any]:
+    return {"model_name": cfg.model.name, "data": cfg.data.name, "seed": cfg.seed, "val_split": cfg.data.val_split,
+            "git_commit": git_commit(), "world_size": ctx.world_size, "status": "running"}
+
+
+def drop_duplicate_rank_folder(cfg: DictConfig, ctx: dist.DistContext, run_dir: Path) -> None:
+    """torchrun starts every rank's Hydra: a later rank's own folder holds only Hydra's files; drop it."""
+    own = Path(cfg.paths.output_dir).resolve()
+    if not ctx.is_main and own != run_dir and own.is_dir() and not cfg.resume:
+        if {p.name for p in own.iterdir()} <= {".hydra", "train.log"}:
+            shutil.rmtree(own, ignore_errors=True)
 
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
-    groups = param_groups(model, cfg.optimizer.weight_decay)
-    if cfg.optimizer.name == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.optimizer.lr, betas=tuple(cfg.optimizer.betas))
-    if cfg.optimizer.name == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.optimizer.lr, momentum=cfg.optimizer.momentum, nesterov=cfg.optimizer.nesterov)
-    raise ValueError(f"unknown optimizer {cfg.optimizer.name!r}; use optimizer=adamw or optimizer=sgd")
+    """timm's optimizer factory: AdamW or (Nesterov) SGD, no weight decay for the model's ``no_weight_decay()``
+    names (KAN spline_scaler included), biases and norms."""
+    from timm.optim import create_optimizer_v2
+
+    o = cfg.optimizer
+    extra = {"betas": tuple(o.betas)} if o.name == "adamw" else {"momentum": o.momentum}
+    name = o.name if o.name == "adamw" else ("sgd" if o.get("nesterov", True) else "momentum")
+    return create_optimizer_v2(model, opt=name, lr=o.lr, weight_decay=o.weight_decay, **extra)
+
+
+def build_optimization(run: Run) -> None:
+    """Optimizer, per-step schedule, EMA (timm ModelEmaV3), mixup (timm) and the loss (timm's soft-target loss
+    under mixup)."""
+    from timm.loss import SoftTargetCrossEntropy
+
+    cfg = run.cfg.trainer
+    run.optimizer = build_optimizer(run.cfg, run.model)
+    run.scheduler = torch.optim.lr_scheduler.LambdaLR(run.optimizer, lr_lambda(run.cfg, run.steps_per_epoch))
+    if cfg.ema.decay > 0:
+        from timm.utils import ModelEmaV3
+
+        run.ema = ModelEmaV3(run.model, decay=cfg.ema.decay, use_warmup=cfg.ema.warmup, exclude_buffers=True)
+    if cfg.mixup > 0 or cfg.cutmix > 0:
+        from timm.data import Mixup
+
+        run.mixup = Mixup(mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix, prob=cfg.mix_prob,
+                          label_smoothing=cfg.label_smoothing, num_classes=run.data.num_classes)
+        run.criterion = SoftTargetCrossEntropy()  # mixup's targets carry the smoothing
+    else:
+        run.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
 
 def lr_lambda(cfg: DictConfig, steps_per_epoch: int):
@@ -89,10 +219,65 @@ def lr_lambda(cfg: DictConfig, steps_per_epoch: int):
             return 1.0
         if step < warmup:
             return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        progress_ = min(1.0, (step - warmup) / max(1, total - warmup))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress_))
 
     return factor
+
+
+def restore(run: Run, ckpt: Dict[str, Any]) -> None:
+    """Continue from a checkpoint: optimizer, schedule, EMA, position (mid-epoch too), bests and RNGs."""
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    if run.ema is not None and "ema" in ckpt:
+        run.ema.module.load_state_dict(ckpt["ema"])
+    run.epochs_done, run.batches_done = epochs_done(ckpt), int(ckpt.get("batches_done", 0))
+    run.step = int(ckpt.get("step", run.epochs_done * run.steps_per_epoch + run.batches_done))
+    run.best.update(acc=ckpt["best_val_acc"], epoch=ckpt["best_epoch"], acc_ema=ckpt.get("best_val_acc_ema", -1.0))
+    if run.batches_done and ckpt.get("world_size", 1) != run.ctx.world_size:
+        report(f"the checkpoint stopped inside epoch {run.epochs_done + 1} with {ckpt.get('world_size', 1)} "
+               f"process(es); with {run.ctx.world_size} that epoch starts again from its beginning")
+        run.step -= run.batches_done
+        run.batches_done = 0
+    elif run.batches_done:
+        run.partial = EpochTotals.zeros(run.device, ckpt["partial"])
+    set_rng_state(ckpt["rng"])
+
+
+def compiled(run: Run, net: nn.Module) -> nn.Module:
+    """``torch.compile`` on a GPU when ``trainer.compile`` is true or auto (the faster path measured in
+    bench/RESULTS.md); static shapes: a smaller last validation batch gets its own graph."""
+    want = run.cfg.trainer.compile
+    use = run.device.type == "cuda" and (want is True or want == "auto")
+    mode = run.cfg.trainer.get("compile_mode")
+    run.summary["path"] = f"torch.compile ({mode or 'default'} mode)" if use else "eager"
+    if want is True and run.device.type != "cuda":
+        run.summary["path"] = "eager (torch.compile is used on GPUs only)"
+    return torch.compile(net, mode=mode, dynamic=False) if use else net
+
+
+def open_records(run: Run) -> None:
+    """The run's logger (metrics.csv, summary.json, W&B), its config.yaml (written once), and the first line."""
+    cfg, ctx, data = run.cfg, run.ctx, run.data
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    name = f"{run.spec['model_name']}-{cfg.data.name}-s{cfg.seed}"
+    run.logger = RunLogger(run.run_dir, cfg.get("logger"), resolved, name, enabled=ctx.is_main)
+    if ctx.is_main and not (run.run_dir / "config.yaml").exists():
+        OmegaConf.save(OmegaConf.create(resolved), run.run_dir / "config.yaml")
+    n_params = sum(p.numel() for p in run.model.parameters())
+    run.summary.update(model_name=run.spec["model_name"], params=n_params)
+    if not ctx.is_main:
+        return
+    if cfg.resume:
+        run.logger.record_resume(cfg, run.epochs_done, run.batches_done)
+    val = "the test split (quick run; tune with data.val_split=holdout)" if data.val_split == "test" else \
+        f"the {data.val_split} split"
+    report(f"{run.spec['model_name']}: {n_params / 1e6:.2f} M parameters | {cfg.data.name}: {data.n_train} train / "
+           f"{data.n_val} val images, validating on {val} | {run.device}"
+           f"{f' x {ctx.world_size}' if ctx.world_size > 1 else ''}{f', {run.amp} autocast' if run.amp else ''}, "
+           f"{run.summary['path']} | run folder {run.run_dir}")
+    if cfg.resume:
+        report(f"resuming after epoch {run.epochs_done}" + (f", batch {run.batches_done}" if run.batches_done else ""))
 
 
 def git_commit() -> Optional[str]:
@@ -103,194 +288,229 @@ def git_commit() -> Optional[str]:
         return None
 
 
-def limited(loader, limit: Optional[int]):
-    for i, batch in enumerate(loader):
-        if limit is not None and i >= limit:
-            return
-        yield batch
+# --- one epoch -----------------------------------------------------------------------------------------------
+
+def train_epoch(run: Run) -> EpochTotals:
+    """Train the current epoch (from ``run.batches_done`` on a mid-epoch resume); stop at a step on a signal."""
+    epoch, total = run.epochs_done, run.steps_per_epoch
+    run.net.train()
+    run.data.train.set_epoch(epoch, run.batches_done)
+    totals, run.partial = run.partial or EpochTotals.zeros(run.device), None
+    if run.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(run.device)
+    show = run.cfg.trainer.progress_bar and run.ctx.is_main
+    t0 = time.perf_counter()
+    batches = limited(run.data.train, total - run.batches_done)
+    for x, y in progress(batches, total - run.batches_done, f"epoch {epoch + 1}/{run.cfg.trainer.epochs}", show):
+        first = run.step == 0 and "compile_s" not in run.summary
+        training_step(run, x, y, totals)
+        run.batches_done += 1
+        run.step += 1
+        if first:
+            time_first_step(run, t0)
+        signum = run.stop.requested(run.step)
+        if signum and run.batches_done < total:
+            totals.seconds += time.perf_counter() - t0
+            stop_mid_epoch(run, totals, signum)
+    totals.seconds += time.perf_counter() - t0
+    return totals
 
 
-def progress(iterable, total: int, desc: str, enabled: bool):
-    if not enabled:
-        return iterable
-    from tqdm import tqdm
+def training_step(run: Run, x: torch.Tensor, y: torch.Tensor, totals: EpochTotals) -> None:
+    """One optimizer step on a batch: grid update (KAN), mixup, forward, loss, backward, clip, step, EMA."""
+    cfg = run.cfg.trainer
+    x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+    gu = cfg.grid_update
+    if run.has_kan and gu.every and run.epochs_done < gu.until_epoch and run.step % gu.every == 0:
+        refit_grids(run, x)
+    targets = y
+    if run.mixup is not None:
+        x, targets = run.mixup(x, y)
+    with autocast(run.device, run.amp):
+        logits = run.net(x)
+    loss = run.criterion(logits.float(), targets)
+    if run.has_kan and cfg.kan_reg_weight:
+        loss = loss + cfg.kan_reg_weight * kan_regularization_loss(run.model)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip:
+        nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+    run.optimizer.step()
+    run.scheduler.step()
+    if run.ema is not None:
+        run.ema.update(run.model, step=run.step)
+    totals.add(loss, logits, y)
 
-    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+
+def refit_grids(run: Run, x: torch.Tensor) -> None:
+    """Re-fit every KAN layer's grid on this batch; every rank adopts rank 0's grids; the EMA follows the grids."""
+    with autocast(run.device, run.amp):
+        update_grids(run.model, x, max_samples=run.cfg.trainer.grid_update.max_samples)
+    dist.broadcast_tensors(t for _, layer in kan_layers(run.model) for t in
+                           (layer.grid, layer.spline_weight, layer.spline_scaler) if t is not None)
+    if run.ema is not None:
+        copy_kan_grids(run.model, run.ema.module)
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, loader, device: torch.device, amp: Optional[torch.dtype], limit: Optional[int] = None):
-    """(mean loss, accuracy) over the loader, summed across ranks."""
-    model.eval()
-    totals = torch.zeros(3, device=device)  # loss sum, correct, count
-    count = 0
-    for x, y in limited(loader, limit):
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=amp) if amp else nullcontext():
-            logits = model(x)
-        totals[0] += F.cross_entropy(logits.float(), y, reduction="sum")
-        totals[1] += (logits.argmax(-1) == y).sum()
-        count += len(y)
-    totals[2] = count
-    totals = dist.all_reduce_sum(totals)
-    loss_sum, correct, count = totals.tolist()
-    return loss_sum / max(count, 1), correct / max(count, 1)
+def time_first_step(run: Run, t0: float) -> None:
+    """Record (and say) how long the first step took: compilation, on the compiled path."""
+    if run.device.type == "cuda":
+        torch.cuda.synchronize(run.device)
+    run.summary["compile_s" if run.summary["path"].startswith("torch.compile") else "first_step_s"] = \
+        time.perf_counter() - t0
+    if run.ctx.is_main and "compile_s" in run.summary:
+        report(f"compiled the training step in {run.summary['compile_s']:.1f} s")
 
 
-def train(cfg: DictConfig) -> Dict[str, Any]:
-    """Train one model as ``cfg`` says; returns the summary written to ``summary.json``."""
-    ctx = dist.setup()
-    device = ctx.device if ctx.world_size > 1 else resolve_device(cfg.trainer.device)
-    amp = autocast_dtype(cfg.trainer.precision, device)
-    own_dir = Path(cfg.paths.output_dir).resolve()
-    run_dir = Path(dist.broadcast_object(str(Path(cfg.resume or own_dir).resolve())))  # rank 0's folder for all
-    if not ctx.is_main and own_dir != run_dir and own_dir.is_dir() and not cfg.resume:
-        # torchrun started this rank's Hydra a second later: drop its folder, which holds only Hydra's files
-        if {p.name for p in own_dir.iterdir()} <= {".hydra", "train.log"}:
-            shutil.rmtree(own_dir, ignore_errors=True)
-    torch.manual_seed(cfg.seed)
-    data = build_data(cfg.data, resolve_data_dir(cfg.paths.data_dir), cfg.trainer.batch_size, device, cfg.seed,
-                      rank=ctx.rank, world_size=ctx.world_size)
-    spec = model_spec(cfg, data.num_classes, data.in_chans, data.img_size)
-    start_epoch, best_acc, best_epoch = 0, -1.0, -1
-    ckpt = None
-    if cfg.resume:
-        ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
-        spec = {"model_name": ckpt["model_name"], "model_kwargs": ckpt["model_kwargs"]}
-        model = build_model_from_checkpoint(ckpt)
-    else:
-        import timm
+def stop_mid_epoch(run: Run, totals: EpochTotals, signum: int) -> None:
+    """Checkpoint this exact step (the epoch's totals included), record it and raise ``Interrupted``."""
+    if run.ctx.is_main:
+        save_checkpoint(run.run_dir / "checkpoints" / "last.pt", checkpoint_payload(run, totals))
+    raise_interrupted(run, signum)
 
-        model = timm.create_model(spec["model_name"], **spec["model_kwargs"])
-    model.to(device)
-    n_params = sum(p.numel() for p in model.parameters())
-    optimizer = build_optimizer(cfg, model)
-    steps_per_epoch = len(data.train) if cfg.trainer.limit_train_batches is None else min(len(data.train), cfg.trainer.limit_train_batches)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, steps_per_epoch))
-    if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        start_epoch, best_acc, best_epoch = ckpt["epoch"] + 1, ckpt["best_val_acc"], ckpt["best_epoch"]
-        set_rng_state(ckpt["rng"])
-    net = dist.wrap(model, ctx)
-    if cfg.trainer.compile and device.type == "cuda":
-        # static shapes: a smaller last validation batch gets its own graph instead of symbolic sizes
-        net = torch.compile(net, mode=cfg.trainer.get("compile_mode"), dynamic=False)
 
-    mix = None
-    if cfg.trainer.mixup > 0 or cfg.trainer.cutmix > 0:
-        from timm.data import Mixup
+def raise_interrupted(run: Run, signum: int) -> None:
+    run.summary.update(status="interrupted", epochs_done=run.epochs_done, batches_done=run.batches_done,
+                       wall_time_s=time.perf_counter() - run.wall0)
+    where = f"epoch {run.epochs_done + (1 if run.batches_done else 0)} step {run.batches_done or run.steps_per_epoch}"
+    message = f"interrupted at {where}; continue with: python train.py resume={run.run_dir}"
+    if run.ctx.is_main:
+        report(message)
+    raise Interrupted(signum, message)
 
-        mix = Mixup(mixup_alpha=cfg.trainer.mixup, cutmix_alpha=cfg.trainer.cutmix, prob=cfg.trainer.mix_prob,
-                    label_smoothing=cfg.trainer.label_smoothing, num_classes=data.num_classes)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    run_name = f"{spec['model_name']}-{cfg.data.name}-s{cfg.seed}"
-    logger = RunLogger(run_dir, cfg.get("logger"), resolved, run_name, enabled=ctx.is_main)
+
+# --- end of an epoch -----------------------------------------------------------------------------------------
+
+def end_epoch(run: Run, totals: EpochTotals) -> None:
+    """Sum the epoch across ranks, evaluate, log, checkpoint; the last epoch also scores the test split once."""
+    cfg = run.cfg.trainer
+    sums = dist.all_reduce_sum(torch.cat([totals.sums, totals.sums.new_tensor([totals.count])]))
+    loss_sum, correct, count = sums.tolist()  # the epoch's one host sync for training metrics
+    epoch = run.epochs_done + 1
+    if not math.isfinite(loss_sum):
+        raise NonFiniteLossError(
+            f"training loss became {loss_sum} in epoch {epoch}; stopped before checkpointing it, "
+            f"{run.run_dir / 'checkpoints' / 'last.pt'} holds the last good epoch. Lower optimizer.lr, keep "
+            f"trainer.grad_clip on, or use trainer.precision=fp32")
+    run.rates.append(count / totals.seconds)
+    row = {"epoch": epoch, "train_loss": loss_sum / count, "train_acc": correct / count,
+           "lr": run.optimizer.param_groups[0]["lr"], "img_per_s": count / totals.seconds, "epoch_s": totals.seconds,
+           "peak_mem_gib": torch.cuda.max_memory_allocated(run.device) / 2**30 if run.device.type == "cuda" else None}
+    if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+        row.update(validation_metrics(run))
+    if epoch == cfg.epochs:
+        row.update(test_metrics(run, row))
+    run.epochs_done, run.batches_done = epoch, 0
+    improved = {key: row.get(f"val_acc{key}", -1.0) > run.best[f"acc{key}"] for key in ("", "_ema")}
+    if improved[""]:
+        run.best.update(acc=row["val_acc"], epoch=epoch)
+    if improved["_ema"]:
+        run.best["acc_ema"] = row["val_acc_ema"]
+    run.logger.log_epoch(row)
+    if run.ctx.is_main:
+        report(epoch_line(run, row))
+        write_checkpoints(run, row, improved)
+    update_summary(run, row)
+    signum = run.stop.requested(run.step, force_sync=True)
+    if signum and epoch < cfg.epochs:
+        raise_interrupted(run, signum)
+
+
+def validation_metrics(run: Run) -> Dict[str, float]:
+    """val_loss / val_acc of the model, and of its EMA when there is one."""
+    limit = run.cfg.trainer.limit_val_batches
+    out = dict(zip(("val_loss", "val_acc"), evaluate(run.net, run.data.val, run.device, run.amp, limit)))
+    if run.ema is not None:
+        out.update(zip(("val_loss_ema", "val_acc_ema"), evaluate(run.ema.module, run.data.val, run.device, run.amp,
+                                                                 limit)))
+    return out
+
+
+def test_metrics(run: Run, row: Dict[str, Any]) -> Dict[str, float]:
+    """The test split, scored once at the end (the validation numbers when the test split is the val split)."""
+    if run.data.test is None:
+        return {"test_loss": row.get("val_loss"), "test_acc": row.get("val_acc"), "test_acc_ema": row.get("val_acc_ema")}
+    limit = run.cfg.trainer.limit_val_batches
+    loss, acc = evaluate(run.net, run.data.test, run.device, run.amp, limit)
+    out = {"test_loss": loss, "test_acc": acc}
+    if run.ema is not None:
+        out["test_acc_ema"] = evaluate(run.ema.module, run.data.test, run.device, run.amp, limit)[1]
+    return out
+
+
+def epoch_line(run: Run, row: Dict[str, Any]) -> str:
+    line = f"epoch {row['epoch']:3d}/{run.cfg.trainer.epochs} | loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}"
+    if "val_acc" in row:
+        line += f" | val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}"
+    if "val_acc_ema" in row:
+        line += f" (EMA {row['val_acc_ema']:.4f})"
+    if "test_acc" in row and run.data.test is not None:
+        line += f" | test acc {row['test_acc']:.4f}"
+    return line + f" | lr {row['lr']:.2e} | {row['img_per_s']:.0f} img/s | {row['epoch_s']:.1f} s"
+
+
+def checkpoint_payload(run: Run, partial: Optional[EpochTotals] = None, row: Optional[dict] = None) -> Dict[str, Any]:
+    """A self-describing checkpoint of the run's exact position (``partial``: the totals of an unfinished epoch)."""
+    payload = {**run.spec, "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+               "scheduler": run.scheduler.state_dict(), "epochs_done": run.epochs_done,
+               "batches_done": run.batches_done, "step": run.step, "best_val_acc": run.best["acc"],
+               "best_epoch": run.best["epoch"], "best_val_acc_ema": run.best["acc_ema"], "rng": rng_state(),
+               "config": OmegaConf.to_container(run.cfg, resolve=True), "metrics": row or {},
+               "world_size": run.ctx.world_size, "format": 2}
+    if run.ema is not None:
+        payload["ema"] = run.ema.module.state_dict()
+    if partial is not None:
+        payload["partial"] = partial.state()
+    return payload
+
+
+def write_checkpoints(run: Run, row: Dict[str, Any], improved: Dict[str, bool]) -> None:
+    folder = run.run_dir / "checkpoints"
+    payload = checkpoint_payload(run, row=row)
+    save_checkpoint(folder / "last.pt", payload)
+    if improved[""]:
+        save_checkpoint(folder / "best.pt", payload)
+    if improved["_ema"] and run.ema is not None:
+        save_checkpoint(folder / "best_ema.pt", payload)
+
+
+def update_summary(run: Run, row: Dict[str, Any]) -> None:
+    steady = run.rates[1:] or run.rates  # the first epoch pays for compilation and warm-up
+    run.summary.update(best_val_acc=run.best["acc"], best_epoch=run.best["epoch"], final_val_acc=row.get("val_acc"),
+                       epochs_done=run.epochs_done, img_per_s=sum(steady) / len(steady),
+                       wall_time_s=time.perf_counter() - run.wall0)
+    if run.ema is not None:
+        run.summary.update(best_val_acc_ema=run.best["acc_ema"], final_val_acc_ema=row.get("val_acc_ema"))
+    for key in ("test_loss", "test_acc", "test_acc_ema"):
+        if row.get(key) is not None:
+            run.summary[key] = row[key]
+    run.logger.write_summary(run.summary)
+
+
+# --- the end -------------------------------------------------------------------------------------------------
+
+def finish(run: Run) -> Dict[str, Any]:
+    """Status, rank agreement and the last line; the summary is written by the logger."""
+    if run.ctx.world_size > 1:
+        run.summary["ranks_in_sync"] = dist.ranks_in_sync(run.model)
+    done = run.epochs_done >= run.cfg.trainer.epochs
+    run.summary["status"] = "finished" if done else "paused (resume=<run_dir>)"
+    run.summary["wall_time_s"] = time.perf_counter() - run.wall0
+    run.logger.write_summary(run.summary)
+    if run.ctx.is_main:
+        test = f", test acc {run.summary['test_acc']:.4f}" if done and run.summary.get("test_acc") is not None else ""
+        report(f"{run.summary['status']}: best val acc {run.best['acc']:.4f} (epoch {run.best['epoch']}){test} | "
+               f"results in {run.run_dir}")
+    return run.summary
+
+
+def record_failure(cfg: DictConfig, ctx: dist.DistContext, run: Optional[Run], err: BaseException) -> None:
+    """summary.json says how the run ended (interrupted, or failed with the error), whatever step failed."""
+    summary = run.summary if run is not None else base_summary(cfg, ctx)
+    if not isinstance(err, Interrupted):
+        summary.update(status=f"failed: {type(err).__name__}", error=str(err))
+    elif summary.get("status") != "interrupted":  # a second signal: stopped without a checkpoint
+        summary.update(status="interrupted", error=str(err))
     if ctx.is_main:
-        OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
-    has_kan = any(True for _ in kan_layers(model))
-    summary: Dict[str, Any] = {"model_name": spec["model_name"], "data": cfg.data.name, "seed": cfg.seed,
-                               "params": n_params, "git_commit": git_commit(), "world_size": ctx.world_size,
-                               "status": "running"}
-    if ctx.is_main:
-        report(f"{spec['model_name']}: {n_params / 1e6:.2f} M parameters | {cfg.data.name}: {data.n_train} train / "
-               f"{data.n_val} val images | {device}{f' x {ctx.world_size}' if ctx.world_size > 1 else ''}"
-               f"{f', {amp} autocast' if amp else ''} | run folder {run_dir}")
-    wall0 = time.perf_counter()
-    rates, step = [], start_epoch * steps_per_epoch
-    failed = True
-    try:
-        stop = cfg.trainer.epochs
-        if cfg.trainer.get("max_epochs_this_run"):
-            stop = min(stop, start_epoch + cfg.trainer.max_epochs_this_run)
-        for epoch in range(start_epoch, stop):
-            net.train()
-            for source in (data.train, getattr(data.train, "sampler", None)):  # GpuLoader / DistributedSampler
-                if hasattr(source, "set_epoch"):
-                    source.set_epoch(epoch)
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            totals = torch.zeros(3, device=device)  # loss sum, correct, count
-            count = 0  # a Python int: no host-to-device copy per step
-            t0 = time.perf_counter()
-            batches = progress(limited(data.train, cfg.trainer.limit_train_batches), steps_per_epoch,
-                               f"epoch {epoch + 1}/{cfg.trainer.epochs}", cfg.trainer.progress_bar and ctx.is_main)
-            for x, y in batches:
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                gu = cfg.trainer.grid_update
-                if has_kan and gu.every and epoch < gu.until_epoch and step % gu.every == 0:
-                    with torch.autocast(device.type, dtype=amp) if amp else nullcontext():
-                        update_grids(model, x, max_samples=gu.max_samples)
-                    # every rank re-fitted on its own batch: adopt rank 0's grids and coefficients everywhere
-                    dist.broadcast_tensors(t for _, layer in kan_layers(model) for t in
-                                           (layer.grid, layer.spline_weight, layer.spline_scaler) if t is not None)
-                targets = y
-                if mix is not None:
-                    x, targets = mix(x, y)
-                with torch.autocast(device.type, dtype=amp) if amp else nullcontext():
-                    logits = net(x)
-                if mix is not None:
-                    loss = torch.sum(-targets * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
-                else:
-                    loss = F.cross_entropy(logits.float(), targets, label_smoothing=cfg.trainer.label_smoothing)
-                if has_kan and cfg.trainer.kan_reg_weight:
-                    loss = loss + cfg.trainer.kan_reg_weight * kan_regularization_loss(model)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.trainer.grad_clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), cfg.trainer.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                step += 1
-                totals[0] += loss.detach() * len(y)
-                totals[1] += (logits.argmax(-1) == y).sum()
-                count += len(y)
-            totals[2] = count
-            totals = dist.all_reduce_sum(totals)
-            loss_sum, correct, count = totals.tolist()
-            if not math.isfinite(loss_sum):
-                raise NonFiniteLossError(
-                    f"training loss became {loss_sum} in epoch {epoch + 1}; stopped before checkpointing it, "
-                    f"{run_dir / 'checkpoints' / 'last.pt'} holds the last good epoch. Lower optimizer.lr, keep "
-                    f"trainer.grad_clip on, or use trainer.precision=fp32")
-            epoch_s = time.perf_counter() - t0
-            rates.append(count / epoch_s)
-            row = {"epoch": epoch + 1, "train_loss": loss_sum / count, "train_acc": correct / count,
-                   "lr": optimizer.param_groups[0]["lr"], "img_per_s": count / epoch_s, "epoch_s": epoch_s,
-                   "peak_mem_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None}
-            last = epoch + 1 == cfg.trainer.epochs
-            if (epoch + 1) % cfg.trainer.eval_every == 0 or last:
-                row["val_loss"], row["val_acc"] = evaluate(net, data.val, device, amp, cfg.trainer.limit_val_batches)
-            logger.log_epoch(row)
-            if ctx.is_main:
-                report(f"epoch {epoch + 1:3d}/{cfg.trainer.epochs} | loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}"
-                       + (f" | val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}" if "val_acc" in row else "")
-                       + f" | lr {row['lr']:.2e} | {row['img_per_s']:.0f} img/s | {epoch_s:.1f} s")
-            improved = row.get("val_acc", -1.0) > best_acc
-            if improved:
-                best_acc, best_epoch = row["val_acc"], epoch + 1
-            if ctx.is_main:
-                payload = {**spec, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                           "scheduler": scheduler.state_dict(), "epoch": epoch, "best_val_acc": best_acc,
-                           "best_epoch": best_epoch, "rng": rng_state(), "config": resolved, "metrics": row}
-                save_checkpoint(run_dir / "checkpoints" / "last.pt", payload)
-                if improved:
-                    save_checkpoint(run_dir / "checkpoints" / "best.pt", payload)
-            summary.update(best_val_acc=best_acc, best_epoch=best_epoch, final_val_acc=row.get("val_acc"),
-                           epochs_done=epoch + 1, img_per_s=sum(rates[1:]) / max(1, len(rates) - 1) if len(rates) > 1 else rates[0],
-                           wall_time_s=time.perf_counter() - wall0)
-        if ctx.world_size > 1:
-            summary["ranks_in_sync"] = dist.ranks_in_sync(model)
-        summary["status"] = "finished" if summary.get("epochs_done", 0) >= cfg.trainer.epochs else "paused (resume=<run_dir>)"
-        if ctx.is_main:
-            report(f"{summary['status']}: best val acc {best_acc:.4f} (epoch {best_epoch}) | results in {run_dir}")
-        failed = False
-        return summary
-    except BaseException as e:
-        summary["status"] = f"failed: {type(e).__name__}: {e}"
-        raise
-    finally:
-        summary.setdefault("wall_time_s", time.perf_counter() - wall0)
-        logger.write_summary(summary)
-        logger.finish(failed=failed)
-        dist.cleanup(ctx)
+        run_dir = run.run_dir if run is not None else Path(cfg.paths.output_dir)
+        write_json(run_dir / "summary.json", summary)

@@ -1,93 +1,146 @@
-"""Datasets for vkan: ``build_data(cfg)`` returns train/val loaders and what the model needs to know."""
+"""Datasets for vkan: ``build_data(cfg)`` returns GPU-resident train/val/test loaders and the facts the model needs.
+
+Splits: every dataset has ``train`` and ``test`` (MNIST/CIFAR's test sets; for flowers and a single
+class-folder tree, a fixed stratified 20 % of the photos; Flowers-102's and an ImageFolder's ``test/``),
+some a published ``val``. ``data.val_split`` picks what model selection sees each epoch: ``holdout`` (a
+fixed stratified part of the training set, ``data.holdout`` images or fraction: the honest choice for
+tuning), ``test`` (quick runs; then the test split is scored every epoch) or ``val`` (a published one).
+"""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
-from vkan.data.arrays import DatasetError, load_arrays
-from vkan.data.folder import decode_squares, flowers102_samples, photo_loader, scan_image_folder, stratified_split
+from vkan.data.arrays import load_arrays
+from vkan.data.augment import build_augment
 from vkan.data.gpu_loader import GpuLoader, PhotoGpuLoader
+from vkan.data.photos import decode, photo_splits
+from vkan.data.splits import stratified_split
+from vkan.errors import DatasetError
 
 ARRAY_DATASETS = ("mnist", "cifar10", "cifar100")
-FOLDER_DATASETS = ("flowers", "flowers102", "imagefolder")
-FLOWERS_SPLIT_SEED = 0  # the fixed seed of the flowers 80/20 split (never the run's seed)
+PHOTO_DATASETS = ("flowers", "flowers102", "imagefolder")
+VAL_SPLITS = ("holdout", "test", "val")
+Arrays = Tuple[torch.Tensor, torch.Tensor]  # (N, C, H, W) uint8 images, (N,) int64 labels
 
-__all__ = ["DataBundle", "DatasetError", "build_data", "resolve_data_dir"]
+__all__ = ["DataBundle", "DatasetError", "available_splits", "build_data", "resolve_data_dir"]
 
 
 @dataclass
 class DataBundle:
-    """Loaders plus the shape facts the model is built from."""
+    """Loaders plus the shape facts the model is built from. ``test`` is None when ``val`` is the test split."""
 
-    train: Iterable
-    val: Iterable
+    train: GpuLoader
+    val: GpuLoader
+    test: Optional[GpuLoader]
     num_classes: int
     in_chans: int
     img_size: int
     n_train: int
     n_val: int
+    n_test: int
+    val_split: str
 
 
 def resolve_data_dir(path: Optional[str]) -> Path:
-    """``paths.data_dir`` if set, else ``$VKAN_DATA_DIR``, else ``./data``."""
-    return Path(path or os.environ.get("VKAN_DATA_DIR") or "data").expanduser().resolve()
+    """``paths.data_dir`` if set, else ``$VKAN_DATA_DIR``, else ``data/`` of the checkout vkan runs from
+    (or of the working folder for an installed copy)."""
+    if path or os.environ.get("VKAN_DATA_DIR"):
+        return Path(path or os.environ["VKAN_DATA_DIR"]).expanduser().resolve()
+    repo = Path(__file__).resolve().parents[2]
+    return (repo / "data") if (repo / "conf" / "train.yaml").exists() else Path("data").resolve()
 
 
-def build_data(cfg, data_dir: Path, batch_size: int, device: torch.device, seed: int, split: str = "val",
-               rank: int = 0, world_size: int = 1) -> DataBundle:
-    """Loaders for ``cfg.name``; ``split="test"`` makes ``val`` the test split (evaluation entry point)."""
-    name = cfg.name
-    if name in ARRAY_DATASETS:
-        if cfg.get("loader", "gpu") != "gpu":
-            raise ValueError(f"data.loader={cfg.loader!r}: {name} is always loaded onto the device (data.loader=gpu)")
-        x_tr, y_tr = load_arrays(data_dir, name, "train", cfg.download)
-        x_va, y_va = load_arrays(data_dir, name, "test", cfg.download)  # CIFAR/MNIST validate on the test split
-        if cfg.get("subset"):
-            x_tr, y_tr = x_tr[: cfg.subset], y_tr[: cfg.subset]
-            x_va, y_va = x_va[: cfg.subset], y_va[: cfg.subset]
-        aug = cfg.augment
-        common = dict(batch_size=batch_size, mean=cfg.mean, std=cfg.std, seed=seed, rank=rank,
-                      world_size=world_size, device=device)
-        train = GpuLoader(torch.from_numpy(x_tr), torch.from_numpy(y_tr), train=True, crop_padding=aug.crop_padding,
-                          flip=aug.flip, cutout=aug.cutout, **common)
-        val = GpuLoader(torch.from_numpy(x_va), torch.from_numpy(y_va), train=False, **common)
-        return DataBundle(train, val, cfg.num_classes, x_tr.shape[1], cfg.img_size, len(y_tr), len(y_va))
-    if name not in FOLDER_DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; choose one of {ARRAY_DATASETS + FOLDER_DATASETS}")
-    if name == "flowers102":
-        train_s = flowers102_samples(data_dir, "train", cfg.download)
-        val_s = flowers102_samples(data_dir, "test" if split == "test" else "val", cfg.download)
-    else:
-        root = Path(cfg.root) if name == "imagefolder" else data_dir / "flowers"
-        if name == "imagefolder" and (root / "train").is_dir():
-            train_s, _ = scan_image_folder(root / "train")
-            val_s, _ = scan_image_folder(root / ("test" if split == "test" and (root / "test").is_dir() else "val"))
-        else:
-            if not root.is_dir():
-                raise DatasetError(
-                    f"{name}: no images at {root}. Download TensorFlow's flower_photos archive and extract it so "
-                    f"that {root}/<class>/*.jpg exist (daisy, dandelion, roses, sunflowers, tulips), or set "
-                    f"paths.data_dir / VKAN_DATA_DIR to the folder that holds flowers/")
-            samples, _ = scan_image_folder(root)
-            train_s, val_s = stratified_split(samples, cfg.val_fraction, FLOWERS_SPLIT_SEED)
-    if cfg.get("subset"):
-        train_s, val_s = train_s[: cfg.subset], val_s[: cfg.subset]
-    n_classes = cfg.num_classes or len({y for _, y in train_s})
-    if cfg.loader == "gpu":  # decode once, keep uint8 squares on the device, augment there
-        side = int(round(cfg.img_size / 0.875))
-        common = dict(batch_size=batch_size, mean=cfg.mean, std=cfg.std, seed=seed, rank=rank, world_size=world_size,
-                      device=device, img_size=cfg.img_size)
-        x_tr, y_tr = decode_squares(train_s, side, cfg.num_workers)
-        x_va, y_va = decode_squares(val_s, side, cfg.num_workers)
-        train = PhotoGpuLoader(x_tr, y_tr, train=True, scale_min=cfg.augment.scale_min, **common)
-        val = PhotoGpuLoader(x_va, y_va, train=False, **common)
-    elif cfg.loader == "dataloader":
-        train = photo_loader(train_s, cfg, batch_size, True, seed, rank, world_size)
-        val = photo_loader(val_s, cfg, batch_size, False, seed, rank, world_size)
-    else:
-        raise ValueError(f"data.loader={cfg.loader!r}: use gpu or dataloader")
-    return DataBundle(train, val, n_classes, 3, cfg.img_size, len(train_s), len(val_s))
+def source_splits(cfg, data_dir: Path) -> Dict[str, Callable[[], Arrays]]:
+    """The dataset's own splits as loaders of uint8 arrays, decoded only when called."""
+    if cfg.name in ARRAY_DATASETS:
+        def arrays(split: str) -> Arrays:
+            x, y = load_arrays(data_dir, cfg.name, split, cfg.download)
+            return torch.from_numpy(x), torch.from_numpy(y)
+        return {"train": lambda: arrays("train"), "test": lambda: arrays("test")}
+    if cfg.name not in PHOTO_DATASETS:
+        raise DatasetError(f"unknown dataset {cfg.name!r}; choose one of {ARRAY_DATASETS + PHOTO_DATASETS}")
+    side = int(round(cfg.img_size / 0.875))  # training crops and the central 87.5 % come out of these squares
+    found = photo_splits(cfg, data_dir, side)
+    if "all" not in found:
+        return {name: (lambda ds=ds: decode(ds, cfg.num_workers)) for name, ds in found.items()}
+    cache: Dict[str, Arrays] = {}
+
+    def part(name: str) -> Arrays:  # one class-folder tree: a fixed stratified test_fraction is the test split
+        if not cache:
+            x, y = decode(found["all"], cfg.num_workers)
+            kept, held = stratified_split(y, cfg.test_fraction)
+            cache.update(train=(x[kept], y[kept]), test=(x[held], y[held]))
+        return cache[name]
+    return {"train": lambda: part("train"), "test": lambda: part("test")}
+
+
+def available_splits(cfg, data_dir: Path) -> Tuple[str, ...]:
+    """Names that ``data.val_split`` / ``vkan.evaluate --split`` accept for this dataset."""
+    return tuple(["holdout"] + sorted(source_splits(cfg, data_dir)))
+
+
+def _subset(arrays: Arrays, n: Optional[int]) -> Arrays:
+    return arrays if not n else (arrays[0][:n], arrays[1][:n])
+
+
+def select_splits(cfg, data_dir: Path, wanted: Tuple[str, ...]) -> Dict[str, Arrays]:
+    """{"train", and each of ``wanted`` ("holdout", "test", "val")}: the holdout comes out of the training set."""
+    sources = source_splits(cfg, data_dir)
+    missing = [w for w in wanted if w != "holdout" and w not in sources]
+    if missing:
+        raise DatasetError(f"{cfg.name} has no {missing[0]!r} split; its splits are "
+                           f"{', '.join(['holdout'] + sorted(sources))} (set data.val_split or --split to one of them)")
+    x, y = _subset(sources["train"](), cfg.get("subset"))
+    out: Dict[str, Arrays] = {}
+    if "holdout" in wanted:
+        kept, held = stratified_split(y, cfg.holdout)
+        out["holdout"] = (x[held], y[held])
+        x, y = x[kept], y[kept]
+    out["train"] = (x, y)
+    for name in wanted:
+        if name != "holdout":
+            out[name] = _subset(sources[name](), cfg.get("subset"))
+    return out
+
+
+def make_loader(cfg, arrays: Arrays, batch_size: int, device: torch.device, train: bool, seed: int = 0,
+                rank: int = 0, world_size: int = 1) -> GpuLoader:
+    """A GPU-resident loader of one split: training views augmented per ``cfg.augment``, evaluation views fixed."""
+    common = dict(batch_size=batch_size, mean=cfg.mean, std=cfg.std, train=train, seed=seed, rank=rank,
+                  world_size=world_size, device=device)
+    aug = cfg.augment
+    strong = build_augment(aug, device) if train else None
+    if cfg.name in PHOTO_DATASETS:
+        return PhotoGpuLoader(*arrays, img_size=cfg.img_size, scale_min=aug.scale_min, augment=strong, **common)
+    if not train:
+        return GpuLoader(*arrays, **common)
+    return GpuLoader(*arrays, crop_padding=aug.crop_padding, flip=aug.flip, cutout=aug.cutout, augment=strong,
+                     **common)
+
+
+def build_data(cfg, data_dir: Path, batch_size: int, device: torch.device, seed: int, rank: int = 0,
+               world_size: int = 1) -> DataBundle:
+    """Train, val (``cfg.val_split``) and test loaders for ``cfg.name``."""
+    val_split = cfg.val_split
+    if val_split not in VAL_SPLITS:
+        raise DatasetError(f"data.val_split={val_split!r}: choose one of {', '.join(VAL_SPLITS)}")
+    wanted = tuple(dict.fromkeys([val_split, "test"]))
+    parts = select_splits(cfg, data_dir, wanted)
+    shards = dict(rank=rank, world_size=world_size)
+    train = make_loader(cfg, parts["train"], batch_size, device, True, seed, **shards)
+    val = make_loader(cfg, parts[val_split], batch_size, device, False, **shards)
+    test = None if val_split == "test" else make_loader(cfg, parts["test"], batch_size, device, False, **shards)
+    num_classes = cfg.num_classes or int(parts["train"][1].max()) + 1
+    return DataBundle(train, val, test, num_classes, parts["train"][0].shape[1], cfg.img_size,
+                      len(parts["train"][1]), len(parts[val_split][1]), len(parts["test"][1]), val_split)
+
+
+def build_eval_loader(cfg, data_dir: Path, split: str, batch_size: int, device: torch.device) -> Tuple[GpuLoader, int]:
+    """(loader, number of images) of one split: ``test``, ``val``, ``holdout`` or ``train`` (unaugmented views)."""
+    parts = select_splits(cfg, data_dir, () if split == "train" else (split,))
+    return make_loader(cfg, parts[split], batch_size, device, False), len(parts[split][1])

@@ -8,6 +8,8 @@ from typing import Tuple
 
 import numpy as np
 
+from vkan.errors import DatasetError
+
 # sha256 of the offline files (shared/data/README.md); a mismatch means a corrupt or altered copy
 KNOWN_SHA256 = {
     "mnist/train.npz": "33e9753a8d3ed06561a816bf46d6d686b20801696e497f092853c1634577f43f",
@@ -22,10 +24,6 @@ KNOWN_SHA256 = {
 EXPECTED_COUNTS = {("mnist", "train"): 60000, ("mnist", "test"): 10000,
                    ("cifar10", "train"): 50000, ("cifar10", "test"): 10000,
                    ("cifar100", "train"): 50000, ("cifar100", "test"): 10000}
-
-
-class DatasetError(RuntimeError):
-    """A dataset is missing or corrupt; the message says where vkan looked and what to do."""
 
 
 def _sha256(path: Path) -> str:
@@ -73,13 +71,17 @@ def load_torchvision(data_dir: Path, name: str, split: str, download: bool) -> T
     import torchvision.datasets as tvd
 
     cls = {"mnist": tvd.MNIST, "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[name]
+    fixes = (f"Either let torchvision download it (data.download=true, needs internet access; it goes to "
+             f"{data_dir}), or point VKAN_DATA_DIR (or paths.data_dir) at a prepared copy: a folder holding "
+             f"{name}/train*.npz and {name}/test.npz (uint8 'images' and 'labels') or torchvision's files.")
     try:
         ds = cls(root=str(data_dir), train=(split == "train"), download=download)
     except RuntimeError as e:  # torchvision: "Dataset not found or corrupted. You can use download=True"
-        raise DatasetError(
-            f"{name} not found under {data_dir} (looked for the offline files {data_dir / name}/{split}*.npz and "
-            f"torchvision's files): {e}. Set data.download=true to fetch it, or point paths.data_dir "
-            f"(or VKAN_DATA_DIR) at a folder that holds it") from e
+        raise DatasetError(f"{name} not found under {data_dir} (looked for {data_dir / name}/{split}*.npz and "
+                           f"torchvision's files). {fixes}") from e
+    except OSError as e:  # URLError (no internet), timeouts, a read-only folder
+        reason = getattr(e, "reason", None) or e
+        raise DatasetError(f"{name} is not under {data_dir} and downloading it failed ({reason}). {fixes}") from e
     x = ds.data.numpy() if hasattr(ds.data, "numpy") else np.asarray(ds.data)
     return x, np.asarray(ds.targets, dtype=np.int64)
 

@@ -1,36 +1,48 @@
-"""A loader for small datasets that live on the device as uint8 and are augmented there in batches."""
+"""Loaders for datasets that live on the device as uint8 and are augmented there, a whole batch at a time."""
 from __future__ import annotations
 
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+
+# (images float (B, C, H, W) in [0, 255], generator) -> images; draws randomness only from the generator
+BatchTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 class GpuLoader:
     """Iterates (images float (B, C, H, W) normalised, labels (B,)) over a uint8 tensor on one device.
 
-    Shuffling and augmentation draw from a generator seeded by ``(seed, epoch)``, so an epoch is the
-    same whether or not the run was resumed. With ``world_size > 1`` each rank takes every
-    ``world_size``-th sample of the epoch's permutation (equal shares; the remainder is dropped when
-    training). Training batches drop the last partial batch; evaluation covers every sample once.
+    The order of an epoch comes from ``(seed, epoch)``, and the augmentation of each batch from ``(seed,
+    epoch, batch, rank)`` alone, so an epoch is the same whether or not the run was resumed, and resuming
+    in the middle of an epoch (``set_epoch(epoch, start_batch)``) continues it exactly. With
+    ``world_size > 1`` each rank takes every ``world_size``-th sample of the epoch's permutation (equal
+    shares; the remainder is dropped when training). Training batches drop the last partial batch;
+    evaluation covers every sample once.
+
+    Training views: ``crop_padding`` (random translation by reflect-padding and a per-sample crop),
+    ``flip`` (random horizontal mirror), ``cutout`` (a random square set to the mean), then ``augment``
+    (any ``BatchTransform``, e.g. ``vkan.data.augment.StrongAugment``).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, mean: Sequence[float],
                  std: Sequence[float], train: bool, seed: int = 0, crop_padding: int = 0, flip: bool = False,
-                 cutout: int = 0, rank: int = 0, world_size: int = 1, device: Optional[torch.device] = None):
+                 cutout: int = 0, augment: Optional[BatchTransform] = None, rank: int = 0, world_size: int = 1,
+                 device: Optional[torch.device] = None):
         device = torch.device(device or images.device)
         self.images = images.to(device)  # (N, C, H, W) uint8
         self.labels = labels.to(device)  # (N,) int64
         self.batch_size, self.train, self.seed = batch_size, train, seed
-        self.crop_padding, self.flip, self.cutout = crop_padding, flip, cutout
+        self.crop_padding, self.flip, self.cutout, self.augment = crop_padding, flip, cutout, augment
         self.rank, self.world_size = rank, world_size
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
-        self.epoch = 0
+        self.epoch, self.start_batch = 0, 0
+        self.generator = torch.Generator(device=device)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """The epoch whose order and augmentation the next iteration gives, from its ``start_batch``-th batch."""
+        self.epoch, self.start_batch = epoch, start_batch
 
     def _indices(self) -> torch.Tensor:
         n = len(self.labels)
@@ -48,47 +60,66 @@ class GpuLoader:
 
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         idx = self._indices()
-        gen = torch.Generator(device=self.images.device).manual_seed(self.seed * 7919 + self.epoch * 31 + self.rank)
-        for b in range(len(self)):
+        start, self.start_batch = self.start_batch, 0  # a resumed epoch skips its first batches once
+        for b in range(start, len(self)):
             sel = idx[b * self.batch_size:(b + 1) * self.batch_size]
             x = self.images[sel].float()  # (B, C, H, W) in [0, 255]
-            x = self._augment(x, gen) if self.train else self._eval_view(x)
+            if self.train:
+                self.generator.manual_seed(((self.seed * 1_000_003 + self.epoch) * 100_003 + b) * 64 + self.rank)
+                x = self._augment(x, self.generator)
+            else:
+                x = self._eval_view(x)
             yield (x - self.mean) / self.std, self.labels[sel]
 
     def _eval_view(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
     def _augment(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        b, _, h, w = x.shape
-        dev = x.device
-        if self.crop_padding:  # random translation: reflect-pad, then a per-sample crop by index arithmetic
-            p = self.crop_padding
-            padded = F.pad(x, (p, p, p, p), mode="reflect")  # (B, C, H+2p, W+2p)
-            dy = torch.randint(0, 2 * p + 1, (b,), device=dev, generator=gen)
-            dx = torch.randint(0, 2 * p + 1, (b,), device=dev, generator=gen)
-            rows = (dy[:, None] + torch.arange(h, device=dev))[:, None, :, None]  # (B, 1, H, 1)
-            cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, None, :]  # (B, 1, 1, W)
-            x = padded.gather(2, rows.expand(-1, x.shape[1], -1, w + 2 * p)).gather(3, cols.expand(-1, x.shape[1], h, -1))
+        if self.crop_padding:
+            x = random_translate(x, self.crop_padding, gen)
         if self.flip:
-            mirror = torch.rand(b, device=dev, generator=gen) < 0.5
-            x = torch.where(mirror[:, None, None, None], x.flip(3), x)
-        if self.cutout:  # zero (i.e. the mean after normalisation) a random square per sample
-            s = self.cutout
-            cy = torch.randint(0, h, (b,), device=dev, generator=gen)[:, None, None]
-            cx = torch.randint(0, w, (b,), device=dev, generator=gen)[:, None, None]
-            yy = torch.arange(h, device=dev)[None, :, None]
-            xx = torch.arange(w, device=dev)[None, None, :]
-            hole = ((yy - cy).abs() <= s // 2) & ((xx - cx).abs() <= s // 2)  # (B, H, W)
-            x = torch.where(hole[:, None], self.mean.expand_as(x), x)
-        return x
+            x = random_flip(x, gen)
+        if self.cutout:
+            x = random_cutout(x, self.cutout, self.mean, gen)
+        return self.augment(x, gen) if self.augment is not None else x
+
+
+def random_translate(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
+    """Shift each image by up to ``pad`` pixels: reflect-pad, then a per-sample crop by index arithmetic."""
+    b, c, h, w = x.shape
+    dev = x.device
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")  # (B, C, H+2p, W+2p)
+    dy = torch.randint(0, 2 * pad + 1, (b,), device=dev, generator=gen)
+    dx = torch.randint(0, 2 * pad + 1, (b,), device=dev, generator=gen)
+    rows = (dy[:, None] + torch.arange(h, device=dev))[:, None, :, None]  # (B, 1, H, 1)
+    cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, None, :]  # (B, 1, 1, W)
+    return padded.gather(2, rows.expand(-1, c, -1, w + 2 * pad)).gather(3, cols.expand(-1, c, h, -1))
+
+
+def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Mirror each image horizontally with probability 1/2."""
+    mirror = torch.rand(x.shape[0], device=x.device, generator=gen) < 0.5
+    return torch.where(mirror[:, None, None, None], x.flip(3), x)
+
+
+def random_cutout(x: torch.Tensor, size: int, fill: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Set a random ``size`` x ``size`` square of each image to ``fill`` (the mean: zero after normalising)."""
+    b, _, h, w = x.shape
+    dev = x.device
+    cy = torch.randint(0, h, (b,), device=dev, generator=gen)[:, None, None]
+    cx = torch.randint(0, w, (b,), device=dev, generator=gen)[:, None, None]
+    yy = torch.arange(h, device=dev)[None, :, None]
+    xx = torch.arange(w, device=dev)[None, None, :]
+    hole = ((yy - cy).abs() <= size // 2) & ((xx - cx).abs() <= size // 2)  # (B, H, W)
+    return torch.where(hole[:, None], fill.expand_as(x), x)
 
 
 class PhotoGpuLoader(GpuLoader):
     """GpuLoader for photos stored once as (N, 3, S, S) uint8 squares, S = img_size / 0.875.
 
     Training views: a random-resized crop (area fraction in [scale_min, 1], aspect ratio in [3/4, 4/3])
-    and a random horizontal flip, resampled to ``img_size`` in one batched ``grid_sample``. Evaluation
-    views: the central 87.5 % resized to ``img_size`` (the usual resize + center crop).
+    and a random horizontal flip, resampled to ``img_size`` in one batched ``grid_sample``, then
+    ``augment``. Evaluation views: the central 87.5 % resized to ``img_size`` (the usual resize + centre crop).
     """
 
     def __init__(self, *args, img_size: int, scale_min: float = 0.35, **kwargs):
@@ -112,7 +143,8 @@ class PhotoGpuLoader(GpuLoader):
         theta = torch.zeros(b, 2, 3, device=dev)
         theta[:, 0, 0], theta[:, 0, 2] = w * flip, cx
         theta[:, 1, 1], theta[:, 1, 2] = h, cy
-        return self._resample(x, theta)
+        x = self._resample(x, theta)
+        return self.augment(x, gen) if self.augment is not None else x
 
     def _eval_view(self, x: torch.Tensor) -> torch.Tensor:
         theta = torch.tensor([[0.875, 0.0, 0.0], [0.0, 0.875, 0.0]], device=x.device).expand(x.shape[0], 2, 3)

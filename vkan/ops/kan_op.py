@@ -44,14 +44,14 @@ def _stages(dtype: torch.dtype) -> int:
     return 3 if dtype != torch.float32 else 2  # fp32 tiles take twice the shared memory
 
 
-# One launcher per kernel (vkan.ops.launch). Each launch passes its tensors, then a tuple of every other
-# argument (ints, then constexprs, in the kernel's parameter order) that a cached "geometry" function below
-# computes once per layer shape: a training step does no tile arithmetic on the host.
-_PACK = Launcher(tk.kan_pack_kernel)
-_UNPACK = Launcher(tk.kan_unpack_kernel)
-_FWD = Launcher(tk.kan_fwd_kernel)
-_DX = Launcher(tk.kan_dx_kernel)
-_DW = Launcher(tk.kan_dw_kernel)
+# One launcher per kernel (vkan.ops.launch), named by its tensor parameters. A cached "geometry" function below
+# binds every other argument by the kernel's parameter names once per layer shape (a ``BoundLaunch``), so a
+# training step does no tile arithmetic on the host and passes only its tensors, by name.
+_PACK = Launcher(tk.kan_pack_kernel, ("sw_ptr", "sc_ptr", "bw_ptr", "w_ptr", "wt_ptr"))
+_UNPACK = Launcher(tk.kan_unpack_kernel, ("part_ptr", "sw_ptr", "sc_ptr", "dsw_ptr", "dsc_ptr", "db_ptr"))
+_FWD = Launcher(tk.kan_fwd_kernel, ("x_ptr", "grid_ptr", "w_ptr", "y_ptr"))
+_DX = Launcher(tk.kan_dx_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "wt_ptr", "dx_ptr"))
+_DW = Launcher(tk.kan_dw_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "part_ptr"))
 
 
 def _shape_cache(fn):
@@ -76,28 +76,30 @@ def _edge_tiles(n_out: int, n_in: int, cp: int) -> Tuple[int, int]:
 
 @_shape_cache
 def _pack_geometry(n_out: int, n_in: int, n_coef: int, has_scaler: bool, has_base: bool):
-    """(CP, KT, launch grid, scalar arguments) of the pack kernel."""
+    """(CP, KT, bound launch) of the pack kernel."""
     cp = padded_coefs(n_coef)
     kt = n_in * cp + (n_in if has_base else 0)
     bo, bi = _edge_tiles(n_out, n_in, cp)
-    return cp, kt, (_cdiv(n_out, bo), _cdiv(n_in, bi)), (n_in, n_out, n_coef, kt, cp, has_scaler, has_base, bo, bi)
+    launch = _PACK.bind((_cdiv(n_out, bo), _cdiv(n_in, bi)), I=n_in, O=n_out, C=n_coef, KT=kt, CP=cp,
+                        HAS_SCALER=has_scaler, HAS_BASE=has_base, BO=bo, BI=bi)
+    return cp, kt, launch
 
 
 def _pack(spline_weight, spline_scaler, base_weight, dtype) -> Tuple[torch.Tensor, torch.Tensor, int]:
     """Kernel-layout weights W (KT, O), W^T (O, KT) in ``dtype`` and CP; KT = I*CP (+ I with a base branch)."""
     n_out, n_in, n_coef = spline_weight.shape
-    cp, kt, grid, scalars = _pack_geometry(n_out, n_in, n_coef, spline_scaler is not None, base_weight is not None)
+    cp, kt, launch = _pack_geometry(n_out, n_in, n_coef, spline_scaler is not None, base_weight is not None)
     w = torch.empty((kt, n_out), device=spline_weight.device, dtype=dtype)
     wt = torch.empty((n_out, kt), device=spline_weight.device, dtype=dtype)
     sw = spline_weight.contiguous()
-    _PACK(grid, (sw, sw if spline_scaler is None else spline_scaler.contiguous(),
-                 sw if base_weight is None else base_weight.contiguous(), w, wt), scalars)
+    _PACK(launch, sw_ptr=sw, sc_ptr=sw if spline_scaler is None else spline_scaler.contiguous(),
+          bw_ptr=sw if base_weight is None else base_weight.contiguous(), w_ptr=w, wt_ptr=wt)
     return w, wt, cp
 
 
 @_shape_cache
 def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, precision):
-    """(launch grid, scalar arguments, warps, stages) of the forward kernel; contiguous x, W and Y."""
+    """The bound launch of the forward kernel; contiguous x, W and Y."""
     if _INTERPRET:
         bm, bn, rows, warps = 16, 16, 64, 4
     elif n_out <= 128:  # narrow layers (ViT-tiny's hidden 77): tile sweep in bench/RESULTS.md
@@ -106,18 +108,18 @@ def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, preci
         bm, bn, rows, warps = 64, 256, 64, 4
     else:  # 1.2-1.45x faster than 64 x 256 with 4 warps on 154..1536 outputs (sweep in bench/RESULTS.md)
         bm, bn, rows, warps = 128, 256, 64, 8
-    scalars = (m, n_in, n_out, n_in, n_out, n_out,  # M, I, O, strides of x, W, Y
-               q, cp, k, uniform, act, has_base, bm, bn, max(1, rows // cp), 16 if _INTERPRET else 64, precision)
-    return (_cdiv(m, bm), _cdiv(n_out, bn)), scalars, warps, _stages(dtype)
+    return _FWD.bind((_cdiv(m, bm), _cdiv(n_out, bn)), warps, _stages(dtype), M=m, I=n_in, O=n_out,
+                     stride_xm=n_in, stride_wk=n_out, stride_ym=n_out, Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act,
+                     HAS_BASE=has_base, BM=bm, BN=bn, BI=max(1, rows // cp), BIB=16 if _INTERPRET else 64,
+                     PRECISION=precision)
 
 
 def _launch_fwd(x, grid, w, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
     m, n_in = x.shape
     n_out = w.shape[1]
     y = torch.empty((m, n_out), device=x.device, dtype=w.dtype)
-    launch, scalars, warps, stages = _fwd_geometry(m, n_in, n_out, grid.shape[1], cp, k, uniform, act, has_base,
-                                                   w.dtype, _precision(w.dtype))
-    _FWD(launch, (x, grid, w, y), scalars, num_warps=warps, num_stages=stages)
+    launch = _fwd_geometry(m, n_in, n_out, grid.shape[1], cp, k, uniform, act, has_base, w.dtype, _precision(w.dtype))
+    _FWD(launch, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y)
     return y
 
 
@@ -132,7 +134,7 @@ DX_BASE_DOT: Optional[bool] = None
 
 @_shape_cache
 def _dx_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, base_dot, dtype, precision):
-    """(launch grid, scalar arguments, warps, stages, separate base programs?) of the input-grad kernel."""
+    """(bound launch, separate base programs?) of the input-grad kernel."""
     bi = max(16, (64 if _INTERPRET else 128) // cp)  # >= 16: the BASE_DOT variant is a dot with BI columns
     if base_dot is None:
         base_dot = n_in % bi == 0 and kt % 8 == 0
@@ -147,28 +149,30 @@ def _dx_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, base_dot,
         warps = 8 if dtype == torch.float32 else 4
     bib = 16 if _INTERPRET else 64
     nsb = _cdiv(n_in, bi)
-    scalars = (m, n_in, n_out, nsb, n_out, n_in, kt, n_in,  # sizes, strides of dY, X, W^T, dX
-               q, cp, k, uniform, act, has_base, base_dot, bm, bo, bi, bib, precision)
-    return (_cdiv(m, bm) * (nsb + (_cdiv(n_in, bib) if separate else 0)),), scalars, warps, _stages(dtype), separate
+    launch = _DX.bind((_cdiv(m, bm) * (nsb + (_cdiv(n_in, bib) if separate else 0)),), warps, _stages(dtype),
+                      M=m, I=n_in, O=n_out, NSB=nsb, stride_gm=n_out, stride_xm=n_in, stride_wo=kt, stride_dm=n_in,
+                      Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BASE_DOT=base_dot, BM=bm, BO=bo,
+                      BI=bi, BIB=bib, PRECISION=precision)
+    return launch, separate
 
 
 def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool,
                base_dot: Optional[bool] = None) -> torch.Tensor:
     m, n_in = x.shape
-    launch, scalars, warps, stages, separate = _dx_geometry(
+    launch, separate = _dx_geometry(
         m, n_in, wt.shape[0], wt.shape[1], grid.shape[1], cp, k, uniform, act, has_base,
         DX_BASE_DOT if base_dot is None else base_dot, wt.dtype, _precision(wt.dtype))
     if separate:  # both kinds of programs add into zeros: fp32 buffer
         dx = torch.zeros(x.shape, device=x.device, dtype=torch.float32)
     else:
         dx = torch.empty_like(x)
-    _DX(launch, (gy, x, grid, wt, dx), scalars, num_warps=warps, num_stages=stages)
+    _DX(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, wt_ptr=wt, dx_ptr=dx)
     return _as(dx, x)
 
 
 @_shape_cache
 def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, precision):
-    """(launch grid, scalar arguments, warps, stages, number of partials) of the weight-grad kernel."""
+    """(bound launch, number of partials) of the weight-grad kernel."""
     # programs to aim for (the split count follows): ~8 waves of the H200's 132 SMs on narrow layers (few
     # tiles; 32 splits beat 8 on ViT-tiny's layers). Wide 16-bit layers: ~3.3 waves where that still gives
     # >= 4 splits, else ~5. Weight grad + unpack, H200 (bench/RESULTS.md): 16640x192->768 0.180 ms with 10
@@ -190,34 +194,35 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
     programs = next((p for p in programs if _cdiv(p, tiles) >= 4), programs[-1])
     # each split keeps >= 4 row blocks; at most 32 partials to reduce
     split = 2 if _INTERPRET else max(1, min(_cdiv(programs, tiles), _cdiv(m, 4 * bm), 32))
-    scalars = (m, n_in, n_out, nsb, n_out, n_in, n_out, kt * n_out,  # sizes, strides of dY, X, partials
-               q, cp, k, uniform, act, bm, bn, bi, bib, split, precision)
-    return (blocks, _cdiv(n_out, bn), split), scalars, warps, _stages(dtype), split
+    launch = _DW.bind((blocks, _cdiv(n_out, bn), split), warps, _stages(dtype), M=m, I=n_in, O=n_out, NSB=nsb,
+                      stride_gm=n_out, stride_xm=n_in, stride_pk=n_out, stride_ps=kt * n_out, Q=q, CP=cp, K=k,
+                      UNIFORM=uniform, ACT=act, BM=bm, BN=bn, BI=bi, BIB=bib, SPLIT=split, PRECISION=precision)
+    return launch, split
 
 
 def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
     """fp32 partial weight gradients (SPLIT, KT, O)."""
     m, n_in = x.shape
     n_out = gy.shape[1]
-    launch, scalars, warps, stages, split = _dw_geometry(m, n_in, n_out, kt, grid.shape[1], cp, k, uniform, act,
+    launch, split = _dw_geometry(m, n_in, n_out, kt, grid.shape[1], cp, k, uniform, act,
                                                          has_base, gy.dtype, _precision(gy.dtype))
     part = torch.empty((split, kt, n_out), device=x.device, dtype=torch.float32)
-    _DW(launch, (gy, x, grid, part), scalars, num_warps=warps, num_stages=stages)
+    _DW(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=part)
     return part
 
 
 @_shape_cache
 def _unpack_geometry(n_out: int, n_in: int, n_coef: int, cp: int, n_split: int, kt: int, has_scaler: bool,
                      has_base: bool):
-    """(launch grid, scalar arguments) of the unpack kernel. Tile sweep on the H200 (bench/RESULTS.md):
+    """The bound launch of the unpack kernel. Tile sweep on the H200 (bench/RESULTS.md):
     ViT-tiny's layers (~15k edges) want many small programs reading all (<= 32) partials in one load,
     16 outputs x 16 (input, coefficient) rows; 192 -> 768 (147k edges) wants 32 x 32 tiles, 4 partials
     per load."""
     bo, rows, loads = (32, 32, 4) if n_out * n_in >= 65536 else (16, 16, 32)
     bi = max(1, (64 if _INTERPRET else rows) // cp)  # the interpreter pays per program: fewer, larger ones
     sb = min(1 << (n_split - 1).bit_length(), max(1, 8192 // (bo * bi * cp)), loads)
-    scalars = (n_in, n_out, n_coef, n_split, kt * n_out, cp, has_scaler, has_base, bo, bi, sb)
-    return (_cdiv(n_out, bo), _cdiv(n_in, bi)), scalars
+    return _UNPACK.bind((_cdiv(n_out, bo), _cdiv(n_in, bi)), I=n_in, O=n_out, C=n_coef, S=n_split,
+                        stride_ps=kt * n_out, CP=cp, HAS_SCALER=has_scaler, HAS_BASE=has_base, BO=bo, BI=bi, SB=sb)
 
 
 def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):
@@ -228,10 +233,10 @@ def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):
     dsw = torch.empty(sw.shape, device=sw.device, dtype=torch.float32)
     dsc = None if spline_scaler is None else torch.empty(spline_scaler.shape, device=sw.device, dtype=torch.float32)
     db = None if base_weight is None else torch.empty(base_weight.shape, device=sw.device, dtype=torch.float32)
-    launch, scalars = _unpack_geometry(n_out, n_in, n_coef, cp, part.shape[0], part.shape[1],
+    launch = _unpack_geometry(n_out, n_in, n_coef, cp, part.shape[0], part.shape[1],
                                        spline_scaler is not None, base_weight is not None)
-    _UNPACK(launch, (part, sw, sw if spline_scaler is None else spline_scaler.contiguous(), dsw,
-                     dsw if dsc is None else dsc, dsw if db is None else db), scalars)
+    _UNPACK(launch, part_ptr=part, sw_ptr=sw, sc_ptr=sw if spline_scaler is None else spline_scaler.contiguous(),
+            dsw_ptr=dsw, dsc_ptr=dsw if dsc is None else dsc, db_ptr=dsw if db is None else db)
     return _as(dsw, spline_weight), _as(dsc, spline_scaler), _as(db, base_weight)
 
 

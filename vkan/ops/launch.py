@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -85,34 +85,68 @@ def hooks_active() -> bool:
     return _hook_active(knobs.runtime.launch_enter_hook) or _hook_active(knobs.runtime.launch_exit_hook)
 
 
-class Launcher:
-    """Launches one ``@triton.jit`` kernel whose parameters are its tensors first, then everything else."""
+class BoundLaunch(NamedTuple):
+    """Everything of one kernel launch but its tensors: built once per layer shape by ``Launcher.bind``."""
 
-    def __init__(self, kernel) -> None:
+    grid: Tuple[int, ...]
+    scalars: Tuple  # the kernel's non-tensor arguments, in its parameter order
+    num_warps: int
+    num_stages: int
+
+
+class Launcher:
+    """Launches one ``@triton.jit`` kernel whose parameters are its tensors first, then everything else.
+
+    Arguments are given by the kernel's own parameter names: ``bind`` checks the scalar names against the
+    kernel's signature once per shape, and a launch passes the tensors by name, so adding or reordering a
+    kernel parameter cannot silently shift the others.
+    """
+
+    def __init__(self, kernel, tensors: Sequence[str]) -> None:
+        names = tuple(kernel.arg_names)
+        if names[:len(tensors)] != tuple(tensors):
+            raise ValueError(f"{getattr(kernel, '__name__', kernel)} starts with {names[:len(tensors)]}, "
+                             f"not the tensors {tuple(tensors)}")
         self.kernel = kernel
+        self.tensor_names, self.scalar_names = tuple(tensors), names[len(tensors):]
         self.cache: Dict[Tuple, Tuple[Any, Any, Any]] = {}  # key -> (launcher, function handle, metadata)
         self.direct_calls = 0  # launches that skipped Triton's binding (tests read it)
 
-    def __call__(self, grid: Tuple[int, ...], tensors: Tuple[torch.Tensor, ...], scalars: Tuple,
-                 num_warps: int = 4, num_stages: int = 3) -> None:
-        """``kernel[grid](*tensors, *scalars)``; ``scalars`` (ints, bools, constexprs) must be hashable."""
+    def bind(self, grid: Tuple[int, ...], num_warps: int = 4, num_stages: int = 3, **scalars) -> BoundLaunch:
+        """A launch of ``grid`` with the kernel's non-tensor arguments given by name (ints, bools, constexprs)."""
+        if set(scalars) != set(self.scalar_names):
+            missing, extra = set(self.scalar_names) - set(scalars), set(scalars) - set(self.scalar_names)
+            raise TypeError(f"{getattr(self.kernel, '__name__', 'kernel')}: missing arguments {sorted(missing)}, "
+                            f"unknown arguments {sorted(extra)}")
+        return BoundLaunch(tuple(grid), tuple(scalars[n] for n in self.scalar_names), num_warps, num_stages)
+
+    def rebind(self, launch: BoundLaunch, grid: Optional[Tuple[int, ...]] = None, num_warps: Optional[int] = None,
+               num_stages: Optional[int] = None, **changes) -> BoundLaunch:
+        """``launch`` with some arguments changed by name (tile sweeps in ``bench/kernel_breakdown.py``)."""
+        scalars = {**dict(zip(self.scalar_names, launch.scalars)), **changes}
+        return self.bind(grid or launch.grid, num_warps or launch.num_warps, num_stages or launch.num_stages,
+                         **scalars)
+
+    def __call__(self, launch: BoundLaunch, **tensors: torch.Tensor) -> None:
+        """``kernel[grid](*tensors, *scalars)`` with the tensors given by parameter name."""
+        args = tuple(tensors[n] for n in self.tensor_names)
+        grid, scalars, num_warps, num_stages = launch
         if _traced:
-            torch.library.wrap_triton(self.kernel)[grid](*tensors, *scalars, num_warps=num_warps,
-                                                         num_stages=num_stages)
+            torch.library.wrap_triton(self.kernel)[grid](*args, *scalars, num_warps=num_warps, num_stages=num_stages)
             return
         if not direct_launch_enabled() or hooks_active():
-            self.kernel[grid](*tensors, *scalars, num_warps=num_warps, num_stages=num_stages)
+            self.kernel[grid](*args, *scalars, num_warps=num_warps, num_stages=num_stages)
             return
         device = torch.cuda.current_device()
         # everything Triton specialises on, at least as finely: exact scalars, tensor dtype and 16-byte alignment
-        key = (device, num_warps, num_stages, scalars, *[(t.dtype, t.data_ptr() % 16 == 0) for t in tensors])
+        key = (device, num_warps, num_stages, scalars, *[(t.dtype, t.data_ptr() % 16 == 0) for t in args])
         entry = self.cache.get(key)
         if entry is None:  # first launch of this signature: Triton binds, compiles or loads, and launches
-            compiled = self.kernel[grid](*tensors, *scalars, num_warps=num_warps, num_stages=num_stages)
+            compiled = self.kernel[grid](*args, *scalars, num_warps=num_warps, num_stages=num_stages)
             if compiled is not None:
                 self.cache[key] = (compiled.run, compiled.function, compiled.packed_metadata)
             return
         run, function, metadata = entry
         run(grid[0], grid[1] if len(grid) > 1 else 1, grid[2] if len(grid) > 2 else 1,
-            torch._C._cuda_getCurrentRawStream(device), function, metadata, None, None, None, *tensors, *scalars)
+            torch._C._cuda_getCurrentRawStream(device), function, metadata, None, None, None, *args, *scalars)
         self.direct_calls += 1

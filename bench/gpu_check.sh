@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# One GPU session's checks in one call: the kernels' and launchers' GPU tests, the training app end to end on MNIST
+# (KAN and its MLP twin, default GPU path: compiled), and the training-step benchmark at the app's shapes
+# (eager with vkan's direct launches and with Triton's, compiled).
+#   VKAN_DATA_DIR=<folder with mnist/> bash bench/gpu_check.sh OUT_DIR [EPOCHS]
+set -uo pipefail
+out=${1:-bench/out}; epochs=${2:-3}
+mkdir -p "$out"
+python3 -m pytest -q -p no:cacheprovider tests/test_fused.py tests/test_launch.py tests/test_bench.py \
+  -k "gpu or compiles or launch or layer_rounds or graph" 2>&1 | tail -15 | tee "$out/gpu_tests.txt"
+for model in vit_kan vit; do
+  python3 train.py model=$model data=mnist trainer.epochs=$epochs logger=none trainer.progress_bar=false \
+    hydra.run.dir=/tmp/vkan_runs/$model 2>&1 | tail -8 | tee "$out/${model}_train.log"
+  cp /tmp/vkan_runs/$model/metrics.csv "$out/${model}_metrics.csv"
+done
+python3 -m vkan.bench --skip-layers --models mnist28 --rounds 3 --no-reference --json "$out/models.json" 2>&1 | tail -12

@@ -1,0 +1,107 @@
+"""The command line as a user meets it: one-paragraph errors without tracebacks, no empty run folders,
+safe interrupts with their exit codes, resume from a folder, and sweeps that report failed jobs."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vkan.interrupt import Interrupted, StopSignal
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["model.kwargs.depth=1", "+model.kwargs.patch_size=7", "trainer.device=cpu", "trainer.progress_bar=false",
+        "logger=none", "data=mnist"]
+
+
+def train_py(args, data_dir, cwd, **kwargs):
+    env = {**os.environ, "VKAN_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600, **kwargs)
+
+
+def test_unknown_key_gets_the_closest_real_key_and_no_plus_advice(tmp_path):
+    out = train_py(["trainer.epoch=3"], tmp_path, tmp_path)
+    assert out.returncode == 2
+    assert "trainer.epoch is not a config key (did you mean trainer.epochs?)" in out.stderr
+    assert "+trainer.epoch" not in out.stderr and "Traceback" not in out.stderr
+    out = train_py(["data=imagenet"], tmp_path, tmp_path)
+    assert out.returncode == 2 and "data=imagenet is not a config option; choose one of cifar10" in out.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.slow
+def test_expected_errors_print_one_paragraph_and_leave_no_empty_run_folder(tmp_path, data_dir):
+    out = train_py(TINY + ["trainer.batch_size=0"], data_dir, tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "error: trainer.batch_size=0 is not valid: it must be an integer >= 1" in out.stderr
+    out = train_py(TINY + ["paths.data_dir=" + str(tmp_path / "nowhere"), "data.download=false"], data_dir, tmp_path)
+    assert out.returncode == 1 and "error: mnist not found under" in out.stderr and "Traceback" not in out.stderr
+    assert not list(tmp_path.glob("outputs/*/*")), "a run that failed at set-up left a folder"
+    out = train_py(TINY + ["resume=" + str(tmp_path / "nowhere")], data_dir, tmp_path)
+    assert out.returncode == 1 and "no checkpoints/last.pt there" in out.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_stops_at_a_step_checkpoints_and_resume_finishes_the_run(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "VKAN_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
+    args = TINY + ["data.subset=3000", "trainer.batch_size=20", "trainer.epochs=4", f"hydra.run.dir={run_dir}"]
+    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:  # wait until training runs, then stop it like a scheduler does
+        lines.append(line)
+        if "run folder" in line:
+            time.sleep(3)
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest, _ = proc.communicate(timeout=300)
+    output = "".join(lines) + rest
+    assert proc.returncode == 143, output[-2000:]
+    assert f"continue with: python train.py resume={run_dir}" in output and "Traceback" not in output
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and (run_dir / "checkpoints" / "last.pt").exists()
+    out = train_py([f"resume={run_dir}", "trainer.batch_size=64"], data_dir, tmp_path)
+    assert out.returncode == 1 and "trainer.batch_size cannot change on resume" in out.stderr
+    out = train_py([f"resume={run_dir}", "trainer.epochs=1"], data_dir, tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
+    assert not list(tmp_path.glob("outputs/*/*")), "the resumed invocations left Hydra folders behind"
+    assert "resuming after epoch" in (run_dir / "train.log").read_text()
+    (run_dir / "checkpoints" / "last.pt").write_bytes(b"garbage")
+    out = train_py([f"resume={run_dir}"], data_dir, tmp_path)
+    assert out.returncode == 1 and "last.pt is corrupt or truncated" in out.stderr and "best.pt" in out.stderr
+    assert "weights_only" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_second_signal_of_the_same_kind_stops_at_once():
+    with StopSignal() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.requested(step=1) == signal.SIGINT  # the first: stop at the next step boundary
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested(step=2) == signal.SIGINT  # another kind (torchrun's agent after Ctrl-C): no change
+        with pytest.raises(Interrupted) as now:
+            os.kill(os.getpid(), signal.SIGINT)
+    assert now.value.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+@pytest.mark.slow
+def test_sweep_finishes_every_job_then_exits_non_zero_naming_the_failed_ones(tmp_path, data_dir):
+    out = train_py(["-m", "model=vit_kan,vit", f"paths.data_dir={data_dir},{tmp_path / 'nowhere'}", "debug=fast",
+                    "data.subset=200", "data.download=false", "trainer.batch_size=20", *TINY,
+                    f"hydra.sweep.dir={tmp_path / 'sweep'}"], data_dir, tmp_path)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "2 sweep job(s) failed" in out.stderr and "job 1: failed: DatasetError" in out.stderr
+    # jobs: (kan, data), (kan, no data), (mlp, data), (mlp, no data)
+    status = {i: json.loads((tmp_path / "sweep" / str(i) / "summary.json").read_text()) for i in range(4)}
+    assert [status[i]["model_name"] for i in (0, 2)] == ["vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32"]
+    assert status[0]["status"] == status[2]["status"] == "finished"
+    for i in (1, 3):
+        assert status[i]["status"] == "failed: DatasetError" and "mnist not found" in status[i]["error"]
+    assert (tmp_path / "sweep" / "0" / "checkpoints" / "last.pt").exists()

@@ -1,0 +1,144 @@
+"""The command line around ``train(cfg)``: a check of the overrides before Hydra composes them, resume from a
+run folder, one-paragraph errors and exit codes (130/143 after an interrupt), and no empty run folders."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from omegaconf import DictConfig, open_dict
+
+from vkan.config import did_you_mean, flat_keys, latest_unfinished_run, resumed_config
+from vkan.errors import ConfigError, VkanError
+from vkan.interrupt import Interrupted
+
+log = logging.getLogger("vkan")
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one paragraph to stderr and exit."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def first_values(overrides: List[str]) -> Optional[List[str]]:
+    """The overrides with every sweep (``a=1,2``) reduced to its first value; None when Hydra's parser rejects
+    them (Hydra then reports it) or when one is a range/interval that has no first value here."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        out = []
+        for o in parsed:
+            value = next(iter(o.sweep_string_iterator())) if o.is_sweep_override() else o.get_value_element_as_str()
+            out.append(f"{o.get_key_element()}={value}")
+        return out
+    except Exception:
+        return None
+
+
+def preflight(argv: List[str], config_dir: Path = CONF_DIR, config_name: str = "train") -> None:
+    """Compose the command line's config once before Hydra does, to answer an unknown key or group option with
+    the closest real one (Hydra's own message suggests adding the key with ``+``)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException, MissingConfigException
+
+    overrides = [a for a in argv if "=" in a and not a.startswith("-") and not a.lstrip("+~").startswith("hydra.")]
+    singles = first_values(overrides)
+    if not singles:
+        return
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            compose(config_name, overrides=singles)
+            return
+    except MissingConfigException as e:
+        group = str(e).split("Could not find '")[-1].split("'")[0]
+        options = getattr(e, "options", None) or []
+        fail(f"{group.replace('/', '=', 1)} is not a config option"
+             + (f"; choose one of {', '.join(options)}" if options else "") + f" (the files in conf/{group.split('/')[0]}/)")
+    except ConfigCompositionException as e:
+        text = str(e)
+        if "Could not override '" not in text and "Could not append to config" not in text:
+            fail(text.splitlines()[0])
+        key = text.split("'")[1]
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            known = flat_keys(compose(config_name, overrides=[s for s in singles if not s.startswith(key + "=")]))
+        fail(f"{key} is not a config key{did_you_mean(key, known)}. `python train.py --cfg job` prints every key "
+             f"with its value; timm model options go under model.kwargs (+model.kwargs.{key.rsplit('.', 1)[-1]}=...).")
+
+
+def run_job(cfg: DictConfig) -> float:
+    """What ``train.py``'s Hydra main does: train, and turn the expected failures into one message and an exit code
+    (single run) or a failed job that the sweep reports at its end (multirun)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from vkan.train import train
+
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    own_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        if cfg.resume:
+            cfg = resume_target(cfg, list(hydra_cfg.overrides.task))
+        summary = train(cfg)
+    except Interrupted as err:
+        raise SystemExit(err.exit_code)
+    except Exception as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" and not multirun:
+            raise
+        if multirun:
+            log.error("job %s failed: %s", hydra_cfg.job.num, err, exc_info=not isinstance(err, VkanError))
+            return math.nan
+        drop_if_empty(own_dir)
+        if isinstance(err, VkanError):
+            fail(str(err), 1)
+        raise
+    finally:
+        if cfg.resume:
+            merge_log_into_run(own_dir, Path(cfg.paths.output_dir))
+    return summary.get(cfg.optimized_metric, math.nan)
+
+
+def resume_target(cfg: DictConfig, overrides: List[str]) -> DictConfig:
+    """The config to continue: a run folder's saved one (``resume=<dir>``) or the newest unfinished run of this
+    config under ./outputs and ./multirun (``resume=auto``), with the command line's resumable overrides."""
+    run_dir = cfg.resume
+    if run_dir == "auto":
+        found = latest_unfinished_run(cfg, [Path("outputs"), Path("multirun")])
+        if found is None:
+            raise ConfigError("resume=auto found no unfinished run of this config under ./outputs or ./multirun; "
+                              "start one without resume, or give its folder: resume=<run_dir>")
+        run_dir = found
+        overrides = [o for o in overrides if not o.startswith("resume=")]
+    if not Path(run_dir, "checkpoints", "last.pt").exists():
+        raise ConfigError(f"resume={run_dir}: no checkpoints/last.pt there; give a run folder written by train.py")
+    resumed = resumed_config(Path(run_dir), overrides)
+    with open_dict(resumed):
+        resumed.resume = str(Path(run_dir).resolve())
+    return resumed
+
+
+def drop_if_empty(run_dir: Path) -> None:
+    """Remove a single run's folder that ended before anything worth keeping (no checkpoint, no metrics)."""
+    if run_dir.is_dir() and not (run_dir / "checkpoints").exists() and not (run_dir / "metrics.csv").exists():
+        logging.shutdown()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def merge_log_into_run(own_dir: Path, run_dir: Path) -> None:
+    """A resume's lines go to the resumed run's train.log; Hydra's folder for the resume is then dropped."""
+    own_dir, run_dir = own_dir.resolve(), run_dir.resolve()
+    if own_dir == run_dir or not own_dir.is_dir():
+        return
+    if {p.name for p in own_dir.iterdir()} <= {".hydra", "train.log"}:
+        log_file = own_dir / "train.log"
+        if log_file.exists():
+            with open(run_dir / "train.log", "a") as f:
+                f.write(log_file.read_text())
+        shutil.rmtree(own_dir, ignore_errors=True)

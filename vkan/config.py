@@ -1,0 +1,181 @@
+"""The training config: checks before anything is loaded, the model it names, and the config a resume continues.
+
+Every check raises ``ConfigError`` naming the key and what it accepts. A resumed run takes its saved
+``config.yaml``; only the keys in ``RESUME_OVERRIDABLE`` may change on the command line.
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import json
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from vkan.errors import ConfigError
+
+# keys a resume may change: how far and how fast to go on, where the data is, how to log and show progress
+RESUME_OVERRIDABLE = ("trainer.epochs", "trainer.max_epochs_this_run", "trainer.progress_bar", "trainer.device",
+                      "trainer.compile", "trainer.compile_mode", "trainer.eval_every", "paths.data_dir",
+                      "logger.mode", "resume")
+# keys that may differ between two runs of "the same config" (resume=auto)
+RUN_LOCAL = RESUME_OVERRIDABLE + ("paths.output_dir",)
+
+
+def flat_keys(cfg: Any, prefix: str = "") -> List[str]:
+    """Every leaf key of a (Dict)Config as a dotted path."""
+    node = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=False)
+    keys = []
+    for k, v in node.items():
+        name = f"{prefix}{k}"
+        keys += flat_keys(v, name + ".") if isinstance(v, dict) and v else [name]
+    return keys
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """`` (did you mean trainer.epochs?)`` for the closest known key, or an empty string."""
+    known = list(known)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if not close:  # a typo in the last part only: compare last parts
+        last = {k.rsplit(".", 1)[-1]: k for k in known if k.rsplit(".", 1)[0] == key.rsplit(".", 1)[0]}
+        close = [last[m] for m in difflib.get_close_matches(key.rsplit(".", 1)[-1], list(last), n=1, cutoff=0.6)]
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+# --- checks -----------------------------------------------------------------------------------------------
+
+def _check(cfg: DictConfig, key: str, ok, what: str) -> None:
+    value = OmegaConf.select(cfg, key)
+    try:
+        good = ok(value)
+    except TypeError:
+        good = False
+    if not good:
+        raise ConfigError(f"{key}={value!r} is not valid: it must be {what}")
+
+
+def _int(lo: int):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+def _optional_int(lo: int):
+    return lambda v: v is None or _int(lo)(v)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check the values training depends on, before any data is loaded; raise ConfigError on the first bad one."""
+    t, o = "trainer.", "optimizer."
+    _check(cfg, "seed", _int(0), "an integer >= 0")
+    _check(cfg, t + "batch_size", _int(1), "an integer >= 1 (per process)")
+    _check(cfg, t + "epochs", _int(1), "an integer >= 1")
+    _check(cfg, t + "max_epochs_this_run", _optional_int(1), "null or an integer >= 1")
+    _check(cfg, t + "eval_every", _int(1), "an integer >= 1")
+    for key in ("limit_train_batches", "limit_val_batches"):
+        _check(cfg, t + key, _optional_int(1), "null or an integer >= 1")
+    _check(cfg, t + "precision", lambda v: v in ("auto", "bf16", "fp32"), "auto, bf16 or fp32")
+    _check(cfg, t + "compile", lambda v: v in (True, False, "auto"), "auto, true or false")
+    _check(cfg, t + "grad_clip", lambda v: v is None or v > 0, "null or a number > 0")
+    _check(cfg, t + "label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)")
+    for key in ("mixup", "cutmix", "kan_reg_weight"):
+        _check(cfg, t + key, lambda v: v >= 0, "a number >= 0")
+    _check(cfg, t + "mix_prob", lambda v: 0 <= v <= 1, "in [0, 1]")
+    _check(cfg, t + "ema.decay", lambda v: 0 <= v < 1, "in [0, 1) (0 = no EMA)")
+    _check(cfg, t + "grid_update.every", _int(0), "an integer >= 0 (0 = never)")
+    _check(cfg, t + "grid_update.max_samples", _int(2), "an integer >= 2")
+    _check(cfg, o + "name", lambda v: v in ("adamw", "sgd"), "adamw or sgd")
+    _check(cfg, o + "lr", lambda v: v > 0, "a number > 0")
+    _check(cfg, o + "weight_decay", lambda v: v >= 0, "a number >= 0")
+    _check(cfg, "scheduler.warmup_epochs", lambda v: v >= 0, "a number of epochs >= 0")
+    _check(cfg, "scheduler.min_lr_ratio", lambda v: 0 <= v <= 1, "in [0, 1]")
+    _check(cfg, "data.val_split", lambda v: v in ("holdout", "test", "val"), "holdout, test or val")
+    _check(cfg, "data.holdout", lambda v: v > 0, "a number of images (>= 1) or a fraction (< 1) of the training set")
+    _check(cfg, "data.subset", _optional_int(1), "null or an integer >= 1")
+    _check(cfg, "data.img_size", _int(8), "an integer >= 8")
+    validate_kan_options(cfg)
+
+
+def validate_kan_options(cfg: DictConfig) -> None:
+    """``model.kwargs.kan`` must hold KANSpec fields with valid values."""
+    from vkan.kan import KANSpec
+
+    kan = OmegaConf.select(cfg, "model.kwargs.kan")
+    if kan is None:
+        return
+    options = OmegaConf.to_container(kan, resolve=True)
+    for key in options:
+        if key not in KANSpec.names():
+            raise ConfigError(f"model.kwargs.kan.{key} is not a KAN option"
+                              f"{did_you_mean(key, KANSpec.names())}; the options are {', '.join(KANSpec.names())}")
+    try:
+        KANSpec.of(**options)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"model.kwargs.kan: {e}") from e
+
+
+# --- the model a config names ------------------------------------------------------------------------------
+
+def model_spec(cfg: DictConfig, num_classes: int, in_chans: int, img_size: int) -> Dict[str, Any]:
+    """timm name and create_model kwargs (``model.kwargs`` as written plus the data's shape): what a checkpoint
+    stores to rebuild the model."""
+    kwargs = OmegaConf.to_container(cfg.model.kwargs, resolve=True) if cfg.model.get("kwargs") else {}
+    kwargs.update(num_classes=num_classes, in_chans=in_chans, img_size=img_size)
+    return {"model_name": cfg.model.name, "model_kwargs": kwargs}
+
+
+# --- resuming ------------------------------------------------------------------------------------------------
+
+def saved_config(run_dir: Path) -> DictConfig:
+    """The config a run folder was started with (``config.yaml``)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"resume={run_dir}: no config.yaml there; resume takes a run folder written by train.py "
+                          f"(outputs/<date>/<time>_<model>_<data>)")
+    return OmegaConf.load(path)
+
+
+def resumed_config(run_dir: Path, overrides: Iterable[str] = ()) -> DictConfig:
+    """The saved config of ``run_dir`` with the command-line ``overrides`` (``key=value``) that a resume
+    allows; any other override raises ConfigError naming it and the allowed keys."""
+    run_dir = Path(run_dir).resolve()
+    cfg = saved_config(run_dir)
+    for item in overrides:
+        key, _, value = item.lstrip("+~").partition("=")
+        if key in ("resume", "hydra.run.dir", "hydra.sweep.dir") or key.startswith("hydra."):
+            continue
+        if not any(fnmatch.fnmatch(key, pattern) for pattern in RESUME_OVERRIDABLE):
+            raise ConfigError(f"resume={run_dir} continues that run with its saved config; {key} cannot change on "
+                              f"resume (only {', '.join(RESUME_OVERRIDABLE[:-1])}). Start a new run to change it.")
+        with open_dict(cfg):
+            OmegaConf.update(cfg, key, OmegaConf.from_dotlist([f"v={value}"]).v, force_add=True)
+    with open_dict(cfg):
+        cfg.resume = str(run_dir)
+        cfg.paths.output_dir = str(run_dir)
+    return cfg
+
+
+def same_run_config(a: DictConfig, b: DictConfig) -> bool:
+    """Whether two configs describe the same run, apart from ``RUN_LOCAL`` keys."""
+    def strip(cfg):
+        flat = {k: OmegaConf.select(cfg, k, throw_on_missing=False) for k in flat_keys(cfg)}
+        return {k: v for k, v in flat.items() if not any(fnmatch.fnmatch(k, p) for p in RUN_LOCAL)}
+    try:
+        return json.dumps(strip(a), sort_keys=True, default=str) == json.dumps(strip(b), sort_keys=True, default=str)
+    except Exception:  # an interpolation that no longer resolves: not the same run
+        return False
+
+
+def latest_unfinished_run(cfg: DictConfig, roots: Iterable[Path]) -> Optional[Path]:
+    """The newest run folder under ``roots`` with a checkpoint, an unfinished status and ``cfg``'s config."""
+    candidates = []
+    for root in roots:
+        for ckpt in Path(root).glob("**/checkpoints/last.pt"):
+            run = ckpt.parent.parent
+            summary = run / "summary.json"
+            status = json.loads(summary.read_text()).get("status", "") if summary.exists() else ""
+            if status != "finished" and (run / "config.yaml").exists():
+                candidates.append((ckpt.stat().st_mtime, run))
+    for _, run in sorted(candidates, reverse=True):
+        if same_run_config(OmegaConf.load(run / "config.yaml"), cfg):
+            return run
+    return None

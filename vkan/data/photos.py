@@ -1,0 +1,134 @@
+"""Photo datasets (flowers, Flowers-102, any ImageFolder) through torchvision's public dataset API, decoded
+once into uint8 squares that the GPU-resident loader crops and flips."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, Tuple
+
+import numpy as np
+import torch
+
+from vkan.errors import DatasetError
+
+# TensorFlow's flower_photos archive (3,670 photos, 5 classes) and its published sha256
+FLOWERS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
+FLOWERS_SHA256 = "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"
+
+
+class SquarePhoto:
+    """PIL image -> (3, side, side) uint8 tensor: shorter side resized to ``side``, centre square kept."""
+
+    def __init__(self, side: int):
+        self.side = side
+
+    def __call__(self, img) -> torch.Tensor:
+        from PIL import Image
+
+        side = self.side
+        img = img.convert("RGB")
+        scale = side / min(img.size)
+        img = img.resize((max(side, round(img.size[0] * scale)), max(side, round(img.size[1] * scale))), Image.BICUBIC)
+        left, top = (img.size[0] - side) // 2, (img.size[1] - side) // 2
+        square = np.asarray(img.crop((left, top, left + side, top + side)), dtype=np.uint8)
+        return torch.from_numpy(square.transpose(2, 0, 1).copy())
+
+
+def draft_loader(side: int):
+    """An ImageFolder ``loader`` that lets JPEG decode at a reduced scale when the photo is much larger."""
+    def load(path):
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                img.draft("RGB", (side, side))
+                return img.convert("RGB")
+        except OSError as e:
+            raise DatasetError(f"{path} is not a readable image ({e}); remove or replace it") from e
+    return load
+
+
+def decode(dataset, workers: int = 4) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Every item of a torchvision dataset whose transform gives uint8 squares: ((N, 3, S, S), (N,) int64)."""
+    with ThreadPoolExecutor(max(1, workers)) as pool:  # PIL decodes outside the GIL
+        items = list(pool.map(dataset.__getitem__, range(len(dataset))))
+    if not items:
+        raise DatasetError(f"no images in {getattr(dataset, 'root', dataset)}")
+    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items], dtype=torch.int64)
+
+
+def image_folder(root: Path, side: int, what: str):
+    """torchvision ``ImageFolder`` over ``root/<class>/*`` whose items are (3, side, side) uint8 squares."""
+    from torchvision.datasets import ImageFolder
+
+    if not root.is_dir():
+        raise DatasetError(f"{what}: image folder {root} does not exist")
+    try:
+        return ImageFolder(str(root), transform=SquarePhoto(side), loader=draft_loader(side))
+    except (FileNotFoundError, RuntimeError) as e:  # no class folders / no images
+        raise DatasetError(f"{what}: no images under {root}/<class>/ ({e})") from e
+
+
+def download_flowers(data_dir: Path) -> None:
+    """Fetch and unpack TensorFlow's flower_photos archive to ``data_dir/flowers`` (checked by sha256)."""
+    import hashlib
+    import tarfile
+    import urllib.request
+
+    archive = data_dir / "flower_photos.tgz"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    urllib.request.urlretrieve(FLOWERS_URL, archive)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    if digest != FLOWERS_SHA256:
+        archive.unlink()
+        raise DatasetError(f"the downloaded {FLOWERS_URL} has sha256 {digest}, not the published {FLOWERS_SHA256}; "
+                           f"try again later")
+    with tarfile.open(archive) as tar:
+        tar.extractall(data_dir, filter="data")
+    (data_dir / "flower_photos").rename(data_dir / "flowers")
+    archive.unlink()
+
+
+def flowers_root(data_dir: Path, download: bool) -> Path:
+    """``data_dir/flowers``, downloaded first when absent and allowed; a clear error naming both fixes otherwise."""
+    root = data_dir / "flowers"
+    if root.is_dir():
+        return root
+    fixes = (f"Either download it (data.download=true, the default: needs internet access to {FLOWERS_URL}), "
+             f"or extract flower_photos.tgz so that {root}/<class>/*.jpg exist (daisy, dandelion, roses, sunflowers, "
+             f"tulips), or point VKAN_DATA_DIR (or paths.data_dir) at a folder that holds flowers/.")
+    if not download:
+        raise DatasetError(f"flowers: no photos at {root}. {fixes}")
+    try:
+        download_flowers(data_dir)
+    except OSError as e:  # URLError, timeouts, a read-only folder ...
+        raise DatasetError(f"flowers: no photos at {root}, and downloading them failed ({e}). {fixes}") from e
+    return root
+
+
+def flowers102_split(data_dir: Path, split: str, side: int, download: bool):
+    """torchvision's Flowers102 split ("train", "val", "test") with uint8-square items."""
+    from torchvision.datasets import Flowers102
+
+    try:
+        return Flowers102(str(data_dir), split=split, transform=SquarePhoto(side), download=download)
+    except (RuntimeError, OSError) as e:
+        raise DatasetError(
+            f"Flowers-102 not found under {data_dir} and not downloaded ({e}). Either allow the download "
+            f"(data.download=true, needs internet access) or point VKAN_DATA_DIR (or paths.data_dir) at a folder "
+            f"that holds flowers-102/") from e
+
+
+def photo_splits(cfg, data_dir: Path, side: int) -> Dict[str, object]:
+    """The published splits of a photo dataset, as torchvision datasets: {"train": ..., "val": ..., "test": ...}
+    (only those that exist). A single class-folder tree (flowers, or an imagefolder without train/) is one
+    "all" split, which ``vkan.data`` divides."""
+    if cfg.name == "flowers102":
+        return {s: flowers102_split(data_dir, s, side, cfg.download) for s in ("train", "val", "test")}
+    if cfg.name == "flowers":
+        return {"all": image_folder(flowers_root(data_dir, cfg.download), side, "flowers")}
+    root = Path(cfg.root).expanduser()
+    if (root / "train").is_dir():
+        return {s: image_folder(root / s, side, f"imagefolder {s}/") for s in ("train", "val", "test")
+                if (root / s).is_dir()}
+    return {"all": image_folder(root, side, "imagefolder")}

@@ -1,0 +1,74 @@
+"""What training and evaluation share: the device and precision to run on, and scoring a model on a loader."""
+from __future__ import annotations
+
+import sys
+from contextlib import nullcontext
+from typing import Iterable, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vkan import distributed as dist
+from vkan.errors import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when visible, else CPU) or an explicit device that must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name} but no CUDA GPU is visible; use trainer.device=cpu or auto")
+    return device
+
+
+def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    """bf16 autocast on GPU by default, fp32 (no autocast) on CPU."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return {"bf16": torch.bfloat16, "fp32": None}[precision]
+
+
+def autocast(device: torch.device, amp: Optional[torch.dtype]):
+    """The autocast context of a forward pass (a no-op context without ``amp``)."""
+    return torch.autocast(device.type, dtype=amp) if amp else nullcontext()
+
+
+def limited(loader: Iterable, limit: Optional[int]):
+    """The first ``limit`` batches of ``loader`` (all of them for None)."""
+    for i, batch in enumerate(loader):
+        if limit is not None and i >= limit:
+            return
+        yield batch
+
+
+def progress(iterable, total: int, desc: str, enabled: bool):
+    """A tqdm bar on stderr when ``enabled``."""
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, device: torch.device, amp: Optional[torch.dtype], limit: Optional[int] = None,
+             show_progress: bool = False, desc: str = "eval") -> Tuple[float, float]:
+    """(mean loss, accuracy) of ``model`` over the loader, summed across ranks; one host sync at the end."""
+    was_training = model.training
+    model.eval()
+    totals = torch.zeros(2, device=device)  # loss sum, correct
+    count = 0
+    total = len(loader) if limit is None else min(len(loader), limit)
+    for x, y in progress(limited(loader, limit), total, desc, show_progress):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast(device, amp):
+            logits = model(x)
+        totals[0] += F.cross_entropy(logits.float(), y, reduction="sum")
+        totals[1] += (logits.argmax(-1) == y).sum()
+        count += len(y)
+    model.train(was_training)
+    totals = dist.all_reduce_sum(torch.cat([totals, torch.tensor([count], device=device, dtype=totals.dtype)]))
+    loss_sum, correct, count = totals.tolist()
+    return loss_sum / max(count, 1), correct / max(count, 1)

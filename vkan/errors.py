@@ -1,0 +1,22 @@
+"""The errors vkan expects (bad config, missing data, unreadable checkpoint): each message says what to do,
+and the command line prints it as one paragraph, without a traceback (``HYDRA_FULL_ERROR=1`` shows it)."""
+
+
+class VkanError(RuntimeError):
+    """An expected failure whose message is the whole story."""
+
+
+class ConfigError(VkanError, ValueError):
+    """A config value or key is invalid; the message names the key and what it accepts."""
+
+
+class DatasetError(VkanError):
+    """A dataset is missing or corrupt; the message says where vkan looked and what to do."""
+
+
+class CheckpointError(VkanError):
+    """A checkpoint is missing, truncated or not a vkan checkpoint; the message says what to do."""
+
+
+class NonFiniteLossError(VkanError):
+    """The training loss became NaN or inf; the last good checkpoint is kept."""
