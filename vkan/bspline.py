@@ -45,12 +45,14 @@ def b_spline_derivatives(x: torch.Tensor, grid: torch.Tensor, spline_order: int)
 
 
 @functools.lru_cache(maxsize=None)
-def cardinal_pieces(k: int) -> torch.Tensor:
+def cardinal_pieces(k: int, device: torch.device = torch.device("cpu"), dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """(k + 1, k + 1) float64 matrix P: the k + 1 non-zero cardinal B-splines of order k at an input t in [0, 1)
     of its knot span are ``[1, t, ..., t^k] @ P`` (column r: the basis of the (k - r)-th knot span to the left).
 
     Found by sampling the cardinal recursion N_d(v) = (v N_{d-1}(v) + (d + 1 - v) N_{d-1}(v - 1)) / d at k + 1
     points and solving the Vandermonde system (exact up to rounding for these small orders)."""
+    if device.type != "cpu" or dtype != torch.float64:  # cached per device: no host-to-device copy per call
+        return cardinal_pieces(k).to(device, dtype)
     t = (torch.arange(k + 1, dtype=torch.float64) + 0.5) / (k + 1)  # sample points inside the span
     vals = [torch.ones_like(t)]
     for d in range(1, k + 1):
@@ -78,7 +80,7 @@ def local_uniform_bases(x: torch.Tensor, grid: torch.Tensor, k: int, with_slopes
     u = (x - t0) * inv_h  # (N, in): position in knot spans
     span = torch.floor(u)
     t = (u - span).unsqueeze(-1)  # (N, in, 1) in [0, 1)
-    pieces = cardinal_pieces(k).to(x)  # (k+1 powers, k+1 bases)
+    pieces = cardinal_pieces(k, x.device, x.dtype)  # (k+1 powers, k+1 bases)
     columns = span.long().unsqueeze(-1) - k + torch.arange(k + 1, device=x.device)  # (N, in, k+1)
     inside = ((columns >= 0) & (columns < n_coef)).to(x.dtype)
     values = horner(pieces, t) * inside  # (N, in, k+1)

@@ -176,12 +176,14 @@ def drop_duplicate_rank_folder(cfg: DictConfig, ctx: dist.DistContext, run_dir: 
 
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """timm's optimizer factory: AdamW or (Nesterov) SGD, no weight decay for the model's ``no_weight_decay()``
-    names (KAN spline_scaler included), biases and norms."""
+    """timm's optimizer factory: AdamW (fused on a GPU) or (Nesterov) SGD, no weight decay for the model's
+    ``no_weight_decay()`` names (KAN spline_scaler included), biases and norms. Build it after moving the model."""
     from timm.optim import create_optimizer_v2
 
     o = cfg.optimizer
     extra = {"betas": tuple(o.betas)} if o.name == "adamw" else {"momentum": o.momentum}
+    if o.name == "adamw" and next(model.parameters()).is_cuda:
+        extra["fused"] = True  # one kernel for all parameters: the step is host-bound otherwise
     name = o.name if o.name == "adamw" else ("sgd" if o.get("nesterov", True) else "momentum")
     return create_optimizer_v2(model, opt=name, lr=o.lr, weight_decay=o.weight_decay, **extra)
 
