@@ -5,8 +5,7 @@
 For each case it prints three times per step: ``gpu-bound`` (median of ``triton.testing.do_bench``, what
 ``vkan.bench`` reports), ``host`` (time to enqueue one step with the GPU never waited on: when it is
 larger than the GPU time the step is host-bound), and ``graph`` (the same step replayed as one CUDA
-graph: kernels only). Fused KAN steps are timed with Triton's own launches and with vkan's direct
-ones. ``--profile`` adds torch.profiler tables of the layer step sorted by host time.
+graph: kernels only). ``--profile`` adds torch.profiler tables of the layer step sorted by host time.
 """
 import argparse
 import time
@@ -15,7 +14,6 @@ import torch
 import torch.nn as nn
 from vkan import KANLinear
 from vkan.bench import graph_time_ms, triton_time_ms
-from vkan.ops import launch
 
 
 def host_ms(step, n=100):
@@ -69,11 +67,7 @@ def main():
         params = sum(p.numel() for p in kan.parameters())
         lin = nn.Linear(n_in, round(params / n_in), bias=False).cuda()
         lin_same = nn.Linear(n_in, n_out, bias=False).cuda()
-        for direct in (False, True):  # Triton's own launch vs vkan.ops.launch's direct call, side by side
-            launch._direct = direct
-            report(f"{m}x{n_in}->{n_out} KANLinear fused, {'direct' if direct else 'Triton'} launch",
-                   layer_step(kan, x))
-        launch._direct = None
+        report(f"{m}x{n_in}->{n_out} KANLinear fused", layer_step(kan, x))
         report(f"{m}x{n_in}->{n_out} nn.Linear same params", layer_step(lin, x))
         report(f"{m}x{n_in}->{n_out} nn.Linear same shape", layer_step(lin_same, x))
         if args.profile and n_out == 768:
@@ -90,11 +84,8 @@ def main():
     kan = KANLinear(192, 768).cuda()
     x = torch.randn(64, 192, device="cuda")
     w, _, cp = kan_op._pack(kan.spline_weight, kan.spline_scaler, kan.base_weight, torch.bfloat16)
-    for direct in (False, True):
-        launch._direct = direct
-        launch_us = host_ms(lambda: kan_op._launch_fwd(x, kan.grid, w, cp, 3, True, 1, True), 1000) * 1e3
-        print(f"one forward-kernel launch (tiny input), {'direct' if direct else 'Triton'}: host {launch_us:.1f} us")
-    launch._direct = None
+    launch_us = host_ms(lambda: kan_op._launch_fwd(x, kan.grid, w, cp, 3, True, 1, True), 1000) * 1e3
+    print(f"one forward-kernel launch (tiny input): host {launch_us:.1f} us")
     print(f"one torch.add (tiny input): host {host_ms(lambda: x + 1, 1000) * 1e3:.1f} us")
     if args.models:
         import timm
@@ -112,11 +103,7 @@ def main():
                 loss.backward()
                 opt.step()
                 opt.zero_grad(set_to_none=False)
-            for direct in ((False, True) if "kan" in name else (None,)):
-                launch._direct = direct
-                label = "" if direct is None else (", direct launch" if direct else ", Triton launch")
-                report(name + " train step" + label, step, graph=False)
-            launch._direct = None
+            report(name + " train step", step, graph=False)
 
 
 if __name__ == "__main__":

@@ -159,8 +159,7 @@ MODEL_CONFIGS = {  # kan, mlp, image side, batch, channels
 def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, reference: bool = True) -> List[dict]:
     """Training-step throughput (AdamW, bf16 autocast, cross-entropy) of KAN and MLP ViT twins.
 
-    Eager rows include the KAN model with Triton's own launches (``vkan.ops.launch``'s direct launches off),
-    to measure what the direct path gains, and (``reference``) the PyTorch reference path.
+    Eager rows include (``reference``) the KAN model on the PyTorch reference path.
 
     Small models are host-bound in eager mode, and the host's speed drifts between seconds, so the
     variants are timed in interleaved rounds (MLP, KAN, MLP, KAN, ...): img/s is the median over rounds
@@ -171,33 +170,30 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
     import timm
 
     import vkan  # noqa: F401  (registers the models)
-    from vkan.ops import launch
 
     configs = configs or list(MODEL_CONFIGS.values())
-    direct_ok = launch.direct_launch_enabled()  # the installed Triton launches the way the direct path does
     rows = []
     for kan_name, mlp_name, img, batch, chans in configs:
         for compiled in compile_modes:
             steps = {}
-            variants = [(mlp_name, None), (kan_name, True), (kan_name, "triton")]
+            variants = [(mlp_name, None), (kan_name, True)]
             if reference:
                 variants.append((kan_name, False))
             for name, fused in variants:
-                if fused in (False, "triton") and compiled:
-                    continue  # eager-only comparisons: the reference path, and Triton's own launches
+                if fused is False and compiled:
+                    continue  # the reference path is the slow baseline; eager is enough
                 torch.manual_seed(0)
                 model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans).cuda().train()
                 if fused is not None:
                     for module in model.modules():
                         if hasattr(module, "fused"):
-                            module.fused = False if fused is False else None
+                            module.fused = None if fused else False
                 opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
                 run = torch.compile(model, mode=None if compiled is True else compiled) if compiled else model
                 x = torch.randn(batch, chans, img, img, device="cuda")
                 y = torch.randint(0, 10, (batch,), device="cuda")
 
-                def step(run=run, opt=opt, x=x, y=y, direct=fused != "triton"):
-                    launch._direct = direct and direct_ok  # vkan's direct launches, or Triton's own
+                def step(run=run, opt=opt, x=x, y=y):
                     with torch.autocast("cuda", dtype=torch.bfloat16):
                         loss = nn.functional.cross_entropy(run(x), y)
                     loss.backward()
@@ -209,7 +205,7 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
                     step()
                 torch.cuda.synchronize()
                 warm_s = time.perf_counter() - t0
-                label = name + {False: " (reference path)", "triton": " (Triton launches)"}.get(fused, "")
+                label = name + ("" if fused is not False else " (reference path)")
                 peak = peak_gib(step, [])
                 steps[label] = (step, {"model": label, "img": img, "batch": batch, "compiled": compiled,
                                        "peak_gib": peak, "warmup_s": warm_s, "ms_rounds": []})

@@ -2,8 +2,9 @@
 
 Forward = pack weights + one fused matmul kernel; backward = input-grad kernel + weight-grad kernel + one
 kernel that reduces the weight-grad partials into the three parameter gradients. Eager mode calls the
-launchers through a plain ``autograd.Function`` with direct launches (``vkan.ops.launch``: the per-call
-host cost is what limits small layers); under ``torch.compile`` the same launchers form a
+launchers (``vkan.ops.launch``, arguments bound by name once per shape) through a plain ``autograd.Function``
+(no custom-op dispatch: the per-call host cost is what limits small layers); under ``torch.compile`` the same
+launchers form a
 ``torch.library.triton_op``, whose kernels inductor traces and launches from its generated code. Launch
 parameters are fixed per shape (no autotuning: results are deterministic and the first call compiles
 only one variant).
