@@ -5,11 +5,15 @@ import fnmatch
 from functools import partial
 from typing import Any, Dict, Mapping, Optional, Set, Union
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.layers import is_scriptable, register_notrace_module
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
 
+from vkan.bspline import b_spline_bases
 from vkan.kan import KANLinear, KANSpec
 from vkan.kan_tools import KAN_NO_WEIGHT_DECAY
 from vkan.mlp import KANMlp
@@ -21,22 +25,85 @@ KAN_HEAD_HIDDEN = 64  # Kansformer's head: KAN([dim, 64, classes])
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 KanOptions = Union[KANSpec, Mapping[str, Any], None]
 
+# torch.fx (timm's fx feature extraction, torchvision's create_feature_extractor) keeps every KANLinear as one
+# call_module node: its forward checks shapes and picks the fused or the reference path in Python, which symbolic
+# tracing cannot follow, and as a leaf it runs exactly its eager code (fused kernels included) inside the graph.
+register_notrace_module(KANLinear)
+
+
+class ScriptableKANLinear(KANLinear):
+    """KANLinear that ``torch.jit.script`` accepts: what KAN layers become in a model built under timm's
+    ``set_scriptable(True)`` (timm's switch for scriptable layer variants). Same parameters, buffers and state
+    dict as KANLinear, and the same eager forward (fused kernels on CUDA); only the scripted graph differs: it
+    computes the layer with the Cox-de Boor bases of ``vkan.bspline.b_spline_bases`` (the reference path's bases
+    for any grid) and plain autograd, since the fused/reference dispatch and the lean autograd function of the
+    eager path are Python that TorchScript cannot compile."""
+
+    # KANLinear's properties read the (dataclass) spec, which TorchScript cannot type; the scripted forward needs none
+    __jit_unused_properties__ = ["grid_size", "spline_order", "grid_range", "scale_noise", "scale_base",
+                                 "scale_spline", "enable_standalone_scale_spline", "grid_eps", "n_coef",
+                                 "scaled_spline_weight"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., in) -> (..., out)."""
+        if torch.jit.is_scripting():
+            return self._scripted_forward(x)
+        return self._eager_forward(x)
+
+    @torch.jit.unused
+    def _eager_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return KANLinear.forward(self, x)
+
+    def _scripted_forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features)  # (N, in)
+        weight = self.spline_weight  # (out, in, C)
+        scaler = self.spline_scaler
+        if scaler is not None:
+            weight = weight * scaler.unsqueeze(-1)
+        spline_order = self.grid.shape[1] - weight.shape[2] - 1  # grid: (in, C + k + 1)
+        xf = x2 if x2.dtype == torch.float32 or x2.dtype == torch.float64 else x2.float()
+        bases = b_spline_bases(xf, self.grid, spline_order).to(weight.dtype)  # (N, in, C)
+        out = F.linear(self.base_activation(x2), self.base_weight) + F.linear(
+            bases.reshape(x2.shape[0], -1), weight.reshape(self.out_features, -1))  # (N, out)
+        bias = self.bias
+        if bias is not None:
+            out = out + bias
+        shape = list(lead)
+        shape.append(self.out_features)
+        return out.reshape(shape)
+
+
+def make_kan_scriptable(module: nn.Module) -> nn.Module:
+    """Turn every KANLinear in ``module`` into a ScriptableKANLinear, in place (same state; returns ``module``)."""
+    for m in module.modules():
+        if type(m) is KANLinear:
+            m.__class__ = ScriptableKANLinear
+    return module
+
 
 class KanVisionTransformer(VisionTransformer):
-    """timm's VisionTransformer with an optional two-layer KAN classifier and KAN weight-decay rules."""
+    """timm's VisionTransformer with an optional two-layer KAN classifier and KAN weight-decay rules.
+
+    Built under timm's ``set_scriptable(True)``, its KAN layers are ScriptableKANLinear (``torch.jit.script``
+    works on the model, like on timm's ViT); the classifier keeps that choice through ``reset_classifier``."""
 
     def __init__(self, *args, kan_head: bool = False, kan_spec: Optional[KANSpec] = None, **kwargs):
         self.kan_head = kan_head
         self.kan_spec = kan_spec or KANSpec()
+        self.scriptable_kan = is_scriptable()
         super().__init__(*args, **kwargs)
         if kan_head:
             self.head = self._make_kan_head(self.num_classes)
+        if self.scriptable_kan:
+            make_kan_scriptable(self)
 
     def _make_kan_head(self, num_classes: int) -> nn.Module:
         if num_classes <= 0:
             return nn.Identity()
-        return nn.Sequential(KANLinear(self.embed_dim, KAN_HEAD_HIDDEN, self.kan_spec),
-                             KANLinear(KAN_HEAD_HIDDEN, num_classes, self.kan_spec))
+        layer = ScriptableKANLinear if self.scriptable_kan else KANLinear
+        return nn.Sequential(layer(self.embed_dim, KAN_HEAD_HIDDEN, self.kan_spec),
+                             layer(KAN_HEAD_HIDDEN, num_classes, self.kan_spec))
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
         super().reset_classifier(num_classes, global_pool)

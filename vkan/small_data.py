@@ -1,0 +1,86 @@
+"""Small-data ViT pieces from "Vision Transformer for Small-Size Datasets" (Lee et al., 2021), as timm hooks:
+the shifted patch tokenizer (SPT, a timm ``embed_layer``) and locality self-attention (LSA, an ``attn_layer``).
+
+Both are picked by model kwargs (``tokenizer="spt"``, ``attention="lsa"``) that the KAN models and their MLP
+twins share, so the twins stay parameter-matched; the rest of the ViT stays timm's.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.layers import PatchEmbed
+from timm.models.vision_transformer import Attention
+
+SHIFTS = ((-1, -1), (1, -1), (-1, 1), (1, 1))  # the four diagonal shifts, in units of half a patch
+
+
+class ShiftedPatchEmbed(PatchEmbed):
+    """SPT: the image and its four diagonal shifts by half a patch (zero-filled) are stacked on the channel
+    axis, cut into patches, each flattened patch layer-normalised and linearly projected to a token.
+
+    Takes timm's ``embed_layer`` call; (B, C, H, W) -> (B, N, embed_dim) like ``PatchEmbed`` with flatten.
+    """
+
+    def __init__(self, img_size=224, patch_size=16, in_chans: int = 3, embed_dim: int = 768, norm_layer=None,
+                 flatten: bool = True, bias: bool = True, **kwargs):
+        super().__init__(img_size, patch_size, in_chans, embed_dim, norm_layer=norm_layer, flatten=flatten,
+                         bias=bias, **kwargs)
+        ph, pw = self.patch_size
+        patch_dim = 5 * in_chans * ph * pw
+        self.patch_norm = nn.LayerNorm(patch_dim)
+        self.proj = nn.Linear(patch_dim, embed_dim, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, _, h, w = x.shape
+        dy, dx = self.patch_size[0] // 2, self.patch_size[1] // 2
+        padded = F.pad(x, (dx, dx, dy, dy))  # (B, C, H + 2 dy, W + 2 dx), zeros around
+        shifted = [padded[:, :, dy + sy * dy: dy + sy * dy + h, dx + sx * dx: dx + sx * dx + w] for sx, sy in SHIFTS]
+        x = torch.cat([x, *shifted], dim=1)  # (B, 5C, H, W)
+        patches = F.unfold(x, self.patch_size, stride=self.patch_size).transpose(1, 2)  # (B, N, 5C * ph * pw)
+        return self.norm(self.proj(self.patch_norm(patches)))  # (B, N, embed_dim)
+
+
+class LocalitySelfAttention(Attention):
+    """LSA: timm's attention with a learnable softmax temperature (starting at 1/sqrt(head_dim)) and no
+    attention of a token to itself (the diagonal is masked), so attention looks at other tokens."""
+
+    def __init__(self, dim: int, num_heads: int = 8, **kwargs):
+        super().__init__(dim, num_heads=num_heads, **kwargs)
+        self.temperature = nn.Parameter(torch.tensor(float(self.head_dim) ** -0.5))
+
+    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, **kwargs) -> torch.Tensor:
+        b, n, _ = x.shape
+        width = self.num_heads * self.head_dim
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # (B, heads, N, head_dim) each
+        q, k = self.q_norm(q), self.k_norm(k)
+        diagonal = torch.eye(n, dtype=torch.bool, device=x.device)
+        bias = torch.zeros(n, n, dtype=q.dtype, device=x.device).masked_fill(diagonal, float("-inf"))
+        if attn_mask is not None:
+            bias = bias + attn_mask
+        x = F.scaled_dot_product_attention(q * self.temperature, k, v, attn_mask=bias, scale=1.0,
+                                           dropout_p=self.attn_drop.p if self.training else 0.0)
+        x = x.transpose(1, 2).reshape(b, n, width)  # (B, N, heads * head_dim)
+        x = getattr(self, "norm", nn.Identity())(x)
+        return self.proj_drop(self.proj(x))
+
+
+TOKENIZERS = {"patch": PatchEmbed, "spt": ShiftedPatchEmbed}
+ATTENTIONS = {"standard": Attention, "lsa": LocalitySelfAttention}
+
+
+def small_data_layers(kwargs: dict) -> dict:
+    """Replace ``tokenizer`` / ``attention`` names in create_model kwargs by timm's ``embed_layer`` /
+    ``attn_layer``; an unknown name raises ValueError naming the valid ones."""
+    out = dict(kwargs)
+    for key, table, hook in (("tokenizer", TOKENIZERS, "embed_layer"), ("attention", ATTENTIONS, "attn_layer")):
+        name = out.pop(key, None)
+        if name is None:
+            continue
+        if name not in table:
+            raise ValueError(f"{key}={name!r}: choose one of {', '.join(table)}")
+        out[hook] = table[name]
+    return out
