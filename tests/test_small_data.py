@@ -1,0 +1,42 @@
+"""The small-data ViT pieces (vkan.small_data): the shifted patch tokenizer and locality self-attention."""
+import pytest
+import torch
+from timm.models.vision_transformer import VisionTransformer
+
+from vkan.small_data import LocalitySelfAttention, ShiftedPatchEmbed, small_data_layers
+
+
+def test_shifted_patch_tokenizer_sees_the_image_and_its_four_half_patch_diagonal_shifts():
+    embed = ShiftedPatchEmbed(img_size=8, patch_size=4, in_chans=1, embed_dim=6)
+    seen = {}
+    embed.patch_norm.register_forward_hook(lambda m, args, out: seen.setdefault("patches", args[0]))
+    x = torch.arange(64.0).reshape(1, 1, 8, 8)
+    tokens = embed(x)
+    assert tokens.shape == (1, 4, 6) and embed.num_patches == 4
+    first = seen["patches"][0, 0].reshape(5, 4, 4)  # the top-left patch of the 5 stacked images
+    assert torch.equal(first[0], x[0, 0, :4, :4])
+    # shift (dx, dy) = (-1, -1) half patches: pixel (r, c) shows the image at (r - 2, c - 2), zero outside
+    assert torch.equal(first[1][2:, 2:], x[0, 0, :2, :2]) and (first[1][:2] == 0).all()
+    assert torch.equal(first[4], x[0, 0, 2:6, 2:6])  # shift (+1, +1)
+
+
+def test_locality_self_attention_never_attends_to_the_token_itself():
+    torch.manual_seed(0)
+    attn = LocalitySelfAttention(8, num_heads=2).eval()
+    x = torch.randn(1, 2, 8)
+    other = x.clone()
+    other[0, 0] += 3.0
+    # two tokens, the diagonal masked: token 0 attends to token 1 alone, so its output ignores its own input
+    assert torch.allclose(attn(x)[0, 0], attn(other)[0, 0])
+    assert not torch.allclose(attn(x)[0, 1], attn(other)[0, 1])
+    assert attn.temperature.requires_grad and attn.temperature.item() == pytest.approx(4 ** -0.5)
+
+
+def test_small_data_names_become_timm_hooks_and_train():
+    kwargs = small_data_layers({"tokenizer": "spt", "attention": "lsa", "depth": 1})
+    model = VisionTransformer(img_size=16, patch_size=4, embed_dim=16, num_heads=2, num_classes=3, **kwargs)
+    assert isinstance(model.patch_embed, ShiftedPatchEmbed) and isinstance(model.blocks[0].attn, LocalitySelfAttention)
+    model(torch.randn(2, 3, 16, 16)).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    with pytest.raises(ValueError, match="tokenizer='sptt': choose one of patch, spt"):
+        small_data_layers({"tokenizer": "sptt"})
