@@ -38,3 +38,25 @@ def test_two_process_ddp_stays_in_sync_and_equals_single_process_global_batch(tm
     for name, tensor in b["model"].items():
         torch.testing.assert_close(a["model"][name], tensor, rtol=1e-5, atol=1e-6, msg=name)
     assert a["metrics"]["train_loss"] == pytest.approx(b["metrics"]["train_loss"], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_two_nodes_of_one_process_each_train_one_run_in_sync(tmp_path, data_dir):
+    """Two torchrun launchers on localhost, as two machines would start them (--nnodes 2, one rendezvous)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "VKAN_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
+                               "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=vkan-test",
+                               "train.py", *COMMON, "trainer.batch_size=20", f"hydra.run.dir={tmp_path / f'node{n}'}"],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for n in range(2)]
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(o[-2000:] for o in outputs)
+    runs = [tmp_path / f"node{n}" for n in range(2) if (tmp_path / f"node{n}" / "summary.json").exists()]
+    assert len(runs) == 1  # one run: rank 0 writes, the other node's Hydra folder is dropped
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["ranks_in_sync"] is True and summary["status"] == "finished"

@@ -45,7 +45,7 @@ def read_metrics(run_dir):
 
 GROUP_OPTIONS = {
     "model": ["vit_kan", "vit", "vit_kan_seed"],
-    "data": ["mnist", "cifar10", "cifar100", "flowers", "flowers102", "imagefolder"],
+    "data": ["mnist", "cifar10", "cifar100", "flowers", "flowers102", "imagefolder", "synthetic"],
     "augment": ["light", "strong", "trivial", "autoaugment"],
     "optimizer": ["adamw", "sgd"],
     "scheduler": ["cosine", "none"],

@@ -83,6 +83,8 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg, t + "ema.decay", lambda v: 0 <= v < 1, "in [0, 1) (0 = no EMA)")
     _check(cfg, t + "grid_update.every", _int(0), "an integer >= 0 (0 = never)")
     _check(cfg, t + "grid_update.max_samples", _int(2), "an integer >= 2")
+    _check(cfg, t + "ddp.comm_dtype", lambda v: v in ("fp32", "bf16"), "fp32 or bf16")
+    _check(cfg, t + "ddp.bucket_cap_mb", lambda v: v > 0, "a number of MB > 0")
     _check(cfg, o + "name", lambda v: v in ("adamw", "sgd"), "adamw or sgd")
     _check(cfg, o + "lr", lambda v: v > 0, "a number > 0")
     _check(cfg, o + "weight_decay", lambda v: v >= 0, "a number >= 0")

@@ -146,7 +146,8 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
     build_optimization(run)
     if ckpt is not None:
         restore(run, ckpt)
-    run.net = compiled(run, dist.wrap(run.model, ctx))
+    ddp = cfg.trainer.ddp
+    run.net = compiled(run, dist.wrap(run.model, ctx, ddp.bucket_cap_mb, ddp.static_graph, ddp.comm_dtype))
     open_records(run)
     return run
 

@@ -23,6 +23,7 @@ from vkan.data.splits import stratified_split
 from vkan.errors import DatasetError
 
 ARRAY_DATASETS = ("mnist", "cifar10", "cifar100")
+SYNTHETIC = "synthetic"  # random images and labels of any size: speed and scaling benchmarks without data
 PHOTO_DATASETS = ("flowers", "flowers102", "imagefolder")
 VAL_SPLITS = ("holdout", "test", "val")
 Arrays = Tuple[torch.Tensor, torch.Tensor]  # (N, C, H, W) uint8 images, (N,) int64 labels
@@ -62,8 +63,16 @@ def source_splits(cfg, data_dir: Path) -> Dict[str, Callable[[], Arrays]]:
             x, y = load_arrays(data_dir, cfg.name, split, cfg.download)
             return torch.from_numpy(x), torch.from_numpy(y)
         return {"train": lambda: arrays("train"), "test": lambda: arrays("test")}
+    if cfg.name == SYNTHETIC:
+        def random_images(n: int, seed: int) -> Arrays:
+            gen = torch.Generator().manual_seed(seed)
+            shape = (n, cfg.in_chans, cfg.img_size, cfg.img_size)
+            return (torch.randint(0, 256, shape, dtype=torch.uint8, generator=gen),
+                    torch.randint(0, cfg.num_classes, (n,), generator=gen))
+        return {"train": lambda: random_images(cfg.n_train, 0), "test": lambda: random_images(cfg.n_test, 1)}
     if cfg.name not in PHOTO_DATASETS:
-        raise DatasetError(f"unknown dataset {cfg.name!r}; choose one of {ARRAY_DATASETS + PHOTO_DATASETS}")
+        raise DatasetError(f"unknown dataset {cfg.name!r}; choose one of "
+                           f"{ARRAY_DATASETS + PHOTO_DATASETS + (SYNTHETIC,)}")
     side = int(round(cfg.img_size / 0.875))  # training crops and the central 87.5 % come out of these squares
     found = photo_splits(cfg, data_dir, side)
     if "all" not in found:
