@@ -40,3 +40,18 @@ def test_small_data_names_become_timm_hooks_and_train():
     assert all(p.grad is not None for p in model.parameters())
     with pytest.raises(ValueError, match="tokenizer='sptt': choose one of patch, spt"):
         small_data_layers({"tokenizer": "sptt"})
+
+
+def test_kan_and_mlp_twins_take_the_small_data_options_by_name_and_stay_parameter_matched():
+    import timm
+
+    import vkan  # noqa: F401
+
+    options = dict(tokenizer="spt", attention="lsa", global_pool="avg", class_token=False, patch_size=2, depth=2)
+    kan = timm.create_model("vit_kan_tiny_patch4_32", num_classes=10, **options)
+    mlp = timm.create_model("vit_mlp_tiny_patch4_32", num_classes=10, **options)
+    assert isinstance(kan.patch_embed, ShiftedPatchEmbed) and isinstance(mlp.blocks[1].attn, LocalitySelfAttention)
+    assert kan.patch_embed.num_patches == 256
+    n_kan, n_mlp = (sum(p.numel() for p in m.parameters()) for m in (kan, mlp))
+    assert abs(n_kan / n_mlp - 1) < 0.01, (n_kan, n_mlp)
+    assert kan(torch.randn(2, 3, 32, 32)).shape == (2, 10)

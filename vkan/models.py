@@ -17,6 +17,7 @@ from vkan.bspline import b_spline_bases
 from vkan.kan import KANLinear, KANSpec
 from vkan.kan_tools import KAN_NO_WEIGHT_DECAY
 from vkan.mlp import KANMlp
+from vkan.small_data import small_data_layers
 
 # width, heads of the three sizes (depth is 12 for all)
 VIT_SIZES: Dict[str, tuple] = {"tiny": (192, 3), "small": (384, 6), "base": (768, 12)}
@@ -144,7 +145,9 @@ def _no_pretrained(variant: str, pretrained: bool) -> None:
 
 
 def _build(variant: str, cls, kwargs: Dict[str, Any]):
-    """timm's builder: attaches the pretrained config (``model.pretrained_cfg``) and handles ``features_only``."""
+    """timm's builder: attaches the pretrained config (``model.pretrained_cfg``) and handles ``features_only``.
+    ``tokenizer="spt"`` / ``attention="lsa"`` (vkan.small_data) become timm's ``embed_layer`` / ``attn_layer``."""
+    kwargs = small_data_layers(kwargs)
     out_indices = kwargs.pop("out_indices", 3)
     return build_model_with_cfg(cls, variant, False, pretrained_filter_fn=checkpoint_filter_fn,
                                 feature_cfg=dict(out_indices=out_indices, feature_cls="getter"), **kwargs)
