@@ -377,3 +377,40 @@ def test_wandb_runs_offline_without_a_login_and_online_with_one(tmp_path, monkey
     assert wandb_mode("auto") == "disabled"  # the environment wins
     monkeypatch.delenv("WANDB_MODE")
     assert wandb_mode("offline") == "offline"
+
+
+def test_resume_auto_finds_the_newest_unfinished_run_of_the_same_config(tmp_path):
+    from omegaconf import OmegaConf
+
+    from vkan.config import latest_unfinished_run
+
+    cfg = make_cfg(tmp_path / "now", ["data=mnist", "trainer.epochs=5"])
+    resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+
+    def run(name, status, config, age):
+        folder = tmp_path / "outputs" / name
+        (folder / "checkpoints").mkdir(parents=True)
+        (folder / "checkpoints" / "last.pt").write_bytes(b"x")
+        os.utime(folder / "checkpoints" / "last.pt", (age, age))
+        (folder / "summary.json").write_text(json.dumps({"status": status}))
+        OmegaConf.save(config, folder / "config.yaml")
+        return folder
+
+    other = OmegaConf.merge(resolved, {"optimizer": {"lr": 0.5}})
+    run("old", "interrupted", resolved, 1000)
+    newest = run("newest", "paused (resume=<run_dir>)", OmegaConf.merge(resolved, {"trainer": {"epochs": 9}}), 2000)
+    run("finished", "finished", resolved, 3000)
+    run("different", "interrupted", other, 4000)
+    assert latest_unfinished_run(cfg, [tmp_path / "outputs"]) == newest  # epochs may differ, lr may not
+    assert latest_unfinished_run(make_cfg(tmp_path, ["data=cifar10"]), [tmp_path / "outputs"]) is None
+
+
+def test_evaluation_shows_progress(capsys):
+    from vkan.data.gpu_loader import GpuLoader
+    from vkan.engine import evaluate
+
+    loader = GpuLoader(torch.zeros(10, 1, 4, 4, dtype=torch.uint8), torch.zeros(10, dtype=torch.long), 4, [0.5],
+                       [0.5], train=False)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    loss, acc = evaluate(model, loader, CPU, None, show_progress=True, desc="mnist test")
+    assert "mnist test" in capsys.readouterr().err and 0 <= acc <= 1

@@ -159,8 +159,14 @@ def resumed_config(run_dir: Path, overrides: Iterable[str] = ()) -> DictConfig:
 def same_run_config(a: DictConfig, b: DictConfig) -> bool:
     """Whether two configs describe the same run, apart from ``RUN_LOCAL`` keys."""
     def strip(cfg):
-        flat = {k: OmegaConf.select(cfg, k, throw_on_missing=False) for k in flat_keys(cfg)}
-        return {k: v for k, v in flat.items() if not any(fnmatch.fnmatch(k, p) for p in RUN_LOCAL)}
+        def flat(node, prefix=""):
+            for k, v in node.items():
+                if isinstance(v, dict) and v:
+                    yield from flat(v, f"{prefix}{k}.")
+                else:
+                    yield f"{prefix}{k}", v
+        values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+        return {k: v for k, v in flat(values) if not any(fnmatch.fnmatch(k, p) for p in RUN_LOCAL)}
     try:
         return json.dumps(strip(a), sort_keys=True, default=str) == json.dumps(strip(b), sort_keys=True, default=str)
     except Exception:  # an interpolation that no longer resolves: not the same run
