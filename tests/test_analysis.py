@@ -146,3 +146,59 @@ def test_notebooks_are_committed_without_outputs():
     for path in (REPO / "notebooks").glob("*.ipynb"):
         cells = json.loads(path.read_text())["cells"]
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c["cell_type"] == "code"), path
+
+
+def fake_run(folder: Path, model: str, seed: int, test_acc: float, holdout_acc: float, status="finished",
+             recipe="light") -> Path:
+    """A run folder as train.py under Hydra leaves it (summary, config, .hydra/) and as bench/campaign.py tags it."""
+    folder.mkdir(parents=True)
+    name = {"vit_kan": "vit_kan_tiny_patch4_32", "vit": "vit_mlp_tiny_patch4_32"}[model]
+    (folder / "summary.json").write_text(json.dumps({
+        "model_name": name, "data": "cifar10", "seed": seed, "val_split": "holdout", "git_commit": "abc1234def",
+        "status": status, "params": 5_350_000, "best_val_acc": holdout_acc, "epochs_done": 60, "img_per_s": 7000.4,
+        "wall_time_s": 480.04, "test_acc": test_acc}))
+    (folder / "config.yaml").write_text("seed: %d\n" % seed)
+    (folder / ".hydra").mkdir()
+    (folder / ".hydra" / "hydra.yaml").write_text(
+        f"hydra:\n  runtime:\n    choices:\n      experiment: cifar10\n      model: {model}\n      hydra/launcher: basic\n")
+    (folder / ".hydra" / "overrides.yaml").write_text(
+        f"- experiment=cifar10\n- model={model}\n- seed={seed}\n- hydra.run.dir={folder}\n")
+    (folder / "campaign.json").write_text(json.dumps({"recipe": recipe, "model": {"vit_kan": "kan", "vit": "mlp"}[model],
+                                                            "seed": seed}))
+    return folder
+
+
+def test_accuracy_rows_give_one_row_per_finished_run_with_its_command(tmp_path):
+    for seed, (kan, mlp) in enumerate([(0.90, 0.91), (0.92, 0.90)]):
+        fake_run(tmp_path / f"kan{seed}", "vit_kan", seed, kan, kan - 0.01)
+        fake_run(tmp_path / f"mlp{seed}", "vit", seed, mlp, mlp - 0.01)
+    fake_run(tmp_path / "broken", "vit_kan", 2, 0.1, 0.1, status="failed: RuntimeError")
+    rows = analysis.accuracy_rows(analysis.load_runs(tmp_path))
+    assert list(rows.columns) == analysis.ACCURACY_COLUMNS and len(rows) == 4  # the failed run is left out
+    first = rows.iloc[0]
+    assert (first.dataset, first.model, first.experiment, first.seed) == ("cifar10", "vit", "cifar10", 0)
+    assert first.command == "python train.py experiment=cifar10 model=vit seed=0"  # hydra.run.dir dropped
+    summary = analysis.accuracy_summary(rows).set_index("model")
+    assert summary.loc["vit_kan", "test_mean"] == pytest.approx(0.91)
+    assert summary.loc["vit_kan", "test_std"] == pytest.approx(0.0141421, rel=1e-4)
+    assert summary.loc["vit", "seeds"] == 2 and summary.loc["vit", "holdout_mean"] == pytest.approx(0.895)
+
+
+def test_campaign_picks_the_recipe_with_the_best_mean_holdout_over_every_model(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("campaign", Path(__file__).parents[1] / "bench" / "campaign.py")
+    campaign = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(campaign)
+    fake_run(tmp_path / "light-kan-s0", "vit_kan", 0, 0.5, 0.80, recipe="light")
+    fake_run(tmp_path / "light-mlp-s0", "vit", 0, 0.5, 0.84, recipe="light")
+    fake_run(tmp_path / "strong-kan-s0", "vit_kan", 0, 0.5, 0.83, recipe="strong")
+    fake_run(tmp_path / "strong-mlp-s0", "vit", 0, 0.5, 0.85, recipe="strong")
+    fake_run(tmp_path / "only-kan-s0", "vit_kan", 0, 0.5, 0.99, recipe="only")  # no MLP run: not comparable
+    assert campaign.best_recipe(tmp_path, ["kan", "mlp"]) == "strong"
+    plan = {"common": ["experiment=cifar10"], "recipes": {"strong": ["augment=strong"]},
+            "models": {"kan": ["model=vit_kan"], "mlp": ["model=vit"]}}
+    jobs = campaign.jobs(plan, ["strong"], [0, 1], ["trainer.score_test=true"])
+    assert list(jobs) == ["strong-kan-s0", "strong-kan-s1", "strong-mlp-s0", "strong-mlp-s1"]
+    assert jobs["strong-mlp-s1"]["overrides"] == ["experiment=cifar10", "augment=strong", "model=vit", "seed=1",
+                                                 "trainer.score_test=true"]

@@ -51,7 +51,7 @@ GROUP_OPTIONS = {
     "scheduler": ["cosine", "none"],
     "logger": ["wandb", "none"],
     "debug": ["fast"],
-    "experiment": ["cifar10_kan_vs_mlp"],
+    "experiment": ["cifar10", "mnist"],
 }
 
 
@@ -362,6 +362,33 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, dat
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "failed: NonFiniteLossError" and "epoch 2" in summary["error"]
     assert len(read_metrics(tmp_path)) == 1
+
+
+def test_time_budget_ends_the_run_after_the_epoch_that_would_overrun_and_still_scores_test(tmp_path, data_dir):
+    cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=300", "data.val_split=holdout", "data.holdout=100",
+                                     "trainer.epochs=4", "trainer.batch_size=50", "trainer.max_minutes=0.0001",
+                                     "logger=none"], data_dir)
+    summary = train(cfg)
+    rows = read_metrics(tmp_path)
+    assert summary["status"] == "finished" and summary["epochs_done"] == 1 and len(rows) == 1
+    assert summary["stopped_by"] == "trainer.max_minutes=0.0001"
+    assert rows[0]["val_acc"] and rows[0]["test_acc"] and summary["test_acc"] == float(rows[0]["test_acc"])
+
+
+def test_tuning_runs_can_leave_the_test_split_unseen(tmp_path, data_dir):
+    cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=300", "data.val_split=holdout", "data.holdout=100",
+                                     "trainer.epochs=1", "trainer.batch_size=50", "trainer.score_test=false",
+                                     "logger=none"], data_dir)
+    summary = train(cfg)
+    assert summary["status"] == "finished" and summary["best_val_acc"] >= 0
+    assert "test_acc" not in summary and not read_metrics(tmp_path)[0]["test_acc"]
+
+
+def test_holdout_larger_than_the_training_set_is_a_config_error_with_a_size_that_fits(tmp_path, data_dir):
+    cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=300", "data.val_split=holdout", "logger=none"],
+                   data_dir)
+    with pytest.raises(ConfigError, match=r"data.holdout=5000 does not fit .* data.holdout=30"):
+        train(cfg)
 
 
 def test_wandb_runs_offline_without_a_login_and_online_with_one(tmp_path, monkeypatch):

@@ -69,15 +69,60 @@ def find_runs(path: PathLike) -> List[Path]:
 
 
 def load_runs(path: PathLike) -> pd.DataFrame:
-    """One row per run: summary.json fields, the flattened config (``cfg.*`` columns) and ``run_dir``."""
+    """One row per run: summary.json fields, the flattened config (``cfg.*`` columns), Hydra's config-group
+    choices (``choice.model``, ``choice.experiment``, ...), the command line's overrides and ``run_dir``."""
     rows = []
     for run in find_runs(path):
         row = json.loads((run / "summary.json").read_text())
         config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").exists() else {}
         row.update({f"cfg.{k}": v for k, v in flatten(config).items()})
+        row.update(hydra_record(run))
         row["run_dir"] = str(run)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def hydra_record(run: Path) -> Dict[str, object]:
+    """What Hydra saved of how a run was launched (``.hydra/``): group choices and overrides ({} without it)."""
+    hydra_file, overrides_file = run / ".hydra" / "hydra.yaml", run / ".hydra" / "overrides.yaml"
+    out: Dict[str, object] = {}
+    if hydra_file.exists():
+        choices = (yaml.safe_load(hydra_file.read_text()) or {}).get("hydra", {}).get("runtime", {}).get("choices", {})
+        out.update({f"choice.{group}": value for group, value in choices.items() if not group.startswith("hydra")})
+    if overrides_file.exists():
+        out["overrides"] = " ".join(yaml.safe_load(overrides_file.read_text()) or [])
+    return out
+
+
+ACCURACY_COLUMNS = ["dataset", "model", "experiment", "seed", "test_acc", "holdout_acc", "params", "img_per_s",
+                    "wall_s", "epochs", "commit", "command"]
+
+
+def accuracy_rows(runs: pd.DataFrame) -> pd.DataFrame:
+    """The results table, one row per finished run (``ACCURACY_COLUMNS``): ``model`` is the model config
+    (vit_kan, vit, ...), ``holdout_acc`` the best holdout accuracy (empty when the run validated on test),
+    ``command`` the ``python train.py`` line that reproduces the run."""
+    done = runs[runs["status"] == "finished"] if "status" in runs else runs
+    col = lambda name: done[name] if name in done else pd.Series([None] * len(done), index=done.index)
+    holdout = done["best_val_acc"].where(col("val_split") == "holdout")
+    overrides = col("overrides").fillna("").map(lambda o: " ".join(x for x in o.split() if not x.startswith("hydra.")))
+    table = pd.DataFrame({
+        "dataset": col("data"), "model": col("choice.model").fillna(col("model_name")),
+        "experiment": col("choice.experiment").fillna("none"), "seed": col("seed"), "test_acc": col("test_acc"),
+        "holdout_acc": holdout, "params": col("params"), "img_per_s": col("img_per_s").round(0),
+        "wall_s": col("wall_time_s").round(1), "epochs": col("epochs_done"), "commit": col("git_commit"),
+        "command": "python train.py " + overrides})
+    return table[ACCURACY_COLUMNS].sort_values(["dataset", "experiment", "model", "seed"]).reset_index(drop=True)
+
+
+def accuracy_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over seeds of ``accuracy_rows`` per dataset, experiment and model."""
+    grouped = rows.groupby(["dataset", "experiment", "model"], dropna=False)
+    table = grouped.agg(test_mean=("test_acc", "mean"), test_std=("test_acc", "std"),
+                        holdout_mean=("holdout_acc", "mean"), params=("params", "first"),
+                        img_per_s=("img_per_s", "mean"), wall_s=("wall_s", "mean"), epochs=("epochs", "mean"),
+                        seeds=("seed", "count"), commit=("commit", "first"))
+    return table.reset_index()
 
 
 def load_curves(path: PathLike) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import subprocess
 import time
@@ -91,6 +92,8 @@ class Run:
     partial: Optional[EpochTotals] = None  # the interrupted epoch's totals, on resume
     rates: List[float] = field(default_factory=list)
     wall0: float = field(default_factory=time.perf_counter)
+    last_epoch_end: float = field(default_factory=time.perf_counter)
+    out_of_time: bool = False  # trainer.max_minutes reached: the current epoch was the last
 
 
 def train(cfg: DictConfig) -> Dict[str, Any]:
@@ -108,7 +111,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
             last = cfg.trainer.epochs
             if cfg.trainer.get("max_epochs_this_run"):
                 last = min(last, run.epochs_done + cfg.trainer.max_epochs_this_run)
-            while run.epochs_done < last:
+            while run.epochs_done < last and not run.out_of_time:
                 end_epoch(run, train_epoch(run))
             return finish(run)
         except BaseException as err:
@@ -284,11 +287,12 @@ def open_records(run: Run) -> None:
 
 
 def git_commit() -> Optional[str]:
+    """The checkout's commit; ``VKAN_COMMIT`` names it where the code runs from a copy without ``.git``."""
     try:
         root = Path(__file__).resolve().parents[1]
         return subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=root, stderr=subprocess.DEVNULL, text=True).strip()
     except (OSError, subprocess.CalledProcessError):
-        return None
+        return os.environ.get("VKAN_COMMIT")
 
 
 # --- one epoch -----------------------------------------------------------------------------------------------
@@ -399,9 +403,11 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
     row = {"epoch": epoch, "train_loss": loss_sum / count, "train_acc": correct / count,
            "lr": run.optimizer.param_groups[0]["lr"], "img_per_s": count / totals.seconds, "epoch_s": totals.seconds,
            "peak_mem_gib": torch.cuda.max_memory_allocated(run.device) / 2**30 if run.device.type == "cuda" else None}
-    if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+    run.out_of_time = epoch < cfg.epochs and next_epoch_overruns(run)
+    final = epoch == cfg.epochs or run.out_of_time
+    if epoch % cfg.eval_every == 0 or final:
         row.update(validation_metrics(run))
-    if epoch == cfg.epochs:
+    if final and cfg.get("score_test", True):
         row.update(test_metrics(run, row))
     run.epochs_done, run.batches_done = epoch, 0
     improved = {key: row.get(f"val_acc{key}", -1.0) > run.best[f"acc{key}"] for key in ("", "_ema")}
@@ -415,8 +421,19 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
         write_checkpoints(run, row, improved)
     update_summary(run, row)
     signum = run.stop.requested(run.step, force_sync=True)
-    if signum and epoch < cfg.epochs:
+    if signum and not final:
         raise_interrupted(run, signum)
+
+
+def next_epoch_overruns(run: Run) -> bool:
+    """Whether another epoch, as long as the one just trained and evaluated, would end past
+    ``trainer.max_minutes`` (every rank follows the slowest one's answer)."""
+    now, budget = time.perf_counter(), run.cfg.trainer.get("max_minutes")
+    last_epoch_s, run.last_epoch_end = now - run.last_epoch_end, now
+    if not budget:
+        return False
+    overruns = (now - run.wall0) + last_epoch_s > 60 * budget
+    return bool(dist.all_reduce_max(torch.tensor([float(overruns)], device=run.device)).item())
 
 
 def validation_metrics(run: Run) -> Dict[str, float]:
@@ -496,8 +513,12 @@ def finish(run: Run) -> Dict[str, Any]:
     """Status, rank agreement and the last line; the summary is written by the logger."""
     if run.ctx.world_size > 1:
         run.summary["ranks_in_sync"] = dist.ranks_in_sync(run.model)
-    done = run.epochs_done >= run.cfg.trainer.epochs
+    done = run.epochs_done >= run.cfg.trainer.epochs or run.out_of_time
     run.summary["status"] = "finished" if done else "paused (resume=<run_dir>)"
+    if run.out_of_time:
+        run.summary["stopped_by"] = f"trainer.max_minutes={run.cfg.trainer.max_minutes}"
+        report(f"stopped after epoch {run.epochs_done} of {run.cfg.trainer.epochs}: another epoch would pass "
+               f"trainer.max_minutes={run.cfg.trainer.max_minutes}")
     run.summary["wall_time_s"] = time.perf_counter() - run.wall0
     run.logger.write_summary(run.summary)
     if run.ctx.is_main:

@@ -20,7 +20,7 @@ from vkan.data.augment import build_augment
 from vkan.data.gpu_loader import GpuLoader, PhotoGpuLoader
 from vkan.data.photos import decode, photo_splits
 from vkan.data.splits import stratified_split
-from vkan.errors import DatasetError
+from vkan.errors import ConfigError, DatasetError
 
 ARRAY_DATASETS = ("mnist", "cifar10", "cifar100")
 SYNTHETIC = "synthetic"  # random images and labels of any size: speed and scaling benchmarks without data
@@ -107,6 +107,11 @@ def select_splits(cfg, data_dir: Path, wanted: Tuple[str, ...]) -> Dict[str, Arr
     x, y = _subset(sources["train"](), cfg.get("subset"))
     out: Dict[str, Arrays] = {}
     if "holdout" in wanted:
+        if not 0 < cfg.holdout < len(y):
+            raise ConfigError(f"data.holdout={cfg.holdout} does not fit {cfg.name}'s {len(y)} training images"
+                              f"{' (data.subset=' + str(cfg.subset) + ')' if cfg.get('subset') else ''}: set "
+                              f"data.holdout to fewer images (e.g. data.holdout={max(1, len(y) // 10)}) or to a "
+                              f"fraction such as 0.1")
         kept, held = stratified_split(y, cfg.holdout)
         out["holdout"] = (x[held], y[held])
         x, y = x[kept], y[kept]

@@ -1,0 +1,99 @@
+"""Run a plan of training jobs side by side on one GPU (small models leave it mostly idle), then print a table.
+
+    python bench/campaign.py bench/plans/cifar10.json --root /tmp/runs/tune --seeds 0
+    python bench/campaign.py bench/plans/cifar10.json --root /tmp/runs/final --seeds 0 1 2 \\
+        --best-of /tmp/runs/tune --set trainer.score_test=true
+
+A plan (JSON) names ``common`` overrides, ``recipes`` (name -> overrides) and ``models`` (name -> overrides);
+the jobs are recipes x models x seeds, each ``python train.py`` in its own folder ``ROOT/<recipe>-<model>-s<seed>``
+with ``campaign.json`` beside Hydra's files. ``--best-of DIR`` keeps the one recipe with the best mean holdout
+accuracy over the jobs in DIR (every model counted alike; recipes that did not run for every model are skipped).
+Exits 1 if a job failed; its log is ``ROOT/<job>.log``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+
+def jobs(plan: dict, recipes: List[str], seeds: List[int], extra: List[str]) -> Dict[str, dict]:
+    out = {}
+    for recipe in recipes:
+        for model, model_overrides in plan["models"].items():
+            for seed in seeds:
+                overrides = [*plan["common"], *plan["recipes"][recipe], *model_overrides, f"seed={seed}", *extra]
+                out[f"{recipe}-{model}-s{seed}"] = {"recipe": recipe, "model": model, "seed": seed,
+                                                    "overrides": overrides}
+    return out
+
+
+def best_recipe(folder: Path, models: List[str]) -> str:
+    """The recipe with the highest mean best_val_acc over its finished jobs in ``folder`` (holdout runs only)."""
+    scores: Dict[str, Dict[str, List[float]]] = {}
+    for record in folder.glob("*/campaign.json"):
+        job = json.loads(record.read_text())
+        summary_file = record.parent / "summary.json"
+        if not summary_file.exists():
+            continue
+        summary = json.loads(summary_file.read_text())
+        if summary.get("status") == "finished" and summary.get("val_split") == "holdout":
+            scores.setdefault(job["recipe"], {}).setdefault(job["model"], []).append(summary["best_val_acc"])
+    complete = {r: [a for m in models for a in per[m]] for r, per in scores.items() if set(models) <= set(per)}
+    if not complete:
+        sys.exit(f"no recipe in {folder} finished on the holdout split for every model ({', '.join(models)})")
+    for recipe, accs in sorted(complete.items(), key=lambda kv: -statistics.mean(kv[1])):
+        print(f"holdout {recipe}: {statistics.mean(accs):.4f} over {len(accs)} runs")
+    return max(complete, key=lambda r: statistics.mean(complete[r]))
+
+
+def launch(name: str, job: dict, root: Path) -> subprocess.Popen:
+    run_dir = root / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "train.py", *job["overrides"], f"hydra.run.dir={run_dir}", "logger=none",
+               "trainer.progress_bar=false"]
+    (run_dir / "campaign.json").write_text(json.dumps({**job, "command": " ".join(command[1:])}, indent=1))
+    log = open(root / f"{name}.log", "w")
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+
+def table(root: Path, names: List[str], codes: Dict[str, int]) -> None:
+    print(f"{'job':28s} {'rc':>3s} {'holdout':>8s} {'test':>7s} {'img/s':>8s} {'epochs':>6s} {'wall s':>7s}")
+    for name in names:
+        path = root / name / "summary.json"
+        s = json.loads(path.read_text()) if path.exists() else {}
+        fmt = lambda key, spec: format(s[key], spec) if s.get(key) is not None else "-"
+        print(f"{name:28s} {codes[name]:3d} {fmt('best_val_acc', '8.4f')} {fmt('test_acc', '7.4f')} "
+              f"{fmt('img_per_s', '8.0f')} {fmt('epochs_done', '6d')} {fmt('wall_time_s', '7.0f')}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("plan", type=Path)
+    parser.add_argument("--root", type=Path, required=True, help="folder of the job folders and logs")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--recipes", nargs="+", help="recipes of the plan to run (default: all)")
+    parser.add_argument("--best-of", type=Path, help="run only the best recipe of this earlier campaign folder")
+    parser.add_argument("--set", nargs="+", default=[], help="overrides added to every job")
+    args = parser.parse_args()
+    plan = json.loads(args.plan.read_text())
+    recipes = args.recipes or list(plan["recipes"])
+    if args.best_of:
+        recipes = [best_recipe(args.best_of, list(plan["models"]))]
+        print(f"recipe chosen on the holdout split: {recipes[0]}")
+    todo = jobs(plan, recipes, args.seeds, args.set)
+    start = time.perf_counter()
+    procs = {name: launch(name, job, args.root) for name, job in todo.items()}
+    codes = {name: proc.wait() for name, proc in procs.items()}
+    print(f"{len(todo)} jobs side by side in {time.perf_counter() - start:.0f} s")
+    table(args.root, list(todo), codes)
+    sys.exit(1 if any(codes.values()) else 0)
+
+
+if __name__ == "__main__":
+    main()
