@@ -103,6 +103,7 @@ def accuracy_rows(runs: pd.DataFrame) -> pd.DataFrame:
     (vit_kan, vit, ...), ``holdout_acc`` the best holdout accuracy (empty when the run validated on test),
     ``command`` the ``python train.py`` line that reproduces the run."""
     done = runs[runs["status"] == "finished"] if "status" in runs else runs
+    done = done[done["test_acc"].notna()] if "test_acc" in done else done.iloc[:0]  # tuning runs never saw test
     col = lambda name: done[name] if name in done else pd.Series([None] * len(done), index=done.index)
     holdout = done["best_val_acc"].where(col("val_split") == "holdout")
     overrides = col("overrides").fillna("").map(lambda o: " ".join(x for x in o.split() if not x.startswith("hydra.")))
@@ -116,13 +117,19 @@ def accuracy_rows(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def accuracy_summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std over seeds of ``accuracy_rows`` per dataset, experiment and model."""
-    grouped = rows.groupby(["dataset", "experiment", "model"], dropna=False)
+    """Mean ± std over seeds of ``accuracy_rows``: one row per dataset, model and command (the seed aside), whose
+    ``command`` is the multirun line over those seeds."""
+    rows = rows.assign(recipe=rows["command"].str.replace(r"\s*\bseed=\d+", "", regex=True))
+    grouped = rows.groupby(["dataset", "experiment", "model", "recipe"], dropna=False, sort=False)
     table = grouped.agg(test_mean=("test_acc", "mean"), test_std=("test_acc", "std"),
                         holdout_mean=("holdout_acc", "mean"), params=("params", "first"),
                         img_per_s=("img_per_s", "mean"), wall_s=("wall_s", "mean"), epochs=("epochs", "mean"),
-                        seeds=("seed", "count"), commit=("commit", "first"))
-    return table.reset_index()
+                        seeds=("seed", "count"), seed_list=("seed", lambda s: ",".join(map(str, sorted(s)))),
+                        commit=("commit", "first")).reset_index()
+    multi = table["seeds"] > 1
+    table["command"] = table["recipe"].str.replace("python train.py", "python train.py -m", regex=False).where(
+        multi, table["recipe"]) + " seed=" + table["seed_list"]
+    return table.drop(columns=["recipe", "seed_list"])
 
 
 def load_curves(path: PathLike) -> pd.DataFrame:

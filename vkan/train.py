@@ -287,12 +287,15 @@ def open_records(run: Run) -> None:
 
 
 def git_commit() -> Optional[str]:
-    """The checkout's commit; ``VKAN_COMMIT`` names it where the code runs from a copy without ``.git``."""
+    """The checkout's commit; ``VKAN_COMMIT``, when set, names it instead (code run from a copy of a checkout,
+    whose ``.git`` may be missing or stale)."""
+    if os.environ.get("VKAN_COMMIT"):
+        return os.environ["VKAN_COMMIT"]
     try:
         root = Path(__file__).resolve().parents[1]
         return subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=root, stderr=subprocess.DEVNULL, text=True).strip()
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("VKAN_COMMIT")
+        return None
 
 
 # --- one epoch -----------------------------------------------------------------------------------------------
