@@ -202,3 +202,17 @@ def test_campaign_picks_the_recipe_with_the_best_mean_holdout_over_every_model(t
     assert list(jobs) == ["strong-kan-s0", "strong-kan-s1", "strong-mlp-s0", "strong-mlp-s1"]
     assert jobs["strong-mlp-s1"]["overrides"] == ["experiment=cifar10", "augment=strong", "model=vit", "seed=1",
                                                  "trainer.score_test=true"]
+
+
+@pytest.mark.parametrize("plan", sorted((Path(__file__).parents[1] / "bench" / "plans").glob("*.json")),
+                         ids=lambda p: p.stem)
+def test_every_job_of_every_campaign_plan_composes_and_validates(plan):
+    from vkan.config import validate
+
+    spec = json.loads(plan.read_text())
+    conf = str(Path(__file__).parents[1] / "conf")
+    for recipe in spec["recipes"].values():
+        for model in spec["models"].values():
+            with initialize_config_dir(config_dir=conf, version_base="1.3"):
+                cfg = compose("train", overrides=[*spec["common"], *recipe, *model, "seed=1"])
+            validate(cfg)
