@@ -16,7 +16,7 @@ from vkan import analysis
 
 
 def markdown(summary: pd.DataFrame) -> str:
-    lines = ["| dataset | experiment | model | test acc (mean ± std) | holdout acc | seeds | params | img/s | "
+    lines = ["| dataset | experiment | model | test acc (mean ± std) | best holdout acc | seeds | params | img/s | "
              "wall (s) | epochs | commit |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary.itertuples():
         std = "" if pd.isna(r.test_std) else f" ± {100 * r.test_std:.2f}"

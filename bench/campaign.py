@@ -2,12 +2,13 @@
 
     python bench/campaign.py bench/plans/cifar10.json --root /tmp/runs/tune --seeds 0
     python bench/campaign.py bench/plans/cifar10.json --root /tmp/runs/final --seeds 0 1 2 \\
-        --best-of /tmp/runs/tune --set trainer.score_test=true
+        --best-of /tmp/runs/tune --score-test
 
 A plan (JSON) names ``common`` overrides, ``recipes`` (name -> overrides) and ``models`` (name -> overrides);
 the jobs are recipes x models x seeds, each ``python train.py`` in its own folder ``ROOT/<recipe>-<model>-s<seed>``
-with ``campaign.json`` beside Hydra's files. ``--best-of DIR`` keeps the one recipe with the best mean holdout
-accuracy over the jobs in DIR (every model counted alike; recipes that did not run for every model are skipped).
+with ``campaign.json`` beside Hydra's files. Jobs never see the test split unless ``--score-test`` is given
+(the final runs of a chosen recipe). ``--best-of DIR`` keeps the one recipe with the best holdout accuracy in DIR,
+averaged per model and then over the models (recipes that did not run for every model are skipped).
 Exits 1 if a job failed; its log is ``ROOT/<job>.log``.
 """
 from __future__ import annotations
@@ -21,8 +22,11 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def jobs(plan: dict, recipes: List[str], seeds: List[int], extra: List[str]) -> Dict[str, dict]:
+    """{job name: its recipe, model, seed and train.py overrides}, recipes x models x seeds."""
     out = {}
     for recipe in recipes:
         for model, model_overrides in plan["models"].items():
@@ -44,22 +48,45 @@ def best_recipe(folder: Path, models: List[str]) -> str:
         summary = json.loads(summary_file.read_text())
         if summary.get("status") == "finished" and summary.get("val_split") == "holdout":
             scores.setdefault(job["recipe"], {}).setdefault(job["model"], []).append(summary["best_val_acc"])
-    complete = {r: [a for m in models for a in per[m]] for r, per in scores.items() if set(models) <= set(per)}
-    if not complete:
+    means = {recipe: statistics.mean(statistics.mean(per[m]) for m in models)
+             for recipe, per in scores.items() if set(models) <= set(per)}
+    if not means:
         sys.exit(f"no recipe in {folder} finished on the holdout split for every model ({', '.join(models)})")
-    for recipe, accs in sorted(complete.items(), key=lambda kv: -statistics.mean(kv[1])):
-        print(f"holdout {recipe}: {statistics.mean(accs):.4f} over {len(accs)} runs")
-    return max(complete, key=lambda r: statistics.mean(complete[r]))
+    for recipe in sorted(means, key=means.get, reverse=True):
+        print(f"holdout {recipe}: {means[recipe]:.4f} (" +
+              ", ".join(f"{m} {statistics.mean(scores[recipe][m]):.4f}" for m in models) + ")")
+    return max(means, key=means.get)
 
 
-def launch(name: str, job: dict, root: Path) -> subprocess.Popen:
-    run_dir = root / name
+def run_all(todo: Dict[str, dict], root: Path, parallel: int) -> Dict[str, int]:
+    """Run the jobs, ``parallel`` at a time (each ``python train.py`` in the checkout); {name: exit code}."""
+    waiting, running, codes = list(todo), {}, {}
+    while waiting or running:
+        while waiting and len(running) < parallel:
+            name = waiting.pop(0)
+            running[name] = launch(name, todo[name], root)
+        time.sleep(1)
+        for name, (proc, log) in list(running.items()):
+            if proc.poll() is not None:
+                log.close()
+                codes[name] = proc.returncode
+                del running[name]
+    return codes
+
+
+def launch(name: str, job: dict, root: Path):
+    run_dir = root.resolve() / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "train.py", *job["overrides"], f"hydra.run.dir={run_dir}", "logger=none",
+    command = [sys.executable, str(REPO / "train.py"), *job["overrides"], f"hydra.run.dir={run_dir}", "logger=none",
                "trainer.progress_bar=false"]
-    (run_dir / "campaign.json").write_text(json.dumps({**job, "command": " ".join(command[1:])}, indent=1))
+    record = {**job, "command": " ".join(["python", "train.py", *command[2:]])}
+    (run_dir / "campaign.json").write_text(json.dumps(record, indent=1))
     log = open(root / f"{name}.log", "w")
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO), log
+
+
+def cell(summary: dict, key: str, spec: str) -> str:
+    return format(summary[key], spec) if summary.get(key) is not None else "-"
 
 
 def table(root: Path, names: List[str], codes: Dict[str, int]) -> None:
@@ -67,9 +94,8 @@ def table(root: Path, names: List[str], codes: Dict[str, int]) -> None:
     for name in names:
         path = root / name / "summary.json"
         s = json.loads(path.read_text()) if path.exists() else {}
-        fmt = lambda key, spec: format(s[key], spec) if s.get(key) is not None else "-"
-        print(f"{name:28s} {codes[name]:3d} {fmt('best_val_acc', '8.4f')} {fmt('test_acc', '7.4f')} "
-              f"{fmt('img_per_s', '8.0f')} {fmt('epochs_done', '6d')} {fmt('wall_time_s', '7.0f')}")
+        print(f"{name:28s} {codes[name]:3d} {cell(s, 'best_val_acc', '8.4f')} {cell(s, 'test_acc', '7.4f')} "
+              f"{cell(s, 'img_per_s', '8.0f')} {cell(s, 'epochs_done', '6d')} {cell(s, 'wall_time_s', '7.0f')}")
 
 
 def main() -> None:
@@ -80,16 +106,18 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+", help="recipes of the plan to run (default: all)")
     parser.add_argument("--best-of", type=Path, help="run only the best recipe of this earlier campaign folder")
     parser.add_argument("--set", nargs="+", default=[], help="overrides added to every job")
+    parser.add_argument("--score-test", action="store_true",
+                        help="score the test split at the end of each job (final runs only; off: tuning)")
+    parser.add_argument("--parallel", type=int, default=0, help="jobs at a time (default: all at once)")
     args = parser.parse_args()
     plan = json.loads(args.plan.read_text())
     recipes = args.recipes or list(plan["recipes"])
     if args.best_of:
         recipes = [best_recipe(args.best_of, list(plan["models"]))]
         print(f"recipe chosen on the holdout split: {recipes[0]}")
-    todo = jobs(plan, recipes, args.seeds, args.set)
+    todo = jobs(plan, recipes, args.seeds, [f"trainer.score_test={str(args.score_test).lower()}", *args.set])
     start = time.perf_counter()
-    procs = {name: launch(name, job, args.root) for name, job in todo.items()}
-    codes = {name: proc.wait() for name, proc in procs.items()}
+    codes = run_all(todo, args.root, args.parallel or len(todo))
     print(f"{len(todo)} jobs side by side in {time.perf_counter() - start:.0f} s")
     table(args.root, list(todo), codes)
     sys.exit(1 if any(codes.values()) else 0)

@@ -364,15 +364,17 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, dat
     assert len(read_metrics(tmp_path)) == 1
 
 
-def test_time_budget_ends_the_run_after_the_epoch_that_would_overrun_and_still_scores_test(tmp_path, data_dir):
+@pytest.mark.parametrize("minutes,epochs", [(0.0001, 1), (60, 3)], ids=["tight", "generous"])
+def test_time_budget_ends_the_run_after_the_epoch_that_would_overrun_and_still_scores_test(tmp_path, data_dir,
+                                                                                         minutes, epochs):
     cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=300", "data.val_split=holdout", "data.holdout=100",
-                                     "trainer.epochs=4", "trainer.batch_size=50", "trainer.max_minutes=0.0001",
-                                     "logger=none"], data_dir)
+                                     "trainer.epochs=3", "trainer.batch_size=50", f"trainer.max_minutes={minutes}",
+                                     "trainer.eval_every=3", "logger=none"], data_dir)
     summary = train(cfg)
     rows = read_metrics(tmp_path)
-    assert summary["status"] == "finished" and summary["epochs_done"] == 1 and len(rows) == 1
-    assert summary["stopped_by"] == "trainer.max_minutes=0.0001"
-    assert rows[0]["val_acc"] and rows[0]["test_acc"] and summary["test_acc"] == float(rows[0]["test_acc"])
+    assert summary["status"] == "finished" and summary["epochs_done"] == epochs == len(rows)
+    assert summary.get("stopped_by") == (f"trainer.max_minutes={minutes}" if epochs < 3 else None)
+    assert rows[-1]["val_acc"] and rows[-1]["test_acc"] and summary["test_acc"] == float(rows[-1]["test_acc"])
 
 
 def test_tuning_runs_can_leave_the_test_split_unseen(tmp_path, data_dir):
@@ -430,6 +432,10 @@ def test_resume_auto_finds_the_newest_unfinished_run_of_the_same_config(tmp_path
     run("different", "interrupted", other, 4000)
     assert latest_unfinished_run(cfg, [tmp_path / "outputs"]) == newest  # epochs may differ, lr may not
     assert latest_unfinished_run(make_cfg(tmp_path, ["data=cifar10"]), [tmp_path / "outputs"]) is None
+    saved_before_score_test = OmegaConf.to_container(resolved)
+    del saved_before_score_test["trainer"]["score_test"]  # a run saved before the key existed
+    older = run("before_the_key", "interrupted", OmegaConf.create(saved_before_score_test), 5000)
+    assert latest_unfinished_run(cfg, [tmp_path / "outputs"]) == older
 
 
 def test_evaluation_shows_progress(capsys):

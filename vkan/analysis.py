@@ -95,31 +95,39 @@ def hydra_record(run: Path) -> Dict[str, object]:
 
 
 ACCURACY_COLUMNS = ["dataset", "model", "experiment", "seed", "test_acc", "holdout_acc", "params", "img_per_s",
-                    "wall_s", "epochs", "commit", "command"]
+                    "wall_s", "epochs", "commit", "command", "stopped_by"]
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    return frame[name] if name in frame else pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+
+def _command(overrides: str) -> str:
+    return " ".join(["python train.py", *(o for o in overrides.split() if not o.startswith("hydra."))])
 
 
 def accuracy_rows(runs: pd.DataFrame) -> pd.DataFrame:
-    """The results table, one row per finished run (``ACCURACY_COLUMNS``): ``model`` is the model config
-    (vit_kan, vit, ...), ``holdout_acc`` the best holdout accuracy (empty when the run validated on test),
-    ``command`` the ``python train.py`` line that reproduces the run."""
-    done = runs[runs["status"] == "finished"] if "status" in runs else runs
-    done = done[done["test_acc"].notna()] if "test_acc" in done else done.iloc[:0]  # tuning runs never saw test
-    col = lambda name: done[name] if name in done else pd.Series([None] * len(done), index=done.index)
-    holdout = done["best_val_acc"].where(col("val_split") == "holdout")
-    overrides = col("overrides").fillna("").map(lambda o: " ".join(x for x in o.split() if not x.startswith("hydra.")))
+    """The results table, one row per finished run that scored the test split (``ACCURACY_COLUMNS``; tuning
+    runs never see it): ``model`` is the model config (vit_kan, vit, ...), ``holdout_acc`` the best epoch's
+    holdout accuracy (empty when the run validated on test), ``command`` the ``python train.py`` line that
+    reproduces the run, ``stopped_by`` set when ``trainer.max_minutes`` ended it before ``trainer.epochs``."""
+    done = runs[(_column(runs, "status") == "finished") & _column(runs, "test_acc").notna()]
     table = pd.DataFrame({
-        "dataset": col("data"), "model": col("choice.model").fillna(col("model_name")),
-        "experiment": col("choice.experiment").fillna("none"), "seed": col("seed"), "test_acc": col("test_acc"),
-        "holdout_acc": holdout, "params": col("params"), "img_per_s": col("img_per_s").round(0),
-        "wall_s": col("wall_time_s").round(1), "epochs": col("epochs_done"), "commit": col("git_commit"),
-        "command": "python train.py " + overrides})
+        "dataset": _column(done, "data"), "model": _column(done, "choice.model").fillna(_column(done, "model_name")),
+        "experiment": _column(done, "choice.experiment").fillna("none"), "seed": _column(done, "seed"),
+        "test_acc": _column(done, "test_acc"),
+        "holdout_acc": _column(done, "best_val_acc").where(_column(done, "val_split") == "holdout"),
+        "params": _column(done, "params"), "img_per_s": _column(done, "img_per_s").astype(float).round(0),
+        "wall_s": _column(done, "wall_time_s").astype(float).round(1), "epochs": _column(done, "epochs_done"),
+        "commit": _column(done, "git_commit"), "command": _column(done, "overrides").fillna("").map(_command),
+        "stopped_by": _column(done, "stopped_by")})
     return table[ACCURACY_COLUMNS].sort_values(["dataset", "experiment", "model", "seed"]).reset_index(drop=True)
 
 
 def accuracy_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over seeds of ``accuracy_rows``: one row per dataset, model and command (the seed aside), whose
     ``command`` is the multirun line over those seeds."""
-    rows = rows.assign(recipe=rows["command"].str.replace(r"\s*\bseed=\d+", "", regex=True))
+    rows = rows.assign(recipe=rows["command"].str.replace(r"(?<!\S)seed=\d+\s*", "", regex=True).str.strip())
     grouped = rows.groupby(["dataset", "experiment", "model", "recipe"], dropna=False, sort=False)
     table = grouped.agg(test_mean=("test_acc", "mean"), test_std=("test_acc", "std"),
                         holdout_mean=("holdout_acc", "mean"), params=("params", "first"),

@@ -17,11 +17,12 @@ from vkan.errors import ConfigError
 
 # keys a resume may change: how far and how fast to go on, where the data is, how to log and show progress
 RESUME_OVERRIDABLE = ("trainer.epochs", "trainer.max_epochs_this_run", "trainer.max_minutes", "trainer.progress_bar",
-                      "trainer.device",
-                      "trainer.compile", "trainer.compile_mode", "trainer.eval_every", "paths.data_dir",
-                      "logger.mode", "resume")
+                      "trainer.device", "trainer.compile", "trainer.compile_mode", "trainer.eval_every",
+                      "paths.data_dir", "logger.mode", "resume")
 # keys that may differ between two runs of "the same config" (resume=auto)
 RUN_LOCAL = RESUME_OVERRIDABLE + ("paths.output_dir",)
+# keys added after runs were first saved, with the value that runs saved without them behaved as
+ADDED_KEYS = {"trainer.score_test": True, "trainer.max_minutes": None}
 
 
 def flat_keys(cfg: Any, prefix: str = "") -> List[str]:
@@ -169,8 +170,9 @@ def same_run_config(a: DictConfig, b: DictConfig) -> bool:
                     yield from flat(v, f"{prefix}{k}.")
                 else:
                     yield f"{prefix}{k}", v
-        values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-        return {k: v for k, v in flat(values) if not any(fnmatch.fnmatch(k, p) for p in RUN_LOCAL)}
+        values = dict(flat(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)))
+        values = {**ADDED_KEYS, **values}
+        return {k: v for k, v in values.items() if not any(fnmatch.fnmatch(k, p) for p in RUN_LOCAL)}
     try:
         return json.dumps(strip(a), sort_keys=True, default=str) == json.dumps(strip(b), sort_keys=True, default=str)
     except Exception:  # an interpolation that no longer resolves: not the same run

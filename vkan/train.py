@@ -63,6 +63,35 @@ class EpochTotals:
 
 
 @dataclass
+class EpochClock:
+    """What ``trainer.max_minutes`` decides on: the training time of a whole epoch (less the one-off compile)
+    and the evaluation + checkpoint tail of the latest epoch."""
+
+    budget_s: Optional[float]
+    start: float = field(default_factory=time.perf_counter)
+    train_s: float = 0.0
+    tail_s: float = 0.0
+    tail_start: float = 0.0
+    epochs: int = 0  # epochs ended in this invocation
+
+    def trained(self, seconds: float, one_off: float) -> None:
+        """An epoch's training ended after ``seconds`` (``one_off`` of them compiling, in the first epoch)."""
+        self.train_s = max(0.0, seconds - (one_off if self.epochs == 0 else 0.0))
+        self.tail_start = time.perf_counter()
+
+    def ended(self) -> None:
+        """The epoch's evaluation and checkpoint are done."""
+        self.tail_s, self.epochs = time.perf_counter() - self.tail_start, self.epochs + 1
+
+    def another_overruns(self) -> bool:
+        """Whether this epoch's evaluation, checkpoint and test scoring, then another epoch with its own, would
+        end past the budget (a tail not measured yet counts as nothing)."""
+        if not self.budget_s:
+            return False
+        return time.perf_counter() - self.start + self.train_s + 3 * self.tail_s > self.budget_s
+
+
+@dataclass
 class Run:
     """Everything the steps of one training run share."""
 
@@ -92,8 +121,8 @@ class Run:
     partial: Optional[EpochTotals] = None  # the interrupted epoch's totals, on resume
     rates: List[float] = field(default_factory=list)
     wall0: float = field(default_factory=time.perf_counter)
-    last_epoch_end: float = field(default_factory=time.perf_counter)
-    out_of_time: bool = False  # trainer.max_minutes reached: the current epoch was the last
+    clock: Optional[EpochClock] = None  # trainer.max_minutes
+    out_of_time: bool = False  # another epoch would pass trainer.max_minutes: the current one was the last
 
 
 def train(cfg: DictConfig) -> Dict[str, Any]:
@@ -131,6 +160,8 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
     run_dir = Path(dist.broadcast_object(str(Path(cfg.paths.output_dir).resolve())))
     drop_duplicate_rank_folder(cfg, ctx, run_dir)
     run = Run(cfg, ctx, device, autocast_dtype(cfg.trainer.precision, device), run_dir, stop, base_summary(cfg, ctx))
+    minutes = cfg.trainer.get("max_minutes")
+    run.clock = EpochClock(60 * minutes if minutes else None, start=run.wall0)
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt") if cfg.resume else None
     seed_everything(cfg.seed, ctx.rank)
     run.data = build_data(cfg.data, resolve_data_dir(cfg.paths.data_dir), cfg.trainer.batch_size, device, cfg.seed,
@@ -406,8 +437,8 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
     row = {"epoch": epoch, "train_loss": loss_sum / count, "train_acc": correct / count,
            "lr": run.optimizer.param_groups[0]["lr"], "img_per_s": count / totals.seconds, "epoch_s": totals.seconds,
            "peak_mem_gib": torch.cuda.max_memory_allocated(run.device) / 2**30 if run.device.type == "cuda" else None}
-    run.out_of_time = epoch < cfg.epochs and next_epoch_overruns(run)
-    final = epoch == cfg.epochs or run.out_of_time
+    run.clock.trained(totals.seconds, run.summary.get("compile_s", run.summary.get("first_step_s", 0.0)))
+    final = is_final_epoch(run, epoch)
     if epoch % cfg.eval_every == 0 or final:
         row.update(validation_metrics(run))
     if final and cfg.get("score_test", True):
@@ -423,20 +454,21 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
         report(epoch_line(run, row))
         write_checkpoints(run, row, improved)
     update_summary(run, row)
+    run.clock.ended()
     signum = run.stop.requested(run.step, force_sync=True)
     if signum and not final:
         raise_interrupted(run, signum)
 
 
-def next_epoch_overruns(run: Run) -> bool:
-    """Whether another epoch, as long as the one just trained and evaluated, would end past
-    ``trainer.max_minutes`` (every rank follows the slowest one's answer)."""
-    now, budget = time.perf_counter(), run.cfg.trainer.get("max_minutes")
-    last_epoch_s, run.last_epoch_end = now - run.last_epoch_end, now
-    if not budget:
-        return False
-    overruns = (now - run.wall0) + last_epoch_s > 60 * budget
-    return bool(dist.all_reduce_max(torch.tensor([float(overruns)], device=run.device)).item())
+def is_final_epoch(run: Run, epoch: int) -> bool:
+    """The last of ``trainer.epochs``, or the last that ``trainer.max_minutes`` leaves room for (every rank
+    follows the slowest one's answer); the final epoch is always evaluated and scores the test split."""
+    if epoch >= run.cfg.trainer.epochs:
+        return True
+    if run.clock.budget_s:
+        overruns = torch.tensor([float(run.clock.another_overruns())], device=run.device)
+        run.out_of_time = bool(dist.all_reduce_max(overruns).item())
+    return run.out_of_time
 
 
 def validation_metrics(run: Run) -> Dict[str, float]:

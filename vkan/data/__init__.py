@@ -113,6 +113,9 @@ def select_splits(cfg, data_dir: Path, wanted: Tuple[str, ...]) -> Dict[str, Arr
                               f"data.holdout to fewer images (e.g. data.holdout={max(1, len(y) // 10)}) or to a "
                               f"fraction such as 0.1")
         kept, held = stratified_split(y, cfg.holdout)
+        if len(held) == 0:
+            raise ConfigError(f"data.holdout={cfg.holdout} holds out no image of {cfg.name}'s {len(y)} training "
+                              f"images (the fraction rounds to 0 in every class): use a larger fraction or a count")
         out["holdout"] = (x[held], y[held])
         x, y = x[kept], y[kept]
     out["train"] = (x, y)
