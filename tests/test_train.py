@@ -223,6 +223,23 @@ def test_corrupt_dataset_file_is_detected_not_trained_on(tmp_path, data_dir):
         build_data(cfg, tmp_path, 10, CPU, seed=0)
 
 
+def test_offline_arrays_are_read_once_per_process_but_every_load_gets_its_own_copy(tmp_path):
+    import numpy as np
+
+    from vkan.data.arrays import load_offline
+
+    (tmp_path / "digits").mkdir()
+    path = tmp_path / "digits" / "train.npz"
+    np.savez_compressed(path, images=np.zeros((4, 2, 2), np.uint8), labels=np.arange(4, dtype=np.uint8))
+    first, _ = load_offline(tmp_path, "digits", "train")
+    first[0, 0, 0] = 9  # the caller owns its arrays: the next load is unaffected
+    again, labels = load_offline(tmp_path, "digits", "train")
+    assert again[0, 0, 0] == 0 and labels.dtype == np.int64
+    np.savez_compressed(path, images=np.ones((5, 2, 2), np.uint8), labels=np.arange(5, dtype=np.uint8))
+    changed, _ = load_offline(tmp_path, "digits", "train")  # a rewritten file is read again
+    assert changed.shape == (5, 2, 2) and changed.min() == 1
+
+
 # --- runs ------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
