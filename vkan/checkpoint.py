@@ -50,20 +50,25 @@ def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
 def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> Dict[str, Any]:
     """Read a checkpoint written by ``save_checkpoint`` (tensors and plain containers only)."""
     path = Path(path)
-    others = [p.name for p in sorted(path.parent.glob("*.pt")) if p != path]
-    other = f"the run's other checkpoint ({', '.join(others)})" if others else "another run's checkpoint"
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}; a run folder holds checkpoints/last.pt and best.pt. Use "
-                              f"{other} or train again")
+                              f"{_other_checkpoint(path)} or train again")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, pickle garbage, ...: torch's own advice does not apply here
-        raise CheckpointError(f"{path} is corrupt or truncated and cannot be read ({type(e).__name__}); use {other} "
-                              f"or train again") from None
+        raise CheckpointError(f"{path} is corrupt or truncated and cannot be read ({type(e).__name__}); use "
+                              f"{_other_checkpoint(path)} or train again") from None
     missing = {"model_name", "model_kwargs", "model"} - set(ckpt if isinstance(ckpt, dict) else ())
     if missing:
-        raise CheckpointError(f"{path} is not a vkan checkpoint (missing {sorted(missing)}); use {other}")
+        raise CheckpointError(f"{path} is not a vkan checkpoint (missing {sorted(missing)}); use "
+                              f"{_other_checkpoint(path)}")
     return ckpt
+
+
+def _other_checkpoint(path: Path) -> str:
+    """What an error about ``path`` suggests instead: the run's other checkpoints, if it has any."""
+    others = [p.name for p in sorted(path.parent.glob("*.pt")) if p != path]
+    return f"the run's other checkpoint ({', '.join(others)})" if others else "another run's checkpoint"
 
 
 def epochs_done(ckpt: Dict[str, Any]) -> int:

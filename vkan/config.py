@@ -9,7 +9,7 @@ import difflib
 import fnmatch
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -25,14 +25,19 @@ RUN_LOCAL = RESUME_OVERRIDABLE + ("paths.output_dir",)
 ADDED_KEYS = {"trainer.score_test": True, "trainer.max_minutes": None}
 
 
-def flat_keys(cfg: Any, prefix: str = "") -> List[str]:
+def flat_items(node: dict, prefix: str = "") -> Iterator[Tuple[str, Any]]:
+    """(dotted key, value) of every leaf of a nested dict (an empty dict is a leaf)."""
+    for k, v in node.items():
+        if isinstance(v, dict) and v:
+            yield from flat_items(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def flat_keys(cfg: Any) -> List[str]:
     """Every leaf key of a (Dict)Config as a dotted path."""
     node = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=False)
-    keys = []
-    for k, v in node.items():
-        name = f"{prefix}{k}"
-        keys += flat_keys(v, name + ".") if isinstance(v, dict) and v else [name]
-    return keys
+    return [key for key, _ in flat_items(node)]
 
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:
@@ -164,13 +169,7 @@ def resumed_config(run_dir: Path, overrides: Iterable[str] = ()) -> DictConfig:
 def same_run_config(a: DictConfig, b: DictConfig) -> bool:
     """Whether two configs describe the same run, apart from ``RUN_LOCAL`` keys."""
     def strip(cfg):
-        def flat(node, prefix=""):
-            for k, v in node.items():
-                if isinstance(v, dict) and v:
-                    yield from flat(v, f"{prefix}{k}.")
-                else:
-                    yield f"{prefix}{k}", v
-        values = dict(flat(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)))
+        values = dict(flat_items(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)))
         values = {**ADDED_KEYS, **values}
         return {k: v for k, v in values.items() if not any(fnmatch.fnmatch(k, p) for p in RUN_LOCAL)}
     try:

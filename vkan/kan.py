@@ -180,11 +180,7 @@ class KANLinear(nn.Module):
     scale_spline = property(lambda self: self.spec.scale_spline)
     enable_standalone_scale_spline = property(lambda self: self.spec.enable_standalone_scale_spline)
     grid_eps = property(lambda self: self.spec.grid_eps)
-
-    @property
-    def n_coef(self) -> int:
-        """Number of spline coefficients per edge: ``grid_size + spline_order``."""
-        return self.grid_size + self.spline_order
+    n_coef = property(lambda self: self.spec.n_coef)  # spline coefficients per edge: grid_size + spline_order
 
     @torch.no_grad()
     def reset_parameters(self) -> None:

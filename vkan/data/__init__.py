@@ -28,7 +28,7 @@ PHOTO_DATASETS = ("flowers", "flowers102", "imagefolder")
 VAL_SPLITS = ("holdout", "test", "val")
 Arrays = Tuple[torch.Tensor, torch.Tensor]  # (N, C, H, W) uint8 images, (N,) int64 labels
 
-__all__ = ["DataBundle", "DatasetError", "available_splits", "build_data", "resolve_data_dir"]
+__all__ = ["DataBundle", "DatasetError", "build_data", "resolve_data_dir"]
 
 
 @dataclass
@@ -88,11 +88,6 @@ def source_splits(cfg, data_dir: Path) -> Dict[str, Callable[[], Arrays]]:
     return {"train": lambda: part("train"), "test": lambda: part("test")}
 
 
-def available_splits(cfg, data_dir: Path) -> Tuple[str, ...]:
-    """Names that ``data.val_split`` / ``vkan.evaluate --split`` accept for this dataset."""
-    return tuple(["holdout"] + sorted(source_splits(cfg, data_dir)))
-
-
 def _subset(arrays: Arrays, n: Optional[int]) -> Arrays:
     return arrays if not n else (arrays[0][:n], arrays[1][:n])
 
@@ -107,15 +102,15 @@ def select_splits(cfg, data_dir: Path, wanted: Tuple[str, ...]) -> Dict[str, Arr
     x, y = _subset(sources["train"](), cfg.get("subset"))
     out: Dict[str, Arrays] = {}
     if "holdout" in wanted:
-        if not 0 < cfg.holdout < len(y):
+        try:
+            kept, held = stratified_split(y, cfg.holdout)
+        except ValueError:  # more images than there are
+            kept = held = ()
+        if not (len(held) and len(kept)):
             raise ConfigError(f"data.holdout={cfg.holdout} does not fit {cfg.name}'s {len(y)} training images"
-                              f"{' (data.subset=' + str(cfg.subset) + ')' if cfg.get('subset') else ''}: set "
-                              f"data.holdout to fewer images (e.g. data.holdout={max(1, len(y) // 10)}) or to a "
-                              f"fraction such as 0.1")
-        kept, held = stratified_split(y, cfg.holdout)
-        if len(held) == 0:
-            raise ConfigError(f"data.holdout={cfg.holdout} holds out no image of {cfg.name}'s {len(y)} training "
-                              f"images (the fraction rounds to 0 in every class): use a larger fraction or a count")
+                              f"{' (data.subset=' + str(cfg.subset) + ')' if cfg.get('subset') else ''}: it must "
+                              f"hold out at least one image and keep at least one; set data.holdout to fewer images "
+                              f"(e.g. data.holdout={max(1, len(y) // 10)}) or to a fraction such as 0.1")
         out["holdout"] = (x[held], y[held])
         x, y = x[kept], y[kept]
     out["train"] = (x, y)
