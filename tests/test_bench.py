@@ -17,6 +17,47 @@ def test_main_without_a_gpu_says_so():
         bench.main(["--skip-models"])
 
 
+def test_variants_split_kan_options_from_model_kwargs():
+    label, kwargs = bench.parse_variant("grid_size=3,grid_range=[-2,2],base_activation=gelu,kan_hidden=160")
+    assert label == "grid_size=3,grid_range=[-2,2],base_activation=gelu,kan_hidden=160"
+    assert kwargs == {"kan": {"grid_size": 3, "grid_range": [-2, 2], "base_activation": "gelu"}, "kan_hidden": 160}
+    with pytest.raises(SystemExit, match="key=value"):
+        bench.parse_variant("grid_size")
+
+
+def test_efficient_kan_swap_keeps_the_models_weights_and_outputs():
+    import types
+
+    import timm
+
+    from vkan import KANLinear
+
+    built = []
+
+    def reference_layer(*args, **kwargs):  # a layer with efficient-kan's signature: vkan's, on its reference path
+        built.append(kwargs)
+        layer = KANLinear(*args, **kwargs)
+        layer.fused = False
+        return layer
+
+    torch.manual_seed(0)
+    model = timm.create_model("vit_kan_seed_base_patch16_224", depth=1, img_size=32, num_classes=5,
+                              kan={"grid_size": 4})
+    x = torch.randn(2, 3, 32, 32)
+    n_kan = sum(isinstance(m, KANLinear) for m in model.modules())
+    with torch.no_grad():
+        before = model(x)
+        bench.with_efficient_kan_layers(model, types.SimpleNamespace(KANLinear=reference_layer))
+        torch.testing.assert_close(model(x), before)
+    assert len(built) == n_kan == 4  # one block's two layers and the head's two
+    assert all(k["grid_size"] == 4 and k["base_activation"] is torch.nn.SiLU for k in built)
+
+
+def test_efficient_kan_import_failure_says_where_to_point():
+    with pytest.raises(SystemExit, match="src/"):
+        bench.import_efficient_kan("/nonexistent/folder")
+
+
 @pytest.mark.gpu
 def test_layer_rounds_give_per_round_ratios_relative_to_the_fused_layer():
     rows = bench.bench_layers([(512, 32, 64)], rounds=2)

@@ -192,6 +192,15 @@ def test_regularization_loss_is_l1_plus_entropy():
     assert torch.isfinite(layer.regularization_loss())
 
 
+def test_constant_base_init_is_efficient_kans_first_initialisation():
+    constant = KANLinear(3, 5, base_init="constant", scale_base=0.5, scale_spline=2.0)
+    assert torch.equal(constant.base_weight, torch.full((5, 3), 0.5))
+    assert torch.equal(constant.spline_scaler, torch.full((5, 3), 2.0))
+    assert KANLinear(3, 5).base_weight.unique().numel() > 1  # the default stays kaiming-uniform
+    with pytest.raises(ValueError, match="base_init"):
+        KANLinear(3, 4, base_init="xavier")
+
+
 def test_extra_repr_and_bad_arguments():
     text = repr(KANLinear(3, 4, grid_size=7, spline_order=2, base_activation="gelu"))
     assert "grid_size=7" in text and "spline_order=2" in text and "base_activation=gelu" in text

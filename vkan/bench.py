@@ -3,6 +3,8 @@
     python -m vkan.bench                       # layers + models (eager and compiled), prints markdown tables
     python -m vkan.bench --skip-models --json out.json
     python -m vkan.bench --cpu                 # CPU: ViT-tiny train step, KAN vs MLP twin, batch 64 and 512
+    python -m vkan.bench --skip-layers --models small224 --variants kan_hidden=160   # other KAN options
+    python -m vkan.bench --skip-layers --skip-models --efficient-kan efficient-kan/src  # the seed's model
 
 All numbers in one table come from one process on one GPU, so ratios are measured side by side.
 Layer rows time forward + backward under bf16 autocast, models a training step (``triton.testing.do_bench``),
@@ -16,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -156,17 +158,87 @@ MODEL_CONFIGS = {  # kan, mlp, image side, batch, channels
 }
 
 
-def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, reference: bool = True) -> List[dict]:
-    """Training-step throughput (AdamW, bf16 autocast, cross-entropy) of KAN and MLP ViT twins.
-
-    Eager rows include (``reference``) the KAN model on the PyTorch reference path.
-
-    Small models are host-bound in eager mode, and the host's speed drifts between seconds, so the
-    variants are timed in interleaved rounds (MLP, KAN, MLP, KAN, ...): img/s is the median over rounds
-    and ``throughput_vs_mlp`` the median of the per-round ratios, with their min and max.
+def time_train_steps(models: Dict[str, nn.Module], img: int, batch: int, chans: int, compiled, rounds: int,
+                     base: str) -> List[dict]:
+    """Training-step throughput (AdamW, bf16 autocast, cross-entropy on random data) of CUDA ``models``
+    (label -> model), timed in interleaved rounds; ``throughput_vs_base`` is each row's img/s over ``base``'s,
+    the median of the per-round ratios (with min and max). ``compiled``: False, True or a torch.compile mode.
     """
     import statistics
 
+    steps = {}
+    for label, model in models.items():
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+        run = torch.compile(model, mode=None if compiled is True else compiled) if compiled else model
+        x = torch.randn(batch, chans, img, img, device="cuda")
+        y = torch.randint(0, model.num_classes, (batch,), device="cuda")
+
+        def step(run=run, opt=opt, x=x, y=y):
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss = nn.functional.cross_entropy(run(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        t0 = time.perf_counter()
+        for _ in range(3):
+            step()
+        torch.cuda.synchronize()
+        warm_s = time.perf_counter() - t0
+        steps[label] = (step, {"model": label, "img": img, "batch": batch, "compiled": compiled,
+                               "params": sum(p.numel() for p in model.parameters()),
+                               "peak_gib": peak_gib(step, []), "warmup_s": warm_s, "ms_rounds": []})
+    for _ in range(rounds):  # interleaved: every variant sees the same host conditions
+        for step, row in steps.values():
+            row["ms_rounds"].append(triton_time_ms(step, rep_ms=300))
+    base_ms, base_peak = steps[base][1]["ms_rounds"], steps[base][1]["peak_gib"]
+    rows = []
+    for step, row in steps.values():
+        ratios = [b / t for b, t in zip(base_ms, row["ms_rounds"])]
+        row["step_ms"] = statistics.median(row["ms_rounds"])
+        row["img_per_s"] = batch / row["step_ms"] * 1e3
+        row.update(base=base, throughput_vs_base=statistics.median(ratios), ratio_min=min(ratios),
+                   ratio_max=max(ratios), mem_vs_base=row["peak_gib"] / base_peak)
+        rows.append(row)
+        print("measured:", row, flush=True)  # partial results survive an interrupted run
+    steps.clear()
+    torch.cuda.empty_cache()
+    return rows
+
+
+def parse_variant(text: str) -> Tuple[str, Dict[str, Any]]:
+    """``"grid_size=3,kan_hidden=160"`` -> (label, create_model kwargs): KANSpec fields go into ``kan``, other
+    keys (``kan_hidden``, ``depth``, ...) to timm.create_model; values are read as Python literals."""
+    import ast
+    import re
+
+    from vkan.kan import KANSpec
+
+    kwargs: Dict[str, Any] = {}
+    for item in re.split(r",(?=\w+=)", text):  # commas inside a value (grid_range=[-2,2]) stay
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--variants wants key=value items separated by commas, got {text!r}")
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            pass  # a bare word, e.g. base_activation=gelu
+        if key in KANSpec.names():
+            kwargs.setdefault("kan", {})[key] = value
+        else:
+            kwargs[key] = value
+    return text, kwargs
+
+
+def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, reference: bool = True,
+                 variants: Sequence[str] = ()) -> List[dict]:
+    """KAN and MLP ViT twins side by side (``time_train_steps``; ratios over the MLP twin).
+
+    Eager rows include (``reference``) the KAN model on the PyTorch reference path; ``variants`` (see
+    ``parse_variant``) add KAN models built with other options, e.g. ``grid_size=3`` or ``kan_hidden=160``.
+    Small models are host-bound in eager mode, and the host's speed drifts between seconds, which is why the
+    variants are timed in interleaved rounds.
+    """
     import timm
 
     import vkan  # noqa: F401  (registers the models)
@@ -175,55 +247,68 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
     rows = []
     for kan_name, mlp_name, img, batch, chans in configs:
         for compiled in compile_modes:
-            steps = {}
-            variants = [(mlp_name, None), (kan_name, True)]
-            if reference:
-                variants.append((kan_name, False))
-            for name, fused in variants:
-                if fused is False and compiled:
-                    continue  # the reference path is the slow baseline; eager is enough
+            builds = {mlp_name: (mlp_name, {}, None), kan_name: (kan_name, {}, True)}
+            if reference and not compiled:  # the reference path is the slow baseline; eager is enough
+                builds[f"{kan_name} (reference path)"] = (kan_name, {}, False)
+            for text in variants:
+                label, kwargs = parse_variant(text)
+                builds[f"{kan_name} {label}"] = (kan_name, kwargs, True)
+            models = {}
+            for label, (name, kwargs, fused) in builds.items():
                 torch.manual_seed(0)
-                model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans).cuda().train()
+                model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans, **kwargs).cuda().train()
                 if fused is not None:
                     for module in model.modules():
                         if hasattr(module, "fused"):
                             module.fused = None if fused else False
-                opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-                run = torch.compile(model, mode=None if compiled is True else compiled) if compiled else model
-                x = torch.randn(batch, chans, img, img, device="cuda")
-                y = torch.randint(0, 10, (batch,), device="cuda")
+                models[label] = model
+            rows += time_train_steps(models, img, batch, chans, compiled, rounds, base=mlp_name)
+            del models
+    return rows
 
-                def step(run=run, opt=opt, x=x, y=y):
-                    with torch.autocast("cuda", dtype=torch.bfloat16):
-                        loss = nn.functional.cross_entropy(run(x), y)
-                    loss.backward()
-                    opt.step()
-                    opt.zero_grad(set_to_none=True)
 
-                t0 = time.perf_counter()
-                for _ in range(3):
-                    step()
-                torch.cuda.synchronize()
-                warm_s = time.perf_counter() - t0
-                label = name + ("" if fused is not False else " (reference path)")
-                peak = peak_gib(step, [])
-                steps[label] = (step, {"model": label, "img": img, "batch": batch, "compiled": compiled,
-                                       "peak_gib": peak, "warmup_s": warm_s, "ms_rounds": []})
-            for _ in range(rounds):  # interleaved: every variant sees the same host conditions
-                for label, (step, row) in steps.items():
-                    row["ms_rounds"].append(triton_time_ms(step, rep_ms=300))
-            mlp_ms = steps[mlp_name][1]["ms_rounds"]
-            for label, (step, row) in steps.items():
-                ratios = [m / k for m, k in zip(mlp_ms, row["ms_rounds"])]
-                row["step_ms"] = statistics.median(row["ms_rounds"])
-                row["img_per_s"] = batch / row["step_ms"] * 1e3
-                row["throughput_vs_mlp"] = statistics.median(ratios)
-                row["ratio_min"], row["ratio_max"] = min(ratios), max(ratios)
-                row["mem_vs_mlp"] = row["peak_gib"] / steps[mlp_name][1]["peak_gib"]
-                rows.append(row)
-                print("measured:", row, flush=True)  # partial results survive an interrupted run
-            steps.clear()
-            torch.cuda.empty_cache()
+def with_efficient_kan_layers(model: nn.Module, efficient_kan) -> nn.Module:
+    """``model`` with every vkan KANLinear replaced by ``efficient_kan.KANLinear`` built with the same options
+    and holding the same parameters (efficient-kan's names), in place; returns ``model``."""
+    from vkan.kan import KANLinear, resolve_activation
+
+    for parent in list(model.modules()):
+        for child_name, child in list(parent.named_children()):
+            if not isinstance(child, KANLinear):
+                continue
+            spec = child.spec
+            other = efficient_kan.KANLinear(
+                child.in_features, child.out_features, grid_size=spec.grid_size, spline_order=spec.spline_order,
+                scale_noise=spec.scale_noise, scale_base=spec.scale_base, scale_spline=spec.scale_spline,
+                enable_standalone_scale_spline=spec.enable_standalone_scale_spline,
+                base_activation=resolve_activation(spec.base_activation), grid_eps=spec.grid_eps,
+                grid_range=list(spec.grid_range))
+            state = {k: v for k, v in child.state_dict().items() if k in other.state_dict()}
+            other.load_state_dict(state)  # strict: every efficient-kan tensor comes from the vkan layer
+            setattr(parent, child_name, other.to(child.base_weight.device))
+    return model
+
+
+def bench_efficient_kan(efficient_kan, batch: int = 64, rounds: int = 3, num_classes: int = 5) -> List[dict]:
+    """The seed's Kansformer (ViT-B/16, KAN([768, 64, 768]) feed-forwards, KAN head) with vkan's layers and
+    with efficient-kan's, same weights, eager (efficient-kan's own mode), side by side; ratios over efficient-kan."""
+    import copy
+
+    import timm
+
+    import vkan  # noqa: F401  (registers the models)
+
+    torch.manual_seed(0)
+    ours = timm.create_model("vit_kan_seed_base_patch16_224", num_classes=num_classes).cuda().train()
+    theirs = with_efficient_kan_layers(copy.deepcopy(ours), efficient_kan)
+    x = torch.randn(4, 3, 224, 224, device="cuda")
+    with torch.no_grad():
+        rel_err = ((ours(x) - theirs(x)).norm() / theirs(x).norm()).item()  # fp32, same weights
+    print(f"vkan vs efficient-kan outputs, fp32: relative difference {rel_err:.2e}", flush=True)
+    rows = time_train_steps({"efficient-kan": theirs, "vkan": ours}, 224, batch, 3, False, rounds,
+                            base="efficient-kan")
+    for row in rows:
+        row["rel_err_vs_efficient_kan"] = rel_err
     return rows
 
 
@@ -308,6 +393,21 @@ def markdown(rows: List[dict], cols: List[str]) -> str:
     return "\n".join(lines)
 
 
+def import_efficient_kan(src: str):
+    """The ``efficient_kan`` module: installed (``src="installed"``) or from the folder ``src``."""
+    import importlib
+    import sys
+
+    if src != "installed":
+        sys.path.insert(0, src)
+    try:
+        return importlib.import_module("efficient_kan")
+    except ImportError as err:
+        raise SystemExit(f"--efficient-kan {src}: cannot import efficient_kan ({err}); give the folder that holds the "
+                         f"efficient_kan package (in a clone of github.com/Blealtan/efficient-kan: its src/), or "
+                         f"'installed' if it is pip-installed") from None
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-layers", action="store_true", help="skip the layer benchmark")
@@ -324,6 +424,12 @@ def main(argv=None) -> None:
     parser.add_argument("--cpu", action="store_true",
                         help="CPU mode: ViT-tiny training steps, KAN vs MLP twin, time and peak memory")
     parser.add_argument("--batches", default="64,512", help="--cpu: comma list of batch sizes")
+    parser.add_argument("--variants", nargs="*", default=[],
+                        help="extra KAN models per --models entry, each 'key=value,...' of KANSpec fields or "
+                             "create_model kwargs, e.g. grid_size=3 spline_order=1 kan_hidden=160")
+    parser.add_argument("--efficient-kan", metavar="SRC",
+                        help="also time the seed's ViT-B/16 with efficient-kan's layers against vkan's: 'installed' "
+                             "or the folder holding the efficient_kan package (a clone's src/)")
     parser.add_argument("--json", help="also write all rows to this JSON file")
     args = parser.parse_args(argv)
     if args.cpu:
@@ -334,6 +440,7 @@ def main(argv=None) -> None:
             with open(args.json, "w") as f:
                 json.dump({"cpu": rows, "torch": torch.__version__}, f, indent=1)
         return
+    efficient_kan = import_efficient_kan(args.efficient_kan) if args.efficient_kan else None  # fail before timing
     if not torch.cuda.is_available():
         raise SystemExit("vkan.bench needs a CUDA GPU (or --cpu for the CPU training-step comparison)")
     out = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__}
@@ -354,12 +461,16 @@ def main(argv=None) -> None:
         for row in out["layers"]:
             if row["graph_error"]:
                 print(f"no CUDA graph for {row['impl']} at {row['shape']}: {row['graph_error']}")
+    model_cols = ["model", "img", "batch", "compiled", "params", "img_per_s", "peak_gib", "base",
+                  "throughput_vs_base", "ratio_min", "ratio_max", "mem_vs_base"]
     if not args.skip_models:
         modes = [False] + ([] if args.no_compile else [True if m == "default" else m for m in args.compile_modes.split(",")])
         out["models"] = bench_models(compile_modes=modes, configs=[MODEL_CONFIGS[k] for k in args.models.split(",")],
-                                     rounds=args.rounds, reference=not args.no_reference)
-        print(markdown(out["models"], ["model", "img", "batch", "compiled", "img_per_s", "peak_gib",
-                                       "throughput_vs_mlp", "ratio_min", "ratio_max", "mem_vs_mlp"]), flush=True)
+                                     rounds=args.rounds, reference=not args.no_reference, variants=args.variants)
+        print(markdown(out["models"], model_cols), flush=True)
+    if efficient_kan is not None:
+        out["efficient_kan"] = bench_efficient_kan(efficient_kan, rounds=args.rounds)
+        print(markdown(out["efficient_kan"], model_cols + ["rel_err_vs_efficient_kan"]), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -61,6 +61,8 @@ class KANSpec:
     scale_base: float = 1.0  # initial scale of base_weight
     scale_spline: float = 1.0  # initial scale of the spline part
     grid_eps: float = 0.02  # update_grid: weight of a uniform grid mixed into the data quantiles
+    base_init: str = "kaiming"  # kaiming: base_weight and spline_scaler as nn.Linear's weight (efficient-kan today);
+    #   constant: base_weight = scale_base and spline_scaler = scale_spline (efficient-kan before 2024-05-04)
 
     def __post_init__(self) -> None:
         lo, hi = (float(v) for v in self.grid_range)
@@ -72,6 +74,8 @@ class KANSpec:
         if not lo < hi:
             raise ValueError(f"grid_range must be (low, high) with low < high, got {self.grid_range}")
         resolve_activation(self.base_activation)
+        if self.base_init not in ("kaiming", "constant"):
+            raise ValueError(f"base_init must be 'kaiming' or 'constant', got {self.base_init!r}")
 
     @classmethod
     def names(cls) -> Tuple[str, ...]:
@@ -192,7 +196,11 @@ class KANLinear(nn.Module):
         """
         if self.base_weight.is_meta:
             return
-        nn.init.kaiming_uniform_(self.base_weight, a=math.sqrt(5) * self.scale_base)
+        constant = self.spec.base_init == "constant"
+        if constant:
+            nn.init.constant_(self.base_weight, self.scale_base)
+        else:
+            nn.init.kaiming_uniform_(self.base_weight, a=math.sqrt(5) * self.scale_base)
         k, n_knots = self.spline_order, self.grid_size + 1
         grid = self.grid.to(torch.float64)
         knots = grid[:, k: k + n_knots]  # (in, G+1) interior knots
@@ -203,7 +211,9 @@ class KANLinear(nn.Module):
         coef = torch.bmm(pinv, noise.transpose(0, 1))  # (in, C, out)
         scale = 1.0 if self.enable_standalone_scale_spline else self.scale_spline
         self.spline_weight.copy_((scale * coef).permute(2, 0, 1))
-        if self.spline_scaler is not None:
+        if self.spline_scaler is not None and constant:
+            nn.init.constant_(self.spline_scaler, self.scale_spline)
+        elif self.spline_scaler is not None:
             nn.init.kaiming_uniform_(self.spline_scaler, a=math.sqrt(5) * self.scale_spline)
         if self.bias is not None:
             bound = 1.0 / math.sqrt(self.in_features)
