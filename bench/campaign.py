@@ -9,18 +9,22 @@ the jobs are recipes x models x seeds, each ``python train.py`` in its own folde
 with ``campaign.json`` beside Hydra's files. Jobs never see the test split unless ``--score-test`` is given
 (the final runs of a chosen recipe). ``--best-of DIR`` keeps the one recipe with the best holdout accuracy in DIR,
 averaged per model and then over the models (recipes that did not run for every model are skipped).
-Exits 1 if a job failed; its log is ``ROOT/<job>.log``.
+Exits 1 if a job failed; its log is ``ROOT/<job>.log``. ``--report`` runs nothing: it prints the Markdown table of
+the plan's recipes from the job folders already in ROOT (holdout accuracy mean ± std over seeds, failures named;
+``--at-epoch N`` adds each recipe's holdout accuracy at epoch N).
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import re
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,6 +102,60 @@ def table(root: Path, names: List[str], codes: Dict[str, int]) -> None:
               f"{cell(s, 'img_per_s', '8.0f')} {cell(s, 'epochs_done', '6d')} {cell(s, 'wall_time_s', '7.0f')}")
 
 
+def failure(root: Path, name: str, summary: dict) -> str:
+    """Why a job did not finish: the error its summary.json or, failing that, its log's last ``error:`` line names."""
+    if summary.get("error"):
+        return summary["error"].split(";")[0]
+    log = root / f"{name}.log"
+    errors = [line for line in log.read_text().splitlines() if line.startswith("error:")] if log.exists() else []
+    return errors[-1][len("error:"):].split(";")[0].strip() if errors else summary.get("status", "no summary.json").removeprefix("failed: ")
+
+
+def mean_std(values: List[float]) -> str:
+    """``81.00% ± 1.41`` (percent; one value: no std; none: -)."""
+    if not values:
+        return "-"
+    return f"{100 * statistics.mean(values):.2f}%" + (f" ± {100 * statistics.stdev(values):.2f}" if len(values) > 1 else "")
+
+
+def holdout_at(run_dir: Path, epoch: int) -> List[float]:
+    """[the holdout accuracy of ``epoch``] from the run's metrics.csv, or [] when the run did not get there."""
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [float(r["val_acc"]) for r in csv.DictReader(f) if r.get("val_acc") and int(r["epoch"]) == epoch]
+
+
+def report(plan: dict, root: Path, at_epoch: Optional[int] = None) -> str:
+    """Markdown: one row per recipe of ``plan`` with jobs in ``root`` (every seed and model of the recipe);
+    ``at_epoch`` adds the holdout accuracy of that epoch (equal footing when a time budget ended some runs early)."""
+    at = f" at epoch {at_epoch}" if at_epoch else ""
+    rows = [f"| recipe | overrides | best holdout acc | holdout acc{at} | runs | epochs | params | img/s (GPU shared) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for recipe, overrides in plan["recipes"].items():
+        # every job leaves its log in root (its folder may be gone: early versions dropped a failed run's folder)
+        names = sorted({p.name[:-len(".log")] if p.suffix == ".log" else p.name for p in root.glob(f"{recipe}-*")
+                        if re.fullmatch(re.escape(recipe) + r"-[^-]+-s\d+", p.name.removesuffix(".log"))})
+        if not names:
+            continue
+        summaries = {n: json.loads((root / n / "summary.json").read_text()) if (root / n / "summary.json").exists()
+                     else {} for n in names}
+        done = [s for s in summaries.values() if s.get("status") == "finished"]
+        failed = sorted({failure(root, n, s) for n, s in summaries.items() if s.get("status") != "finished"})
+        acc = mean_std([s["best_val_acc"] for s in done])
+        acc_at = mean_std([a for n in names for a in holdout_at(root / n, at_epoch)]) if at_epoch else ""
+        epochs = sorted({s["epochs_done"] for s in done})
+        stopped = " (time guard)" if any(s.get("stopped_by") for s in done) else ""
+        runs = f"{len(done)}/{len(names)}" + (f"; failed: {'; '.join(failed)}" if failed else "")
+        speed = f"{statistics.mean(s['img_per_s'] for s in done):,.0f}" if done else "-"
+        params = f"{done[0]['params'] / 1e6:.2f} M" if done else "-"
+        rows.append(f"| {recipe} | {' '.join(overrides) or '(the recipe)'} | {acc} | {acc_at} | {runs} | "
+                    f"{'-'.join(map(str, epochs[:1] + epochs[-1:])) if len(epochs) > 1 else ''.join(map(str, epochs))}"
+                    f"{stopped} | {params} | {speed} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("plan", type=Path)
@@ -109,8 +167,13 @@ def main() -> None:
     parser.add_argument("--score-test", action="store_true",
                         help="score the test split at the end of each job (final runs only; off: tuning)")
     parser.add_argument("--parallel", type=int, default=0, help="jobs at a time (default: all at once)")
+    parser.add_argument("--report", action="store_true", help="run nothing; print the table of the jobs in ROOT")
+    parser.add_argument("--at-epoch", type=int, help="--report: also the holdout accuracy of this epoch")
     args = parser.parse_args()
     plan = json.loads(args.plan.read_text())
+    if args.report:
+        print(report(plan, args.root, args.at_epoch))
+        return
     recipes = args.recipes or list(plan["recipes"])
     if args.best_of:
         recipes = [best_recipe(args.best_of, list(plan["models"]))]

@@ -46,6 +46,16 @@ def test_expected_errors_print_one_paragraph_and_leave_no_empty_run_folder(tmp_p
     assert out.returncode == 1 and "no checkpoints/last.pt there" in out.stderr
 
 
+def test_a_run_that_fails_in_training_keeps_its_folder_and_says_no_checkpoint_exists(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    out = train_py(TINY + ["data.subset=200", "trainer.batch_size=50", "optimizer.lr=1e30", f"hydra.run.dir={run_dir}"],
+                   data_dir, tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "became nan in epoch 1" in out.stderr and "no epoch had finished, so there is no checkpoint" in out.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed: NonFiniteLossError" and (run_dir / "train.log").exists()
+
+
 @pytest.mark.slow
 def test_sigterm_stops_at_a_step_checkpoints_and_resume_finishes_the_run(tmp_path, data_dir):
     run_dir = tmp_path / "run"

@@ -13,8 +13,10 @@ from typing import List, Optional
 from omegaconf import DictConfig, open_dict
 
 from vkan.config import did_you_mean, flat_keys, latest_unfinished_run, resumed_config
-from vkan.errors import ConfigError, VkanError
+from vkan.errors import CheckpointError, ConfigError, DatasetError, VkanError
 from vkan.interrupt import Interrupted
+
+BAD_INPUT = (ConfigError, DatasetError, CheckpointError)  # failures before anything ran: no folder is left
 
 log = logging.getLogger("vkan")
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -95,7 +97,8 @@ def run_job(cfg: DictConfig) -> float:
         if multirun:
             log.error("job %s failed: %s", hydra_cfg.job.num, err, exc_info=not isinstance(err, VkanError))
             return math.nan
-        drop_if_empty(own_dir)
+        if isinstance(err, BAD_INPUT):  # a run that trained and failed keeps its folder: summary.json says why
+            drop_if_empty(own_dir)
         if isinstance(err, VkanError):
             fail(str(err), 1)
         raise
