@@ -394,6 +394,33 @@ def test_time_budget_ends_the_run_after_the_epoch_that_would_overrun_and_still_s
     assert rows[-1]["val_acc"] and rows[-1]["test_acc"] and summary["test_acc"] == float(rows[-1]["test_acc"])
 
 
+def test_time_budget_counts_a_compiled_models_first_evaluation_once(monkeypatch):
+    import vkan.train as vtrain
+
+    now = {"t": 0.0}
+    monkeypatch.setattr(vtrain.time, "perf_counter", lambda: now["t"])
+    clock = vtrain.EpochClock(budget_s=400.0, start=0.0)
+
+    def at(t):
+        now["t"] = t
+
+    at(100.0)
+    clock.trained(100.0, one_off=60.0)  # epoch 1: 40 s of training after a 60-s compile
+    at(160.0)
+    clock.ended()  # its evaluation took 60 s, most of it compiling the eval graph
+    at(200.0)
+    clock.trained(40.0, one_off=60.0)  # epoch 2 (the compile belongs to the first epoch alone)
+    # 200 s gone; another epoch (40 s) with three 60-s tails would pass 400, with one it would not
+    assert clock.another_overruns(compiled=False) and not clock.another_overruns(compiled=True)
+    at(205.0)
+    clock.ended()  # a steady evaluation: 5 s
+    at(245.0)
+    clock.trained(40.0, one_off=60.0)
+    assert clock.tail_s == 5.0 and not clock.another_overruns(compiled=True)  # 245 + 40 + 3 * 5 < 400
+    at(350.0)
+    assert clock.another_overruns(compiled=True)  # 350 + 40 + 3 * 5 > 400
+
+
 def test_tuning_runs_can_leave_the_test_split_unseen(tmp_path, data_dir):
     cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=300", "data.val_split=holdout", "data.holdout=100",
                                      "trainer.epochs=1", "trainer.batch_size=50", "trainer.score_test=false",
