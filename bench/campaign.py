@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -102,13 +102,20 @@ def table(root: Path, names: List[str], codes: Dict[str, int]) -> None:
               f"{cell(s, 'img_per_s', '8.0f')} {cell(s, 'epochs_done', '6d')} {cell(s, 'wall_time_s', '7.0f')}")
 
 
-def failure(root: Path, name: str, summary: dict) -> str:
-    """Why a job did not finish: the error its summary.json or, failing that, its log's last ``error:`` line names."""
-    if summary.get("error"):
-        return summary["error"].split(";")[0]
+def job_outcome(root: Path, name: str) -> Tuple[dict, str]:
+    """(summary.json, "finished" | "failed: <why>" | "unfinished") of one job. Why: the error its summary or, failing
+    that, its log's last ``error:`` line names (early versions dropped a failed run's folder; the log stays)."""
+    path = root / name / "summary.json"
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    status = summary.get("status", "")
     log = root / f"{name}.log"
-    errors = [line for line in log.read_text().splitlines() if line.startswith("error:")] if log.exists() else []
-    return errors[-1][len("error:"):].split(";")[0].strip() if errors else summary.get("status", "no summary.json").removeprefix("failed: ")
+    errors = [ln for ln in log.read_text().splitlines() if ln.startswith("error:")] if log.exists() else []
+    if status == "finished":
+        return summary, "finished"
+    if not status.startswith("failed") and not errors:
+        return summary, "unfinished"  # running, paused or interrupted
+    why = summary.get("error") or (errors[-1][len("error:"):] if errors else status.removeprefix("failed: "))
+    return summary, "failed: " + why.splitlines()[0].split(";")[0].strip().replace("|", "/")[:120]
 
 
 def mean_std(values: List[float]) -> str:
@@ -118,41 +125,45 @@ def mean_std(values: List[float]) -> str:
     return f"{100 * statistics.mean(values):.2f}%" + (f" ± {100 * statistics.stdev(values):.2f}" if len(values) > 1 else "")
 
 
-def holdout_at(run_dir: Path, epoch: int) -> List[float]:
-    """[the holdout accuracy of ``epoch``] from the run's metrics.csv, or [] when the run did not get there."""
+def holdout_at(run_dir: Path, epoch: int) -> Optional[float]:
+    """The holdout accuracy of ``epoch`` (its last row) in the run's metrics.csv; None if the run has none."""
     path = run_dir / "metrics.csv"
     if not path.exists():
-        return []
+        return None
     with open(path) as f:
-        return [float(r["val_acc"]) for r in csv.DictReader(f) if r.get("val_acc") and int(r["epoch"]) == epoch]
+        values = [float(r["val_acc"]) for r in csv.DictReader(f) if r.get("val_acc") and int(r["epoch"]) == epoch]
+    return values[-1] if values else None
 
 
 def report(plan: dict, root: Path, at_epoch: Optional[int] = None) -> str:
-    """Markdown: one row per recipe of ``plan`` with jobs in ``root`` (every seed and model of the recipe);
-    ``at_epoch`` adds the holdout accuracy of that epoch (equal footing when a time budget ended some runs early)."""
-    at = f" at epoch {at_epoch}" if at_epoch else ""
-    rows = [f"| recipe | overrides | best holdout acc | holdout acc{at} | runs | epochs | params | img/s (GPU shared) |",
-            "|---|---|---|---|---|---|---|---|"]
+    """Markdown: one row per recipe and model of ``plan`` with jobs in ``root``: best holdout accuracy of the
+    finished runs (mean ± std over seeds), failures named; ``at_epoch`` adds the holdout accuracy of that epoch
+    over the runs that reached it (equal footing when a time budget ended some runs early)."""
+    at = f" at epoch {at_epoch} (runs)" if at_epoch else ""
+    rows = [f"| recipe | model | overrides | best holdout acc | holdout acc{at} | finished | epochs | params | "
+            "img/s (GPU shared) |", "|---|---|---|---|---|---|---|---|---|"]
     for recipe, overrides in plan["recipes"].items():
-        # every job leaves its log in root (its folder may be gone: early versions dropped a failed run's folder)
-        names = sorted({p.name[:-len(".log")] if p.suffix == ".log" else p.name for p in root.glob(f"{recipe}-*")
-                        if re.fullmatch(re.escape(recipe) + r"-[^-]+-s\d+", p.name.removesuffix(".log"))})
-        if not names:
-            continue
-        summaries = {n: json.loads((root / n / "summary.json").read_text()) if (root / n / "summary.json").exists()
-                     else {} for n in names}
-        done = [s for s in summaries.values() if s.get("status") == "finished"]
-        failed = sorted({failure(root, n, s) for n, s in summaries.items() if s.get("status") != "finished"})
-        acc = mean_std([s["best_val_acc"] for s in done])
-        acc_at = mean_std([a for n in names for a in holdout_at(root / n, at_epoch)]) if at_epoch else ""
-        epochs = sorted({s["epochs_done"] for s in done})
-        stopped = " (time guard)" if any(s.get("stopped_by") for s in done) else ""
-        runs = f"{len(done)}/{len(names)}" + (f"; failed: {'; '.join(failed)}" if failed else "")
-        speed = f"{statistics.mean(s['img_per_s'] for s in done):,.0f}" if done else "-"
-        params = f"{done[0]['params'] / 1e6:.2f} M" if done else "-"
-        rows.append(f"| {recipe} | {' '.join(overrides) or '(the recipe)'} | {acc} | {acc_at} | {runs} | "
-                    f"{'-'.join(map(str, epochs[:1] + epochs[-1:])) if len(epochs) > 1 else ''.join(map(str, epochs))}"
-                    f"{stopped} | {params} | {speed} |")
+        for model in plan.get("models", {}):
+            pattern = re.compile(re.escape(f"{recipe}-{model}-s") + r"\d+")
+            names = sorted({p.name.removesuffix(".log") for p in root.glob(f"{recipe}-{model}-s*")
+                            if pattern.fullmatch(p.name.removesuffix(".log"))})
+            if not names:
+                continue
+            outcomes = {n: job_outcome(root, n) for n in names}
+            done = [summary for summary, state in outcomes.values() if state == "finished"]
+            problems = sorted({state for _, state in outcomes.values() if state != "finished"})
+            at_values = [v for n in names for v in [holdout_at(root / n, at_epoch) if at_epoch else None]
+                         if v is not None]
+            acc_at = f"{mean_std(at_values)} ({len(at_values)}/{len(names)})" if at_epoch else ""
+            epochs = sorted({s["epochs_done"] for s in done})
+            epoch_text = "-".join(map(str, sorted({epochs[0], epochs[-1]}))) if epochs else ""
+            stopped = " (time guard)" if any(s.get("stopped_by") for s in done) else ""
+            finished = f"{len(done)}/{len(names)}" + "".join(f"; {p}" for p in problems)
+            speed = f"{statistics.mean(s['img_per_s'] for s in done):,.0f}" if done else "-"
+            params = f"{done[0]['params'] / 1e6:.2f} M" if done else "-"
+            rows.append(f"| {recipe} | {model} | {' '.join(overrides) or '(the recipe)'} | "
+                        f"{mean_std([s['best_val_acc'] for s in done])} | {acc_at} | {finished} | {epoch_text}{stopped} "
+                        f"| {params} | {speed} |")
     return "\n".join(rows)
 
 

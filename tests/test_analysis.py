@@ -204,7 +204,7 @@ def test_campaign_picks_the_recipe_with_the_best_mean_holdout_over_every_model(t
                                                  "trainer.score_test=true"]
 
 
-def test_campaign_report_gives_mean_and_std_per_recipe_and_names_failures(tmp_path):
+def test_campaign_report_gives_mean_and_std_per_recipe_and_model_and_names_failures(tmp_path):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("campaign", Path(__file__).parents[1] / "bench" / "campaign.py")
@@ -212,18 +212,22 @@ def test_campaign_report_gives_mean_and_std_per_recipe_and_names_failures(tmp_pa
     spec.loader.exec_module(campaign)
     fake_run(tmp_path / "light-kan-s0", "vit_kan", 0, 0.5, 0.80)
     fake_run(tmp_path / "light-kan-s1", "vit_kan", 1, 0.5, 0.82)
+    fake_run(tmp_path / "light-mlp-s0", "vit", 0, 0.5, 0.90)
+    fake_run(tmp_path / "light-mlp-s1", "vit", 1, 0.5, 0.70, status="running")  # not done, not failed
     fake_run(tmp_path / "wild-kan-s0", "vit_kan", 0, 0.5, 0.1, status="failed: NonFiniteLossError", recipe="wild")
     (tmp_path / "wild-kan-s1").mkdir()  # a job whose folder holds no summary: its log names the error
     (tmp_path / "wild-kan-s1" / "campaign.json").write_text(json.dumps({"recipe": "wild", "model": "kan", "seed": 1}))
-    (tmp_path / "wild-kan-s1.log").write_text("starting\nerror: training loss became nan in epoch 1; stopped\n")
-    plan = {"recipes": {"light": [], "wild": ["optimizer.lr=1"], "unrun": ["x=1"]}}
+    (tmp_path / "wild-kan-s1.log").write_text("starting\nerror: training loss became nan | in epoch 1; stopped\n")
+    plan = {"recipes": {"light": [], "wild": ["optimizer.lr=1"], "unrun": ["x=1"]},
+            "models": {"kan": ["model=vit_kan"], "mlp": ["model=vit"]}}
     lines = campaign.report(plan, tmp_path).splitlines()
-    assert len(lines) == 4  # header, rule, and the two recipes that ran
-    assert lines[2].startswith("| light | (the recipe) | 81.00% ± 1.41 |  | 2/2 | 60 |")
-    (tmp_path / "light-kan-s0" / "metrics.csv").write_text("epoch,val_acc\n1,0.5\n2,0.75\n")
+    assert len(lines) == 5  # header, rule, light x {kan, mlp}, wild x kan
+    assert lines[2].startswith("| light | kan | (the recipe) | 81.00% ± 1.41 |  | 2/2 | 60 | 5.35 M |")
+    assert lines[3].startswith("| light | mlp | (the recipe) | 90.00% |  | 1/2; unfinished | 60 |")
+    assert "| 0/2; failed: NonFiniteLossError; failed: training loss became nan / in epoch 1 |" in lines[4]
+    (tmp_path / "light-kan-s0" / "metrics.csv").write_text("epoch,val_acc\n1,0.5\n2,0.7\n2,0.75\n")  # resumed
     (tmp_path / "light-kan-s1" / "metrics.csv").write_text("epoch,val_acc\n1,0.6\n")  # ended before epoch 2
-    assert "| 81.00% ± 1.41 | 75.00% | 2/2 |" in campaign.report(plan, tmp_path, at_epoch=2)
-    assert "| 0/2; failed: NonFiniteLossError; training loss became nan in epoch 1 |" in lines[3]
+    assert "| 81.00% ± 1.41 | 75.00% (1/2) | 2/2 |" in campaign.report(plan, tmp_path, at_epoch=2)
 
 
 @pytest.mark.parametrize("plan", sorted((Path(__file__).parents[1] / "bench" / "plans").glob("*.json")),

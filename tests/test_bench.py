@@ -21,8 +21,12 @@ def test_variants_split_kan_options_from_model_kwargs():
     label, kwargs = bench.parse_variant("grid_size=3,grid_range=[-2,2],base_activation=gelu,kan_hidden=160")
     assert label == "grid_size=3,grid_range=[-2,2],base_activation=gelu,kan_hidden=160"
     assert kwargs == {"kan": {"grid_size": 3, "grid_range": [-2, 2], "base_activation": "gelu"}, "kan_hidden": 160}
+    assert bench.parse_variant("enable_standalone_scale_spline=false, bias=True,kan_hidden=None")[1] == {
+        "kan": {"enable_standalone_scale_spline": False, "bias": True}, "kan_hidden": None}
     with pytest.raises(SystemExit, match="key=value"):
         bench.parse_variant("grid_size")
+    with pytest.raises(SystemExit, match="cannot read"):
+        bench.parse_variant("grid_range=(-2")
 
 
 def test_efficient_kan_swap_keeps_the_models_weights_and_outputs():
@@ -51,6 +55,11 @@ def test_efficient_kan_swap_keeps_the_models_weights_and_outputs():
         torch.testing.assert_close(model(x), before)
     assert len(built) == n_kan == 4  # one block's two layers and the head's two
     assert all(k["grid_size"] == 4 and k["base_activation"] is torch.nn.SiLU for k in built)
+    assert all(m.fused is False for m in model.modules() if isinstance(m, KANLinear))  # the new layers are in place
+    with_bias = timm.create_model("vit_kan_tiny_patch4_32", depth=1, num_classes=5, kan={"bias": True})
+    no_bias = types.SimpleNamespace(KANLinear=lambda *a, **k: KANLinear(*a, **k, bias=False))
+    with pytest.raises(ValueError, match="no place for bias"):
+        bench.with_efficient_kan_layers(with_bias, no_bias)
 
 
 def test_efficient_kan_import_failure_says_where_to_point():

@@ -153,6 +153,26 @@ def test_holdout_is_a_fixed_stratified_disjoint_part_of_the_training_set(data_di
     assert one.test is not None and len(one.test.labels) == 10000
 
 
+def test_scoring_one_split_reads_only_that_split(monkeypatch):
+    import vkan.data as vdata
+
+    cfg = make_cfg(Path("."), ["data=synthetic", "data.val_split=holdout", "data.holdout=0.1"]).data
+    real, read = vdata.source_splits, []
+
+    def counting(cfg, data_dir):
+        return {name: (lambda name=name, load=load: read.append(name) or load()) for name, load in real(cfg, data_dir).items()}
+
+    monkeypatch.setattr(vdata, "source_splits", counting)
+    loader, n = vdata.build_eval_loader(cfg, Path("."), "test", 64, CPU)
+    assert read == ["test"] and n == cfg.n_test
+    read.clear()
+    _, n_holdout = vdata.build_eval_loader(cfg, Path("."), "holdout", 64, CPU)
+    assert read == ["train"]
+    read.clear()
+    data = vdata.build_data(cfg, Path("."), 64, CPU, seed=0)
+    assert sorted(read) == ["test", "train"] and n_holdout == data.n_val and data.n_train + data.n_val == cfg.n_train
+
+
 def test_flowers_test_split_is_the_fixed_stratified_20_percent_and_holdout_comes_from_the_rest(data_dir):
     cfg = make_cfg(Path("."), ["data=flowers", "data.img_size=24"]).data
     one = build_data(cfg, data_dir, 16, CPU, seed=0)
@@ -373,7 +393,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, dat
     monkeypatch.setattr(torch.nn.functional, "cross_entropy", poisoned)
     cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=200", "trainer.epochs=3", "trainer.batch_size=50",
                                      "logger=none"], data_dir)
-    with pytest.raises(NonFiniteLossError, match="last good epoch"):
+    with pytest.raises(NonFiniteLossError, match="last good state"):
         train(cfg)
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["epochs_done"] == 1
     summary = json.loads((tmp_path / "summary.json").read_text())

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -208,21 +209,29 @@ def time_train_steps(models: Dict[str, nn.Module], img: int, batch: int, chans: 
 
 def parse_variant(text: str) -> Tuple[str, Dict[str, Any]]:
     """``"grid_size=3,kan_hidden=160"`` -> (label, create_model kwargs): KANSpec fields go into ``kan``, other
-    keys (``kan_hidden``, ``depth``, ...) to timm.create_model; values are read as Python literals."""
+    keys (``kan_hidden``, ``depth``, ...) to timm.create_model. Values are Python literals, ``true`` / ``false`` /
+    ``none`` in any case (as in Hydra overrides), or a bare word such as ``gelu``."""
     import ast
     import re
 
     from vkan.kan import KANSpec
 
+    words = {"true": True, "false": False, "none": None, "null": None}
     kwargs: Dict[str, Any] = {}
-    for item in re.split(r",(?=\w+=)", text):  # commas inside a value (grid_range=[-2,2]) stay
-        key, sep, value = item.partition("=")
-        if not sep:
+    for item in re.split(r",\s*(?=\w+=)", text.strip()):  # commas inside a value (grid_range=[-2,2]) stay
+        key, sep, raw = (part.strip() for part in item.partition("="))
+        if not sep or not key.isidentifier():
             raise SystemExit(f"--variants wants key=value items separated by commas, got {text!r}")
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            pass  # a bare word, e.g. base_activation=gelu
+        if raw.lower() in words:
+            value = words[raw.lower()]
+        else:
+            try:
+                value = ast.literal_eval(raw)
+            except (ValueError, SyntaxError):
+                if not raw.isidentifier():
+                    raise SystemExit(f"--variants {text!r}: cannot read {key}={raw!r}; give a number, a list such "
+                                     f"as [-2,2], true/false or a name such as gelu") from None
+                value = raw
         if key in KANSpec.names():
             kwargs.setdefault("kan", {})[key] = value
         else:
@@ -283,8 +292,12 @@ def with_efficient_kan_layers(model: nn.Module, efficient_kan) -> nn.Module:
                 enable_standalone_scale_spline=spec.enable_standalone_scale_spline,
                 base_activation=resolve_activation(spec.base_activation), grid_eps=spec.grid_eps,
                 grid_range=list(spec.grid_range))
-            state = {k: v for k, v in child.state_dict().items() if k in other.state_dict()}
-            other.load_state_dict(state)  # strict: every efficient-kan tensor comes from the vkan layer
+            ours, theirs = child.state_dict(), other.state_dict()
+            extra = sorted(k for k in ours if k not in theirs and k in dict(child.named_parameters()))
+            if extra:
+                raise ValueError(f"efficient-kan's KANLinear has no place for {', '.join(extra)} (e.g. a KAN bias); "
+                                 f"compare models built without it")
+            other.load_state_dict({k: v for k, v in ours.items() if k in theirs})  # strict the other way round
             setattr(parent, child_name, other.to(child.base_weight.device))
     return model
 
@@ -303,8 +316,12 @@ def bench_efficient_kan(efficient_kan, batch: int = 64, rounds: int = 3, num_cla
     theirs = with_efficient_kan_layers(copy.deepcopy(ours), efficient_kan)
     x = torch.randn(4, 3, 224, 224, device="cuda")
     with torch.no_grad():
-        rel_err = ((ours(x) - theirs(x)).norm() / theirs(x).norm()).item()  # fp32, same weights
+        reference = theirs(x)
+        rel_err = ((ours(x) - reference).norm() / reference.norm()).item()  # fp32, same weights
     print(f"vkan vs efficient-kan outputs, fp32: relative difference {rel_err:.2e}", flush=True)
+    if rel_err > 1e-4:
+        raise SystemExit(f"vkan's and efficient-kan's models disagree (relative difference {rel_err:.2e}); the speed "
+                         f"comparison would not be of the same function")
     rows = time_train_steps({"efficient-kan": theirs, "vkan": ours}, 224, batch, 3, False, rounds,
                             base="efficient-kan")
     for row in rows:
@@ -401,7 +418,10 @@ def import_efficient_kan(src: str):
     if src != "installed":
         sys.path.insert(0, src)
     try:
-        return importlib.import_module("efficient_kan")
+        module = importlib.import_module("efficient_kan")
+        if src != "installed" and not Path(module.__file__).resolve().is_relative_to(Path(src).resolve()):
+            raise ImportError(f"efficient_kan came from {module.__file__}, not from {src}")
+        return module
     except ImportError as err:
         raise SystemExit(f"--efficient-kan {src}: cannot import efficient_kan ({err}); give the folder that holds the "
                          f"efficient_kan package (in a clone of github.com/Blealtan/efficient-kan: its src/), or "
@@ -441,6 +461,8 @@ def main(argv=None) -> None:
                 json.dump({"cpu": rows, "torch": torch.__version__}, f, indent=1)
         return
     efficient_kan = import_efficient_kan(args.efficient_kan) if args.efficient_kan else None  # fail before timing
+    for text in args.variants:
+        parse_variant(text)
     if not torch.cuda.is_available():
         raise SystemExit("vkan.bench needs a CUDA GPU (or --cpu for the CPU training-step comparison)")
     out = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__}

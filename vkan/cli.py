@@ -16,7 +16,7 @@ from vkan.config import did_you_mean, flat_keys, latest_unfinished_run, resumed_
 from vkan.errors import CheckpointError, ConfigError, DatasetError, VkanError
 from vkan.interrupt import Interrupted
 
-BAD_INPUT = (ConfigError, DatasetError, CheckpointError)  # failures before anything ran: no folder is left
+BAD_INPUT = (ConfigError, DatasetError, CheckpointError)  # bad input, found at set-up: an empty folder is dropped
 
 log = logging.getLogger("vkan")
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"

@@ -432,8 +432,8 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
     loss_sum, correct, count = sums.tolist()  # the epoch's one host sync for training metrics
     epoch = run.epochs_done + 1
     if not math.isfinite(loss_sum):
-        kept = (f"{run.run_dir / 'checkpoints' / 'last.pt'} holds the last good epoch" if run.epochs_done else
-                "no epoch had finished, so there is no checkpoint")
+        last = run.run_dir / "checkpoints" / "last.pt"
+        kept = f"{last} holds the last good state" if last.exists() else "no epoch had finished, so there is no checkpoint"
         raise NonFiniteLossError(
             f"training loss became {loss_sum} in epoch {epoch}; stopped before checkpointing it, {kept}. Lower "
             f"optimizer.lr, keep trainer.grad_clip on, or use trainer.precision=fp32")

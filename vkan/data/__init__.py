@@ -93,29 +93,31 @@ def _subset(arrays: Arrays, n: Optional[int]) -> Arrays:
 
 
 def select_splits(cfg, data_dir: Path, wanted: Tuple[str, ...]) -> Dict[str, Arrays]:
-    """{"train", and each of ``wanted`` ("holdout", "test", "val")}: the holdout comes out of the training set."""
+    """Each of ``wanted`` ("train", "holdout", "test", "val"), and only those are read: the holdout comes out of the
+    training set, and "train" is then the rest of it."""
     sources = source_splits(cfg, data_dir)
     missing = [w for w in wanted if w != "holdout" and w not in sources]
     if missing:
         raise DatasetError(f"{cfg.name} has no {missing[0]!r} split; its splits are "
                            f"{', '.join(['holdout'] + sorted(sources))} (set data.val_split or --split to one of them)")
-    x, y = _subset(sources["train"](), cfg.get("subset"))
     out: Dict[str, Arrays] = {}
-    if "holdout" in wanted:
-        try:
-            kept, held = stratified_split(y, cfg.holdout)
-        except ValueError:  # more images than there are
-            kept = held = ()
-        if not (len(held) and len(kept)):
-            raise ConfigError(f"data.holdout={cfg.holdout} does not fit {cfg.name}'s {len(y)} training images"
-                              f"{' (data.subset=' + str(cfg.subset) + ')' if cfg.get('subset') else ''}: it must "
-                              f"hold out at least one image and keep at least one; set data.holdout to fewer images "
-                              f"(e.g. data.holdout={max(1, len(y) // 10)}) or to a fraction such as 0.1")
-        out["holdout"] = (x[held], y[held])
-        x, y = x[kept], y[kept]
-    out["train"] = (x, y)
+    if "train" in wanted or "holdout" in wanted:
+        x, y = _subset(sources["train"](), cfg.get("subset"))
+        if "holdout" in wanted:
+            try:
+                kept, held = stratified_split(y, cfg.holdout)
+            except ValueError:  # more images than there are
+                kept = held = ()
+            if not (len(held) and len(kept)):
+                raise ConfigError(f"data.holdout={cfg.holdout} does not fit {cfg.name}'s {len(y)} training images"
+                                  f"{' (data.subset=' + str(cfg.subset) + ')' if cfg.get('subset') else ''}: it "
+                                  f"must hold out at least one image and keep at least one; set data.holdout to fewer "
+                                  f"images (e.g. data.holdout={max(1, len(y) // 10)}) or to a fraction such as 0.1")
+            out["holdout"] = (x[held], y[held])
+            x, y = x[kept], y[kept]
+        out["train"] = (x, y)
     for name in wanted:
-        if name != "holdout":
+        if name not in ("train", "holdout"):
             out[name] = _subset(sources[name](), cfg.get("subset"))
     return out
 
@@ -141,7 +143,7 @@ def build_data(cfg, data_dir: Path, batch_size: int, device: torch.device, seed:
     val_split = cfg.val_split
     if val_split not in VAL_SPLITS:
         raise DatasetError(f"data.val_split={val_split!r}: choose one of {', '.join(VAL_SPLITS)}")
-    wanted = tuple(dict.fromkeys([val_split, "test"]))
+    wanted = tuple(dict.fromkeys(["train", val_split, "test"]))
     parts = select_splits(cfg, data_dir, wanted)
     shards = dict(rank=rank, world_size=world_size)
     train = make_loader(cfg, parts["train"], batch_size, device, True, seed, **shards)
@@ -154,5 +156,5 @@ def build_data(cfg, data_dir: Path, batch_size: int, device: torch.device, seed:
 
 def build_eval_loader(cfg, data_dir: Path, split: str, batch_size: int, device: torch.device) -> Tuple[GpuLoader, int]:
     """(loader, number of images) of one split: ``test``, ``val``, ``holdout`` or ``train`` (unaugmented views)."""
-    parts = select_splits(cfg, data_dir, () if split == "train" else (split,))
+    parts = select_splits(cfg, data_dir, (split,))  # the test split alone reads no training images
     return make_loader(cfg, parts[split], batch_size, device, False), len(parts[split][1])
