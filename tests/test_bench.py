@@ -67,6 +67,25 @@ def test_efficient_kan_import_failure_says_where_to_point():
         bench.import_efficient_kan("/nonexistent/folder")
 
 
+def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_step(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("app_step", Path(__file__).parents[1] / "bench" / "app_step.py")
+    app_step = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app_step)
+    out = tmp_path / "app.json"
+    app_step.main(["data=synthetic", "data.n_train=256", "data.n_test=64", "model.kwargs.depth=1",
+                   "trainer.batch_size=32", "trainer.device=cpu", "--steps", "2", "--rounds", "2", "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert result["model"] == "vit_kan_tiny_patch4_32" and result["batch"] == 32 and result["path"] == "eager"
+    rows = {r["way"]: r for r in result["rows"]}
+    assert list(rows) == ["app", "app, one batch", "bare"]
+    assert all(r["img_per_s"] > 0 and len(r["rounds"]) == 2 for r in rows.values())
+    assert rows["bare"]["vs_bare"] == 1.0
+
+
 @pytest.mark.gpu
 def test_layer_rounds_give_per_round_ratios_relative_to_the_fused_layer():
     rows = bench.bench_layers([(512, 32, 64)], rounds=2)

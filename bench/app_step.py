@@ -1,0 +1,145 @@
+"""The training app's step against the bare training step, side by side in one process (issue 20, point 1).
+
+    python bench/app_step.py                                   # model=vit_kan data=mnist (the app's defaults)
+    python bench/app_step.py model=vit data=cifar10 --steps 40 --rounds 3 --json out.json
+
+The run is built as ``train.py`` builds it (``vkan.train.set_up``: data on the device, augmentation, model,
+optimizer, schedule, ``torch.compile`` on a GPU), in a temporary folder, from the given Hydra overrides. Then three
+ways of taking ``--steps`` optimizer steps are timed in interleaved rounds (every way sees the same host
+conditions), each ended by a device sync:
+
+- ``app``: the app's ``training_step`` on batches from its loader, as an epoch runs it;
+- ``app, one batch``: the same ``training_step`` on one batch held fixed (loader and augmentation left out);
+- ``bare``: forward, loss, backward and optimizer step on that batch (``python -m vkan.bench``'s model rows):
+  no gradient clipping, schedule, label smoothing or metric sums.
+
+img/s is the median over rounds; ``vs_bare`` is the median of per-round ratios. ``app / bare`` is the issue's
+ratio (target >= 0.9); ``app / app, one batch`` is what the loader and augmentation cost.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import torch
+import torch.nn as nn
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def build_run(overrides: List[str], out_dir: Path):
+    """A run as train.py sets it up (``vkan.train.set_up``) from Hydra ``overrides``, writing into ``out_dir``."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    from vkan import distributed as dist
+    from vkan.config import validate
+    from vkan.interrupt import StopSignal
+    from vkan.train import set_up
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=["logger=none", "trainer.progress_bar=false", *overrides])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out_dir)
+    validate(cfg)
+    return set_up(cfg, dist.setup(), StopSignal())
+
+
+def step_loops(run) -> Dict[str, Callable[[int], int]]:
+    """{way: a function taking n optimizer steps that way and returning the images it saw}."""
+    from vkan.engine import autocast
+    from vkan.train import EpochTotals, training_step
+
+    batches = iter(())
+    x0, y0 = next(iter(run.data.train))
+
+    def next_batch():
+        nonlocal batches
+        try:
+            return next(batches)
+        except StopIteration:  # a new epoch of the loader
+            batches = iter(run.data.train)
+            return next(batches)
+
+    def app(n: int) -> int:
+        totals = EpochTotals.zeros(run.device)
+        for _ in range(n):
+            x, y = next_batch()
+            training_step(run, x, y, totals)
+        return totals.count
+
+    def app_one_batch(n: int) -> int:
+        totals = EpochTotals.zeros(run.device)
+        for _ in range(n):
+            training_step(run, x0, y0, totals)
+        return totals.count
+
+    def bare(n: int) -> int:
+        for _ in range(n):
+            with autocast(run.device, run.amp):
+                loss = nn.functional.cross_entropy(run.net(x0).float(), y0)
+            loss.backward()
+            run.optimizer.step()
+            run.optimizer.zero_grad(set_to_none=True)
+        return n * len(y0)
+
+    return {"app": app, "app, one batch": app_one_batch, "bare": bare}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(run, steps: int, rounds: int) -> List[dict]:
+    """Rows per way: img/s (median over rounds) and the per-round ratio to ``bare`` (median, min, max)."""
+    loops = step_loops(run)
+    for loop in loops.values():  # warm-up: compilation, allocator, first-call work
+        loop(2)
+    sync(run.device)
+    rates: Dict[str, List[float]] = {way: [] for way in loops}
+    for _ in range(rounds):
+        for way, loop in loops.items():
+            t0 = time.perf_counter()
+            images = loop(steps)
+            sync(run.device)
+            rates[way].append(images / (time.perf_counter() - t0))
+    rows = []
+    for way, values in rates.items():
+        ratios = [v / b for v, b in zip(values, rates["bare"])]
+        rows.append({"way": way, "img_per_s": statistics.median(values), "vs_bare": statistics.median(ratios),
+                     "vs_bare_min": min(ratios), "vs_bare_max": max(ratios), "rounds": values})
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py (default: model=vit_kan data=mnist)")
+    parser.add_argument("--steps", type=int, default=30, help="optimizer steps per way and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--json", type=Path, help="also write the rows (and the run's facts) here")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="vkan_app_step_") as tmp:
+        run = build_run(args.overrides, Path(tmp))
+        rows = measure(run, args.steps, args.rounds)
+        facts = {"model": run.spec["model_name"], "data": run.cfg.data.name, "batch": run.cfg.trainer.batch_size,
+                 "device": str(run.device), "path": run.summary["path"], "overrides": args.overrides,
+                 "git_commit": run.summary["git_commit"]}
+        run.logger.finish(failed=False)
+    print(f"# {facts['model']} on {facts['data']}, batch {facts['batch']}, {facts['device']}, {facts['path']}")
+    print("| way | img/s | vs bare (median, min-max over rounds) |\n|---|---|---|")
+    for r in rows:
+        print(f"| {r['way']} | {r['img_per_s']:,.0f} | {r['vs_bare']:.2f} ({r['vs_bare_min']:.2f}-{r['vs_bare_max']:.2f}) |")
+    if args.json:
+        args.json.write_text(json.dumps({**facts, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
