@@ -69,6 +69,17 @@ def test_a_kan_option_lives_in_kanspec_and_reaches_every_layer_and_the_width_rul
     assert model.kan_hidden == vkan.matched_kan_hidden(192, 4.0, spec) == round((2 * 192 * 768 + 768 + 192) / (2 * 192 * 5))
 
 
+def test_kernel_friendly_width_rounds_only_within_five_percent_of_the_matched_width():
+    assert [vkan.matched_kan_hidden(d, multiple=32) for d in (192, 384, 768)] == [77, 160, 320]  # 64 is 17% off 77
+    assert vkan.matched_kan_hidden(192, multiple=16) == 80
+    counts = {}
+    for name, kwargs in [("vit_mlp_small_patch16_224", {}), ("vit_kan_small_patch16_224", {"kan_hidden_multiple": 32})]:
+        model = timm.create_model(name, depth=1, img_size=32, **kwargs)
+        counts[name] = sum(p.numel() for p in model.parameters())
+    assert model.kan_hidden == 160 and model.blocks[0].mlp.fc1.out_features == 160
+    assert abs(counts["vit_kan_small_patch16_224"] / counts["vit_mlp_small_patch16_224"] - 1) < 0.05
+
+
 def test_models_carry_timm_default_configs():
     for name in vkan.REGISTERED_MODELS:
         model = timm.create_model(name, num_classes=10, depth=1)

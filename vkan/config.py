@@ -22,7 +22,8 @@ RESUME_OVERRIDABLE = ("trainer.epochs", "trainer.max_epochs_this_run", "trainer.
 # keys that may differ between two runs of "the same config" (resume=auto)
 RUN_LOCAL = RESUME_OVERRIDABLE + ("paths.output_dir",)
 # keys added after runs were first saved, with the value that runs saved without them behaved as
-ADDED_KEYS = {"trainer.score_test": True, "trainer.max_minutes": None, "model.kwargs.kan.base_init": "kaiming"}
+ADDED_KEYS = {"trainer.score_test": True, "trainer.max_minutes": None, "model.kwargs.kan.base_init": "kaiming",
+              "model.kwargs.kan_hidden_multiple": 1}
 
 
 def flat_items(node: dict, prefix: str = "") -> Iterator[Tuple[str, Any]]:
