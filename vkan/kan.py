@@ -130,6 +130,34 @@ def grid_is_uniform(grid: torch.Tensor, rtol: float = 1e-5) -> bool:
     return bool(((steps - steps[:, :1]).abs() <= rtol * steps[:, :1].abs()).all() and (steps > 0).all())
 
 
+def least_squares_per_input(bases: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per input i, the least-squares c minimising ``|bases[:, i] @ c - targets[i]|``: bases (N, in, C), targets
+    (in, N, R) -> (in, C, R), in float64, through the (C, C) normal equations with a tiny ridge (so an interval
+    holding no sample still solves); nothing of size (N, in, R) is built beyond ``targets``."""
+    a = bases.double().permute(1, 2, 0)  # (in, C, N)
+    gram = a @ a.transpose(1, 2)  # (in, C, C)
+    ridge = 1e-10 * gram.diagonal(dim1=1, dim2=2).mean(-1).clamp_min(1e-12)  # (in,)
+    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+    return torch.linalg.solve(gram + ridge[:, None, None] * eye, a @ targets.double())
+
+
+def data_grid(x: torch.Tensor, grid_size: int, spline_order: int, grid_eps: float, margin: float,
+              truncate: bool = False) -> torch.Tensor:
+    """Knots fitted to the inputs x (N, in): the data's quantiles (weight ``1 - grid_eps``) mixed with a uniform
+    grid over the data range widened by ``margin``, extended by ``spline_order`` knots each side: (in, G+2k+1).
+    ``truncate`` picks quantile indices by truncation (efficient-kan) instead of rounding."""
+    n, g, k = x.shape[0], grid_size, spline_order
+    x_sorted = torch.sort(x, dim=0).values  # (N, in)
+    idx = torch.linspace(0, n - 1, g + 1, device=x.device)
+    idx = idx.long() if truncate else idx.round().long()
+    step = (x_sorted[-1] - x_sorted[0] + 2 * margin) / g  # (in,)
+    ramp = torch.arange(g + 1, device=x.device, dtype=torch.float32).unsqueeze(1)
+    uniform_knots = ramp * step + x_sorted[0] - margin  # (G+1, in)
+    grid = grid_eps * uniform_knots + (1 - grid_eps) * x_sorted[idx]  # (G+1, in)
+    ext = torch.arange(1, k + 1, device=x.device, dtype=torch.float32).unsqueeze(1) * step  # (k, in)
+    return torch.cat([grid[:1] - ext.flip(0), grid, grid[-1:] + ext], dim=0).T.contiguous()
+
+
 class KANLinear(nn.Module):
     """A KAN layer: every edge ``i -> o`` carries ``phi(x) = w_b * act(x) + s * sum_c w_c B_c(x)``.
 
@@ -273,11 +301,8 @@ class KANLinear(nn.Module):
         """Least-squares spline coefficients through points: x (N, in), y (N, in, out) -> (out, in, C).
 
         efficient-kan's method, solved through the per-input (C, C) normal equations."""
-        a = self.b_splines(x).double().permute(1, 2, 0)  # (in, C, N)
-        gram = a @ a.transpose(1, 2)  # (in, C, C)
-        ridge = 1e-10 * gram.diagonal(dim1=1, dim2=2).mean(-1).clamp_min(1e-12)  # (in,)
-        eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
-        coef = torch.linalg.solve(gram + ridge[:, None, None] * eye, a @ y.double().transpose(0, 1))  # (in, C, out)
+        bases = self.b_splines(x)  # (N, in, C)
+        coef = least_squares_per_input(bases, y.double().transpose(0, 1))  # (in, C, out)
         return coef.permute(2, 0, 1).to(self.spline_weight.dtype).contiguous()
 
     @torch.no_grad()
@@ -295,30 +320,15 @@ class KANLinear(nn.Module):
         so the scaler multiplies them a second time and the layer's function changes.
         """
         x = x.reshape(-1, self.in_features).to(torch.float32)  # (N, in)
-        n, k, g = x.shape[0], self.spline_order, self.grid_size
-        if n < 2:
+        k, g = self.spline_order, self.grid_size
+        if x.shape[0] < 2:
             raise ValueError("update_grid needs at least 2 samples")
         old_bases = b_spline_bases(x, self.grid.float(), k)  # (N, in, C)
 
-        x_sorted = torch.sort(x, dim=0).values  # (N, in)
-        idx = torch.linspace(0, n - 1, g + 1, device=x.device)
-        idx = idx.long() if exact_efficient_kan else idx.round().long()
-        grid_adaptive = x_sorted[idx]  # (G+1, in)
-        step = (x_sorted[-1] - x_sorted[0] + 2 * margin) / g  # (in,)
-        ramp = torch.arange(g + 1, device=x.device, dtype=torch.float32).unsqueeze(1)
-        uniform_knots = ramp * step + x_sorted[0] - margin  # (G+1, in)
-        grid = self.grid_eps * uniform_knots + (1 - self.grid_eps) * grid_adaptive
-        ext = torch.arange(1, k + 1, device=x.device, dtype=torch.float32).unsqueeze(1) * step  # (k, in)
-        grid = torch.cat([grid[:1] - ext.flip(0), grid, grid[-1:] + ext], dim=0)  # (G+2k+1, in)
-        new_grid = grid.T.contiguous()  # (in, G+2k+1)
+        new_grid = data_grid(x, g, k, self.grid_eps, margin, truncate=exact_efficient_kan)  # (in, G+2k+1)
         new_bases = b_spline_bases(x, new_grid, k)  # (N, in, C)
-
-        a_new = new_bases.permute(1, 2, 0).double()  # (in, C, N)
-        gram = a_new @ a_new.transpose(1, 2)  # (in, C, C)
-        cross = a_new @ old_bases.permute(1, 0, 2).double()  # (in, C, C)
-        ridge = 1e-10 * gram.diagonal(dim1=1, dim2=2).mean(-1).clamp_min(1e-12)  # (in,)
-        eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
-        proj = torch.linalg.solve(gram + ridge[:, None, None] * eye, cross)  # (in, C, C)
+        # the old bases' least-squares images in the new ones: each old coefficient vector maps through proj
+        proj = least_squares_per_input(new_bases, old_bases.permute(1, 0, 2).double())  # (in, C, C)
         old_coef = self.scaled_spline_weight.double()  # (out, in, C)
         new_coef = torch.einsum("icd,oid->oic", proj, old_coef)  # (out, in, C)
 
