@@ -8,12 +8,14 @@ optimizer, schedule, ``torch.compile`` on a GPU), in a temporary folder, from th
 ways of taking ``--steps`` optimizer steps are timed in interleaved rounds (every way sees the same host
 conditions), each ended by a device sync:
 
-- ``app``: the app's ``training_step`` on batches from its loader, as an epoch runs it;
+- ``app``: the app's ``training_step`` on batches from its loader, with the step count advancing as in an epoch
+  (so grid updates, EMA and the schedule follow it); the epoch's own bookkeeping (the stop-signal check, an
+  all-reduce every 16 steps under torchrun) is left out;
 - ``app, one batch``: the same ``training_step`` on one batch held fixed (loader and augmentation left out);
 - ``bare``: forward, loss, backward and optimizer step on that batch (``python -m vkan.bench``'s model rows):
-  no gradient clipping, schedule, label smoothing or metric sums.
+  no gradient clipping, schedule, label smoothing, mixing, EMA, KAN penalty, grid updates or metric sums.
 
-img/s is the median over rounds; ``vs_bare`` is the median of per-round ratios. ``app / bare`` is the issue's
+Each round starts with the next way. img/s is the median over rounds; ``vs_bare`` is the median of per-round ratios. ``app / bare`` is the issue's
 ratio (target >= 0.9); ``app / app, one batch`` is what the loader and augmentation cost.
 """
 from __future__ import annotations
@@ -68,18 +70,16 @@ def step_loops(run) -> Dict[str, Callable[[int], int]]:
             batches = iter(run.data.train)
             return next(batches)
 
-    def app(n: int) -> int:
+    def app(n: int, one_batch: bool = False) -> int:
         totals = EpochTotals.zeros(run.device)
         for _ in range(n):
-            x, y = next_batch()
+            x, y = (x0, y0) if one_batch else next_batch()
             training_step(run, x, y, totals)
+            run.step += 1  # as train_epoch does: grid updates, EMA warm-up and the schedule follow the step
         return totals.count
 
     def app_one_batch(n: int) -> int:
-        totals = EpochTotals.zeros(run.device)
-        for _ in range(n):
-            training_step(run, x0, y0, totals)
-        return totals.count
+        return app(n, one_batch=True)
 
     def bare(n: int) -> int:
         for _ in range(n):
@@ -105,8 +105,10 @@ def measure(run, steps: int, rounds: int) -> List[dict]:
         loop(2)
     sync(run.device)
     rates: Dict[str, List[float]] = {way: [] for way in loops}
-    for _ in range(rounds):
-        for way, loop in loops.items():
+    ways = list(loops)
+    for r in range(rounds):
+        for way in ways[r % len(ways):] + ways[:r % len(ways)]:  # each round starts with the next way
+            loop = loops[way]
             t0 = time.perf_counter()
             images = loop(steps)
             sync(run.device)
@@ -126,13 +128,20 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--json", type=Path, help="also write the rows (and the run's facts) here")
     args = parser.parse_args(argv)
+    from vkan import distributed as dist
+
     with tempfile.TemporaryDirectory(prefix="vkan_app_step_") as tmp:
         run = build_run(args.overrides, Path(tmp))
-        rows = measure(run, args.steps, args.rounds)
+        failed = True
+        try:
+            rows = measure(run, args.steps, args.rounds)
+            failed = False
+        finally:
+            run.logger.finish(failed=failed)
+            dist.cleanup(run.ctx)
         facts = {"model": run.spec["model_name"], "data": run.cfg.data.name, "batch": run.cfg.trainer.batch_size,
                  "device": str(run.device), "path": run.summary["path"], "overrides": args.overrides,
-                 "git_commit": run.summary["git_commit"]}
-        run.logger.finish(failed=False)
+                 "git_commit": run.summary["git_commit"], "steps_taken": run.step}
     print(f"# {facts['model']} on {facts['data']}, batch {facts['batch']}, {facts['device']}, {facts['path']}")
     print("| way | img/s | vs bare (median, min-max over rounds) |\n|---|---|---|")
     for r in rows:

@@ -67,7 +67,7 @@ def test_efficient_kan_import_failure_says_where_to_point():
         bench.import_efficient_kan("/nonexistent/folder")
 
 
-def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_step(tmp_path):
+def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_step(tmp_path, monkeypatch):
     import importlib.util
     import json
     from pathlib import Path
@@ -76,9 +76,16 @@ def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_ste
     app_step = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app_step)
     out = tmp_path / "app.json"
+    refits = []
+    import vkan.train as vtrain
+
+    monkeypatch.setattr(vtrain, "refit_grids", lambda run, x: refits.append(run.step))
     app_step.main(["data=synthetic", "data.n_train=256", "data.n_test=64", "model.kwargs.depth=1",
-                   "trainer.batch_size=32", "trainer.device=cpu", "--steps", "2", "--rounds", "2", "--json", str(out)])
+                   "trainer.batch_size=32", "trainer.device=cpu", "trainer.grid_update.every=4",
+                   "trainer.grid_update.until_epoch=5", "--steps", "2", "--rounds", "2", "--json", str(out)])
     result = json.loads(out.read_text())
+    # warm-up 2 + 2 rounds x 2 steps, for each of the two app ways: 12 steps, a grid refit at steps 0, 4 and 8
+    assert result["steps_taken"] == 12 and refits == [0, 4, 8]
     assert result["model"] == "vit_kan_tiny_patch4_32" and result["batch"] == 32 and result["path"] == "eager"
     rows = {r["way"]: r for r in result["rows"]}
     assert list(rows) == ["app", "app, one batch", "bare"]

@@ -72,6 +72,10 @@ def test_a_kan_option_lives_in_kanspec_and_reaches_every_layer_and_the_width_rul
 def test_kernel_friendly_width_rounds_only_within_five_percent_of_the_matched_width():
     assert [vkan.matched_kan_hidden(d, multiple=32) for d in (192, 384, 768)] == [77, 160, 320]  # 64 is 17% off 77
     assert vkan.matched_kan_hidden(192, multiple=16) == 80
+    assert vkan.matched_kan_hidden(384, multiple=1000) == 154  # a multiple far from the width leaves it alone
+    for bad in (0, -32, 32.0, True):
+        with pytest.raises(ValueError, match="kan_hidden_multiple"):
+            vkan.matched_kan_hidden(384, multiple=bad)
     counts = {}
     for name, kwargs in [("vit_mlp_small_patch16_224", {}), ("vit_kan_small_patch16_224", {"kan_hidden_multiple": 32})]:
         model = timm.create_model(name, depth=1, img_size=32, **kwargs)

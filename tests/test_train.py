@@ -110,6 +110,7 @@ def test_unknown_kan_option_fails_before_training_naming_the_valid_ones(tmp_path
     ("optimizer.lr=0", r"optimizer.lr=0 is not valid: it must be a number > 0"),
     ("data.val_split=valid", r"data.val_split='valid' is not valid: it must be holdout, test or val"),
     ("model.kwargs.kan.spline_order=-1", r"spline_order must be an integer >= 0"),
+    ("model.kwargs.kan_hidden_multiple=0", r"kan_hidden_multiple=0 is not valid: it must be an integer >= 1"),
 ])
 def test_bad_values_fail_before_data_loading_naming_key_and_range(tmp_path, override, message):
     cfg = make_cfg(tmp_path, [override, "paths.data_dir=/nonexistent"])  # no data: a check must fail first

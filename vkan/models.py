@@ -126,6 +126,9 @@ def matched_kan_hidden(dim: int, mlp_ratio: float = 4.0, spec: Optional[KANSpec]
     parameters) by at most ``KERNEL_FRIENDLY_TOLERANCE``; otherwise the matched width stays. The fused kernels'
     tiles like multiples of 32: ViT-S/16's 154 -> 160 trained 18% (eager) and 24% (compiled) faster on an H200
     for 2.6% more parameters (bench/RESULTS.md)."""
+    if not isinstance(multiple, int) or isinstance(multiple, bool) or multiple < 1:
+        raise ValueError(f"kan_hidden_multiple must be an integer >= 1 (1 = the matched width as it is), got "
+                         f"{multiple!r}")
     spec = spec or KANSpec()
     hidden = int(dim * mlp_ratio)
     mlp_params = 2 * dim * hidden + hidden + dim  # two nn.Linear with bias
