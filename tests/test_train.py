@@ -442,6 +442,16 @@ def test_time_budget_counts_a_compiled_models_first_evaluation_once(monkeypatch)
     assert clock.another_overruns(compiled=True)  # 350 + 40 + 3 * 5 > 400
 
 
+def test_checkpoints_store_the_kan_width_the_run_trained_at(tmp_path):
+    cfg = make_cfg(tmp_path, ["data=synthetic", "data.n_train=64", "data.n_test=32", "model.kwargs.depth=1",
+                              "model.kwargs.kan_hidden_multiple=16", "trainer.epochs=1", "trainer.batch_size=32",
+                              "trainer.device=cpu", "trainer.progress_bar=false", "logger=none"])
+    train(cfg)
+    ckpt = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert ckpt["model_kwargs"]["kan_hidden"] == 80  # the matched 77 rounded to 16s, written out
+    assert load_run(tmp_path).model.blocks[0].mlp.fc1.out_features == 80
+
+
 def test_tuning_runs_can_leave_the_test_split_unseen(tmp_path, data_dir):
     cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=300", "data.val_split=holdout", "data.holdout=100",
                                      "trainer.epochs=1", "trainer.batch_size=50", "trainer.score_test=false",

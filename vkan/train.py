@@ -177,6 +177,8 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
 
         run.spec = model_spec(cfg, run.data.num_classes, run.data.in_chans, run.data.img_size)
         run.model = timm.create_model(run.spec["model_name"], **run.spec["model_kwargs"]).to(device)
+        if getattr(run.model, "kan_hidden", None) is not None:  # the checkpoint rebuilds the width it was trained at,
+            run.spec["model_kwargs"]["kan_hidden"] = run.model.kan_hidden  # whatever the width rule becomes
     run.has_kan = any(True for _ in kan_layers(run.model))
     limit = cfg.trainer.limit_train_batches
     run.steps_per_epoch = len(run.data.train) if limit is None else min(len(run.data.train), limit)
