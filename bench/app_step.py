@@ -100,6 +100,8 @@ def sync(device: torch.device) -> None:
 
 def measure(run, steps: int, rounds: int) -> List[dict]:
     """Rows per way: img/s (median over rounds) and the per-round ratio to ``bare`` (median, min, max)."""
+    from vkan.bench import per_round_ratios
+
     loops = step_loops(run)
     for loop in loops.values():  # warm-up: compilation, allocator, first-call work
         loop(2)
@@ -115,9 +117,9 @@ def measure(run, steps: int, rounds: int) -> List[dict]:
             rates[way].append(images / (time.perf_counter() - t0))
     rows = []
     for way, values in rates.items():
-        ratios = [v / b for v, b in zip(values, rates["bare"])]
-        rows.append({"way": way, "img_per_s": statistics.median(values), "vs_bare": statistics.median(ratios),
-                     "vs_bare_min": min(ratios), "vs_bare_max": max(ratios), "rounds": values})
+        ratio, low, high = per_round_ratios(values, rates["bare"])
+        rows.append({"way": way, "img_per_s": statistics.median(values), "vs_bare": ratio, "vs_bare_min": low,
+                     "vs_bare_max": high, "rounds": values})
     return rows
 
 

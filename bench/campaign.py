@@ -108,10 +108,10 @@ def job_outcome(root: Path, name: str) -> Tuple[dict, str]:
     path = root / name / "summary.json"
     summary = json.loads(path.read_text()) if path.exists() else {}
     status = summary.get("status", "")
-    log = root / f"{name}.log"
-    errors = [ln for ln in log.read_text().splitlines() if ln.startswith("error:")] if log.exists() else []
     if status == "finished":
         return summary, "finished"
+    log = root / f"{name}.log"
+    errors = [ln for ln in log.read_text().splitlines() if ln.startswith("error:")] if log.exists() else []
     if not status.startswith("failed") and not errors:
         return summary, "unfinished"  # running, paused or interrupted
     why = summary.get("error") or (errors[-1][len("error:"):] if errors else status.removeprefix("failed: "))
@@ -152,8 +152,7 @@ def report(plan: dict, root: Path, at_epoch: Optional[int] = None) -> str:
             outcomes = {n: job_outcome(root, n) for n in names}
             done = [summary for summary, state in outcomes.values() if state == "finished"]
             problems = sorted({state for _, state in outcomes.values() if state != "finished"})
-            at_values = [v for n in names for v in [holdout_at(root / n, at_epoch) if at_epoch else None]
-                         if v is not None]
+            at_values = [v for v in (holdout_at(root / n, at_epoch) for n in names) if v is not None] if at_epoch else []
             acc_at = f"{mean_std(at_values)} ({len(at_values)}/{len(names)})" if at_epoch else ""
             epochs = sorted({s["epochs_done"] for s in done})
             epoch_text = "-".join(map(str, sorted({epochs[0], epochs[-1]}))) if epochs else ""

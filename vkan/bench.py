@@ -31,6 +31,14 @@ def _gib(n_bytes: float) -> float:
     return n_bytes / 2**30
 
 
+def per_round_ratios(values: Sequence[float], base: Sequence[float]) -> Tuple[float, float, float]:
+    """Median, min and max over interleaved rounds of ``values[i] / base[i]`` (each pair saw the same host)."""
+    import statistics
+
+    ratios = [v / b for v, b in zip(values, base)]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
 def peak_gib(step: Callable[[], None], grads: List[torch.Tensor]) -> float:
     """Memory (GiB) one call of ``step`` allocates at its peak on top of what exists before it (after a
     first call, so compilation and lazily built state are not counted)."""
@@ -195,11 +203,11 @@ def time_train_steps(models: Dict[str, nn.Module], img: int, batch: int, chans: 
     base_ms, base_peak = steps[base][1]["ms_rounds"], steps[base][1]["peak_gib"]
     rows = []
     for step, row in steps.values():
-        ratios = [b / t for b, t in zip(base_ms, row["ms_rounds"])]
+        speed, speed_min, speed_max = per_round_ratios(base_ms, row["ms_rounds"])  # time ratio = speed ratio
         row["step_ms"] = statistics.median(row["ms_rounds"])
         row["img_per_s"] = batch / row["step_ms"] * 1e3
-        row.update(base=base, throughput_vs_base=statistics.median(ratios), ratio_min=min(ratios),
-                   ratio_max=max(ratios), mem_vs_base=row["peak_gib"] / base_peak)
+        row.update(base=base, throughput_vs_base=speed, ratio_min=speed_min, ratio_max=speed_max,
+                   mem_vs_base=row["peak_gib"] / base_peak)
         rows.append(row)
         print("measured:", row, flush=True)  # partial results survive an interrupted run
     steps.clear()
@@ -293,7 +301,7 @@ def with_efficient_kan_layers(model: nn.Module, efficient_kan) -> nn.Module:
                 base_activation=resolve_activation(spec.base_activation), grid_eps=spec.grid_eps,
                 grid_range=list(spec.grid_range))
             ours, theirs = child.state_dict(), other.state_dict()
-            extra = sorted(k for k in ours if k not in theirs and k in dict(child.named_parameters()))
+            extra = sorted({name for name, _ in child.named_parameters()} - set(theirs))
             if extra:
                 raise ValueError(f"efficient-kan's KANLinear has no place for {', '.join(extra)} (e.g. a KAN bias); "
                                  f"compare models built without it")
@@ -383,10 +391,10 @@ def bench_cpu(batches=(64, 512), rounds: int = 3, names=("vit_mlp_tiny_patch4_32
                 memory[name] = pool.submit(_cpu_peak_rss, name, batch, 2).result()
         base = names[0]
         for name in names:
-            ratios = [t / b for t, b in zip(times[name], times[base])]
+            time_ratio, ratio_min, ratio_max = per_round_ratios(times[name], times[base])
             rows.append({"model": name, "batch": batch, "threads": torch.get_num_threads(),
-                         "step_s": statistics.median(times[name]), "time_vs_mlp": statistics.median(ratios),
-                         "ratio_min": min(ratios), "ratio_max": max(ratios), **memory[name],
+                         "step_s": statistics.median(times[name]), "time_vs_mlp": time_ratio,
+                         "ratio_min": ratio_min, "ratio_max": ratio_max, **memory[name],
                          "mem_vs_mlp": memory[name]["peak_rss_gib"] / memory[base]["peak_rss_gib"],
                          "s_rounds": times[name]})
             print("measured:", rows[-1], flush=True)

@@ -239,10 +239,11 @@ class KANLinear(nn.Module):
         coef = torch.bmm(pinv, noise.transpose(0, 1))  # (in, C, out)
         scale = 1.0 if self.enable_standalone_scale_spline else self.scale_spline
         self.spline_weight.copy_((scale * coef).permute(2, 0, 1))
-        if self.spline_scaler is not None and constant:
-            nn.init.constant_(self.spline_scaler, self.scale_spline)
-        elif self.spline_scaler is not None:
-            nn.init.kaiming_uniform_(self.spline_scaler, a=math.sqrt(5) * self.scale_spline)
+        if self.spline_scaler is not None:
+            if constant:
+                nn.init.constant_(self.spline_scaler, self.scale_spline)
+            else:
+                nn.init.kaiming_uniform_(self.spline_scaler, a=math.sqrt(5) * self.scale_spline)
         if self.bias is not None:
             bound = 1.0 / math.sqrt(self.in_features)
             nn.init.uniform_(self.bias, -bound, bound)

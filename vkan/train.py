@@ -127,6 +127,11 @@ class Run:
     clock: Optional[EpochClock] = None  # trainer.max_minutes
     out_of_time: bool = False  # another epoch would pass trainer.max_minutes: the current one was the last
 
+    @property
+    def is_compiled(self) -> bool:
+        """Whether the model runs through ``torch.compile`` (the path ``compiled`` chose and recorded)."""
+        return self.summary.get("path", "").startswith("torch.compile")
+
 
 def train(cfg: DictConfig) -> Dict[str, Any]:
     """Train one model as ``cfg`` says; return the summary written to ``summary.json``.
@@ -402,7 +407,7 @@ def time_first_step(run: Run, t0: float) -> None:
     """Record (and say) how long the first step took: compilation, on the compiled path."""
     if run.device.type == "cuda":
         torch.cuda.synchronize(run.device)
-    run.summary["compile_s" if run.summary["path"].startswith("torch.compile") else "first_step_s"] = \
+    run.summary["compile_s" if run.is_compiled else "first_step_s"] = \
         time.perf_counter() - t0
     if run.ctx.is_main and "compile_s" in run.summary:
         report(f"compiled the training step in {run.summary['compile_s']:.1f} s")
@@ -472,8 +477,7 @@ def is_final_epoch(run: Run, epoch: int) -> bool:
     if epoch >= run.cfg.trainer.epochs:
         return True
     if run.clock.budget_s:
-        compiled = run.summary["path"].startswith("torch.compile")
-        overruns = torch.tensor([float(run.clock.another_overruns(compiled))], device=run.device)
+        overruns = torch.tensor([float(run.clock.another_overruns(run.is_compiled))], device=run.device)
         run.out_of_time = bool(dist.all_reduce_max(overruns).item())
     return run.out_of_time
 
