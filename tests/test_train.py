@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -318,9 +319,14 @@ RESUME = TINY + ["data=mnist", "data.subset=600", "trainer.epochs=3", "trainer.b
 def test_resume_takes_the_saved_config_and_gives_the_same_metrics(tmp_path, data_dir):
     train(make_cfg(tmp_path / "full", RESUME, data_dir))
     part = make_cfg(tmp_path / "part", RESUME + ["trainer.max_epochs_this_run=1"], data_dir)
-    assert train(part)["status"].startswith("paused")
+    first_part = train(part)
+    assert first_part["status"].startswith("paused")
     saved = (tmp_path / "part" / "config.yaml").read_text()
-    train(resumed_config(tmp_path / "part", ["trainer.max_epochs_this_run=null", "trainer.progress_bar=false"]))
+    started = time.perf_counter()
+    resumed = train(resumed_config(tmp_path / "part", ["trainer.max_epochs_this_run=null", "trainer.progress_bar=false"]))
+    # the run's wall time spans both invocations, not only the resumed one
+    assert resumed["wall_time_s"] > time.perf_counter() - started
+    assert resumed["wall_time_s"] > first_part["wall_time_s"]
     assert (tmp_path / "part" / "config.yaml").read_text() == saved  # never overwritten; resumes are recorded
     assert len((tmp_path / "part" / "resumes.jsonl").read_text().splitlines()) == 1
     a, b = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "part")

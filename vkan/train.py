@@ -124,8 +124,14 @@ class Run:
     partial: Optional[EpochTotals] = None  # the interrupted epoch's totals, on resume
     rates: List[float] = field(default_factory=list)
     wall0: float = field(default_factory=time.perf_counter)
+    wall_before: float = 0.0  # seconds the earlier invocations of a resumed run took (from its checkpoint)
     clock: Optional[EpochClock] = None  # trainer.max_minutes
+    data_s: float = 0.0  # seconds build_data took (photo sets decode their images here)
     out_of_time: bool = False  # another epoch would pass trainer.max_minutes: the current one was the last
+
+    def wall_time(self) -> float:
+        """Seconds the run has taken so far, over every invocation (a resumed run adds its earlier ones)."""
+        return self.wall_before + time.perf_counter() - self.wall0
 
     @property
     def is_compiled(self) -> bool:
@@ -172,8 +178,10 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
     run.clock = EpochClock(60 * minutes if minutes else None, start=run.wall0)
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt") if cfg.resume else None
     seed_everything(cfg.seed, ctx.rank)
+    started = time.perf_counter()
     run.data = build_data(cfg.data, resolve_data_dir(cfg.paths.data_dir), cfg.trainer.batch_size, device, cfg.seed,
                           rank=ctx.rank, world_size=ctx.world_size)
+    run.data_s = time.perf_counter() - started
     if ckpt is not None:
         run.spec = {"model_name": ckpt["model_name"], "model_kwargs": ckpt["model_kwargs"]}
         run.model = build_model_from_checkpoint(ckpt).to(device)
@@ -280,6 +288,7 @@ def restore(run: Run, ckpt: Dict[str, Any]) -> None:
         run.ema.module.load_state_dict(ckpt["ema"])
     run.epochs_done, run.batches_done = epochs_done(ckpt), int(ckpt.get("batches_done", 0))
     run.step = int(ckpt.get("step", run.epochs_done * run.steps_per_epoch + run.batches_done))
+    run.wall_before = float(ckpt.get("wall_time_s", 0.0))
     run.best.update(acc=ckpt["best_val_acc"], epoch=ckpt["best_epoch"], acc_ema=ckpt.get("best_val_acc_ema", -1.0))
     if run.batches_done and ckpt.get("world_size", 1) != run.ctx.world_size:
         report(f"the checkpoint stopped inside epoch {run.epochs_done + 1} with {ckpt.get('world_size', 1)} "
@@ -322,7 +331,8 @@ def open_records(run: Run) -> None:
     report(f"{run.spec['model_name']}: {n_params / 1e6:.2f} M parameters | {cfg.data.name}: {data.n_train} train / "
            f"{data.n_val} val images, validating on {val} | {run.device}"
            f"{f' x {ctx.world_size}' if ctx.world_size > 1 else ''}{f', {run.amp} autocast' if run.amp else ''}, "
-           f"{run.summary['path']} | run folder {run.run_dir}")
+           f"{run.summary['path']} | set up in {time.perf_counter() - run.wall0:.0f} s (data {run.data_s:.0f} s) | "
+           f"run folder {run.run_dir}")
     if cfg.resume:
         report(f"resuming after epoch {run.epochs_done}" + (f", batch {run.batches_done}" if run.batches_done else ""))
 
@@ -422,7 +432,7 @@ def stop_mid_epoch(run: Run, totals: EpochTotals, signum: int) -> None:
 
 def raise_interrupted(run: Run, signum: int) -> None:
     run.summary.update(status="interrupted", epochs_done=run.epochs_done, batches_done=run.batches_done,
-                       wall_time_s=time.perf_counter() - run.wall0)
+                       wall_time_s=run.wall_time())
     where = f"epoch {run.epochs_done + (1 if run.batches_done else 0)} step {run.batches_done or run.steps_per_epoch}"
     message = f"interrupted at {where}; continue with: python train.py resume={run.run_dir}"
     if run.ctx.is_main:
@@ -522,7 +532,7 @@ def checkpoint_payload(run: Run, partial: Optional[EpochTotals] = None, row: Opt
                "batches_done": run.batches_done, "step": run.step, "best_val_acc": run.best["acc"],
                "best_epoch": run.best["epoch"], "best_val_acc_ema": run.best["acc_ema"], "rng": rng_state(),
                "config": OmegaConf.to_container(run.cfg, resolve=True), "metrics": row or {},
-               "world_size": run.ctx.world_size, "format": 2}
+               "world_size": run.ctx.world_size, "wall_time_s": run.wall_time(), "format": 2}
     if run.ema is not None:
         payload["ema"] = run.ema.module.state_dict()
     if partial is not None:
@@ -544,7 +554,7 @@ def update_summary(run: Run, row: Dict[str, Any]) -> None:
     steady = run.rates[1:] or run.rates  # the first epoch pays for compilation and warm-up
     run.summary.update(best_val_acc=run.best["acc"], best_epoch=run.best["epoch"], final_val_acc=row.get("val_acc"),
                        epochs_done=run.epochs_done, img_per_s=sum(steady) / len(steady),
-                       wall_time_s=time.perf_counter() - run.wall0)
+                       wall_time_s=run.wall_time())
     if run.ema is not None:
         run.summary.update(best_val_acc_ema=run.best["acc_ema"], final_val_acc_ema=row.get("val_acc_ema"))
     for key in ("test_loss", "test_acc", "test_acc_ema"):
@@ -565,7 +575,7 @@ def finish(run: Run) -> Dict[str, Any]:
         run.summary["stopped_by"] = f"trainer.max_minutes={run.cfg.trainer.max_minutes}"
         report(f"stopped after epoch {run.epochs_done} of {run.cfg.trainer.epochs}: another epoch would pass "
                f"trainer.max_minutes={run.cfg.trainer.max_minutes}")
-    run.summary["wall_time_s"] = time.perf_counter() - run.wall0
+    run.summary["wall_time_s"] = run.wall_time()
     run.logger.write_summary(run.summary)
     if run.ctx.is_main:
         test = f", test acc {run.summary['test_acc']:.4f}" if done and run.summary.get("test_acc") is not None else ""
