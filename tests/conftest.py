@@ -1,5 +1,6 @@
 """Shared test setup: Triton's interpreter on CPU-only machines, GPU skipping, the offline data root."""
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# decoded photo sets are cached per test session, never in the user's ~/.cache/vkan
+os.environ.setdefault("VKAN_CACHE_DIR", tempfile.mkdtemp(prefix="vkan-test-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("VKAN_DATA_DIR", REPO.parent / "shared" / "data"))

@@ -2,14 +2,20 @@
 once into uint8 squares that the GPU-resident loader crops and flips."""
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 
 from vkan.errors import DatasetError
+
+log = logging.getLogger(__name__)
 
 # TensorFlow's flower_photos archive (3,670 photos, 5 classes) and its published sha256
 FLOWERS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
@@ -49,12 +55,54 @@ def draft_loader(side: int):
 
 
 def decode(dataset, workers: int = 4) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Every item of a torchvision dataset whose transform gives uint8 squares: ((N, 3, S, S), (N,) int64)."""
+    """Every item of a torchvision dataset whose transform gives uint8 squares: ((N, 3, S, S), (N,) int64).
+
+    An ImageFolder (flowers, any class-folder tree) is decoded once per photo set and square side: the result is
+    kept in ``VKAN_CACHE_DIR`` (default ``~/.cache/vkan``; set it empty to turn the cache off), under a name that
+    changes when a photo is added, removed, replaced or relabelled, and later runs load it instead of decoding."""
+    cached = cache_file(dataset)
+    if cached is not None and cached.exists():
+        try:
+            saved = torch.load(cached, map_location="cpu", weights_only=True)
+            return saved["images"], saved["labels"]
+        except Exception as e:  # a partial or foreign file: decode again and replace it
+            log.warning("decoded-photo cache %s is unreadable (%s); decoding the photos again", cached, e)
     with ThreadPoolExecutor(max(1, workers)) as pool:  # PIL decodes outside the GIL
         items = list(pool.map(dataset.__getitem__, range(len(dataset))))
     if not items:
         raise DatasetError(f"no images in {getattr(dataset, 'root', dataset)}")
-    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items], dtype=torch.int64)
+    images, labels = torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items], dtype=torch.int64)
+    if cached is not None:
+        save_cache(cached, images, labels)
+    return images, labels
+
+
+def cache_file(dataset) -> Optional[Path]:
+    """Where ``decode`` keeps this dataset's squares, or None (no cache directory, or not a class-folder tree)."""
+    root = os.environ.get("VKAN_CACHE_DIR", str(Path("~/.cache/vkan")))
+    samples = getattr(dataset, "samples", None)
+    side = getattr(getattr(dataset, "transform", None), "side", None)
+    if not root or samples is None or side is None:
+        return None
+    key = hashlib.sha256(f"{side}\n{sorted(dataset.class_to_idx.items())}".encode())
+    for path, label in samples:  # a photo's name, size and modification time, and its class
+        stat = os.stat(path)
+        key.update(f"{os.path.relpath(path, dataset.root)}\t{stat.st_size}\t{stat.st_mtime_ns}\t{label}\n".encode())
+    return Path(root).expanduser() / "photos" / f"{Path(dataset.root).name}-{side}px-{key.hexdigest()[:16]}.pt"
+
+
+def save_cache(path: Path, images: torch.Tensor, labels: torch.Tensor) -> None:
+    """Write atomically (runs side by side may decode the same set at once); a failure only costs the cache."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"images": images, "labels": labels}, tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        log.warning("could not cache the decoded photos at %s (%s); set VKAN_CACHE_DIR to a writable folder, "
+                    "or empty to turn the cache off", path, e)
 
 
 def image_folder(root: Path, side: int, what: str):

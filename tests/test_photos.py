@@ -1,0 +1,83 @@
+"""Photo sets are decoded once: vkan.data.photos keeps the uint8 squares in VKAN_CACHE_DIR for later runs."""
+import logging
+
+import pytest
+import torch
+from PIL import Image
+
+from vkan.data.photos import cache_file, decode, image_folder
+
+
+def photo_tree(root, shades=(10, 90, 170)):
+    for c in ("cat", "dog"):
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i, shade in enumerate(shades):
+            Image.new("RGB", (20 + i, 24), (shade, 40 if c == "cat" else 200, 0)).save(root / c / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("VKAN_CACHE_DIR", str(folder))
+    return folder
+
+
+def test_a_second_decode_loads_the_cached_squares_without_opening_a_photo(tmp_path, cache_dir, monkeypatch):
+    photos = photo_tree(tmp_path / "pets")
+    images, labels = decode(image_folder(photos, 16, "pets"), workers=1)
+    assert images.shape == (6, 3, 16, 16) and images.dtype == torch.uint8 and labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert len(list((cache_dir / "photos").glob("pets-16px-*.pt"))) == 1
+    again = image_folder(photos, 16, "pets")
+    monkeypatch.setattr(type(again), "__getitem__", lambda self, i: pytest.fail("a photo was decoded again"))
+    cached_images, cached_labels = decode(again, workers=1)
+    assert torch.equal(cached_images, images) and torch.equal(cached_labels, labels)
+
+
+def test_a_replaced_photo_or_another_side_gets_its_own_cache_entry(tmp_path, cache_dir):
+    photos = photo_tree(tmp_path / "pets")
+    first, _ = decode(image_folder(photos, 16, "pets"), workers=1)
+    Image.new("RGB", (40, 40), (255, 255, 255)).save(photos / "dog" / "2.png")  # replaced: another size and content
+    second, _ = decode(image_folder(photos, 16, "pets"), workers=1)
+    assert torch.equal(second[:5], first[:5]) and (second[5] == 255).all() and not torch.equal(second[5], first[5])
+    decode(image_folder(photos, 12, "pets"), workers=1)
+    assert len(list((cache_dir / "photos").glob("pets-16px-*.pt"))) == 2
+    assert len(list((cache_dir / "photos").glob("pets-12px-*.pt"))) == 1
+
+
+def test_a_relabelled_photo_changes_the_cache_key(tmp_path, cache_dir):
+    photos = photo_tree(tmp_path / "pets")
+    before = cache_file(image_folder(photos, 16, "pets"))
+    (photos / "cat" / "0.png").rename(photos / "dog" / "9.png")
+    assert cache_file(image_folder(photos, 16, "pets")) != before
+
+
+def test_an_unreadable_cache_file_is_decoded_again_and_replaced(tmp_path, cache_dir, caplog):
+    photos = photo_tree(tmp_path / "pets")
+    images, _ = decode(image_folder(photos, 16, "pets"), workers=1)
+    entry = cache_file(image_folder(photos, 16, "pets"))
+    entry.write_bytes(b"half a file")
+    with caplog.at_level(logging.WARNING):
+        again, _ = decode(image_folder(photos, 16, "pets"), workers=1)
+    assert torch.equal(again, images) and "unreadable" in caplog.text
+    assert torch.equal(torch.load(entry, weights_only=True)["images"], images)
+
+
+def test_an_empty_cache_dir_turns_the_cache_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("VKAN_CACHE_DIR", "")
+    photos = photo_tree(tmp_path / "pets")
+    assert cache_file(image_folder(photos, 16, "pets")) is None
+    images, _ = decode(image_folder(photos, 16, "pets"), workers=1)
+    assert images.shape[0] == 6 and sorted(p.name for p in tmp_path.iterdir()) == ["pets"]
+
+
+def test_an_unwritable_cache_dir_costs_only_the_cache(tmp_path, monkeypatch, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("VKAN_CACHE_DIR", str(blocker))  # mkdir under a file fails for every user, root included
+    photos = photo_tree(tmp_path / "pets")
+    with caplog.at_level(logging.WARNING):
+        images, labels = decode(image_folder(photos, 16, "pets"), workers=1)
+    assert images.shape[0] == 6 and labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert "could not cache" in caplog.text and "VKAN_CACHE_DIR" in caplog.text
+    assert not list(tmp_path.rglob("*.tmp"))
