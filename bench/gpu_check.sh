@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# One GPU session's checks in one call: the kernels' and launchers' GPU tests, the training app end to end on MNIST
-# (KAN and its MLP twin, default GPU path: compiled), and the training-step benchmark at the app's shapes
-# (eager with vkan's direct launches and with Triton's, compiled).
+# One GPU session's checks in one call: the kernels' and launchers' GPU tests (and the app under CUDA graphs against
+# the default compile), the training app end to end on MNIST (KAN and its MLP twin, default GPU path: compiled), and
+# the training-step benchmark at the app's shapes (eager with vkan's direct launches and with Triton's, compiled).
 #   VKAN_DATA_DIR=<folder with mnist/> bash bench/gpu_check.sh OUT_DIR [EPOCHS]
 set -uo pipefail
 out=${1:-bench/out}; epochs=${2:-3}
 mkdir -p "$out"
-python3 -m pytest -q -p no:cacheprovider tests/test_fused.py tests/test_launch.py tests/test_bench.py \
+python3 -m pytest -q -p no:cacheprovider tests/test_fused.py tests/test_launch.py tests/test_bench.py tests/test_train.py \
   -k "gpu or compiles or launch or layer_rounds or graph" 2>&1 | tail -15 | tee "$out/gpu_tests.txt"
 for model in vit_kan vit; do
   python3 train.py model=$model data=mnist trainer.epochs=$epochs logger=none trainer.progress_bar=false \

@@ -528,3 +528,23 @@ def test_evaluation_shows_progress(capsys):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
     loss, acc = evaluate(model, loader, CPU, None, show_progress=True, desc="mnist test")
     assert "mnist test" in capsys.readouterr().err and 0 <= acc <= 1
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_cuda_graphs_train_like_the_default_compile_with_grid_updates_and_ema(tmp_path, data_dir):
+    """trainer.compile_mode=reduce-overhead (CUDA graphs) through the whole app: grid refits between replays, EMA,
+    evaluation graphs; the run must match the default compile's (both compiled, same seed)."""
+    common = ["model.kwargs.depth=2", "data=mnist", "data.subset=2048", "trainer.epochs=2", "trainer.batch_size=256",
+              "logger=none", "trainer.progress_bar=false", "trainer.device=cuda", "trainer.compile=true",
+              "trainer.ema.decay=0.9", "trainer.grid_update.every=4", "trainer.grid_update.until_epoch=1"]
+    summaries, rows = {}, {}
+    for mode in ("null", "reduce-overhead"):
+        summaries[mode] = train(make_cfg(tmp_path / mode, common + [f"trainer.compile_mode={mode}"], data_dir))
+        rows[mode] = read_metrics(tmp_path / mode)
+    graphs = summaries["reduce-overhead"]
+    assert graphs["status"] == "finished" and graphs["path"] == "torch.compile (reduce-overhead mode)"
+    for default_row, graphs_row in zip(rows["null"], rows["reduce-overhead"]):
+        assert float(graphs_row["train_loss"]) == pytest.approx(float(default_row["train_loss"]), rel=0.02)
+        assert float(graphs_row["val_acc_ema"]) == pytest.approx(float(default_row["val_acc_ema"]), abs=0.05)
+    assert not load_run(tmp_path / "reduce-overhead").model.blocks[0].mlp.fc1.grid_uniform  # the refits stuck
