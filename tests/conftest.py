@@ -1,5 +1,7 @@
 """Shared test setup: Triton's interpreter on CPU-only machines, GPU skipping, the offline data root."""
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,8 +13,9 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
-# decoded photo sets are cached per test session, never in the user's ~/.cache/vkan
-os.environ.setdefault("VKAN_CACHE_DIR", tempfile.mkdtemp(prefix="vkan-test-cache-"))
+# decoded photo sets are cached per test session, never in the user's own cache; removed at exit
+os.environ["VKAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="vkan-test-cache-")
+atexit.register(shutil.rmtree, os.environ["VKAN_CACHE_DIR"], ignore_errors=True)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("VKAN_DATA_DIR", REPO.parent / "shared" / "data"))

@@ -1,5 +1,7 @@
 """Photo sets are decoded once: vkan.data.photos keeps the uint8 squares in VKAN_CACHE_DIR for later runs."""
 import logging
+import os
+import socket
 
 import pytest
 import torch
@@ -47,9 +49,21 @@ def test_a_replaced_photo_or_another_side_gets_its_own_cache_entry(tmp_path, cac
 
 def test_a_relabelled_photo_changes_the_cache_key(tmp_path, cache_dir):
     photos = photo_tree(tmp_path / "pets")
-    before = cache_file(image_folder(photos, 16, "pets"))
-    (photos / "cat" / "0.png").rename(photos / "dog" / "9.png")
-    assert cache_file(image_folder(photos, 16, "pets")) != before
+    dataset = image_folder(photos, 16, "pets")
+    before = cache_file(dataset)
+    path, label = dataset.samples[0]
+    dataset.samples[0] = (path, 1 - label)  # the same file, another class
+    assert cache_file(dataset) != before
+
+
+def test_a_cached_entry_that_does_not_fit_the_photos_is_decoded_again(tmp_path, cache_dir, caplog):
+    photos = photo_tree(tmp_path / "pets")
+    images, _ = decode(image_folder(photos, 16, "pets"), workers=1)
+    entry = cache_file(image_folder(photos, 16, "pets"))
+    torch.save({"images": images[:4], "labels": torch.zeros(4, dtype=torch.int64)}, entry)  # loadable, but stale
+    with caplog.at_level(logging.WARNING):
+        again, labels = decode(image_folder(photos, 16, "pets"), workers=1)
+    assert torch.equal(again, images) and labels.tolist() == [0, 0, 0, 1, 1, 1] and "does not fit" in caplog.text
 
 
 def test_an_unreadable_cache_file_is_decoded_again_and_replaced(tmp_path, cache_dir, caplog):
@@ -80,4 +94,23 @@ def test_an_unwritable_cache_dir_costs_only_the_cache(tmp_path, monkeypatch, cap
         images, labels = decode(image_folder(photos, 16, "pets"), workers=1)
     assert images.shape[0] == 6 and labels.tolist() == [0, 0, 0, 1, 1, 1]
     assert "could not cache" in caplog.text and "VKAN_CACHE_DIR" in caplog.text
-    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_failed_cache_write_costs_only_the_cache_and_leaves_no_partial_file(tmp_path, cache_dir, caplog):
+    photos = photo_tree(tmp_path / "pets")
+    entry = cache_file(image_folder(photos, 16, "pets"))
+    entry.parent.mkdir(parents=True)
+    (entry.parent / "unrelated.pt").write_bytes(b"x")
+    blocked = entry.with_name(f"{entry.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+    blocked.mkdir()  # torch.save cannot write its temporary file (it raises RuntimeError, not OSError)
+    with caplog.at_level(logging.WARNING):
+        images, _ = decode(image_folder(photos, 16, "pets"), workers=1)
+    assert images.shape[0] == 6 and "could not cache" in caplog.text
+    assert not entry.exists() and sorted(p.name for p in entry.parent.iterdir()) == sorted([blocked.name, "unrelated.pt"])
+
+
+def test_the_cache_follows_xdg_cache_home_when_vkan_cache_dir_is_unset(tmp_path, monkeypatch):
+    monkeypatch.delenv("VKAN_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    entry = cache_file(image_folder(photo_tree(tmp_path / "pets"), 16, "pets"))
+    assert entry.parent == tmp_path / "xdg" / "vkan" / "photos"

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -54,19 +55,22 @@ def draft_loader(side: int):
     return load
 
 
+# Part of every cache key: bump it whenever SquarePhoto or draft_loader changes how a photo becomes a square.
+DECODE_VERSION = 1
+
+
 def decode(dataset, workers: int = 4) -> Tuple[torch.Tensor, torch.Tensor]:
     """Every item of a torchvision dataset whose transform gives uint8 squares: ((N, 3, S, S), (N,) int64).
 
     An ImageFolder (flowers, any class-folder tree) is decoded once per photo set and square side: the result is
-    kept in ``VKAN_CACHE_DIR`` (default ``~/.cache/vkan``; set it empty to turn the cache off), under a name that
-    changes when a photo is added, removed, replaced or relabelled, and later runs load it instead of decoding."""
+    kept in ``VKAN_CACHE_DIR`` (default ``$XDG_CACHE_HOME/vkan`` or ``~/.cache/vkan``; set it empty to turn the
+    cache off), under a name that changes when a photo is added, removed or relabelled, or its size or modification
+    time changes (or Pillow's version, or ``DECODE_VERSION``), and later runs load it instead of decoding."""
     cached = cache_file(dataset)
     if cached is not None and cached.exists():
-        try:
-            saved = torch.load(cached, map_location="cpu", weights_only=True)
-            return saved["images"], saved["labels"]
-        except Exception as e:  # a partial or foreign file: decode again and replace it
-            log.warning("decoded-photo cache %s is unreadable (%s); decoding the photos again", cached, e)
+        found = load_cache(cached, dataset)
+        if found is not None:
+            return found
     with ThreadPoolExecutor(max(1, workers)) as pool:  # PIL decodes outside the GIL
         items = list(pool.map(dataset.__getitem__, range(len(dataset))))
     if not items:
@@ -77,28 +81,57 @@ def decode(dataset, workers: int = 4) -> Tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
+def cache_dir() -> str:
+    """``VKAN_CACHE_DIR`` (empty: no cache), else ``$XDG_CACHE_HOME/vkan``, else ``~/.cache/vkan``."""
+    if "VKAN_CACHE_DIR" in os.environ:
+        return os.environ["VKAN_CACHE_DIR"]
+    return str(Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "vkan")
+
+
 def cache_file(dataset) -> Optional[Path]:
     """Where ``decode`` keeps this dataset's squares, or None (no cache directory, or not a class-folder tree)."""
-    root = os.environ.get("VKAN_CACHE_DIR", str(Path("~/.cache/vkan")))
-    samples = getattr(dataset, "samples", None)
+    from PIL import __version__ as pillow
+
+    root, samples = cache_dir(), getattr(dataset, "samples", None)
     side = getattr(getattr(dataset, "transform", None), "side", None)
     if not root or samples is None or side is None:
         return None
-    key = hashlib.sha256(f"{side}\n{sorted(dataset.class_to_idx.items())}".encode())
+    key = hashlib.sha256(f"{DECODE_VERSION}\n{pillow}\n{side}\n{sorted(dataset.class_to_idx.items())}\n".encode())
     for path, label in samples:  # a photo's name, size and modification time, and its class
-        stat = os.stat(path)
+        try:
+            stat = os.stat(path)
+        except OSError as e:
+            raise DatasetError(f"{path} went missing while the photos were listed ({e}); run again") from e
         key.update(f"{os.path.relpath(path, dataset.root)}\t{stat.st_size}\t{stat.st_mtime_ns}\t{label}\n".encode())
     return Path(root).expanduser() / "photos" / f"{Path(dataset.root).name}-{side}px-{key.hexdigest()[:16]}.pt"
 
 
+def load_cache(path: Path, dataset) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    """The cached squares, if the file reads and fits the dataset (count, side, labels); else None, with a warning."""
+    side = dataset.transform.side
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        images, labels = saved["images"], saved["labels"]
+        fits = (images.dtype == torch.uint8 and tuple(images.shape) == (len(dataset.samples), 3, side, side)
+                and labels.tolist() == [label for _, label in dataset.samples])
+    except Exception as e:  # a partial or foreign file
+        log.warning("decoded-photo cache %s is unreadable (%s); decoding the photos again", path, e)
+        return None
+    if not fits:
+        log.warning("decoded-photo cache %s does not fit %s; decoding the photos again", path, dataset.root)
+        return None
+    return images, labels
+
+
 def save_cache(path: Path, images: torch.Tensor, labels: torch.Tensor) -> None:
-    """Write atomically (runs side by side may decode the same set at once); a failure only costs the cache."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    """Write atomically (runs side by side may decode the same set at once); a failure (a full disk, a read-only
+    folder) only costs the cache, never the run."""
+    tmp = path.with_name(f"{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"images": images, "labels": labels}, tmp)
+        torch.save({"images": images, "labels": labels}, tmp)  # reports its file errors as RuntimeError
         os.replace(tmp, path)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
         log.warning("could not cache the decoded photos at %s (%s); set VKAN_CACHE_DIR to a writable folder, "
