@@ -393,9 +393,9 @@ def bench_cpu(batches=(64, 512), rounds: int = 3, names=("vit_mlp_tiny_patch4_32
         for name in names:
             time_ratio, ratio_min, ratio_max = per_round_ratios(times[name], times[base])
             rows.append({"model": name, "batch": batch, "threads": torch.get_num_threads(),
-                         "step_s": statistics.median(times[name]), "time_vs_mlp": time_ratio,
+                         "step_s": statistics.median(times[name]), "base": base, "time_vs_base": time_ratio,
                          "ratio_min": ratio_min, "ratio_max": ratio_max, **memory[name],
-                         "mem_vs_mlp": memory[name]["peak_rss_gib"] / memory[base]["peak_rss_gib"],
+                         "mem_vs_base": memory[name]["peak_rss_gib"] / memory[base]["peak_rss_gib"],
                          "s_rounds": times[name]})
             print("measured:", rows[-1], flush=True)
     return rows
@@ -462,8 +462,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.cpu:
         rows = bench_cpu([int(b) for b in args.batches.split(",")], rounds=args.rounds)
-        print(markdown(rows, ["model", "batch", "threads", "step_s", "time_vs_mlp", "ratio_min", "ratio_max",
-                              "peak_rss_gib", "mem_vs_mlp"]), flush=True)
+        print(markdown(rows, ["model", "batch", "threads", "step_s", "base", "time_vs_base", "ratio_min", "ratio_max",
+                              "peak_rss_gib", "mem_vs_base"]), flush=True)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"cpu": rows, "torch": torch.__version__}, f, indent=1)
