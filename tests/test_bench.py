@@ -1,5 +1,7 @@
 """The benchmark script's plumbing: tables, argument checks, and (on a GPU) the interleaved layer rounds and
 CUDA-graph timings."""
+import statistics
+
 import pytest
 import torch
 
@@ -117,3 +119,15 @@ def test_graph_timing_reports_a_step_that_cannot_be_captured_and_recovers():
     assert ms is None and err
     ms, err = bench.graph_time_ms(lambda: x @ x, rep_ms=20)  # the next capture still works
     assert err is None and ms > 0
+
+
+@pytest.mark.slow
+def test_cpu_rows_compare_each_model_with_the_first_and_measure_memory_per_process():
+    rows = bench.bench_cpu(batches=(2,), rounds=2)
+    assert [r["model"] for r in rows] == ["vit_mlp_tiny_patch4_32", "vit_kan_tiny_patch4_32"]
+    mlp, kan = rows
+    assert mlp["base"] == kan["base"] == "vit_mlp_tiny_patch4_32" and mlp["time_vs_base"] == mlp["mem_vs_base"] == 1
+    assert len(kan["s_rounds"]) == 2 and kan["ratio_min"] <= kan["time_vs_base"] <= kan["ratio_max"]
+    per_round = [k / m for k, m in zip(kan["s_rounds"], mlp["s_rounds"])]  # same-round steps, side by side
+    assert kan["time_vs_base"] == pytest.approx(statistics.median(per_round))
+    assert kan["peak_rss_gib"] > 0.1 and kan["mem_vs_base"] == kan["peak_rss_gib"] / mlp["peak_rss_gib"]
