@@ -137,6 +137,7 @@ class StrongAugment:
         self._n_policy = 5 if policy == "autoaugment" else 3 * self.slots
         self._n_jitter = 3 if color_jitter > 0 else 0
         self._n_erase = 1 + 2 * ERASE_ATTEMPTS + 2 if erasing > 0 else 0
+        self._sub_policies = autoaugment_cifar10() if self.policy == "autoaugment" else None  # ops, probs, bins
         self.ops = self._reachable_ops()
         self._cache: Dict[tuple, Dict[str, torch.Tensor]] = {}
         mode = compile if isinstance(compile, str) else None
@@ -144,7 +145,7 @@ class StrongAugment:
 
     def _reachable_ops(self) -> frozenset:
         if self.policy == "autoaugment":
-            return frozenset(OPS[i] for i in autoaugment_cifar10()[0].flatten().tolist()) | {"Identity"}
+            return frozenset(OPS[i] for i in self._sub_policies[0].flatten().tolist()) | {"Identity"}
         return frozenset(RAND_OPS) if self.slots else frozenset()
 
     def __repr__(self) -> str:
@@ -182,7 +183,7 @@ class StrongAugment:
                  "signed": torch.tensor([name in SIGNED_OPS for name in OPS])}  # (len(OPS),)
             if self.policy == "autoaugment":
                 t["magnitudes"] = magnitude_table(AUTOAUGMENT_BINS, h, w)
-                t["sub_ops"], t["sub_probs"], t["sub_bins"] = autoaugment_cifar10()
+                t["sub_ops"], t["sub_probs"], t["sub_bins"] = self._sub_policies
             elif self.slots:
                 t["magnitudes"] = magnitude_table(NUM_BINS, h, w, wide=self.policy == "trivialaugment")
             if self.slots:
