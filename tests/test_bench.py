@@ -131,3 +131,24 @@ def test_cpu_rows_compare_each_model_with_the_first_and_measure_memory_per_proce
     per_round = [k / m for k, m in zip(kan["s_rounds"], mlp["s_rounds"])]  # same-round steps, side by side
     assert kan["time_vs_base"] == pytest.approx(statistics.median(per_round))
     assert kan["peak_rss_gib"] > 0.1 and kan["mem_vs_base"] == kan["peak_rss_gib"] / mlp["peak_rss_gib"]
+
+
+def _allocate_and_measure(mib: int) -> float:
+    block = bytearray(mib * 2**20)  # touched: resident
+    block[::4096] = b"x" * len(block[::4096])
+    return bench.peak_rss_gib()
+
+
+def test_a_spawned_process_measures_its_own_peak_memory_not_its_parents():
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    parent = torch.ones(600 * 2**20, dtype=torch.uint8)  # 600 MiB resident here before the children start
+    parent_peak = bench.peak_rss_gib()
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        small = pool.submit(_allocate_and_measure, 10).result()
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        large = pool.submit(_allocate_and_measure, 400).result()
+    assert large - small > 0.3  # a child's own 400 MiB shows in its peak ...
+    assert small < parent_peak - 0.4  # ... and the parent's 600 MiB does not (ru_maxrss would carry it over)
+    del parent
