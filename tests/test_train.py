@@ -88,12 +88,13 @@ def test_model_kwargs_reach_timm_as_written_for_both_twins(tmp_path):
             assert net.blocks[0].mlp.fc1.grid_size == 8
 
 
-def test_optuna_search_config_composes(tmp_path):
+def test_optuna_search_composes_and_tunes_on_the_holdout_without_seeing_the_test_split(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("train", overrides=["hparams_search=optuna"], return_hydra_config=True)
+        cfg = compose("train", overrides=["hparams_search=optuna", "data=mnist"], return_hydra_config=True)
     assert cfg.hydra.sweeper.direction == "maximize" and "model.kwargs.kan.grid_size" in cfg.hydra.sweeper.params
     assert cfg.optimized_metric == "best_val_acc"
+    assert cfg.data.val_split == "holdout" and cfg.trainer.score_test is False
 
 
 def test_unknown_kan_option_fails_before_training_naming_the_valid_ones(tmp_path):
@@ -333,6 +334,16 @@ def test_resume_takes_the_saved_config_and_gives_the_same_metrics(tmp_path, data
     a, b = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "part")
     keys = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_ema", "lr"]
     assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
+
+
+@pytest.mark.slow
+def test_evaluating_the_holdout_of_a_run_that_trained_on_it_is_refused(tmp_path, data_dir):
+    from vkan.evaluate import evaluate_run
+
+    train(make_cfg(tmp_path, RESUME + ["trainer.epochs=1"], data_dir))  # validated on the test split
+    with pytest.raises(ConfigError, match="trained on its holdout images .* --split test"):
+        evaluate_run(str(tmp_path), split="holdout", data_dir=str(data_dir), device="cpu")
+    assert evaluate_run(str(tmp_path), split="test", data_dir=str(data_dir), device="cpu")["n_images"] == 600
 
 
 def test_resume_refuses_overrides_that_change_the_run(tmp_path):

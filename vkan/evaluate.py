@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional
 from vkan.checkpoint import CHECKPOINTS, load_run
 from vkan.data import build_eval_loader, resolve_data_dir
 from vkan.engine import autocast_dtype, evaluate, resolve_device
-from vkan.errors import VkanError
+from vkan.errors import ConfigError, VkanError
 
 SPLITS = ("test", "val", "holdout", "train")
 
@@ -23,6 +23,10 @@ def evaluate_run(run_dir: str, which: str = "best", split: str = "test", data_di
     run = load_run(run_dir, which=which, device=dev)
     cfg = run.config
     name = cfg.data.get("val_split", "test") if split == "val" else split
+    if name == "holdout" and cfg.data.get("val_split", "test") != "holdout":
+        raise ConfigError(f"{run_dir} trained on its holdout images (it validated on data.val_split="
+                          f"{cfg.data.get('val_split', 'test')}), so a holdout score would be a training score; score "
+                          f"--split test (or --split train to see the fit), and tune with data.val_split=holdout runs")
     loader, n_images = build_eval_loader(cfg.data, resolve_data_dir(data_dir or cfg.paths.get("data_dir")), name,
                                          batch_size, dev)
     loss, acc = evaluate(run.model, loader, dev, autocast_dtype(cfg.trainer.precision, dev), show_progress=show_progress,
