@@ -209,6 +209,19 @@ def test_imagefolder_with_train_val_folders_and_a_missing_test_split(tmp_path):
         build_data(cfg, tmp_path, 4, CPU, seed=0)  # the end of a run scores the test split
 
 
+def test_a_failed_download_says_it_failed_rather_than_asking_for_a_download(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    from vkan.data.arrays import load_torchvision
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+    monkeypatch.setattr(tvd, "MNIST", offline)
+    with pytest.raises(DatasetError, match="downloading it failed \\(Error downloading") as err:
+        load_torchvision(tmp_path, "mnist", "train", download=True)
+    assert "data.download=true" not in str(err.value) and "VKAN_DATA_DIR" in str(err.value)
+
+
 def test_missing_dataset_error_names_the_folder_and_both_fixes(tmp_path):
     cfg = make_cfg(tmp_path, ["data=mnist", "data.download=false"]).data
     with pytest.raises(DatasetError, match="data.download=true") as err:

@@ -2,6 +2,7 @@
 run folder, one-paragraph errors and exit codes (130/143 after an interrupt), and no empty run folders."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -128,10 +129,13 @@ def resume_target(cfg: DictConfig, overrides: List[str]) -> DictConfig:
 
 
 def drop_if_empty(run_dir: Path) -> None:
-    """Remove a single run's folder that ended before anything worth keeping (no checkpoint, no metrics)."""
+    """Remove a single run's folder that ended before anything worth keeping (no checkpoint, no metrics), and its
+    date folder (``outputs/<date>/``) when nothing else is in it."""
     if run_dir.is_dir() and not (run_dir / "checkpoints").exists() and not (run_dir / "metrics.csv").exists():
         logging.shutdown()
         shutil.rmtree(run_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # not empty: other runs of that day
+            run_dir.parent.rmdir()
 
 
 def merge_log_into_run(own_dir: Path, run_dir: Path) -> None:

@@ -85,17 +85,18 @@ def load_torchvision(data_dir: Path, name: str, split: str, download: bool) -> T
     import torchvision.datasets as tvd
 
     cls = {"mnist": tvd.MNIST, "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[name]
-    fixes = (f"Either let torchvision download it (data.download=true, needs internet access; it goes to "
-             f"{data_dir}), or point VKAN_DATA_DIR (or paths.data_dir) at a prepared copy: a folder holding "
-             f"{name}/train*.npz and {name}/test.npz (uint8 'images' and 'labels') or torchvision's files.")
+    copy = (f"point VKAN_DATA_DIR (or paths.data_dir) at a prepared copy: a folder holding {name}/train*.npz and "
+            f"{name}/test.npz (uint8 'images' and 'labels') or torchvision's files")
     try:
         ds = cls(root=str(data_dir), train=(split == "train"), download=download)
-    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted. You can use download=True"
-        raise DatasetError(f"{name} not found under {data_dir} (looked for {data_dir / name}/{split}*.npz and "
-                           f"torchvision's files). {fixes}") from e
-    except OSError as e:  # URLError (no internet), timeouts, a read-only folder
+    except (RuntimeError, OSError) as e:  # not found / corrupted; or a failed download (no internet, read-only folder)
+        if not download:
+            raise DatasetError(f"{name} not found under {data_dir} (looked for {data_dir / name}/{split}*.npz and "
+                               f"torchvision's files). Either let torchvision download it (data.download=true, needs "
+                               f"internet access; it goes to {data_dir}), or {copy}.") from e
         reason = getattr(e, "reason", None) or e
-        raise DatasetError(f"{name} is not under {data_dir} and downloading it failed ({reason}). {fixes}") from e
+        raise DatasetError(f"{name} is not under {data_dir} and downloading it failed ({reason}). Either run again "
+                           f"with internet access (torchvision downloads to {data_dir}), or {copy}.") from e
     x = ds.data.numpy() if hasattr(ds.data, "numpy") else np.asarray(ds.data)
     return x, np.asarray(ds.targets, dtype=np.int64)
 
