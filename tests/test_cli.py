@@ -29,6 +29,9 @@ def test_unknown_key_gets_the_closest_real_key_and_no_plus_advice(tmp_path):
     assert out.returncode == 2
     assert "trainer.epoch is not a config key (did you mean trainer.epochs?)" in out.stderr
     assert "+trainer.epoch" not in out.stderr and "Traceback" not in out.stderr
+    assert "model.kwargs" not in out.stderr  # the timm hint is for model keys only
+    out = train_py(["model.patch_size=7"], tmp_path, tmp_path)
+    assert out.returncode == 2 and "+model.kwargs.patch_size=..." in out.stderr
     out = train_py(["data=imagenet"], tmp_path, tmp_path)
     assert out.returncode == 2 and "data=imagenet is not a config option; choose one of cifar10" in out.stderr
     assert not (tmp_path / "outputs").exists()

@@ -71,8 +71,10 @@ def preflight(argv: List[str], config_dir: Path = CONF_DIR, config_name: str = "
         key = text.split("'")[1]
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
             known = flat_keys(compose(config_name, overrides=[s for s in singles if not s.startswith(key + "=")]))
+        timm_hint = (f"; timm model options go under model.kwargs (+model.kwargs.{key.rsplit('.', 1)[-1]}=...)"
+                     if key.startswith("model.") else "")
         fail(f"{key} is not a config key{did_you_mean(key, known)}. `python train.py --cfg job` prints every key "
-             f"with its value; timm model options go under model.kwargs (+model.kwargs.{key.rsplit('.', 1)[-1]}=...).")
+             f"with its value{timm_hint}.")
 
 
 def run_job(cfg: DictConfig) -> float:
