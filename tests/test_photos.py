@@ -1,13 +1,11 @@
 """Photo sets are decoded once: vkan.data.photos keeps the uint8 squares in VKAN_CACHE_DIR for later runs."""
 import logging
-import os
-import socket
 
 import pytest
 import torch
 from PIL import Image
 
-from vkan.data.photos import cache_file, decode, image_folder
+from vkan.data.photos import cache_file, decode, image_folder, partial_file
 
 
 def photo_tree(root, shades=(10, 90, 170)):
@@ -101,7 +99,7 @@ def test_a_failed_cache_write_costs_only_the_cache_and_leaves_no_partial_file(tm
     entry = cache_file(image_folder(photos, 16, "pets"))
     entry.parent.mkdir(parents=True)
     (entry.parent / "unrelated.pt").write_bytes(b"x")
-    blocked = entry.with_name(f"{entry.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+    blocked = partial_file(entry)
     blocked.mkdir()  # torch.save cannot write its temporary file (it raises RuntimeError, not OSError)
     with caplog.at_level(logging.WARNING):
         images, _ = decode(image_folder(photos, 16, "pets"), workers=1)

@@ -261,14 +261,14 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
     import vkan  # noqa: F401  (registers the models)
 
     configs = configs or list(MODEL_CONFIGS.values())
+    parsed = [parse_variant(text) for text in variants]
     rows = []
     for kan_name, mlp_name, img, batch, chans in configs:
         for compiled in compile_modes:
             builds = {mlp_name: (mlp_name, {}, None), kan_name: (kan_name, {}, True)}
             if reference and not compiled:  # the reference path is the slow baseline; eager is enough
                 builds[f"{kan_name} (reference path)"] = (kan_name, {}, False)
-            for text in variants:
-                label, kwargs = parse_variant(text)
+            for label, kwargs in parsed:
                 builds[f"{kan_name} {label}"] = (kan_name, kwargs, True)
             models = {}
             for label, (name, kwargs, fused) in builds.items():

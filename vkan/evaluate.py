@@ -22,10 +22,11 @@ def evaluate_run(run_dir: str, which: str = "best", split: str = "test", data_di
     dev = resolve_device(device)
     run = load_run(run_dir, which=which, device=dev)
     cfg = run.config
-    name = cfg.data.get("val_split", "test") if split == "val" else split
-    if name == "holdout" and cfg.data.get("val_split", "test") != "holdout":
+    validated_on = cfg.data.get("val_split", "test")
+    name = validated_on if split == "val" else split
+    if name == "holdout" and validated_on != "holdout":
         raise ConfigError(f"{run_dir} trained on its holdout images (it validated on data.val_split="
-                          f"{cfg.data.get('val_split', 'test')}), so a holdout score would be a training score; score "
+                          f"{validated_on}), so a holdout score would be a training score; score "
                           f"--split test (or --split train to see the fit), and tune with data.val_split=holdout runs")
     loader, n_images = build_eval_loader(cfg.data, resolve_data_dir(data_dir or cfg.paths.get("data_dir")), name,
                                          batch_size, dev)

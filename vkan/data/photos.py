@@ -81,11 +81,12 @@ def decode(dataset, workers: int = 4) -> Tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
-def cache_dir() -> str:
-    """``VKAN_CACHE_DIR`` (empty: no cache), else ``$XDG_CACHE_HOME/vkan``, else ``~/.cache/vkan``."""
+def cache_dir() -> Optional[Path]:
+    """``VKAN_CACHE_DIR`` (empty: None, no cache), else ``$XDG_CACHE_HOME/vkan``, else ``~/.cache/vkan``."""
     if "VKAN_CACHE_DIR" in os.environ:
-        return os.environ["VKAN_CACHE_DIR"]
-    return str(Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "vkan")
+        root = os.environ["VKAN_CACHE_DIR"]
+        return Path(root).expanduser() if root else None
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "vkan"
 
 
 def cache_file(dataset) -> Optional[Path]:
@@ -94,7 +95,7 @@ def cache_file(dataset) -> Optional[Path]:
 
     root, samples = cache_dir(), getattr(dataset, "samples", None)
     side = getattr(getattr(dataset, "transform", None), "side", None)
-    if not root or samples is None or side is None:
+    if root is None or samples is None or side is None:
         return None
     key = hashlib.sha256(f"{DECODE_VERSION}\n{pillow}\n{side}\n{sorted(dataset.class_to_idx.items())}\n".encode())
     for path, label in samples:  # a photo's name, size and modification time, and its class
@@ -103,7 +104,7 @@ def cache_file(dataset) -> Optional[Path]:
         except OSError as e:
             raise DatasetError(f"{path} went missing while the photos were listed ({e}); run again") from e
         key.update(f"{os.path.relpath(path, dataset.root)}\t{stat.st_size}\t{stat.st_mtime_ns}\t{label}\n".encode())
-    return Path(root).expanduser() / "photos" / f"{Path(dataset.root).name}-{side}px-{key.hexdigest()[:16]}.pt"
+    return root / "photos" / f"{Path(dataset.root).name}-{side}px-{key.hexdigest()[:16]}.pt"
 
 
 def load_cache(path: Path, dataset) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
@@ -123,10 +124,15 @@ def load_cache(path: Path, dataset) -> Optional[Tuple[torch.Tensor, torch.Tensor
     return images, labels
 
 
+def partial_file(path: Path) -> Path:
+    """This process's temporary file beside ``path`` (unique per host and process: a cache may be shared)."""
+    return path.with_name(f"{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+
+
 def save_cache(path: Path, images: torch.Tensor, labels: torch.Tensor) -> None:
     """Write atomically (runs side by side may decode the same set at once); a failure (a full disk, a read-only
     folder) only costs the cache, never the run."""
-    tmp = path.with_name(f"{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+    tmp = partial_file(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"images": images, "labels": labels}, tmp)  # reports its file errors as RuntimeError
