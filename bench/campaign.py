@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
+# what every job's train.py gets after its own overrides (a campaign logs to files, never to W&B)
+LAUNCH_OVERRIDES = ["logger=none", "trainer.progress_bar=false"]
 
 
 def jobs(plan: dict, recipes: List[str], seeds: List[int], extra: List[str]) -> Dict[str, dict]:
@@ -81,8 +83,7 @@ def run_all(todo: Dict[str, dict], root: Path, parallel: int) -> Dict[str, int]:
 def launch(name: str, job: dict, root: Path):
     run_dir = root.resolve() / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, str(REPO / "train.py"), *job["overrides"], f"hydra.run.dir={run_dir}", "logger=none",
-               "trainer.progress_bar=false"]
+    command = [sys.executable, str(REPO / "train.py"), *job["overrides"], f"hydra.run.dir={run_dir}", *LAUNCH_OVERRIDES]
     record = {**job, "command": " ".join(["python", "train.py", *command[2:]])}
     (run_dir / "campaign.json").write_text(json.dumps(record, indent=1))
     log = open(root / f"{name}.log", "w")
