@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn as nn
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vkan import load_run
 from vkan.checkpoint import load_checkpoint
@@ -113,6 +114,7 @@ def test_unknown_kan_option_fails_before_training_naming_the_valid_ones(tmp_path
     ("data.val_split=valid", r"data.val_split='valid' is not valid: it must be holdout, test or val"),
     ("model.kwargs.kan.spline_order=-1", r"spline_order must be an integer >= 0"),
     ("model.kwargs.kan_hidden_multiple=0", r"kan_hidden_multiple=0 is not valid: it must be an integer >= 1"),
+    ("trainer.compile_mode=reduce_overhead", r"trainer.compile_mode='reduce_overhead' is not valid: it must be auto, "),
 ])
 def test_bad_values_fail_before_data_loading_naming_key_and_range(tmp_path, override, message):
     cfg = make_cfg(tmp_path, [override, "paths.data_dir=/nonexistent"])  # no data: a check must fail first
@@ -444,6 +446,24 @@ def test_time_budget_ends_the_run_after_the_epoch_that_would_overrun_and_still_s
     assert summary["status"] == "finished" and summary["epochs_done"] == epochs == len(rows)
     assert summary.get("stopped_by") == (f"trainer.max_minutes={minutes}" if epochs < 3 else None)
     assert rows[-1]["val_acc"] and rows[-1]["test_acc"] and summary["test_acc"] == float(rows[-1]["test_acc"])
+
+
+def test_compile_mode_auto_uses_cuda_graphs_only_for_a_small_model_on_one_gpu(monkeypatch):
+    from types import SimpleNamespace
+
+    from vkan import train as train_module
+
+    def mode(setting, params, world_size=1):
+        cfg = OmegaConf.create({"trainer": {"compile_mode": setting}})
+        return train_module.compile_mode(SimpleNamespace(cfg=cfg, model=nn.Linear(params, 1, bias=False),
+                                                         ctx=SimpleNamespace(world_size=world_size)))
+
+    monkeypatch.setattr(train_module, "AUTO_GRAPHS_MAX_PARAMS", 100)
+    assert mode("auto", 100) == "reduce-overhead"
+    assert mode("auto", 101) is None  # bigger: the default mode
+    assert mode("auto", 100, world_size=2) is None  # under torchrun: the default mode
+    assert mode(None, 100) is None and mode("max-autotune", 101) == "max-autotune"  # a named mode is kept
+    assert OmegaConf.load(Path(__file__).parents[1] / "conf" / "trainer" / "default.yaml").compile_mode == "auto"
 
 
 def test_time_budget_counts_a_compiled_models_first_evaluation_once(monkeypatch):

@@ -21,6 +21,8 @@ RESUME_OVERRIDABLE = ("trainer.epochs", "trainer.max_epochs_this_run", "trainer.
                       "paths.data_dir", "logger.mode", "resume")
 # keys that may differ between two runs of "the same config" (resume=auto)
 RUN_LOCAL = RESUME_OVERRIDABLE + ("paths.output_dir",)
+# trainer.compile_mode: auto (vkan.train.compile_mode) or one of torch.compile's modes; None is its default mode
+COMPILE_MODES = ("auto", None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # keys added after runs were first saved, with the value that runs saved without them behaved as
 ADDED_KEYS = {"trainer.score_test": True, "trainer.max_minutes": None, "model.kwargs.kan.base_init": "kaiming",
               "model.kwargs.kan_hidden_multiple": 1}
@@ -86,6 +88,8 @@ def validate(cfg: DictConfig) -> None:
         _check(cfg, t + key, _optional_int(1), "null or an integer >= 1")
     _check(cfg, t + "precision", lambda v: v in ("auto", "bf16", "fp32"), "auto, bf16 or fp32")
     _check(cfg, t + "compile", lambda v: v in (True, False, "auto"), "auto, true or false")
+    _check(cfg, t + "compile_mode", lambda v: v in COMPILE_MODES, "auto, null (the default mode), reduce-overhead, "
+           "max-autotune or max-autotune-no-cudagraphs")
     _check(cfg, t + "grad_clip", lambda v: v is None or v > 0, "null or a number > 0")
     _check(cfg, t + "label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)")
     for key in ("mixup", "cutmix", "kan_reg_weight"):

@@ -300,12 +300,27 @@ def restore(run: Run, ckpt: Dict[str, Any]) -> None:
     set_rng_state(ckpt["rng"])
 
 
+# trainer.compile_mode=auto uses CUDA graphs for a one-GPU run of a model up to this size: the tiny models, whose
+# default-compiled step is host-bound (tiny/4: 2.0x KAN, 2.7x MLP, bench/RESULTS.md); bigger models, and runs under
+# torchrun, keep the default mode (not measured with graphs)
+AUTO_GRAPHS_MAX_PARAMS = 10_000_000
+
+
+def compile_mode(run: Run) -> Optional[str]:
+    """``trainer.compile_mode`` with ``auto`` resolved: ``reduce-overhead`` (CUDA graphs) or None (default mode)."""
+    mode = run.cfg.trainer.get("compile_mode")
+    if mode != "auto":
+        return mode
+    small = sum(p.numel() for p in run.model.parameters()) <= AUTO_GRAPHS_MAX_PARAMS
+    return "reduce-overhead" if small and run.ctx.world_size == 1 else None
+
+
 def compiled(run: Run, net: nn.Module) -> nn.Module:
     """``torch.compile`` on a GPU when ``trainer.compile`` is true or auto (the faster path measured in
-    bench/RESULTS.md); static shapes: a smaller last validation batch gets its own graph."""
+    bench/RESULTS.md), in ``compile_mode(run)``; static shapes: a smaller last validation batch gets its own graph."""
     want = run.cfg.trainer.compile
     use = run.device.type == "cuda" and (want is True or want == "auto")
-    mode = run.cfg.trainer.get("compile_mode")
+    mode = compile_mode(run)
     run.summary["path"] = f"torch.compile ({mode or 'default'} mode)" if use else "eager"
     if want is True and run.device.type != "cuda":
         run.summary["path"] = "eager (torch.compile is used on GPUs only)"
