@@ -401,6 +401,24 @@ def test_interrupt_mid_epoch_then_resume_gives_the_same_final_parameters(tmp_pat
     assert rows[0] == rows[1]  # the interrupted epoch's row counts every batch once
 
 
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_best_checkpoint_keeps_its_epoch_when_last_is_saved_again(tmp_path, monkeypatch, hard_links):
+    from vkan.checkpoint import copy_checkpoint, save_checkpoint
+
+    def no_link(*args):
+        raise OSError("this file system has no hard links")
+
+    if not hard_links:  # the bytes are copied instead
+        monkeypatch.setattr(os, "link", no_link)
+    last, best = tmp_path / "last.pt", tmp_path / "best.pt"
+    save_checkpoint(last, {"epoch": 1})
+    copy_checkpoint(last, best)
+    save_checkpoint(last, {"epoch": 2})
+    assert torch.load(best)["epoch"] == 1 and torch.load(last)["epoch"] == 2
+    copy_checkpoint(last, best)  # an existing best.pt is replaced
+    assert torch.load(best)["epoch"] == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]
+
+
 def test_corrupt_checkpoint_says_so_names_the_other_one_and_gives_no_torch_advice(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "best.pt").write_bytes(b"PK\x03\x04 not really a checkpoint")

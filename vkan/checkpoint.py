@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
@@ -45,6 +46,19 @@ def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save(payload, tmp)
     os.replace(tmp, path)
+
+
+def copy_checkpoint(source: Path, target: Path) -> None:
+    """``target`` becomes a copy of the checkpoint file ``source`` (a hard link where the file system has them: no
+    second serialisation), atomically; a later ``save_checkpoint`` to ``source`` replaces its file and leaves
+    ``target`` as it was."""
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:  # no hard links here (some network or FAT file systems): copy the bytes
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> Dict[str, Any]:

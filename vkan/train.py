@@ -17,8 +17,8 @@ import torch.nn as nn
 from omegaconf import DictConfig, OmegaConf
 
 from vkan import distributed as dist
-from vkan.checkpoint import (build_model_from_checkpoint, epochs_done, load_checkpoint, rng_state, save_checkpoint,
-                             set_rng_state)
+from vkan.checkpoint import (build_model_from_checkpoint, copy_checkpoint, epochs_done, load_checkpoint, rng_state,
+                             save_checkpoint, set_rng_state)
 from vkan.config import model_spec, validate
 from vkan.data import DataBundle, build_data, resolve_data_dir
 from vkan.engine import autocast, autocast_dtype, evaluate, limited, progress, resolve_device
@@ -388,6 +388,8 @@ def train_epoch(run: Run) -> EpochTotals:
         if signum and run.batches_done < total:
             totals.seconds += time.perf_counter() - t0
             stop_mid_epoch(run, totals, signum)
+    if run.device.type == "cuda":
+        torch.cuda.synchronize(run.device)  # the epoch's time includes the GPU work still queued (end_epoch syncs anyway)
     totals.seconds += time.perf_counter() - t0
     return totals
 
@@ -556,13 +558,13 @@ def checkpoint_payload(run: Run, partial: Optional[EpochTotals] = None, row: Opt
 
 
 def write_checkpoints(run: Run, row: Dict[str, Any], improved: Dict[str, bool]) -> None:
+    """last.pt every epoch; best.pt (best_ema.pt) is the same checkpoint, linked, when the epoch improved on it."""
     folder = run.run_dir / "checkpoints"
-    payload = checkpoint_payload(run, row=row)
-    save_checkpoint(folder / "last.pt", payload)
+    save_checkpoint(folder / "last.pt", checkpoint_payload(run, row=row))
     if improved[""]:
-        save_checkpoint(folder / "best.pt", payload)
+        copy_checkpoint(folder / "last.pt", folder / "best.pt")
     if improved["_ema"] and run.ema is not None:
-        save_checkpoint(folder / "best_ema.pt", payload)
+        copy_checkpoint(folder / "last.pt", folder / "best_ema.pt")
 
 
 def update_summary(run: Run, row: Dict[str, Any]) -> None:
