@@ -60,3 +60,39 @@ def test_two_nodes_of_one_process_each_train_one_run_in_sync(tmp_path, data_dir)
     assert len(runs) == 1  # one run: rank 0 writes, the other node's Hydra folder is dropped
     summary = json.loads((runs[0] / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["ranks_in_sync"] is True and summary["status"] == "finished"
+
+
+ORDER_SCRIPT = """
+import sys, time
+from pathlib import Path
+from vkan import distributed as dist
+ctx = dist.setup()
+out = Path(sys.argv[1])
+with dist.local_main_first(ctx):
+    if ctx.local_rank == 0:
+        time.sleep(1.0)  # a slow download or decode
+        (out / "cache").write_text("decoded")
+    else:
+        (out / f"rank{ctx.rank}_saw").write_text(str((out / "cache").exists()))
+dist.barrier()
+dist.cleanup(ctx)
+"""
+
+
+def test_local_rank_zero_prepares_the_data_before_the_other_ranks_read_it(tmp_path):
+    """Under torchrun the other ranks enter the data block only after local rank 0 has left it (its download or
+    decoded-photo cache is there for them): two CPU processes, gloo."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "VKAN_DIST_BACKEND": "gloo"}
+        procs.append(subprocess.Popen([sys.executable, "-c", ORDER_SCRIPT, str(tmp_path)], cwd=REPO, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(outputs)
+    assert (tmp_path / "rank1_saw").read_text() == "True"

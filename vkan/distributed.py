@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import torch
 import torch.distributed as tdist
@@ -92,6 +93,17 @@ def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
 def barrier() -> None:
     if tdist.is_available() and tdist.is_initialized():
         tdist.barrier()
+
+
+@contextmanager
+def local_main_first(ctx: DistContext) -> Iterator[None]:
+    """Each machine's local rank 0 runs the block first, the other ranks after it: a dataset is downloaded, or a
+    photo set decoded and cached, once per machine, and the others read its files. A no-op in a single process."""
+    if ctx.world_size > 1 and ctx.local_rank != 0:
+        barrier()
+    yield
+    if ctx.world_size > 1 and ctx.local_rank == 0:
+        barrier()
 
 
 def broadcast_object(obj: Any) -> Any:

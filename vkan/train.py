@@ -179,8 +179,9 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt") if cfg.resume else None
     seed_everything(cfg.seed, ctx.rank)
     started = time.perf_counter()
-    run.data = build_data(cfg.data, resolve_data_dir(cfg.paths.data_dir), cfg.trainer.batch_size, device, cfg.seed,
-                          rank=ctx.rank, world_size=ctx.world_size)
+    with dist.local_main_first(ctx):  # downloads and the decoded-photo cache: once per machine
+        run.data = build_data(cfg.data, resolve_data_dir(cfg.paths.data_dir), cfg.trainer.batch_size, device,
+                              cfg.seed, rank=ctx.rank, world_size=ctx.world_size)
     run.data_s = time.perf_counter() - started
     if ckpt is not None:
         run.spec = {"model_name": ckpt["model_name"], "model_kwargs": ckpt["model_kwargs"]}
