@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One GPU session's checks in one call: the kernels' and launchers' GPU tests (and the app under CUDA graphs against
-# the default compile), the training app end to end on MNIST (KAN and its MLP twin, default GPU path: compiled), and
-# the training-step benchmark at the app's shapes (eager with vkan's direct launches and with Triton's, compiled).
+# the default compile), the training app end to end on MNIST (KAN and its MLP twin, the default GPU path: compiled,
+# CUDA graphs for these tiny models), the app's step against the bare step in one process (bench/app_step.py, same
+# path), and the training-step benchmark at the app's shapes (eager, default compile, CUDA graphs).
 #   VKAN_DATA_DIR=<folder with mnist/> bash bench/gpu_check.sh OUT_DIR [EPOCHS]
 set -uo pipefail
 out=${1:-bench/out}; epochs=${2:-3}
@@ -12,5 +13,7 @@ for model in vit_kan vit; do
   python3 train.py model=$model data=mnist trainer.epochs=$epochs logger=none trainer.progress_bar=false \
     hydra.run.dir=/tmp/vkan_runs/$model 2>&1 | tail -8 | tee "$out/${model}_train.log"
   cp /tmp/vkan_runs/$model/metrics.csv "$out/${model}_metrics.csv"
+  python3 bench/app_step.py model=$model data=mnist --steps 100 --rounds 5 --json "$out/app_${model}.json" 2>&1 | tail -6
 done
-python3 -m vkan.bench --skip-layers --models mnist28 --rounds 3 --no-reference --json "$out/models.json" 2>&1 | tail -12
+python3 -m vkan.bench --skip-layers --models mnist28 --rounds 3 --no-reference --compile-modes default,reduce-overhead \
+  --json "$out/models.json" 2>&1 | tail -12
