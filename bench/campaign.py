@@ -140,9 +140,9 @@ def report(plan: dict, root: Path, at_epoch: Optional[int] = None) -> str:
     """Markdown: one row per recipe and model of ``plan`` with jobs in ``root``: best holdout accuracy of the
     finished runs (mean ± std over seeds), failures named; ``at_epoch`` adds the holdout accuracy of that epoch
     over the runs that reached it (equal footing when a time budget ended some runs early)."""
-    at = f" at epoch {at_epoch} (runs)" if at_epoch else ""
-    rows = [f"| recipe | model | overrides | best holdout acc | holdout acc{at} | finished | epochs | params | "
-            "img/s (GPU shared) |", "|---|---|---|---|---|---|---|---|---|"]
+    at = f" holdout acc at epoch {at_epoch} (runs) |" if at_epoch else ""
+    rows = [f"| recipe | model | overrides | best holdout acc |{at} finished | epochs | params | img/s (GPU shared) |",
+            "|---|---|---|---|" + ("---|" if at_epoch else "") + "---|---|---|---|"]
     for recipe, overrides in plan["recipes"].items():
         for model in plan.get("models", {}):
             pattern = re.compile(re.escape(f"{recipe}-{model}-s") + r"\d+")
@@ -154,7 +154,7 @@ def report(plan: dict, root: Path, at_epoch: Optional[int] = None) -> str:
             done = [summary for summary, state in outcomes.values() if state == "finished"]
             problems = sorted({state for _, state in outcomes.values() if state != "finished"})
             at_values = [v for v in (holdout_at(root / n, at_epoch) for n in names) if v is not None] if at_epoch else []
-            acc_at = f"{mean_std(at_values)} ({len(at_values)}/{len(names)})" if at_epoch else ""
+            acc_at = f" {mean_std(at_values)} ({len(at_values)}/{len(names)}) |" if at_epoch else ""
             epochs = sorted({s["epochs_done"] for s in done})
             epoch_text = "-".join(map(str, sorted({epochs[0], epochs[-1]}))) if epochs else ""
             stopped = " (time guard)" if any(s.get("stopped_by") for s in done) else ""
@@ -162,7 +162,7 @@ def report(plan: dict, root: Path, at_epoch: Optional[int] = None) -> str:
             speed = f"{statistics.mean(s['img_per_s'] for s in done):,.0f}" if done else "-"
             params = f"{done[0]['params'] / 1e6:.2f} M" if done else "-"
             rows.append(f"| {recipe} | {model} | {' '.join(overrides) or '(the recipe)'} | "
-                        f"{mean_std([s['best_val_acc'] for s in done])} | {acc_at} | {finished} | {epoch_text}{stopped} "
+                        f"{mean_std([s['best_val_acc'] for s in done])} |{acc_at} {finished} | {epoch_text}{stopped} "
                         f"| {params} | {speed} |")
     return "\n".join(rows)
 

@@ -224,8 +224,8 @@ def test_campaign_report_gives_mean_and_std_per_recipe_and_model_and_names_failu
             "models": {"kan": ["model=vit_kan"], "mlp": ["model=vit"]}}
     lines = campaign.report(plan, tmp_path).splitlines()
     assert len(lines) == 5  # header, rule, light x {kan, mlp}, wild x kan
-    assert lines[2].startswith("| light | kan | (the recipe) | 81.00% ± 1.41 |  | 2/2 | 60 | 5.35 M |")
-    assert lines[3].startswith("| light | mlp | (the recipe) | 90.00% |  | 1/2; unfinished | 60 |")
+    assert lines[2].startswith("| light | kan | (the recipe) | 81.00% ± 1.41 | 2/2 | 60 | 5.35 M |")
+    assert lines[3].startswith("| light | mlp | (the recipe) | 90.00% | 1/2; unfinished | 60 |")
     assert "| 0/2; failed: NonFiniteLossError; failed: training loss became nan / in epoch 1 |" in lines[4]
     (tmp_path / "light-kan-s0" / "metrics.csv").write_text("epoch,val_acc\n1,0.5\n2,0.7\n2,0.75\n")  # resumed
     (tmp_path / "light-kan-s1" / "metrics.csv").write_text("epoch,val_acc\n1,0.6\n")  # ended before epoch 2

@@ -2,6 +2,7 @@
 (also from the middle of an epoch), failures keep results."""
 import csv
 import json
+import logging
 import os
 import signal
 import time
@@ -114,7 +115,7 @@ def test_unknown_kan_option_fails_before_training_naming_the_valid_ones(tmp_path
     ("data.val_split=valid", r"data.val_split='valid' is not valid: it must be holdout, test or val"),
     ("model.kwargs.kan.spline_order=-1", r"spline_order must be an integer >= 0"),
     ("model.kwargs.kan_hidden_multiple=0", r"kan_hidden_multiple=0 is not valid: it must be an integer >= 1"),
-    ("trainer.compile_mode=reduce_overhead", r"trainer.compile_mode='reduce_overhead' is not valid: it must be auto, "),
+    ("trainer.compile_mode=reduce_overhead", r"trainer.compile_mode='reduce_overhead' is not valid: it must be auto, null or default "),
 ])
 def test_bad_values_fail_before_data_loading_naming_key_and_range(tmp_path, override, message):
     cfg = make_cfg(tmp_path, [override, "paths.data_dir=/nonexistent"])  # no data: a check must fail first
@@ -401,6 +402,16 @@ def test_interrupt_mid_epoch_then_resume_gives_the_same_final_parameters(tmp_pat
     assert rows[0] == rows[1]  # the interrupted epoch's row counts every batch once
 
 
+def test_the_log_names_the_image_size_and_an_evaluation_cut_short_by_limit_val_batches(tmp_path, data_dir, caplog):
+    cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=200", "data.val_split=holdout", "data.holdout=50",
+                                     "trainer.epochs=1", "trainer.batch_size=50", "trainer.limit_val_batches=1",
+                                     "logger=none"], data_dir)
+    with caplog.at_level(logging.INFO, logger="vkan.train"):
+        train(cfg)
+    assert "| mnist at 28 px: 150 train / 50 val images" in caplog.text
+    assert "| test acc " in caplog.text and "(on 1 batch: trainer.limit_val_batches)" in caplog.text
+
+
 @pytest.mark.parametrize("hard_links", [True, False])
 def test_best_checkpoint_keeps_its_epoch_when_last_is_saved_again(tmp_path, monkeypatch, hard_links):
     from vkan.checkpoint import copy_checkpoint, save_checkpoint
@@ -413,6 +424,8 @@ def test_best_checkpoint_keeps_its_epoch_when_last_is_saved_again(tmp_path, monk
     last, best = tmp_path / "last.pt", tmp_path / "best.pt"
     save_checkpoint(last, {"epoch": 1})
     copy_checkpoint(last, best)
+    assert os.path.samefile(last, best) == hard_links  # a link: no second serialisation
+    copy_checkpoint(last, best)  # again, with no save between: still one file, no temporary left
     save_checkpoint(last, {"epoch": 2})
     assert torch.load(best)["epoch"] == 1 and torch.load(last)["epoch"] == 2
     copy_checkpoint(last, best)  # an existing best.pt is replaced

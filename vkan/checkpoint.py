@@ -52,6 +52,8 @@ def copy_checkpoint(source: Path, target: Path) -> None:
     """``target`` becomes a copy of the checkpoint file ``source`` (a hard link where the file system has them: no
     second serialisation), atomically; a later ``save_checkpoint`` to ``source`` replaces its file and leaves
     ``target`` as it was."""
+    if target.exists() and os.path.samefile(source, target):
+        return  # already the same file (renaming one link of a file onto another would leave the temporary name)
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     tmp.unlink(missing_ok=True)
     try:

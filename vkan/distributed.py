@@ -101,9 +101,11 @@ def local_main_first(ctx: DistContext) -> Iterator[None]:
     photo set decoded and cached, once per machine, and the others read its files. A no-op in a single process."""
     if ctx.world_size > 1 and ctx.local_rank != 0:
         barrier()
-    yield
-    if ctx.world_size > 1 and ctx.local_rank == 0:
-        barrier()
+    try:
+        yield
+    finally:  # also when rank 0 fails: the others go on and meet the same error instead of waiting for it
+        if ctx.world_size > 1 and ctx.local_rank == 0:
+            barrier()
 
 
 def broadcast_object(obj: Any) -> Any:

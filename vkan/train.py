@@ -308,7 +308,8 @@ AUTO_GRAPHS_MAX_PARAMS = 10_000_000
 
 
 def compile_mode(run: Run) -> Optional[str]:
-    """``trainer.compile_mode`` with ``auto`` resolved: ``reduce-overhead`` (CUDA graphs) or None (default mode)."""
+    """``trainer.compile_mode`` with ``auto`` resolved (``reduce-overhead``: CUDA graphs, or None: the default mode);
+    a named mode as given."""
     mode = run.cfg.trainer.get("compile_mode")
     if mode != "auto":
         return mode
@@ -344,7 +345,8 @@ def open_records(run: Run) -> None:
         run.logger.record_resume(cfg, run.epochs_done, run.batches_done)
     val = "the test split (quick run; tune with data.val_split=holdout)" if data.val_split == "test" else \
         f"the {data.val_split} split"
-    report(f"{run.spec['model_name']}: {n_params / 1e6:.2f} M parameters | {cfg.data.name}: {data.n_train} train / "
+    report(f"{run.spec['model_name']}: {n_params / 1e6:.2f} M parameters | {cfg.data.name} at {data.img_size} px: "
+           f"{data.n_train} train / "
            f"{data.n_val} val images, validating on {val} | {run.device}"
            f"{f' x {ctx.world_size}' if ctx.world_size > 1 else ''}{f', {run.amp} autocast' if run.amp else ''}, "
            f"{run.summary['path']} | set up in {time.perf_counter() - run.wall0:.0f} s (data {run.data_s:.0f} s) | "
@@ -540,6 +542,9 @@ def epoch_line(run: Run, row: Dict[str, Any]) -> str:
         line += f" (EMA {row['val_acc_ema']:.4f})"
     if "test_acc" in row and run.data.test is not None:
         line += f" | test acc {row['test_acc']:.4f}"
+    if "val_acc" in row and run.cfg.trainer.limit_val_batches:
+        n = run.cfg.trainer.limit_val_batches
+        line += f" (on {n} batch{'es' if n > 1 else ''}: trainer.limit_val_batches)"
     return line + f" | lr {row['lr']:.2e} | {row['img_per_s']:.0f} img/s | {row['epoch_s']:.1f} s"
 
 
