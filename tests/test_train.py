@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vkan import load_run
 from vkan.checkpoint import load_checkpoint
-from vkan.config import model_spec, resumed_config
+from vkan.config import model_spec, resumed_config, validate
 from vkan.data import DatasetError, build_data
 from vkan.errors import CheckpointError, ConfigError, NonFiniteLossError
 from vkan.evaluate import evaluate_run
@@ -76,6 +76,31 @@ def test_every_config_group_option_composes_and_instantiates(tmp_path, group, op
     assert isinstance(optimizer, torch.optim.Optimizer) and len(optimizer.param_groups) == 2
 
 
+def test_kan_spline_branch_gets_its_own_lr_scale_and_weight_decay_through_the_schedule(tmp_path):
+    import timm
+
+    cfg = make_cfg(tmp_path, ["optimizer.kan_spline_lr_scale=0.1", "optimizer.kan_spline_weight_decay=0.2"])
+    model = timm.create_model(cfg.model.name, num_classes=10, depth=1)
+    optimizer = build_optimizer(cfg, model)
+    fc1 = model.blocks[0].mlp.fc1
+    group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+    lr = cfg.optimizer.lr
+    assert group_of[id(fc1.spline_weight)]["lr"] == pytest.approx(0.1 * lr)
+    assert group_of[id(fc1.spline_weight)]["weight_decay"] == 0.2
+    assert group_of[id(fc1.spline_scaler)]["lr"] == pytest.approx(0.1 * lr)
+    assert group_of[id(fc1.spline_scaler)]["weight_decay"] == 0.0
+    assert group_of[id(fc1.base_weight)]["lr"] == lr and group_of[id(fc1.base_weight)]["weight_decay"] == 0.05
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, 10))
+    for _ in range(7):
+        optimizer.step()
+        schedule.step()
+    assert group_of[id(fc1.spline_weight)]["lr"] == pytest.approx(0.1 * group_of[id(fc1.base_weight)]["lr"])
+    mlp = build_optimizer(make_cfg(tmp_path, ["model=vit", "optimizer.kan_spline_lr_scale=0.1"]),
+                          timm.create_model("vit_mlp_tiny_patch4_32", num_classes=10, depth=1))
+    assert [g["lr"] for g in mlp.param_groups] == [lr, lr]  # no spline branch: the option changes nothing
+
+
 def test_model_kwargs_reach_timm_as_written_for_both_twins(tmp_path):
     import timm
 
@@ -115,6 +140,7 @@ def test_unknown_kan_option_fails_before_training_naming_the_valid_ones(tmp_path
     ("data.val_split=valid", r"data.val_split='valid' is not valid: it must be holdout, test or val"),
     ("model.kwargs.kan.spline_order=-1", r"spline_order must be an integer >= 0"),
     ("model.kwargs.kan_hidden_multiple=0", r"kan_hidden_multiple=0 is not valid: it must be an integer >= 1"),
+    ("optimizer.kan_spline_lr_scale=0", r"optimizer.kan_spline_lr_scale=0 is not valid: it must be a number > 0"),
     ("trainer.compile_mode=reduce_overhead", r"trainer.compile_mode='reduce_overhead' is not valid: it must be auto, null or default "),
 ])
 def test_bad_values_fail_before_data_loading_naming_key_and_range(tmp_path, override, message):
@@ -589,10 +615,12 @@ def test_resume_auto_finds_the_newest_unfinished_run_of_the_same_config(tmp_path
     run("different", "interrupted", other, 4000)
     assert latest_unfinished_run(cfg, [tmp_path / "outputs"]) == newest  # epochs may differ, lr may not
     assert latest_unfinished_run(make_cfg(tmp_path, ["data=cifar10"]), [tmp_path / "outputs"]) is None
-    saved_before_score_test = OmegaConf.to_container(resolved)
-    del saved_before_score_test["trainer"]["score_test"]  # a run saved before the key existed
-    older = run("before_the_key", "interrupted", OmegaConf.create(saved_before_score_test), 5000)
+    saved_before_the_keys = OmegaConf.to_container(resolved)
+    del saved_before_the_keys["trainer"]["score_test"]  # a run saved before these keys existed
+    del saved_before_the_keys["optimizer"]["kan_spline_lr_scale"], saved_before_the_keys["optimizer"]["kan_spline_weight_decay"]
+    older = run("before_the_keys", "interrupted", OmegaConf.create(saved_before_the_keys), 5000)
     assert latest_unfinished_run(cfg, [tmp_path / "outputs"]) == older
+    validate(OmegaConf.create(saved_before_the_keys))  # and its config still passes the checks
 
 
 def test_evaluation_shows_progress(capsys):

@@ -25,7 +25,8 @@ RUN_LOCAL = RESUME_OVERRIDABLE + ("paths.output_dir",)
 COMPILE_MODES = ("auto", None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # keys added after runs were first saved, with the value that runs saved without them behaved as
 ADDED_KEYS = {"trainer.score_test": True, "trainer.max_minutes": None, "model.kwargs.kan.base_init": "kaiming",
-              "model.kwargs.kan_hidden_multiple": 1}
+              "model.kwargs.kan_hidden_multiple": 1, "optimizer.kan_spline_lr_scale": 1.0,
+              "optimizer.kan_spline_weight_decay": None}
 
 
 def flat_items(node: dict, prefix: str = "") -> Iterator[Tuple[str, Any]]:
@@ -56,7 +57,7 @@ def did_you_mean(key: str, known: Iterable[str]) -> str:
 # --- checks -----------------------------------------------------------------------------------------------
 
 def _check(cfg: DictConfig, key: str, ok, what: str) -> None:
-    value = OmegaConf.select(cfg, key)
+    value = OmegaConf.select(cfg, key, default=ADDED_KEYS.get(key))  # a run saved before the key: its old behaviour
     try:
         good = ok(value)
     except TypeError:
@@ -103,6 +104,8 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg, o + "name", lambda v: v in ("adamw", "sgd"), "adamw or sgd")
     _check(cfg, o + "lr", lambda v: v > 0, "a number > 0")
     _check(cfg, o + "weight_decay", lambda v: v >= 0, "a number >= 0")
+    _check(cfg, o + "kan_spline_lr_scale", lambda v: v > 0, "a number > 0 (1: the optimizer's lr)")
+    _check(cfg, o + "kan_spline_weight_decay", lambda v: v is None or v >= 0, "null (weight_decay) or a number >= 0")
     _check(cfg, "scheduler.warmup_epochs", lambda v: v >= 0, "a number of epochs >= 0")
     _check(cfg, "scheduler.min_lr_ratio", lambda v: 0 <= v <= 1, "in [0, 1]")
     _check(cfg, "data.val_split", lambda v: v in ("holdout", "test", "val"), "holdout, test or val")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Iterator, List, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -76,13 +76,35 @@ def copy_kan_grids(source: nn.Module, target: nn.Module) -> None:
 KAN_NO_WEIGHT_DECAY = ("*spline_scaler",)
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> List[dict]:
+# The spline branch of every KAN layer: what ``param_groups``' spline_lr_scale and spline_weight_decay act on
+KAN_SPLINE_PARAMS = ("*spline_weight", "*spline_scaler")
+
+
+def param_groups(model: nn.Module, weight_decay: float, spline_lr_scale: float = 1.0,
+                 spline_weight_decay: Optional[float] = None) -> List[dict]:
     """timm's two weight-decay groups (``timm.optim.param_groups_weight_decay``: no decay for tensors of
     ndim <= 1, biases and ``model.no_weight_decay()``), for any model: the KAN ``spline_scaler`` names
-    are added to a model's own list when it has none of them (e.g. a plain ``nn.Sequential`` of KANLinear)."""
+    are added to a model's own list when it has none of them (e.g. a plain ``nn.Sequential`` of KANLinear).
+
+    ``spline_lr_scale`` (!= 1) or ``spline_weight_decay`` (not None) move the KAN layers' spline branch
+    (``spline_weight``, ``spline_scaler``) into groups of their own: a learning rate of ``spline_lr_scale`` x the
+    optimizer's (the group's ``lr_scale``, timm's name for it; ``vkan.train.build_optimizer`` applies it) and
+    ``spline_weight_decay`` on ``spline_weight`` (default: ``weight_decay``; the scalers never decay)."""
     from timm.optim import param_groups_weight_decay
 
+    named = list(model.named_parameters())
     skip = set(getattr(model, "no_weight_decay", lambda: set())())
     if not any(fnmatch.fnmatch(n, p) for n in skip for p in KAN_NO_WEIGHT_DECAY):
-        skip |= {n for n, _ in model.named_parameters() if any(fnmatch.fnmatch(n, p) for p in KAN_NO_WEIGHT_DECAY)}
-    return param_groups_weight_decay(model, weight_decay, no_weight_decay_list=skip)
+        skip |= {n for n, _ in named if any(fnmatch.fnmatch(n, p) for p in KAN_NO_WEIGHT_DECAY)}
+    groups = param_groups_weight_decay(model, weight_decay, no_weight_decay_list=skip)
+    if spline_lr_scale == 1.0 and spline_weight_decay is None:
+        return groups
+    spline = [(n, p) for n, p in named if p.requires_grad and any(fnmatch.fnmatch(n, pat) for pat in KAN_SPLINE_PARAMS)]
+    moved = {id(p) for _, p in spline}
+    kept = [{**group, "params": [p for p in group["params"] if id(p) not in moved]} for group in groups]
+    spline_decay = weight_decay if spline_weight_decay is None else spline_weight_decay
+    decayed = [p for n, p in spline if n not in skip]  # spline_weight
+    exempt = [p for n, p in spline if n in skip]  # spline_scaler
+    return [group for group in kept if group["params"]] + [
+        {"params": params, "weight_decay": decay, "lr_scale": spline_lr_scale}
+        for params, decay in ((decayed, spline_decay), (exempt, 0.0)) if params]

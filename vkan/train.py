@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -24,7 +25,7 @@ from vkan.data import DataBundle, build_data, resolve_data_dir
 from vkan.engine import autocast, autocast_dtype, evaluate, limited, progress, resolve_device
 from vkan.errors import NonFiniteLossError
 from vkan.interrupt import Interrupted, StopSignal
-from vkan.kan_tools import copy_kan_grids, kan_layers, kan_regularization_loss, update_grids
+from vkan.kan_tools import copy_kan_grids, kan_layers, kan_regularization_loss, param_groups, update_grids
 from vkan.run_logger import RunLogger, write_json
 
 log = logging.getLogger("vkan.train")
@@ -231,7 +232,8 @@ def drop_duplicate_rank_folder(cfg: DictConfig, ctx: dist.DistContext, run_dir: 
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
     """timm's optimizer factory: AdamW (fused on a GPU) or (Nesterov) SGD, no weight decay for the model's
-    ``no_weight_decay()`` names (KAN spline_scaler included), biases and norms. Build it after moving the model."""
+    ``no_weight_decay()`` names (KAN spline_scaler included), biases and norms; the KAN spline branch's own lr
+    scale and weight decay (``vkan.param_groups``). Build it after moving the model."""
     from timm.optim import create_optimizer_v2
 
     o = cfg.optimizer
@@ -239,7 +241,13 @@ def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
     if o.name == "adamw" and next(model.parameters()).is_cuda:
         extra["fused"] = True  # one kernel for all parameters: the step is host-bound otherwise
     name = o.name if o.name == "adamw" else ("sgd" if o.get("nesterov", True) else "momentum")
-    return create_optimizer_v2(model, opt=name, lr=o.lr, weight_decay=o.weight_decay, **extra)
+    groups = partial(param_groups, weight_decay=o.weight_decay, spline_lr_scale=o.get("kan_spline_lr_scale", 1.0),
+                     spline_weight_decay=o.get("kan_spline_weight_decay"))
+    optimizer = create_optimizer_v2(model, opt=name, lr=o.lr, weight_decay=o.weight_decay, param_group_fn=groups,
+                                    **extra)
+    for group in optimizer.param_groups:  # the schedule (LambdaLR) scales each group's lr as built here
+        group["lr"] = o.lr * group.get("lr_scale", 1.0)
+    return optimizer
 
 
 def build_optimization(run: Run) -> None:
