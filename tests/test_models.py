@@ -120,6 +120,19 @@ def test_weight_decay_groups_exempt_spline_scaler_but_decay_spline_weight():
     assert len(groups[0]["params"]) + len(groups[1]["params"]) == len(list(model.parameters()))
 
 
+def test_spline_groups_keep_scalers_exempt_when_no_weight_decay_lists_patterns():
+    class Net(torch.nn.Sequential):
+        def no_weight_decay(self):
+            return {"*spline_scaler"}  # timm reads these as fnmatch patterns
+
+    net = Net(KANLinear(8, 6), KANLinear(6, 4))
+    groups = param_groups(net, 0.05, spline_lr_scale=0.5)
+    group_of = {id(p): g for g in groups for p in g["params"]}
+    assert group_of[id(net[1].spline_scaler)]["weight_decay"] == 0.0 and group_of[id(net[1].spline_scaler)]["lr_scale"] == 0.5
+    assert group_of[id(net[1].spline_weight)]["weight_decay"] == 0.05 and "lr_scale" not in group_of[id(net[1].base_weight)]
+    assert len(group_of) == len(list(net.parameters()))
+
+
 def test_regularization_loss_sums_every_kan_layer():
     model = timm.create_model("vit_kan_tiny_patch4_32", num_classes=10, depth=2)
     expected = sum(layer.regularization_loss() for _, layer in kan_layers(model))

@@ -96,6 +96,14 @@ def test_kan_spline_branch_gets_its_own_lr_scale_and_weight_decay_through_the_sc
         optimizer.step()
         schedule.step()
     assert group_of[id(fc1.spline_weight)]["lr"] == pytest.approx(0.1 * group_of[id(fc1.base_weight)]["lr"])
+    resumed = build_optimizer(cfg, model)  # a resume: fresh groups, then the saved states
+    resumed.load_state_dict(optimizer.state_dict())
+    schedule_again = torch.optim.lr_scheduler.LambdaLR(resumed, lr_lambda(cfg, 10))
+    schedule_again.load_state_dict(schedule.state_dict())
+    resumed.step()
+    schedule_again.step()
+    schedule.step()
+    assert [g["lr"] for g in resumed.param_groups] == pytest.approx([g["lr"] for g in optimizer.param_groups])
     mlp = build_optimizer(make_cfg(tmp_path, ["model=vit", "optimizer.kan_spline_lr_scale=0.1"]),
                           timm.create_model("vit_mlp_tiny_patch4_32", num_classes=10, depth=1))
     assert [g["lr"] for g in mlp.param_groups] == [lr, lr]  # no spline branch: the option changes nothing
@@ -430,12 +438,12 @@ def test_interrupt_mid_epoch_then_resume_gives_the_same_final_parameters(tmp_pat
 
 def test_the_log_names_the_image_size_and_an_evaluation_cut_short_by_limit_val_batches(tmp_path, data_dir, caplog):
     cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=200", "data.val_split=holdout", "data.holdout=50",
-                                     "trainer.epochs=1", "trainer.batch_size=50", "trainer.limit_val_batches=1",
+                                     "trainer.epochs=1", "trainer.batch_size=25", "trainer.limit_val_batches=2",
                                      "logger=none"], data_dir)
     with caplog.at_level(logging.INFO, logger="vkan.train"):
         train(cfg)
     assert "| mnist at 28 px: 150 train / 50 val images" in caplog.text
-    assert "| test acc " in caplog.text and "(on 1 batch: trainer.limit_val_batches)" in caplog.text
+    assert "| test acc " in caplog.text and "(on 2 batches: trainer.limit_val_batches)" in caplog.text  # 8 test batches
 
 
 @pytest.mark.parametrize("hard_links", [True, False])

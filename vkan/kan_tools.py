@@ -82,7 +82,7 @@ KAN_SPLINE_PARAMS = ("*spline_weight", "*spline_scaler")
 
 def param_groups(model: nn.Module, weight_decay: float, spline_lr_scale: float = 1.0,
                  spline_weight_decay: Optional[float] = None) -> List[dict]:
-    """timm's two weight-decay groups (``timm.optim.param_groups_weight_decay``: no decay for tensors of
+    """timm's weight-decay groups (``timm.optim.param_groups_weight_decay``: no decay for tensors of
     ndim <= 1, biases and ``model.no_weight_decay()``), for any model: the KAN ``spline_scaler`` names
     are added to a model's own list when it has none of them (e.g. a plain ``nn.Sequential`` of KANLinear).
 
@@ -103,8 +103,9 @@ def param_groups(model: nn.Module, weight_decay: float, spline_lr_scale: float =
     moved = {id(p) for _, p in spline}
     kept = [{**group, "params": [p for p in group["params"] if id(p) not in moved]} for group in groups]
     spline_decay = weight_decay if spline_weight_decay is None else spline_weight_decay
-    decayed = [p for n, p in spline if n not in skip]  # spline_weight
-    exempt = [p for n, p in spline if n in skip]  # spline_scaler
+    exempt_names = {n for n, _ in spline if any(fnmatch.fnmatch(n, s) for s in skip)}  # timm reads skip as patterns
+    decayed = [p for n, p in spline if n not in exempt_names]  # spline_weight
+    exempt = [p for n, p in spline if n in exempt_names]  # spline_scaler
     return [group for group in kept if group["params"]] + [
         {"params": params, "weight_decay": decay, "lr_scale": spline_lr_scale}
         for params, decay in ((decayed, spline_decay), (exempt, 0.0)) if params]

@@ -241,12 +241,13 @@ def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
     if o.name == "adamw" and next(model.parameters()).is_cuda:
         extra["fused"] = True  # one kernel for all parameters: the step is host-bound otherwise
     name = o.name if o.name == "adamw" else ("sgd" if o.get("nesterov", True) else "momentum")
-    groups = partial(param_groups, weight_decay=o.weight_decay, spline_lr_scale=o.get("kan_spline_lr_scale", 1.0),
-                     spline_weight_decay=o.get("kan_spline_weight_decay"))
-    optimizer = create_optimizer_v2(model, opt=name, lr=o.lr, weight_decay=o.weight_decay, param_group_fn=groups,
-                                    **extra)
-    for group in optimizer.param_groups:  # the schedule (LambdaLR) scales each group's lr as built here
-        group["lr"] = o.lr * group.get("lr_scale", 1.0)
+    scale, spline_decay = o.get("kan_spline_lr_scale", 1.0), o.get("kan_spline_weight_decay")
+    own = scale != 1.0 or spline_decay is not None  # else timm's own groups, as before these options
+    groups = partial(param_groups, weight_decay=o.weight_decay, spline_lr_scale=scale, spline_weight_decay=spline_decay)
+    optimizer = create_optimizer_v2(model, opt=name, lr=o.lr, weight_decay=o.weight_decay,
+                                    param_group_fn=groups if own else None, **extra)
+    for group in optimizer.param_groups:  # LambdaLR scales each group's lr as set here (lr_scale applied once)
+        group["lr"] = o.lr * group.pop("lr_scale", 1.0)
     return optimizer
 
 
@@ -550,8 +551,9 @@ def epoch_line(run: Run, row: Dict[str, Any]) -> str:
         line += f" (EMA {row['val_acc_ema']:.4f})"
     if "test_acc" in row and run.data.test is not None:
         line += f" | test acc {row['test_acc']:.4f}"
-    if "val_acc" in row and run.cfg.trainer.limit_val_batches:
-        n = run.cfg.trainer.limit_val_batches
+    n = run.cfg.trainer.limit_val_batches
+    scored = [run.data.val] + ([run.data.test] if "test_acc" in row and run.data.test is not None else [])
+    if "val_acc" in row and n and any(n < len(loader) for loader in scored):
         line += f" (on {n} batch{'es' if n > 1 else ''}: trainer.limit_val_batches)"
     return line + f" | lr {row['lr']:.2e} | {row['img_per_s']:.0f} img/s | {row['epoch_s']:.1f} s"
 
