@@ -386,6 +386,14 @@ def test_resume_takes_the_saved_config_and_gives_the_same_metrics(tmp_path, data
     assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
 
 
+def test_a_resumed_runs_img_per_s_averages_the_steady_epochs_of_every_invocation(tmp_path, data_dir):
+    train(make_cfg(tmp_path, RESUME + ["trainer.max_epochs_this_run=2"], data_dir))  # epochs 1-2
+    resumed = train(resumed_config(tmp_path, ["trainer.max_epochs_this_run=null"]))  # epoch 3
+    rates = [float(r["img_per_s"]) for r in read_metrics(tmp_path)]
+    assert len(rates) == 3 and resumed["status"] == "finished"
+    assert resumed["img_per_s"] == pytest.approx(rates[1])  # epoch 1 and the resumed epoch 3 include warm-up
+
+
 @pytest.mark.slow
 def test_evaluating_the_holdout_of_a_run_that_trained_on_it_is_refused(tmp_path, data_dir):
     from vkan.evaluate import evaluate_run
