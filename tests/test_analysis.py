@@ -210,6 +210,16 @@ def test_campaign_picks_the_recipe_with_the_best_mean_holdout_over_every_model(t
                                                  "trainer.score_test=true"]
 
 
+def test_campaign_can_rank_recipes_by_the_mean_of_the_last_evaluations_instead_of_the_best(tmp_path):
+    campaign = bench_campaign()
+    for recipe, best, curve in (("spiky", 0.95, [0.95, 0.70, 0.72]), ("steady", 0.90, [0.88, 0.89, 0.90])):
+        for model in ("vit_kan", "vit"):
+            run = fake_run(tmp_path / f"{recipe}-{model}-s0", model, 0, 0.5, best, recipe=recipe)
+            (run / "metrics.csv").write_text("epoch,val_acc\n" + "".join(f"{e},{v}\n" for e, v in enumerate(curve, 1)))
+    assert campaign.best_recipe(tmp_path, ["kan", "mlp"]) == "spiky"  # its single best evaluation
+    assert campaign.best_recipe(tmp_path, ["kan", "mlp"], last=2) == "steady"  # 0.895 against 0.71
+
+
 def test_campaign_report_gives_mean_and_std_per_recipe_and_model_and_names_failures(tmp_path):
     campaign = bench_campaign()
     fake_run(tmp_path / "light-kan-s0", "vit_kan", 0, 0.5, 0.80)
