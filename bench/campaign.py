@@ -44,14 +44,25 @@ def jobs(plan: dict, recipes: List[str], seeds: List[int], extra: List[str]) -> 
     return out
 
 
+def holdout_curve(run_dir: Path) -> Dict[int, float]:
+    """{epoch: holdout accuracy} from the run's metrics.csv, in epoch order; an epoch written twice (a resume after a
+    crash between its row and its checkpoint) counts by its last row; {} without a metrics.csv."""
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return {}
+    with open(path) as f:
+        rows = {int(r["epoch"]): float(r["val_acc"]) for r in csv.DictReader(f) if r.get("val_acc")}
+    return dict(sorted(rows.items()))
+
+
 def holdout_score(run_dir: Path, summary: dict, last: int = 0) -> Optional[float]:
-    """A run's holdout accuracy: its best (``last`` 0), or the mean of its last ``last`` evaluations in metrics.csv,
-    a steadier reading when the holdout is small (flowers: 294 photos) and the best is a maximum over many epochs."""
+    """A run's holdout accuracy: its best (``last`` 0), or the mean of its last ``last`` evaluations (fewer if it
+    has fewer), a steadier reading when the holdout is small (flowers: 294 photos) and the best is a maximum over
+    many epochs; None when the run has no evaluations to read."""
     if not last:
         return summary["best_val_acc"]
-    with open(run_dir / "metrics.csv") as f:
-        values = [float(r["val_acc"]) for r in csv.DictReader(f) if r.get("val_acc")]
-    return statistics.mean(values[-last:]) if values else None
+    values = list(holdout_curve(run_dir).values())[-last:]
+    return statistics.mean(values) if values else None
 
 
 def best_recipe(folder: Path, models: List[str], last: int = 0) -> str:
@@ -72,8 +83,9 @@ def best_recipe(folder: Path, models: List[str], last: int = 0) -> str:
              for recipe, per in scores.items() if set(models) <= set(per)}
     if not means:
         sys.exit(f"no recipe in {folder} finished on the holdout split for every model ({', '.join(models)})")
+    what = f"mean of the last {last} evaluations" if last else "best"
     for recipe in sorted(means, key=means.get, reverse=True):
-        print(f"holdout {recipe}: {means[recipe]:.4f} (" +
+        print(f"holdout ({what}) {recipe}: {means[recipe]:.4f} (" +
               ", ".join(f"{m} {statistics.mean(scores[recipe][m]):.4f}" for m in models) + ")")
     return max(means, key=means.get)
 
@@ -140,16 +152,6 @@ def mean_std(values: List[float]) -> str:
     return f"{100 * statistics.mean(values):.2f}%" + (f" ± {100 * statistics.stdev(values):.2f}" if len(values) > 1 else "")
 
 
-def holdout_at(run_dir: Path, epoch: int) -> Optional[float]:
-    """The holdout accuracy of ``epoch`` (its last row) in the run's metrics.csv; None if the run has none."""
-    path = run_dir / "metrics.csv"
-    if not path.exists():
-        return None
-    with open(path) as f:
-        values = [float(r["val_acc"]) for r in csv.DictReader(f) if r.get("val_acc") and int(r["epoch"]) == epoch]
-    return values[-1] if values else None
-
-
 def report(plan: dict, root: Path, at_epoch: Optional[int] = None) -> str:
     """Markdown: one row per recipe and model of ``plan`` with jobs in ``root``: best holdout accuracy of the
     finished runs (mean ± std over seeds), failures named; ``at_epoch`` adds the holdout accuracy of that epoch
@@ -167,7 +169,7 @@ def report(plan: dict, root: Path, at_epoch: Optional[int] = None) -> str:
             outcomes = {n: job_outcome(root, n) for n in names}
             done = [summary for summary, state in outcomes.values() if state == "finished"]
             problems = sorted({state for _, state in outcomes.values() if state != "finished"})
-            at_values = [v for v in (holdout_at(root / n, at_epoch) for n in names) if v is not None] if at_epoch else []
+            at_values = [v for v in (holdout_curve(root / n).get(at_epoch) for n in names) if v is not None] if at_epoch else []
             acc_at = f" {mean_std(at_values)} ({len(at_values)}/{len(names)}) |" if at_epoch else ""
             epochs = sorted({s["epochs_done"] for s in done})
             epoch_text = "-".join(map(str, sorted({epochs[0], epochs[-1]}))) if epochs else ""
@@ -198,6 +200,8 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="run nothing; print the table of the jobs in ROOT")
     parser.add_argument("--at-epoch", type=int, help="--report: also the holdout accuracy of this epoch")
     args = parser.parse_args()
+    if args.rank_by_last and (args.rank_by_last < 0 or not args.best_of):
+        parser.error("--rank-by-last N takes N >= 1 and applies to --best-of DIR")
     plan = json.loads(args.plan.read_text())
     if args.report:
         print(report(plan, args.root, args.at_epoch))

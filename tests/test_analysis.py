@@ -212,12 +212,19 @@ def test_campaign_picks_the_recipe_with_the_best_mean_holdout_over_every_model(t
 
 def test_campaign_can_rank_recipes_by_the_mean_of_the_last_evaluations_instead_of_the_best(tmp_path):
     campaign = bench_campaign()
-    for recipe, best, curve in (("spiky", 0.95, [0.95, 0.70, 0.72]), ("steady", 0.90, [0.88, 0.89, 0.90])):
+    curves = {"spiky": [.95, .95, .95, .70, .72], "steady": [.80, .80, .80, .89, .90]}  # first N or all: spiky
+    for recipe, curve in curves.items():
         for model in ("vit_kan", "vit"):
-            run = fake_run(tmp_path / f"{recipe}-{model}-s0", model, 0, 0.5, best, recipe=recipe)
-            (run / "metrics.csv").write_text("epoch,val_acc\n" + "".join(f"{e},{v}\n" for e, v in enumerate(curve, 1)))
+            run = fake_run(tmp_path / f"{recipe}-{model}-s0", model, 0, 0.5, max(curve), recipe=recipe)
+            rows = [f"{e},{v}" for e, v in enumerate(curve, 1)]
+            rows.insert(3, "4,0.10")  # epoch 4 written again after a crash: its last row counts
+            rows.insert(2, "3,")  # an epoch without evaluation (eval_every > 1)
+            (run / "metrics.csv").write_text("epoch,val_acc\n" + "\n".join(rows) + "\n")
     assert campaign.best_recipe(tmp_path, ["kan", "mlp"]) == "spiky"  # its single best evaluation
     assert campaign.best_recipe(tmp_path, ["kan", "mlp"], last=2) == "steady"  # 0.895 against 0.71
+    assert campaign.holdout_score(tmp_path / "spiky-vit-s0", {}, last=3) == pytest.approx((.95 + .70 + .72) / 3)
+    (tmp_path / "steady-vit-s0" / "metrics.csv").unlink()  # a run without metrics: left out, not a crash
+    assert campaign.best_recipe(tmp_path, ["kan", "mlp"], last=2) == "spiky"  # steady lost its MLP run
 
 
 def test_campaign_report_gives_mean_and_std_per_recipe_and_model_and_names_failures(tmp_path):

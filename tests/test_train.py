@@ -387,11 +387,15 @@ def test_resume_takes_the_saved_config_and_gives_the_same_metrics(tmp_path, data
 
 
 def test_a_resumed_runs_img_per_s_averages_the_steady_epochs_of_every_invocation(tmp_path, data_dir):
-    train(make_cfg(tmp_path, RESUME + ["trainer.max_epochs_this_run=2"], data_dir))  # epochs 1-2
-    resumed = train(resumed_config(tmp_path, ["trainer.max_epochs_this_run=null"]))  # epoch 3
-    rates = [float(r["img_per_s"]) for r in read_metrics(tmp_path)]
+    train(make_cfg(tmp_path / "same", RESUME + ["trainer.max_epochs_this_run=2"], data_dir))  # epochs 1-2
+    resumed = train(resumed_config(tmp_path / "same", ["trainer.max_epochs_this_run=null"]))  # epoch 3
+    rates = [float(r["img_per_s"]) for r in read_metrics(tmp_path / "same")]
     assert len(rates) == 3 and resumed["status"] == "finished"
     assert resumed["img_per_s"] == pytest.approx(rates[1])  # epoch 1 and the resumed epoch 3 include warm-up
+    train(make_cfg(tmp_path / "moved", RESUME + ["trainer.max_epochs_this_run=2"], data_dir))
+    moved = train(resumed_config(tmp_path / "moved", ["trainer.max_epochs_this_run=null", "trainer.compile=true"]))
+    assert moved["path"] != resumed["path"]  # another path (on a CPU: eager, saying compile is GPU-only) ...
+    assert moved["img_per_s"] == pytest.approx(float(read_metrics(tmp_path / "moved")[2]["img_per_s"]))  # ... alone
 
 
 @pytest.mark.slow

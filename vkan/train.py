@@ -124,7 +124,7 @@ class Run:
     best: Dict[str, Any] = field(default_factory=lambda: {"acc": -1.0, "epoch": -1, "acc_ema": -1.0})
     partial: Optional[EpochTotals] = None  # the interrupted epoch's totals, on resume
     rates: List[float] = field(default_factory=list)  # img/s of this invocation's epochs
-    rates_before: List[float] = field(default_factory=list)  # steady img/s of the earlier invocations (checkpoint)
+    rates_before: List[float] = field(default_factory=list)  # steady img/s of earlier invocations run the same way
     wall0: float = field(default_factory=time.perf_counter)
     wall_before: float = 0.0  # seconds the earlier invocations of a resumed run took (from its checkpoint)
     clock: Optional[EpochClock] = None  # trainer.max_minutes
@@ -132,8 +132,13 @@ class Run:
     out_of_time: bool = False  # another epoch would pass trainer.max_minutes: the current one was the last
 
     def steady_rates(self) -> List[float]:
-        """img/s of every epoch of the run so far but the first of each invocation (compilation, warm-up)."""
+        """img/s of every epoch but the first of each invocation (compilation, warm-up), over the invocations that
+        ran as this one does (``setup``; checkpoints before this record: this invocation only)."""
         return self.rates_before + self.rates[1:]
+
+    def setup(self) -> List[Any]:
+        """What an img/s depends on besides the model: processes, device type and the path (eager, compile mode)."""
+        return [self.ctx.world_size, self.device.type, self.summary.get("path")]
 
     def wall_time(self) -> float:
         """Seconds the run has taken so far, over every invocation (a resumed run adds its earlier ones)."""
@@ -207,6 +212,9 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
         restore(run, ckpt)
     ddp = cfg.trainer.ddp
     run.net = compiled(run, dist.wrap(run.model, ctx, ddp.bucket_cap_mb, ddp.static_graph, ddp.comm_dtype))
+    earlier = (ckpt or {}).get("steady_rates") or {}
+    if earlier.get("setup") == run.setup():  # img/s of a resume on other hardware or another path is not averaged in
+        run.rates_before = list(earlier["rates"])
     open_records(run)
     return run
 
@@ -304,7 +312,6 @@ def restore(run: Run, ckpt: Dict[str, Any]) -> None:
     run.epochs_done, run.batches_done = epochs_done(ckpt), int(ckpt.get("batches_done", 0))
     run.step = int(ckpt.get("step", run.epochs_done * run.steps_per_epoch + run.batches_done))
     run.wall_before = float(ckpt.get("wall_time_s", 0.0))
-    run.rates_before = list(ckpt.get("steady_rates", []))
     run.best.update(acc=ckpt["best_val_acc"], epoch=ckpt["best_epoch"], acc_ema=ckpt.get("best_val_acc_ema", -1.0))
     if run.batches_done and ckpt.get("world_size", 1) != run.ctx.world_size:
         report(f"the checkpoint stopped inside epoch {run.epochs_done + 1} with {ckpt.get('world_size', 1)} "
@@ -571,8 +578,8 @@ def checkpoint_payload(run: Run, partial: Optional[EpochTotals] = None, row: Opt
                "batches_done": run.batches_done, "step": run.step, "best_val_acc": run.best["acc"],
                "best_epoch": run.best["epoch"], "best_val_acc_ema": run.best["acc_ema"], "rng": rng_state(),
                "config": OmegaConf.to_container(run.cfg, resolve=True), "metrics": row or {},
-               "world_size": run.ctx.world_size, "wall_time_s": run.wall_time(), "steady_rates": run.steady_rates(),
-               "format": 2}
+               "world_size": run.ctx.world_size, "wall_time_s": run.wall_time(),
+               "steady_rates": {"setup": run.setup(), "rates": run.steady_rates()}, "format": 2}
     if run.ema is not None:
         payload["ema"] = run.ema.module.state_dict()
     if partial is not None:
@@ -591,7 +598,7 @@ def write_checkpoints(run: Run, row: Dict[str, Any], improved: Dict[str, bool]) 
 
 
 def update_summary(run: Run, row: Dict[str, Any]) -> None:
-    steady = run.steady_rates() or run.rates  # only first epochs so far: those
+    steady = run.steady_rates() or run.rates  # no invocation had a second epoch yet: this one's first (warm-up too)
     run.summary.update(best_val_acc=run.best["acc"], best_epoch=run.best["epoch"], final_val_acc=row.get("val_acc"),
                        epochs_done=run.epochs_done, img_per_s=sum(steady) / len(steady),
                        wall_time_s=run.wall_time())
