@@ -3,6 +3,7 @@
     python bench/campaign.py bench/plans/cifar10.json --root /tmp/runs/tune --seeds 0
     python bench/campaign.py bench/plans/cifar10.json --root /tmp/runs/final --seeds 0 1 2 \\
         --best-of /tmp/runs/tune --score-test
+    python bench/campaign.py bench/plans/cifar10.json --root /tmp/runs/final --resume   # after a time guard
 
 A plan (JSON) names ``common`` overrides, ``recipes`` (name -> overrides) and ``models`` (name -> overrides);
 the jobs are recipes x models x seeds, each ``python train.py`` in its own folder ``ROOT/<recipe>-<model>-s<seed>``
@@ -10,7 +11,8 @@ with ``campaign.json`` beside Hydra's files. Jobs never see the test split unles
 (the final runs of a chosen recipe). ``--best-of DIR`` keeps the one recipe with the best holdout accuracy in DIR,
 averaged per model and then over the models (recipes that did not run for every model are skipped); with
 ``--rank-by-last N`` a run's accuracy is the mean of its last N evaluations instead of its best.
-Exits 1 if a job failed; its log is ``ROOT/<job>.log``. ``--report`` runs nothing: it prints the Markdown table of
+``--resume`` continues the unfinished jobs in ROOT (stopped by a time guard, say) from their checkpoints, side by
+side. Exits 1 if a job failed; its log is ``ROOT/<job>.log`` (``.resume.log``). ``--report`` runs nothing: it prints the Markdown table of
 the plan's recipes from the job folders already in ROOT (holdout accuracy mean ± std over seeds, failures named;
 ``--at-epoch N`` adds each recipe's holdout accuracy at epoch N).
 """
@@ -90,13 +92,28 @@ def best_recipe(folder: Path, models: List[str], last: int = 0) -> str:
     return max(means, key=means.get)
 
 
-def run_all(todo: Dict[str, dict], root: Path, parallel: int) -> Dict[str, int]:
-    """Run the jobs, ``parallel`` at a time (each ``python train.py`` in the checkout); {name: exit code}."""
+def unfinished_jobs(root: Path) -> Dict[str, dict]:
+    """{job name: its record} of the jobs in ``root`` that stopped before their last epoch (time guard of the call,
+    ``max_epochs_this_run``, a signal) and left a checkpoint to continue from."""
+    todo = {}
+    for record in sorted(root.glob("*/campaign.json")):
+        summary = record.parent / "summary.json"
+        status = json.loads(summary.read_text()).get("status", "") if summary.exists() else ""
+        if status != "finished" and (record.parent / "checkpoints" / "last.pt").exists():
+            todo[record.parent.name] = json.loads(record.read_text())
+    return todo
+
+
+def run_all(todo: Dict[str, dict], root: Path, parallel: int, resume_with: Optional[List[str]] = None
+            ) -> Dict[str, int]:
+    """Run the jobs, ``parallel`` at a time (each ``python train.py`` in the checkout), or continue them with
+    ``resume_with`` overrides (``resume`` takes only a few: ``trainer.max_minutes``, ...); {name: exit code}."""
     waiting, running, codes = list(todo), {}, {}
     while waiting or running:
         while waiting and len(running) < parallel:
             name = waiting.pop(0)
-            running[name] = launch(name, todo[name], root)
+            running[name] = launch(name, todo[name], root) if resume_with is None else \
+                continue_job(name, root, resume_with)
         time.sleep(1)
         for name, (proc, log) in list(running.items()):
             if proc.poll() is not None:
@@ -104,6 +121,14 @@ def run_all(todo: Dict[str, dict], root: Path, parallel: int) -> Dict[str, int]:
                 codes[name] = proc.returncode
                 del running[name]
     return codes
+
+
+def continue_job(name: str, root: Path, overrides: List[str]):
+    """``python train.py resume=ROOT/<name>``: the saved config goes on from the last checkpoint; log appended to
+    ``ROOT/<name>.resume.log``."""
+    command = [sys.executable, str(REPO / "train.py"), f"resume={root.resolve() / name}", *overrides]
+    log = open(root / f"{name}.resume.log", "a")
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO), log
 
 
 def launch(name: str, job: dict, root: Path):
@@ -190,6 +215,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--recipes", nargs="+", help="recipes of the plan to run (default: all)")
     parser.add_argument("--best-of", type=Path, help="run only the best recipe of this earlier campaign folder")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the unfinished jobs in ROOT from their checkpoints (with --set: overrides a "
+                             "resume accepts, e.g. trainer.max_minutes=7), side by side; nothing new is started")
     parser.add_argument("--rank-by-last", type=int, default=0, metavar="N",
                         help="--best-of: rank recipes by each run's mean holdout accuracy over its last N evaluations "
                              "(steadier on a small holdout) instead of its best")
@@ -206,14 +234,19 @@ def main() -> None:
     if args.report:
         print(report(plan, args.root, args.at_epoch))
         return
-    recipes = args.recipes or list(plan["recipes"])
-    if args.best_of:
-        recipes = [best_recipe(args.best_of, list(plan["models"]), args.rank_by_last)]
-        print(f"recipe chosen on the holdout split: {recipes[0]}")
-    todo = jobs(plan, recipes, args.seeds, [f"trainer.score_test={str(args.score_test).lower()}", *args.set])
+    if args.resume:
+        todo = unfinished_jobs(args.root)
+        if not todo:
+            sys.exit(f"no unfinished job with a checkpoint in {args.root}")
+    else:
+        recipes = args.recipes or list(plan["recipes"])
+        if args.best_of:
+            recipes = [best_recipe(args.best_of, list(plan["models"]), args.rank_by_last)]
+            print(f"recipe chosen on the holdout split: {recipes[0]}")
+        todo = jobs(plan, recipes, args.seeds, [f"trainer.score_test={str(args.score_test).lower()}", *args.set])
     start = time.perf_counter()
-    codes = run_all(todo, args.root, args.parallel or len(todo))
-    print(f"{len(todo)} jobs side by side in {time.perf_counter() - start:.0f} s")
+    codes = run_all(todo, args.root, args.parallel or len(todo), resume_with=args.set if args.resume else None)
+    print(f"{len(todo)} jobs {'continued' if args.resume else 'run'} side by side in {time.perf_counter() - start:.0f} s")
     table(args.root, list(todo), codes)
     sys.exit(1 if any(codes.values()) else 0)
 

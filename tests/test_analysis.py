@@ -227,6 +227,36 @@ def test_campaign_can_rank_recipes_by_the_mean_of_the_last_evaluations_instead_o
     assert campaign.best_recipe(tmp_path, ["kan", "mlp"], last=2) == "spiky"  # steady lost its MLP run
 
 
+@pytest.mark.slow
+def test_campaign_resume_continues_the_paused_jobs_to_their_last_epoch(tmp_path, data_dir):
+    import os
+    import subprocess
+    import sys
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({
+        "common": ["data=mnist", "data.subset=200", "data.val_split=holdout", "data.holdout=50", "model.kwargs.depth=1",
+                   "+model.kwargs.patch_size=7", "trainer.device=cpu", "trainer.epochs=2", "trainer.batch_size=50",
+                   "trainer.pause_after_minutes=0.0001"],  # pauses after each epoch
+        "recipes": {"r": []}, "models": {"kan": ["model=vit_kan"]}}))
+    root, repo = tmp_path / "runs", Path(__file__).parents[1]
+    env = {**os.environ, "VKAN_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
+
+    def campaign(*args):
+        return subprocess.run([sys.executable, str(repo / "bench" / "campaign.py"), str(plan), "--root", str(root),
+                               *args], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+
+    first = campaign("--seeds", "0")
+    summary = json.loads((root / "r-kan-s0" / "summary.json").read_text())
+    assert first.returncode == 0 and summary["status"].startswith("paused") and summary["epochs_done"] == 1
+    again = campaign("--resume")
+    summary = json.loads((root / "r-kan-s0" / "summary.json").read_text())
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert summary["status"] == "finished" and summary["epochs_done"] == 2 and "1 jobs continued" in again.stdout
+    assert (root / "r-kan-s0.resume.log").exists()
+    assert campaign("--resume").returncode == 1  # nothing left to continue: says so
+
+
 def test_campaign_report_gives_mean_and_std_per_recipe_and_model_and_names_failures(tmp_path):
     campaign = bench_campaign()
     fake_run(tmp_path / "light-kan-s0", "vit_kan", 0, 0.5, 0.80)

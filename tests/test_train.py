@@ -148,6 +148,7 @@ def test_unknown_kan_option_fails_before_training_naming_the_valid_ones(tmp_path
     ("data.val_split=valid", r"data.val_split='valid' is not valid: it must be holdout, test or val"),
     ("model.kwargs.kan.spline_order=-1", r"spline_order must be an integer >= 0"),
     ("model.kwargs.kan_hidden_multiple=0", r"kan_hidden_multiple=0 is not valid: it must be an integer >= 1"),
+    ("trainer.pause_after_minutes=0", r"trainer.pause_after_minutes=0 is not valid: it must be null or a number"),
     ("optimizer.kan_spline_lr_scale=0", r"optimizer.kan_spline_lr_scale=0 is not valid: it must be a number > 0"),
     ("trainer.compile_mode=reduce_overhead", r"trainer.compile_mode='reduce_overhead' is not valid: it must be auto, null or default "),
 ])
@@ -384,6 +385,14 @@ def test_resume_takes_the_saved_config_and_gives_the_same_metrics(tmp_path, data
     a, b = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "part")
     keys = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_ema", "lr"]
     assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
+
+
+def test_pause_after_minutes_pauses_without_scoring_test_and_resume_finishes_the_run(tmp_path, data_dir):
+    paused = train(make_cfg(tmp_path, RESUME + ["trainer.pause_after_minutes=0.0001"], data_dir))  # 6 ms: one epoch
+    assert paused["status"].startswith("paused") and paused["epochs_done"] == 1 and "test_acc" not in paused
+    done = train(resumed_config(tmp_path, ["trainer.pause_after_minutes=null"]))
+    assert done["status"] == "finished" and done["epochs_done"] == 3
+    assert [bool(r["test_acc"]) for r in read_metrics(tmp_path)] == [False, False, True]  # scored once, at the end
 
 
 def test_a_resumed_runs_img_per_s_averages_the_steady_epochs_of_every_invocation(tmp_path, data_dir):

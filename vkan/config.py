@@ -16,7 +16,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from vkan.errors import ConfigError
 
 # keys a resume may change: how far and how fast to go on, where the data is, how to log and show progress
-RESUME_OVERRIDABLE = ("trainer.epochs", "trainer.max_epochs_this_run", "trainer.max_minutes", "trainer.progress_bar",
+RESUME_OVERRIDABLE = ("trainer.epochs", "trainer.max_epochs_this_run", "trainer.max_minutes",
+                      "trainer.pause_after_minutes", "trainer.progress_bar",
                       "trainer.device", "trainer.compile", "trainer.compile_mode", "trainer.eval_every",
                       "paths.data_dir", "logger.mode", "resume")
 # keys that may differ between two runs of "the same config" (resume=auto)
@@ -25,7 +26,7 @@ RUN_LOCAL = RESUME_OVERRIDABLE + ("paths.output_dir",)
 COMPILE_MODES = ("auto", None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # keys added after runs were first saved, with the value that runs saved without them behaved as
 ADDED_KEYS = {"trainer.score_test": True, "trainer.max_minutes": None, "model.kwargs.kan.base_init": "kaiming",
-              "model.kwargs.kan_hidden_multiple": 1, "optimizer.kan_spline_lr_scale": 1.0,
+              "model.kwargs.kan_hidden_multiple": 1, "optimizer.kan_spline_lr_scale": 1.0, "trainer.pause_after_minutes": None,
               "optimizer.kan_spline_weight_decay": None}
 
 
@@ -82,8 +83,8 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg, t + "epochs", _int(1), "an integer >= 1")
     _check(cfg, t + "max_epochs_this_run", _optional_int(1), "null or an integer >= 1")
     _check(cfg, t + "eval_every", _int(1), "an integer >= 1")
-    _check(cfg, t + "max_minutes", lambda v: v is None or (not isinstance(v, bool) and v > 0),
-           "null or a number of minutes > 0")
+    for key in ("max_minutes", "pause_after_minutes"):
+        _check(cfg, t + key, lambda v: v is None or (not isinstance(v, bool) and v > 0), "null or a number of minutes > 0")
     _check(cfg, t + "score_test", lambda v: v in (None, True, False), "true or false")
     for key in ("limit_train_batches", "limit_val_batches"):
         _check(cfg, t + key, _optional_int(1), "null or an integer >= 1")

@@ -84,6 +84,10 @@ class EpochClock:
         """The epoch's evaluation and checkpoint are done."""
         self.tail_s, self.epochs = time.perf_counter() - self.tail_start, self.epochs + 1
 
+    def next_epoch_overruns(self, budget_s: float) -> bool:
+        """After an epoch's tail: whether one more epoch with its tail would end past ``budget_s``."""
+        return time.perf_counter() - self.start + self.train_s + self.tail_s > budget_s
+
     def another_overruns(self, compiled: bool = False) -> bool:
         """Whether this epoch's evaluation, checkpoint and test scoring, then another epoch with its own, would
         end past the budget (a tail not measured yet counts as nothing). A ``compiled`` model's first tail also
@@ -165,7 +169,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
             last = cfg.trainer.epochs
             if cfg.trainer.get("max_epochs_this_run"):
                 last = min(last, run.epochs_done + cfg.trainer.max_epochs_this_run)
-            while run.epochs_done < last and not run.out_of_time:
+            while run.epochs_done < last and not run.out_of_time and not pause_due(run):
                 end_epoch(run, train_epoch(run))
             return finish(run)
         except BaseException as err:
@@ -532,6 +536,21 @@ def is_final_epoch(run: Run, epoch: int) -> bool:
         overruns = torch.tensor([float(run.clock.another_overruns(run.is_compiled))], device=run.device)
         run.out_of_time = bool(dist.all_reduce_max(overruns).item())
     return run.out_of_time
+
+
+def pause_due(run: Run) -> bool:
+    """After an epoch: whether ``trainer.pause_after_minutes`` leaves no room for another (every rank follows the
+    slowest); the run then pauses, as after ``max_epochs_this_run``: no test scoring, ``resume=`` continues it."""
+    minutes = run.cfg.trainer.get("pause_after_minutes")
+    if not minutes or run.clock.epochs == 0 or run.epochs_done >= run.cfg.trainer.epochs:
+        return False
+    overruns = torch.tensor([float(run.clock.next_epoch_overruns(60 * minutes))], device=run.device)
+    if not dist.all_reduce_max(overruns).item():
+        return False
+    if run.ctx.is_main:
+        report(f"pausing after epoch {run.epochs_done}: another would pass trainer.pause_after_minutes={minutes}; "
+               f"continue with: python train.py resume={run.run_dir}")
+    return True
 
 
 def validation_metrics(run: Run) -> Dict[str, float]:
