@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import json
 import re
 import statistics
@@ -92,15 +93,24 @@ def best_recipe(folder: Path, models: List[str], last: int = 0) -> str:
     return max(means, key=means.get)
 
 
-def unfinished_jobs(root: Path) -> Dict[str, dict]:
-    """{job name: its record} of the jobs in ``root`` that stopped before their last epoch (time guard of the call,
-    ``max_epochs_this_run``, a signal) and left a checkpoint to continue from."""
-    todo = {}
+def unfinished_jobs(root: Path, recipes: List[str], models: List[str]) -> Dict[str, dict]:
+    """{job name: its record} of the jobs in ``root`` of these recipes and models that stopped before their last
+    epoch (paused by ``trainer.pause_after_minutes`` or ``max_epochs_this_run``, interrupted, killed) and left a
+    checkpoint to continue from. Failed jobs are left as they are (a resume would most likely fail again), named."""
+    todo, failed = {}, []
     for record in sorted(root.glob("*/campaign.json")):
+        job = json.loads(record.read_text())
         summary = record.parent / "summary.json"
         status = json.loads(summary.read_text()).get("status", "") if summary.exists() else ""
-        if status != "finished" and (record.parent / "checkpoints" / "last.pt").exists():
-            todo[record.parent.name] = json.loads(record.read_text())
+        if job["recipe"] not in recipes or job["model"] not in models or status == "finished" or \
+                not (record.parent / "checkpoints" / "last.pt").exists():
+            continue
+        if status.startswith("failed"):
+            failed.append(record.parent.name)
+        else:
+            todo[record.parent.name] = job
+    if failed:
+        print(f"not continued, failed: {', '.join(failed)} (their logs in {root} say why)")
     return todo
 
 
@@ -123,10 +133,21 @@ def run_all(todo: Dict[str, dict], root: Path, parallel: int, resume_with: Optio
     return codes
 
 
+def refused_on_resume(overrides: List[str]) -> List[str]:
+    """The ``key=value`` overrides that ``python train.py resume=...`` would refuse (vkan.config)."""
+    sys.path.insert(0, str(REPO))
+    from vkan.config import RESUME_OVERRIDABLE
+
+    return [o for o in overrides if not any(fnmatch.fnmatch(o.lstrip("+~").partition("=")[0], pattern)
+                                            for pattern in RESUME_OVERRIDABLE)]
+
+
 def continue_job(name: str, root: Path, overrides: List[str]):
     """``python train.py resume=ROOT/<name>``: the saved config goes on from the last checkpoint; log appended to
     ``ROOT/<name>.resume.log``."""
-    command = [sys.executable, str(REPO / "train.py"), f"resume={root.resolve() / name}", *overrides]
+    run_dir = root.resolve() / name
+    hydra_dir = run_dir / f".resume-{time.strftime('%Y%m%d-%H%M%S')}"  # its log is merged into the run's, then dropped
+    command = [sys.executable, str(REPO / "train.py"), f"resume={run_dir}", f"hydra.run.dir={hydra_dir}", *overrides]
     log = open(root / f"{name}.resume.log", "a")
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO), log
 
@@ -146,12 +167,17 @@ def cell(summary: dict, key: str, spec: str) -> str:
 
 
 def table(root: Path, names: List[str], codes: Dict[str, int]) -> None:
-    print(f"{'job':28s} {'rc':>3s} {'holdout':>8s} {'test':>7s} {'img/s':>8s} {'epochs':>6s} {'wall s':>7s}")
+    print(f"{'job':28s} {'rc':>3s} {'status':9s} {'holdout':>8s} {'test':>7s} {'img/s':>8s} {'epochs':>6s} {'wall s':>7s}")
+    paused = []
     for name in names:
         path = root / name / "summary.json"
         s = json.loads(path.read_text()) if path.exists() else {}
-        print(f"{name:28s} {codes[name]:3d} {cell(s, 'best_val_acc', '8.4f')} {cell(s, 'test_acc', '7.4f')} "
+        status = (s.get("status") or "-").split(" ")[0].rstrip(":")
+        paused += [name] if status == "paused" else []
+        print(f"{name:28s} {codes[name]:3d} {status:9s} {cell(s, 'best_val_acc', '8.4f')} {cell(s, 'test_acc', '7.4f')} "
               f"{cell(s, 'img_per_s', '8.0f')} {cell(s, 'epochs_done', '6d')} {cell(s, 'wall_time_s', '7.0f')}")
+    if paused:
+        print(f"{len(paused)} job(s) paused: continue them with --resume")
 
 
 def job_outcome(root: Path, name: str) -> Tuple[dict, str]:
@@ -163,7 +189,8 @@ def job_outcome(root: Path, name: str) -> Tuple[dict, str]:
     if status == "finished":
         return summary, "finished"
     log = root / f"{name}.log"
-    errors = [ln for ln in log.read_text().splitlines() if ln.startswith("error:")] if log.exists() else []
+    errors = [ln for ln in log.read_text().splitlines() if ln.startswith("error:")] if log.exists() and not status \
+        else []  # a status says how the run stands, whatever an earlier invocation's log says
     if not status.startswith("failed") and not errors:
         return summary, "unfinished"  # running, paused or interrupted
     why = summary.get("error") or (errors[-1][len("error:"):] if errors else status.removeprefix("failed: "))
@@ -230,12 +257,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.rank_by_last and (args.rank_by_last < 0 or not args.best_of):
         parser.error("--rank-by-last N takes N >= 1 and applies to --best-of DIR")
+    if args.resume and (args.best_of or args.score_test):
+        parser.error("--resume continues jobs as they were launched (their test scoring too): no --best-of, "
+                     "--score-test")
+    if args.resume and refused_on_resume(args.set):
+        parser.error(f"--set {' '.join(refused_on_resume(args.set))}: a resume keeps the run's config; it takes only "
+                     "trainer.epochs, trainer.max_minutes, trainer.pause_after_minutes, ... (vkan.config.RESUME_OVERRIDABLE)")
     plan = json.loads(args.plan.read_text())
     if args.report:
         print(report(plan, args.root, args.at_epoch))
         return
     if args.resume:
-        todo = unfinished_jobs(args.root)
+        todo = unfinished_jobs(args.root, args.recipes or list(plan["recipes"]), list(plan["models"]))
         if not todo:
             sys.exit(f"no unfinished job with a checkpoint in {args.root}")
     else:

@@ -238,22 +238,31 @@ def test_campaign_resume_continues_the_paused_jobs_to_their_last_epoch(tmp_path,
         "common": ["data=mnist", "data.subset=200", "data.val_split=holdout", "data.holdout=50", "model.kwargs.depth=1",
                    "+model.kwargs.patch_size=7", "trainer.device=cpu", "trainer.epochs=2", "trainer.batch_size=50",
                    "trainer.pause_after_minutes=0.0001"],  # pauses after each epoch
-        "recipes": {"r": []}, "models": {"kan": ["model=vit_kan"]}}))
+        "recipes": {"r": []}, "models": {"kan": ["model=vit_kan"], "mlp": ["model=vit"]}}))
     root, repo = tmp_path / "runs", Path(__file__).parents[1]
     env = {**os.environ, "VKAN_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
 
     def campaign(*args):
         return subprocess.run([sys.executable, str(repo / "bench" / "campaign.py"), str(plan), "--root", str(root),
-                               *args], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+                               *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+    def summary(job):
+        return json.loads((root / job / "summary.json").read_text())
 
     first = campaign("--seeds", "0")
-    summary = json.loads((root / "r-kan-s0" / "summary.json").read_text())
-    assert first.returncode == 0 and summary["status"].startswith("paused") and summary["epochs_done"] == 1
+    assert first.returncode == 0 and "2 job(s) paused: continue them with --resume" in first.stdout
+    assert all(summary(job)["status"].startswith("paused") and summary(job)["epochs_done"] == 1
+               for job in ("r-kan-s0", "r-mlp-s0"))
+    failed = summary("r-mlp-s0") | {"status": "failed: RuntimeError", "error": "RuntimeError: a failure"}
+    (root / "r-mlp-s0" / "summary.json").write_text(json.dumps(failed))
+    assert campaign("--resume", "--set", "optimizer.lr=0.1").returncode == 2  # a resume keeps the config: refused
     again = campaign("--resume")
-    summary = json.loads((root / "r-kan-s0" / "summary.json").read_text())
     assert again.returncode == 0, again.stdout + again.stderr
-    assert summary["status"] == "finished" and summary["epochs_done"] == 2 and "1 jobs continued" in again.stdout
-    assert (root / "r-kan-s0.resume.log").exists()
+    assert "not continued, failed: r-mlp-s0" in again.stdout and "1 jobs continued" in again.stdout
+    assert summary("r-kan-s0")["status"] == "finished" and summary("r-kan-s0")["epochs_done"] == 2
+    log = (root / "r-kan-s0" / "train.log").read_text()
+    assert "resuming" in log and "vit_mlp" not in log  # the resume's lines in its own run's log
+    assert not list((root / "r-kan-s0").glob(".resume-*")) and not (tmp_path / "outputs").exists()
     assert campaign("--resume").returncode == 1  # nothing left to continue: says so
 
 

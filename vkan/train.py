@@ -84,9 +84,10 @@ class EpochClock:
         """The epoch's evaluation and checkpoint are done."""
         self.tail_s, self.epochs = time.perf_counter() - self.tail_start, self.epochs + 1
 
-    def next_epoch_overruns(self, budget_s: float) -> bool:
-        """After an epoch's tail: whether one more epoch with its tail would end past ``budget_s``."""
-        return time.perf_counter() - self.start + self.train_s + self.tail_s > budget_s
+    def next_epoch_overruns(self, budget_s: float, tails: int = 1) -> bool:
+        """After an epoch's tail: whether one more epoch with ``tails`` tails (2 for the last epoch: its test scoring)
+        would end past ``budget_s``."""
+        return time.perf_counter() - self.start + self.train_s + tails * self.tail_s > budget_s
 
     def another_overruns(self, compiled: bool = False) -> bool:
         """Whether this epoch's evaluation, checkpoint and test scoring, then another epoch with its own, would
@@ -544,7 +545,8 @@ def pause_due(run: Run) -> bool:
     minutes = run.cfg.trainer.get("pause_after_minutes")
     if not minutes or run.clock.epochs == 0 or run.epochs_done >= run.cfg.trainer.epochs:
         return False
-    overruns = torch.tensor([float(run.clock.next_epoch_overruns(60 * minutes))], device=run.device)
+    tails = 2 if run.epochs_done + 1 == run.cfg.trainer.epochs else 1
+    overruns = torch.tensor([float(run.clock.next_epoch_overruns(60 * minutes, tails))], device=run.device)
     if not dist.all_reduce_max(overruns).item():
         return False
     if run.ctx.is_main:
