@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import fnmatch
 import json
 import re
 import statistics
@@ -133,13 +132,12 @@ def run_all(todo: Dict[str, dict], root: Path, parallel: int, resume_with: Optio
     return codes
 
 
-def refused_on_resume(overrides: List[str]) -> List[str]:
-    """The ``key=value`` overrides that ``python train.py resume=...`` would refuse (vkan.config)."""
+def resume_refuses(overrides: List[str]) -> List[str]:
+    """The overrides ``python train.py resume=...`` would refuse (``vkan.config.changes_a_resume_refuses``)."""
     sys.path.insert(0, str(REPO))
-    from vkan.config import RESUME_OVERRIDABLE
+    from vkan.config import changes_a_resume_refuses
 
-    return [o for o in overrides if not any(fnmatch.fnmatch(o.lstrip("+~").partition("=")[0], pattern)
-                                            for pattern in RESUME_OVERRIDABLE)]
+    return changes_a_resume_refuses(overrides)
 
 
 def continue_job(name: str, root: Path, overrides: List[str]):
@@ -260,9 +258,10 @@ def main() -> None:
     if args.resume and (args.best_of or args.score_test):
         parser.error("--resume continues jobs as they were launched (their test scoring too): no --best-of, "
                      "--score-test")
-    if args.resume and refused_on_resume(args.set):
-        parser.error(f"--set {' '.join(refused_on_resume(args.set))}: a resume keeps the run's config; it takes only "
-                     "trainer.epochs, trainer.max_minutes, trainer.pause_after_minutes, ... (vkan.config.RESUME_OVERRIDABLE)")
+    refused = resume_refuses(args.set) if args.resume else []
+    if refused:
+        parser.error(f"--set {' '.join(refused)}: a resume keeps the run's config; it takes only trainer.epochs, "
+                     "trainer.max_minutes, trainer.pause_after_minutes, ... (vkan.config.RESUME_OVERRIDABLE)")
     plan = json.loads(args.plan.read_text())
     if args.report:
         print(report(plan, args.root, args.at_epoch))

@@ -25,9 +25,9 @@ RUN_LOCAL = RESUME_OVERRIDABLE + ("paths.output_dir",)
 # trainer.compile_mode: auto (vkan.train.compile_mode) or one of torch.compile's modes; None is its default mode
 COMPILE_MODES = ("auto", None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # keys added after runs were first saved, with the value that runs saved without them behaved as
-ADDED_KEYS = {"trainer.score_test": True, "trainer.max_minutes": None, "model.kwargs.kan.base_init": "kaiming",
-              "model.kwargs.kan_hidden_multiple": 1, "optimizer.kan_spline_lr_scale": 1.0, "trainer.pause_after_minutes": None,
-              "optimizer.kan_spline_weight_decay": None}
+ADDED_KEYS = {"trainer.score_test": True, "trainer.max_minutes": None, "trainer.pause_after_minutes": None,
+              "model.kwargs.kan.base_init": "kaiming", "model.kwargs.kan_hidden_multiple": 1,
+              "optimizer.kan_spline_lr_scale": 1.0, "optimizer.kan_spline_weight_decay": None}
 
 
 def flat_items(node: dict, prefix: str = "") -> Iterator[Tuple[str, Any]]:
@@ -157,18 +157,31 @@ def saved_config(run_dir: Path) -> DictConfig:
     return OmegaConf.load(path)
 
 
+def override_key(item: str) -> str:
+    """The dotted key of a command-line override (``+key=value``, ``~key``, ``key=value``)."""
+    return item.lstrip("+~").partition("=")[0]
+
+
+def changes_a_resume_refuses(overrides: Iterable[str]) -> List[str]:
+    """The overrides a resume does not take: any key outside ``RESUME_OVERRIDABLE`` (Hydra's own keys go to Hydra)."""
+    return [item for item in overrides if not override_key(item).startswith("hydra.")
+            and not any(fnmatch.fnmatch(override_key(item), pattern) for pattern in RESUME_OVERRIDABLE)]
+
+
 def resumed_config(run_dir: Path, overrides: Iterable[str] = ()) -> DictConfig:
     """The saved config of ``run_dir`` with the command-line ``overrides`` (``key=value``) that a resume
     allows; any other override raises ConfigError naming it and the allowed keys."""
     run_dir = Path(run_dir).resolve()
     cfg = saved_config(run_dir)
+    refused = changes_a_resume_refuses(overrides)
+    if refused:
+        raise ConfigError(f"resume={run_dir} continues that run with its saved config; {override_key(refused[0])} "
+                          f"cannot change on resume (only {', '.join(RESUME_OVERRIDABLE[:-1])}). Start a new run to "
+                          f"change it.")
     for item in overrides:
         key, _, value = item.lstrip("+~").partition("=")
-        if key in ("resume", "hydra.run.dir", "hydra.sweep.dir") or key.startswith("hydra."):
+        if key == "resume" or key.startswith("hydra."):
             continue
-        if not any(fnmatch.fnmatch(key, pattern) for pattern in RESUME_OVERRIDABLE):
-            raise ConfigError(f"resume={run_dir} continues that run with its saved config; {key} cannot change on "
-                              f"resume (only {', '.join(RESUME_OVERRIDABLE[:-1])}). Start a new run to change it.")
         with open_dict(cfg):
             OmegaConf.update(cfg, key, OmegaConf.from_dotlist([f"v={value}"]).v, force_add=True)
     with open_dict(cfg):

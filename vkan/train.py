@@ -85,8 +85,8 @@ class EpochClock:
         self.tail_s, self.epochs = time.perf_counter() - self.tail_start, self.epochs + 1
 
     def next_epoch_overruns(self, budget_s: float, tails: int = 1) -> bool:
-        """After an epoch's tail: whether one more epoch with ``tails`` tails (2 for the last epoch: its test scoring)
-        would end past ``budget_s``."""
+        """Whether the time so far, one more epoch's training and ``tails`` evaluation + checkpoint tails would end
+        past ``budget_s``."""
         return time.perf_counter() - self.start + self.train_s + tails * self.tail_s > budget_s
 
     def another_overruns(self, compiled: bool = False) -> bool:
@@ -96,8 +96,7 @@ class EpochClock:
         so until a second tail is measured it stands for this epoch's tail alone."""
         if not self.budget_s:
             return False
-        tails = 1 if compiled and self.epochs < 2 else 3
-        return time.perf_counter() - self.start + self.train_s + tails * self.tail_s > self.budget_s
+        return self.next_epoch_overruns(self.budget_s, tails=1 if compiled and self.epochs < 2 else 3)
 
 
 @dataclass
