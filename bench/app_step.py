@@ -17,6 +17,14 @@ conditions), each ended by a device sync:
 
 Each round starts with the next way. img/s is the median over rounds; ``vs_bare`` is the median of per-round ratios. ``app / bare`` is the issue's
 ratio (target >= 0.9); ``app / app, one batch`` is what the loader and augmentation cost.
+
+``--profile N`` then runs each way for N more steps under ``torch.profiler`` and says where a step's time goes: the
+device's busy time a step (kernels and copies) against the profiled wall time, and the host calls with the most
+self time, with how often each is made a step. A device sync shows there (``cudaStreamSynchronize``,
+``cudaMemcpyAsync`` from pageable memory), and so do the launches that a short device step cannot hide. The
+profiler's own overhead slows the host, so its wall times are not the benchmark's.
+
+    python bench/app_step.py model=vit data=synthetic --steps 100 --profile 20 --json out.json
 """
 from __future__ import annotations
 
@@ -123,11 +131,48 @@ def measure(run, steps: int, rounds: int) -> List[dict]:
     return rows
 
 
+def profile(run, steps: int, top: int = 8) -> List[dict]:
+    """Per way, ``steps`` steps under ``torch.profiler``: profiled wall ms a step, the device's busy ms a step (the
+    self time of its kernels and copies; None on a CPU) and the ``top`` host calls by self time a step."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    on_gpu = run.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
+    rows = []
+    for way, loop in step_loops(run).items():
+        sync(run.device)
+        with torch_profile(activities=activities) as prof:
+            t0 = time.perf_counter()
+            loop(steps)
+            sync(run.device)
+            wall = time.perf_counter() - t0
+        events = prof.key_averages()
+        busy_us = sum(e.self_device_time_total for e in events) if on_gpu else None
+        host = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+        rows.append({"way": way, "wall_ms": 1e3 * wall / steps,
+                     "device_busy_ms": None if busy_us is None else busy_us / 1e3 / steps,
+                     "host_calls": [{"name": e.key, "self_ms": e.self_cpu_time_total / 1e3 / steps,
+                                     "calls": e.count / steps} for e in host]})
+    return rows
+
+
+def print_profile(rows: List[dict]) -> None:
+    print("| way (profiled) | wall ms a step | device busy ms a step | host calls with the most self time: ms, calls a step |")
+    print("|---|---|---|---|")
+    for r in rows:
+        busy = "-" if r["device_busy_ms"] is None else f"{r['device_busy_ms']:.2f}"
+        calls = "; ".join(f"{c['name']} {c['self_ms']:.2f}, {c['calls']:g}" for c in r["host_calls"])
+        print(f"| {r['way']} | {r['wall_ms']:.2f} | {busy} | {calls} |")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py (default: model=vit_kan data=mnist)")
     parser.add_argument("--steps", type=int, default=30, help="optimizer steps per way and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="then N steps of each way under torch.profiler: device busy time and host calls a step")
     parser.add_argument("--json", type=Path, help="also write the rows (and the run's facts) here")
     args = parser.parse_args(argv)
     from vkan import distributed as dist
@@ -137,6 +182,7 @@ def main(argv=None) -> None:
         failed = True
         try:
             rows = measure(run, args.steps, args.rounds)
+            profiled = profile(run, args.profile) if args.profile > 0 else []
             failed = False
         finally:
             run.logger.finish(failed=failed)
@@ -148,8 +194,10 @@ def main(argv=None) -> None:
     print("| way | img/s | vs bare (median, min-max over rounds) |\n|---|---|---|")
     for r in rows:
         print(f"| {r['way']} | {r['img_per_s']:,.0f} | {r['vs_bare']:.2f} ({r['vs_bare_min']:.2f}-{r['vs_bare_max']:.2f}) |")
+    if profiled:
+        print_profile(profiled)
     if args.json:
-        args.json.write_text(json.dumps({**facts, "rows": rows}, indent=1))
+        args.json.write_text(json.dumps({**facts, "rows": rows, "profile": profiled}, indent=1))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ for model in vit_kan vit; do
   python3 train.py model=$model data=mnist trainer.epochs=$epochs logger=none trainer.progress_bar=false \
     hydra.run.dir=/tmp/vkan_runs/$model 2>&1 | tail -8 | tee "$out/${model}_train.log"
   cp /tmp/vkan_runs/$model/metrics.csv "$out/${model}_metrics.csv"
-  python3 bench/app_step.py model=$model data=mnist --steps 100 --rounds 5 --json "$out/app_${model}.json" 2>&1 | tail -6
+  python3 bench/app_step.py model=$model data=mnist --steps 100 --rounds 5 --profile 20 --json "$out/app_${model}.json" 2>&1 | tail -11
 done
 python3 -m vkan.bench --skip-layers --models mnist28 --rounds 3 --no-reference --compile-modes default,reduce-overhead \
   --json "$out/models.json" 2>&1 | tail -12

@@ -93,6 +93,29 @@ def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_ste
     assert list(rows) == ["app", "app, one batch", "bare"]
     assert all(r["img_per_s"] > 0 and len(r["rounds"]) == 2 for r in rows.values())
     assert rows["bare"]["vs_bare"] == 1.0
+    assert result["profile"] == []
+
+
+def test_app_step_profile_says_per_way_where_a_steps_host_time_goes(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("app_step", Path(__file__).parents[1] / "bench" / "app_step.py")
+    app_step = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app_step)
+    out = tmp_path / "app.json"
+    app_step.main(["data=synthetic", "data.n_train=128", "data.n_test=32", "model.kwargs.depth=1",
+                   "trainer.batch_size=32", "trainer.device=cpu", "--steps", "1", "--rounds", "1", "--profile", "2",
+                   "--json", str(out)])
+    profiled = {r["way"]: r for r in json.loads(out.read_text())["profile"]}
+    assert list(profiled) == ["app", "app, one batch", "bare"]
+    for row in profiled.values():
+        assert row["wall_ms"] > 0 and row["device_busy_ms"] is None  # no device on a CPU
+        calls = row["host_calls"]
+        assert len(calls) == 8 and [c["self_ms"] for c in calls] == sorted((c["self_ms"] for c in calls), reverse=True)
+        assert all(c["calls"] > 0 and (2 * c["calls"]).is_integer() for c in calls)  # calls a step, over 2 steps
+    assert "| way (profiled) |" in capsys.readouterr().out
 
 
 @pytest.mark.gpu
