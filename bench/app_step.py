@@ -19,10 +19,11 @@ Each round starts with the next way. img/s is the median over rounds; ``vs_bare`
 ratio (target >= 0.9); ``app / app, one batch`` is what the loader and augmentation cost.
 
 ``--profile N`` then runs each way for N more steps under ``torch.profiler`` and says where a step's time goes: the
-device's busy time a step (kernels and copies) against the profiled wall time, and the host calls with the most
-self time, with how often each is made a step. A device sync shows there (``cudaStreamSynchronize``,
-``cudaMemcpyAsync`` from pageable memory), and so do the launches that a short device step cannot hide. The
-profiler's own overhead slows the host, so its wall times are not the benchmark's.
+device's busy time a step (the union of its kernels' and copies' intervals) against the profiled wall time, and
+the host calls with the most self time, with how often each is made a step. A device sync shows there
+(``cudaStreamSynchronize``, ``cudaMemcpy`` from pageable memory; the one sync that ends the profiled steps is among
+them), and so do the launches that a short device step cannot hide. The profiler's own overhead slows the host, so
+its wall times are not the benchmark's.
 
     python bench/app_step.py model=vit data=synthetic --steps 100 --profile 20 --json out.json
 """
@@ -35,7 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 import torch.nn as nn
@@ -131,9 +132,25 @@ def measure(run, steps: int, rounds: int) -> List[dict]:
     return rows
 
 
-def profile(run, steps: int, top: int = 8) -> List[dict]:
-    """Per way, ``steps`` steps under ``torch.profiler``: profiled wall ms a step, the device's busy ms a step (the
-    self time of its kernels and copies; None on a CPU) and the ``top`` host calls by self time a step."""
+def device_busy_us(events) -> float:
+    """How long the device was busy, in µs: the union of the intervals of its kernels and copies (profiler events
+    on the CUDA device, user annotations left out; streams may overlap, so intervals are merged, not added)."""
+    from torch.autograd import DeviceType
+
+    spans = sorted((e.time_range.start, e.time_range.end) for e in events
+                   if e.device_type == DeviceType.CUDA and not e.is_user_annotation)
+    busy, reached = 0.0, float("-inf")
+    for begin, end in spans:
+        if end > reached:
+            busy += end - max(begin, reached)
+            reached = end
+    return busy
+
+
+def profile(run, steps: int, top: Optional[int] = 8) -> List[dict]:
+    """Per way, ``steps`` steps under ``torch.profiler`` after one unprofiled step: profiled wall ms a step, the
+    device's busy ms a step (``device_busy_us``; None on a CPU) and the ``top`` host calls by self time (all with
+    None), each with its ms and calls a step. The region ends with one device sync, which is among the calls."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
@@ -141,19 +158,18 @@ def profile(run, steps: int, top: int = 8) -> List[dict]:
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
     rows = []
     for way, loop in step_loops(run).items():
+        loop(1)  # the loader's epoch start and any first-call work stay outside
         sync(run.device)
         with torch_profile(activities=activities) as prof:
             t0 = time.perf_counter()
             loop(steps)
             sync(run.device)
             wall = time.perf_counter() - t0
-        events = prof.key_averages()
-        busy_us = sum(e.self_device_time_total for e in events) if on_gpu else None
-        host = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+        host = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
         rows.append({"way": way, "wall_ms": 1e3 * wall / steps,
-                     "device_busy_ms": None if busy_us is None else busy_us / 1e3 / steps,
+                     "device_busy_ms": device_busy_us(prof.events()) / 1e3 / steps if on_gpu else None,
                      "host_calls": [{"name": e.key, "self_ms": e.self_cpu_time_total / 1e3 / steps,
-                                     "calls": e.count / steps} for e in host]})
+                                     "calls": e.count / steps} for e in host if e.self_cpu_time_total > 0]})
     return rows
 
 
