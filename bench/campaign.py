@@ -132,12 +132,13 @@ def run_all(todo: Dict[str, dict], root: Path, parallel: int, resume_with: Optio
     return codes
 
 
-def resume_refuses(overrides: List[str]) -> List[str]:
-    """The overrides ``python train.py resume=...`` would refuse (``vkan.config.changes_a_resume_refuses``)."""
+def resume_refuses(overrides: List[str]) -> Tuple[List[str], Tuple[str, ...]]:
+    """The overrides ``python train.py resume=...`` would refuse (``vkan.config.changes_a_resume_refuses``), and the
+    keys it takes (``vkan.config.RESUME_OVERRIDABLE``)."""
     sys.path.insert(0, str(REPO))
-    from vkan.config import changes_a_resume_refuses
+    from vkan.config import RESUME_OVERRIDABLE, changes_a_resume_refuses
 
-    return changes_a_resume_refuses(overrides)
+    return changes_a_resume_refuses(overrides), RESUME_OVERRIDABLE
 
 
 def continue_job(name: str, root: Path, overrides: List[str]):
@@ -258,10 +259,10 @@ def main() -> None:
     if args.resume and (args.best_of or args.score_test):
         parser.error("--resume continues jobs as they were launched (their test scoring too): no --best-of, "
                      "--score-test")
-    refused = resume_refuses(args.set) if args.resume else []
+    refused, allowed = resume_refuses(args.set) if args.resume else ([], ())
     if refused:
-        parser.error(f"--set {' '.join(refused)}: a resume keeps the run's config; it takes only trainer.epochs, "
-                     "trainer.max_minutes, trainer.pause_after_minutes, ... (vkan.config.RESUME_OVERRIDABLE)")
+        parser.error(f"--set {' '.join(refused)}: a resume keeps the run's config; it takes only "
+                     f"{', '.join(key for key in allowed if key != 'resume')}")
     plan = json.loads(args.plan.read_text())
     if args.report:
         print(report(plan, args.root, args.at_epoch))

@@ -69,14 +69,21 @@ def test_efficient_kan_import_failure_says_where_to_point():
         bench.import_efficient_kan("/nonexistent/folder")
 
 
-def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_step(tmp_path, monkeypatch):
+def _app_step_module():
+    """``bench/app_step.py`` as a module (``bench/`` is not a package)."""
     import importlib.util
-    import json
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location("app_step", Path(__file__).parents[1] / "bench" / "app_step.py")
     app_step = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app_step)
+    return app_step
+
+
+def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_step(tmp_path, monkeypatch):
+    import json
+
+    app_step = _app_step_module()
     out = tmp_path / "app.json"
     refits = []
     import vkan.train as vtrain
@@ -94,16 +101,6 @@ def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_ste
     assert all(r["img_per_s"] > 0 and len(r["rounds"]) == 2 for r in rows.values())
     assert rows["bare"]["vs_bare"] == 1.0
     assert result["profile"] == []
-
-
-def _app_step_module():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("app_step", Path(__file__).parents[1] / "bench" / "app_step.py")
-    app_step = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app_step)
-    return app_step
 
 
 def test_app_step_profile_gives_host_calls_a_step_per_way(tmp_path, capsys):

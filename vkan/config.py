@@ -179,7 +179,7 @@ def resumed_config(run_dir: Path, overrides: Iterable[str] = ()) -> DictConfig:
                           f"cannot change on resume (only {', '.join(RESUME_OVERRIDABLE[:-1])}). Start a new run to "
                           f"change it.")
     for item in overrides:
-        key, _, value = item.lstrip("+~").partition("=")
+        key, value = override_key(item), item.partition("=")[2]
         if key == "resume" or key.startswith("hydra."):
             continue
         with open_dict(cfg):
