@@ -196,3 +196,27 @@ def test_a_spawned_process_measures_its_own_peak_memory_not_its_parents():
     assert large - small > 0.3  # a child's own 400 MiB shows in its peak ...
     assert small < parent_peak - 0.4  # ... and the parent's 600 MiB does not (ru_maxrss would carry it over)
     del parent
+
+
+def test_a_stopped_model_benchmark_keeps_the_blocks_it_finished_in_its_json(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(bench.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(bench.torch.cuda, "get_device_name", lambda: "test GPU")
+    monkeypatch.setattr(bench, "warm_up_gpu", lambda: None)
+    blocks = []
+
+    def one_block(compile_modes, configs, **kwargs):
+        if len(blocks) == 2:  # the third block (tiny32 under reduce-overhead) is stopped
+            raise KeyboardInterrupt
+        blocks.append((configs[0][0], compile_modes[0]))
+        return [{"model": configs[0][0], "compiled": compile_modes[0], "img_per_s": 1.0}]
+
+    monkeypatch.setattr(bench, "bench_models", one_block)
+    out = tmp_path / "models.json"
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["--skip-layers", "--models", "tiny32", "--compile-modes", "default,reduce-overhead",
+                    "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert [(r["model"], r["compiled"]) for r in saved["models"]] == blocks
+    assert [mode for _, mode in blocks] == [False, True] and saved["gpu"] == "test GPU"

@@ -477,9 +477,7 @@ def main(argv=None) -> None:
         rows = bench_cpu([int(b) for b in args.batches.split(",")], rounds=args.rounds)
         print(markdown(rows, ["model", "batch", "threads", "step_s", "base", "time_vs_base", "ratio_min", "ratio_max",
                               "peak_rss_gib", "mem_vs_base"]), flush=True)
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump({"cpu": rows, "torch": torch.__version__}, f, indent=1)
+        write_json({"cpu": rows, "torch": torch.__version__}, args.json)
         return
     efficient_kan = import_efficient_kan(args.efficient_kan) if args.efficient_kan else None  # fail before timing
     for text in args.variants:
@@ -487,10 +485,7 @@ def main(argv=None) -> None:
     if not torch.cuda.is_available():
         raise SystemExit("vkan.bench needs a CUDA GPU (or --cpu for the CPU training-step comparison)")
     out = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__}
-    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    for _ in range(200):  # ~1 s of matmuls so that clocks are up before the first timed row
-        a @ a
-    torch.cuda.synchronize()
+    warm_up_gpu()
     print(f"# {out['gpu']}, torch {out['torch']}")
     if not args.skip_layers:
         shapes = [tuple(int(v) for v in shape.split("x")) for shape in args.shapes.split(",")]
@@ -504,18 +499,37 @@ def main(argv=None) -> None:
         for row in out["layers"]:
             if row["graph_error"]:
                 print(f"no CUDA graph for {row['impl']} at {row['shape']}: {row['graph_error']}")
+        write_json(out, args.json)
     model_cols = ["model", "img", "batch", "compiled", "params", "img_per_s", "peak_gib", "base",
                   "throughput_vs_base", "ratio_min", "ratio_max", "mem_vs_base"]
     if not args.skip_models:
         modes = [False] + ([] if args.no_compile else [True if m == "default" else m for m in args.compile_modes.split(",")])
-        out["models"] = bench_models(compile_modes=modes, configs=[MODEL_CONFIGS[k] for k in args.models.split(",")],
-                                     rounds=args.rounds, reference=not args.no_reference, variants=args.variants)
-        print(markdown(out["models"], model_cols), flush=True)
+        out["models"] = []
+        for config in [MODEL_CONFIGS[k] for k in args.models.split(",")]:
+            for mode in modes:  # rows printed and saved as each block ends: a stopped run keeps the ones it finished
+                rows = bench_models(compile_modes=[mode], configs=[config], rounds=args.rounds,
+                                    reference=not args.no_reference, variants=args.variants)
+                out["models"] += rows
+                print(markdown(rows, model_cols), flush=True)
+                write_json(out, args.json)
     if efficient_kan is not None:
         out["efficient_kan"] = bench_efficient_kan(efficient_kan, rounds=args.rounds)
         print(markdown(out["efficient_kan"], model_cols + ["rel_err_vs_efficient_kan"]), flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
+    write_json(out, args.json)
+
+
+def warm_up_gpu() -> None:
+    """About a second of large matmuls, so that the clocks are up before the first timed row."""
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    for _ in range(200):
+        a @ a
+    torch.cuda.synchronize()
+
+
+def write_json(out: dict, path: Optional[str]) -> None:
+    """Write ``out`` to ``path`` (nothing without one), replacing what an earlier block wrote."""
+    if path:
+        with open(path, "w") as f:
             json.dump(out, f, indent=1)
 
 
