@@ -3,7 +3,7 @@
 # the default compile), the training app end to end on MNIST (KAN and its MLP twin, the default GPU path: compiled,
 # CUDA graphs for these tiny models), the app's step against the bare step in one process (bench/app_step.py, same
 # path, with --profile), and the training-step benchmark at the app's shapes (eager, default compile, CUDA graphs),
-# with the KAN model at hidden width 80 as well as the matched 77 (the kan_hidden_multiple=16 question).
+# with the KAN model at the matched hidden width 77 (kan_hidden_multiple=1) beside the default 80.
 #   VKAN_DATA_DIR=<folder with mnist/> bash bench/gpu_check.sh OUT_DIR [EPOCHS]
 set -uo pipefail
 out=${1:-bench/out}; epochs=${2:-3}
@@ -17,4 +17,4 @@ for model in vit_kan vit; do
   python3 bench/app_step.py model=$model data=mnist --steps 100 --rounds 5 --profile 20 --json "$out/app_${model}.json" 2>&1 | tail -11
 done
 python3 -m vkan.bench --skip-layers --models mnist28 --rounds 3 --no-reference --compile-modes default,reduce-overhead \
-  --variants kan_hidden=80 --json "$out/models.json" 2>&1 | tail -16
+  --variants kan_hidden_multiple=1 --json "$out/models.json" 2>&1 | tail -16

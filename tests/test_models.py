@@ -66,7 +66,9 @@ def test_a_kan_option_lives_in_kanspec_and_reaches_every_layer_and_the_width_rul
     assert spec.params_per_edge == 3 + 1 + 1 and spec.n_coef == 4
     model = timm.create_model("vit_kan_tiny_patch4_32", kan=spec, kan_head=True, depth=2)
     assert all(layer.spec == spec for _, layer in kan_layers(model))  # blocks and head
-    assert model.kan_hidden == vkan.matched_kan_hidden(192, 4.0, spec) == round((2 * 192 * 768 + 768 + 192) / (2 * 192 * 5))
+    matched = vkan.matched_kan_hidden(192, 4.0, spec)
+    assert matched == round((2 * 192 * 768 + 768 + 192) / (2 * 192 * 5)) == 154
+    assert model.kan_hidden == vkan.matched_kan_hidden(192, 4.0, spec, multiple=16) == 160  # the registered rounding
 
 
 def test_kernel_friendly_width_rounds_only_within_five_percent_of_the_matched_width():
@@ -77,11 +79,15 @@ def test_kernel_friendly_width_rounds_only_within_five_percent_of_the_matched_wi
         with pytest.raises(ValueError, match="kan_hidden_multiple"):
             vkan.matched_kan_hidden(384, multiple=bad)
     counts = {}
-    for name, kwargs in [("vit_mlp_small_patch16_224", {}), ("vit_kan_small_patch16_224", {"kan_hidden_multiple": 32})]:
+    for name, kwargs in [("vit_mlp_small_patch16_224", {}), ("vit_kan_small_patch16_224", {}),
+                         ("vit_kan_small_patch16_224", {"kan_hidden_multiple": 1})]:
         model = timm.create_model(name, depth=1, img_size=32, **kwargs)
-        counts[name] = sum(p.numel() for p in model.parameters())
-    assert model.kan_hidden == 160 and model.blocks[0].mlp.fc1.out_features == 160
-    assert abs(counts["vit_kan_small_patch16_224"] / counts["vit_mlp_small_patch16_224"] - 1) < 0.05
+        counts[name, kwargs.get("kan_hidden_multiple")] = sum(p.numel() for p in model.parameters())
+        if name.startswith("vit_kan"):  # registered: rounded to 16s; kan_hidden_multiple=1: the matched width
+            assert model.kan_hidden == model.blocks[0].mlp.fc1.out_features == (154 if kwargs else 160)
+    mlp = counts["vit_mlp_small_patch16_224", None]
+    assert abs(counts["vit_kan_small_patch16_224", None] / mlp - 1) < 0.05
+    assert abs(counts["vit_kan_small_patch16_224", 1] / mlp - 1) < 0.001
 
 
 def test_models_carry_timm_default_configs():

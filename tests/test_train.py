@@ -9,16 +9,17 @@ import time
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 import torch.nn as nn
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vkan import load_run
-from vkan.checkpoint import load_checkpoint
+from vkan.checkpoint import build_model_from_checkpoint, load_checkpoint
 from vkan.config import model_spec, resumed_config, validate
 from vkan.data import DatasetError, build_data
-from vkan.errors import CheckpointError, ConfigError, NonFiniteLossError
+from vkan.errors import CheckpointError, ConfigError, DeviceStateError, NonFiniteLossError
 from vkan.evaluate import evaluate_run
 from vkan.interrupt import Interrupted
 from vkan.run_logger import METRIC_COLUMNS
@@ -521,6 +522,48 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, dat
     assert len(read_metrics(tmp_path)) == 1
 
 
+def test_data_changed_on_the_device_stops_the_run_before_it_scores_that_epoch(tmp_path, data_dir, monkeypatch):
+    import vkan.train as vtrain
+
+    real = vtrain.train_epoch
+
+    def overwriting(run):  # something writes into the validation images during the second epoch
+        if run.epochs_done == 1:
+            run.data.val.images[:3] = 0
+        return real(run)
+
+    monkeypatch.setattr(vtrain, "train_epoch", overwriting)
+    cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=200", "data.val_split=holdout", "data.holdout=50",
+                                     "trainer.epochs=3", "trainer.batch_size=50", "logger=none"], data_dir)
+    with pytest.raises(DeviceStateError, match=r"the validation data on cpu changed during epoch 2.*last good state"):
+        train(cfg)
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["epochs_done"] == 1
+    assert len(read_metrics(tmp_path)) == 1
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "failed: DeviceStateError"
+    monkeypatch.setattr(vtrain, "train_epoch", real)
+    done = train(resumed_config(tmp_path, []))  # the resume loads the data again
+    assert done["status"] == "finished" and len(read_metrics(tmp_path)) == 3
+
+
+def test_a_resume_scores_the_restored_model_first_and_stops_if_it_differs_from_the_record(tmp_path, data_dir, caplog):
+    cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=200", "trainer.epochs=2", "trainer.batch_size=50",
+                                     "trainer.max_epochs_this_run=1", "logger=none"], data_dir)
+    train(cfg)
+    last = tmp_path / "checkpoints" / "last.pt"
+    ckpt = load_checkpoint(last)
+    recorded = ckpt["metrics"]["val_acc"]
+    torch.save({**ckpt, "metrics": {**ckpt["metrics"], "val_acc": recorded + 0.2}}, last)  # a record it cannot match
+    with pytest.raises(DeviceStateError, match=f"scores {recorded:.4f} .* recorded {recorded + 0.2:.4f} after epoch 1"):
+        train(resumed_config(tmp_path, ["trainer.max_epochs_this_run=null"]))
+    assert load_checkpoint(last)["epochs_done"] == 1
+    torch.save(ckpt, last)
+    with caplog.at_level(logging.INFO, logger="vkan.train"):
+        done = train(resumed_config(tmp_path, ["trainer.max_epochs_this_run=null"]))
+    assert done["status"] == "finished"
+    assert f"resumed model scores {recorded:.4f} on the validation split, as recorded after epoch 1" in caplog.text
+
+
 @pytest.mark.parametrize("minutes,epochs", [(0.0001, 1), (60, 3)], ids=["tight", "generous"])
 def test_time_budget_ends_the_run_after_the_epoch_that_would_overrun_and_still_scores_test(tmp_path, data_dir,
                                                                                          minutes, epochs):
@@ -581,12 +624,17 @@ def test_time_budget_counts_a_compiled_models_first_evaluation_once(monkeypatch)
 
 def test_checkpoints_store_the_kan_width_the_run_trained_at(tmp_path):
     cfg = make_cfg(tmp_path, ["data=synthetic", "data.n_train=64", "data.n_test=32", "model.kwargs.depth=1",
-                              "model.kwargs.kan_hidden_multiple=16", "trainer.epochs=1", "trainer.batch_size=32",
+                              "trainer.epochs=1", "trainer.batch_size=32",
                               "trainer.device=cpu", "trainer.progress_bar=false", "logger=none"])
     train(cfg)
     ckpt = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert ckpt["model_kwargs"]["kan_hidden"] == 80  # the matched 77 rounded to 16s, written out
     assert load_run(tmp_path).model.blocks[0].mlp.fc1.out_features == 80
+    # a checkpoint from before checkpoints named the width (and before the rounding) rebuilds the matched 77
+    older = timm.create_model(ckpt["model_name"], **{**ckpt["model_kwargs"], "kan_hidden": 77})
+    kwargs = {k: v for k, v in ckpt["model_kwargs"].items() if k not in ("kan_hidden", "kan_hidden_multiple")}
+    rebuilt = build_model_from_checkpoint({**ckpt, "model_kwargs": kwargs, "model": older.state_dict()})
+    assert rebuilt.blocks[0].mlp.fc1.out_features == 77
 
 
 def test_tuning_runs_can_leave_the_test_split_unseen(tmp_path, data_dir):

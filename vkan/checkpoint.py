@@ -98,7 +98,10 @@ def build_model_from_checkpoint(ckpt: Dict[str, Any], weights: str = "model") ->
     if weights not in ckpt:
         raise CheckpointError(f"this checkpoint has no {weights!r} weights (the run kept no EMA: "
                               f"trainer.ema.decay was 0)")
-    model = timm.create_model(ckpt["model_name"], **ckpt["model_kwargs"])
+    kwargs = dict(ckpt["model_kwargs"])
+    if ckpt["model_name"].startswith("vit_kan_") and "kan_hidden" not in kwargs:
+        kwargs.setdefault("kan_hidden_multiple", 1)  # saved before checkpoints named the width: the matched one
+    model = timm.create_model(ckpt["model_name"], **kwargs)
     model.load_state_dict(ckpt[weights])
     return model
 

@@ -20,3 +20,8 @@ class CheckpointError(VkanError):
 
 class NonFiniteLossError(VkanError):
     """The training loss became NaN or inf; the last good checkpoint is kept."""
+
+
+class DeviceStateError(VkanError):
+    """What a run holds on its device is not what it loaded or restored (its data changed, or a resumed model
+    scores otherwise than the run recorded); the last good checkpoint is kept."""

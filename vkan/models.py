@@ -24,6 +24,11 @@ VIT_SIZES: Dict[str, tuple] = {"tiny": (192, 3), "small": (384, 6), "base": (768
 VIT_DEPTH = 12
 KAN_HEAD_HIDDEN = 64  # Kansformer's head: KAN([dim, 64, classes])
 KERNEL_FRIENDLY_TOLERANCE = 0.05  # matched_kan_hidden(multiple=...) may move the width by at most this fraction
+# The registered KAN models round their matched width to a multiple of 16 (77 -> 80, 154 -> 160, 307 -> 304: +2.5%,
+# +2.6%, -0.6% parameters against the MLP twin). The fused input-grad kernel takes its faster path on input widths
+# that are multiples of 16, and the rounded widths trained 14% (tiny/4), 24% (small/16) and 34% (base/16) faster
+# under CUDA graphs on an H200 (bench/RESULTS.md, thirteenth session). kan_hidden_multiple=1 keeps the matched width.
+KAN_HIDDEN_MULTIPLE = 16
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 KanOptions = Union[KANSpec, Mapping[str, Any], None]
 
@@ -123,9 +128,8 @@ def matched_kan_hidden(dim: int, mlp_ratio: float = 4.0, spec: Optional[KANSpec]
     """KAN hidden width whose KANMlp has as many parameters as timm's ``Mlp(dim, dim * mlp_ratio)``.
 
     ``multiple`` > 1 rounds that width to the nearest multiple when this moves it (and so the feed-forward's
-    parameters) by at most ``KERNEL_FRIENDLY_TOLERANCE``; otherwise the matched width stays. The fused kernels'
-    tiles like multiples of 32: ViT-S/16's 154 -> 160 trained 18% (eager) and 24% (compiled) faster on an H200
-    for 2.6% more parameters (bench/RESULTS.md)."""
+    parameters) by at most ``KERNEL_FRIENDLY_TOLERANCE``; otherwise the matched width stays. The registered models
+    use ``KAN_HIDDEN_MULTIPLE`` (16), which the fused kernels train faster (see there)."""
     if not isinstance(multiple, int) or isinstance(multiple, bool) or multiple < 1:
         raise ValueError(f"kan_hidden_multiple must be an integer >= 1 (1 = the matched width as it is), got "
                          f"{multiple!r}")
@@ -165,11 +169,12 @@ def _build(variant: str, cls, kwargs: Dict[str, Any]):
 
 
 def create_vit_kan(variant: str, pretrained: bool = False, *, kan: KanOptions = None,
-                   kan_hidden: Optional[int] = None, kan_hidden_multiple: int = 1, kan_head: bool = False,
-                   **kwargs) -> KanVisionTransformer:
+                   kan_hidden: Optional[int] = None, kan_hidden_multiple: int = KAN_HIDDEN_MULTIPLE,
+                   kan_head: bool = False, **kwargs) -> KanVisionTransformer:
     """A ViT whose every feed-forward is a KANMlp. ``kan``: a KANSpec or a dict of its fields;
     ``kan_hidden``: the hidden width (default: parameter-matched to the MLP twin, rounded to a multiple of
-    ``kan_hidden_multiple`` where that stays within 5%: ``matched_kan_hidden``); ``kan_head``: a two-layer
+    ``kan_hidden_multiple`` (16; 1 keeps the matched width) where that stays within 5%: ``matched_kan_hidden``);
+    ``kan_head``: a two-layer
     KAN classifier. Every other kwarg goes to timm's VisionTransformer."""
     _no_pretrained(variant, pretrained)
     spec = kan_spec_from_kwargs(kan, kwargs)

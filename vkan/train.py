@@ -23,7 +23,7 @@ from vkan.checkpoint import (build_model_from_checkpoint, copy_checkpoint, epoch
 from vkan.config import model_spec, validate
 from vkan.data import DataBundle, build_data, resolve_data_dir
 from vkan.engine import autocast, autocast_dtype, evaluate, limited, progress, resolve_device
-from vkan.errors import NonFiniteLossError
+from vkan.errors import DeviceStateError, NonFiniteLossError
 from vkan.interrupt import Interrupted, StopSignal
 from vkan.kan_tools import copy_kan_grids, kan_layers, kan_regularization_loss, param_groups, update_grids
 from vkan.run_logger import RunLogger, write_json
@@ -127,6 +127,7 @@ class Run:
     step: int = 0  # optimizer steps so far
     best: Dict[str, Any] = field(default_factory=lambda: {"acc": -1.0, "epoch": -1, "acc_ema": -1.0})
     partial: Optional[EpochTotals] = None  # the interrupted epoch's totals, on resume
+    resumed_row: Dict[str, Any] = field(default_factory=dict)  # the metrics.csv row of the epoch resumed after
     rates: List[float] = field(default_factory=list)  # img/s of this invocation's epochs
     rates_before: List[float] = field(default_factory=list)  # steady img/s of earlier invocations run the same way
     wall0: float = field(default_factory=time.perf_counter)
@@ -166,6 +167,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     with StopSignal() as stop:
         try:
             run = set_up(cfg, ctx, stop)
+            check_resumed_model(run)
             last = cfg.trainer.epochs
             if cfg.trainer.get("max_epochs_this_run"):
                 last = min(last, run.epochs_done + cfg.trainer.max_epochs_this_run)
@@ -221,6 +223,23 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
         run.rates_before = list(earlier["rates"])
     open_records(run)
     return run
+
+
+def check_resumed_model(run: Run) -> None:
+    """Resumed after an evaluated epoch: score the restored model on the validation split first, and stop if its
+    accuracy is not the one the run recorded then (by more than 1 point or 5 images: bf16 against fp32, or another
+    compile path, moves it by less). A difference means the model, the data or the code is not what the run had."""
+    recorded = run.resumed_row.get("val_acc")
+    if recorded is None or run.batches_done:  # not evaluated (eval_every), or resumed inside an epoch
+        return
+    _, acc = evaluate(run.net, run.data.val, run.device, run.amp, run.cfg.trainer.limit_val_batches)
+    if abs(acc - recorded) > max(0.01, 5 / run.data.n_val):
+        raise DeviceStateError(
+            f"the resumed model scores {acc:.4f} on the validation split, but the run recorded {recorded:.4f} after "
+            f"epoch {run.epochs_done}, with the same weights; nothing was trained and the checkpoints are as they were. Check that paths.data_dir "
+            f"holds the same dataset and that the code is the run's (summary.json's git_commit), then resume again")
+    if run.ctx.is_main:
+        report(f"resumed model scores {acc:.4f} on the validation split, as recorded after epoch {run.epochs_done}")
 
 
 def seed_everything(seed: int, rank: int) -> None:
@@ -316,6 +335,7 @@ def restore(run: Run, ckpt: Dict[str, Any]) -> None:
     run.epochs_done, run.batches_done = epochs_done(ckpt), int(ckpt.get("batches_done", 0))
     run.step = int(ckpt.get("step", run.epochs_done * run.steps_per_epoch + run.batches_done))
     run.wall_before = float(ckpt.get("wall_time_s", 0.0))
+    run.resumed_row = dict(ckpt.get("metrics") or {})
     run.best.update(acc=ckpt["best_val_acc"], epoch=ckpt["best_epoch"], acc_ema=ckpt.get("best_val_acc_ema", -1.0))
     if run.batches_done and ckpt.get("world_size", 1) != run.ctx.world_size:
         report(f"the checkpoint stopped inside epoch {run.epochs_done + 1} with {ckpt.get('world_size', 1)} "
@@ -500,6 +520,7 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
         raise NonFiniteLossError(
             f"training loss became {loss_sum} in epoch {epoch}; stopped before checkpointing it, {kept}. Lower "
             f"optimizer.lr, keep trainer.grad_clip on, or use trainer.precision=fp32")
+    check_device_data(run, epoch)
     run.rates.append(count / totals.seconds)
     row = {"epoch": epoch, "train_loss": loss_sum / count, "train_acc": correct / count,
            "lr": run.optimizer.param_groups[0]["lr"], "img_per_s": count / totals.seconds, "epoch_s": totals.seconds,
@@ -525,6 +546,22 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
     signum = run.stop.requested(run.step, force_sync=True)
     if signum and not final:
         raise_interrupted(run, signum)
+
+
+def check_device_data(run: Run, epoch: int) -> None:
+    """Stop the run, before it scores or checkpoints ``epoch``, if the images or labels on the device are no longer
+    those loaded (``GpuLoader.fingerprint``): something wrote into them, and every later number would be wrong."""
+    loaders = {name: loader for name, loader in (("training", run.data.train), ("validation", run.data.val),
+                                                 ("test", run.data.test)) if loader is not None}
+    flags = dist.all_reduce_max(torch.stack([~loader.unchanged() for loader in loaders.values()]).float())
+    changed = [name for name, flag in zip(loaders, flags.tolist()) if flag]  # one host sync; every rank agrees
+    if changed:
+        last = run.run_dir / "checkpoints" / "last.pt"
+        raise DeviceStateError(
+            f"the {' and '.join(changed)} data on {run.device} changed during epoch {epoch} (its sums differ from "
+            f"those at loading): something wrote into it, so this epoch is not scored or checkpointed"
+            f"{f' and {last} holds the last good state' if last.exists() else ''}. Continue with python train.py "
+            f"resume={run.run_dir}, which loads the data again, and report it with the run's train.log")
 
 
 def is_final_epoch(run: Run, epoch: int) -> bool:

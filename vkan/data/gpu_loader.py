@@ -39,6 +39,15 @@ class GpuLoader:
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
         self.epoch, self.start_batch = 0, 0
         self.generator = torch.Generator(device=device)
+        self.loaded = self.fingerprint()
+
+    def fingerprint(self) -> torch.Tensor:
+        """Sums of the images and labels on the device (int64, no host sync): a write into them changes it."""
+        return torch.stack([self.images.sum(dtype=torch.int64), self.labels.sum(dtype=torch.int64)])
+
+    def unchanged(self) -> torch.Tensor:
+        """Whether the images and labels are still those loaded, as a 0-d bool tensor on the device."""
+        return (self.fingerprint() == self.loaded).all()
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         """The epoch whose order and augmentation the next iteration gives, from its ``start_batch``-th batch."""
