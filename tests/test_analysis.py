@@ -149,13 +149,13 @@ def test_notebooks_are_committed_without_outputs():
 
 
 def fake_run(folder: Path, model: str, seed: int, test_acc: float, holdout_acc: float, status="finished",
-             recipe="light") -> Path:
+             recipe="light", params=5_350_000) -> Path:
     """A run folder as train.py under Hydra leaves it (summary, config, .hydra/) and as bench/campaign.py tags it."""
     folder.mkdir(parents=True)
     name = {"vit_kan": "vit_kan_tiny_patch4_32", "vit": "vit_mlp_tiny_patch4_32"}[model]
     (folder / "summary.json").write_text(json.dumps({
         "model_name": name, "data": "cifar10", "seed": seed, "val_split": "holdout", "git_commit": "abc1234def",
-        "status": status, "params": 5_350_000, "best_val_acc": holdout_acc, "epochs_done": 60, "img_per_s": 7000.4,
+        "status": status, "params": params, "best_val_acc": holdout_acc, "epochs_done": 60, "img_per_s": 7000.4,
         "wall_time_s": 480.04, "test_acc": test_acc}))
     (folder / "config.yaml").write_text("seed: %d\n" % seed)
     (folder / ".hydra").mkdir()
@@ -182,6 +182,10 @@ def test_accuracy_rows_give_one_row_per_finished_run_with_its_command(tmp_path):
     assert summary.loc["vit_kan", "test_mean"] == pytest.approx(0.91)
     assert summary.loc["vit_kan", "test_std"] == pytest.approx(0.0141421, rel=1e-4)
     assert summary.loc["vit", "seeds"] == 2 and summary.loc["vit", "holdout_mean"] == pytest.approx(0.895)
+    fake_run(tmp_path / "kan2", "vit_kan", 2, 0.95, 0.94, params=5_500_000)  # same command, another KAN width
+    wider = analysis.accuracy_summary(analysis.accuracy_rows(analysis.load_runs(tmp_path)))
+    kan = wider[wider.model == "vit_kan"].set_index("params")
+    assert kan.loc[5_350_000, "seeds"] == 2 and kan.loc[5_500_000, "seeds"] == 1  # never averaged together
 
 
 def bench_campaign():

@@ -221,3 +221,76 @@ def test_pack_and_unpack_kernels_lay_out_weights_and_gradients(n_out, n_in, n_co
     torch.testing.assert_close(dsw, gs * sc[..., None])
     torch.testing.assert_close(dsc, (gs * sw).sum(-1))
     torch.testing.assert_close(db, g[n_in * cp:].t())
+
+
+class PaddedAllocations:
+    """Stands in for ``torch`` inside ``vkan.ops.kan_op``: every buffer the launchers allocate (``empty``,
+    ``empty_like``, ``zeros``) is a view in the middle of a larger one filled with a sentinel, so that a kernel
+    writing outside its buffer changes the sentinel around it."""
+
+    PAD, SENTINEL = 4096, -12345.0
+
+    def __init__(self):
+        self.buffers = []
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+    def empty(self, shape, *, device=None, dtype=None):
+        n = torch.Size(shape).numel()
+        whole = torch.full((n + 2 * self.PAD,), self.SENTINEL, dtype=dtype, device=device)
+        self.buffers.append((whole, n))
+        return whole[self.PAD:self.PAD + n].view(shape)
+
+    def empty_like(self, t):
+        return self.empty(t.shape, device=t.device, dtype=t.dtype)
+
+    def zeros(self, shape, *, device=None, dtype=None):
+        return self.empty(shape, device=device, dtype=dtype).zero_()
+
+    def overwritten(self) -> int:
+        """Sentinel elements changed around the buffers handed out."""
+        return sum(int((torch.cat([w[:self.PAD], w[self.PAD + n:]]) != self.SENTINEL).sum()) for w, n in self.buffers)
+
+
+def inside_nan(t: torch.Tensor, pad: int = 4096) -> torch.Tensor:
+    """A copy of ``t`` in the middle of a NaN-filled buffer: a kernel reading outside it brings NaN into its result."""
+    whole = torch.full((t.numel() + 2 * pad,), float("nan"), dtype=t.dtype, device=t.device)
+    view = whole[pad:pad + t.numel()].view(t.shape)
+    view.copy_(t)
+    return view
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_in,n_out,base_dot", [(192, 77, None), (77, 192, None), (77, 192, True)],
+                         ids=["192-77", "77-192", "77-192-base-dot"])
+def test_kernels_read_and_write_only_inside_their_buffers_at_the_gpus_tile_sizes(n_in, n_out, base_dot, monkeypatch):
+    """ViT-tiny's feed-forward layers (matched width 77: partial last tiles everywhere), forward and backward,
+    with the tile sizes a GPU uses (under the interpreter on CPU; fp16 stands in for bf16's 16-bit tiles)."""
+    from vkan.ops import kan_op
+
+    geometries = [kan_op._pack_geometry, kan_op._fwd_geometry, kan_op._dx_geometry, kan_op._dw_geometry,
+                  kan_op._unpack_geometry]
+    allocations = PaddedAllocations()
+    monkeypatch.setattr(kan_op, "_INTERPRET", False)  # the launch geometries read it: the GPU's tile sizes
+    monkeypatch.setattr(kan_op, "DX_BASE_DOT", base_dot)
+    monkeypatch.setattr(kan_op, "torch", allocations)
+    for geometry in geometries:
+        geometry.cache_clear()
+    try:
+        layer = make_layer(n_in, n_out, 5, 3)
+        params = [inside_nan(p.detach().half()).requires_grad_()
+                  for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
+        x = inside_nan((torch.randn(195, n_in, device=DEVICE) * 1.7).half()).requires_grad_()
+        y = fused_kan_linear(x, inside_nan(layer.grid), *params, 3, uniform=True,
+                             act=kernel_activation(layer.base_activation))
+        grads = torch.autograd.grad(y, [x, *params], torch.ones_like(y))
+    finally:
+        for geometry in geometries:
+            geometry.cache_clear()
+    assert allocations.buffers and allocations.overwritten() == 0
+    for t in (y, *grads):
+        assert torch.isfinite(t.float()).all()  # nothing read outside its buffer, nothing left unwritten
+    layer.fused = False  # the PyTorch reference, with the fp32 parameters the fp16 ones were rounded from
+    with torch.no_grad():
+        assert rel(y.float(), layer(x.float())) < 3e-3

@@ -48,7 +48,7 @@ def test_kan_and_mlp_twins_take_the_small_data_options_by_name_and_stay_paramete
     import vkan  # noqa: F401
 
     options = dict(tokenizer="spt", attention="lsa", global_pool="avg", class_token=False, patch_size=2, depth=2)
-    kan = timm.create_model("vit_kan_tiny_patch4_32", num_classes=10, **options)
+    kan = timm.create_model("vit_kan_tiny_patch4_32", num_classes=10, kan_hidden_multiple=1, **options)  # matched
     mlp = timm.create_model("vit_mlp_tiny_patch4_32", num_classes=10, **options)
     assert isinstance(kan.patch_embed, ShiftedPatchEmbed) and isinstance(mlp.blocks[1].attn, LocalitySelfAttention)
     assert kan.patch_embed.num_patches == 256

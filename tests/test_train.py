@@ -522,7 +522,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, dat
     assert len(read_metrics(tmp_path)) == 1
 
 
-def test_data_changed_on_the_device_stops_the_run_before_it_scores_that_epoch(tmp_path, data_dir, monkeypatch):
+def test_data_changed_on_the_device_stops_the_run_before_it_logs_that_epoch(tmp_path, data_dir, monkeypatch):
     import vkan.train as vtrain
 
     real = vtrain.train_epoch
@@ -544,6 +544,36 @@ def test_data_changed_on_the_device_stops_the_run_before_it_scores_that_epoch(tm
     monkeypatch.setattr(vtrain, "train_epoch", real)
     done = train(resumed_config(tmp_path, []))  # the resume loads the data again
     assert done["status"] == "finished" and len(read_metrics(tmp_path)) == 3
+
+
+@pytest.mark.parametrize("faithful", [True, False], ids=["same model", "another model"])
+def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_outside_it(tmp_path, data_dir,
+                                                                                         monkeypatch, faithful):
+    import vkan.train as vtrain
+
+    class Graphs(nn.Module):  # stands in for torch.compile: in eval mode it scores another model unless faithful
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            out = self.net(x)
+            return out if self.training or faithful else out.roll(1, dims=-1)
+
+    def compiled(run, net):
+        run.summary["path"] = "torch.compile (a test double)"
+        return Graphs(net)
+
+    monkeypatch.setattr(vtrain, "compiled", compiled)
+    cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=200", "trainer.epochs=2", "trainer.batch_size=50",
+                                     "logger=none"], data_dir)
+    if faithful:
+        assert train(cfg)["status"] == "finished"
+        return
+    with pytest.raises(DeviceStateError, match="the compiled model scores .* outside torch.compile .*trainer.compile_mode=null"):
+        train(cfg)
+    assert not (tmp_path / "checkpoints" / "last.pt").exists() and not (tmp_path / "metrics.csv").exists()
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed: DeviceStateError"
 
 
 def test_a_resume_scores_the_restored_model_first_and_stops_if_it_differs_from_the_record(tmp_path, data_dir, caplog):

@@ -25,7 +25,7 @@ VIT_DEPTH = 12
 KAN_HEAD_HIDDEN = 64  # Kansformer's head: KAN([dim, 64, classes])
 KERNEL_FRIENDLY_TOLERANCE = 0.05  # matched_kan_hidden(multiple=...) may move the width by at most this fraction
 # The registered KAN models round their matched width to a multiple of 16 (77 -> 80, 154 -> 160, 307 -> 304: +2.5%,
-# +2.6%, -0.6% parameters against the MLP twin). The fused input-grad kernel takes its faster path on input widths
+# +2.6%, -0.7% parameters against the MLP twin). The fused input-grad kernel takes its faster path on input widths
 # that are multiples of 16, and the rounded widths trained 14% (tiny/4), 24% (small/16) and 34% (base/16) faster
 # under CUDA graphs on an H200 (bench/RESULTS.md, thirteenth session). kan_hidden_multiple=1 keeps the matched width.
 KAN_HIDDEN_MULTIPLE = 16

@@ -128,6 +128,7 @@ class Run:
     best: Dict[str, Any] = field(default_factory=lambda: {"acc": -1.0, "epoch": -1, "acc_ema": -1.0})
     partial: Optional[EpochTotals] = None  # the interrupted epoch's totals, on resume
     resumed_row: Dict[str, Any] = field(default_factory=dict)  # the metrics.csv row of the epoch resumed after
+    compiled_checked: bool = False  # this invocation's compiled scores were compared with eager ones
     rates: List[float] = field(default_factory=list)  # img/s of this invocation's epochs
     rates_before: List[float] = field(default_factory=list)  # steady img/s of earlier invocations run the same way
     wall0: float = field(default_factory=time.perf_counter)
@@ -226,20 +227,28 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
 
 
 def check_resumed_model(run: Run) -> None:
-    """Resumed after an evaluated epoch: score the restored model on the validation split first, and stop if its
-    accuracy is not the one the run recorded then (by more than 1 point or 5 images: bf16 against fp32, or another
-    compile path, moves it by less). A difference means the model, the data or the code is not what the run had."""
+    """Resumed after an evaluated epoch: score the restored model (outside torch.compile, so no graph is captured
+    before training) on the validation split first, and stop if it does not score what the run recorded then. A
+    difference means the model, the data or the code is not what the run had."""
     recorded = run.resumed_row.get("val_acc")
-    if recorded is None or run.batches_done:  # not evaluated (eval_every), or resumed inside an epoch
+    if recorded is None or run.batches_done or run.cfg.trainer.limit_val_batches:  # nothing to compare like for like
         return
-    _, acc = evaluate(run.net, run.data.val, run.device, run.amp, run.cfg.trainer.limit_val_batches)
-    if abs(acc - recorded) > max(0.01, 5 / run.data.n_val):
+    _, acc = evaluate(run.model, run.data.val, run.device, run.amp)
+    if not scores_agree(acc, recorded, run.data.n_val):
         raise DeviceStateError(
             f"the resumed model scores {acc:.4f} on the validation split, but the run recorded {recorded:.4f} after "
-            f"epoch {run.epochs_done}, with the same weights; nothing was trained and the checkpoints are as they were. Check that paths.data_dir "
-            f"holds the same dataset and that the code is the run's (summary.json's git_commit), then resume again")
+            f"epoch {run.epochs_done} with the same weights; nothing was trained and the checkpoints are as they "
+            f"were. Check that paths.data_dir holds the run's dataset and that the code is the run's "
+            f"(summary.json's git_commit); if either changed on purpose, this is no longer the same run: start a "
+            f"new one")
     if run.ctx.is_main:
         report(f"resumed model scores {acc:.4f} on the validation split, as recorded after epoch {run.epochs_done}")
+
+
+def scores_agree(a: float, b: float, n: int) -> bool:
+    """Whether two accuracies of the same weights on the same ``n`` images agree: within 1 point or 5 images
+    (bf16 against fp32, or another compile path, moves an accuracy by less)."""
+    return abs(a - b) <= max(0.01, 5 / max(n, 1))
 
 
 def seed_everything(seed: int, rank: int) -> None:
@@ -520,7 +529,6 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
         raise NonFiniteLossError(
             f"training loss became {loss_sum} in epoch {epoch}; stopped before checkpointing it, {kept}. Lower "
             f"optimizer.lr, keep trainer.grad_clip on, or use trainer.precision=fp32")
-    check_device_data(run, epoch)
     run.rates.append(count / totals.seconds)
     row = {"epoch": epoch, "train_loss": loss_sum / count, "train_acc": correct / count,
            "lr": run.optimizer.param_groups[0]["lr"], "img_per_s": count / totals.seconds, "epoch_s": totals.seconds,
@@ -531,6 +539,7 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
         row.update(validation_metrics(run))
     if final and cfg.get("score_test", True):
         row.update(test_metrics(run, row))
+    check_device_data(run, epoch)  # after the epoch's training and scoring, before anything is logged or saved
     run.epochs_done, run.batches_done = epoch, 0
     improved = {key: row.get(f"val_acc{key}", -1.0) > run.best[f"acc{key}"] for key in ("", "_ema")}
     if improved[""]:
@@ -549,8 +558,8 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
 
 
 def check_device_data(run: Run, epoch: int) -> None:
-    """Stop the run, before it scores or checkpoints ``epoch``, if the images or labels on the device are no longer
-    those loaded (``GpuLoader.fingerprint``): something wrote into them, and every later number would be wrong."""
+    """Stop the run, before it logs or checkpoints ``epoch``, if the images or labels on the device are no longer
+    those loaded (``GpuLoader.fingerprint``): something wrote into them, and the epoch's numbers may be wrong."""
     loaders = {name: loader for name, loader in (("training", run.data.train), ("validation", run.data.val),
                                                  ("test", run.data.test)) if loader is not None}
     flags = dist.all_reduce_max(torch.stack([~loader.unchanged() for loader in loaders.values()]).float())
@@ -559,7 +568,7 @@ def check_device_data(run: Run, epoch: int) -> None:
         last = run.run_dir / "checkpoints" / "last.pt"
         raise DeviceStateError(
             f"the {' and '.join(changed)} data on {run.device} changed during epoch {epoch} (its sums differ from "
-            f"those at loading): something wrote into it, so this epoch is not scored or checkpointed"
+            f"those at loading): something wrote into it, so this epoch is not logged or checkpointed"
             f"{f' and {last} holds the last good state' if last.exists() else ''}. Continue with python train.py "
             f"resume={run.run_dir}, which loads the data again, and report it with the run's train.log")
 
@@ -595,10 +604,26 @@ def validation_metrics(run: Run) -> Dict[str, float]:
     """val_loss / val_acc of the model, and of its EMA when there is one."""
     limit = run.cfg.trainer.limit_val_batches
     out = dict(zip(("val_loss", "val_acc"), evaluate(run.net, run.data.val, run.device, run.amp, limit)))
+    if run.is_compiled and not run.compiled_checked and not limit:
+        check_compiled_scores(run, out["val_acc"])
     if run.ema is not None:
         out.update(zip(("val_loss_ema", "val_acc_ema"), evaluate(run.ema.module, run.data.val, run.device, run.amp,
                                                                  limit)))
     return out
+
+
+def check_compiled_scores(run: Run, acc: float) -> None:
+    """The first evaluation of an invocation on the compiled path: score the same weights outside torch.compile too,
+    and stop if the compiled model's ``acc`` is not theirs (the graphs would be scoring some other model)."""
+    run.compiled_checked = True
+    _, eager = evaluate(run.model, run.data.val, run.device, run.amp)
+    if not scores_agree(acc, eager, run.data.n_val):
+        raise DeviceStateError(
+            f"the compiled model scores {acc:.4f} on the validation split, and the same weights outside torch.compile "
+            f"{eager:.4f}: the compiled path ({run.summary['path']}) is not scoring the model being trained. This "
+            f"epoch is not logged or checkpointed. Go on without graphs: python train.py resume={run.run_dir} "
+            f"trainer.compile_mode=null (or trainer.compile=false; with no epoch checkpointed yet, run the command "
+            f"again with that override instead), and report it with the run's train.log")
 
 
 def test_metrics(run: Run, row: Dict[str, Any]) -> Dict[str, float]:

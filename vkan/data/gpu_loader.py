@@ -42,8 +42,11 @@ class GpuLoader:
         self.loaded = self.fingerprint()
 
     def fingerprint(self) -> torch.Tensor:
-        """Sums of the images and labels on the device (int64, no host sync): a write into them changes it."""
-        return torch.stack([self.images.sum(dtype=torch.int64), self.labels.sum(dtype=torch.int64)])
+        """Sums of the images and labels on the device (int64, no host sync), which most writes into them change.
+        The images are summed 4M values at a time, so that the int64 copy a sum makes stays small (32 MB)."""
+        flat = self.images.reshape(-1)
+        image_sum = sum(chunk.sum(dtype=torch.int64) for chunk in flat.split(1 << 22))
+        return torch.stack([torch.as_tensor(image_sum, device=flat.device), self.labels.sum(dtype=torch.int64)])
 
     def unchanged(self) -> torch.Tensor:
         """Whether the images and labels are still those loaded, as a 0-d bool tensor on the device."""

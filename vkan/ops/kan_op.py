@@ -66,6 +66,7 @@ def _shape_cache(fn):
             return cached(*args)
         except TypeError:  # unhashable SymInt
             return fn(*args)
+    geometry.cache_clear = cached.cache_clear  # tests that switch tile sizes (_INTERPRET) start afresh
     return geometry
 
 
