@@ -174,8 +174,7 @@ def create_vit_kan(variant: str, pretrained: bool = False, *, kan: KanOptions = 
     """A ViT whose every feed-forward is a KANMlp. ``kan``: a KANSpec or a dict of its fields;
     ``kan_hidden``: the hidden width (default: parameter-matched to the MLP twin, rounded to a multiple of
     ``kan_hidden_multiple`` (16; 1 keeps the matched width) where that stays within 5%: ``matched_kan_hidden``);
-    ``kan_head``: a two-layer
-    KAN classifier. Every other kwarg goes to timm's VisionTransformer."""
+    ``kan_head``: a two-layer KAN classifier. Every other kwarg goes to timm's VisionTransformer."""
     _no_pretrained(variant, pretrained)
     spec = kan_spec_from_kwargs(kan, kwargs)
     hidden = kan_hidden or matched_kan_hidden(kwargs["embed_dim"], kwargs.get("mlp_ratio", 4.0), spec,
