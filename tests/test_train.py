@@ -527,15 +527,16 @@ def test_data_changed_on_the_device_stops_the_run_before_it_logs_that_epoch(tmp_
 
     real = vtrain.train_epoch
 
-    def overwriting(run):  # something writes into the validation images during the second epoch
+    def overwriting(run):  # something writes into the validation images, then the test loader's mean, in epoch 2
         if run.epochs_done == 1:
             run.data.val.images[:3] = 0
+            run.data.test.mean.mul_(1.01)
         return real(run)
 
     monkeypatch.setattr(vtrain, "train_epoch", overwriting)
     cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=200", "data.val_split=holdout", "data.holdout=50",
                                      "trainer.epochs=3", "trainer.batch_size=50", "logger=none"], data_dir)
-    with pytest.raises(DeviceStateError, match=r"the validation data on cpu changed during epoch 2.*last good state"):
+    with pytest.raises(DeviceStateError, match=r"the validation and test data on cpu changed during epoch 2.*last good"):
         train(cfg)
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["epochs_done"] == 1
     assert len(read_metrics(tmp_path)) == 1

@@ -567,8 +567,9 @@ def check_device_data(run: Run, epoch: int) -> None:
     if changed:
         last = run.run_dir / "checkpoints" / "last.pt"
         raise DeviceStateError(
-            f"the {' and '.join(changed)} data on {run.device} changed during epoch {epoch} (its sums differ from "
-            f"those at loading): something wrote into it, so this epoch is not logged or checkpointed"
+            f"the {' and '.join(changed)} data on {run.device} changed during epoch {epoch} (the sums of its images "
+            f"or labels, or its normalising mean or std, differ from those at loading): something wrote into it, so "
+            f"this epoch is not logged or checkpointed"
             f"{f' and {last} holds the last good state' if last.exists() else ''}. Continue with python train.py "
             f"resume={run.run_dir}, which loads the data again, and report it with the run's train.log")
 

@@ -42,14 +42,16 @@ class GpuLoader:
         self.loaded = self.fingerprint()
 
     def fingerprint(self) -> torch.Tensor:
-        """Sums of the images and labels on the device (int64, no host sync), which most writes into them change.
-        The images are summed 4M values at a time, so that the int64 copy a sum makes stays small (32 MB)."""
+        """The sums of the images and of the labels on the device, then the normalising mean and std (float64, no
+        host sync): most writes into any of them change it. The images are summed 4M values at a time, so that
+        the int64 copy a sum makes stays small (32 MB); their sum stays far below 2^53, exact in float64."""
         flat = self.images.reshape(-1)
         image_sum = sum(chunk.sum(dtype=torch.int64) for chunk in flat.split(1 << 22))
-        return torch.stack([torch.as_tensor(image_sum, device=flat.device), self.labels.sum(dtype=torch.int64)])
+        sums = torch.stack([torch.as_tensor(image_sum, device=flat.device), self.labels.sum(dtype=torch.int64)])
+        return torch.cat([sums.double(), self.mean.reshape(-1).double(), self.std.reshape(-1).double()])
 
     def unchanged(self) -> torch.Tensor:
-        """Whether the images and labels are still those loaded, as a 0-d bool tensor on the device."""
+        """Whether the images, labels, mean and std are still those loaded, as a 0-d bool tensor on the device."""
         return (self.fingerprint() == self.loaded).all()
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
