@@ -524,11 +524,9 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
     loss_sum, correct, count = sums.tolist()  # the epoch's one host sync for training metrics
     epoch = run.epochs_done + 1
     if not math.isfinite(loss_sum):
-        last = run.run_dir / "checkpoints" / "last.pt"
-        kept = f"{last} holds the last good state" if last.exists() else "no epoch had finished, so there is no checkpoint"
         raise NonFiniteLossError(
-            f"training loss became {loss_sum} in epoch {epoch}; stopped before checkpointing it, {kept}. Lower "
-            f"optimizer.lr, keep trainer.grad_clip on, or use trainer.precision=fp32")
+            f"training loss became {loss_sum} in epoch {epoch}; stopped before checkpointing it, "
+            f"{last_good_state(run)}. Lower optimizer.lr, keep trainer.grad_clip on, or use trainer.precision=fp32")
     run.rates.append(count / totals.seconds)
     row = {"epoch": epoch, "train_loss": loss_sum / count, "train_acc": correct / count,
            "lr": run.optimizer.param_groups[0]["lr"], "img_per_s": count / totals.seconds, "epoch_s": totals.seconds,
@@ -565,13 +563,17 @@ def check_device_data(run: Run, epoch: int) -> None:
     flags = dist.all_reduce_max(torch.stack([~loader.unchanged() for loader in loaders.values()]).float())
     changed = [name for name, flag in zip(loaders, flags.tolist()) if flag]  # one host sync; every rank agrees
     if changed:
-        last = run.run_dir / "checkpoints" / "last.pt"
         raise DeviceStateError(
             f"the {' and '.join(changed)} data on {run.device} changed during epoch {epoch} (the sums of its images "
             f"or labels, or its normalising mean or std, differ from those at loading): something wrote into it, so "
-            f"this epoch is not logged or checkpointed"
-            f"{f' and {last} holds the last good state' if last.exists() else ''}. Continue with python train.py "
+            f"this epoch is not logged or checkpointed, and {last_good_state(run)}. Continue with python train.py "
             f"resume={run.run_dir}, which loads the data again, and report it with the run's train.log")
+
+
+def last_good_state(run: Run) -> str:
+    """What a run that stops before checkpointing its epoch leaves to resume from, in words."""
+    last = run.run_dir / "checkpoints" / "last.pt"
+    return f"{last} holds the last good state" if last.exists() else "no epoch had finished, so there is no checkpoint"
 
 
 def is_final_epoch(run: Run, epoch: int) -> bool:
@@ -605,8 +607,7 @@ def validation_metrics(run: Run) -> Dict[str, float]:
     """val_loss / val_acc of the model, and of its EMA when there is one."""
     limit = run.cfg.trainer.limit_val_batches
     out = dict(zip(("val_loss", "val_acc"), evaluate(run.net, run.data.val, run.device, run.amp, limit)))
-    if run.is_compiled and not run.compiled_checked and not limit:
-        check_compiled_scores(run, out["val_acc"])
+    check_compiled_scores(run, out["val_acc"])
     if run.ema is not None:
         out.update(zip(("val_loss_ema", "val_acc_ema"), evaluate(run.ema.module, run.data.val, run.device, run.amp,
                                                                  limit)))
@@ -614,8 +615,11 @@ def validation_metrics(run: Run) -> Dict[str, float]:
 
 
 def check_compiled_scores(run: Run, acc: float) -> None:
-    """The first evaluation of an invocation on the compiled path: score the same weights outside torch.compile too,
-    and stop if the compiled model's ``acc`` is not theirs (the graphs would be scoring some other model)."""
+    """The first evaluation of an invocation on the compiled path (all of the validation split): score the same
+    weights outside torch.compile too, and stop if the compiled model's ``acc`` is not theirs (the graphs would be
+    scoring some other model)."""
+    if not run.is_compiled or run.compiled_checked or run.cfg.trainer.limit_val_batches:
+        return
     run.compiled_checked = True
     _, eager = evaluate(run.model, run.data.val, run.device, run.amp)
     if not scores_agree(acc, eager, run.data.n_val):
