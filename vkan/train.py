@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 import torch.nn as nn
@@ -127,7 +127,6 @@ class Run:
     step: int = 0  # optimizer steps so far
     best: Dict[str, Any] = field(default_factory=lambda: {"acc": -1.0, "epoch": -1, "acc_ema": -1.0})
     partial: Optional[EpochTotals] = None  # the interrupted epoch's totals, on resume
-    resumed_row: Dict[str, Any] = field(default_factory=dict)  # the metrics.csv row of the epoch resumed after
     compiled_checked: bool = False  # this invocation's compiled scores were compared with eager ones
     rates: List[float] = field(default_factory=list)  # img/s of this invocation's epochs
     rates_before: List[float] = field(default_factory=list)  # steady img/s of earlier invocations run the same way
@@ -168,7 +167,6 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     with StopSignal() as stop:
         try:
             run = set_up(cfg, ctx, stop)
-            check_resumed_model(run)
             last = cfg.trainer.epochs
             if cfg.trainer.get("max_epochs_this_run"):
                 last = min(last, run.epochs_done + cfg.trainer.max_epochs_this_run)
@@ -223,32 +221,35 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
     if earlier.get("setup") == run.setup():  # img/s of a resume on other hardware or another path is not averaged in
         run.rates_before = list(earlier["rates"])
     open_records(run)
+    if ckpt is not None:
+        check_resumed_model(run, ckpt.get("metrics") or {})
     return run
 
 
-def check_resumed_model(run: Run) -> None:
-    """Resumed after an evaluated epoch: score the restored model (outside torch.compile, so no graph is captured
-    before training) on the validation split first, and stop if it does not score what the run recorded then. A
-    difference means the model, the data or the code is not what the run had."""
-    recorded = run.resumed_row.get("val_acc")
+def check_resumed_model(run: Run, row: Dict[str, Any]) -> None:
+    """Resumed after an evaluated epoch (its metrics.csv ``row``): score the restored model on the validation split
+    before training, and stop if it does not score what the run recorded then. A difference means the model, the
+    data or the code is not what the run had."""
+    recorded = row.get("val_acc")
     if recorded is None or run.batches_done or run.cfg.trainer.limit_val_batches:  # nothing to compare like for like
         return
-    _, acc = evaluate(run.model, run.data.val, run.device, run.amp)
-    if not scores_agree(acc, recorded, run.data.n_val):
-        raise DeviceStateError(
-            f"the resumed model scores {acc:.4f} on the validation split, but the run recorded {recorded:.4f} after "
-            f"epoch {run.epochs_done} with the same weights; nothing was trained and the checkpoints are as they "
-            f"were. Check that paths.data_dir holds the run's dataset and that the code is the run's "
-            f"(summary.json's git_commit); if either changed on purpose, this is no longer the same run: start a "
-            f"new one")
+    acc = require_eager_score(run, recorded, lambda acc: (
+        f"the resumed model scores {acc:.4f} on the validation split, but the run recorded {recorded:.4f} after "
+        f"epoch {run.epochs_done} with the same weights; nothing was trained and the checkpoints are as they "
+        f"were. Check that paths.data_dir holds the run's dataset and that the code is the run's "
+        f"(summary.json's git_commit); if either changed on purpose, this is no longer the same run: start a new one"))
     if run.ctx.is_main:
         report(f"resumed model scores {acc:.4f} on the validation split, as recorded after epoch {run.epochs_done}")
 
 
-def scores_agree(a: float, b: float, n: int) -> bool:
-    """Whether two accuracies of the same weights on the same ``n`` images agree: within 1 point or 5 images
-    (bf16 against fp32, or another compile path, moves an accuracy by less)."""
-    return abs(a - b) <= max(0.01, 5 / max(n, 1))
+def require_eager_score(run: Run, expected: float, mismatch: Callable[[float], str]) -> float:
+    """The model's accuracy on the whole validation split outside torch.compile (no graph is captured for it), which
+    must agree with ``expected`` within 1 point or 5 images (bf16 against fp32, or another compile path, moves an
+    accuracy by less); else the run stops with ``mismatch(accuracy)``."""
+    _, acc = evaluate(run.model, run.data.val, run.device, run.amp)
+    if abs(acc - expected) > max(0.01, 5 / max(run.data.n_val, 1)):
+        raise DeviceStateError(mismatch(acc))
+    return acc
 
 
 def seed_everything(seed: int, rank: int) -> None:
@@ -344,7 +345,6 @@ def restore(run: Run, ckpt: Dict[str, Any]) -> None:
     run.epochs_done, run.batches_done = epochs_done(ckpt), int(ckpt.get("batches_done", 0))
     run.step = int(ckpt.get("step", run.epochs_done * run.steps_per_epoch + run.batches_done))
     run.wall_before = float(ckpt.get("wall_time_s", 0.0))
-    run.resumed_row = dict(ckpt.get("metrics") or {})
     run.best.update(acc=ckpt["best_val_acc"], epoch=ckpt["best_epoch"], acc_ema=ckpt.get("best_val_acc_ema", -1.0))
     if run.batches_done and ckpt.get("world_size", 1) != run.ctx.world_size:
         report(f"the checkpoint stopped inside epoch {run.epochs_done + 1} with {ckpt.get('world_size', 1)} "
@@ -621,14 +621,12 @@ def check_compiled_scores(run: Run, acc: float) -> None:
     if not run.is_compiled or run.compiled_checked or run.cfg.trainer.limit_val_batches:
         return
     run.compiled_checked = True
-    _, eager = evaluate(run.model, run.data.val, run.device, run.amp)
-    if not scores_agree(acc, eager, run.data.n_val):
-        raise DeviceStateError(
-            f"the compiled model scores {acc:.4f} on the validation split, and the same weights outside torch.compile "
-            f"{eager:.4f}: the compiled path ({run.summary['path']}) is not scoring the model being trained. This "
-            f"epoch is not logged or checkpointed. Go on without graphs: python train.py resume={run.run_dir} "
-            f"trainer.compile_mode=null (or trainer.compile=false; with no epoch checkpointed yet, run the command "
-            f"again with that override instead), and report it with the run's train.log")
+    require_eager_score(run, acc, lambda eager: (
+        f"the compiled model scores {acc:.4f} on the validation split, and the same weights outside torch.compile "
+        f"{eager:.4f}: the compiled path ({run.summary['path']}) is not scoring the model being trained. This "
+        f"epoch is not logged or checkpointed. Go on without graphs: python train.py resume={run.run_dir} "
+        f"trainer.compile_mode=null (or trainer.compile=false; with no epoch checkpointed yet, run the command "
+        f"again with that override instead), and report it with the run's train.log"))
 
 
 def test_metrics(run: Run, row: Dict[str, Any]) -> Dict[str, float]:
