@@ -5,8 +5,8 @@
     python bench/augment_speed.py --cpu-smoke              # tiny sizes on the CPU: the script runs end to end
 
 Sizes: ``cifar`` (512 images of 32 px, vit_kan_tiny_patch4_32) and ``photo`` (128 of 224 px,
-vit_kan_small_patch16_224). An augmentation row times what ``GpuLoader`` does per batch: re-seed the
-generator, uint8 -> float, ``StrongAugment`` (each policy at its defaults plus erasing 0.25; ``erasing``
+vit_kan_small_patch16_224). An augmentation row times the policy's part of a ``GpuLoader`` batch (which compiles it
+with its views and normalisation): re-seed the generator, uint8 -> float, ``StrongAugment`` (each policy at its defaults plus erasing 0.25; ``erasing``
 is erasing alone), with ``triton.testing.do_bench`` (median). Modes: ``eager``; ``compiled``, ``transform``
 under ``torch.compile``; ``cudagraphs``, the same with ``mode="reduce-overhead"``. The step row times AdamW +
 bf16 autocast forward/backward of the compiled model at the same batch (``vkan.bench.triton_time_ms``);
@@ -111,7 +111,7 @@ def host_syncs_and_kernels(call: Callable[[], torch.Tensor], device: torch.devic
 
 def augment_row(name: str, images: torch.Tensor, mode: str, rep_ms: int,
                 eager_out: Optional[torch.Tensor]) -> Dict:
-    """Times one augmentation config on ``images`` (B, 3, S, S) uint8, as GpuLoader calls it."""
+    """Times one augmentation config on ``images`` (B, 3, S, S) uint8, the policy alone (GpuLoader compiles it with its views)."""
     device = images.device
     aug = StrongAugment(**AUGMENTS[name], compile=COMPILE[mode])
     gen = torch.Generator(device=device)

@@ -203,3 +203,55 @@ def test_global_rng_is_untouched(policy):
     state = torch.get_rng_state()
     run(StrongAugment(policy, erasing=0.5, color_jitter=0.3), x, 0)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def _cifar_like_loader(**kwargs):
+    from vkan.data.gpu_loader import GpuLoader
+
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (16, 3, 12, 12), dtype=torch.uint8)
+    return GpuLoader(images, torch.arange(16) % 10, 8, [0.5, 0.4, 0.3], [0.2, 0.25, 0.3], train=True, **kwargs)
+
+
+def test_the_loaders_views_follow_their_draws_translation_flip_and_cutout():
+    loader = _cifar_like_loader(crop_padding=2, flip=True, cutout=3)
+    x = loader.images[:2].float()
+    centre, keep = torch.full((2,), 0.5), torch.full((2,), 0.9)
+    off = torch.zeros(2)  # a cutout centred on the corner pixel: it covers the 2x2 square there
+    assert torch.equal(loader._view(x, torch.stack([centre, centre, keep, off, off], 1))[..., 2:, 2:], x[..., 2:, 2:])
+    mirrored = loader._view(x, torch.stack([centre, centre, torch.full((2,), 0.1), off, off], 1))
+    assert torch.equal(mirrored[..., 2:, 2:], x.flip(3)[..., 2:, 2:])
+    right = torch.full((2,), 0.99)  # and a cutout at the top-right corner, outside the compared part
+    shifted = loader._view(x, torch.stack([off, right, keep, off, right], 1))
+    assert torch.equal(shifted[..., 2:, :-2], x[..., :-2, 2:])  # 2 px down (reflected in), 2 px left
+    cut = loader._view(x, torch.stack([centre, centre, keep, off, off], 1))
+    assert torch.equal(cut[..., :2, :2], loader.mean.expand(2, 3, 2, 2))
+
+
+@pytest.mark.parametrize("photos", [False, True], ids=["cifar views", "photo views"])
+def test_a_training_batch_is_one_graph_and_the_same_function_of_its_draws_compiled(photos):
+    from vkan.data.gpu_loader import PhotoGpuLoader
+
+    augment = StrongAugment("autoaugment", erasing=0.5)
+    if photos:
+        images = torch.randint(0, 256, (8, 3, 18, 18), dtype=torch.uint8)
+        loader = PhotoGpuLoader(images, torch.arange(8) % 5, 4, [0.5] * 3, [0.25] * 3, train=True, img_size=16,
+                                augment=augment)
+    else:
+        loader = _cifar_like_loader(crop_padding=2, flip=True, cutout=3, augment=augment)
+    x = loader.images[:4]
+    args = loader.draw(x, torch.Generator().manual_seed(1))
+    graph = torch.compile(loader.train_batch, backend="aot_eager", fullgraph=True, dynamic=False)  # no graph break
+    assert torch.allclose(graph(x, *args), loader.train_batch(x, *args), atol=1e-4)
+    compiled = _cifar_like_loader(crop_padding=2, flip=True, compile=True)
+    assert compiled._train_batch is not compiled.train_batch and loader._train_batch == loader.train_batch
+
+
+def test_an_epoch_of_training_batches_is_a_function_of_seed_epoch_and_batch():
+    loader, again = _cifar_like_loader(crop_padding=2, flip=True), _cifar_like_loader(crop_padding=2, flip=True)
+    loader.set_epoch(3)
+    first = [x for x, _ in loader]
+    again.set_epoch(3, start_batch=1)  # resumed after the first batch
+    assert torch.equal(next(iter(again))[0], first[1])
+    loader.set_epoch(4)
+    assert not torch.equal(next(iter(loader))[0], first[0])

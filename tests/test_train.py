@@ -110,6 +110,33 @@ def test_kan_spline_branch_gets_its_own_lr_scale_and_weight_decay_through_the_sc
     assert [g["lr"] for g in mlp.param_groups] == [lr, lr]  # no spline branch: the option changes nothing
 
 
+def test_the_compiled_unit_gives_the_logits_or_the_loss_with_its_kan_penalty_and_the_steps_metric_sums():
+    from timm.loss import SoftTargetCrossEntropy
+
+    from vkan.engine import ModelWithLoss
+    from vkan.kan_tools import kan_regularization_loss
+
+    torch.manual_seed(0)
+    model = timm.create_model("vit_kan_tiny_patch4_32", num_classes=10, depth=1)
+    x, y = torch.randn(6, 3, 32, 32), torch.tensor([0, 1, 2, 3, 4, 5])
+    smoothing = nn.CrossEntropyLoss(label_smoothing=0.1)
+    unit = ModelWithLoss(model, smoothing, kan_reg_weight=0.01)
+    logits = unit(x)
+    assert torch.equal(logits, model(x))
+    loss, sums = unit(x, y, y)
+    expected = smoothing(logits, y) + 0.01 * kan_regularization_loss(model)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert sums.tolist() == pytest.approx([6 * expected.item(), (logits.argmax(-1) == y).sum().item()], rel=1e-6)
+    assert not sums.requires_grad
+    loss.backward()
+    assert model.blocks[0].mlp.fc1.spline_weight.grad is not None
+    soft = nn.functional.one_hot(y, 10).float() * 0.9 + 0.01  # mixup's soft targets; the metric uses the labels
+    loss, sums = ModelWithLoss(model, SoftTargetCrossEntropy())(x, soft, y)
+    assert loss.item() == pytest.approx(SoftTargetCrossEntropy()(model(x), soft).item(), rel=1e-6)
+    assert sums[1].item() == (logits.argmax(-1) == y).sum().item()
+    assert set(unit.state_dict()) == {f"model.{k}" for k in model.state_dict()}  # the loss holds no state
+
+
 def test_model_kwargs_reach_timm_as_written_for_both_twins(tmp_path):
     import timm
 
@@ -557,8 +584,8 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
             super().__init__()
             self.net = net
 
-        def forward(self, x):
-            out = self.net(x)
+        def forward(self, x, *loss_args):
+            out = self.net(x, *loss_args)
             return out if self.training or faithful else out.roll(1, dims=-1)
 
     def compiled(run, net):

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from vkan import distributed as dist
 from vkan.errors import ConfigError
+from vkan.kan_tools import kan_regularization_loss
 
 
 def resolve_device(name: str) -> torch.device:
@@ -50,6 +51,33 @@ def progress(iterable, total: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+
+
+class ModelWithLoss(nn.Module):
+    """The model with its training loss and the step's metric sums, one module for ``torch.compile`` to trace: the
+    loss, its gradient and the sums then run inside the model's graphs instead of as some thirty separate kernel
+    launches a step, which the host cannot hide behind a small model's step under CUDA graphs (bench/RESULTS.md,
+    issue 20).
+
+    ``forward(x)`` gives the logits (evaluation). ``forward(x, targets, labels)`` gives the loss, ``criterion``
+    on the fp32 logits and ``targets`` plus ``kan_reg_weight`` times the KAN layers' L1 + entropy penalty, and a
+    (2,) tensor of sums for the epoch's metrics: the loss times the batch size, and the predictions equal to
+    ``labels``. The model's own ``state_dict`` is the one to save (it is ``self.model``).
+    """
+
+    def __init__(self, model: nn.Module, criterion: nn.Module, kan_reg_weight: float = 0.0):
+        super().__init__()
+        self.model, self.criterion, self.kan_reg_weight = model, criterion, kan_reg_weight
+
+    def forward(self, x: torch.Tensor, targets: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None):
+        logits = self.model(x)
+        if targets is None:
+            return logits
+        loss = self.criterion(logits.float(), targets)
+        if self.kan_reg_weight:
+            loss = loss + self.kan_reg_weight * kan_regularization_loss(self.model)
+        correct = (logits.argmax(-1) == labels).sum()
+        return loss, torch.stack([loss.detach() * len(labels), correct.to(loss.dtype)])
 
 
 @torch.no_grad()

@@ -22,10 +22,10 @@ from vkan.checkpoint import (build_model_from_checkpoint, copy_checkpoint, epoch
                              save_checkpoint, set_rng_state)
 from vkan.config import model_spec, validate
 from vkan.data import DataBundle, build_data, resolve_data_dir
-from vkan.engine import autocast, autocast_dtype, evaluate, limited, progress, resolve_device
+from vkan.engine import ModelWithLoss, autocast, autocast_dtype, evaluate, limited, progress, resolve_device
 from vkan.errors import DeviceStateError, NonFiniteLossError
 from vkan.interrupt import Interrupted, StopSignal
-from vkan.kan_tools import copy_kan_grids, kan_layers, kan_regularization_loss, param_groups, update_grids
+from vkan.kan_tools import copy_kan_grids, kan_layers, param_groups, update_grids
 from vkan.run_logger import RunLogger, write_json
 
 log = logging.getLogger("vkan.train")
@@ -53,10 +53,10 @@ class EpochTotals:
         sums = torch.tensor([state["loss_sum"], state["correct"]], device=device, dtype=torch.float64)
         return cls(sums, int(state["count"]), float(state["seconds"]))
 
-    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        self.sums[0] += loss.detach() * len(labels)
-        self.sums[1] += (logits.argmax(-1) == labels).sum()
-        self.count += len(labels)
+    def add(self, sums: torch.Tensor, count: int) -> None:
+        """A step's (2,) sums (``vkan.engine.ModelWithLoss``) over ``count`` images: one kernel, no host sync."""
+        self.sums += sums
+        self.count += count
 
     def state(self) -> dict:
         loss_sum, correct = self.sums.tolist()
@@ -113,7 +113,7 @@ class Run:
     data: Optional[DataBundle] = None
     spec: Dict[str, Any] = field(default_factory=dict)
     model: Optional[nn.Module] = None
-    net: Optional[nn.Module] = None  # the model as it runs: DDP-wrapped and/or compiled
+    net: Optional[nn.Module] = None  # the model as it runs, with its loss (ModelWithLoss): DDP-wrapped and/or compiled
     optimizer: Optional[torch.optim.Optimizer] = None
     scheduler: Any = None
     ema: Any = None  # timm ModelEmaV3 or None
@@ -216,7 +216,8 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
     if ckpt is not None:
         restore(run, ckpt)
     ddp = cfg.trainer.ddp
-    run.net = compiled(run, dist.wrap(run.model, ctx, ddp.bucket_cap_mb, ddp.static_graph, ddp.comm_dtype))
+    scored = ModelWithLoss(run.model, run.criterion, cfg.trainer.kan_reg_weight if run.has_kan else 0.0)
+    run.net = compiled(run, dist.wrap(scored, ctx, ddp.bucket_cap_mb, ddp.static_graph, ddp.comm_dtype))
     earlier = (ckpt or {}).get("steady_rates") or {}
     if earlier.get("setup") == run.setup():  # img/s of a resume on other hardware or another path is not averaged in
         run.rates_before = list(earlier["rates"])
@@ -463,10 +464,7 @@ def training_step(run: Run, x: torch.Tensor, y: torch.Tensor, totals: EpochTotal
     if run.mixup is not None:
         x, targets = run.mixup(x, y)
     with autocast(run.device, run.amp):
-        logits = run.net(x)
-    loss = run.criterion(logits.float(), targets)
-    if run.has_kan and cfg.kan_reg_weight:
-        loss = loss + cfg.kan_reg_weight * kan_regularization_loss(run.model)
+        loss, sums = run.net(x, targets, y)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.grad_clip:
@@ -475,7 +473,7 @@ def training_step(run: Run, x: torch.Tensor, y: torch.Tensor, totals: EpochTotal
     run.scheduler.step()
     if run.ema is not None:
         run.ema.update(run.model, step=run.step)
-    totals.add(loss, logits, y)
+    totals.add(sums, len(y))
 
 
 def refit_grids(run: Run, x: torch.Tensor) -> None:

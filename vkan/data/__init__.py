@@ -16,7 +16,7 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 
 from vkan.data.arrays import load_arrays
-from vkan.data.augment import build_augment
+from vkan.data.augment import build_augment, compile_choice
 from vkan.data.gpu_loader import GpuLoader, PhotoGpuLoader
 from vkan.data.photos import decode, photo_splits
 from vkan.data.splits import stratified_split
@@ -124,10 +124,11 @@ def select_splits(cfg, data_dir: Path, wanted: Tuple[str, ...]) -> Dict[str, Arr
 
 def make_loader(cfg, arrays: Arrays, batch_size: int, device: torch.device, train: bool, seed: int = 0,
                 rank: int = 0, world_size: int = 1) -> GpuLoader:
-    """A GPU-resident loader of one split: training views augmented per ``cfg.augment``, evaluation views fixed."""
-    common = dict(batch_size=batch_size, mean=cfg.mean, std=cfg.std, train=train, seed=seed, rank=rank,
-                  world_size=world_size, device=device)
+    """A GPU-resident loader of one split: training views augmented per ``cfg.augment`` (compiled as its ``compile``
+    key says), evaluation views fixed."""
     aug = cfg.augment
+    common = dict(batch_size=batch_size, mean=cfg.mean, std=cfg.std, train=train, seed=seed, rank=rank,
+                  world_size=world_size, device=device, compile=compile_choice(aug, device) if train else False)
     strong = build_augment(aug, device) if train else None
     if cfg.name in PHOTO_DATASETS:
         return PhotoGpuLoader(*arrays, img_size=cfg.img_size, scale_min=aug.scale_min, augment=strong, **common)

@@ -92,7 +92,8 @@ def autoaugment_cifar10() -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 class StrongAugment:
-    """BatchTransform: (x float (B,C,H,W) in [0,255] on any device, gen torch.Generator on that device) -> same shape/dtype.
+    """A batch augmentation: (x float (B,C,H,W) in [0,255] on any device, gen torch.Generator on that device) -> same
+    shape/dtype.
 
     ``policy``: ``randaugment`` (``num_ops`` ops per sample at bin ``magnitude`` of 31, random signs),
     ``trivialaugment`` (one op, a uniform bin of 31), ``autoaugment`` (one of the CIFAR-10 sub-policies, each of
@@ -106,7 +107,7 @@ class StrongAugment:
     with that mode). Eager, Kornia's Python overhead dominates: on an H200 a CIFAR batch of 512 takes 6.5-8.5
     ms with randaugment (host-bound, so it varies with the host), against 0.55-0.8 ms compiled and 0.25-0.3 ms
     with ``"reduce-overhead"`` (CUDA graphs; the output is then overwritten by the next call, so use it
-    before: GpuLoader normalises it at once). See bench/augment_speed.py.
+    before). See bench/augment_speed.py. ``GpuLoader`` compiles ``transform`` with its views and normalisation instead.
 
     No loop over samples: each candidate op runs on the whole batch with a per-sample parameter that is the
     op's identity for the samples that did not pick it (photometric ops), or its result is kept by
@@ -332,10 +333,12 @@ def build_augment(cfg: Mapping, device: Optional[torch.device] = None) -> Option
     if policy == "none" and erasing == 0 and color_jitter == 0:
         return None
     return StrongAugment(policy, num_ops=int(cfg.get("num_ops", 2)), magnitude=int(cfg.get("magnitude", 9)),
-                         erasing=erasing, color_jitter=color_jitter, compile=_compile_choice(cfg, device))
+                         erasing=erasing, color_jitter=color_jitter, compile=compile_choice(cfg, device))
 
 
-def _compile_choice(cfg: Mapping, device: Optional[torch.device]) -> Union[bool, str]:
+def compile_choice(cfg: Mapping, device: Optional[torch.device]) -> Union[bool, str]:
+    """The augmentation config's ``compile`` (false, true, auto or a torch.compile mode) with ``auto`` resolved: true
+    on a CUDA ``device``."""
     choice = cfg.get("compile", False) or False
     if choice == "auto":
         return device is not None and torch.device(device).type == "cuda"
