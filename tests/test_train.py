@@ -485,6 +485,26 @@ def test_interrupt_mid_epoch_then_resume_gives_the_same_final_parameters(tmp_pat
     assert rows[0] == rows[1]  # the interrupted epoch's row counts every batch once
 
 
+def test_a_second_signal_that_torch_compile_wrapped_still_ends_the_run_as_interrupted(tmp_path, data_dir, monkeypatch):
+    import vkan.train as vt
+
+    class CompilerError(RuntimeError):  # how Inductor re-raises what interrupted its compilation
+        def __init__(self, inner):
+            super().__init__(f"{type(inner).__name__}: {inner}")
+            self.inner_exception = inner
+
+    def compiling(run):
+        raise CompilerError(Interrupted(signal.SIGTERM, "stopped at once by a second SIGTERM"))
+
+    monkeypatch.setattr(vt, "train_epoch", compiling)
+    cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=100", "trainer.epochs=1", "logger=none"], data_dir)
+    with pytest.raises(Interrupted) as stopped:
+        train(cfg)
+    assert stopped.value.exit_code == 143
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["error"] == "stopped at once by a second SIGTERM"
+
+
 def test_the_log_names_the_image_size_and_an_evaluation_cut_short_by_limit_val_batches(tmp_path, data_dir, caplog):
     cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=200", "data.val_split=holdout", "data.holdout=50",
                                      "trainer.epochs=1", "trainer.batch_size=25", "trainer.limit_val_batches=2",

@@ -67,3 +67,15 @@ class StopSignal:
         if agreed and self.signum is None:
             self.signum = agreed
         return agreed or None
+
+
+def interruption(err: BaseException) -> Optional[Interrupted]:
+    """The ``Interrupted`` that ``err`` is or wraps: a second signal that arrives while torch.compile compiles is
+    re-raised by Inductor as its own error (``inner_exception``, or the cause or context); None for other errors."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, Interrupted):
+            return err
+        seen.add(id(err))
+        err = getattr(err, "inner_exception", None) or err.__cause__ or err.__context__
+    return None

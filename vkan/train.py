@@ -24,7 +24,7 @@ from vkan.config import model_spec, validate
 from vkan.data import DataBundle, build_data, resolve_data_dir
 from vkan.engine import ModelWithLoss, autocast, autocast_dtype, evaluate, limited, progress, resolve_device
 from vkan.errors import DeviceStateError, NonFiniteLossError
-from vkan.interrupt import Interrupted, StopSignal
+from vkan.interrupt import Interrupted, StopSignal, interruption
 from vkan.kan_tools import copy_kan_grids, kan_layers, param_groups, update_grids
 from vkan.run_logger import RunLogger, write_json
 
@@ -174,7 +174,10 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
                 end_epoch(run, train_epoch(run))
             return finish(run)
         except BaseException as err:
-            record_failure(cfg, ctx, run, err)
+            stopped = interruption(err)
+            record_failure(cfg, ctx, run, stopped or err)
+            if stopped is not None and stopped is not err:
+                raise stopped from None  # a signal inside torch.compile, which wrapped it: exit as interrupted
             raise
         finally:
             if run is not None and run.logger is not None:
