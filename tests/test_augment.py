@@ -244,7 +244,7 @@ def test_a_training_batch_is_one_graph_and_the_same_function_of_its_draws_compil
     graph = torch.compile(loader.train_batch, backend="aot_eager", fullgraph=True, dynamic=False)  # no graph break
     assert torch.allclose(graph(x, *args), loader.train_batch(x, *args), atol=1e-4)
     compiled = _cifar_like_loader(crop_padding=2, flip=True, compile=True)
-    assert compiled._train_batch is not compiled.train_batch and loader._train_batch == loader.train_batch
+    assert compiled._train_batch != compiled.train_batch and loader._train_batch == loader.train_batch
 
 
 def test_an_epoch_of_training_batches_is_a_function_of_seed_epoch_and_batch():

@@ -130,10 +130,11 @@ def test_the_compiled_unit_gives_the_logits_or_the_loss_with_its_kan_penalty_and
     assert not sums.requires_grad
     loss.backward()
     assert model.blocks[0].mlp.fc1.spline_weight.grad is not None
-    soft = nn.functional.one_hot(y, 10).float() * 0.9 + 0.01  # mixup's soft targets; the metric uses the labels
-    loss, sums = ModelWithLoss(model, SoftTargetCrossEntropy())(x, soft, y)
+    predicted = logits.argmax(-1)  # as labels: every prediction right; the soft targets favour other classes
+    soft = nn.functional.one_hot((predicted + 1) % 10, 10).float() * 0.9 + 0.01
+    loss, sums = ModelWithLoss(model, SoftTargetCrossEntropy())(x, soft, predicted)
     assert loss.item() == pytest.approx(SoftTargetCrossEntropy()(model(x), soft).item(), rel=1e-6)
-    assert sums[1].item() == (logits.argmax(-1) == y).sum().item()
+    assert sums[1].item() == 6  # the accuracy counts against the labels, not the (mixed) targets
     assert set(unit.state_dict()) == {f"model.{k}" for k in model.state_dict()}  # the loss holds no state
 
 
@@ -179,6 +180,8 @@ def test_unknown_kan_option_fails_before_training_naming_the_valid_ones(tmp_path
     ("trainer.pause_after_minutes=0", r"trainer.pause_after_minutes=0 is not valid: it must be null or a number"),
     ("optimizer.kan_spline_lr_scale=0", r"optimizer.kan_spline_lr_scale=0 is not valid: it must be a number > 0"),
     ("trainer.compile_mode=reduce_overhead", r"trainer.compile_mode='reduce_overhead' is not valid: it must be auto, null or default "),
+    ("data.augment.compile=reduce-overhead", r"data.augment.compile='reduce-overhead' is not valid: .*CUDA graphs would "
+                                             r"let each training batch overwrite the one before"),
 ])
 def test_bad_values_fail_before_data_loading_naming_key_and_range(tmp_path, override, message):
     cfg = make_cfg(tmp_path, [override, "paths.data_dir=/nonexistent"])  # no data: a check must fail first
@@ -503,6 +506,25 @@ def test_a_second_signal_that_torch_compile_wrapped_still_ends_the_run_as_interr
     assert stopped.value.exit_code == 143
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["error"] == "stopped at once by a second SIGTERM"
+
+
+def test_an_interruption_counts_when_an_error_wraps_it_not_when_an_error_replaced_it():
+    from vkan.interrupt import interruption
+
+    stop = Interrupted(signal.SIGINT)
+    wrapped = RuntimeError("compiling")
+    wrapped.__cause__ = stop
+    assert interruption(stop) is stop and interruption(wrapped) is stop
+    try:
+        try:
+            raise stop
+        except Interrupted:
+            raise ValueError("a new error, the signal handled") from None
+    except ValueError as replaced:
+        assert interruption(replaced) is None
+    odd = RuntimeError("a library's attribute of another kind")
+    odd.inner_exception = "not an exception"
+    assert interruption(odd) is None
 
 
 def test_the_log_names_the_image_size_and_an_evaluation_cut_short_by_limit_val_batches(tmp_path, data_dir, caplog):

@@ -113,6 +113,9 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg, "data.holdout", lambda v: v > 0, "a number of images (>= 1) or a fraction (< 1) of the training set")
     _check(cfg, "data.subset", _optional_int(1), "null or an integer >= 1")
     _check(cfg, "data.img_size", _int(8), "an integer >= 8")
+    _check(cfg, "data.augment.compile", lambda v: v in (None, True, False, "auto", "default", "max-autotune-no-cudagraphs"),
+           "auto, true, false, default or max-autotune-no-cudagraphs (a mode with CUDA graphs would let each training "
+           "batch overwrite the one before)")
     if OmegaConf.select(cfg, "model.kwargs.kan_hidden_multiple") is not None:
         _check(cfg, "model.kwargs.kan_hidden_multiple", _int(1), "an integer >= 1 (1 = the matched width as it is)")
     validate_kan_options(cfg)

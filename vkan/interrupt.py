@@ -77,5 +77,7 @@ def interruption(err: BaseException) -> Optional[Interrupted]:
         if isinstance(err, Interrupted):
             return err
         seen.add(id(err))
-        err = getattr(err, "inner_exception", None) or err.__cause__ or err.__context__
+        inner = getattr(err, "inner_exception", None)
+        context = None if err.__suppress_context__ else err.__context__
+        err = inner if isinstance(inner, BaseException) else (err.__cause__ or context)
     return None

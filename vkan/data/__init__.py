@@ -129,7 +129,7 @@ def make_loader(cfg, arrays: Arrays, batch_size: int, device: torch.device, trai
     aug = cfg.augment
     common = dict(batch_size=batch_size, mean=cfg.mean, std=cfg.std, train=train, seed=seed, rank=rank,
                   world_size=world_size, device=device, compile=compile_choice(aug, device) if train else False)
-    strong = build_augment(aug, device) if train else None
+    strong = build_augment({**aug, "compile": False}) if train else None  # compiled within the loader's function
     if cfg.name in PHOTO_DATASETS:
         return PhotoGpuLoader(*arrays, img_size=cfg.img_size, scale_min=aug.scale_min, augment=strong, **common)
     if not train:
