@@ -1,4 +1,6 @@
 """StrongAugment: per-sample policies that match torchvision's ops, deterministic in the generator alone."""
+import shutil
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -245,6 +247,21 @@ def test_a_training_batch_is_one_graph_and_the_same_function_of_its_draws_compil
     assert torch.allclose(graph(x, *args), loader.train_batch(x, *args), atol=1e-4)
     compiled = _cifar_like_loader(crop_padding=2, flip=True, compile=True)
     assert compiled._train_batch != compiled.train_batch and loader._train_batch == loader.train_batch
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="Inductor's CPU code needs a C++ compiler")
+def test_inductor_compiles_the_photo_loaders_training_batch_to_its_eager_result():
+    """What a GPU run does by default (data.augment.compile=auto), lowered by Inductor for the CPU: the resampling
+    (grid_sample), the policy and erasing as generated code, against eager."""
+    from vkan.data.gpu_loader import PhotoGpuLoader
+
+    images = torch.randint(0, 256, (8, 3, 18, 18), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    loader = PhotoGpuLoader(images, torch.arange(8) % 5, 4, [0.5] * 3, [0.25] * 3, train=True, img_size=16,
+                            augment=StrongAugment("randaugment", erasing=0.5), compile=True)
+    x = loader.images[:4]
+    args = loader.draw(x, torch.Generator().manual_seed(1))
+    assert torch.allclose(loader._train_batch(x, *args), loader.train_batch(x, *args), atol=1e-3)
 
 
 def test_an_epoch_of_training_batches_is_a_function_of_seed_epoch_and_batch():
