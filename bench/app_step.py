@@ -30,7 +30,6 @@ its wall times are not the benchmark's.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -192,6 +191,7 @@ def main(argv=None) -> None:
     parser.add_argument("--json", type=Path, help="also write the rows (and the run's facts) here")
     args = parser.parse_args(argv)
     from vkan import distributed as dist
+    from vkan.run_logger import write_json
 
     with tempfile.TemporaryDirectory(prefix="vkan_app_step_") as tmp:
         run = build_run(args.overrides, Path(tmp))
@@ -213,7 +213,7 @@ def main(argv=None) -> None:
     if profiled:
         print_profile(profiled)
     if args.json:
-        args.json.write_text(json.dumps({**facts, "rows": rows, "profile": profiled}, indent=1))
+        write_json(args.json, {**facts, "rows": rows, "profile": profiled})
 
 
 if __name__ == "__main__":

@@ -215,6 +215,13 @@ def _cifar_like_loader(**kwargs):
     return GpuLoader(images, torch.arange(16) % 10, 8, [0.5, 0.4, 0.3], [0.2, 0.25, 0.3], train=True, **kwargs)
 
 
+def _photo_loader(**kwargs):
+    from vkan.data.gpu_loader import PhotoGpuLoader
+
+    images = torch.randint(0, 256, (8, 3, 18, 18), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    return PhotoGpuLoader(images, torch.arange(8) % 5, 4, [0.5] * 3, [0.25] * 3, train=True, img_size=16, **kwargs)
+
+
 def test_the_loaders_views_follow_their_draws_translation_flip_and_cutout():
     loader = _cifar_like_loader(crop_padding=2, flip=True, cutout=3)
     x = loader.images[:2].float()
@@ -232,13 +239,9 @@ def test_the_loaders_views_follow_their_draws_translation_flip_and_cutout():
 
 @pytest.mark.parametrize("photos", [False, True], ids=["cifar views", "photo views"])
 def test_a_training_batch_is_one_graph_and_the_same_function_of_its_draws_compiled(photos):
-    from vkan.data.gpu_loader import PhotoGpuLoader
-
     augment = StrongAugment("autoaugment", erasing=0.5)
     if photos:
-        images = torch.randint(0, 256, (8, 3, 18, 18), dtype=torch.uint8)
-        loader = PhotoGpuLoader(images, torch.arange(8) % 5, 4, [0.5] * 3, [0.25] * 3, train=True, img_size=16,
-                                augment=augment)
+        loader = _photo_loader(augment=augment)
     else:
         loader = _cifar_like_loader(crop_padding=2, flip=True, cutout=3, augment=augment)
     x = loader.images[:4]
@@ -254,11 +257,7 @@ def test_a_training_batch_is_one_graph_and_the_same_function_of_its_draws_compil
 def test_inductor_compiles_the_photo_loaders_training_batch_to_its_eager_result():
     """What a GPU run does by default (data.augment.compile=auto), lowered by Inductor for the CPU: the resampling
     (grid_sample), the policy and erasing as generated code, against eager."""
-    from vkan.data.gpu_loader import PhotoGpuLoader
-
-    images = torch.randint(0, 256, (8, 3, 18, 18), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    loader = PhotoGpuLoader(images, torch.arange(8) % 5, 4, [0.5] * 3, [0.25] * 3, train=True, img_size=16,
-                            augment=StrongAugment("randaugment", erasing=0.5), compile=True)
+    loader = _photo_loader(augment=StrongAugment("randaugment", erasing=0.5), compile=True)
     x = loader.images[:4]
     args = loader.draw(x, torch.Generator().manual_seed(1))
     assert torch.allclose(loader._train_batch(x, *args), loader.train_batch(x, *args), atol=1e-3)

@@ -16,13 +16,14 @@ the host's speed does not move (the eager time is host-bound whenever the host i
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+
+from vkan.run_logger import write_json
 
 LAYER_SHAPES = [(16640, 192, 768), (50432, 384, 1536), (50432, 768, 3072)]
 
@@ -473,11 +474,16 @@ def main(argv=None) -> None:
                              "or the folder holding the efficient_kan package (a clone's src/)")
     parser.add_argument("--json", help="also write all rows to this JSON file")
     args = parser.parse_args(argv)
+
+    def save(out: dict) -> None:  # the JSON so far (atomically), replacing what an earlier block wrote
+        if args.json:
+            write_json(args.json, out)
+
     if args.cpu:
         rows = bench_cpu([int(b) for b in args.batches.split(",")], rounds=args.rounds)
         print(markdown(rows, ["model", "batch", "threads", "step_s", "base", "time_vs_base", "ratio_min", "ratio_max",
                               "peak_rss_gib", "mem_vs_base"]), flush=True)
-        write_json({"cpu": rows, "torch": torch.__version__}, args.json)
+        save({"cpu": rows, "torch": torch.__version__})
         return
     efficient_kan = import_efficient_kan(args.efficient_kan) if args.efficient_kan else None  # fail before timing
     for text in args.variants:
@@ -499,7 +505,7 @@ def main(argv=None) -> None:
         for row in out["layers"]:
             if row["graph_error"]:
                 print(f"no CUDA graph for {row['impl']} at {row['shape']}: {row['graph_error']}")
-        write_json(out, args.json)
+        save(out)
     model_cols = ["model", "img", "batch", "compiled", "params", "img_per_s", "peak_gib", "base",
                   "throughput_vs_base", "ratio_min", "ratio_max", "mem_vs_base"]
     if not args.skip_models:
@@ -511,11 +517,11 @@ def main(argv=None) -> None:
                                     reference=not args.no_reference, variants=args.variants)
                 out["models"] += rows
                 print(markdown(rows, model_cols), flush=True)
-                write_json(out, args.json)
+                save(out)
     if efficient_kan is not None:
         out["efficient_kan"] = bench_efficient_kan(efficient_kan, rounds=args.rounds)
         print(markdown(out["efficient_kan"], model_cols + ["rel_err_vs_efficient_kan"]), flush=True)
-    write_json(out, args.json)
+    save(out)
 
 
 def warm_up_gpu() -> None:
@@ -524,13 +530,6 @@ def warm_up_gpu() -> None:
     for _ in range(200):
         a @ a
     torch.cuda.synchronize()
-
-
-def write_json(out: dict, path: Optional[str]) -> None:
-    """Write ``out`` to ``path`` (nothing without one), replacing what an earlier block wrote."""
-    if path:
-        with open(path, "w") as f:
-            json.dump(out, f, indent=1)
 
 
 if __name__ == "__main__":
