@@ -34,11 +34,14 @@ REPO = Path(__file__).resolve().parents[1]
 LAUNCH_OVERRIDES = ["logger=none", "trainer.progress_bar=false"]
 
 
-def jobs(plan: dict, recipes: List[str], seeds: List[int], extra: List[str]) -> Dict[str, dict]:
-    """{job name: its recipe, model, seed and train.py overrides}, recipes x models x seeds."""
+def jobs(plan: dict, recipes: List[str], seeds: List[int], extra: List[str],
+         models: Optional[List[str]] = None) -> Dict[str, dict]:
+    """{job name: its recipe, model, seed and train.py overrides}, recipes x models (default: all the plan's) x
+    seeds."""
     out = {}
     for recipe in recipes:
-        for model, model_overrides in plan["models"].items():
+        for model in models or plan["models"]:
+            model_overrides = plan["models"][model]
             for seed in seeds:
                 overrides = [*plan["common"], *plan["recipes"][recipe], *model_overrides, f"seed={seed}", *extra]
                 out[f"{recipe}-{model}-s{seed}"] = {"recipe": recipe, "model": model, "seed": seed,
@@ -240,6 +243,8 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True, help="folder of the job folders and logs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--recipes", nargs="+", help="recipes of the plan to run (default: all)")
+    parser.add_argument("--models", nargs="+", help="models of the plan to run or resume (default: all), e.g. "
+                        "to give one model other seeds in a second invocation on the same ROOT")
     parser.add_argument("--best-of", type=Path, help="run only the best recipe of this earlier campaign folder")
     parser.add_argument("--resume", action="store_true",
                         help="continue the unfinished jobs in ROOT from their checkpoints (with --set: overrides a "
@@ -264,19 +269,24 @@ def main() -> None:
         parser.error(f"--set {' '.join(refused)}: a resume keeps the run's config; it takes only "
                      f"{', '.join(key for key in allowed if key != 'resume')}")
     plan = json.loads(args.plan.read_text())
+    unknown = sorted(set(args.models or []) - set(plan["models"]))
+    if unknown:
+        parser.error(f"--models {' '.join(unknown)}: {args.plan} has the models {', '.join(plan['models'])}")
+    models = args.models or list(plan["models"])
     if args.report:
         print(report(plan, args.root, args.at_epoch))
         return
     if args.resume:
-        todo = unfinished_jobs(args.root, args.recipes or list(plan["recipes"]), list(plan["models"]))
+        todo = unfinished_jobs(args.root, args.recipes or list(plan["recipes"]), models)
         if not todo:
             sys.exit(f"no unfinished job with a checkpoint in {args.root}")
     else:
         recipes = args.recipes or list(plan["recipes"])
         if args.best_of:
-            recipes = [best_recipe(args.best_of, list(plan["models"]), args.rank_by_last)]
+            recipes = [best_recipe(args.best_of, models, args.rank_by_last)]
             print(f"recipe chosen on the holdout split: {recipes[0]}")
-        todo = jobs(plan, recipes, args.seeds, [f"trainer.score_test={str(args.score_test).lower()}", *args.set])
+        todo = jobs(plan, recipes, args.seeds, [f"trainer.score_test={str(args.score_test).lower()}", *args.set],
+                    models)
     start = time.perf_counter()
     codes = run_all(todo, args.root, args.parallel or len(todo), resume_with=args.set if args.resume else None)
     print(f"{len(todo)} jobs {'continued' if args.resume else 'run'} side by side in {time.perf_counter() - start:.0f} s")

@@ -212,6 +212,8 @@ def test_campaign_picks_the_recipe_with_the_best_mean_holdout_over_every_model(t
     assert list(jobs) == ["strong-kan-s0", "strong-kan-s1", "strong-mlp-s0", "strong-mlp-s1"]
     assert jobs["strong-mlp-s1"]["overrides"] == ["experiment=cifar10", "augment=strong", "model=vit", "seed=1",
                                                  "trainer.score_test=true"]
+    mlp_only = campaign.jobs(plan, ["strong"], [1, 2], ["trainer.score_test=true"], models=["mlp"])
+    assert list(mlp_only) == ["strong-mlp-s1", "strong-mlp-s2"]  # another invocation on the same ROOT, other seeds
 
 
 def test_campaign_can_rank_recipes_by_the_mean_of_the_last_evaluations_instead_of_the_best(tmp_path):
