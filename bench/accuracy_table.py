@@ -23,7 +23,7 @@ def markdown(summary: pd.DataFrame) -> str:
         holdout = "" if pd.isna(r.holdout_mean) else f"{100 * r.holdout_mean:.2f}%"
         lines.append(f"| {r.dataset} | {r.experiment} | {r.model} | {100 * r.test_mean:.2f}%{std} | {holdout} | "
                      f"{r.seeds} | {r.params / 1e6:.2f} M | {r.img_per_s:,.0f} | {r.wall_s:.0f} | {r.epochs:g} | "
-                     f"{str(r.commit)[:7]} |")
+                     f"{' '.join(c[:7] for c in str(r.commit).split())} |")
     return "\n".join(lines)
 
 

@@ -149,12 +149,12 @@ def test_notebooks_are_committed_without_outputs():
 
 
 def fake_run(folder: Path, model: str, seed: int, test_acc: float, holdout_acc: float, status="finished",
-             recipe="light", params=5_350_000) -> Path:
+             recipe="light", params=5_350_000, commit="abc1234def") -> Path:
     """A run folder as train.py under Hydra leaves it (summary, config, .hydra/) and as bench/campaign.py tags it."""
     folder.mkdir(parents=True)
     name = {"vit_kan": "vit_kan_tiny_patch4_32", "vit": "vit_mlp_tiny_patch4_32"}[model]
     (folder / "summary.json").write_text(json.dumps({
-        "model_name": name, "data": "cifar10", "seed": seed, "val_split": "holdout", "git_commit": "abc1234def",
+        "model_name": name, "data": "cifar10", "seed": seed, "val_split": "holdout", "git_commit": commit,
         "status": status, "params": params, "best_val_acc": holdout_acc, "epochs_done": 60, "img_per_s": 7000.4,
         "wall_time_s": 480.04, "test_acc": test_acc}))
     (folder / "config.yaml").write_text("seed: %d\n" % seed)
@@ -186,6 +186,9 @@ def test_accuracy_rows_give_one_row_per_finished_run_with_its_command(tmp_path):
     wider = analysis.accuracy_summary(analysis.accuracy_rows(analysis.load_runs(tmp_path)))
     kan = wider[wider.model == "vit_kan"].set_index("params")
     assert kan.loc[5_350_000, "seeds"] == 2 and kan.loc[5_500_000, "seeds"] == 1  # never averaged together
+    fake_run(tmp_path / "mlp2", "vit", 2, 0.93, 0.92, commit="fed9876abc")  # a seed added at a later commit
+    later = analysis.accuracy_summary(analysis.accuracy_rows(analysis.load_runs(tmp_path))).set_index("model")
+    assert later.loc["vit", "seeds"] == 3 and later.loc["vit", "commit"] == "abc1234def fed9876abc"
 
 
 def bench_campaign():

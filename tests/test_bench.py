@@ -124,6 +124,31 @@ def test_app_step_profile_gives_host_calls_a_step_per_way(tmp_path, capsys):
         assert calls["Optimizer.step#AdamW.step"] == 1.0
 
 
+def test_logit_gap_benchmark_sets_rounding_against_nearby_models_at_each_stage(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("logit_gap", Path(__file__).parents[1] / "bench" / "logit_gap.py")
+    logit_gap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(logit_gap)
+    out = tmp_path / "gap.json"
+    logit_gap.main(["data=synthetic", "data.n_train=128", "data.n_test=64", "model=vit", "model.kwargs.depth=1",
+                    "trainer.batch_size=32", "trainer.device=cpu", "trainer.precision=bf16", "optimizer.lr=0.01",
+                    "scheduler.warmup_epochs=0", "--stages", "2", "5", "--later", "1", "3", "--backend", "aot_eager",
+                    "--val-batches", "2", "--json", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["step"], r["pair"]) for r in rows] == [
+        (2, "compiled / eager"), (2, "autocast / fp32"), (3, "1 steps later / now"), (5, "3 steps later / now"),
+        (5, "compiled / eager"), (5, "autocast / fp32"), (6, "1 steps later / now"), (8, "3 steps later / now")]
+    for stage in (rows[:4], rows[4:]):
+        compiled, rounding, one, three = (r["gap"] for r in stage)
+        assert compiled < 1e-3  # aot_eager runs the module's own operators
+        assert 0 < rounding < 0.05 < one  # bf16 against fp32: rounding; a step at lr 0.01: another model
+        assert three > 0.05
+    assert "| compiled / eager |" in capsys.readouterr().out
+
+
 def test_device_busy_time_merges_overlapping_kernels_and_leaves_out_host_events_and_annotations():
     from types import SimpleNamespace
 

@@ -4,6 +4,7 @@ import csv
 import json
 import logging
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -136,6 +137,42 @@ def test_the_compiled_unit_gives_the_logits_or_the_loss_with_its_kan_penalty_and
     assert loss.item() == pytest.approx(SoftTargetCrossEntropy()(model(x), soft).item(), rel=1e-6)
     assert sums[1].item() == 6  # the accuracy counts against the labels, not the (mixed) targets
     assert set(unit.state_dict()) == {f"model.{k}" for k in model.state_dict()}  # the loss holds no state
+
+
+def test_compare_forwards_gives_both_accuracies_and_the_logits_gap_about_each_images_mean():
+    from vkan.engine import compare_forwards
+
+    torch.manual_seed(0)
+    reference = nn.Linear(4, 3)
+    x = torch.randn(40, 4)
+    y = reference(x).argmax(-1)
+    y[:10] = (y[:10] + 1) % 3  # a quarter of the labels wrong for the reference
+    loader = [(x[:25], y[:25]), (x[25:], y[25:])]
+
+    class Shifted(nn.Module):  # the reference's logits plus a shift common to each image's logits, then ``extra``
+        def __init__(self, extra):
+            super().__init__()
+            self.extra = extra
+
+        def forward(self, inputs):
+            logits = reference(inputs)
+            return logits + inputs[:, :1] * 5 + self.extra
+
+    acc, ref_acc, gap = compare_forwards(Shifted(0.0), reference, loader, torch.device("cpu"), None)
+    assert (acc, ref_acc) == (0.75, 0.75) and gap == pytest.approx(0.0, abs=1e-6)  # a shift changes nothing
+    extra = torch.randn(40, 3) * 0.1
+    logits = reference(x).detach()
+    centred = logits - logits.mean(-1, keepdim=True)
+    expected = ((extra - extra.mean(-1, keepdim=True)).square().sum() / centred.square().sum()).sqrt().item()
+    batches = iter([extra[:25], extra[25:]])
+
+    class Noisy(nn.Module):
+        def forward(self, inputs):
+            return reference(inputs) + next(batches)
+
+    acc, ref_acc, gap = compare_forwards(Noisy(), reference, loader, torch.device("cpu"), None)
+    assert gap == pytest.approx(expected, rel=1e-5) and ref_acc == 0.75
+    assert acc == ((logits + extra).argmax(-1) == y).float().mean().item()
 
 
 def test_model_kwargs_reach_timm_as_written_for_both_twins(tmp_path):
@@ -616,19 +653,21 @@ def test_data_changed_on_the_device_stops_the_run_before_it_logs_that_epoch(tmp_
     assert done["status"] == "finished" and len(read_metrics(tmp_path)) == 3
 
 
-@pytest.mark.parametrize("faithful", [True, False], ids=["same model", "another model"])
+@pytest.mark.parametrize("path", ["same model", "rounded", "another model"])
 def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_outside_it(tmp_path, data_dir,
-                                                                                         monkeypatch, faithful):
+                                                                                         monkeypatch, caplog, path):
     import vkan.train as vtrain
 
-    class Graphs(nn.Module):  # stands in for torch.compile: in eval mode it scores another model unless faithful
+    class Graphs(nn.Module):  # stands in for torch.compile: in eval mode it rounds its logits or scores another model
         def __init__(self, net):
             super().__init__()
             self.net = net
 
         def forward(self, x, *loss_args):
             out = self.net(x, *loss_args)
-            return out if self.training or faithful else out.roll(1, dims=-1)
+            if self.training or path == "same model":
+                return out
+            return out.to(torch.bfloat16).float() if path == "rounded" else out.roll(1, dims=-1)
 
     def compiled(run, net):
         run.summary["path"] = "torch.compile (a test double)"
@@ -637,10 +676,16 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
     monkeypatch.setattr(vtrain, "compiled", compiled)
     cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=200", "trainer.epochs=2", "trainer.batch_size=50",
                                      "logger=none"], data_dir)
-    if faithful:
-        assert train(cfg)["status"] == "finished"
+    if path != "another model":
+        with caplog.at_level(logging.INFO, logger="vkan.train"):
+            assert train(cfg)["status"] == "finished"
+        checked = [r.message for r in caplog.records if r.message.startswith("compiled path checked")]
+        assert len(checked) == 1  # once an invocation
+        gap = float(re.search(r"logits ([0-9.]+)% apart", checked[0]).group(1))
+        assert (gap == 0) == (path == "same model") and gap < 100 * vtrain.COMPILED_LOGIT_GAP
         return
-    with pytest.raises(DeviceStateError, match="the compiled model scores .* outside torch.compile .*trainer.compile_mode=null"):
+    with pytest.raises(DeviceStateError, match="the compiled model's logits .* apart from those of the same weights "
+                                               "outside torch.compile .*trainer.compile_mode=null"):
         train(cfg)
     assert not (tmp_path / "checkpoints" / "last.pt").exists() and not (tmp_path / "metrics.csv").exists()
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed: DeviceStateError"

@@ -127,14 +127,15 @@ def accuracy_rows(runs: pd.DataFrame) -> pd.DataFrame:
 def accuracy_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over seeds of ``accuracy_rows``: one row per dataset, model, command (the seed aside) and
     parameter count (the same command builds another model when a default changes, e.g. the KAN width rule), whose
-    ``command`` is the multirun line over those seeds."""
+    ``command`` is the multirun line over those seeds and ``commit`` the runs' commits (space-separated when the
+    seeds ran at several)."""
     rows = rows.assign(recipe=rows["command"].str.replace(r"(?<!\S)seed=\d+\s*", "", regex=True).str.strip())
     grouped = rows.groupby(["dataset", "experiment", "model", "recipe", "params"], dropna=False, sort=False)
     table = grouped.agg(test_mean=("test_acc", "mean"), test_std=("test_acc", "std"),
                         holdout_mean=("holdout_acc", "mean"),
                         img_per_s=("img_per_s", "mean"), wall_s=("wall_s", "mean"), epochs=("epochs", "mean"),
                         seeds=("seed", "count"), seed_list=("seed", lambda s: ",".join(map(str, sorted(s)))),
-                        commit=("commit", "first")).reset_index()
+                        commit=("commit", lambda c: " ".join(dict.fromkeys(map(str, c))))).reset_index()
     multi = table["seeds"] > 1
     table["command"] = table["recipe"].str.replace("python train.py", "python train.py -m", regex=False).where(
         multi, table["recipe"]) + " seed=" + table["seed_list"]

@@ -81,6 +81,33 @@ class ModelWithLoss(nn.Module):
 
 
 @torch.no_grad()
+def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: torch.device,
+                     amp: Optional[torch.dtype]) -> Tuple[float, float, float]:
+    """(accuracy of ``model``, accuracy of ``reference``, their logits' gap) over the loader, for two forwards of the
+    same weights: the compiled path and the module outside it, say. The gap is the root mean square of the two
+    logits' difference over that of ``reference``'s logits, each taken about the image's mean logit (a shift of all
+    of an image's logits changes no prediction); summed across ranks. Rounding (other kernels, bf16 against fp32)
+    left logits 0.12-0.26% apart on the CPU, a model one optimizer step away 22-26% (bench/logit_gap.py). Accuracies
+    are a coarser reading of the same question: that step moved accuracy by 1.5 points.
+    """
+    was = model.training, reference.training
+    model.eval(), reference.eval()
+    totals = torch.zeros(5, device=device)  # model correct, reference correct, gap sum of squares, spread, count
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast(device, amp):
+            ref = reference(x).float()
+            out = model(x).float()  # may be a CUDA graph's output buffer: used before the next replay
+        ref = ref - ref.mean(-1, keepdim=True)
+        gap = out - out.mean(-1, keepdim=True) - ref
+        totals += torch.stack([(out.argmax(-1) == y).sum().float(), (ref.argmax(-1) == y).sum().float(),
+                               gap.square().sum(), ref.square().sum(), torch.tensor(float(len(y)), device=device)])
+    model.train(was[0]), reference.train(was[1])
+    correct, ref_correct, gap_sq, spread_sq, count = dist.all_reduce_sum(totals).tolist()
+    return correct / max(count, 1), ref_correct / max(count, 1), (gap_sq / max(spread_sq, 1e-30)) ** 0.5
+
+
+@torch.no_grad()
 def evaluate(model: nn.Module, loader, device: torch.device, amp: Optional[torch.dtype], limit: Optional[int] = None,
              show_progress: bool = False, desc: str = "eval") -> Tuple[float, float]:
     """(mean loss, accuracy) of ``model`` over the loader, summed across ranks; one host sync at the end."""
