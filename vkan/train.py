@@ -743,3 +743,14 @@ def record_failure(cfg: DictConfig, ctx: dist.DistContext, run: Optional[Run], e
     if ctx.is_main:
         run_dir = run.run_dir if run is not None else Path(cfg.paths.output_dir)
         write_json(run_dir / "summary.json", summary)
+        if not isinstance(err, Interrupted):
+            to_log_files(f"{summary['status']}: {err}")
+
+
+def to_log_files(message: str) -> None:
+    """An error line for the run's train.log (Hydra's file handler) only: the console gets the error once, as the
+    command line's one-paragraph ``error:``."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
