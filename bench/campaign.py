@@ -244,7 +244,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--recipes", nargs="+", help="recipes of the plan to run (default: all)")
     parser.add_argument("--models", nargs="+", help="models of the plan to run or resume (default: all), e.g. "
-                        "to give one model other seeds in a second invocation on the same ROOT")
+                        "to give one model other seeds in a second invocation on the same ROOT; --best-of still "
+                        "ranks recipes over all of them, and --report shows all")
     parser.add_argument("--best-of", type=Path, help="run only the best recipe of this earlier campaign folder")
     parser.add_argument("--resume", action="store_true",
                         help="continue the unfinished jobs in ROOT from their checkpoints (with --set: overrides a "
@@ -271,7 +272,8 @@ def main() -> None:
     plan = json.loads(args.plan.read_text())
     unknown = sorted(set(args.models or []) - set(plan["models"]))
     if unknown:
-        parser.error(f"--models {' '.join(unknown)}: {args.plan} has the models {', '.join(plan['models'])}")
+        parser.error(f"--models: no model {', '.join(unknown)} in {args.plan}; its models are "
+                     f"{', '.join(plan['models'])}")
     models = args.models or list(plan["models"])
     if args.report:
         print(report(plan, args.root, args.at_epoch))
@@ -283,7 +285,7 @@ def main() -> None:
     else:
         recipes = args.recipes or list(plan["recipes"])
         if args.best_of:
-            recipes = [best_recipe(args.best_of, models, args.rank_by_last)]
+            recipes = [best_recipe(args.best_of, list(plan["models"]), args.rank_by_last)]  # every model: twins alike
             print(f"recipe chosen on the holdout split: {recipes[0]}")
         todo = jobs(plan, recipes, args.seeds, [f"trainer.score_test={str(args.score_test).lower()}", *args.set],
                     models)

@@ -48,27 +48,32 @@ class Fp32(nn.Module):
 
 
 def train_steps(run, n: int) -> None:
-    """``n`` optimizer steps of the app's ``training_step`` on the run's loader (new epochs as needed)."""
+    """``n`` optimizer steps of the app's ``training_step``, going on through the loader's epochs as ``train.py``
+    does (each epoch its own order and augmentation) from where ``run.step`` stands."""
+    from vkan.engine import limited
     from vkan.train import EpochTotals, training_step
 
-    totals, done = EpochTotals.zeros(run.device), 0
-    while done < n:
-        for x, y in run.data.train:
+    totals = EpochTotals.zeros(run.device)
+    while n > 0:
+        epoch, batch = divmod(run.step, run.steps_per_epoch)
+        run.epochs_done = epoch
+        run.data.train.set_epoch(epoch, batch)
+        for x, y in limited(run.data.train, min(n, run.steps_per_epoch - batch)):
             training_step(run, x, y, totals)
             run.step += 1
-            done += 1
-            if done == n:
-                return
+            n -= 1
 
 
 def stage_rows(run, compiled: nn.Module, later: List[int], val_batches: int) -> List[dict]:
     from vkan.engine import compare_forwards, limited
 
+    stage = run.step
+
     def row(pair: str, model: nn.Module, reference: nn.Module, amp: Optional[torch.dtype]) -> dict:
         acc, ref_acc, gap = compare_forwards(model, reference, list(limited(run.data.val, val_batches)),
                                              run.device, amp)
-        return {"step": run.step, "pair": pair, "acc": acc, "ref_acc": ref_acc, "points": 100 * (acc - ref_acc),
-                "gap": gap}
+        return {"stage": stage, "step": run.step, "pair": pair, "acc": acc, "ref_acc": ref_acc,
+                "points": 100 * (acc - ref_acc), "gap": gap}
 
     rows = [row("compiled / eager", compiled, run.model, run.amp)]
     if run.amp is not None:
@@ -91,6 +96,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--val-batches", type=int, default=20, help="validation batches scored a pair")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)
+    stages = sorted(args.stages)
+    if min(stages) < 0 or min(args.later) < 1 or any(b - a < max(args.later) for a, b in zip(stages, stages[1:])):
+        parser.error(f"--stages {' '.join(map(str, stages))} --later {' '.join(map(str, args.later))}: stages are "
+                     f"steps >= 0 at least max(--later) apart (a stage's nearby models are trained from it), later "
+                     f"steps >= 1")
     with tempfile.TemporaryDirectory() as out:
         run = build_run(["trainer.compile=false", *args.overrides], Path(out))
         compiled = torch.compile(run.model, mode=None if args.mode == "default" else args.mode, backend=args.backend)
@@ -98,11 +108,11 @@ def main(argv: Optional[List[str]] = None) -> None:
               f"{run.cfg.trainer.batch_size}, torch.compile {args.backend} ({args.mode})")
         print("| step | pair | accuracy | reference's | points apart | logit gap |\n|---|---|---|---|---|---|")
         rows = []
-        for stage in sorted(args.stages):
-            train_steps(run, max(0, stage - run.step))
+        for stage in stages:
+            train_steps(run, stage - run.step)
             for r in stage_rows(run, compiled, args.later, args.val_batches):
                 rows.append(r)
-                print(f"| {r['step'] if r['pair'].startswith('compiled') else ''} | {r['pair']} | {r['acc']:.4f} | "
+                print(f"| {r['stage'] if r['pair'].startswith('compiled') else ''} | {r['pair']} | {r['acc']:.4f} | "
                       f"{r['ref_acc']:.4f} | {r['points']:+.2f} | {100 * r['gap']:.2f}% |", flush=True)
     if args.json:
         from vkan.run_logger import write_json

@@ -215,8 +215,21 @@ def test_campaign_picks_the_recipe_with_the_best_mean_holdout_over_every_model(t
     assert list(jobs) == ["strong-kan-s0", "strong-kan-s1", "strong-mlp-s0", "strong-mlp-s1"]
     assert jobs["strong-mlp-s1"]["overrides"] == ["experiment=cifar10", "augment=strong", "model=vit", "seed=1",
                                                  "trainer.score_test=true"]
+
+
+def test_campaign_runs_some_of_a_plans_models_and_names_the_plans_models_when_one_is_unknown(tmp_path, monkeypatch,
+                                                                                              capsys):
+    campaign = bench_campaign()
+    plan = {"common": [], "recipes": {"strong": ["augment=strong"]},
+            "models": {"kan": ["model=vit_kan"], "mlp": ["model=vit"]}}
     mlp_only = campaign.jobs(plan, ["strong"], [1, 2], ["trainer.score_test=true"], models=["mlp"])
     assert list(mlp_only) == ["strong-mlp-s1", "strong-mlp-s2"]  # another invocation on the same ROOT, other seeds
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    monkeypatch.setattr("sys.argv", ["campaign.py", str(plan_file), "--root", str(tmp_path), "--models", "kan77"])
+    with pytest.raises(SystemExit) as stop:
+        campaign.main()
+    assert stop.value.code == 2 and "no model kan77 in" in capsys.readouterr().err and not list(tmp_path.glob("*-s*"))
 
 
 def test_campaign_can_rank_recipes_by_the_mean_of_the_last_evaluations_instead_of_the_best(tmp_path):

@@ -124,6 +124,7 @@ def test_app_step_profile_gives_host_calls_a_step_per_way(tmp_path, capsys):
         assert calls["Optimizer.step#AdamW.step"] == 1.0
 
 
+@pytest.mark.slow
 def test_logit_gap_benchmark_sets_rounding_against_nearby_models_at_each_stage(tmp_path, capsys):
     import importlib.util
     import json
@@ -141,12 +142,16 @@ def test_logit_gap_benchmark_sets_rounding_against_nearby_models_at_each_stage(t
     assert [(r["step"], r["pair"]) for r in rows] == [
         (2, "compiled / eager"), (2, "autocast / fp32"), (3, "1 steps later / now"), (5, "3 steps later / now"),
         (5, "compiled / eager"), (5, "autocast / fp32"), (6, "1 steps later / now"), (8, "3 steps later / now")]
+    assert [r["stage"] for r in rows] == [2] * 4 + [5] * 4
     for stage in (rows[:4], rows[4:]):
         compiled, rounding, one, three = (r["gap"] for r in stage)
         assert compiled < 1e-3  # aot_eager runs the module's own operators
         assert 0 < rounding < 0.05 < one  # bf16 against fp32: rounding; a step at lr 0.01: another model
         assert three > 0.05
     assert "| compiled / eager |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # the second stage would begin before the first's nearby models end
+        logit_gap.main(["data=synthetic", "--stages", "2", "4", "--later", "1", "3"])
+    assert "at least max(--later) apart" in capsys.readouterr().err
 
 
 def test_device_busy_time_merges_overlapping_kernels_and_leaves_out_host_events_and_annotations():

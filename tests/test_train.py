@@ -173,6 +173,12 @@ def test_compare_forwards_gives_both_accuracies_and_the_logits_gap_about_each_im
     acc, ref_acc, gap = compare_forwards(Noisy(), reference, loader, torch.device("cpu"), None)
     assert gap == pytest.approx(expected, rel=1e-5) and ref_acc == 0.75
     assert acc == ((logits + extra).argmax(-1) == y).float().mean().item()
+    noisy = Noisy().train()
+    with pytest.raises(StopIteration):  # its noise is used up: the forward fails inside the comparison
+        compare_forwards(noisy, reference, loader, torch.device("cpu"), None)
+    assert noisy.training and reference.training  # modes restored all the same
+    with pytest.raises(ValueError, match="no images to compare"):
+        compare_forwards(reference, reference, [], torch.device("cpu"), None)
 
 
 def test_model_kwargs_reach_timm_as_written_for_both_twins(tmp_path):
@@ -689,6 +695,10 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
         train(cfg)
     assert not (tmp_path / "checkpoints" / "last.pt").exists() and not (tmp_path / "metrics.csv").exists()
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed: DeviceStateError"
+    from types import SimpleNamespace
+
+    default_mode = SimpleNamespace(summary={"path": "torch.compile (default mode)"})
+    assert vtrain.other_path(default_mode) == "trainer.compile=false"  # off the default mode: eager
 
 
 def test_a_resume_scores_the_restored_model_first_and_stops_if_it_differs_from_the_record(tmp_path, data_dir, caplog):

@@ -135,7 +135,7 @@ def accuracy_summary(rows: pd.DataFrame) -> pd.DataFrame:
                         holdout_mean=("holdout_acc", "mean"),
                         img_per_s=("img_per_s", "mean"), wall_s=("wall_s", "mean"), epochs=("epochs", "mean"),
                         seeds=("seed", "count"), seed_list=("seed", lambda s: ",".join(map(str, sorted(s)))),
-                        commit=("commit", lambda c: " ".join(dict.fromkeys(map(str, c))))).reset_index()
+                        commit=("commit", lambda c: " ".join(dict.fromkeys(map(str, c.dropna()))))).reset_index()
     multi = table["seeds"] > 1
     table["command"] = table["recipe"].str.replace("python train.py", "python train.py -m", regex=False).where(
         multi, table["recipe"]) + " seed=" + table["seed_list"]

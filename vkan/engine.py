@@ -93,18 +93,22 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
     was = model.training, reference.training
     model.eval(), reference.eval()
     totals = torch.zeros(5, device=device)  # model correct, reference correct, gap sum of squares, spread, count
-    for x, y in loader:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with autocast(device, amp):
-            ref = reference(x).float()
-            out = model(x).float()  # may be a CUDA graph's output buffer: used before the next replay
-        ref = ref - ref.mean(-1, keepdim=True)
-        gap = out - out.mean(-1, keepdim=True) - ref
-        totals += torch.stack([(out.argmax(-1) == y).sum().float(), (ref.argmax(-1) == y).sum().float(),
-                               gap.square().sum(), ref.square().sum(), torch.tensor(float(len(y)), device=device)])
-    model.train(was[0]), reference.train(was[1])
+    try:
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with autocast(device, amp):
+                ref = reference(x).float()
+                out = model(x).float()  # may be a CUDA graph's output buffer: used before the next replay
+            ref = ref - ref.mean(-1, keepdim=True)
+            gap = out - out.mean(-1, keepdim=True) - ref
+            totals += torch.stack([(out.argmax(-1) == y).sum().float(), (ref.argmax(-1) == y).sum().float(),
+                                   gap.square().sum(), ref.square().sum(), torch.tensor(float(len(y)), device=device)])
+    finally:
+        model.train(was[0]), reference.train(was[1])
     correct, ref_correct, gap_sq, spread_sq, count = dist.all_reduce_sum(totals).tolist()
-    return correct / max(count, 1), ref_correct / max(count, 1), (gap_sq / max(spread_sq, 1e-30)) ** 0.5
+    if not count or not spread_sq:
+        raise ValueError("compare_forwards: no images to compare, or logits equal across classes for every image")
+    return correct / count, ref_correct / count, (gap_sq / spread_sq) ** 0.5
 
 
 @torch.no_grad()
