@@ -87,8 +87,8 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
     same weights: the compiled path and the module outside it, say. The gap is the root mean square of the two
     logits' difference over that of ``reference``'s logits, each taken about the image's mean logit (a shift of all
     of an image's logits changes no prediction); summed across ranks. Rounding (other kernels, bf16 against fp32)
-    left logits 0.12-0.26% apart on the CPU, a model one optimizer step away 22-26% (bench/logit_gap.py). Accuracies
-    are a coarser reading of the same question: that step moved accuracy by 1.5 points.
+    left logits 0.12-0.32% apart on the CPU, a model one optimizer step away 10-23% (bench/logit_gap.py). Accuracies
+    are a coarser reading of the same question: that step moved accuracy by 0.3-2.0 points.
     """
     was = model.training, reference.training
     model.eval(), reference.eval()
