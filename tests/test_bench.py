@@ -69,21 +69,21 @@ def test_efficient_kan_import_failure_says_where_to_point():
         bench.import_efficient_kan("/nonexistent/folder")
 
 
-def _app_step_module():
-    """``bench/app_step.py`` as a module (``bench/`` is not a package)."""
+def _bench_module(name: str):
+    """``bench/<name>.py`` as a module (``bench/`` is not a package)."""
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("app_step", Path(__file__).parents[1] / "bench" / "app_step.py")
-    app_step = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app_step)
-    return app_step
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_step(tmp_path, monkeypatch):
     import json
 
-    app_step = _app_step_module()
+    app_step = _bench_module("app_step")
     out = tmp_path / "app.json"
     refits = []
     import vkan.train as vtrain
@@ -106,7 +106,7 @@ def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_ste
 def test_app_step_profile_gives_host_calls_a_step_per_way(tmp_path, capsys):
     import json
 
-    app_step = _app_step_module()
+    app_step = _bench_module("app_step")
     out = tmp_path / "app.json"
     overrides = ["data=synthetic", "data.n_train=128", "data.n_test=32", "model.kwargs.depth=1",
                  "trainer.batch_size=32", "trainer.device=cpu"]
@@ -126,13 +126,9 @@ def test_app_step_profile_gives_host_calls_a_step_per_way(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_logit_gap_benchmark_sets_rounding_against_nearby_models_at_each_stage(tmp_path, capsys):
-    import importlib.util
     import json
-    from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("logit_gap", Path(__file__).parents[1] / "bench" / "logit_gap.py")
-    logit_gap = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(logit_gap)
+    logit_gap = _bench_module("logit_gap")
     out = tmp_path / "gap.json"
     logit_gap.main(["data=synthetic", "data.n_train=128", "data.n_test=64", "model=vit", "model.kwargs.depth=1",
                     "trainer.batch_size=32", "trainer.device=cpu", "trainer.precision=bf16", "optimizer.lr=0.01",
@@ -149,6 +145,10 @@ def test_logit_gap_benchmark_sets_rounding_against_nearby_models_at_each_stage(t
         assert 0 < rounding < 0.05 < one  # bf16 against fp32: rounding; a step at lr 0.01: another model
         assert three > 0.05
     assert "| compiled / eager |" in capsys.readouterr().out
+
+
+def test_logit_gap_benchmark_refuses_stages_closer_than_their_nearby_models(capsys):
+    logit_gap = _bench_module("logit_gap")
     with pytest.raises(SystemExit):  # the second stage would begin before the first's nearby models end
         logit_gap.main(["data=synthetic", "--stages", "2", "4", "--later", "1", "3"])
     assert "at least max(--later) apart" in capsys.readouterr().err
@@ -166,7 +166,7 @@ def test_device_busy_time_merges_overlapping_kernels_and_leaves_out_host_events_
     events = [event(DeviceType.CUDA, 0, 10), event(DeviceType.CUDA, 5, 12),  # two streams overlapping: 0-12
               event(DeviceType.CUDA, 20, 25), event(DeviceType.CUDA, 21, 22),  # one inside another: 20-25
               event(DeviceType.CPU, 0, 100), event(DeviceType.CUDA, 30, 90, annotation=True)]
-    assert _app_step_module().device_busy_us(events) == 17
+    assert _bench_module("app_step").device_busy_us(events) == 17
 
 
 @pytest.mark.gpu

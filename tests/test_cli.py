@@ -56,7 +56,7 @@ def test_a_run_that_fails_in_training_keeps_its_folder_and_says_no_checkpoint_ex
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "became nan in epoch 1" in out.stderr and "no epoch had finished, so there is no checkpoint" in out.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "failed: NonFiniteLossError" and out.stderr.count("became nan in epoch 1") == 1
+    assert summary["status"] == "failed: NonFiniteLossError" and (out.stdout + out.stderr).count("became nan in epoch 1") == 1
     assert "failed: NonFiniteLossError: " in (run_dir / "train.log").read_text()  # the error, in the run's log too
 
 

@@ -179,6 +179,10 @@ def test_compare_forwards_gives_both_accuracies_and_the_logits_gap_about_each_im
     assert noisy.training and reference.training  # modes restored all the same
     with pytest.raises(ValueError, match="no images to compare"):
         compare_forwards(reference, reference, [], torch.device("cpu"), None)
+    flat = nn.Linear(4, 3)
+    nn.init.zeros_(flat.weight), nn.init.zeros_(flat.bias)  # equal logits across classes: no spread to compare to
+    assert compare_forwards(flat, flat, loader, torch.device("cpu"), None)[2] == 0.0
+    assert compare_forwards(reference, flat, loader, torch.device("cpu"), None)[2] == float("inf")
 
 
 def test_model_kwargs_reach_timm_as_written_for_both_twins(tmp_path):
@@ -659,7 +663,7 @@ def test_data_changed_on_the_device_stops_the_run_before_it_logs_that_epoch(tmp_
     assert done["status"] == "finished" and len(read_metrics(tmp_path)) == 3
 
 
-@pytest.mark.parametrize("path", ["same model", "rounded", "another model"])
+@pytest.mark.parametrize("path", ["same model", "rounded", "another model", "non-finite"])
 def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_outside_it(tmp_path, data_dir,
                                                                                          monkeypatch, caplog, path):
     import vkan.train as vtrain
@@ -673,6 +677,8 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
             out = self.net(x, *loss_args)
             if self.training or path == "same model":
                 return out
+            if path == "non-finite":
+                return out * float("nan")
             return out.to(torch.bfloat16).float() if path == "rounded" else out.roll(1, dims=-1)
 
     def compiled(run, net):
@@ -682,7 +688,7 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
     monkeypatch.setattr(vtrain, "compiled", compiled)
     cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=200", "trainer.epochs=2", "trainer.batch_size=50",
                                      "logger=none"], data_dir)
-    if path != "another model":
+    if path in ("same model", "rounded"):
         with caplog.at_level(logging.INFO, logger="vkan.train"):
             assert train(cfg)["status"] == "finished"
         checked = [r.message for r in caplog.records if r.message.startswith("compiled path checked")]

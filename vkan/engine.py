@@ -1,6 +1,7 @@
 """What training and evaluation share: the device and precision to run on, and scoring a model on a loader."""
 from __future__ import annotations
 
+import math
 import sys
 from contextlib import nullcontext
 from typing import Iterable, Optional, Tuple
@@ -106,9 +107,11 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
     finally:
         model.train(was[0]), reference.train(was[1])
     correct, ref_correct, gap_sq, spread_sq, count = dist.all_reduce_sum(totals).tolist()
-    if not count or not spread_sq:
-        raise ValueError("compare_forwards: no images to compare, or logits equal across classes for every image")
-    return correct / count, ref_correct / count, (gap_sq / spread_sq) ** 0.5
+    if not count:
+        raise ValueError("compare_forwards: the loader gave no images to compare")
+    if not spread_sq:  # the reference's logits equal across classes for every image: any difference is infinitely far
+        return correct / count, ref_correct / count, 0.0 if gap_sq == 0 else math.inf
+    return correct / count, ref_correct / count, (gap_sq / spread_sq) ** 0.5  # NaN when either gave NaN or inf
 
 
 @torch.no_grad()

@@ -635,7 +635,7 @@ def check_compiled_scores(run: Run) -> None:
     if run.ctx.is_main:
         report(f"compiled path checked: accuracy {acc:.4f} on the validation split, {eager:.4f} outside "
                f"torch.compile; logits {100 * gap:.2f}% apart (limit {100 * COMPILED_LOGIT_GAP:.0f}%)")
-    if gap > COMPILED_LOGIT_GAP:
+    if not gap <= COMPILED_LOGIT_GAP:  # NaN too: non-finite logits on either path
         raise DeviceStateError(
             f"the compiled model's logits on the validation split are {100 * gap:.1f}% apart from those of the same "
             f"weights outside torch.compile (accuracy {acc:.4f} against {eager:.4f}; the limit is "
@@ -758,5 +758,5 @@ def to_log_files(message: str) -> None:
     command line's one-paragraph ``error:``."""
     record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
     for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
+        if isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
             handler.handle(record)
