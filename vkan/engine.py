@@ -87,9 +87,8 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
     """(accuracy of ``model``, accuracy of ``reference``, their logits' gap) over the loader, for two forwards of the
     same weights: the compiled path and the module outside it, say. The gap is the root mean square of the two
     logits' difference over that of ``reference``'s logits, each taken about the image's mean logit (a shift of all
-    of an image's logits changes no prediction); summed across ranks. Rounding (other kernels, bf16 against fp32)
-    left logits 0.12-0.32% apart on the CPU, a model one optimizer step away 10-23% (bench/logit_gap.py). Accuracies
-    are a coarser reading of the same question: that step moved accuracy by 0.3-2.0 points.
+    of an image's logits changes no prediction); summed across ranks. What rounding and nearby models give:
+    ``bench/logit_gap.py``, and ``vkan.train.COMPILED_LOGIT_GAP``.
     """
     was = model.training, reference.training
     model.eval(), reference.eval()

@@ -23,5 +23,6 @@ class NonFiniteLossError(VkanError):
 
 
 class DeviceStateError(VkanError):
-    """What a run holds on its device is not what it loaded or restored (its data changed, or a resumed model
-    scores otherwise than the run recorded); the last good checkpoint is kept."""
+    """What a run holds on its device is not what it loaded, restored or trains (its data changed, a resumed model
+    scores otherwise than the run recorded, or the compiled path scores another model); the last good checkpoint
+    is kept."""

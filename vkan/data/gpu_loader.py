@@ -144,7 +144,7 @@ def pick(u: torch.Tensor, n: int) -> torch.Tensor:
 def random_translate(x: torch.Tensor, pad: int, uy: torch.Tensor, ux: torch.Tensor) -> torch.Tensor:
     """Shift each image by up to ``pad`` pixels (offsets from the uniforms ``uy``, ``ux``, (B,)): reflect-pad, then
     a per-sample crop by index arithmetic."""
-    b, c, h, w = x.shape
+    _, c, h, w = x.shape
     dev = x.device
     padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")  # (B, C, H+2p, W+2p)
     rows = (pick(uy, 2 * pad + 1)[:, None] + torch.arange(h, device=dev))[:, None, :, None]  # (B, 1, H, 1)
@@ -155,7 +155,7 @@ def random_translate(x: torch.Tensor, pad: int, uy: torch.Tensor, ux: torch.Tens
 def random_cutout(x: torch.Tensor, size: int, fill: torch.Tensor, uy: torch.Tensor, ux: torch.Tensor) -> torch.Tensor:
     """Set a ``size`` x ``size`` square of each image, centred where the uniforms ``uy``, ``ux`` (B,) say, to
     ``fill`` (the mean: zero after normalising)."""
-    b, _, h, w = x.shape
+    _, _, h, w = x.shape
     dev = x.device
     cy, cx = pick(uy, h)[:, None, None], pick(ux, w)[:, None, None]
     yy = torch.arange(h, device=dev)[None, :, None]
