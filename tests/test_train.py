@@ -485,6 +485,20 @@ def test_a_resumed_runs_img_per_s_averages_the_steady_epochs_of_every_invocation
     assert moved["img_per_s"] == pytest.approx(float(read_metrics(tmp_path / "moved")[2]["img_per_s"]))  # ... alone
 
 
+def test_metrics_time_columns_add_up_to_the_runs_wall_clock_over_its_invocations(tmp_path, data_dir):
+    train(make_cfg(tmp_path, RESUME + ["trainer.max_epochs_this_run=2", "trainer.eval_every=2"], data_dir))
+    started = time.perf_counter()
+    done = train(resumed_config(tmp_path, ["trainer.max_epochs_this_run=null"]))  # epoch 3, the last: evaluated
+    resumed_for = time.perf_counter() - started
+    rows = read_metrics(tmp_path)
+    assert [r["eval_s"] != "" for r in rows] == [False, True, True]  # epoch 1 was not scored (eval_every=2)
+    wall = [0.0] + [float(r["wall_s"]) for r in rows]
+    for before, now, r in zip(wall, wall[1:], rows):  # each row's wall clock holds its epoch's training and scoring
+        assert now - before >= float(r["epoch_s"]) + float(r["eval_s"] or 0)
+    assert wall[3] > resumed_for  # the resumed row counts on from the first invocation's clock, not from zero ...
+    assert wall[3] <= done["wall_time_s"]  # ... and the summary's wall time is at least the last row's
+
+
 @pytest.mark.slow
 def test_evaluating_the_holdout_of_a_run_that_trained_on_it_is_refused(tmp_path, data_dir):
     from vkan.evaluate import evaluate_run

@@ -535,10 +535,13 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
            "peak_mem_gib": torch.cuda.max_memory_allocated(run.device) / 2**30 if run.device.type == "cuda" else None}
     run.clock.trained(totals.seconds, run.summary.get("compile_s", run.summary.get("first_step_s", 0.0)))
     final = is_final_epoch(run, epoch)
+    scoring = time.perf_counter()
     if epoch % cfg.eval_every == 0 or final:
         row.update(validation_metrics(run))
     if final and cfg.get("score_test", True):
         row.update(test_metrics(run, row))
+    if "val_acc" in row:
+        row["eval_s"] = time.perf_counter() - scoring  # each scoring ends in a host sync: the GPU's time is in it
     check_device_data(run, epoch)  # after the epoch's training and scoring, before anything is logged or saved
     run.epochs_done, run.batches_done = epoch, 0
     improved = {key: row.get(f"val_acc{key}", -1.0) > run.best[f"acc{key}"] for key in ("", "_ema")}
@@ -546,6 +549,7 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
         run.best.update(acc=row["val_acc"], epoch=epoch)
     if improved["_ema"]:
         run.best["acc_ema"] = row["val_acc_ema"]
+    row["wall_s"] = run.wall_time()  # rows' differences also hold each epoch boundary's checkpoint, logs and checks
     run.logger.log_epoch(row)
     if run.ctx.is_main:
         report(epoch_line(run, row))
@@ -676,7 +680,8 @@ def epoch_line(run: Run, row: Dict[str, Any]) -> str:
     scored = [run.data.val] + ([run.data.test] if "test_acc" in row and run.data.test is not None else [])
     if "val_acc" in row and n and any(n < len(loader) for loader in scored):
         line += f" (on {n} batch{'es' if n > 1 else ''}: trainer.limit_val_batches)"
-    return line + f" | lr {row['lr']:.2e} | {row['img_per_s']:.0f} img/s | {row['epoch_s']:.1f} s"
+    line += f" | lr {row['lr']:.2e} | {row['img_per_s']:.0f} img/s | {row['epoch_s']:.1f} s"
+    return line + (f" + eval {row['eval_s']:.1f} s" if "eval_s" in row else "")
 
 
 def checkpoint_payload(run: Run, partial: Optional[EpochTotals] = None, row: Optional[dict] = None) -> Dict[str, Any]:
