@@ -185,6 +185,33 @@ def test_compare_forwards_gives_both_accuracies_and_the_logits_gap_about_each_im
     assert compare_forwards(reference, flat, loader, torch.device("cpu"), None)[2] == float("inf")
 
 
+def test_full_batches_score_a_static_shape_compiled_model_with_one_graph_and_the_same_numbers():
+    from vkan.data.gpu_loader import GpuLoader
+    from vkan.engine import compare_forwards, evaluate
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.LayerNorm(8), nn.Linear(8, 3))
+    images, labels = torch.randint(0, 256, (50, 3, 2, 2), dtype=torch.uint8), torch.randint(0, 3, (50,))
+    loader = GpuLoader(images, labels, 16, mean=[0.5] * 3, std=[0.25] * 3, train=False)  # 16, 16, 16, then 2
+    cpu = torch.device("cpu")
+    eager = evaluate(model, loader, cpu, None)
+    for full_batches, graphs in ((True, 1), (False, 2)):
+        compiled_graphs = []
+
+        def backend(gm, example_inputs):  # counts the graphs torch.compile makes, then runs them as traced
+            compiled_graphs.append([tuple(t.shape) for t in example_inputs if isinstance(t, torch.Tensor)])
+            return gm.forward
+
+        torch._dynamo.reset()
+        net = torch.compile(model, backend=backend, dynamic=False)
+        loss, acc = evaluate(net, loader, cpu, None, full_batches=full_batches)
+        assert (loss, acc) == pytest.approx(eager, rel=1e-6)  # the padding's logits are dropped
+        assert len(compiled_graphs) == graphs  # padded: the short batch runs the full batches' graph
+        assert compare_forwards(net, model, loader, cpu, None, full_batches=full_batches)[0] == eager[1]
+        assert len(compiled_graphs) == graphs
+    torch._dynamo.reset()
+
+
 def test_model_kwargs_reach_timm_as_written_for_both_twins(tmp_path):
     import timm
 
@@ -719,6 +746,37 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
 
     default_mode = SimpleNamespace(summary={"path": "torch.compile (default mode)"})
     assert vtrain.other_path(default_mode) == "trainer.compile=false"  # off the default mode: eager
+
+
+def test_the_compiled_path_scores_holdout_and_test_in_full_batches_only_and_as_eager_scores_them(tmp_path, data_dir,
+                                                                                                  monkeypatch):
+    import vkan.train as vtrain
+    from vkan.evaluate import evaluate_run
+
+    seen = []
+
+    class Graphs(nn.Module):  # stands in for torch.compile with static shapes: records the batch sizes it is given
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x, *loss_args):
+            seen.append((self.training, len(x)))
+            return self.net(x, *loss_args)
+
+    def compiled(run, net):
+        run.summary["path"] = "torch.compile (a test double)"
+        return Graphs(net)
+
+    monkeypatch.setattr(vtrain, "compiled", compiled)
+    cfg = make_cfg(tmp_path, TINY + ["data=mnist", "data.subset=230", "data.val_split=holdout", "data.holdout=70",
+                                     "trainer.epochs=1", "trainer.batch_size=50", "logger=none"], data_dir)
+    summary = train(cfg)  # holdout: 70 images (50 + 20); test: 230 (4 x 50 + 30)
+    assert {size for training, size in seen if not training} == {50}  # short batches padded, never a new size
+    assert sum(1 for training, _ in seen if not training) == 2 + 2 + 5  # the check, the holdout, the test split
+    for split, key in (("val", "best_val_acc"), ("test", "test_acc")):  # as the module outside compile scores them
+        scored = evaluate_run(str(tmp_path), which="last", split=split, data_dir=str(data_dir), device="cpu")
+        assert scored["acc"] == pytest.approx(summary[key], abs=1e-6)
 
 
 def test_a_resume_scores_the_restored_model_first_and_stops_if_it_differs_from_the_record(tmp_path, data_dir, caplog):

@@ -81,15 +81,29 @@ class ModelWithLoss(nn.Module):
         return loss, torch.stack([loss.detach() * len(labels), correct.to(loss.dtype)])
 
 
+def full_batch_forward(model: nn.Module, x: torch.Tensor, size: Optional[int]) -> torch.Tensor:
+    """``model(x)`` run at batch size ``size`` when ``x`` is a shorter batch (a loader's last): zero images fill the
+    batch and their logits are dropped. A model compiled with static shapes (``torch.compile(dynamic=False)``) then
+    runs the graph it has for full batches instead of compiling (and, under CUDA graphs, recording) another for
+    each short size: the holdout's and the test split's last batches. For evaluation only: in eval mode an image's
+    logits do not depend on the other images of its batch."""
+    n = len(x)
+    if size is None or n >= size:
+        return model(x)
+    return model(torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))]))[:n]
+
+
 @torch.no_grad()
 def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: torch.device,
-                     amp: Optional[torch.dtype]) -> Tuple[float, float, float]:
+                     amp: Optional[torch.dtype], full_batches: bool = False) -> Tuple[float, float, float]:
     """(accuracy of ``model``, accuracy of ``reference``, their logits' gap) over the loader, for two forwards of the
     same weights: the compiled path and the module outside it, say. The gap is the root mean square of the two
     logits' difference over that of ``reference``'s logits, each taken about the image's mean logit (a shift of all
     of an image's logits changes no prediction); summed across ranks. What rounding and nearby models give:
-    ``bench/logit_gap.py``, and ``vkan.train.COMPILED_LOGIT_GAP``.
+    ``bench/logit_gap.py``, and ``vkan.train.COMPILED_LOGIT_GAP``. ``full_batches``: ``model`` sees only batches of
+    the loader's ``batch_size`` (``full_batch_forward``).
     """
+    size = loader.batch_size if full_batches else None
     was = model.training, reference.training
     model.eval(), reference.eval()
     totals = torch.zeros(5, device=device)  # model correct, reference correct, gap sum of squares, spread, count
@@ -98,7 +112,7 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with autocast(device, amp):
                 ref = reference(x).float()
-                out = model(x).float()  # may be a CUDA graph's output buffer: used before the next replay
+                out = full_batch_forward(model, x, size).float()  # a CUDA graph's output: used before the next replay
             ref = ref - ref.mean(-1, keepdim=True)
             gap = out - out.mean(-1, keepdim=True) - ref
             totals += torch.stack([(out.argmax(-1) == y).sum().float(), (ref.argmax(-1) == y).sum().float(),
@@ -115,8 +129,10 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, device: torch.device, amp: Optional[torch.dtype], limit: Optional[int] = None,
-             show_progress: bool = False, desc: str = "eval") -> Tuple[float, float]:
-    """(mean loss, accuracy) of ``model`` over the loader, summed across ranks; one host sync at the end."""
+             show_progress: bool = False, desc: str = "eval", full_batches: bool = False) -> Tuple[float, float]:
+    """(mean loss, accuracy) of ``model`` over the loader, summed across ranks; one host sync at the end.
+    ``full_batches``: ``model`` sees only batches of the loader's ``batch_size`` (``full_batch_forward``)."""
+    size = loader.batch_size if full_batches else None
     was_training = model.training
     model.eval()
     totals = torch.zeros(2, device=device)  # loss sum, correct
@@ -125,7 +141,7 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp: Optional[torch
     for x, y in progress(limited(loader, limit), total, desc, show_progress):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast(device, amp):
-            logits = model(x)
+            logits = full_batch_forward(model, x, size)
         totals[0] += F.cross_entropy(logits.float(), y, reduction="sum")
         totals[1] += (logits.argmax(-1) == y).sum()
         count += len(y)

@@ -613,7 +613,8 @@ def pause_due(run: Run) -> bool:
 def validation_metrics(run: Run) -> Dict[str, float]:
     """val_loss / val_acc of the model, and of its EMA when there is one."""
     limit = run.cfg.trainer.limit_val_batches
-    out = dict(zip(("val_loss", "val_acc"), evaluate(run.net, run.data.val, run.device, run.amp, limit)))
+    out = dict(zip(("val_loss", "val_acc"), evaluate(run.net, run.data.val, run.device, run.amp, limit,
+                                                     full_batches=run.is_compiled)))
     check_compiled_scores(run)
     if run.ema is not None:
         out.update(zip(("val_loss_ema", "val_acc_ema"), evaluate(run.ema.module, run.data.val, run.device, run.amp,
@@ -635,7 +636,7 @@ def check_compiled_scores(run: Run) -> None:
     if not run.is_compiled or run.compiled_checked or run.cfg.trainer.limit_val_batches:
         return
     run.compiled_checked = True
-    acc, eager, gap = compare_forwards(run.net, run.model, run.data.val, run.device, run.amp)
+    acc, eager, gap = compare_forwards(run.net, run.model, run.data.val, run.device, run.amp, full_batches=True)
     if run.ctx.is_main:
         report(f"compiled path checked: accuracy {acc:.4f} on the validation split, {eager:.4f} outside "
                f"torch.compile; logits {100 * gap:.2f}% apart (limit {100 * COMPILED_LOGIT_GAP:.0f}%)")
@@ -661,7 +662,7 @@ def test_metrics(run: Run, row: Dict[str, Any]) -> Dict[str, float]:
     if run.data.test is None:
         return {"test_loss": row.get("val_loss"), "test_acc": row.get("val_acc"), "test_acc_ema": row.get("val_acc_ema")}
     limit = run.cfg.trainer.limit_val_batches
-    loss, acc = evaluate(run.net, run.data.test, run.device, run.amp, limit)
+    loss, acc = evaluate(run.net, run.data.test, run.device, run.amp, limit, full_batches=run.is_compiled)
     out = {"test_loss": loss, "test_acc": acc}
     if run.ema is not None:
         out["test_acc_ema"] = evaluate(run.ema.module, run.data.test, run.device, run.amp, limit)[1]
