@@ -120,3 +120,6 @@ def test_sweep_finishes_every_job_then_exits_non_zero_naming_the_failed_ones(tmp
     for i in (1, 3):
         assert status[i]["status"] == "failed: DatasetError" and "mnist not found" in status[i]["error"]
     assert (tmp_path / "sweep" / "0" / "checkpoints" / "last.pt").exists()
+    for i in (1, 3):  # the failed job's error once in its train.log, and once on the console
+        assert (tmp_path / "sweep" / str(i) / "train.log").read_text().count("mnist not found") == 1
+        assert (out.stdout + out.stderr).count(f"job {i} failed: mnist not found") == 1

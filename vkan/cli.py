@@ -83,7 +83,7 @@ def run_job(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from vkan.train import train
+    from vkan.train import log_error_to, train
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
@@ -98,7 +98,11 @@ def run_job(cfg: DictConfig) -> float:
         if os.environ.get("HYDRA_FULL_ERROR") == "1" and not multirun:
             raise
         if multirun:
-            log.error("job %s failed: %s", hydra_cfg.job.num, err, exc_info=not isinstance(err, VkanError))
+            message, trace = f"job {hydra_cfg.job.num} failed: {err}", not isinstance(err, VkanError)
+            if getattr(err, "in_train_log", False):  # train() wrote it to the run's train.log already
+                log_error_to(message, files=False, logger=log, exc_info=trace)
+            else:
+                log.error(message, exc_info=trace)
             return math.nan
         if isinstance(err, BAD_INPUT):  # a run that trained and failed keeps its folder: summary.json says why
             drop_if_empty(own_dir)

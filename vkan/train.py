@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,7 +25,7 @@ from vkan.config import model_spec, validate
 from vkan.data import DataBundle, build_data, resolve_data_dir
 from vkan.engine import (ModelWithLoss, autocast, autocast_dtype, compare_forwards, evaluate, limited, progress,
                          resolve_device)
-from vkan.errors import DeviceStateError, NonFiniteLossError
+from vkan.errors import DeviceStateError, NonFiniteLossError, VkanError
 from vkan.interrupt import Interrupted, StopSignal, interruption
 from vkan.kan_tools import copy_kan_grids, kan_layers, param_groups, update_grids
 from vkan.run_logger import RunLogger, write_json
@@ -756,13 +757,16 @@ def record_failure(cfg: DictConfig, ctx: dist.DistContext, run: Optional[Run], e
         run_dir = run.run_dir if run is not None else Path(cfg.paths.output_dir)
         write_json(run_dir / "summary.json", summary)
         if not isinstance(err, Interrupted):
-            to_log_files(f"{summary['status']}: {err}")
+            log_error_to(f"{summary['status']}: {err}", files=True, exc_info=not isinstance(err, VkanError))
+            err.in_train_log = True  # a sweep's report of the failed job then goes to the console only
 
 
-def to_log_files(message: str) -> None:
-    """An error line for the run's train.log (Hydra's file handler) only: the console gets the error once, as the
-    command line's one-paragraph ``error:``."""
-    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+def log_error_to(message: str, files: bool, logger: logging.Logger = log, exc_info: bool = False) -> None:
+    """An error line for the run's train.log only (Hydra's file handler; ``files``) or for the console only (the
+    other handlers), so that each gets the error once: the console has it as the command line's one-paragraph
+    ``error:`` or the sweep's ``job N failed``, train.log from ``record_failure``."""
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, message, None,
+                               sys.exc_info() if exc_info else None)
     for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
+        if isinstance(handler, logging.FileHandler) == files and record.levelno >= handler.level:
             handler.handle(record)
