@@ -512,13 +512,24 @@ def test_a_resumed_runs_img_per_s_averages_the_steady_epochs_of_every_invocation
     assert moved["img_per_s"] == pytest.approx(float(read_metrics(tmp_path / "moved")[2]["img_per_s"]))  # ... alone
 
 
-def test_metrics_time_columns_add_up_to_the_runs_wall_clock_over_its_invocations(tmp_path, data_dir):
+def test_metrics_time_columns_hold_the_scoring_and_the_runs_wall_clock_over_its_invocations(tmp_path, data_dir,
+                                                                                              monkeypatch):
+    import vkan.train as vtrain
+
+    scoring = vtrain.validation_metrics
+
+    def slow_scoring(run):  # a scoring that takes at least 0.2 s: eval_s must hold it
+        time.sleep(0.2)
+        return scoring(run)
+
+    monkeypatch.setattr(vtrain, "validation_metrics", slow_scoring)
     train(make_cfg(tmp_path, RESUME + ["trainer.max_epochs_this_run=2", "trainer.eval_every=2"], data_dir))
     started = time.perf_counter()
     done = train(resumed_config(tmp_path, ["trainer.max_epochs_this_run=null"]))  # epoch 3, the last: evaluated
     resumed_for = time.perf_counter() - started
     rows = read_metrics(tmp_path)
     assert [r["eval_s"] != "" for r in rows] == [False, True, True]  # epoch 1 was not scored (eval_every=2)
+    assert all(float(r["eval_s"]) >= 0.2 for r in rows[1:])
     wall = [0.0] + [float(r["wall_s"]) for r in rows]
     for before, now, r in zip(wall, wall[1:], rows):  # each row's wall clock holds its epoch's training and scoring
         assert now - before >= float(r["epoch_s"]) + float(r["eval_s"] or 0)

@@ -85,8 +85,9 @@ def full_batch_forward(model: nn.Module, x: torch.Tensor, size: Optional[int]) -
     """``model(x)`` run at batch size ``size`` when ``x`` is a shorter batch (a loader's last): zero images fill the
     batch and their logits are dropped. A model compiled with static shapes (``torch.compile(dynamic=False)``) then
     runs the graph it has for full batches instead of compiling (and, under CUDA graphs, recording) another for
-    each short size: the holdout's and the test split's last batches. For evaluation only: in eval mode an image's
-    logits do not depend on the other images of its batch."""
+    each short size: the holdout's and the test split's last batches. For evaluation only, and for models without
+    batch statistics in eval mode (vkan's and timm's ViTs): an image's logits then do not depend on the other images
+    of its batch, up to the rounding a different batch size may bring."""
     n = len(x)
     if size is None or n >= size:
         return model(x)
@@ -103,7 +104,7 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
     ``bench/logit_gap.py``, and ``vkan.train.COMPILED_LOGIT_GAP``. ``full_batches``: ``model`` sees only batches of
     the loader's ``batch_size`` (``full_batch_forward``).
     """
-    size = loader.batch_size if full_batches else None
+    size = getattr(loader, "batch_size", None) if full_batches else None
     was = model.training, reference.training
     model.eval(), reference.eval()
     totals = torch.zeros(5, device=device)  # model correct, reference correct, gap sum of squares, spread, count
@@ -112,7 +113,7 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with autocast(device, amp):
                 ref = reference(x).float()
-                out = full_batch_forward(model, x, size).float()  # a CUDA graph's output: used before the next replay
+                out = full_batch_forward(model, x, size).float()  # may be a CUDA graph's output: used before the next
             ref = ref - ref.mean(-1, keepdim=True)
             gap = out - out.mean(-1, keepdim=True) - ref
             totals += torch.stack([(out.argmax(-1) == y).sum().float(), (ref.argmax(-1) == y).sum().float(),
@@ -132,7 +133,7 @@ def evaluate(model: nn.Module, loader, device: torch.device, amp: Optional[torch
              show_progress: bool = False, desc: str = "eval", full_batches: bool = False) -> Tuple[float, float]:
     """(mean loss, accuracy) of ``model`` over the loader, summed across ranks; one host sync at the end.
     ``full_batches``: ``model`` sees only batches of the loader's ``batch_size`` (``full_batch_forward``)."""
-    size = loader.batch_size if full_batches else None
+    size = getattr(loader, "batch_size", None) if full_batches else None
     was_training = model.training
     model.eval()
     totals = torch.zeros(2, device=device)  # loss sum, correct

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 # one row per epoch; *_ema columns are empty without EMA, test_* only in the last epoch's row. Time: epoch_s is the
-# epoch's training, eval_s its scoring (validation, and test in the last row; empty when not evaluated), wall_s the
-# run's wall clock at the row over every invocation, so a row's wall_s less the last row's, epoch_s and eval_s is
-# what the epoch boundary costs besides (checkpoint, logs, checks; a resume's set-up)
+# epoch's training; eval_s its scoring (validation, and test in the last row; an invocation's first also compiles
+# the evaluation graphs and checks the compiled path; empty when not evaluated); wall_s the run's wall_time_s at the
+# row (summary.json: every invocation from train() on, an earlier one up to its last checkpoint). Within an
+# invocation, a row's wall_s less the row before's, epoch_s and eval_s is what the epoch boundary costs besides:
+# the checkpoint, logs and checks
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_loss_ema", "val_acc_ema", "test_loss",
                   "test_acc", "test_acc_ema", "lr", "img_per_s", "epoch_s", "eval_s", "wall_s", "peak_mem_gib"]
 

@@ -380,7 +380,8 @@ def compile_mode(run: Run) -> Optional[str]:
 
 def compiled(run: Run, net: nn.Module) -> nn.Module:
     """``torch.compile`` on a GPU when ``trainer.compile`` is true or auto (the faster path measured in
-    bench/RESULTS.md), in ``compile_mode(run)``; static shapes: a smaller last validation batch gets its own graph."""
+    bench/RESULTS.md), in ``compile_mode(run)``; static shapes: evaluation pads a split's short last batch to the
+    batch size (``full_batch_forward``), so one evaluation graph serves every split."""
     want = run.cfg.trainer.compile
     use = run.device.type == "cuda" and (want is True or want == "auto")
     mode = compile_mode(run)
@@ -542,7 +543,7 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
     if final and cfg.get("score_test", True):
         row.update(test_metrics(run, row))
     if "val_acc" in row:
-        row["eval_s"] = time.perf_counter() - scoring  # each scoring ends in a host sync: the GPU's time is in it
+        row["eval_s"] = time.perf_counter() - scoring  # ends in a host sync; the first also compiles and checks
     check_device_data(run, epoch)  # after the epoch's training and scoring, before anything is logged or saved
     run.epochs_done, run.batches_done = epoch, 0
     improved = {key: row.get(f"val_acc{key}", -1.0) > run.best[f"acc{key}"] for key in ("", "_ema")}
@@ -550,7 +551,7 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
         run.best.update(acc=row["val_acc"], epoch=epoch)
     if improved["_ema"]:
         run.best["acc_ema"] = row["val_acc_ema"]
-    row["wall_s"] = run.wall_time()  # rows' differences also hold each epoch boundary's checkpoint, logs and checks
+    row["wall_s"] = run.wall_time()  # as summary.json's wall_time_s counts it: every invocation from train() on
     run.logger.log_epoch(row)
     if run.ctx.is_main:
         report(epoch_line(run, row))
