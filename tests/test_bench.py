@@ -250,3 +250,23 @@ def test_a_stopped_model_benchmark_keeps_the_blocks_it_finished_in_its_json(tmp_
     saved = json.loads(out.read_text())
     assert [(r["model"], r["compiled"]) for r in saved["models"]] == blocks
     assert [mode for _, mode in blocks] == [False, True] and saved["gpu"] == "test GPU"
+
+
+def test_epoch_times_splits_a_runs_clock_into_first_epochs_steady_epochs_and_the_last_ones_extra(tmp_path):
+    epoch_times = _bench_module("epoch_times")
+    log = ["[2026-12-01 10:00:00,000][vkan.train][INFO] - vit: 5.50 M parameters | cuda | set up in 20 s | run folder x"]
+    clock, rows = 30.0, ["epoch,train_loss,epoch_s,eval_s"]
+    for epoch in range(1, 6):  # epoch 1 trains 25 s (compiling); the others 1 s, with 0.25 s outside; 5 ends 9 s later
+        trained = 25.0 if epoch == 1 else 1.0
+        clock += trained + (0.25 if epoch < 5 else 9.25)
+        log.append(f"[2026-12-01 10:{int(clock // 60):02d}:{clock % 60:06.3f}".replace(".", ",") +
+                   f"][vkan.train][INFO] - epoch {epoch:3d}/5 | loss 1.0 | {trained:.1f} s")
+        rows.append(f"{epoch},1.0,{trained},{0.1 if epoch < 5 else 9.0}")
+    (tmp_path / "train.log").write_text("\n".join(log + ["[2026-12-01 10:09:00,000][vkan][ERROR] - not an epoch"]))
+    (tmp_path / "metrics.csv").write_text("\n".join(rows) + "\n")
+    out = epoch_times.report(tmp_path)
+    assert out[2] == "| 1 | 1-5 | 55.2 s | 25.0 s |"  # 30 s to the start, 25 s training, 0.25 s after it
+    assert out[4] == "Epochs 2-4 (3): log lines 1.250 s apart, training 1.000 s, outside training 0.250 s " \
+                     "(scoring 0.100 s)."
+    assert out[5] == "Epoch 5, the invocation's last: 9.0 s more outside training than those (scoring 9.0 s)."
+    assert epoch_times.report(tmp_path, (3, 3))[4].startswith("Epochs 3-3 (1): log lines 1.250 s apart")
