@@ -49,6 +49,17 @@ def test_expected_errors_print_one_paragraph_and_leave_no_empty_run_folder(tmp_p
     assert out.returncode == 1 and "no checkpoints/last.pt there" in out.stderr
 
 
+def test_a_new_run_in_a_folder_holding_another_runs_records_is_refused_and_leaves_them_as_they_were(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "metrics.csv").write_text("epoch,val_acc\n1,0.5\n")
+    out = train_py(TINY + ["data.subset=200", "trainer.batch_size=50", f"hydra.run.dir={run_dir}"], data_dir, tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"error: {run_dir} already holds a run" in out.stderr and f"resume={run_dir}" in out.stderr
+    assert (run_dir / "metrics.csv").read_text() == "epoch,val_acc\n1,0.5\n"  # kept, and nothing added
+    assert not (run_dir / "summary.json").exists() and not (run_dir / "config.yaml").exists()
+
+
 def test_a_run_that_fails_in_training_keeps_its_folder_and_says_no_checkpoint_exists(tmp_path, data_dir):
     run_dir = tmp_path / "run"
     out = train_py(TINY + ["data.subset=200", "trainer.batch_size=50", "optimizer.lr=1e30", f"hydra.run.dir={run_dir}"],

@@ -25,7 +25,7 @@ from vkan.config import model_spec, validate
 from vkan.data import DataBundle, build_data, resolve_data_dir
 from vkan.engine import (ModelWithLoss, autocast, autocast_dtype, compare_forwards, evaluate, limited, progress,
                          resolve_device)
-from vkan.errors import DeviceStateError, NonFiniteLossError, VkanError
+from vkan.errors import ConfigError, DeviceStateError, NonFiniteLossError, VkanError
 from vkan.interrupt import Interrupted, StopSignal, interruption
 from vkan.kan_tools import copy_kan_grids, kan_layers, param_groups, update_grids
 from vkan.run_logger import RunLogger, write_json
@@ -164,6 +164,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     ``Interrupted``; ``cfg.resume`` set (``vkan.config.resumed_config``) continues that run's folder.
     """
     validate(cfg)
+    refuse_a_used_folder(cfg)
     ctx = dist.setup()
     run = None
     with StopSignal() as stop:
@@ -188,6 +189,19 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
 
 
 # --- set-up ------------------------------------------------------------------------------------------------
+
+def refuse_a_used_folder(cfg: DictConfig) -> None:
+    """A new run (not ``resume``) in a folder that holds another run's records (metrics.csv or checkpoints, what
+    ``vkan.cli.drop_if_empty`` keeps) would append to its metrics.csv and replace its checkpoints: stop before
+    anything is written."""
+    folder = Path(cfg.paths.output_dir)
+    if cfg.get("resume") or not ((folder / "metrics.csv").exists() or (folder / "checkpoints").exists()):
+        return
+    raise ConfigError(
+        f"{folder} already holds a run (its metrics.csv or checkpoints/): a new run there would mix its records "
+        f"with that one's. Continue that run with python train.py resume={folder}, or start this one in another "
+        f"folder (hydra.run.dir=<new folder>, or leave it to its dated default), or move the old one away first")
+
 
 def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
     """Data, model, optimizer, EMA and logger of a new or resumed run, in its (rank 0's) folder."""
