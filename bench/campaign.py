@@ -289,6 +289,11 @@ def main() -> None:
             print(f"recipe chosen on the holdout split: {recipes[0]}")
         todo = jobs(plan, recipes, args.seeds, [f"trainer.score_test={str(args.score_test).lower()}", *args.set],
                     models)
+        used = [name for name in todo if (args.root / name / "metrics.csv").exists() or
+                (args.root / name / "checkpoints").exists()]
+        if used:  # train.py would refuse them, after their logs had been truncated: stop before launching any
+            sys.exit(f"{args.root} already holds {', '.join(used)}: continue unfinished jobs with --resume, see them "
+                     f"with --report, or start these in another --root")
     start = time.perf_counter()
     codes = run_all(todo, args.root, args.parallel or len(todo), resume_with=args.set if args.resume else None)
     print(f"{len(todo)} jobs {'continued' if args.resume else 'run'} side by side in {time.perf_counter() - start:.0f} s")

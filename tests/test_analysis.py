@@ -217,8 +217,8 @@ def test_campaign_picks_the_recipe_with_the_best_mean_holdout_over_every_model(t
                                                  "trainer.score_test=true"]
 
 
-def test_campaign_runs_some_of_a_plans_models_and_names_the_plans_models_when_one_is_unknown(tmp_path, monkeypatch,
-                                                                                              capsys):
+def test_campaign_runs_some_of_a_plans_models_names_unknown_ones_and_never_relaunches_a_job_in_its_root(
+        tmp_path, monkeypatch, capsys):
     campaign = bench_campaign()
     plan = {"common": [], "recipes": {"strong": ["augment=strong"]},
             "models": {"kan": ["model=vit_kan"], "mlp": ["model=vit"]}}
@@ -230,6 +230,13 @@ def test_campaign_runs_some_of_a_plans_models_and_names_the_plans_models_when_on
     with pytest.raises(SystemExit) as stop:
         campaign.main()
     assert stop.value.code == 2 and "no model kan77 in" in capsys.readouterr().err and not list(tmp_path.glob("*-s*"))
+    (tmp_path / "strong-mlp-s1" / "checkpoints").mkdir(parents=True)  # a job of an earlier invocation on this ROOT
+    (tmp_path / "strong-mlp-s1.log").write_text("its log\n")
+    monkeypatch.setattr(campaign, "run_all", lambda *args, **kwargs: pytest.fail("launched a job"))
+    monkeypatch.setattr("sys.argv", ["campaign.py", str(plan_file), "--root", str(tmp_path), "--seeds", "1", "2"])
+    with pytest.raises(SystemExit, match="already holds strong-mlp-s1: continue unfinished jobs with --resume"):
+        campaign.main()
+    assert (tmp_path / "strong-mlp-s1.log").read_text() == "its log\n" and not (tmp_path / "strong-kan-s1").exists()
 
 
 def test_campaign_can_rank_recipes_by_the_mean_of_the_last_evaluations_instead_of_the_best(tmp_path):
