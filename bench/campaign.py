@@ -292,8 +292,9 @@ def main() -> None:
         used = [name for name in todo if (args.root / name / "metrics.csv").exists() or
                 (args.root / name / "checkpoints").exists()]
         if used:  # train.py would refuse them, after their logs had been truncated: stop before launching any
-            sys.exit(f"{args.root} already holds {', '.join(used)}: continue unfinished jobs with --resume, see them "
-                     f"with --report, or start these in another --root")
+            sys.exit(f"{args.root} already holds {', '.join(used)}, so nothing was started: continue unfinished jobs "
+                     f"with --resume, see them with --report, leave their seeds, models or recipes out of this "
+                     f"invocation, or use another --root")
     start = time.perf_counter()
     codes = run_all(todo, args.root, args.parallel or len(todo), resume_with=args.set if args.resume else None)
     print(f"{len(todo)} jobs {'continued' if args.resume else 'run'} side by side in {time.perf_counter() - start:.0f} s")

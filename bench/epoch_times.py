@@ -26,12 +26,14 @@ EPOCH = re.compile(r"^epoch\s+(\d+)/(\d+) ")
 def invocations(train_log: Path) -> List[Dict[int, datetime]]:
     """{epoch: time of its log line} for each invocation of the run (a new one starts at each set-up line)."""
     runs: List[Dict[int, datetime]] = []
+    if not train_log.is_file():
+        raise SystemExit(f"{train_log} not found: give run folders (with train.log and metrics.csv)")
     for line in train_log.read_text().splitlines():
         m = LINE.match(line)
         if not m:
             continue
         when = datetime.strptime(m["time"], "%Y-%m-%d %H:%M:%S,%f")
-        if " | set up in " in m["text"]:
+        if " M parameters | " in m["text"] and "| run folder " in m["text"]:  # the first line of an invocation
             runs.append({0: when})  # epoch 0 stands for the invocation's first line
         elif runs and (e := EPOCH.match(m["text"])):
             runs[-1][int(e[1])] = when
@@ -40,6 +42,8 @@ def invocations(train_log: Path) -> List[Dict[int, datetime]]:
 
 def metrics(run_dir: Path) -> Dict[int, Dict[str, str]]:
     """metrics.csv's rows by epoch (the last row of an epoch a resume trained again)."""
+    if not (run_dir / "metrics.csv").is_file():
+        raise SystemExit(f"{run_dir / 'metrics.csv'} not found: give run folders (with train.log and metrics.csv)")
     with open(run_dir / "metrics.csv", newline="") as f:
         return {int(r["epoch"]): r for r in csv.DictReader(f)}
 
@@ -52,7 +56,8 @@ def report(run_dir: Path, window: Optional[Tuple[int, int]] = None) -> List[str]
     """Markdown lines: each invocation's set-up-to-first-epoch time, then the window's means and the last epoch."""
     runs, rows = invocations(run_dir / "train.log"), metrics(run_dir)
     if not runs or not rows:
-        raise SystemExit(f"{run_dir}: no set-up line in train.log or no rows in metrics.csv")
+        raise SystemExit(f"{run_dir}: " + ("no first line of an invocation (model, parameters, run folder) in "
+                                           "train.log" if not runs else "no rows in metrics.csv"))
     lines = ["| invocation | epochs | first line to first epoch line | of it the first epoch's training |",
              "|---|---|---|---|"]
     for i, times in enumerate(runs, 1):

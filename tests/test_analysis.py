@@ -234,7 +234,7 @@ def test_campaign_runs_some_of_a_plans_models_names_unknown_ones_and_never_relau
     (tmp_path / "strong-mlp-s1.log").write_text("its log\n")
     monkeypatch.setattr(campaign, "run_all", lambda *args, **kwargs: pytest.fail("launched a job"))
     monkeypatch.setattr("sys.argv", ["campaign.py", str(plan_file), "--root", str(tmp_path), "--seeds", "1", "2"])
-    with pytest.raises(SystemExit, match="already holds strong-mlp-s1: continue unfinished jobs with --resume"):
+    with pytest.raises(SystemExit, match="already holds strong-mlp-s1, so nothing was started: continue unfinished jobs with --resume"):
         campaign.main()
     assert (tmp_path / "strong-mlp-s1.log").read_text() == "its log\n" and not (tmp_path / "strong-kan-s1").exists()
 

@@ -270,3 +270,10 @@ def test_epoch_times_splits_a_runs_clock_into_first_epochs_steady_epochs_and_the
                      "(scoring 0.100 s)."
     assert out[5] == "Epoch 5, the invocation's last: 9.0 s more outside training than those (scoring 9.0 s)."
     assert epoch_times.report(tmp_path, (3, 3))[4].startswith("Epochs 3-3 (1): log lines 1.250 s apart")
+    log.insert(4, log[0].replace("10:00:00,000", "10:00:58,000"))  # a resume after epoch 3 (line at 57.75 s)
+    (tmp_path / "train.log").write_text("\n".join(log))
+    out = epoch_times.report(tmp_path, (2, 4))
+    assert out[2:4] == ["| 1 | 1-3 | 55.2 s | 25.0 s |", "| 2 | 4-5 | 1.0 s | 1.0 s |"]
+    assert out[5].startswith("Epochs 2-4 (2): log lines 1.250 s apart")  # 3 -> 4 spans the two invocations: left out
+    with pytest.raises(SystemExit, match="train.log not found: give run folders"):
+        epoch_times.report(tmp_path / "train.log")

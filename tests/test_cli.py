@@ -49,15 +49,31 @@ def test_expected_errors_print_one_paragraph_and_leave_no_empty_run_folder(tmp_p
     assert out.returncode == 1 and "no checkpoints/last.pt there" in out.stderr
 
 
-def test_a_new_run_in_a_folder_holding_another_runs_records_is_refused_and_leaves_them_as_they_were(tmp_path, data_dir):
-    run_dir = tmp_path / "run"
-    (run_dir / "checkpoints").mkdir(parents=True)
-    (run_dir / "metrics.csv").write_text("epoch,val_acc\n1,0.5\n")
-    out = train_py(TINY + ["data.subset=200", "trainer.batch_size=50", f"hydra.run.dir={run_dir}"], data_dir, tmp_path)
+def test_a_new_run_or_sweep_in_folders_holding_earlier_runs_is_refused_before_hydra_writes_there(tmp_path, data_dir):
+    old = {"metrics.csv": "epoch,val_acc\n1,0.5\n", "train.log": "the old run's log\n", ".hydra/overrides.yaml": "- seed=0\n"}
+    for folder in ("run", "sweep/0"):
+        for name, text in old.items():
+            (tmp_path / folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / folder / name).write_text(text)
+    run_dir, sweep_dir = tmp_path / "run", tmp_path / "sweep"
+    out = train_py(TINY + ["seed=7", f"hydra.run.dir={run_dir}"], data_dir, tmp_path)
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert f"error: {run_dir} already holds a run" in out.stderr and f"resume={run_dir}" in out.stderr
-    assert (run_dir / "metrics.csv").read_text() == "epoch,val_acc\n1,0.5\n"  # kept, and nothing added
-    assert not (run_dir / "summary.json").exists() and not (run_dir / "config.yaml").exists()
+    assert f"error: hydra.run.dir={run_dir} already holds a run" in out.stderr and f"resume={run_dir}" in out.stderr
+    out = train_py(["-m", *TINY, "seed=7,8", f"hydra.sweep.dir={sweep_dir}"], data_dir, tmp_path)
+    assert out.returncode == 1 and f"error: hydra.sweep.dir={sweep_dir} holds an earlier sweep's runs (0:" in out.stderr
+    for folder in ("run", "sweep/0"):  # the old records as they were: Hydra never started
+        assert {name: (tmp_path / folder / name).read_text() for name in old} == old
+    assert sorted(p.name for p in sweep_dir.iterdir()) == ["0"] and not (run_dir / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_job_refused_by_a_folder_an_earlier_job_used_is_named_as_failed(tmp_path, data_dir):
+    out = train_py(["-m", *TINY, "debug=fast", "data.subset=200", "trainer.batch_size=20", "seed=0,1",
+                    f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.sweep.subdir=one"], data_dir, tmp_path)
+    console = out.stdout + out.stderr
+    assert out.returncode == 1 and "job 1 failed: " in console and "already holds a run" in console
+    assert "job one: refused before it started" in out.stderr  # its summary.json (job 0's) says finished
+    assert len((tmp_path / "sweep" / "one" / "metrics.csv").read_text().splitlines()) == 2  # job 0's row alone
 
 
 def test_a_run_that_fails_in_training_keeps_its_folder_and_says_no_checkpoint_exists(tmp_path, data_dir):

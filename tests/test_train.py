@@ -492,6 +492,18 @@ def test_resume_takes_the_saved_config_and_gives_the_same_metrics(tmp_path, data
     assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
 
 
+def test_a_new_run_replaces_a_failed_runs_config_and_is_refused_where_a_run_has_records(tmp_path, data_dir):
+    with pytest.raises(NonFiniteLossError):  # fails in epoch 1: a summary and config.yaml, nothing worth keeping
+        train(make_cfg(tmp_path, RESUME + ["optimizer.lr=1e30"], data_dir))
+    assert not (tmp_path / "metrics.csv").exists()
+    assert train(make_cfg(tmp_path, RESUME + ["trainer.epochs=1"], data_dir))["status"] == "finished"
+    assert OmegaConf.load(tmp_path / "config.yaml").optimizer.lr != 1e30  # the new run's config, not the failed one's
+    summary = (tmp_path / "summary.json").read_text()
+    with pytest.raises(ConfigError, match=f"{tmp_path} already holds a run .* resume={tmp_path}"):
+        train(make_cfg(tmp_path, RESUME + ["trainer.epochs=1", "seed=3"], data_dir))
+    assert (tmp_path / "summary.json").read_text() == summary and len(read_metrics(tmp_path)) == 1
+
+
 def test_pause_after_minutes_pauses_without_scoring_test_and_resume_finishes_the_run(tmp_path, data_dir):
     paused = train(make_cfg(tmp_path, RESUME + ["trainer.pause_after_minutes=0.0001"], data_dir))  # 6 ms: one epoch
     assert paused["status"].startswith("paused") and paused["epochs_done"] == 1 and "test_acc" not in paused

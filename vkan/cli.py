@@ -13,7 +13,7 @@ from typing import List, Optional
 
 from omegaconf import DictConfig, open_dict
 
-from vkan.config import did_you_mean, flat_keys, latest_unfinished_run, resumed_config
+from vkan.config import did_you_mean, flat_keys, holds_a_run, latest_unfinished_run, resumed_config
 from vkan.errors import CheckpointError, ConfigError, DatasetError, VkanError
 from vkan.interrupt import Interrupted
 
@@ -45,11 +45,41 @@ def first_values(overrides: List[str]) -> Optional[List[str]]:
         return None
 
 
+def refuse_used_run_folders(argv: List[str]) -> None:
+    """A new run whose command line names a folder (``hydra.run.dir``; for ``-m``, ``hydra.sweep.dir`` and its job
+    folders) that holds an earlier run's records: stop before Hydra writes its .hydra/ there. ``resume=`` runs in a
+    folder of its own, and Hydra's dated default folders are new (``vkan.train.refuse_a_used_folder`` checks those
+    and any other caller of ``train``)."""
+    if any(a.startswith("resume=") and a != "resume=null" for a in argv):
+        return
+    multirun = "-m" in argv or "--multirun" in argv
+    key = "hydra.sweep.dir=" if multirun else "hydra.run.dir="
+    given = [a[len(key):] for a in argv if a.startswith(key)]
+    if not given:
+        return
+    folder = Path(given[-1])
+    jobs = sorted(p for p in folder.iterdir() if p.is_dir()) if multirun and folder.is_dir() else [folder]
+    used = [p for p in jobs if holds_a_run(p)]
+    if not used:
+        return
+    if multirun:
+        fail(f"hydra.sweep.dir={folder} holds an earlier sweep's runs ({', '.join(p.name for p in used)}: their "
+             f"metrics.csv or checkpoints/), which this sweep's jobs would mix their records with. Give the sweep "
+             f"another hydra.sweep.dir (or leave it to its dated default), move the old one away, or continue one of "
+             f"its runs with python train.py resume={used[0]}", 1)
+    fail(f"hydra.run.dir={folder} already holds a run (its metrics.csv or checkpoints/), which a new run there would "
+         f"mix its records with. Continue that run with python train.py resume={folder}, or give the new one "
+         f"another hydra.run.dir (or leave it to its dated default), or move the old one away first", 1)
+
+
 def preflight(argv: List[str], config_dir: Path = CONF_DIR, config_name: str = "train") -> None:
     """Compose the command line's config once before Hydra does, to answer an unknown key or group option with
-    the closest real one (Hydra's own message suggests adding the key with ``+``)."""
+    the closest real one (Hydra's own message suggests adding the key with ``+``); then refuse a new run in a named
+    folder that holds another run (``refuse_used_run_folders``)."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import ConfigCompositionException, MissingConfigException
+
+    refuse_used_run_folders(argv)
 
     overrides = [a for a in argv if "=" in a and not a.startswith("-") and not a.lstrip("+~").startswith("hydra.")]
     singles = first_values(overrides)
@@ -137,7 +167,7 @@ def resume_target(cfg: DictConfig, overrides: List[str]) -> DictConfig:
 def drop_if_empty(run_dir: Path) -> None:
     """Remove a single run's folder that ended before anything worth keeping (no checkpoint, no metrics), and its
     date folder (``outputs/<date>/``) when nothing else is in it."""
-    if run_dir.is_dir() and not (run_dir / "checkpoints").exists() and not (run_dir / "metrics.csv").exists():
+    if run_dir.is_dir() and not holds_a_run(run_dir):
         logging.shutdown()
         shutil.rmtree(run_dir, ignore_errors=True)
         with contextlib.suppress(OSError):  # not empty: other runs of that day

@@ -151,6 +151,12 @@ def model_spec(cfg: DictConfig, num_classes: int, in_chans: int, img_size: int) 
 
 # --- resuming ------------------------------------------------------------------------------------------------
 
+def holds_a_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a run's records worth keeping: its metrics.csv or checkpoints (a run that stopped
+    before either has nothing to lose; ``vkan.cli.drop_if_empty`` removes such a folder)."""
+    return (Path(folder) / "metrics.csv").exists() or (Path(folder) / "checkpoints").exists()
+
+
 def saved_config(run_dir: Path) -> DictConfig:
     """The config a run folder was started with (``config.yaml``)."""
     path = Path(run_dir) / "config.yaml"

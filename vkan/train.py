@@ -2,6 +2,7 @@
 log, checkpoint), finish. Each step reads in one sitting; ``Run`` carries what they share."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -21,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from vkan import distributed as dist
 from vkan.checkpoint import (build_model_from_checkpoint, copy_checkpoint, epochs_done, load_checkpoint, rng_state,
                              save_checkpoint, set_rng_state)
-from vkan.config import model_spec, validate
+from vkan.config import holds_a_run, model_spec, validate
 from vkan.data import DataBundle, build_data, resolve_data_dir
 from vkan.engine import (ModelWithLoss, autocast, autocast_dtype, compare_forwards, evaluate, limited, progress,
                          resolve_device)
@@ -191,16 +192,17 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
 # --- set-up ------------------------------------------------------------------------------------------------
 
 def refuse_a_used_folder(cfg: DictConfig) -> None:
-    """A new run (not ``resume``) in a folder that holds another run's records (metrics.csv or checkpoints, what
-    ``vkan.cli.drop_if_empty`` keeps) would append to its metrics.csv and replace its checkpoints: stop before
-    anything is written."""
+    """A new run (not ``resume``) in a folder that holds another run's records (``holds_a_run``) would append to its
+    metrics.csv and replace its checkpoints: stop before this run writes anything (``vkan.cli.preflight`` stops a
+    command line's explicit ``hydra.run.dir`` / ``hydra.sweep.dir`` earlier, before Hydra writes its .hydra/)."""
     folder = Path(cfg.paths.output_dir)
-    if cfg.get("resume") or not ((folder / "metrics.csv").exists() or (folder / "checkpoints").exists()):
+    if cfg.get("resume") or not holds_a_run(folder):
         return
     raise ConfigError(
         f"{folder} already holds a run (its metrics.csv or checkpoints/): a new run there would mix its records "
         f"with that one's. Continue that run with python train.py resume={folder}, or start this one in another "
-        f"folder (hydra.run.dir=<new folder>, or leave it to its dated default), or move the old one away first")
+        f"folder (hydra.run.dir, or hydra.sweep.dir for a -m sweep; or leave it to its dated default), or move the "
+        f"old one away first")
 
 
 def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
@@ -406,12 +408,13 @@ def compiled(run: Run, net: nn.Module) -> nn.Module:
 
 
 def open_records(run: Run) -> None:
-    """The run's logger (metrics.csv, summary.json, W&B), its config.yaml (written once), and the first line."""
+    """The run's logger (metrics.csv, summary.json, W&B), its config.yaml (a new run's; a resume keeps it), and the
+    first line."""
     cfg, ctx, data = run.cfg, run.ctx, run.data
     resolved = OmegaConf.to_container(cfg, resolve=True)
     name = f"{run.spec['model_name']}-{cfg.data.name}-s{cfg.seed}"
     run.logger = RunLogger(run.run_dir, cfg.get("logger"), resolved, name, enabled=ctx.is_main)
-    if ctx.is_main and not (run.run_dir / "config.yaml").exists():
+    if ctx.is_main and not (cfg.resume and (run.run_dir / "config.yaml").exists()):  # a resume keeps the first
         OmegaConf.save(OmegaConf.create(resolved), run.run_dir / "config.yaml")
     n_params = sum(p.numel() for p in run.model.parameters())
     run.summary.update(model_name=run.spec["model_name"], params=n_params)
@@ -773,7 +776,8 @@ def record_failure(cfg: DictConfig, ctx: dist.DistContext, run: Optional[Run], e
         write_json(run_dir / "summary.json", summary)
         if not isinstance(err, Interrupted):
             log_error_to(f"{summary['status']}: {err}", files=True, exc_info=not isinstance(err, VkanError))
-            err.in_train_log = True  # a sweep's report of the failed job then goes to the console only
+            with contextlib.suppress(AttributeError):  # an error type without attributes: logged twice at worst
+                err.in_train_log = True  # a sweep's report of the failed job then goes to the console only
 
 
 def log_error_to(message: str, files: bool, logger: logging.Logger = log, exc_info: bool = False) -> None:
