@@ -56,11 +56,12 @@ def test_a_new_run_or_sweep_in_folders_holding_earlier_runs_is_refused_before_hy
             (tmp_path / folder / name).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / folder / name).write_text(text)
     run_dir, sweep_dir = tmp_path / "run", tmp_path / "sweep"
-    out = train_py(TINY + ["seed=7", f"hydra.run.dir={run_dir}"], data_dir, tmp_path)
+    out = train_py(TINY + ["seed=7", f"++hydra.run.dir='{run_dir}'"], data_dir, tmp_path)  # as Hydra reads it
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert f"error: hydra.run.dir={run_dir} already holds a run" in out.stderr and f"resume={run_dir}" in out.stderr
-    out = train_py(["-m", *TINY, "seed=7,8", f"hydra.sweep.dir={sweep_dir}"], data_dir, tmp_path)
-    assert out.returncode == 1 and f"error: hydra.sweep.dir={sweep_dir} holds an earlier sweep's runs (0:" in out.stderr
+    out = train_py(["--multirun", *TINY, "seed=7,8", f"hydra.sweep.dir={sweep_dir}"], data_dir, tmp_path)
+    assert out.returncode == 1 and f"error: hydra.sweep.dir={sweep_dir} holds earlier runs (0:" in out.stderr
+    assert train_py(["--cfg", "job", f"hydra.run.dir={run_dir}"], data_dir, tmp_path).returncode == 0  # prints only
     for folder in ("run", "sweep/0"):  # the old records as they were: Hydra never started
         assert {name: (tmp_path / folder / name).read_text() for name in old} == old
     assert sorted(p.name for p in sweep_dir.iterdir()) == ["0"] and not (run_dir / "summary.json").exists()
@@ -69,11 +70,15 @@ def test_a_new_run_or_sweep_in_folders_holding_earlier_runs_is_refused_before_hy
 @pytest.mark.slow
 def test_a_sweep_job_refused_by_a_folder_an_earlier_job_used_is_named_as_failed(tmp_path, data_dir):
     out = train_py(["-m", *TINY, "debug=fast", "data.subset=200", "trainer.batch_size=20", "seed=0,1",
-                    f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.sweep.subdir=one"], data_dir, tmp_path)
+                    f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.sweep.subdir=${data.name}"], data_dir, tmp_path)
     console = out.stdout + out.stderr
     assert out.returncode == 1 and "job 1 failed: " in console and "already holds a run" in console
-    assert "job one: refused before it started" in out.stderr  # its summary.json (job 0's) says finished
-    assert len((tmp_path / "sweep" / "one" / "metrics.csv").read_text().splitlines()) == 2  # job 0's row alone
+    assert "job mnist: failed: ConfigError: " in out.stderr  # its summary.json (job 0's) says finished
+    assert len((tmp_path / "sweep" / "mnist" / "metrics.csv").read_text().splitlines()) == 2  # job 0's row alone
+    out = train_py(["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={tmp_path / 'other'}", "hydra.sweep.subdir=one"],
+                   data_dir, tmp_path)  # a constant subdir: refused before any job starts
+    assert out.returncode == 1 and "error: hydra.sweep.subdir=one gives every job of the sweep the same folder" in \
+        out.stderr and not (tmp_path / "other").exists()
 
 
 def test_a_run_that_fails_in_training_keeps_its_folder_and_says_no_checkpoint_exists(tmp_path, data_dir):
@@ -112,7 +117,7 @@ def test_sigterm_stops_at_a_step_checkpoints_and_resume_finishes_the_run(tmp_pat
     out = train_py([f"resume={run_dir}", "trainer.epochs=1"], data_dir, tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
-    assert not list(tmp_path.glob("outputs/*/*")), "the resumed invocations left Hydra folders behind"
+    assert not list(tmp_path.glob("outputs/*")), "the resumed invocations left Hydra folders (or date folders) behind"
     assert "resuming after epoch" in (run_dir / "train.log").read_text()
     (run_dir / "checkpoints" / "last.pt").write_bytes(b"garbage")
     out = train_py([f"resume={run_dir}"], data_dir, tmp_path)

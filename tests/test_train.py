@@ -504,6 +504,16 @@ def test_a_new_run_replaces_a_failed_runs_config_and_is_refused_where_a_run_has_
     assert (tmp_path / "summary.json").read_text() == summary and len(read_metrics(tmp_path)) == 1
 
 
+def test_resuming_a_finished_run_with_nothing_left_to_train_is_refused_and_keeps_its_summary(tmp_path, data_dir):
+    train(make_cfg(tmp_path, RESUME + ["trainer.epochs=1"], data_dir))
+    summary = (tmp_path / "summary.json").read_text()
+    with pytest.raises(ConfigError, match="that run finished its 1 epochs .* trainer.epochs=<more than 1>"):
+        train(resumed_config(tmp_path, []))
+    assert (tmp_path / "summary.json").read_text() == summary  # its scores are still there
+    on = train(resumed_config(tmp_path, ["trainer.epochs=2"]))
+    assert on["status"] == "finished" and on["epochs_done"] == 2 and on["test_acc"] is not None
+
+
 def test_pause_after_minutes_pauses_without_scoring_test_and_resume_finishes_the_run(tmp_path, data_dir):
     paused = train(make_cfg(tmp_path, RESUME + ["trainer.pause_after_minutes=0.0001"], data_dir))  # 6 ms: one epoch
     assert paused["status"].startswith("paused") and paused["epochs_done"] == 1 and "test_acc" not in paused

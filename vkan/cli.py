@@ -46,30 +46,49 @@ def first_values(overrides: List[str]) -> Optional[List[str]]:
 
 
 def refuse_used_run_folders(argv: List[str]) -> None:
-    """A new run whose command line names a folder (``hydra.run.dir``; for ``-m``, ``hydra.sweep.dir`` and its job
-    folders) that holds an earlier run's records: stop before Hydra writes its .hydra/ there. ``resume=`` runs in a
-    folder of its own, and Hydra's dated default folders are new (``vkan.train.refuse_a_used_folder`` checks those
-    and any other caller of ``train``)."""
-    if any(a.startswith("resume=") and a != "resume=null" for a in argv):
+    """A new run whose command line names a folder that holds an earlier run's records (``hydra.run.dir``; for a
+    sweep, ``hydra.sweep.dir`` or its job folders), or a sweep whose jobs would share one folder
+    (a ``hydra.sweep.subdir`` without interpolation): stop before Hydra writes its .hydra/ there. Hydra's own
+    parsers read the command line, so quoted values, ``+``/``++`` keys and every multirun flag count. Resumes run in
+    a folder of their own, printing commands (``--cfg``, ``--info``, ``--help``) write nothing, and Hydra's dated
+    default folders are new (``vkan.train.refuse_a_used_folder`` checks those, and any other caller of ``train``)."""
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    args, _ = get_args_parser().parse_known_args(argv)
+    if args.cfg or args.info or args.help or args.hydra_help or args.shell_completion:
         return
-    multirun = "-m" in argv or "--multirun" in argv
-    key = "hydra.sweep.dir=" if multirun else "hydra.run.dir="
-    given = [a[len(key):] for a in argv if a.startswith(key)]
-    if not given:
+    try:
+        parsed = OverridesParser.create().parse_overrides(args.overrides)
+    except Exception:  # Hydra reports it
         return
-    folder = Path(given[-1])
-    jobs = sorted(p for p in folder.iterdir() if p.is_dir()) if multirun and folder.is_dir() else [folder]
-    used = [p for p in jobs if holds_a_run(p)]
-    if not used:
+    given = {o.key_or_group: o.value() for o in parsed if not o.is_sweep_override()}
+    if given.get("resume") not in (None, ""):
         return
+    multirun = args.multirun or str(given.get("hydra.mode", "")).upper() == "MULTIRUN" or \
+        any(o.key_or_group == "hparams_search" for o in parsed)  # the Optuna search config is a sweep
     if multirun:
-        fail(f"hydra.sweep.dir={folder} holds an earlier sweep's runs ({', '.join(p.name for p in used)}: their "
-             f"metrics.csv or checkpoints/), which this sweep's jobs would mix their records with. Give the sweep "
-             f"another hydra.sweep.dir (or leave it to its dated default), move the old one away, or continue one of "
-             f"its runs with python train.py resume={used[0]}", 1)
-    fail(f"hydra.run.dir={folder} already holds a run (its metrics.csv or checkpoints/), which a new run there would "
-         f"mix its records with. Continue that run with python train.py resume={folder}, or give the new one "
-         f"another hydra.run.dir (or leave it to its dated default), or move the old one away first", 1)
+        subdir = given.get("hydra.sweep.subdir")
+        if subdir is not None and "${" not in str(subdir):  # interpolated ones are checked job by job (train)
+            fail(f"hydra.sweep.subdir={subdir} gives every job of the sweep the same folder, where each would mix its "
+                 f"records with the others' (and Hydra would overwrite their .hydra/): keep Hydra's job number in it "
+                 f"(the default, ${{hydra.job.num}})", 1)
+        if given.get("hydra.sweep.dir") in (None, ""):
+            return
+        folder = Path(given["hydra.sweep.dir"])
+        used = [p for p in [folder, *(sorted(folder.iterdir()) if folder.is_dir() else [])]
+                if p.is_dir() and holds_a_run(p)]
+        if used:
+            fail(f"hydra.sweep.dir={folder} holds earlier runs ({', '.join(p.name for p in used)}: their metrics.csv "
+                 f"or checkpoints/), which this sweep's jobs would mix their records with. Give the sweep another "
+                 f"hydra.sweep.dir (or leave it to its dated default), move the old one away, or continue one of its "
+                 f"runs with python train.py resume={used[-1]}", 1)
+        return
+    if given.get("hydra.run.dir") not in (None, "") and holds_a_run(Path(given["hydra.run.dir"])):
+        folder = Path(given["hydra.run.dir"])
+        fail(f"hydra.run.dir={folder} already holds a run (its metrics.csv or checkpoints/), which a new run there "
+             f"would mix its records with. Continue that run with python train.py resume={folder}, or give the new "
+             f"one another hydra.run.dir (or leave it to its dated default), or move the old one away first", 1)
 
 
 def preflight(argv: List[str], config_dir: Path = CONF_DIR, config_name: str = "train") -> None:
@@ -128,6 +147,9 @@ def run_job(cfg: DictConfig) -> float:
         if os.environ.get("HYDRA_FULL_ERROR") == "1" and not multirun:
             raise
         if multirun:
+            from vkan.sweep import record_failed_job
+
+            record_failed_job(own_dir, f"{type(err).__name__}: {err}")
             message, trace = f"job {hydra_cfg.job.num} failed: {err}", not isinstance(err, VkanError)
             if getattr(err, "in_train_log", False):  # train() wrote it to the run's train.log already
                 log_error_to(message, files=False, logger=log, exc_info=trace)
@@ -185,3 +207,5 @@ def merge_log_into_run(own_dir: Path, run_dir: Path) -> None:
             with open(run_dir / "train.log", "a") as f:
                 f.write(log_file.read_text())
         shutil.rmtree(own_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # its date folder (outputs/<date>/), when nothing else is in it
+            own_dir.parent.rmdir()

@@ -3,6 +3,7 @@ log, checkpoint), finish. Each step reads in one sitting; ``Run`` carries what t
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -166,6 +167,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     """
     validate(cfg)
     refuse_a_used_folder(cfg)
+    refuse_a_resume_with_nothing_to_train(cfg)
     ctx = dist.setup()
     run = None
     with StopSignal() as stop:
@@ -190,6 +192,21 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
 
 
 # --- set-up ------------------------------------------------------------------------------------------------
+
+def refuse_a_resume_with_nothing_to_train(cfg: DictConfig) -> None:
+    """A resume of a run that finished its ``trainer.epochs`` would train nothing and replace its summary.json with
+    one that has no scores: stop before it."""
+    summary_file = Path(cfg.paths.output_dir) / "summary.json"
+    if not cfg.get("resume") or not summary_file.exists():
+        return
+    summary = json.loads(summary_file.read_text())
+    done = summary.get("epochs_done") or 0
+    if summary.get("status") == "finished" and not summary.get("stopped_by") and done >= cfg.trainer.epochs:
+        raise ConfigError(
+            f"resume={cfg.paths.output_dir}: that run finished its {done} epochs (trainer.epochs={cfg.trainer.epochs}), "
+            f"so nothing is left to train. Train it on with trainer.epochs=<more than {done}> (the schedule then "
+            f"spans the new length), or score its checkpoints with python -m vkan.evaluate {cfg.paths.output_dir}")
+
 
 def refuse_a_used_folder(cfg: DictConfig) -> None:
     """A new run (not ``resume``) in a folder that holds another run's records (``holds_a_run``) would append to its
