@@ -67,13 +67,35 @@ def test_a_new_run_or_sweep_in_folders_holding_earlier_runs_is_refused_before_hy
     assert sorted(p.name for p in sweep_dir.iterdir()) == ["0"] and not (run_dir / "summary.json").exists()
 
 
+def test_the_used_folder_check_reads_the_command_line_as_hydra_does(tmp_path, monkeypatch):
+    from vkan.cli import refuse_used_run_folders
+
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "sweep" / "3").mkdir(parents=True)
+    (tmp_path / "sweep" / "3" / "metrics.csv").write_text("epoch\n1\n")
+    monkeypatch.chdir(tmp_path)  # relative folders as Hydra takes them (job.chdir is off)
+    refused = [["hydra.run.dir=run"], ["++hydra.run.dir='run'"], ["+hydra.run.dir=\"run\""],
+               ["resume=", "hydra.run.dir=run"], ["resume=null", "hydra.run.dir=run"],
+               ["-m", "hydra.sweep.dir=sweep"], ["--multi", "seed=0,1", "hydra.sweep.dir=sweep"],
+               ["hydra.mode=MULTIRUN", "hydra.sweep.dir=sweep"],
+               ["hparams_search=optuna", "hydra.sweep.dir=sweep"], ["-m", "seed=0,1", "hydra.sweep.subdir=one"]]
+    for argv in refused:
+        with pytest.raises(SystemExit):
+            refuse_used_run_folders(argv)
+    for argv in (["resume=run"], ["--cfg", "job", "hydra.run.dir=run"], ["-mc", "job", "hydra.sweep.dir=sweep"],
+                 ["hydra.run.dir=new"], ["hydra.run.dir=2024"],
+                 ["-m", "hydra.sweep.dir=2024"], ["-m", "hydra.sweep.subdir=${hydra.job.num}_x", "seed=0,1"],
+                 ["hparams_search=null", "hydra.sweep.dir=sweep"], ["seed=range(0,3)", "model=vit"], []):
+        refuse_used_run_folders(argv)  # lets these through
+
+
 @pytest.mark.slow
 def test_a_sweep_job_refused_by_a_folder_an_earlier_job_used_is_named_as_failed(tmp_path, data_dir):
     out = train_py(["-m", *TINY, "debug=fast", "data.subset=200", "trainer.batch_size=20", "seed=0,1",
                     f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.sweep.subdir=${data.name}"], data_dir, tmp_path)
     console = out.stdout + out.stderr
     assert out.returncode == 1 and "job 1 failed: " in console and "already holds a run" in console
-    assert "job mnist: failed: ConfigError: " in out.stderr  # its summary.json (job 0's) says finished
+    assert "job mnist (job 1): failed: ConfigError: " in out.stderr  # its summary.json (job 0's) says finished
     assert len((tmp_path / "sweep" / "mnist" / "metrics.csv").read_text().splitlines()) == 2  # job 0's row alone
     out = train_py(["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={tmp_path / 'other'}", "hydra.sweep.subdir=one"],
                    data_dir, tmp_path)  # a constant subdir: refused before any job starts

@@ -507,11 +507,16 @@ def test_a_new_run_replaces_a_failed_runs_config_and_is_refused_where_a_run_has_
 def test_resuming_a_finished_run_with_nothing_left_to_train_is_refused_and_keeps_its_summary(tmp_path, data_dir):
     train(make_cfg(tmp_path, RESUME + ["trainer.epochs=1"], data_dir))
     summary = (tmp_path / "summary.json").read_text()
-    with pytest.raises(ConfigError, match="that run finished its 1 epochs .* trainer.epochs=<more than 1>"):
+    with pytest.raises(ConfigError, match="that run has trained 1 epoch.* trainer.epochs=<more than 1>"):
         train(resumed_config(tmp_path, []))
     assert (tmp_path / "summary.json").read_text() == summary  # its scores are still there
     on = train(resumed_config(tmp_path, ["trainer.epochs=2"]))
     assert on["status"] == "finished" and on["epochs_done"] == 2 and on["test_acc"] is not None
+    paused = tmp_path / "paused"
+    train(make_cfg(paused, RESUME + ["trainer.max_epochs_this_run=1"], data_dir))  # 1 of 3 epochs, then paused
+    with pytest.raises(ConfigError, match="has trained 1 epoch"):  # fewer epochs than it trained: nothing to do
+        train(resumed_config(paused, ["trainer.max_epochs_this_run=null", "trainer.epochs=1"]))
+    assert json.loads((paused / "summary.json").read_text())["best_val_acc"] > 0
 
 
 def test_pause_after_minutes_pauses_without_scoring_test_and_resume_finishes_the_run(tmp_path, data_dir):

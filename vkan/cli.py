@@ -62,11 +62,12 @@ def refuse_used_run_folders(argv: List[str]) -> None:
         parsed = OverridesParser.create().parse_overrides(args.overrides)
     except Exception:  # Hydra reports it
         return
-    given = {o.key_or_group: o.value() for o in parsed if not o.is_sweep_override()}
+    given = {o.key_or_group: None if o.value() is None else str(o.value()) for o in parsed
+             if not o.is_sweep_override()}
     if given.get("resume") not in (None, ""):
         return
     multirun = args.multirun or str(given.get("hydra.mode", "")).upper() == "MULTIRUN" or \
-        any(o.key_or_group == "hparams_search" for o in parsed)  # the Optuna search config is a sweep
+        given.get("hparams_search") is not None  # the Optuna search config is a sweep
     if multirun:
         subdir = given.get("hydra.sweep.subdir")
         if subdir is not None and "${" not in str(subdir):  # interpolated ones are checked job by job (train)
@@ -76,8 +77,11 @@ def refuse_used_run_folders(argv: List[str]) -> None:
         if given.get("hydra.sweep.dir") in (None, ""):
             return
         folder = Path(given["hydra.sweep.dir"])
-        used = [p for p in [folder, *(sorted(folder.iterdir()) if folder.is_dir() else [])]
-                if p.is_dir() and holds_a_run(p)]
+        try:
+            used = [p for p in [folder, *(sorted(folder.iterdir()) if folder.is_dir() else [])]
+                    if p.is_dir() and holds_a_run(p)]
+        except OSError:  # unreadable: Hydra will say so
+            return
         if used:
             fail(f"hydra.sweep.dir={folder} holds earlier runs ({', '.join(p.name for p in used)}: their metrics.csv "
                  f"or checkpoints/), which this sweep's jobs would mix their records with. Give the sweep another "
@@ -149,7 +153,7 @@ def run_job(cfg: DictConfig) -> float:
         if multirun:
             from vkan.sweep import record_failed_job
 
-            record_failed_job(own_dir, f"{type(err).__name__}: {err}")
+            record_failed_job(own_dir, hydra_cfg.job.num, f"{type(err).__name__}: {err}")
             message, trace = f"job {hydra_cfg.job.num} failed: {err}", not isinstance(err, VkanError)
             if getattr(err, "in_train_log", False):  # train() wrote it to the run's train.log already
                 log_error_to(message, files=False, logger=log, exc_info=trace)
@@ -207,5 +211,6 @@ def merge_log_into_run(own_dir: Path, run_dir: Path) -> None:
             with open(run_dir / "train.log", "a") as f:
                 f.write(log_file.read_text())
         shutil.rmtree(own_dir, ignore_errors=True)
-        with contextlib.suppress(OSError):  # its date folder (outputs/<date>/), when nothing else is in it
-            own_dir.parent.rmdir()
+        if own_dir.parent.parent.name == "outputs":  # Hydra's date folder, outputs/<date>/, when nothing else is in it
+            with contextlib.suppress(OSError):
+                own_dir.parent.rmdir()

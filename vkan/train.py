@@ -3,7 +3,6 @@ log, checkpoint), finish. Each step reads in one sitting; ``Run`` carries what t
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -194,18 +193,23 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
 # --- set-up ------------------------------------------------------------------------------------------------
 
 def refuse_a_resume_with_nothing_to_train(cfg: DictConfig) -> None:
-    """A resume of a run that finished its ``trainer.epochs`` would train nothing and replace its summary.json with
-    one that has no scores: stop before it."""
-    summary_file = Path(cfg.paths.output_dir) / "summary.json"
-    if not cfg.get("resume") or not summary_file.exists():
+    """A resume whose checkpoint has already trained ``trainer.epochs`` whole epochs would train nothing and replace
+    the run's summary.json with one that has no scores: stop before it (a missing or unreadable checkpoint is left
+    to ``set_up`` to report)."""
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.pt"
+    if not cfg.get("resume") or not last.is_file():
         return
-    summary = json.loads(summary_file.read_text())
-    done = summary.get("epochs_done") or 0
-    if summary.get("status") == "finished" and not summary.get("stopped_by") and done >= cfg.trainer.epochs:
+    try:
+        ckpt = load_checkpoint(last)
+    except Exception:  # noqa: BLE001 - set_up loads it again and says what is wrong with it
+        return
+    done, partial = epochs_done(ckpt), ckpt.get("batches_done", 0)
+    if done >= cfg.trainer.epochs and not partial:
         raise ConfigError(
-            f"resume={cfg.paths.output_dir}: that run finished its {done} epochs (trainer.epochs={cfg.trainer.epochs}), "
-            f"so nothing is left to train. Train it on with trainer.epochs=<more than {done}> (the schedule then "
-            f"spans the new length), or score its checkpoints with python -m vkan.evaluate {cfg.paths.output_dir}")
+            f"resume={cfg.paths.output_dir}: that run has trained {done} epoch(s), and trainer.epochs="
+            f"{cfg.trainer.epochs} asks for no more, so a resume would train nothing and only replace its "
+            f"summary.json. Train it on with trainer.epochs=<more than {done}> (the schedule then spans the new "
+            f"length), or score its checkpoints with python -m vkan.evaluate {cfg.paths.output_dir}")
 
 
 def refuse_a_used_folder(cfg: DictConfig) -> None:
