@@ -289,8 +289,10 @@ def main() -> None:
             print(f"recipe chosen on the holdout split: {recipes[0]}")
         todo = jobs(plan, recipes, args.seeds, [f"trainer.score_test={str(args.score_test).lower()}", *args.set],
                     models)
-        used = [name for name in todo if (args.root / name / "metrics.csv").exists() or
-                (args.root / name / "checkpoints").exists()]
+        sys.path.insert(0, str(REPO))
+        from vkan.config import holds_a_run
+
+        used = [name for name in todo if holds_a_run(args.root / name)]
         if used:  # train.py would refuse them, after their logs had been truncated: stop before launching any
             sys.exit(f"{args.root} already holds {', '.join(used)}, so nothing was started: continue unfinished jobs "
                      f"with --resume, see them with --report, leave their seeds, models or recipes out of this "

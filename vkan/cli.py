@@ -13,7 +13,8 @@ from typing import List, Optional
 
 from omegaconf import DictConfig, open_dict
 
-from vkan.config import did_you_mean, flat_keys, holds_a_run, latest_unfinished_run, resumed_config
+from vkan.config import (did_you_mean, flat_keys, holds_a_run, latest_unfinished_run, resumed_config,
+                         used_folder_message)
 from vkan.errors import CheckpointError, ConfigError, DatasetError, VkanError
 from vkan.interrupt import Interrupted
 
@@ -89,10 +90,7 @@ def refuse_used_run_folders(argv: List[str]) -> None:
                  f"runs with python train.py resume={used[-1]}", 1)
         return
     if given.get("hydra.run.dir") not in (None, "") and holds_a_run(Path(given["hydra.run.dir"])):
-        folder = Path(given["hydra.run.dir"])
-        fail(f"hydra.run.dir={folder} already holds a run (its metrics.csv or checkpoints/), which a new run there "
-             f"would mix its records with. Continue that run with python train.py resume={folder}, or give the new "
-             f"one another hydra.run.dir (or leave it to its dated default), or move the old one away first", 1)
+        fail(used_folder_message(Path(given["hydra.run.dir"]), "hydra.run.dir"), 1)
 
 
 def preflight(argv: List[str], config_dir: Path = CONF_DIR, config_name: str = "train") -> None:

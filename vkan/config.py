@@ -157,6 +157,16 @@ def holds_a_run(folder: Path) -> bool:
     return (Path(folder) / "metrics.csv").exists() or (Path(folder) / "checkpoints").exists()
 
 
+def used_folder_message(folder: Path, named_as: str = "") -> str:
+    """Why a new run may not start in ``folder`` (``holds_a_run``), and what to do instead; ``named_as`` is the
+    setting that named it (``hydra.run.dir``), when one did."""
+    setting = named_as or "hydra.run.dir, or hydra.sweep.dir for a -m sweep"
+    return (f"{named_as + '=' if named_as else ''}{folder} already holds a run (its metrics.csv or checkpoints/), "
+            f"which a new run there would mix its records with. Continue that run with python train.py "
+            f"resume={folder}, or give the new one another folder ({setting}; or leave it to its dated default), or "
+            f"move the old one away first")
+
+
 def saved_config(run_dir: Path) -> DictConfig:
     """The config a run folder was started with (``config.yaml``)."""
     path = Path(run_dir) / "config.yaml"

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from vkan import distributed as dist
 from vkan.checkpoint import (build_model_from_checkpoint, copy_checkpoint, epochs_done, load_checkpoint, rng_state,
                              save_checkpoint, set_rng_state)
-from vkan.config import holds_a_run, model_spec, validate
+from vkan.config import holds_a_run, model_spec, used_folder_message, validate
 from vkan.data import DataBundle, build_data, resolve_data_dir
 from vkan.engine import (ModelWithLoss, autocast, autocast_dtype, compare_forwards, evaluate, limited, progress,
                          resolve_device)
@@ -166,12 +166,12 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
     """
     validate(cfg)
     refuse_a_used_folder(cfg)
-    refuse_a_resume_with_nothing_to_train(cfg)
+    ckpt = checkpoint_to_resume(cfg)
     ctx = dist.setup()
     run = None
     with StopSignal() as stop:
         try:
-            run = set_up(cfg, ctx, stop)
+            run = set_up(cfg, ctx, stop, ckpt)
             last = cfg.trainer.epochs
             if cfg.trainer.get("max_epochs_this_run"):
                 last = min(last, run.epochs_done + cfg.trainer.max_epochs_this_run)
@@ -192,17 +192,17 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
 
 # --- set-up ------------------------------------------------------------------------------------------------
 
-def refuse_a_resume_with_nothing_to_train(cfg: DictConfig) -> None:
-    """A resume whose checkpoint has already trained ``trainer.epochs`` whole epochs would train nothing and replace
-    the run's summary.json with one that has no scores: stop before it (a missing or unreadable checkpoint is left
-    to ``set_up`` to report)."""
+def checkpoint_to_resume(cfg: DictConfig) -> Optional[Dict[str, Any]]:
+    """A resume's checkpoint (None for a new run, or when it is missing or unreadable: ``set_up`` then loads it
+    again and says what is wrong). One whose run has already trained ``trainer.epochs`` whole epochs would train
+    nothing and replace the run's summary.json with one that has no scores: stop before anything is written."""
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.pt"
     if not cfg.get("resume") or not last.is_file():
-        return
+        return None
     try:
         ckpt = load_checkpoint(last)
     except Exception:  # noqa: BLE001 - set_up loads it again and says what is wrong with it
-        return
+        return None
     done, partial = epochs_done(ckpt), ckpt.get("batches_done", 0)
     if done >= cfg.trainer.epochs and not partial:
         raise ConfigError(
@@ -210,6 +210,7 @@ def refuse_a_resume_with_nothing_to_train(cfg: DictConfig) -> None:
             f"{cfg.trainer.epochs} asks for no more, so a resume would train nothing and only replace its "
             f"summary.json. Train it on with trainer.epochs=<more than {done}> (the schedule then spans the new "
             f"length), or score its checkpoints with python -m vkan.evaluate {cfg.paths.output_dir}")
+    return ckpt
 
 
 def refuse_a_used_folder(cfg: DictConfig) -> None:
@@ -217,24 +218,21 @@ def refuse_a_used_folder(cfg: DictConfig) -> None:
     metrics.csv and replace its checkpoints: stop before this run writes anything (``vkan.cli.preflight`` stops a
     command line's explicit ``hydra.run.dir`` / ``hydra.sweep.dir`` earlier, before Hydra writes its .hydra/)."""
     folder = Path(cfg.paths.output_dir)
-    if cfg.get("resume") or not holds_a_run(folder):
-        return
-    raise ConfigError(
-        f"{folder} already holds a run (its metrics.csv or checkpoints/): a new run there would mix its records "
-        f"with that one's. Continue that run with python train.py resume={folder}, or start this one in another "
-        f"folder (hydra.run.dir, or hydra.sweep.dir for a -m sweep; or leave it to its dated default), or move the "
-        f"old one away first")
+    if not cfg.get("resume") and holds_a_run(folder):
+        raise ConfigError(used_folder_message(folder))
 
 
-def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal) -> Run:
-    """Data, model, optimizer, EMA and logger of a new or resumed run, in its (rank 0's) folder."""
+def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal, ckpt: Optional[Dict[str, Any]] = None) -> Run:
+    """Data, model, optimizer, EMA and logger of a new or resumed run (from ``ckpt``, ``checkpoint_to_resume``'s),
+    in its (rank 0's) folder."""
     device = ctx.device if ctx.world_size > 1 else resolve_device(cfg.trainer.device)
     run_dir = Path(dist.broadcast_object(str(Path(cfg.paths.output_dir).resolve())))
     drop_duplicate_rank_folder(cfg, ctx, run_dir)
     run = Run(cfg, ctx, device, autocast_dtype(cfg.trainer.precision, device), run_dir, stop, base_summary(cfg, ctx))
     minutes = cfg.trainer.get("max_minutes")
     run.clock = EpochClock(60 * minutes if minutes else None, start=run.wall0)
-    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt") if cfg.resume else None
+    if cfg.resume and ckpt is None:  # missing or unreadable: the load says which
+        ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     seed_everything(cfg.seed, ctx.rank)
     started = time.perf_counter()
     with dist.local_main_first(ctx):  # downloads and the decoded-photo cache: once per machine
