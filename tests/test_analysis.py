@@ -172,9 +172,13 @@ def test_accuracy_rows_give_one_row_per_finished_run_with_its_command(tmp_path):
     for seed, (kan, mlp) in enumerate([(0.90, 0.91), (0.92, 0.90)]):
         fake_run(tmp_path / f"kan{seed}", "vit_kan", seed, kan, kan - 0.01)
         fake_run(tmp_path / f"mlp{seed}", "vit", seed, mlp, mlp - 0.01)
-    fake_run(tmp_path / "broken", "vit_kan", 2, 0.1, 0.1, status="failed: RuntimeError")
+    broken = fake_run(tmp_path / "broken", "vit_kan", 2, 0.1, 0.1, status="failed: RuntimeError")
+    failed = json.loads((broken / "summary.json").read_text())
+    del failed["epochs_done"]  # a run that failed in its first epoch
+    (broken / "summary.json").write_text(json.dumps(failed))
     rows = analysis.accuracy_rows(analysis.load_runs(tmp_path))
     assert list(rows.columns) == analysis.ACCURACY_COLUMNS and len(rows) == 4  # the failed run is left out
+    assert rows.epochs.tolist() == [60] * 4 and "60.0" not in rows.to_csv()  # whole epochs, as the CSV has them
     first = rows.iloc[0]
     assert (first.dataset, first.model, first.experiment, first.seed) == ("cifar10", "vit", "cifar10", 0)
     assert first.command == "python train.py experiment=cifar10 model=vit seed=0"  # hydra.run.dir dropped

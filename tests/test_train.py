@@ -742,9 +742,20 @@ def test_data_changed_on_the_device_stops_the_run_before_it_logs_that_epoch(tmp_
     assert done["status"] == "finished" and len(read_metrics(tmp_path)) == 3
 
 
+@pytest.fixture
+def compile_caches():
+    """torch.compile's on-disk caches on during the test, as they were after it (a failed compiled-path check turns
+    them off for the rest of the process; pytest's monkeypatch cannot restore torch's config attributes)."""
+    config = torch.compiler.config
+    was, config.force_disable_caches = config.force_disable_caches, False
+    yield config
+    config.force_disable_caches = was
+
+
 @pytest.mark.parametrize("path", ["same model", "rounded", "another model", "non-finite"])
 def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_outside_it(tmp_path, data_dir,
-                                                                                         monkeypatch, caplog, path):
+                                                                                         monkeypatch, caplog, path,
+                                                                                         compile_caches):
     import vkan.train as vtrain
 
     class Graphs(nn.Module):  # stands in for torch.compile: in eval mode it rounds its logits or scores another model
@@ -775,15 +786,63 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
         gap = float(re.search(r"logits ([0-9.]+)% apart", checked[0]).group(1))
         assert (gap == 0) == (path == "same model") and gap < 100 * vtrain.COMPILED_LOGIT_GAP
         return
-    with pytest.raises(DeviceStateError, match="the compiled model's logits .* apart from those of the same weights "
-                                               "outside torch.compile .*trainer.compile_mode=null"):
-        train(cfg)
+    with caplog.at_level(logging.INFO, logger="vkan.train"), pytest.raises(
+            DeviceStateError, match="the compiled model's logits .* apart from those of the same weights outside "
+                                    "torch.compile .* also after the epoch was trained again on graphs compiled "
+                                    "afresh.*trainer.compile_mode=null"):
+        train(cfg)  # every build of the double scores another model: the afresh graphs fail their check too
+    assert len([r for r in caplog.records if r.message.startswith("compiled path checked")]) == 2
     assert not (tmp_path / "checkpoints" / "last.pt").exists() and not (tmp_path / "metrics.csv").exists()
-    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed: DeviceStateError"
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed: CompiledPathError"
     from types import SimpleNamespace
 
     default_mode = SimpleNamespace(summary={"path": "torch.compile (default mode)"})
     assert vtrain.other_path(default_mode) == "trainer.compile=false"  # off the default mode: eager
+
+
+@pytest.mark.slow
+def test_a_failed_compiled_path_check_trains_the_epoch_again_on_graphs_compiled_afresh(tmp_path, data_dir,
+                                                                                     monkeypatch, caplog,
+                                                                                     compile_caches):
+    import vkan.train as vtrain
+
+    class Graphs(nn.Module):  # stands in for torch.compile; faulty graphs score another model in eval mode
+        def __init__(self, net, faulty):
+            super().__init__()
+            self.net, self.faulty = net, faulty
+
+        def forward(self, x, *loss_args):
+            out = self.net(x, *loss_args)
+            return out.roll(1, dims=-1) if self.faulty and not self.training else out
+
+    fault = {"next build": False}
+
+    def compiled(run, net):  # the first build after a fault is set scores another model; builds after it are sound
+        run.summary["path"] = "torch.compile (a test double)"
+        faulty, fault["next build"] = fault["next build"], False
+        return Graphs(net, faulty)
+
+    monkeypatch.setattr(vtrain, "compiled", compiled)
+    keys = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_ema", "test_acc"]
+    train(make_cfg(tmp_path / "sound", RESUME, data_dir))
+    sound = [[r[k] for k in keys] for r in read_metrics(tmp_path / "sound")]
+
+    fault["next build"] = True
+    with caplog.at_level(logging.INFO, logger="vkan.train"):
+        summary = train(make_cfg(tmp_path / "new", RESUME, data_dir))
+    assert summary["status"] == "finished" and summary["compiled_afresh"]["epoch"] == 1
+    assert summary["compiled_afresh"]["logit_gap"] > vtrain.COMPILED_LOGIT_GAP
+    assert compile_caches.force_disable_caches  # the second compilation reads no cached graph
+    assert any(r.levelno == logging.WARNING and r.message.startswith("epoch 1 is trained again") for r in caplog.records)
+    checked = [r.message for r in caplog.records if r.message.startswith("compiled path checked")]
+    assert len(checked) == 2  # the failed check, then the afresh graphs' check
+    assert [[r[k] for k in keys] for r in read_metrics(tmp_path / "new")] == sound  # the epoch's start came back whole
+
+    train(make_cfg(tmp_path / "resumed", RESUME + ["trainer.max_epochs_this_run=1"], data_dir))
+    fault["next build"] = True  # a resumed invocation's graphs: the case seen on the GPU
+    summary = train(resumed_config(tmp_path / "resumed", ["trainer.max_epochs_this_run=null"]))
+    assert summary["status"] == "finished" and summary["compiled_afresh"]["epoch"] == 2
+    assert [[r[k] for k in keys] for r in read_metrics(tmp_path / "resumed")] == sound
 
 
 def test_the_compiled_path_scores_holdout_and_test_in_full_batches_only_and_as_eager_scores_them(tmp_path, data_dir,
@@ -828,6 +887,9 @@ def test_a_resume_scores_the_restored_model_first_and_stops_if_it_differs_from_t
     with pytest.raises(DeviceStateError, match=f"scores {recorded:.4f} .* recorded {recorded + 0.2:.4f} after epoch 1"):
         train(resumed_config(tmp_path, ["trainer.max_epochs_this_run=null"]))
     assert load_checkpoint(last)["epochs_done"] == 1
+    summary = json.loads((tmp_path / "summary.json").read_text())  # the failure is recorded beside the first record
+    assert summary["status"] == "failed: DeviceStateError" and summary["epochs_done"] == 1
+    assert summary["best_val_acc"] == pytest.approx(recorded) and "scores" in summary["error"]
     torch.save(ckpt, last)
     with caplog.at_level(logging.INFO, logger="vkan.train"):
         done = train(resumed_config(tmp_path, ["trainer.max_epochs_this_run=null"]))
@@ -1007,3 +1069,36 @@ def test_cuda_graphs_train_like_the_default_compile_with_grid_updates_and_ema(tm
                          batch_size=256, device="cuda")
     assert eager["acc"] == pytest.approx(float(rows["reduce-overhead"][-1]["val_acc"]), abs=0.01)
     assert not load_run(tmp_path / "reduce-overhead").model.blocks[0].mlp.fc1.grid_uniform  # the refits stuck
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_a_failed_check_under_cuda_graphs_drops_the_graphs_compiles_afresh_and_the_run_goes_on(tmp_path, data_dir,
+                                                                                                 monkeypatch,
+                                                                                                 compile_caches):
+    """The compiled path's recovery on the real path: the first check is told its gap was 100%; the CUDA graphs and
+    dynamo's caches are dropped, the model compiled again with the on-disk caches off and the epoch trained again;
+    the second check (a real one) passes and the run ends with scores an eager evaluation of its checkpoint gives."""
+    import vkan.train as vtrain
+    from vkan.evaluate import evaluate_run
+
+    real, gaps = vtrain.compare_forwards, []
+
+    def failing_once(*args, **kwargs):
+        acc, eager, gap = real(*args, **kwargs)
+        gaps.append(gap)
+        return acc, eager, 1.0 if len(gaps) == 1 else gap
+
+    monkeypatch.setattr(vtrain, "compare_forwards", failing_once)
+    cfg = make_cfg(tmp_path, ["model.kwargs.depth=2", "data=mnist", "data.subset=2000", "trainer.epochs=2",
+                              "trainer.batch_size=256", "logger=none", "trainer.progress_bar=false",
+                              "trainer.device=cuda", "trainer.compile=true", "trainer.compile_mode=reduce-overhead",
+                              "trainer.ema.decay=0.9"], data_dir)
+    summary = train(cfg)
+    assert summary["status"] == "finished" and summary["compiled_afresh"]["epoch"] == 1
+    assert len(gaps) == 2 and gaps[1] <= vtrain.COMPILED_LOGIT_GAP and compile_caches.force_disable_caches
+    rows = read_metrics(tmp_path)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    eager = evaluate_run(str(tmp_path), which="last", split="val", data_dir=str(data_dir), batch_size=256,
+                         device="cuda")
+    assert eager["acc"] == pytest.approx(float(rows[-1]["val_acc"]), abs=0.01)

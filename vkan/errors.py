@@ -26,3 +26,12 @@ class DeviceStateError(VkanError):
     """What a run holds on its device is not what it loaded, restored or trains (its data changed, a resumed model
     scores otherwise than the run recorded, or the compiled path scores another model); the last good checkpoint
     is kept."""
+
+
+class CompiledPathError(DeviceStateError):
+    """The compiled path's logits are further from those of the same weights outside torch.compile than rounding
+    takes them (``vkan.train.check_compiled_scores``); ``gap`` is their distance, a fraction of the logits' spread."""
+
+    def __init__(self, message: str, gap: float) -> None:
+        super().__init__(message)
+        self.gap = gap

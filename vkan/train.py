@@ -3,6 +3,8 @@ log, checkpoint), finish. Each step reads in one sitting; ``Run`` carries what t
 from __future__ import annotations
 
 import contextlib
+import copy
+import json
 import logging
 import math
 import os
@@ -26,7 +28,7 @@ from vkan.config import holds_a_run, model_spec, used_folder_message, validate
 from vkan.data import DataBundle, build_data, resolve_data_dir
 from vkan.engine import (ModelWithLoss, autocast, autocast_dtype, compare_forwards, evaluate, limited, progress,
                          resolve_device)
-from vkan.errors import ConfigError, DeviceStateError, NonFiniteLossError, VkanError
+from vkan.errors import CompiledPathError, ConfigError, DeviceStateError, NonFiniteLossError, VkanError
 from vkan.interrupt import Interrupted, StopSignal, interruption
 from vkan.kan_tools import copy_kan_grids, kan_layers, param_groups, update_grids
 from vkan.run_logger import RunLogger, write_json
@@ -131,6 +133,7 @@ class Run:
     best: Dict[str, Any] = field(default_factory=lambda: {"acc": -1.0, "epoch": -1, "acc_ema": -1.0})
     partial: Optional[EpochTotals] = None  # the interrupted epoch's totals, on resume
     compiled_checked: bool = False  # this invocation's compiled scores were compared with eager ones
+    compiled_afresh: bool = False  # a failed check had the model compiled again (``train_and_close_epoch``)
     rates: List[float] = field(default_factory=list)  # img/s of this invocation's epochs
     rates_before: List[float] = field(default_factory=list)  # steady img/s of earlier invocations run the same way
     wall0: float = field(default_factory=time.perf_counter)
@@ -176,7 +179,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
             if cfg.trainer.get("max_epochs_this_run"):
                 last = min(last, run.epochs_done + cfg.trainer.max_epochs_this_run)
             while run.epochs_done < last and not run.out_of_time and not pause_due(run):
-                end_epoch(run, train_epoch(run))
+                train_and_close_epoch(run)
             return finish(run)
         except BaseException as err:
             stopped = interruption(err)
@@ -255,9 +258,7 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal, ckpt: Optio
     build_optimization(run)
     if ckpt is not None:
         restore(run, ckpt)
-    ddp = cfg.trainer.ddp
-    scored = ModelWithLoss(run.model, run.criterion, cfg.trainer.kan_reg_weight if run.has_kan else 0.0)
-    run.net = compiled(run, dist.wrap(scored, ctx, ddp.bucket_cap_mb, ddp.static_graph, ddp.comm_dtype))
+    run.net = build_net(run)
     earlier = (ckpt or {}).get("steady_rates") or {}
     if earlier.get("setup") == run.setup():  # img/s of a resume on other hardware or another path is not averaged in
         run.rates_before = list(earlier["rates"])
@@ -413,6 +414,14 @@ def compile_mode(run: Run) -> Optional[str]:
     return "reduce-overhead" if small and run.ctx.world_size == 1 else None
 
 
+def build_net(run: Run) -> nn.Module:
+    """The model as it runs: with its loss (``ModelWithLoss``), DDP-wrapped under torchrun, compiled as ``compiled``
+    says."""
+    ddp = run.cfg.trainer.ddp
+    scored = ModelWithLoss(run.model, run.criterion, run.cfg.trainer.kan_reg_weight if run.has_kan else 0.0)
+    return compiled(run, dist.wrap(scored, run.ctx, ddp.bucket_cap_mb, ddp.static_graph, ddp.comm_dtype))
+
+
 def compiled(run: Run, net: nn.Module) -> nn.Module:
     """``torch.compile`` on a GPU when ``trainer.compile`` is true or auto (the faster path measured in
     bench/RESULTS.md), in ``compile_mode(run)``; static shapes: evaluation pads a split's short last batch to the
@@ -466,6 +475,25 @@ def git_commit() -> Optional[str]:
 
 
 # --- one epoch -----------------------------------------------------------------------------------------------
+
+def train_and_close_epoch(run: Run) -> None:
+    """``train_epoch`` then ``end_epoch``. Until the invocation's compiled path has passed its check
+    (``check_compiled_scores``), the epoch's starting state is kept on the device; if the check fails, the run goes
+    back to it and trains the epoch again on graphs compiled afresh (``compile_afresh``), which are checked in turn:
+    the check has caught graphs scoring another model after resumes (bench/RESULTS.md), with nothing logged."""
+    if not check_due(run):
+        end_epoch(run, train_epoch(run))
+        return
+    start = epoch_start(run)
+    try:
+        end_epoch(run, train_epoch(run))
+    except CompiledPathError as err:
+        if run.compiled_afresh:
+            raise
+        rewind(run, start)
+        compile_afresh(run, err)
+        end_epoch(run, train_epoch(run))
+
 
 def train_epoch(run: Run) -> EpochTotals:
     """Train the current epoch (from ``run.batches_done`` on a mid-epoch resume); stop at a step on a signal."""
@@ -666,12 +694,19 @@ def validation_metrics(run: Run) -> Dict[str, float]:
 COMPILED_LOGIT_GAP = 0.03
 
 
+def check_due(run: Run) -> bool:
+    """Whether this invocation's compiled path has yet to pass ``check_compiled_scores`` (never on a path that is
+    not compiled, or when ``trainer.limit_val_batches`` scores only part of the validation split)."""
+    return run.is_compiled and not run.compiled_checked and not run.cfg.trainer.limit_val_batches
+
+
 def check_compiled_scores(run: Run) -> None:
     """The first evaluation of an invocation on the compiled path: score the validation split through the compiled
     model and through the same weights outside torch.compile, log both, and stop if their logits differ by more than
     rounding does (``COMPILED_LOGIT_GAP``; ``vkan.engine.compare_forwards``): the graphs would be scoring some other
-    model. The logits, not the accuracies, are compared, on the same batches (why: ``COMPILED_LOGIT_GAP``)."""
-    if not run.is_compiled or run.compiled_checked or run.cfg.trainer.limit_val_batches:
+    model. The logits, not the accuracies, are compared, on the same batches (why: ``COMPILED_LOGIT_GAP``).
+    ``train_and_close_epoch`` answers the first failure by compiling afresh; this raises the second."""
+    if not check_due(run):
         return
     run.compiled_checked = True
     acc, eager, gap = compare_forwards(run.net, run.model, run.data.val, run.device, run.amp, full_batches=True)
@@ -679,14 +714,58 @@ def check_compiled_scores(run: Run) -> None:
         report(f"compiled path checked: accuracy {acc:.4f} on the validation split, {eager:.4f} outside "
                f"torch.compile; logits {100 * gap:.2f}% apart (limit {100 * COMPILED_LOGIT_GAP:.0f}%)")
     if not gap <= COMPILED_LOGIT_GAP:  # NaN too: non-finite logits on either path
-        raise DeviceStateError(
+        again = (" also after the epoch was trained again on graphs compiled afresh, torch.compile's caches off"
+                 if run.compiled_afresh else "")
+        raise CompiledPathError(
             f"the compiled model's logits on the validation split are {100 * gap:.1f}% apart from those of the same "
             f"weights outside torch.compile (accuracy {acc:.4f} against {eager:.4f}; the limit is "
-            f"{100 * COMPILED_LOGIT_GAP:.0f}%; rounding alone moved them 0.1-0.3% on the CPU): the compiled path "
-            f"({run.summary['path']}) is not scoring the model being trained. This epoch is not logged or "
+            f"{100 * COMPILED_LOGIT_GAP:.0f}%; rounding alone moved them 0.1-0.3% on the CPU){again}: the compiled "
+            f"path ({run.summary['path']}) is not scoring the model being trained. This epoch is not logged or "
             f"checkpointed. Go on with another path: python train.py resume={run.run_dir} {other_path(run)} (with "
             f"no epoch checkpointed yet, run the command again with that override instead), and report it with the "
-            f"run's train.log and summary.json")
+            f"run's train.log and summary.json", gap)
+
+
+def epoch_start(run: Run) -> Dict[str, Any]:
+    """What ``rewind`` needs to train the coming epoch again: the run's checkpoint payload, copied on its device,
+    and this invocation's clock, img/s list and earlier wall time."""
+    return {"payload": copy.deepcopy(checkpoint_payload(run, run.partial)), "clock": copy.deepcopy(run.clock),
+            "rates": list(run.rates), "wall_before": run.wall_before}
+
+
+def rewind(run: Run, start: Dict[str, Any]) -> None:
+    """Put the run back where ``epoch_start`` found it: weights, optimizer, schedule, EMA, position, bests, RNGs."""
+    run.optimizer.zero_grad(set_to_none=True)  # under CUDA graphs the gradients live in the graphs' memory
+    run.model.load_state_dict(start["payload"]["model"])
+    restore(run, start["payload"])
+    run.clock, run.rates, run.wall_before = start["clock"], start["rates"], start["wall_before"]
+
+
+def compile_afresh(run: Run, err: CompiledPathError) -> None:
+    """Forget every compiled graph of the process (dynamo's code caches and the CUDA graphs), turn torch.compile's
+    on-disk caches off for the rest of it, compile the model again, and say so in train.log and the summary."""
+    epoch = run.epochs_done + 1
+    if run.ctx.is_main:
+        log.warning(f"epoch {epoch} is trained again from its start on graphs compiled afresh, torch.compile's "
+                    f"on-disk caches off for the rest of this invocation: the compiled path scored another model "
+                    f"(logits {100 * err.gap:.1f}% apart)")
+    run.summary["compiled_afresh"] = {"epoch": epoch, "logit_gap": err.gap}
+    run.summary.pop("compile_s", None)  # a new run's first step then times the compilation again
+    import torch._dynamo
+    import torch._inductor.config
+
+    torch._dynamo.reset()
+    if torch.cuda.is_initialized():
+        with contextlib.suppress(ImportError, AttributeError):  # torch's own reset drops them in recent versions
+            from torch._inductor.cudagraph_trees import reset_cudagraph_trees
+
+            reset_cudagraph_trees()
+    config = getattr(torch.compiler, "config", None)  # torch.compiler.config in recent versions, else inductor's
+    if config is None or not hasattr(config, "force_disable_caches"):
+        config = torch._inductor.config
+    config.force_disable_caches = True
+    run.net = build_net(run)
+    run.compiled_afresh, run.compiled_checked = True, False  # the new graphs' first evaluation is checked too
 
 
 def other_path(run: Run) -> str:
@@ -786,12 +865,17 @@ def finish(run: Run) -> Dict[str, Any]:
 def record_failure(cfg: DictConfig, ctx: dist.DistContext, run: Optional[Run], err: BaseException) -> None:
     """summary.json says how the run ended (interrupted, or failed with the error), whatever step failed."""
     summary = run.summary if run is not None else base_summary(cfg, ctx)
+    run_dir = run.run_dir if run is not None else Path(cfg.paths.output_dir)
+    if cfg.get("resume"):  # what the earlier invocations recorded (bests, epochs, wall time) stays beside the failure
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            for key, value in json.loads((run_dir / "summary.json").read_text()).items():
+                if key not in ("status", "error", "stopped_by"):
+                    summary.setdefault(key, value)
     if not isinstance(err, Interrupted):
         summary.update(status=f"failed: {type(err).__name__}", error=str(err))
     elif summary.get("status") != "interrupted":  # a second signal: stopped without a checkpoint
         summary.update(status="interrupted", error=str(err))
     if ctx.is_main:
-        run_dir = run.run_dir if run is not None else Path(cfg.paths.output_dir)
         write_json(run_dir / "summary.json", summary)
         if not isinstance(err, Interrupted):
             log_error_to(f"{summary['status']}: {err}", files=True, exc_info=not isinstance(err, VkanError))
