@@ -12,8 +12,9 @@ with ``campaign.json`` beside Hydra's files. Jobs never see the test split unles
 averaged per model and then over the models (recipes that did not run for every model are skipped); with
 ``--rank-by-last N`` a run's accuracy is the mean of its last N evaluations instead of its best.
 ``--resume`` continues the unfinished jobs in ROOT (stopped by a time guard, say) from their checkpoints, side by
-side. Exits 1 if a job failed; its log is ``ROOT/<job>.log`` (``.resume.log``). ``--report`` runs nothing: it prints the Markdown table of
-the plan's recipes from the job folders already in ROOT (holdout accuracy mean ± std over seeds, failures named;
+side; ``--retry-failed`` with it continues failed ones too (``--set trainer.compile_mode=null``, say). Exits 1 if a
+job failed; its log is ``ROOT/<job>.log`` (``.resume.log``). ``--report`` runs nothing: it prints the Markdown table
+of the plan's recipes from the job folders already in ROOT (holdout accuracy mean ± std over seeds, failures named;
 ``--at-epoch N`` adds each recipe's holdout accuracy at epoch N).
 """
 from __future__ import annotations
@@ -95,10 +96,11 @@ def best_recipe(folder: Path, models: List[str], last: int = 0) -> str:
     return max(means, key=means.get)
 
 
-def unfinished_jobs(root: Path, recipes: List[str], models: List[str]) -> Dict[str, dict]:
+def unfinished_jobs(root: Path, recipes: List[str], models: List[str], retry_failed: bool = False) -> Dict[str, dict]:
     """{job name: its record} of the jobs in ``root`` of these recipes and models that stopped before their last
     epoch (paused by ``trainer.pause_after_minutes`` or ``max_epochs_this_run``, interrupted, killed) and left a
-    checkpoint to continue from. Failed jobs are left as they are (a resume would most likely fail again), named."""
+    checkpoint to continue from. Failed jobs are left as they are (a resume would most likely fail again), named;
+    ``retry_failed`` continues those too (from their last checkpoint, e.g. on another compile path given by --set)."""
     todo, failed = {}, []
     for record in sorted(root.glob("*/campaign.json")):
         job = json.loads(record.read_text())
@@ -109,10 +111,11 @@ def unfinished_jobs(root: Path, recipes: List[str], models: List[str]) -> Dict[s
             continue
         if status.startswith("failed"):
             failed.append(record.parent.name)
-        else:
+        if retry_failed or not status.startswith("failed"):
             todo[record.parent.name] = job
     if failed:
-        print(f"not continued, failed: {', '.join(failed)} (their logs in {root} say why)")
+        print(f"{'continued again' if retry_failed else 'not continued'}, failed: {', '.join(failed)} (their logs in "
+              f"{root} say why{'' if retry_failed else '; --retry-failed continues them'})")
     return todo
 
 
@@ -250,6 +253,9 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the unfinished jobs in ROOT from their checkpoints (with --set: overrides a "
                              "resume accepts, e.g. trainer.max_minutes=7), side by side; nothing new is started")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="--resume: also continue failed jobs from their last checkpoint, e.g. with --set "
+                             "trainer.compile_mode=null after a failed compiled-path check")
     parser.add_argument("--rank-by-last", type=int, default=0, metavar="N",
                         help="--best-of: rank recipes by each run's mean holdout accuracy over its last N evaluations "
                              "(steadier on a small holdout) instead of its best")
@@ -265,6 +271,8 @@ def main() -> None:
     if args.resume and (args.best_of or args.score_test):
         parser.error("--resume continues jobs as they were launched (their test scoring too): no --best-of, "
                      "--score-test")
+    if args.retry_failed and not args.resume:
+        parser.error("--retry-failed continues failed jobs: it goes with --resume")
     refused, allowed = resume_refuses(args.set) if args.resume else ([], ())
     if refused:
         parser.error(f"--set {' '.join(refused)}: a resume keeps the run's config; it takes only "
@@ -279,7 +287,7 @@ def main() -> None:
         print(report(plan, args.root, args.at_epoch))
         return
     if args.resume:
-        todo = unfinished_jobs(args.root, args.recipes or list(plan["recipes"]), models)
+        todo = unfinished_jobs(args.root, args.recipes or list(plan["recipes"]), models, args.retry_failed)
         if not todo:
             sys.exit(f"no unfinished job with a checkpoint in {args.root}")
     else:

@@ -291,12 +291,18 @@ def test_campaign_resume_continues_the_paused_jobs_to_their_last_epoch(tmp_path,
     assert campaign("--resume", "--set", "optimizer.lr=0.1").returncode == 2  # a resume keeps the config: refused
     again = campaign("--resume")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "not continued, failed: r-mlp-s0" in again.stdout and "1 jobs continued" in again.stdout
+    assert "not continued, failed: r-mlp-s0" in again.stdout and "--retry-failed continues them" in again.stdout
+    assert "1 jobs continued" in again.stdout
     assert summary("r-kan-s0")["status"] == "finished" and summary("r-kan-s0")["epochs_done"] == 2
     log = (root / "r-kan-s0" / "train.log").read_text()
     assert "resuming" in log and "vit_mlp" not in log  # the resume's lines in its own run's log
     assert not list((root / "r-kan-s0").glob(".resume-*")) and not (tmp_path / "outputs").exists()
     assert campaign("--resume").returncode == 1  # nothing left to continue: says so
+    retried = campaign("--resume", "--retry-failed", "--set", "trainer.compile_mode=null")
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert "continued again, failed: r-mlp-s0" in retried.stdout and "1 jobs continued" in retried.stdout
+    assert summary("r-mlp-s0")["status"] == "finished" and summary("r-mlp-s0")["epochs_done"] == 2
+    assert campaign("--retry-failed").returncode == 2  # only with --resume
 
 
 def test_campaign_report_gives_mean_and_std_per_recipe_and_model_and_names_failures(tmp_path):
