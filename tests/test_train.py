@@ -815,11 +815,12 @@ def test_a_failed_compiled_path_check_trains_the_epoch_again_on_graphs_compiled_
             out = self.net(x, *loss_args)
             return out.roll(1, dims=-1) if self.faulty and not self.training else out
 
-    fault = {"next build": False}
+    fault, caches_off = {"next build": False}, []
 
     def compiled(run, net):  # the first build after a fault is set scores another model; builds after it are sound
         run.summary["path"] = "torch.compile (a test double)"
         faulty, fault["next build"] = fault["next build"], False
+        caches_off.append(compile_caches.force_disable_caches)
         return Graphs(net, faulty)
 
     monkeypatch.setattr(vtrain, "compiled", compiled)
@@ -832,7 +833,8 @@ def test_a_failed_compiled_path_check_trains_the_epoch_again_on_graphs_compiled_
         summary = train(make_cfg(tmp_path / "new", RESUME, data_dir))
     assert summary["status"] == "finished" and summary["compiled_afresh"]["epoch"] == 1
     assert summary["compiled_afresh"]["logit_gap"] > vtrain.COMPILED_LOGIT_GAP
-    assert compile_caches.force_disable_caches  # the second compilation reads no cached graph
+    assert caches_off == [False, False, True]  # the sound run, the faulty build, the afresh build without caches
+    assert not compile_caches.force_disable_caches  # as they were, for the next run in the process
     assert any(r.levelno == logging.WARNING and r.message.startswith("epoch 1 is trained again") for r in caplog.records)
     checked = [r.message for r in caplog.records if r.message.startswith("compiled path checked")]
     assert len(checked) == 2  # the failed check, then the afresh graphs' check
@@ -1082,21 +1084,26 @@ def test_a_failed_check_under_cuda_graphs_drops_the_graphs_compiles_afresh_and_t
     import vkan.train as vtrain
     from vkan.evaluate import evaluate_run
 
-    real, gaps = vtrain.compare_forwards, []
+    real, real_compiled, gaps, caches_off = vtrain.compare_forwards, vtrain.compiled, [], []
 
     def failing_once(*args, **kwargs):
         acc, eager, gap = real(*args, **kwargs)
         gaps.append(gap)
         return acc, eager, 1.0 if len(gaps) == 1 else gap
 
+    def compiled(run, net):
+        caches_off.append(compile_caches.force_disable_caches)
+        return real_compiled(run, net)
+
     monkeypatch.setattr(vtrain, "compare_forwards", failing_once)
+    monkeypatch.setattr(vtrain, "compiled", compiled)
     cfg = make_cfg(tmp_path, ["model.kwargs.depth=2", "data=mnist", "data.subset=2000", "trainer.epochs=2",
                               "trainer.batch_size=256", "logger=none", "trainer.progress_bar=false",
                               "trainer.device=cuda", "trainer.compile=true", "trainer.compile_mode=reduce-overhead",
                               "trainer.ema.decay=0.9"], data_dir)
     summary = train(cfg)
     assert summary["status"] == "finished" and summary["compiled_afresh"]["epoch"] == 1
-    assert len(gaps) == 2 and gaps[1] <= vtrain.COMPILED_LOGIT_GAP and compile_caches.force_disable_caches
+    assert len(gaps) == 2 and gaps[1] <= vtrain.COMPILED_LOGIT_GAP and caches_off == [False, True]
     rows = read_metrics(tmp_path)
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     eager = evaluate_run(str(tmp_path), which="last", split="val", data_dir=str(data_dir), batch_size=256,

@@ -118,7 +118,8 @@ def accuracy_rows(runs: pd.DataFrame) -> pd.DataFrame:
         "test_acc": _column(done, "test_acc"),
         "holdout_acc": _column(done, "best_val_acc").where(_column(done, "val_split") == "holdout"),
         "params": _column(done, "params"), "img_per_s": _column(done, "img_per_s").astype(float).round(0),
-        "wall_s": _column(done, "wall_time_s").astype(float).round(1), "epochs": _column(done, "epochs_done").astype(int),
+        "wall_s": _column(done, "wall_time_s").astype(float).round(1),
+        "epochs": _column(done, "epochs_done").astype("Int64"),  # whole numbers, whatever other runs lack
         "commit": _column(done, "git_commit"), "command": _column(done, "overrides").fillna("").map(_command),
         "stopped_by": _column(done, "stopped_by")})
     return table[ACCURACY_COLUMNS].sort_values(["dataset", "experiment", "model", "seed"]).reset_index(drop=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import json
 import logging
 import math
@@ -134,6 +135,7 @@ class Run:
     partial: Optional[EpochTotals] = None  # the interrupted epoch's totals, on resume
     compiled_checked: bool = False  # this invocation's compiled scores were compared with eager ones
     compiled_afresh: bool = False  # a failed check had the model compiled again (``train_and_close_epoch``)
+    caches_were: Optional[bool] = None  # torch.compile's cache switch before ``compile_afresh`` turned it off
     rates: List[float] = field(default_factory=list)  # img/s of this invocation's epochs
     rates_before: List[float] = field(default_factory=list)  # steady img/s of earlier invocations run the same way
     wall0: float = field(default_factory=time.perf_counter)
@@ -190,6 +192,8 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
         finally:
             if run is not None and run.logger is not None:
                 run.logger.finish(failed=run.summary.get("status") != "finished")
+            if run is not None and run.caches_were is not None:  # the next run in this process (a sweep's) uses them
+                disable_compile_caches(run.caches_were)
             dist.cleanup(ctx)
 
 
@@ -478,21 +482,27 @@ def git_commit() -> Optional[str]:
 
 def train_and_close_epoch(run: Run) -> None:
     """``train_epoch`` then ``end_epoch``. Until the invocation's compiled path has passed its check
-    (``check_compiled_scores``), the epoch's starting state is kept on the device; if the check fails, the run goes
-    back to it and trains the epoch again on graphs compiled afresh (``compile_afresh``), which are checked in turn:
-    the check has caught graphs scoring another model after resumes (bench/RESULTS.md), with nothing logged."""
+    (``check_compiled_scores``), a copy of the epoch's starting state is kept in host memory; if the check fails,
+    the run goes back to it and trains the epoch again on graphs compiled afresh (``compile_afresh``), which are
+    checked in turn: the check has caught graphs scoring another model after a resume (bench/RESULTS.md), with
+    nothing logged. Only the checked epoch is trained again: under ``trainer.eval_every`` > 1 the invocation's
+    epochs before it are logged already. The retry's compilation and epoch are not foreseen by
+    ``trainer.pause_after_minutes`` or ``max_minutes``; the epochs after it are."""
     if not check_due(run):
         end_epoch(run, train_epoch(run))
         return
     start = epoch_start(run)
     try:
         end_epoch(run, train_epoch(run))
+        return
     except CompiledPathError as err:
-        if run.compiled_afresh:
+        if run.compiled_afresh:  # the afresh graphs' check (a later epoch's under trainer.eval_every > 1)
             raise
-        rewind(run, start)
-        compile_afresh(run, err)
-        end_epoch(run, train_epoch(run))
+        failed = err
+    rewind(run, start)
+    del start
+    compile_afresh(run, failed)
+    end_epoch(run, train_epoch(run))
 
 
 def train_epoch(run: Run) -> EpochTotals:
@@ -727,23 +737,29 @@ def check_compiled_scores(run: Run) -> None:
 
 
 def epoch_start(run: Run) -> Dict[str, Any]:
-    """What ``rewind`` needs to train the coming epoch again: the run's checkpoint payload, copied on its device,
-    and this invocation's clock, img/s list and earlier wall time."""
-    return {"payload": copy.deepcopy(checkpoint_payload(run, run.partial)), "clock": copy.deepcopy(run.clock),
-            "rates": list(run.rates), "wall_before": run.wall_before}
+    """What ``rewind`` needs to train the coming epoch again: the run's checkpoint payload, serialised in host
+    memory (so the device's memory and the epoch's ``peak_mem_gib`` are as without it), and this invocation's
+    clock, img/s list and earlier wall time."""
+    payload = io.BytesIO()
+    torch.save(checkpoint_payload(run, run.partial), payload)
+    return {"payload": payload, "clock": copy.deepcopy(run.clock), "rates": list(run.rates),
+            "wall_before": run.wall_before}
 
 
 def rewind(run: Run, start: Dict[str, Any]) -> None:
     """Put the run back where ``epoch_start`` found it: weights, optimizer, schedule, EMA, position, bests, RNGs."""
     run.optimizer.zero_grad(set_to_none=True)  # under CUDA graphs the gradients live in the graphs' memory
-    run.model.load_state_dict(start["payload"]["model"])
-    restore(run, start["payload"])
+    start["payload"].seek(0)
+    payload = torch.load(start["payload"], map_location="cpu", weights_only=False)  # vkan's own bytes
+    run.model.load_state_dict(payload["model"])
+    restore(run, payload)
     run.clock, run.rates, run.wall_before = start["clock"], start["rates"], start["wall_before"]
 
 
 def compile_afresh(run: Run, err: CompiledPathError) -> None:
     """Forget every compiled graph of the process (dynamo's code caches and the CUDA graphs), turn torch.compile's
-    on-disk caches off for the rest of it, compile the model again, and say so in train.log and the summary."""
+    on-disk caches off until the run ends (Inductor's graph and AOTAutograd caches; Triton's kernel cache stays),
+    compile the model again, and say so in train.log and the summary."""
     epoch = run.epochs_done + 1
     if run.ctx.is_main:
         log.warning(f"epoch {epoch} is trained again from its start on graphs compiled afresh, torch.compile's "
@@ -752,7 +768,6 @@ def compile_afresh(run: Run, err: CompiledPathError) -> None:
     run.summary["compiled_afresh"] = {"epoch": epoch, "logit_gap": err.gap}
     run.summary.pop("compile_s", None)  # a new run's first step then times the compilation again
     import torch._dynamo
-    import torch._inductor.config
 
     torch._dynamo.reset()
     if torch.cuda.is_initialized():
@@ -760,12 +775,21 @@ def compile_afresh(run: Run, err: CompiledPathError) -> None:
             from torch._inductor.cudagraph_trees import reset_cudagraph_trees
 
             reset_cudagraph_trees()
-    config = getattr(torch.compiler, "config", None)  # torch.compiler.config in recent versions, else inductor's
-    if config is None or not hasattr(config, "force_disable_caches"):
-        config = torch._inductor.config
-    config.force_disable_caches = True
+    run.caches_were = disable_compile_caches(True)
     run.net = build_net(run)
     run.compiled_afresh, run.compiled_checked = True, False  # the new graphs' first evaluation is checked too
+
+
+def disable_compile_caches(disabled: bool) -> bool:
+    """Set torch.compile's ``force_disable_caches`` (``torch.compiler.config`` in recent torch, else Inductor's
+    config); return what it was."""
+    import torch._inductor.config
+
+    config = getattr(torch.compiler, "config", None)
+    if config is None or not hasattr(config, "force_disable_caches"):
+        config = torch._inductor.config
+    was, config.force_disable_caches = bool(config.force_disable_caches), disabled
+    return was
 
 
 def other_path(run: Run) -> str:
@@ -862,15 +886,20 @@ def finish(run: Run) -> Dict[str, Any]:
     return run.summary
 
 
+# What a resumed run's summary.json keeps of its earlier invocations' record when it fails before its first epoch
+PROGRESS_KEYS = ("best_val_acc", "best_epoch", "best_val_acc_ema", "epochs_done", "img_per_s", "wall_time_s")
+
+
 def record_failure(cfg: DictConfig, ctx: dist.DistContext, run: Optional[Run], err: BaseException) -> None:
     """summary.json says how the run ended (interrupted, or failed with the error), whatever step failed."""
     summary = run.summary if run is not None else base_summary(cfg, ctx)
     run_dir = run.run_dir if run is not None else Path(cfg.paths.output_dir)
     if cfg.get("resume"):  # what the earlier invocations recorded (bests, epochs, wall time) stays beside the failure
         with contextlib.suppress(OSError, ValueError, AttributeError):
-            for key, value in json.loads((run_dir / "summary.json").read_text()).items():
-                if key not in ("status", "error", "stopped_by"):
-                    summary.setdefault(key, value)
+            earlier = json.loads((run_dir / "summary.json").read_text())
+            for key in PROGRESS_KEYS:
+                if key in earlier:
+                    summary.setdefault(key, earlier[key])
     if not isinstance(err, Interrupted):
         summary.update(status=f"failed: {type(err).__name__}", error=str(err))
     elif summary.get("status") != "interrupted":  # a second signal: stopped without a checkpoint
