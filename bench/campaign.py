@@ -12,10 +12,10 @@ with ``campaign.json`` beside Hydra's files. Jobs never see the test split unles
 averaged per model and then over the models (recipes that did not run for every model are skipped); with
 ``--rank-by-last N`` a run's accuracy is the mean of its last N evaluations instead of its best.
 ``--resume`` continues the unfinished jobs in ROOT (stopped by a time guard, say) from their checkpoints, side by
-side; ``--retry-failed`` with it continues failed ones too (``--set trainer.compile_mode=null``, say). Exits 1 if a
-job failed; its log is ``ROOT/<job>.log`` (``.resume.log``). ``--report`` runs nothing: it prints the Markdown table
-of the plan's recipes from the job folders already in ROOT (holdout accuracy mean ± std over seeds, failures named;
-``--at-epoch N`` adds each recipe's holdout accuracy at epoch N).
+side; with ``--retry-failed`` it continues the failed ones instead (``--set trainer.compile_mode=null``, say).
+Exits 1 if a job failed; its log is ``ROOT/<job>.log`` (``.resume.log``). ``--report`` runs nothing: it prints the
+Markdown table of the plan's recipes from the job folders already in ROOT (holdout accuracy mean ± std over seeds,
+failures named; ``--at-epoch N`` adds each recipe's holdout accuracy at epoch N).
 """
 from __future__ import annotations
 
@@ -96,26 +96,30 @@ def best_recipe(folder: Path, models: List[str], last: int = 0) -> str:
     return max(means, key=means.get)
 
 
-def unfinished_jobs(root: Path, recipes: List[str], models: List[str], retry_failed: bool = False) -> Dict[str, dict]:
+def unfinished_jobs(root: Path, recipes: List[str], models: List[str], failed_only: bool = False) -> Dict[str, dict]:
     """{job name: its record} of the jobs in ``root`` of these recipes and models that stopped before their last
     epoch (paused by ``trainer.pause_after_minutes`` or ``max_epochs_this_run``, interrupted, killed) and left a
     checkpoint to continue from. Failed jobs are left as they are (a resume would most likely fail again), named;
-    ``retry_failed`` continues those too (from their last checkpoint, e.g. on another compile path given by --set)."""
-    todo, failed = {}, []
+    ``failed_only`` gives those instead (to continue from their last checkpoint, e.g. on another compile path)."""
+    todo, failed, lost = {}, [], []
     for record in sorted(root.glob("*/campaign.json")):
         job = json.loads(record.read_text())
         summary = record.parent / "summary.json"
         status = json.loads(summary.read_text()).get("status", "") if summary.exists() else ""
-        if job["recipe"] not in recipes or job["model"] not in models or status == "finished" or \
-                not (record.parent / "checkpoints" / "last.pt").exists():
+        if job["recipe"] not in recipes or job["model"] not in models or status == "finished":
+            continue
+        if not (record.parent / "checkpoints" / "last.pt").exists():
+            lost += [record.parent.name] if status.startswith("failed") else []
             continue
         if status.startswith("failed"):
             failed.append(record.parent.name)
-        if retry_failed or not status.startswith("failed"):
+        if status.startswith("failed") == failed_only:
             todo[record.parent.name] = job
+    if lost:
+        print(f"failed before any checkpoint, not continued: {', '.join(lost)} (start them again in another ROOT)")
     if failed:
-        print(f"{'continued again' if retry_failed else 'not continued'}, failed: {', '.join(failed)} (their logs in "
-              f"{root} say why{'' if retry_failed else '; --retry-failed continues them'})")
+        print(f"{'continued' if failed_only else 'not continued'}, failed: {', '.join(failed)} (their logs in {root} "
+              f"say why{'' if failed_only else '; --resume --retry-failed continues them alone'})")
     return todo
 
 
@@ -254,8 +258,8 @@ def main() -> None:
                         help="continue the unfinished jobs in ROOT from their checkpoints (with --set: overrides a "
                              "resume accepts, e.g. trainer.max_minutes=7), side by side; nothing new is started")
     parser.add_argument("--retry-failed", action="store_true",
-                        help="--resume: also continue failed jobs from their last checkpoint, e.g. with --set "
-                             "trainer.compile_mode=null after a failed compiled-path check")
+                        help="--resume: continue the failed jobs instead (only those), from their last checkpoints, "
+                             "e.g. with --set trainer.compile_mode=null after a failed compiled-path check")
     parser.add_argument("--rank-by-last", type=int, default=0, metavar="N",
                         help="--best-of: rank recipes by each run's mean holdout accuracy over its last N evaluations "
                              "(steadier on a small holdout) instead of its best")

@@ -263,6 +263,7 @@ def test_campaign_can_rank_recipes_by_the_mean_of_the_last_evaluations_instead_o
 @pytest.mark.slow
 def test_campaign_resume_continues_the_paused_jobs_to_their_last_epoch(tmp_path, data_dir):
     import os
+    import shutil
     import subprocess
     import sys
 
@@ -286,9 +287,20 @@ def test_campaign_resume_continues_the_paused_jobs_to_their_last_epoch(tmp_path,
     assert first.returncode == 0 and "2 job(s) paused: continue them with --resume" in first.stdout
     assert all(summary(job)["status"].startswith("paused") and summary(job)["epochs_done"] == 1
                for job in ("r-kan-s0", "r-mlp-s0"))
-    failed = summary("r-mlp-s0") | {"status": "failed: RuntimeError", "error": "RuntimeError: a failure"}
-    (root / "r-mlp-s0" / "summary.json").write_text(json.dumps(failed))
+
+    def fail(job):
+        (root / job / "summary.json").write_text(json.dumps(summary(job) | {"status": "failed: RuntimeError",
+                                                                           "error": "RuntimeError: a failure"}))
+
+    fail("r-mlp-s0")
     assert campaign("--resume", "--set", "optimizer.lr=0.1").returncode == 2  # a resume keeps the config: refused
+    retried = campaign("--resume", "--retry-failed", "--set", "trainer.compile_mode=null")
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert "continued, failed: r-mlp-s0" in retried.stdout and "not continued" not in retried.stdout
+    assert "1 jobs continued" in retried.stdout
+    assert summary("r-mlp-s0")["status"] == "finished" and summary("r-mlp-s0")["epochs_done"] == 2
+    assert summary("r-kan-s0")["epochs_done"] == 1  # the paused job is left for --resume
+    fail("r-mlp-s0")  # a failed job the plain --resume names and leaves
     again = campaign("--resume")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "not continued, failed: r-mlp-s0" in again.stdout and "--retry-failed continues them" in again.stdout
@@ -298,11 +310,10 @@ def test_campaign_resume_continues_the_paused_jobs_to_their_last_epoch(tmp_path,
     assert "resuming" in log and "vit_mlp" not in log  # the resume's lines in its own run's log
     assert not list((root / "r-kan-s0").glob(".resume-*")) and not (tmp_path / "outputs").exists()
     assert campaign("--resume").returncode == 1  # nothing left to continue: says so
-    retried = campaign("--resume", "--retry-failed", "--set", "trainer.compile_mode=null")
-    assert retried.returncode == 0, retried.stdout + retried.stderr
-    assert "continued again, failed: r-mlp-s0" in retried.stdout and "1 jobs continued" in retried.stdout
-    assert summary("r-mlp-s0")["status"] == "finished" and summary("r-mlp-s0")["epochs_done"] == 2
     assert campaign("--retry-failed").returncode == 2  # only with --resume
+    shutil.rmtree(root / "r-mlp-s0" / "checkpoints")  # a failed job without a checkpoint is named, not continued
+    lost = campaign("--resume", "--retry-failed")
+    assert lost.returncode == 1 and "failed before any checkpoint, not continued: r-mlp-s0" in lost.stdout
 
 
 def test_campaign_report_gives_mean_and_std_per_recipe_and_model_and_names_failures(tmp_path):

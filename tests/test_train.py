@@ -745,7 +745,7 @@ def test_data_changed_on_the_device_stops_the_run_before_it_logs_that_epoch(tmp_
 @pytest.fixture
 def compile_caches():
     """torch.compile's on-disk caches on during the test, as they were after it (a failed compiled-path check turns
-    them off for the rest of the process; pytest's monkeypatch cannot restore torch's config attributes)."""
+    them off until its run ends; pytest's monkeypatch cannot restore torch's config attributes)."""
     config = torch.compiler.config
     was, config.force_disable_caches = config.force_disable_caches, False
     yield config
@@ -792,6 +792,7 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
                                     "afresh.*trainer.compile_mode=null"):
         train(cfg)  # every build of the double scores another model: the afresh graphs fail their check too
     assert len([r for r in caplog.records if r.message.startswith("compiled path checked")]) == 2
+    assert not compile_caches.force_disable_caches  # back on, although the run failed
     assert not (tmp_path / "checkpoints" / "last.pt").exists() and not (tmp_path / "metrics.csv").exists()
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed: CompiledPathError"
     from types import SimpleNamespace
@@ -885,6 +886,8 @@ def test_a_resume_scores_the_restored_model_first_and_stops_if_it_differs_from_t
     last = tmp_path / "checkpoints" / "last.pt"
     ckpt = load_checkpoint(last)
     recorded = ckpt["metrics"]["val_acc"]
+    earlier = json.loads((tmp_path / "summary.json").read_text())
+    (tmp_path / "summary.json").write_text(json.dumps({**earlier, "test_acc": 0.5}))  # a score of another schedule
     torch.save({**ckpt, "metrics": {**ckpt["metrics"], "val_acc": recorded + 0.2}}, last)  # a record it cannot match
     with pytest.raises(DeviceStateError, match=f"scores {recorded:.4f} .* recorded {recorded + 0.2:.4f} after epoch 1"):
         train(resumed_config(tmp_path, ["trainer.max_epochs_this_run=null"]))
@@ -892,6 +895,7 @@ def test_a_resume_scores_the_restored_model_first_and_stops_if_it_differs_from_t
     summary = json.loads((tmp_path / "summary.json").read_text())  # the failure is recorded beside the first record
     assert summary["status"] == "failed: DeviceStateError" and summary["epochs_done"] == 1
     assert summary["best_val_acc"] == pytest.approx(recorded) and "scores" in summary["error"]
+    assert summary["params"] == earlier["params"] and "test_acc" not in summary  # progress only, no stale scores
     torch.save(ckpt, last)
     with caplog.at_level(logging.INFO, logger="vkan.train"):
         done = train(resumed_config(tmp_path, ["trainer.max_epochs_this_run=null"]))

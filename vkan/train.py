@@ -190,10 +190,10 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
                 raise stopped from None  # a signal inside torch.compile, which wrapped it: exit as interrupted
             raise
         finally:
-            if run is not None and run.logger is not None:
-                run.logger.finish(failed=run.summary.get("status") != "finished")
             if run is not None and run.caches_were is not None:  # the next run in this process (a sweep's) uses them
                 disable_compile_caches(run.caches_were)
+            if run is not None and run.logger is not None:
+                run.logger.finish(failed=run.summary.get("status") != "finished")
             dist.cleanup(ctx)
 
 
@@ -498,10 +498,10 @@ def train_and_close_epoch(run: Run) -> None:
     except CompiledPathError as err:
         if run.compiled_afresh:  # the afresh graphs' check (a later epoch's under trainer.eval_every > 1)
             raise
-        failed = err
+        gap = err.gap
     rewind(run, start)
     del start
-    compile_afresh(run, failed)
+    compile_afresh(run, gap)
     end_epoch(run, train_epoch(run))
 
 
@@ -750,22 +750,23 @@ def rewind(run: Run, start: Dict[str, Any]) -> None:
     """Put the run back where ``epoch_start`` found it: weights, optimizer, schedule, EMA, position, bests, RNGs."""
     run.optimizer.zero_grad(set_to_none=True)  # under CUDA graphs the gradients live in the graphs' memory
     start["payload"].seek(0)
-    payload = torch.load(start["payload"], map_location="cpu", weights_only=False)  # vkan's own bytes
+    payload = torch.load(start["payload"], map_location="cpu", weights_only=True)  # as a resume loads last.pt
     run.model.load_state_dict(payload["model"])
     restore(run, payload)
     run.clock, run.rates, run.wall_before = start["clock"], start["rates"], start["wall_before"]
 
 
-def compile_afresh(run: Run, err: CompiledPathError) -> None:
+def compile_afresh(run: Run, gap: float) -> None:
     """Forget every compiled graph of the process (dynamo's code caches and the CUDA graphs), turn torch.compile's
-    on-disk caches off until the run ends (Inductor's graph and AOTAutograd caches; Triton's kernel cache stays),
+    on-disk caches off until the run ends (``force_disable_caches``: Inductor's graph, AOTAutograd, autotuning and
+    profile caches; Triton's kernel cache stays),
     compile the model again, and say so in train.log and the summary."""
     epoch = run.epochs_done + 1
     if run.ctx.is_main:
         log.warning(f"epoch {epoch} is trained again from its start on graphs compiled afresh, torch.compile's "
                     f"on-disk caches off for the rest of this invocation: the compiled path scored another model "
-                    f"(logits {100 * err.gap:.1f}% apart)")
-    run.summary["compiled_afresh"] = {"epoch": epoch, "logit_gap": err.gap}
+                    f"(logits {100 * gap:.1f}% apart)")
+    run.summary["compiled_afresh"] = {"epoch": epoch, "logit_gap": gap}
     run.summary.pop("compile_s", None)  # a new run's first step then times the compilation again
     import torch._dynamo
 
@@ -775,7 +776,8 @@ def compile_afresh(run: Run, err: CompiledPathError) -> None:
             from torch._inductor.cudagraph_trees import reset_cudagraph_trees
 
             reset_cudagraph_trees()
-    run.caches_were = disable_compile_caches(True)
+    was = disable_compile_caches(True)
+    run.caches_were = was if run.caches_were is None else run.caches_were
     run.net = build_net(run)
     run.compiled_afresh, run.compiled_checked = True, False  # the new graphs' first evaluation is checked too
 
@@ -887,7 +889,8 @@ def finish(run: Run) -> Dict[str, Any]:
 
 
 # What a resumed run's summary.json keeps of its earlier invocations' record when it fails before its first epoch
-PROGRESS_KEYS = ("best_val_acc", "best_epoch", "best_val_acc_ema", "epochs_done", "img_per_s", "wall_time_s")
+PROGRESS_KEYS = ("params", "best_val_acc", "best_epoch", "best_val_acc_ema", "final_val_acc", "final_val_acc_ema",
+                 "epochs_done", "img_per_s", "wall_time_s")
 
 
 def record_failure(cfg: DictConfig, ctx: dist.DistContext, run: Optional[Run], err: BaseException) -> None:
