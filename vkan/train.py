@@ -759,12 +759,12 @@ def rewind(run: Run, start: Dict[str, Any]) -> None:
 def compile_afresh(run: Run, gap: float) -> None:
     """Forget every compiled graph of the process (dynamo's code caches and the CUDA graphs), turn torch.compile's
     on-disk caches off until the run ends (``force_disable_caches``: Inductor's graph, AOTAutograd, autotuning and
-    profile caches; Triton's kernel cache stays),
-    compile the model again, and say so in train.log and the summary."""
+    profile caches; Triton's kernel cache stays), compile the model again, and say so in train.log and the
+    summary."""
     epoch = run.epochs_done + 1
     if run.ctx.is_main:
         log.warning(f"epoch {epoch} is trained again from its start on graphs compiled afresh, torch.compile's "
-                    f"on-disk caches off for the rest of this invocation: the compiled path scored another model "
+                    f"on-disk caches off until this run ends: the compiled path scored another model "
                     f"(logits {100 * gap:.1f}% apart)")
     run.summary["compiled_afresh"] = {"epoch": epoch, "logit_gap": gap}
     run.summary.pop("compile_s", None)  # a new run's first step then times the compilation again
