@@ -1,5 +1,7 @@
 """The benchmark script's plumbing: tables, argument checks, and (on a GPU) the interleaved layer rounds and
 CUDA-graph timings."""
+import json
+import os
 import statistics
 
 import pytest
@@ -277,3 +279,46 @@ def test_epoch_times_splits_a_runs_clock_into_first_epochs_steady_epochs_and_the
     assert out[5].startswith("Epochs 2-4 (2): log lines 1.250 s apart")  # 3 -> 4 spans the two invocations: left out
     with pytest.raises(SystemExit, match="train.log not found: give run folders"):
         epoch_times.report(tmp_path / "train.log")
+
+
+def test_compile_race_counts_each_rounds_first_checks_over_the_limit_and_their_retries(tmp_path):
+    race = _bench_module("compile_race")
+    set_up = "[2026-12-01 10:00:00,000][vkan.train][INFO] - vit_kan: 5.50 M parameters | cuda | run folder x"
+
+    def check(gap):
+        return (f"[2026-12-01 10:00:09,000][vkan.train][INFO] - compiled path checked: accuracy 0.9 on the validation "
+                f"split, 0.9 outside torch.compile; logits {gap}% apart (limit 3%)")
+
+    logs = {"run0": [set_up, check("0.30"), set_up, check("43.31"), check("0.17")],  # round 2: failed, retried
+            "run1": [set_up, check("0.25"), set_up, check("nan")]}  # non-finite logits: over the limit too
+    for name, lines in logs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "train.log").write_text("\n".join(lines) + "\n")
+    assert [len(i) for i in race.checks_per_invocation(tmp_path / "run0" / "train.log")] == [1, 2]
+    table = race.report(tmp_path, 2, 3, {1: {"run0": 0, "run1": 0}, 2: {"run0": 0, "run1": 1}, 3: {}})
+    first, second, third = table["rounds"]
+    assert (first["checks"], first["over_limit"], first["gaps"]) == (2, 0, [0.30, 0.25])
+    assert (second["checks"], second["over_limit"], second["retry_gaps"]) == (2, 2, [0.17])
+    assert second["exit_codes"] == [0, 1] and third["checks"] == 0  # a round that logged nothing
+
+
+@pytest.mark.slow
+def test_compile_race_starts_then_resumes_every_run_side_by_side(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "bench" / "compile_race.py"
+    tiny = ["trainer.device=cpu", "data.subset=100", "model.kwargs.depth=1", "trainer.batch_size=50"]
+    out = subprocess.run([sys.executable, str(script), "--root", str(tmp_path / "race"), "--procs", "2", "--rounds",
+                          "2", "--set", *tiny, "--json", str(tmp_path / "race.json")],
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    for run in ("run0", "run1"):  # each started in round 1 and resumed in round 2, one epoch each
+        summary = json.loads((tmp_path / "race" / run / "summary.json").read_text())
+        assert summary["status"] == "finished" and summary["epochs_done"] == 2
+    assert "none logged (not compiled: a CPU?)" in out.stdout  # the CPU runs eager: no check to count
+    assert [r["checks"] for r in json.loads((tmp_path / "race.json").read_text())["rounds"]] == [0, 0]
+    again = subprocess.run([sys.executable, str(script), "--root", str(tmp_path / "race")], capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 2 and "is not empty" in again.stderr
