@@ -67,6 +67,41 @@ def test_a_new_run_or_sweep_in_folders_holding_earlier_runs_is_refused_before_hy
     assert sorted(p.name for p in sweep_dir.iterdir()) == ["0"] and not (run_dir / "summary.json").exists()
 
 
+def test_the_default_run_folder_is_claimed_so_two_runs_of_one_second_get_one_each(tmp_path, monkeypatch):
+    from hydra import compose, initialize_config_dir
+
+    import vkan.cli  # noqa: F401 - registers the vkan_new_folder resolver, as train.py's command line does
+    from vkan import config
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(config, "_CLAIMED", {})
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=["model=vit", "data=mnist"], return_hydra_config=True)
+    first = cfg.hydra.run.dir
+    assert cfg.hydra.run.dir == first and Path(first).is_dir()  # asked again in one process: the same folder
+    assert Path(first).parent.parent.name == "outputs" and Path(first).name.endswith("_vit_mlp_tiny_patch4_32_mnist")
+    monkeypatch.setattr(config, "_CLAIMED", {})  # another process, in the same second: the folder exists
+    assert config.claim_new_folder(first) == first + "_2" and config.claim_new_folder(first) == first + "_2"
+    monkeypatch.setattr(config, "_CLAIMED", {})
+    assert config.claim_new_folder(first) == first + "_3"
+
+
+@pytest.mark.slow
+def test_two_runs_started_together_keep_their_records_apart(tmp_path, data_dir):
+    env = {**os.environ, "VKAN_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, str(REPO / "train.py"), *TINY, "model=vit", "data.subset=100", "trainer.epochs=1",
+            "trainer.batch_size=50"]
+    runs = [subprocess.Popen(args + [f"seed={seed}"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL) for seed in (0, 1)]  # most often within one second
+    assert [run.wait(timeout=600) for run in runs] == [0, 0]
+    folders = sorted((tmp_path / "outputs").glob("*/*"))
+    assert len(folders) == 2  # a folder each (the later one named ..._2 when both started in the same second)
+    for folder in folders:
+        assert len((folder / "metrics.csv").read_text().splitlines()) == 2  # its header and its one epoch
+        assert (folder / "train.log").read_text().count(" M parameters | ") == 1
+    assert sorted(json.loads((f / "summary.json").read_text())["seed"] for f in folders) == [0, 1]
+
+
 def test_the_used_folder_check_reads_the_command_line_as_hydra_does(tmp_path, monkeypatch):
     from vkan.cli import refuse_used_run_folders
 

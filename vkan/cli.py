@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vkan.config import (did_you_mean, flat_keys, holds_a_run, latest_unfinished_run, resumed_config,
-                         used_folder_message)
+from vkan.config import (claim_new_folder, did_you_mean, flat_keys, holds_a_run, latest_unfinished_run,
+                         resumed_config, used_folder_message)
 from vkan.errors import CheckpointError, ConfigError, DatasetError, VkanError
 from vkan.interrupt import Interrupted
 
@@ -22,6 +22,9 @@ BAD_INPUT = (ConfigError, DatasetError, CheckpointError)  # bad input, found at 
 
 log = logging.getLogger("vkan")
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# the default run folder's claim (conf/hydra/default.yaml): a folder of its own for every run, even two started in
+# the same second; registered here, for train.py's command line only
+OmegaConf.register_new_resolver("vkan_new_folder", claim_new_folder, replace=True)
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -155,6 +156,28 @@ def holds_a_run(folder: Path) -> bool:
     """Whether ``folder`` holds a run's records worth keeping: its metrics.csv or checkpoints (a run that stopped
     before either has nothing to lose; ``vkan.cli.drop_if_empty`` removes such a folder)."""
     return (Path(folder) / "metrics.csv").exists() or (Path(folder) / "checkpoints").exists()
+
+
+_CLAIMED: Dict[str, str] = {}  # claim_new_folder's answers in this process
+
+
+def claim_new_folder(path: str) -> str:
+    """``path``, created here, or ``path_2``, ``path_3``, ... when it exists already: the default run folder
+    (conf/hydra/default.yaml, resolver ``vkan_new_folder``) names the second a run started, so two runs of one model
+    and dataset started in the same second would otherwise share a folder, its metrics.csv and its checkpoints.
+    Creating the folder is the claim, so two processes never get the same one; this process asking again for the
+    same ``path`` gets the same answer (Hydra may resolve its config more than once)."""
+    if path not in _CLAIMED:
+        candidate, n = path, 1
+        while True:
+            try:
+                os.makedirs(candidate)
+                break
+            except FileExistsError:
+                n += 1
+                candidate = f"{path}_{n}"
+        _CLAIMED[path] = candidate
+    return _CLAIMED[path]
 
 
 def used_folder_message(folder: Path, named_as: str = "") -> str:
