@@ -90,16 +90,19 @@ def test_the_default_run_folder_is_claimed_so_two_runs_of_one_second_get_one_eac
 def test_two_runs_started_together_keep_their_records_apart(tmp_path, data_dir):
     env = {**os.environ, "VKAN_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
     args = [sys.executable, str(REPO / "train.py"), *TINY, "model=vit", "data.subset=100", "trainer.epochs=1",
-            "trainer.batch_size=50"]
+            "trainer.batch_size=50", "hydra.run.dir=${vkan_new_folder:outputs/same}"]  # the default's claim, one name
     runs = [subprocess.Popen(args + [f"seed={seed}"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL) for seed in (0, 1)]  # most often within one second
+                             stderr=subprocess.DEVNULL) for seed in (0, 1)]
     assert [run.wait(timeout=600) for run in runs] == [0, 0]
-    folders = sorted((tmp_path / "outputs").glob("*/*"))
-    assert len(folders) == 2  # a folder each (the later one named ..._2 when both started in the same second)
+    folders = sorted((tmp_path / "outputs").iterdir())
+    assert [f.name for f in folders] == ["same", "same_2"]
     for folder in folders:
         assert len((folder / "metrics.csv").read_text().splitlines()) == 2  # its header and its one epoch
         assert (folder / "train.log").read_text().count(" M parameters | ") == 1
     assert sorted(json.loads((f / "summary.json").read_text())["seed"] for f in folders) == [0, 1]
+    printed = train_py(["--cfg", "all", "--resolve", "model=vit", "data=mnist"], data_dir, tmp_path)
+    assert printed.returncode == 0 and "_vit_mlp_tiny_patch4_32_mnist" in printed.stdout  # the name it would take
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["same", "same_2"]  # but printing claims none
 
 
 def test_the_used_folder_check_reads_the_command_line_as_hydra_does(tmp_path, monkeypatch):

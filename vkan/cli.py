@@ -55,12 +55,14 @@ def refuse_used_run_folders(argv: List[str]) -> None:
     (a ``hydra.sweep.subdir`` without interpolation): stop before Hydra writes its .hydra/ there. Hydra's own
     parsers read the command line, so quoted values, ``+``/``++`` keys and every multirun flag count. Resumes run in
     a folder of their own, printing commands (``--cfg``, ``--info``, ``--help``) write nothing, and Hydra's dated
-    default folders are new (``vkan.train.refuse_a_used_folder`` checks those, and any other caller of ``train``)."""
+    default folders are new (``vkan.train.refuse_a_used_folder`` checks those, and any other caller of ``train``):
+    a printing command's ``vkan_new_folder`` only names the folder, without claiming it."""
     from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     args, _ = get_args_parser().parse_known_args(argv)
     if args.cfg or args.info or args.help or args.hydra_help or args.shell_completion:
+        OmegaConf.register_new_resolver("vkan_new_folder", lambda path: path, replace=True)  # --resolve claims none
         return
     try:
         parsed = OverridesParser.create().parse_overrides(args.overrides)

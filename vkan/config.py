@@ -8,7 +8,6 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import json
-import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -171,7 +170,7 @@ def claim_new_folder(path: str) -> str:
         candidate, n = path, 1
         while True:
             try:
-                os.makedirs(candidate)
+                Path(candidate).mkdir(parents=True)  # the date folder as needed, then the run's: taken if it exists
                 break
             except FileExistsError:
                 n += 1
