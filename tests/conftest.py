@@ -36,3 +36,17 @@ def data_dir() -> Path:
     if not (DATA_DIR / "mnist" / "train.npz").exists():
         pytest.skip(f"offline datasets not found at {DATA_DIR}; set VKAN_DATA_DIR")
     return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def bench_script():
+    """Loads ``bench/<name>.py`` as a module (``bench/`` is not a package): ``bench_script("campaign")``."""
+    import importlib.util
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -195,18 +195,8 @@ def test_accuracy_rows_give_one_row_per_finished_run_with_its_command(tmp_path):
     assert later.loc["vit", "seeds"] == 3 and later.loc["vit", "commit"] == "abc1234def fed9876abc"
 
 
-def bench_campaign():
-    """``bench/campaign.py`` as a module (``bench/`` is not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("campaign", Path(__file__).parents[1] / "bench" / "campaign.py")
-    campaign = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(campaign)
-    return campaign
-
-
-def test_campaign_picks_the_recipe_with_the_best_mean_holdout_over_every_model(tmp_path):
-    campaign = bench_campaign()
+def test_campaign_picks_the_recipe_with_the_best_mean_holdout_over_every_model(tmp_path, bench_script):
+    campaign = bench_script("campaign")
     fake_run(tmp_path / "light-kan-s0", "vit_kan", 0, 0.5, 0.80, recipe="light")
     fake_run(tmp_path / "light-mlp-s0", "vit", 0, 0.5, 0.84, recipe="light")
     fake_run(tmp_path / "strong-kan-s0", "vit_kan", 0, 0.5, 0.83, recipe="strong")
@@ -222,8 +212,8 @@ def test_campaign_picks_the_recipe_with_the_best_mean_holdout_over_every_model(t
 
 
 def test_campaign_runs_some_of_a_plans_models_names_unknown_ones_and_never_relaunches_a_job_in_its_root(
-        tmp_path, monkeypatch, capsys):
-    campaign = bench_campaign()
+        tmp_path, monkeypatch, capsys, bench_script):
+    campaign = bench_script("campaign")
     plan = {"common": [], "recipes": {"strong": ["augment=strong"]},
             "models": {"kan": ["model=vit_kan"], "mlp": ["model=vit"]}}
     mlp_only = campaign.jobs(plan, ["strong"], [1, 2], ["trainer.score_test=true"], models=["mlp"])
@@ -243,8 +233,8 @@ def test_campaign_runs_some_of_a_plans_models_names_unknown_ones_and_never_relau
     assert (tmp_path / "strong-mlp-s1.log").read_text() == "its log\n" and not (tmp_path / "strong-kan-s1").exists()
 
 
-def test_campaign_can_rank_recipes_by_the_mean_of_the_last_evaluations_instead_of_the_best(tmp_path):
-    campaign = bench_campaign()
+def test_campaign_can_rank_recipes_by_the_mean_of_the_last_evaluations_instead_of_the_best(tmp_path, bench_script):
+    campaign = bench_script("campaign")
     curves = {"spiky": [.95, .95, .95, .70, .72], "steady": [.80, .80, .80, .89, .90]}  # first N or all: spiky
     for recipe, curve in curves.items():
         for model in ("vit_kan", "vit"):
@@ -316,8 +306,8 @@ def test_campaign_resume_continues_the_paused_jobs_to_their_last_epoch(tmp_path,
     assert lost.returncode == 1 and "failed before any checkpoint, not continued: r-mlp-s0" in lost.stdout
 
 
-def test_campaign_report_gives_mean_and_std_per_recipe_and_model_and_names_failures(tmp_path):
-    campaign = bench_campaign()
+def test_campaign_report_gives_mean_and_std_per_recipe_and_model_and_names_failures(tmp_path, bench_script):
+    campaign = bench_script("campaign")
     fake_run(tmp_path / "light-kan-s0", "vit_kan", 0, 0.5, 0.80)
     fake_run(tmp_path / "light-kan-s1", "vit_kan", 1, 0.5, 0.82)
     fake_run(tmp_path / "light-mlp-s0", "vit", 0, 0.5, 0.90)
@@ -340,12 +330,12 @@ def test_campaign_report_gives_mean_and_std_per_recipe_and_model_and_names_failu
 
 @pytest.mark.parametrize("plan", sorted((Path(__file__).parents[1] / "bench" / "plans").glob("*.json")),
                          ids=lambda p: p.stem)
-def test_every_job_of_every_campaign_plan_composes_and_validates(plan):
+def test_every_job_of_every_campaign_plan_composes_and_validates(plan, bench_script):
     """Each job as the campaign launches it (its overrides, then logger=none ...): a key the launch removes, such as
     logger.group, fails here rather than on the GPU."""
     from vkan.config import validate
 
-    campaign = bench_campaign()
+    campaign = bench_script("campaign")
     spec = json.loads(plan.read_text())
     conf = str(Path(__file__).parents[1] / "conf")
     for job in campaign.jobs(spec, list(spec["recipes"]), [1], ["trainer.score_test=false"]).values():

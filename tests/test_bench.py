@@ -71,21 +71,10 @@ def test_efficient_kan_import_failure_says_where_to_point():
         bench.import_efficient_kan("/nonexistent/folder")
 
 
-def _bench_module(name: str):
-    """``bench/<name>.py`` as a module (``bench/`` is not a package)."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_step(tmp_path, monkeypatch):
+def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_step(tmp_path, monkeypatch, bench_script):
     import json
 
-    app_step = _bench_module("app_step")
+    app_step = bench_script("app_step")
     out = tmp_path / "app.json"
     refits = []
     import vkan.train as vtrain
@@ -105,10 +94,10 @@ def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_ste
     assert result["profile"] == []
 
 
-def test_app_step_profile_gives_host_calls_a_step_per_way(tmp_path, capsys):
+def test_app_step_profile_gives_host_calls_a_step_per_way(tmp_path, capsys, bench_script):
     import json
 
-    app_step = _bench_module("app_step")
+    app_step = bench_script("app_step")
     out = tmp_path / "app.json"
     overrides = ["data=synthetic", "data.n_train=128", "data.n_test=32", "model.kwargs.depth=1",
                  "trainer.batch_size=32", "trainer.device=cpu"]
@@ -127,10 +116,10 @@ def test_app_step_profile_gives_host_calls_a_step_per_way(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_logit_gap_benchmark_sets_rounding_against_nearby_models_at_each_stage(tmp_path, capsys):
+def test_logit_gap_benchmark_sets_rounding_against_nearby_models_at_each_stage(tmp_path, capsys, bench_script):
     import json
 
-    logit_gap = _bench_module("logit_gap")
+    logit_gap = bench_script("logit_gap")
     out = tmp_path / "gap.json"
     logit_gap.main(["data=synthetic", "data.n_train=128", "data.n_test=64", "model=vit", "model.kwargs.depth=1",
                     "trainer.batch_size=32", "trainer.device=cpu", "trainer.precision=bf16", "optimizer.lr=0.01",
@@ -149,14 +138,14 @@ def test_logit_gap_benchmark_sets_rounding_against_nearby_models_at_each_stage(t
     assert "| compiled / eager |" in capsys.readouterr().out
 
 
-def test_logit_gap_benchmark_refuses_stages_closer_than_their_nearby_models(capsys):
-    logit_gap = _bench_module("logit_gap")
+def test_logit_gap_benchmark_refuses_stages_closer_than_their_nearby_models(capsys, bench_script):
+    logit_gap = bench_script("logit_gap")
     with pytest.raises(SystemExit):  # the second stage would begin before the first's nearby models end
         logit_gap.main(["data=synthetic", "--stages", "2", "4", "--later", "1", "3"])
     assert "at least max(--later) apart" in capsys.readouterr().err
 
 
-def test_device_busy_time_merges_overlapping_kernels_and_leaves_out_host_events_and_annotations():
+def test_device_busy_time_merges_overlapping_kernels_and_leaves_out_host_events_and_annotations(bench_script):
     from types import SimpleNamespace
 
     from torch.autograd import DeviceType
@@ -168,7 +157,7 @@ def test_device_busy_time_merges_overlapping_kernels_and_leaves_out_host_events_
     events = [event(DeviceType.CUDA, 0, 10), event(DeviceType.CUDA, 5, 12),  # two streams overlapping: 0-12
               event(DeviceType.CUDA, 20, 25), event(DeviceType.CUDA, 21, 22),  # one inside another: 20-25
               event(DeviceType.CPU, 0, 100), event(DeviceType.CUDA, 30, 90, annotation=True)]
-    assert _bench_module("app_step").device_busy_us(events) == 17
+    assert bench_script("app_step").device_busy_us(events) == 17
 
 
 @pytest.mark.gpu
@@ -254,8 +243,9 @@ def test_a_stopped_model_benchmark_keeps_the_blocks_it_finished_in_its_json(tmp_
     assert [mode for _, mode in blocks] == [False, True] and saved["gpu"] == "test GPU"
 
 
-def test_epoch_times_splits_a_runs_clock_into_first_epochs_steady_epochs_and_the_last_ones_extra(tmp_path):
-    epoch_times = _bench_module("epoch_times")
+def test_epoch_times_splits_a_runs_clock_into_first_epochs_steady_epochs_and_the_last_ones_extra(tmp_path,
+                                                                                                 bench_script):
+    epoch_times = bench_script("epoch_times")
     log = ["[2026-12-01 10:00:00,000][vkan.train][INFO] - vit: 5.50 M parameters | cuda | set up in 20 s | run folder x"]
     clock, rows = 30.0, ["epoch,train_loss,epoch_s,eval_s"]
     for epoch in range(1, 6):  # epoch 1 trains 25 s (compiling); the others 1 s, with 0.25 s outside; 5 ends 9 s later
@@ -281,8 +271,8 @@ def test_epoch_times_splits_a_runs_clock_into_first_epochs_steady_epochs_and_the
         epoch_times.report(tmp_path / "train.log")
 
 
-def test_compile_race_counts_each_rounds_first_checks_over_the_limit_and_their_retries(tmp_path):
-    race = _bench_module("compile_race")
+def test_compile_race_counts_each_rounds_first_checks_over_the_limit_and_their_retries(tmp_path, bench_script):
+    race = bench_script("compile_race")
 
     def check(gap):
         return (f"[2026-12-01 10:00:09,000][vkan.train][INFO] - compiled path checked: accuracy 0.9 on the validation "

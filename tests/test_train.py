@@ -742,16 +742,6 @@ def test_data_changed_on_the_device_stops_the_run_before_it_logs_that_epoch(tmp_
     assert done["status"] == "finished" and len(read_metrics(tmp_path)) == 3
 
 
-def bench_module(name: str):
-    """``bench/<name>.py`` as a module (``bench/`` is not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def compile_caches():
     """torch.compile's on-disk caches on during the test, as they were after it (a failed compiled-path check turns
@@ -765,7 +755,7 @@ def compile_caches():
 @pytest.mark.parametrize("path", ["same model", "rounded", "another model", "non-finite"])
 def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_outside_it(tmp_path, data_dir,
                                                                                          monkeypatch, caplog, path,
-                                                                                         compile_caches):
+                                                                                         compile_caches, bench_script):
     import vkan.train as vtrain
 
     class Graphs(nn.Module):  # stands in for torch.compile: in eval mode it rounds its logits or scores another model
@@ -793,7 +783,7 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
             assert train(cfg)["status"] == "finished"
         checked = [r.message for r in caplog.records if r.message.startswith("compiled path checked")]
         assert len(checked) == 1  # once an invocation
-        assert bench_module("compile_race").CHECK.search(checked[0])  # the line bench/compile_race.py counts
+        assert bench_script("compile_race").CHECK.search(checked[0])  # the line bench/compile_race.py counts
         gap = float(re.search(r"logits ([0-9.]+)% apart", checked[0]).group(1))
         assert (gap == 0) == (path == "same model") and gap < 100 * vtrain.COMPILED_LOGIT_GAP
         return

@@ -49,21 +49,27 @@ def first_values(overrides: List[str]) -> Optional[List[str]]:
         return None
 
 
+def prints_only(argv: List[str]) -> bool:
+    """Whether the command line only prints (``--cfg``, ``--info``, ``--help``, ``--hydra-help``, completion)."""
+    from hydra._internal.utils import get_args_parser
+
+    args, _ = get_args_parser().parse_known_args(argv)
+    return bool(args.cfg or args.info or args.help or args.hydra_help or args.shell_completion)
+
+
 def refuse_used_run_folders(argv: List[str]) -> None:
     """A new run whose command line names a folder that holds an earlier run's records (``hydra.run.dir``; for a
     sweep, ``hydra.sweep.dir`` or its job folders), or a sweep whose jobs would share one folder
     (a ``hydra.sweep.subdir`` without interpolation): stop before Hydra writes its .hydra/ there. Hydra's own
     parsers read the command line, so quoted values, ``+``/``++`` keys and every multirun flag count. Resumes run in
     a folder of their own, printing commands (``--cfg``, ``--info``, ``--help``) write nothing, and Hydra's dated
-    default folders are new (``vkan.train.refuse_a_used_folder`` checks those, and any other caller of ``train``):
-    a printing command's ``vkan_new_folder`` only names the folder, without claiming it."""
+    default folders are new (``vkan.train.refuse_a_used_folder`` checks those, and any other caller of ``train``)."""
     from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    args, _ = get_args_parser().parse_known_args(argv)
-    if args.cfg or args.info or args.help or args.hydra_help or args.shell_completion:
-        OmegaConf.register_new_resolver("vkan_new_folder", lambda path: path, replace=True)  # --resolve claims none
+    if prints_only(argv):
         return
+    args, _ = get_args_parser().parse_known_args(argv)
     try:
         parsed = OverridesParser.create().parse_overrides(args.overrides)
     except Exception:  # Hydra reports it
@@ -101,10 +107,13 @@ def refuse_used_run_folders(argv: List[str]) -> None:
 def preflight(argv: List[str], config_dir: Path = CONF_DIR, config_name: str = "train") -> None:
     """Compose the command line's config once before Hydra does, to answer an unknown key or group option with
     the closest real one (Hydra's own message suggests adding the key with ``+``); then refuse a new run in a named
-    folder that holds another run (``refuse_used_run_folders``)."""
+    folder that holds another run (``refuse_used_run_folders``). A printing command (``--cfg ... --resolve``) names
+    the default run folder without claiming it."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import ConfigCompositionException, MissingConfigException
 
+    if prints_only(argv):
+        OmegaConf.register_new_resolver("vkan_new_folder", lambda path: path, replace=True)
     refuse_used_run_folders(argv)
 
     overrides = [a for a in argv if "=" in a and not a.startswith("-") and not a.lstrip("+~").startswith("hydra.")]
