@@ -70,8 +70,8 @@ def stage_rows(run, compiled: nn.Module, later: List[int], val_batches: int) -> 
     stage = run.step
 
     def row(pair: str, model: nn.Module, reference: nn.Module, amp: Optional[torch.dtype]) -> dict:
-        acc, ref_acc, gap = compare_forwards(model, reference, list(limited(run.data.val, val_batches)),
-                                             run.device, amp)
+        acc, ref_acc, gap, _ = compare_forwards(model, reference, list(limited(run.data.val, val_batches)),
+                                                run.device, amp)
         return {"stage": stage, "step": run.step, "pair": pair, "acc": acc, "ref_acc": ref_acc,
                 "points": 100 * (acc - ref_acc), "gap": gap}
 

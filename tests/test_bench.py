@@ -281,18 +281,30 @@ def test_compile_race_counts_each_rounds_first_checks_over_the_limit_and_their_r
     retried = "[2026-12-01 10:00:09,000][vkan.train][WARNING] - epoch 2 is trained again from its start on graphs " \
               "compiled afresh, torch.compile's on-disk caches off until this run ends: ..."
     consoles = {(0, 1): [check("0.30")], (1, 1): [check("0.25")],
-                (0, 2): [check("43.31"), retried, check("0.17")],  # failed, trained again, passed
+                (0, 2): [check("43.31"), "[2026-12-01 10:00:09,000][vkan.train][INFO] - compiled path: batches over "
+                         "the limit: 1 of 10 (9: 98.0%)", retried, check("0.17")],  # failed, trained again, passed
                 (1, 2): [check("nan"), "error: the compiled model's logits ..."],  # non-finite: over the limit too
                 (0, 3): ["error: out of memory"]}  # a run that stopped before its check; run1 logged nothing
     for (run, round_), lines in consoles.items():
         (tmp_path / f"run{run}.round{round_}.log").write_text("\n".join(lines) + "\n")
-    assert race.checks_in(tmp_path / "run0.round2.log") == {"gaps": [43.31, 0.17], "retried": True}
+    assert race.checks_in(tmp_path / "run0.round2.log") == {"gaps": [43.31, 0.17], "batches_over": ["1/10"],
+                                                            "retried": True}
+    assert race.cell(race.checks_in(tmp_path / "run0.round2.log")) == "43.31 (1/10) [0.17]"
+    assert race.cell(race.checks_in(tmp_path / "run1.round1.log")) == "0.25"
     table = race.report(tmp_path, 2, 3, {1: {"run0": 0, "run1": 0}, 2: {"run0": 0, "run1": 1}, 3: {"run0": 1}})
     first, second, third = table["rounds"]
     assert (first["checks"], first["over_limit"]) == (2, 0)
     assert (second["checks"], second["over_limit"]) == (2, 2) and second["runs"]["run1"]["exit_code"] == 1
     assert second["runs"]["run0"]["gaps"] == [43.31, 0.17]
     assert third["checks"] == 0 and third["runs"]["run1"]["exit_code"] is None
+
+
+def test_compile_race_starts_the_chosen_model_then_resumes_it_from_its_folder(tmp_path, bench_script):
+    race = bench_script("compile_race")
+    start = race.command(tmp_path / "run3", 3, 2, 1, ["trainer.compile_mode=default"], model="vit")
+    assert "model=vit" in start and "seed=3" in start and start[-1] == "trainer.compile_mode=default"
+    resume = race.command(tmp_path / "run3", 3, 2, 2, ["trainer.compile_mode=default"], model="vit")
+    assert f"resume={tmp_path / 'run3'}" in resume and not any(a.startswith(("model=", "trainer.")) for a in resume)
 
 
 @pytest.mark.slow

@@ -139,7 +139,7 @@ def test_the_compiled_unit_gives_the_logits_or_the_loss_with_its_kan_penalty_and
     assert set(unit.state_dict()) == {f"model.{k}" for k in model.state_dict()}  # the loss holds no state
 
 
-def test_compare_forwards_gives_both_accuracies_and_the_logits_gap_about_each_images_mean():
+def test_compare_forwards_gives_both_accuracies_and_the_logits_gap_about_each_images_mean_overall_and_per_batch():
     from vkan.engine import compare_forwards
 
     torch.manual_seed(0)
@@ -158,8 +158,9 @@ def test_compare_forwards_gives_both_accuracies_and_the_logits_gap_about_each_im
             logits = reference(inputs)
             return logits + inputs[:, :1] * 5 + self.extra
 
-    acc, ref_acc, gap = compare_forwards(Shifted(0.0), reference, loader, torch.device("cpu"), None)
+    acc, ref_acc, gap, batch_gaps = compare_forwards(Shifted(0.0), reference, loader, torch.device("cpu"), None)
     assert (acc, ref_acc) == (0.75, 0.75) and gap == pytest.approx(0.0, abs=1e-6)  # a shift changes nothing
+    assert batch_gaps == pytest.approx((0.0, 0.0), abs=1e-6)
     extra = torch.randn(40, 3) * 0.1
     logits = reference(x).detach()
     centred = logits - logits.mean(-1, keepdim=True)
@@ -170,9 +171,14 @@ def test_compare_forwards_gives_both_accuracies_and_the_logits_gap_about_each_im
         def forward(self, inputs):
             return reference(inputs) + next(batches)
 
-    acc, ref_acc, gap = compare_forwards(Noisy(), reference, loader, torch.device("cpu"), None)
+    acc, ref_acc, gap, batch_gaps = compare_forwards(Noisy(), reference, loader, torch.device("cpu"), None)
     assert gap == pytest.approx(expected, rel=1e-5) and ref_acc == 0.75
     assert acc == ((logits + extra).argmax(-1) == y).float().mean().item()
+    noise_in_second = ((extra[25:] - extra[25:].mean(-1, keepdim=True)).square().sum()
+                       / centred[25:].square().sum()).sqrt().item()
+    batches = iter([torch.zeros(25, 3), extra[25:]])  # only the second batch differs: only its own gap shows it
+    assert compare_forwards(Noisy(), reference, loader, torch.device("cpu"), None).batch_gaps == pytest.approx(
+        (0.0, noise_in_second), rel=1e-5, abs=1e-6)
     noisy = Noisy().train()
     with pytest.raises(StopIteration):  # its noise is used up: the forward fails inside the comparison
         compare_forwards(noisy, reference, loader, torch.device("cpu"), None)
@@ -181,8 +187,8 @@ def test_compare_forwards_gives_both_accuracies_and_the_logits_gap_about_each_im
         compare_forwards(reference, reference, [], torch.device("cpu"), None)
     flat = nn.Linear(4, 3)
     nn.init.zeros_(flat.weight), nn.init.zeros_(flat.bias)  # equal logits across classes: no spread to compare to
-    assert compare_forwards(flat, flat, loader, torch.device("cpu"), None)[2] == 0.0
-    assert compare_forwards(reference, flat, loader, torch.device("cpu"), None)[2] == float("inf")
+    assert compare_forwards(flat, flat, loader, torch.device("cpu"), None).gap == 0.0
+    assert compare_forwards(reference, flat, loader, torch.device("cpu"), None).gap == float("inf")
 
 
 def test_full_batches_score_a_static_shape_compiled_model_with_one_graph_and_the_same_numbers():
@@ -793,6 +799,9 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
                                     "afresh.*trainer.compile_mode=null"):
         train(cfg)  # every build of the double scores another model: the afresh graphs fail their check too
     assert len([r for r in caplog.records if r.message.startswith("compiled path checked")]) == 2
+    which = [r.message for r in caplog.records if r.message.startswith("compiled path: batches over the limit")]
+    assert len(which) == 2 and which[0].startswith("compiled path: batches over the limit: 4 of 4 (0: ")
+    assert bench_script("compile_race").BATCHES.search(which[0])  # the line bench/compile_race.py reads
     assert not compile_caches.force_disable_caches  # back on, although the run failed
     assert not (tmp_path / "checkpoints" / "last.pt").exists() and not (tmp_path / "metrics.csv").exists()
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed: CompiledPathError"
@@ -800,6 +809,15 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
 
     default_mode = SimpleNamespace(summary={"path": "torch.compile (default mode)"})
     assert vtrain.other_path(default_mode) == "trainer.compile=false"  # off the default mode: eager
+
+
+def test_a_failed_check_names_the_validation_batches_over_the_limit():
+    from vkan.train import COMPILED_LOGIT_GAP, batches_over_limit
+
+    gaps = [0.001, 0.871, 0.002, float("nan"), 0.042]
+    assert batches_over_limit(gaps) == "batches over the limit: 3 of 5 (1: 87.1%, 3: nan%, 4: 4.2%)"
+    many = batches_over_limit([1.0] * 12 + [COMPILED_LOGIT_GAP])  # at the limit is within it
+    assert many.startswith("batches over the limit: 12 of 13 (0: 100.0%,") and many.endswith("9: 100.0%, ...)")
 
 
 @pytest.mark.slow
@@ -835,6 +853,8 @@ def test_a_failed_compiled_path_check_trains_the_epoch_again_on_graphs_compiled_
         summary = train(make_cfg(tmp_path / "new", RESUME, data_dir))
     assert summary["status"] == "finished" and summary["compiled_afresh"]["epoch"] == 1
     assert summary["compiled_afresh"]["logit_gap"] > vtrain.COMPILED_LOGIT_GAP
+    afresh = summary["compiled_afresh"]
+    assert afresh["batches"] >= 2 and afresh["batches_over_limit"] == list(range(afresh["batches"]))  # all rolled
     assert caches_off == [False, False, True]  # the sound run, the faulty build, the afresh build without caches
     assert not compile_caches.force_disable_caches  # as they were, for the next run in the process
     assert any(r.levelno == logging.WARNING and r.message.startswith("epoch 1 is trained again") for r in caplog.records)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import sys
 from contextlib import nullcontext
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -94,10 +94,27 @@ def full_batch_forward(model: nn.Module, x: torch.Tensor, size: Optional[int]) -
     return model(torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))]))[:n]
 
 
+class ForwardComparison(NamedTuple):
+    """What ``compare_forwards`` measured: both accuracies, the logits' gap over the whole loader, and each batch's
+    own gap (this rank's batches, in the loader's order), which says whether a few batches or all of them differ."""
+
+    accuracy: float
+    reference_accuracy: float
+    gap: float
+    batch_gaps: Tuple[float, ...]
+
+
+def _relative(gap_sq: float, spread_sq: float) -> float:
+    """sqrt(gap_sq / spread_sq); infinite for a gap where the reference's logits have no spread."""
+    if not spread_sq:  # the reference's logits equal across classes for every image: any difference is infinitely far
+        return 0.0 if gap_sq == 0 else math.inf
+    return (gap_sq / spread_sq) ** 0.5  # NaN when either gave NaN or inf
+
+
 @torch.no_grad()
 def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: torch.device,
-                     amp: Optional[torch.dtype], full_batches: bool = False) -> Tuple[float, float, float]:
-    """(accuracy of ``model``, accuracy of ``reference``, their logits' gap) over the loader, for two forwards of the
+                     amp: Optional[torch.dtype], full_batches: bool = False) -> ForwardComparison:
+    """Accuracies of ``model`` and of ``reference`` over the loader, and their logits' gap, for two forwards of the
     same weights: the compiled path and the module outside it, say. The gap is the root mean square of the two
     logits' difference over that of ``reference``'s logits, each taken about the image's mean logit (a shift of all
     of an image's logits changes no prediction); summed across ranks. What rounding and nearby models give:
@@ -108,6 +125,7 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
     was = model.training, reference.training
     model.eval(), reference.eval()
     totals = torch.zeros(5, device=device)  # model correct, reference correct, gap sum of squares, spread, count
+    per_batch = []  # (gap sum of squares, spread) of each batch, read with the totals
     try:
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -116,16 +134,17 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
                 out = full_batch_forward(model, x, size).float()  # may be a CUDA graph's output: used before the next
             ref = ref - ref.mean(-1, keepdim=True)
             gap = out - out.mean(-1, keepdim=True) - ref
-            totals += torch.stack([(out.argmax(-1) == y).sum().float(), (ref.argmax(-1) == y).sum().float(),
-                                   gap.square().sum(), ref.square().sum(), torch.tensor(float(len(y)), device=device)])
+            batch = torch.stack([(out.argmax(-1) == y).sum().float(), (ref.argmax(-1) == y).sum().float(),
+                                 gap.square().sum(), ref.square().sum(), torch.tensor(float(len(y)), device=device)])
+            totals += batch
+            per_batch.append(batch[2:4])
     finally:
         model.train(was[0]), reference.train(was[1])
     correct, ref_correct, gap_sq, spread_sq, count = dist.all_reduce_sum(totals).tolist()
     if not count:
         raise ValueError("compare_forwards: the loader gave no images to compare")
-    if not spread_sq:  # the reference's logits equal across classes for every image: any difference is infinitely far
-        return correct / count, ref_correct / count, 0.0 if gap_sq == 0 else math.inf
-    return correct / count, ref_correct / count, (gap_sq / spread_sq) ** 0.5  # NaN when either gave NaN or inf
+    batch_gaps = tuple(_relative(g, s) for g, s in torch.stack(per_batch).tolist())
+    return ForwardComparison(correct / count, ref_correct / count, _relative(gap_sq, spread_sq), batch_gaps)
 
 
 @torch.no_grad()

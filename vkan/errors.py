@@ -1,6 +1,8 @@
 """The errors vkan expects (bad config, missing data, unreadable checkpoint): each message says what to do,
 and the command line prints it as one paragraph, without a traceback (``HYDRA_FULL_ERROR=1`` shows it)."""
 
+from typing import Tuple
+
 
 class VkanError(RuntimeError):
     """An expected failure whose message is the whole story."""
@@ -30,8 +32,9 @@ class DeviceStateError(VkanError):
 
 class CompiledPathError(DeviceStateError):
     """The compiled path's logits are further from those of the same weights outside torch.compile than rounding
-    takes them (``vkan.train.check_compiled_scores``); ``gap`` is their distance, a fraction of the logits' spread."""
+    takes them (``vkan.train.check_compiled_scores``); ``gap`` is their distance, a fraction of the logits' spread;
+    ``batch_gaps`` each validation batch's own (in the loader's order)."""
 
-    def __init__(self, message: str, gap: float) -> None:
+    def __init__(self, message: str, gap: float, batch_gaps: Tuple[float, ...] = ()) -> None:
         super().__init__(message)
-        self.gap = gap
+        self.gap, self.batch_gaps = gap, tuple(batch_gaps)

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -498,10 +498,10 @@ def train_and_close_epoch(run: Run) -> None:
     except CompiledPathError as err:
         if run.compiled_afresh:  # the afresh graphs' check (a later epoch's under trainer.eval_every > 1)
             raise
-        gap = err.gap
+        failed = err
     rewind(run, start)
     del start
-    compile_afresh(run, gap)
+    compile_afresh(run, failed)
     end_epoch(run, train_epoch(run))
 
 
@@ -719,11 +719,14 @@ def check_compiled_scores(run: Run) -> None:
     if not check_due(run):
         return
     run.compiled_checked = True
-    acc, eager, gap = compare_forwards(run.net, run.model, run.data.val, run.device, run.amp, full_batches=True)
+    acc, eager, gap, batch_gaps = compare_forwards(run.net, run.model, run.data.val, run.device, run.amp,
+                                                   full_batches=True)
     if run.ctx.is_main:
         report(f"compiled path checked: accuracy {acc:.4f} on the validation split, {eager:.4f} outside "
                f"torch.compile; logits {100 * gap:.2f}% apart (limit {100 * COMPILED_LOGIT_GAP:.0f}%)")
     if not gap <= COMPILED_LOGIT_GAP:  # NaN too: non-finite logits on either path
+        if run.ctx.is_main:  # a few batches (one graph replay?) or all of them (the weights?): a clue to the cause
+            report(f"compiled path: {batches_over_limit(batch_gaps)}")
         again = (" also after the epoch was trained again on graphs compiled afresh, torch.compile's caches off"
                  if run.compiled_afresh else "")
         raise CompiledPathError(
@@ -733,7 +736,15 @@ def check_compiled_scores(run: Run) -> None:
             f"path ({run.summary['path']}) is not scoring the model being trained. This epoch is not logged or "
             f"checkpointed. Go on with another path: python train.py resume={run.run_dir} {other_path(run)} (with "
             f"no epoch checkpointed yet, run the command again with that override instead), and report it with the "
-            f"run's train.log and summary.json", gap)
+            f"run's train.log and summary.json", gap, batch_gaps)
+
+
+def batches_over_limit(batch_gaps: Sequence[float]) -> str:
+    """Which validation batches' own logit gaps are over ``COMPILED_LOGIT_GAP``: "batches over the limit: 2 of 10
+    (3: 87.1%, 9: 4.2%)", the first ten of them."""
+    over = [(i, g) for i, g in enumerate(batch_gaps) if not g <= COMPILED_LOGIT_GAP]
+    shown = ", ".join(f"{i}: {100 * g:.1f}%" for i, g in over[:10]) + (", ..." if len(over) > 10 else "")
+    return f"batches over the limit: {len(over)} of {len(batch_gaps)} ({shown})"
 
 
 def epoch_start(run: Run) -> Dict[str, Any]:
@@ -756,7 +767,7 @@ def rewind(run: Run, start: Dict[str, Any]) -> None:
     run.clock, run.rates, run.wall_before = start["clock"], start["rates"], start["wall_before"]
 
 
-def compile_afresh(run: Run, gap: float) -> None:
+def compile_afresh(run: Run, failed: CompiledPathError) -> None:
     """Forget every compiled graph of the process (dynamo's code caches and the CUDA graphs), turn torch.compile's
     on-disk caches off until the run ends (``force_disable_caches``: Inductor's graph, AOTAutograd, autotuning and
     profile caches; Triton's kernel cache stays), compile the model again, and say so in train.log and the
@@ -765,8 +776,10 @@ def compile_afresh(run: Run, gap: float) -> None:
     if run.ctx.is_main:
         log.warning(f"epoch {epoch} is trained again from its start on graphs compiled afresh, torch.compile's "
                     f"on-disk caches off until this run ends: the compiled path scored another model "
-                    f"(logits {100 * gap:.1f}% apart)")
-    run.summary["compiled_afresh"] = {"epoch": epoch, "logit_gap": gap}
+                    f"(logits {100 * failed.gap:.1f}% apart)")
+    over = [i for i, g in enumerate(failed.batch_gaps) if not g <= COMPILED_LOGIT_GAP]
+    run.summary["compiled_afresh"] = {"epoch": epoch, "logit_gap": failed.gap, "batches_over_limit": over,
+                                      "batches": len(failed.batch_gaps)}
     run.summary.pop("compile_s", None)  # a new run's first step then times the compilation again
     import torch._dynamo
 
