@@ -16,11 +16,12 @@ side, from the caches the rounds before filled. The runs share one Inductor and 
 instead, so no two processes share a compiled artifact. The table gives, per round, each run's first check (logit
 gap; over 3% is a failure, after which the run trains the epoch again on graphs compiled afresh: its retry's gap is
 shown in brackets), read from the round's console log ``ROOT/run<i>.round<r>.log``. Exits 1 when a run failed (a
-retry's check failing too is one way), 0 otherwise. A retry compiles without the on-disk caches, which took 79-95 s
-with six runs at once on an H200: leave ``--timeout`` well above a round's length, or it cuts the retries short.
+retry's check failing too is one way), 0 otherwise. A retry compiles without the on-disk caches and trains the epoch
+again: 79-95 s on an H200 for a round-3 retry (the other runs had ended by then): leave ``--timeout`` well above a
+round's length, or it cuts the retries short.
 
 First runs (eighteenth session, bench/RESULTS.md): checks over the limit with shared caches and with private ones
-alike, and none with the same seed run alone; so the shared caches are not what it takes.
+alike (2 of 16 and 2 of 18), so the shared caches are not what it takes.
 """
 from __future__ import annotations
 

@@ -79,9 +79,8 @@ dist.cleanup(ctx)
 """
 
 
-def test_local_rank_zero_prepares_the_data_before_the_other_ranks_read_it(tmp_path):
-    """Under torchrun the other ranks enter the data block only after local rank 0 has left it (its download or
-    decoded-photo cache is there for them): two CPU processes, gloo."""
+def two_gloo_ranks(script: str, *args: str) -> None:
+    """Run ``python -c script args`` as ranks 0 and 1 of a two-process gloo group on this machine."""
     import socket
 
     with socket.socket() as s:
@@ -91,8 +90,60 @@ def test_local_rank_zero_prepares_the_data_before_the_other_ranks_read_it(tmp_pa
     for rank in range(2):
         env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "VKAN_DIST_BACKEND": "gloo"}
-        procs.append(subprocess.Popen([sys.executable, "-c", ORDER_SCRIPT, str(tmp_path)], cwd=REPO, env=env,
+        procs.append(subprocess.Popen([sys.executable, "-c", script, *args], cwd=REPO, env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(outputs)
+
+
+def test_local_rank_zero_prepares_the_data_before_the_other_ranks_read_it(tmp_path):
+    """Under torchrun the other ranks enter the data block only after local rank 0 has left it (its download or
+    decoded-photo cache is there for them): two CPU processes, gloo."""
+    two_gloo_ranks(ORDER_SCRIPT, str(tmp_path))
     assert (tmp_path / "rank1_saw").read_text() == "True"
+
+
+COMPARE_SCRIPT = """
+import json, sys
+import torch
+from vkan import distributed as dist
+from vkan.engine import compare_forwards
+ctx = dist.setup()
+torch.manual_seed(0)
+reference = torch.nn.Linear(4, 3)
+x = torch.randn(30, 4)
+y = reference(x).argmax(-1)
+noise = torch.randn(10, 3)
+if ctx.rank == 0:  # two batches, both exact
+    loader, model = [(x[:10], y[:10]), (x[10:20], y[10:20])], reference
+else:  # one batch, its logits off by the noise
+    class Noisy(torch.nn.Module):
+        def forward(self, inputs):
+            return reference(inputs) + noise
+    loader, model = [(x[20:], y[20:])], Noisy()
+compared = compare_forwards(model, reference, loader, torch.device("cpu"), None)
+with open(f"{sys.argv[1]}/rank{ctx.rank}.json", "w") as f:
+    json.dump({"gap": compared.gap, "batch_gaps": compared.batch_gaps}, f)
+dist.cleanup(ctx)
+"""
+
+
+def test_the_compiled_path_checks_batch_gaps_are_summed_step_by_step_across_ranks_of_unequal_batch_counts(tmp_path):
+    """compare_forwards under two gloo ranks, rank 0 with two exact batches and rank 1 with one batch off by some
+    noise: every rank gets the same per-step gaps, step 0 holding both ranks' first batches and step 1 rank 0's
+    second alone (its count is the larger rank's)."""
+    two_gloo_ranks(COMPARE_SCRIPT, str(tmp_path))
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0] == ranks[1]
+    torch.manual_seed(0)
+    reference = torch.nn.Linear(4, 3)
+    x = torch.randn(30, 4)
+    noise = torch.randn(10, 3)
+    with torch.no_grad():
+        logits = reference(x)
+    centred = logits - logits.mean(-1, keepdim=True)
+    gap_sq = (noise - noise.mean(-1, keepdim=True)).square().sum()
+    step0 = (gap_sq / centred[:10].square().sum().add(centred[20:].square().sum())).sqrt().item()
+    whole = (gap_sq / centred.square().sum()).sqrt().item()
+    assert ranks[0]["batch_gaps"] == pytest.approx([step0, 0.0], rel=1e-5, abs=1e-6)
+    assert ranks[0]["gap"] == pytest.approx(whole, rel=1e-5)

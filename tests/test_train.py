@@ -3,6 +3,7 @@
 import csv
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -187,8 +188,8 @@ def test_compare_forwards_gives_both_accuracies_and_the_logits_gap_about_each_im
         compare_forwards(reference, reference, [], torch.device("cpu"), None)
     flat = nn.Linear(4, 3)
     nn.init.zeros_(flat.weight), nn.init.zeros_(flat.bias)  # equal logits across classes: no spread to compare to
-    assert compare_forwards(flat, flat, loader, torch.device("cpu"), None).gap == 0.0
-    assert compare_forwards(reference, flat, loader, torch.device("cpu"), None).gap == float("inf")
+    assert compare_forwards(flat, flat, loader, torch.device("cpu"), None)[2:] == (0.0, (0.0, 0.0))
+    assert compare_forwards(reference, flat, loader, torch.device("cpu"), None)[2:] == (math.inf, (math.inf, math.inf))
 
 
 def test_full_batches_score_a_static_shape_compiled_model_with_one_graph_and_the_same_numbers():
@@ -816,6 +817,7 @@ def test_a_failed_check_names_the_validation_batches_over_the_limit():
 
     gaps = [0.001, 0.871, 0.002, float("nan"), 0.042]
     assert batches_over_limit(gaps) == "batches over the limit: 3 of 5 (1: 87.1%, 3: nan%, 4: 4.2%)"
+    assert batches_over_limit([0.001, 0.002]) == "batches over the limit: 0 of 2"
     many = batches_over_limit([1.0] * 12 + [COMPILED_LOGIT_GAP])  # at the limit is within it
     assert many.startswith("batches over the limit: 12 of 13 (0: 100.0%,") and many.endswith("9: 100.0%, ...)")
 
@@ -1111,10 +1113,11 @@ def test_a_failed_check_under_cuda_graphs_drops_the_graphs_compiles_afresh_and_t
 
     real, real_compiled, gaps, caches_off = vtrain.compare_forwards, vtrain.compiled, [], []
 
-    def failing_once(*args, **kwargs):
-        acc, eager, gap = real(*args, **kwargs)
-        gaps.append(gap)
-        return acc, eager, 1.0 if len(gaps) == 1 else gap
+    def failing_once(*args, **kwargs):  # the first check is told that every batch was 100% apart
+        compared = real(*args, **kwargs)
+        gaps.append(compared.gap)
+        told = compared._replace(gap=1.0, batch_gaps=(1.0,) * len(compared.batch_gaps))
+        return told if len(gaps) == 1 else compared
 
     def compiled(run, net):
         caches_off.append(compile_caches.force_disable_caches)
@@ -1128,6 +1131,7 @@ def test_a_failed_check_under_cuda_graphs_drops_the_graphs_compiles_afresh_and_t
                               "trainer.ema.decay=0.9"], data_dir)
     summary = train(cfg)
     assert summary["status"] == "finished" and summary["compiled_afresh"]["epoch"] == 1
+    assert summary["compiled_afresh"]["batches_over_limit"] == list(range(summary["compiled_afresh"]["batches"]))
     assert len(gaps) == 2 and gaps[1] <= vtrain.COMPILED_LOGIT_GAP and caches_off == [False, True]
     rows = read_metrics(tmp_path)
     assert [int(r["epoch"]) for r in rows] == [1, 2]

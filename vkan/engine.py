@@ -95,8 +95,9 @@ def full_batch_forward(model: nn.Module, x: torch.Tensor, size: Optional[int]) -
 
 
 class ForwardComparison(NamedTuple):
-    """What ``compare_forwards`` measured: both accuracies, the logits' gap over the whole loader, and each batch's
-    own gap (this rank's batches, in the loader's order), which says whether a few batches or all of them differ."""
+    """What ``compare_forwards`` measured: both accuracies, the logits' gap over the whole loader, and the gap of
+    each evaluation step (step i: the i-th batch of the loader, of every rank's together), which says whether a few
+    batches or all of them differ."""
 
     accuracy: float
     reference_accuracy: float
@@ -143,7 +144,11 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
     correct, ref_correct, gap_sq, spread_sq, count = dist.all_reduce_sum(totals).tolist()
     if not count:
         raise ValueError("compare_forwards: the loader gave no images to compare")
-    batch_gaps = tuple(_relative(g, s) for g, s in torch.stack(per_batch).tolist())
+    steps = int(dist.all_reduce_max(torch.tensor([len(per_batch)], device=device)).item())  # ranks may differ by one
+    step_sums = torch.zeros((steps, 2), device=device)
+    if per_batch:
+        step_sums[:len(per_batch)] = torch.stack(per_batch)
+    batch_gaps = tuple(_relative(g, s) for g, s in dist.all_reduce_sum(step_sums).tolist())
     return ForwardComparison(correct / count, ref_correct / count, _relative(gap_sq, spread_sq), batch_gaps)
 
 

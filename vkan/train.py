@@ -740,11 +740,11 @@ def check_compiled_scores(run: Run) -> None:
 
 
 def batches_over_limit(batch_gaps: Sequence[float]) -> str:
-    """Which validation batches' own logit gaps are over ``COMPILED_LOGIT_GAP``: "batches over the limit: 2 of 10
-    (3: 87.1%, 9: 4.2%)", the first ten of them."""
+    """Which validation batches' own logit gaps (``ForwardComparison.batch_gaps``) are over ``COMPILED_LOGIT_GAP``:
+    "batches over the limit: 2 of 10 (3: 87.1%, 9: 4.2%)", the first ten of them."""
     over = [(i, g) for i, g in enumerate(batch_gaps) if not g <= COMPILED_LOGIT_GAP]
     shown = ", ".join(f"{i}: {100 * g:.1f}%" for i, g in over[:10]) + (", ..." if len(over) > 10 else "")
-    return f"batches over the limit: {len(over)} of {len(batch_gaps)} ({shown})"
+    return f"batches over the limit: {len(over)} of {len(batch_gaps)}" + (f" ({shown})" if over else "")
 
 
 def epoch_start(run: Run) -> Dict[str, Any]:
