@@ -38,7 +38,9 @@ from typing import Dict, List
 REPO = Path(__file__).resolve().parents[1]
 CHECK = re.compile(r"compiled path checked: accuracy ([\d.]+) on the validation split, ([\d.]+) outside "
                    r"torch\.compile; logits ([\d.]+|nan|inf)% apart")
-BATCHES = re.compile(r"compiled path: batches over the limit: (\d+) of (\d+)")  # vkan.train.batches_over_limit
+BATCHES = re.compile(r"compiled path: batches over the limit: (\d+) of (\d+)")  # vkan.train.check_compiled_scores
+AGAIN = re.compile(r"compiled path, the same graphs again: logits ([\d.]+|nan|inf)% apart, batches over the limit: "
+                   r"(\d+) of (\d+)")
 RETRIED = "is trained again from its start on graphs compiled afresh"  # vkan.train.compile_afresh's warning
 sys.path.insert(0, str(REPO))
 from vkan.train import COMPILED_LOGIT_GAP  # noqa: E402 - the checkout's vkan, as the runs use it
@@ -49,11 +51,14 @@ SKIPS_THE_CHECK = ("trainer.limit_val_batches", "trainer.eval_every", "trainer.c
 
 def checks_in(console_log: Path) -> dict:
     """The compiled-path checks one invocation's console log records: {"gaps": [first, retry...] in percent,
-    "batches_over": ["k/n", ...] of each failed check (k of its n validation batches over the limit), "retried":
-    whether the first failed and the epoch was trained again}."""
+    "batches_over": ["k/n", ...] of each failed check (k of its n validation batches over the limit), "again": the
+    same graphs' second pass after each failed check, {"gap", "batches_over"}, "retried": whether the first failed
+    and the epoch was trained again}."""
     text = console_log.read_text() if console_log.is_file() else ""
     return {"gaps": [float(m[3]) for m in CHECK.finditer(text)],
-            "batches_over": [f"{m[1]}/{m[2]}" for m in BATCHES.finditer(text)], "retried": RETRIED in text}
+            "batches_over": [f"{m[1]}/{m[2]}" for m in BATCHES.finditer(text)],
+            "again": [{"gap": float(m[1]), "batches_over": f"{m[2]}/{m[3]}"} for m in AGAIN.finditer(text)],
+            "retried": RETRIED in text}
 
 
 def command(run_dir: Path, seed: int, rounds: int, round_: int, extra: List[str],
@@ -104,10 +109,12 @@ def report(root: Path, procs: int, rounds: int, codes: Dict[int, Dict[str, int]]
 
 
 def cell(run: dict) -> str:
-    """One run's checks in a round: "434.09 (3/20) [2.06]", the first check, its batches over the limit, the retry."""
+    """One run's checks in a round: "434.09 (3/20; again 1.20, 0/20) [2.06]": the first check, its batches over the
+    limit, the same graphs' second pass, the retry."""
     if not run["gaps"]:
         return "-"
-    first = f"{run['gaps'][0]:.2f}" + (f" ({run['batches_over'][0]})" if run["batches_over"] else "")
+    notes = run["batches_over"][:1] + [f"again {a['gap']:.2f}, {a['batches_over']}" for a in run["again"][:1]]
+    first = f"{run['gaps'][0]:.2f}" + (f" ({'; '.join(notes)})" if notes else "")
     return " ".join([first] + [f"[{g:.2f}]" for g in run["gaps"][1:]])
 
 
@@ -141,7 +148,7 @@ def main() -> None:
         print(f"round {r}: exit codes {[codes[r][name] for name in sorted(codes[r])]}", flush=True)
     table = report(args.root, args.procs, args.rounds, codes)
     print(f"{'round':>5s} {'checks':>6s} {'failed':>6s}  each run's first check: logit gap (%) (validation batches "
-          f"over the limit) [retry]")
+          f"over the limit; the same graphs again) [retry]")
     for row in table["rounds"]:
         cells = [cell(run) for run in row["runs"].values()]
         note = "" if row["checks"] == args.procs else \

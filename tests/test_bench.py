@@ -282,14 +282,17 @@ def test_compile_race_counts_each_rounds_first_checks_over_the_limit_and_their_r
               "compiled afresh, torch.compile's on-disk caches off until this run ends: ..."
     consoles = {(0, 1): [check("0.30")], (1, 1): [check("0.25")],
                 (0, 2): [check("43.31"), "[2026-12-01 10:00:09,000][vkan.train][INFO] - compiled path: batches over "
-                         "the limit: 1 of 10 (9: 98.0%)", retried, check("0.17")],  # failed, trained again, passed
+                         "the limit: 1 of 10 (9: 98.0%)", "[2026-12-01 10:00:10,000][vkan.train][INFO] - compiled "
+                         "path, the same graphs again: logits 0.31% apart, batches over the limit: 0 of 10", retried,
+                         check("0.17")],  # failed (a passing fault: sound when scored again), trained again, passed
                 (1, 2): [check("nan"), "error: the compiled model's logits ..."],  # non-finite: over the limit too
                 (0, 3): ["error: out of memory"]}  # a run that stopped before its check; run1 logged nothing
     for (run, round_), lines in consoles.items():
         (tmp_path / f"run{run}.round{round_}.log").write_text("\n".join(lines) + "\n")
-    assert race.checks_in(tmp_path / "run0.round2.log") == {"gaps": [43.31, 0.17], "batches_over": ["1/10"],
-                                                            "retried": True}
-    assert race.cell(race.checks_in(tmp_path / "run0.round2.log")) == "43.31 (1/10) [0.17]"
+    assert race.checks_in(tmp_path / "run0.round2.log") == {
+        "gaps": [43.31, 0.17], "batches_over": ["1/10"], "again": [{"gap": 0.31, "batches_over": "0/10"}],
+        "retried": True}
+    assert race.cell(race.checks_in(tmp_path / "run0.round2.log")) == "43.31 (1/10; again 0.31, 0/10) [0.17]"
     assert race.cell(race.checks_in(tmp_path / "run1.round1.log")) == "0.25"
     table = race.report(tmp_path, 2, 3, {1: {"run0": 0, "run1": 0}, 2: {"run0": 0, "run1": 1}, 3: {"run0": 1}})
     first, second, third = table["rounds"]

@@ -714,36 +714,51 @@ def check_compiled_scores(run: Run) -> None:
     """The first evaluation of an invocation on the compiled path: score the validation split through the compiled
     model and through the same weights outside torch.compile, log both, and stop if their logits differ by more than
     rounding does (``COMPILED_LOGIT_GAP``; ``vkan.engine.compare_forwards``): the graphs would be scoring some other
-    model. The logits, not the accuracies, are compared, on the same batches (why: ``COMPILED_LOGIT_GAP``).
+    model. The logits, not the accuracies, are compared, on the same batches (why: ``COMPILED_LOGIT_GAP``). On a
+    failure the same graphs score the split once more, and the log names the batches over the limit in both passes.
     ``train_and_close_epoch`` answers the first failure by compiling afresh; this raises the second."""
     if not check_due(run):
         return
     run.compiled_checked = True
-    acc, eager, gap, batch_gaps = compare_forwards(run.net, run.model, run.data.val, run.device, run.amp,
-                                                   full_batches=True)
+    compare = partial(compare_forwards, run.net, run.model, run.data.val, run.device, run.amp, full_batches=True)
+    first = compare()
+    acc, eager, gap, _ = first
     if run.ctx.is_main:
         report(f"compiled path checked: accuracy {acc:.4f} on the validation split, {eager:.4f} outside "
                f"torch.compile; logits {100 * gap:.2f}% apart (limit {100 * COMPILED_LOGIT_GAP:.0f}%)")
     if not gap <= COMPILED_LOGIT_GAP:  # NaN too: non-finite logits on either path
-        if run.ctx.is_main:  # a few batches (one graph replay?) or all of them (the weights?): a clue to the cause
-            report(f"compiled path: {batches_over_limit(batch_gaps)}")
-        again = (" also after the epoch was trained again on graphs compiled afresh, torch.compile's caches off"
-                 if run.compiled_afresh else "")
+        # Clues to the cause: a few batches (one graph replay?) or all (the weights?); the same again (a lasting
+        # fault of the graphs) or not (a passing one)?
+        again = compare()
+        if run.ctx.is_main:
+            report(f"compiled path: {batches_over_limit(first.batch_gaps)}")
+            report(f"compiled path, the same graphs again: logits {100 * again.gap:.2f}% apart, "
+                   f"{batches_over_limit(again.batch_gaps)}")
+        record = {"logit_gap": gap, "batches": len(first.batch_gaps),
+                  "batches_over_limit": over_limit(first.batch_gaps),
+                  "again": {"logit_gap": again.gap, "batches_over_limit": over_limit(again.batch_gaps)}}
+        retried = (" also after the epoch was trained again on graphs compiled afresh, torch.compile's caches off"
+                   if run.compiled_afresh else "")
         raise CompiledPathError(
             f"the compiled model's logits on the validation split are {100 * gap:.1f}% apart from those of the same "
             f"weights outside torch.compile (accuracy {acc:.4f} against {eager:.4f}; the limit is "
-            f"{100 * COMPILED_LOGIT_GAP:.0f}%; rounding alone moved them 0.1-0.3% on the CPU){again}: the compiled "
+            f"{100 * COMPILED_LOGIT_GAP:.0f}%; rounding alone moved them 0.1-0.3% on the CPU){retried}: the compiled "
             f"path ({run.summary['path']}) is not scoring the model being trained. This epoch is not logged or "
             f"checkpointed. Go on with another path: python train.py resume={run.run_dir} {other_path(run)} (with "
             f"no epoch checkpointed yet, run the command again with that override instead), and report it with the "
-            f"run's train.log and summary.json", gap, batch_gaps)
+            f"run's train.log and summary.json", gap, record)
+
+
+def over_limit(batch_gaps: Sequence[float]) -> List[int]:
+    """The validation batches (evaluation steps, ``ForwardComparison.batch_gaps``) whose own logit gap is over
+    ``COMPILED_LOGIT_GAP`` (NaN too)."""
+    return [i for i, g in enumerate(batch_gaps) if not g <= COMPILED_LOGIT_GAP]
 
 
 def batches_over_limit(batch_gaps: Sequence[float]) -> str:
-    """Which validation batches' own logit gaps (``ForwardComparison.batch_gaps``) are over ``COMPILED_LOGIT_GAP``:
-    "batches over the limit: 2 of 10 (3: 87.1%, 9: 4.2%)", the first ten of them."""
-    over = [(i, g) for i, g in enumerate(batch_gaps) if not g <= COMPILED_LOGIT_GAP]
-    shown = ", ".join(f"{i}: {100 * g:.1f}%" for i, g in over[:10]) + (", ..." if len(over) > 10 else "")
+    """``over_limit`` in words: "batches over the limit: 2 of 10 (3: 87.1%, 9: 4.2%)", the first ten of them."""
+    over = over_limit(batch_gaps)
+    shown = ", ".join(f"{i}: {100 * batch_gaps[i]:.1f}%" for i in over[:10]) + (", ..." if len(over) > 10 else "")
     return f"batches over the limit: {len(over)} of {len(batch_gaps)}" + (f" ({shown})" if over else "")
 
 
@@ -777,9 +792,7 @@ def compile_afresh(run: Run, failed: CompiledPathError) -> None:
         log.warning(f"epoch {epoch} is trained again from its start on graphs compiled afresh, torch.compile's "
                     f"on-disk caches off until this run ends: the compiled path scored another model "
                     f"(logits {100 * failed.gap:.1f}% apart)")
-    over = [i for i, g in enumerate(failed.batch_gaps) if not g <= COMPILED_LOGIT_GAP]
-    run.summary["compiled_afresh"] = {"epoch": epoch, "logit_gap": failed.gap, "batches_over_limit": over,
-                                      "batches": len(failed.batch_gaps)}
+    run.summary["compiled_afresh"] = {"epoch": epoch, **failed.record}
     run.summary.pop("compile_s", None)  # a new run's first step then times the compilation again
     import torch._dynamo
 
