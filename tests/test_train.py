@@ -808,7 +808,10 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
     assert race.BATCHES.search(which[0]) and race.AGAIN.search(again[0])
     assert not compile_caches.force_disable_caches  # back on, although the run failed
     assert not (tmp_path / "checkpoints" / "last.pt").exists() and not (tmp_path / "metrics.csv").exists()
-    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "failed: CompiledPathError"
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "failed: CompiledPathError"
+    assert summary["compiled_failed"]["again"]["batches_over_limit"] == [0, 1, 2, 3]  # the check that stopped it
+    assert summary["compiled_afresh"]["batches_over_limit"] == [0, 1, 2, 3]  # the one before, that was retried
     from types import SimpleNamespace
 
     default_mode = SimpleNamespace(summary={"path": "torch.compile (default mode)"})
@@ -823,6 +826,26 @@ def test_a_failed_check_names_the_validation_batches_over_the_limit():
     assert batches_over_limit([0.001, 0.002]) == "batches over the limit: 0 of 2"
     many = batches_over_limit([1.0] * 12 + [COMPILED_LOGIT_GAP])  # at the limit is within it
     assert many.startswith("batches over the limit: 12 of 13 (0: 100.0%,") and many.endswith("9: 100.0%, ...)")
+
+
+def test_a_failed_checks_second_pass_that_fails_itself_is_recorded_and_the_check_goes_on_to_its_retry(caplog):
+    from types import SimpleNamespace
+
+    from vkan.engine import ForwardComparison
+    from vkan.train import second_pass
+
+    run = SimpleNamespace(ctx=SimpleNamespace(is_main=True))
+
+    def broken():
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    with caplog.at_level(logging.INFO, logger="vkan.train"):
+        assert second_pass(run, broken) == {"error": "CUDA error: an illegal memory access was encountered"}
+        sound = second_pass(run, lambda: ForwardComparison(0.9, 0.9, 0.002, (0.001, 0.04)))
+    assert sound == {"logit_gap": 0.002, "batches_over_limit": [1]}
+    assert [r.message for r in caplog.records] == [
+        "compiled path, the same graphs again: failed (CUDA error: an illegal memory access was encountered)",
+        "compiled path, the same graphs again: logits 0.20% apart, batches over the limit: 1 of 2 (1: 4.0%)"]
 
 
 @pytest.mark.slow

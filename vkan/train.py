@@ -486,8 +486,8 @@ def train_and_close_epoch(run: Run) -> None:
     the run goes back to it and trains the epoch again on graphs compiled afresh (``compile_afresh``), which are
     checked in turn: the check has caught graphs scoring another model after a resume (bench/RESULTS.md), with
     nothing logged. Only the checked epoch is trained again: under ``trainer.eval_every`` > 1 the invocation's
-    epochs before it are logged already. The retry's compilation and epoch are not foreseen by
-    ``trainer.pause_after_minutes`` or ``max_minutes``; the epochs after it are."""
+    epochs before it are logged already. The failed check's second pass, the retry's compilation and its epoch are
+    not foreseen by ``trainer.pause_after_minutes`` or ``max_minutes``; the epochs after it are."""
     if not check_due(run):
         end_epoch(run, train_epoch(run))
         return
@@ -729,14 +729,10 @@ def check_compiled_scores(run: Run) -> None:
     if not gap <= COMPILED_LOGIT_GAP:  # NaN too: non-finite logits on either path
         # Clues to the cause: a few batches (one graph replay?) or all (the weights?); the same again (a lasting
         # fault of the graphs) or not (a passing one)?
-        again = compare()
         if run.ctx.is_main:
             report(f"compiled path: {batches_over_limit(first.batch_gaps)}")
-            report(f"compiled path, the same graphs again: logits {100 * again.gap:.2f}% apart, "
-                   f"{batches_over_limit(again.batch_gaps)}")
         record = {"logit_gap": gap, "batches": len(first.batch_gaps),
-                  "batches_over_limit": over_limit(first.batch_gaps),
-                  "again": {"logit_gap": again.gap, "batches_over_limit": over_limit(again.batch_gaps)}}
+                  "batches_over_limit": over_limit(first.batch_gaps), "again": second_pass(run, compare)}
         retried = (" also after the epoch was trained again on graphs compiled afresh, torch.compile's caches off"
                    if run.compiled_afresh else "")
         raise CompiledPathError(
@@ -747,6 +743,22 @@ def check_compiled_scores(run: Run) -> None:
             f"checkpointed. Go on with another path: python train.py resume={run.run_dir} {other_path(run)} (with "
             f"no epoch checkpointed yet, run the command again with that override instead), and report it with the "
             f"run's train.log and summary.json", gap, record)
+
+
+def second_pass(run: Run, compare) -> Dict[str, Any]:
+    """A failed check's diagnosis: the same graphs score the validation split once more (every rank, as ``compare``
+    reduces across them); its gap and batches over the limit, logged and returned. A diagnosis that fails itself (a
+    CUDA error of faulty graphs, say) is recorded as such, and the check's failure goes on to its retry."""
+    try:
+        again = compare()
+    except RuntimeError as err:
+        if run.ctx.is_main:
+            log.warning(f"compiled path, the same graphs again: failed ({err})")
+        return {"error": str(err)}
+    if run.ctx.is_main:
+        report(f"compiled path, the same graphs again: logits {100 * again.gap:.2f}% apart, "
+               f"{batches_over_limit(again.batch_gaps)}")
+    return {"logit_gap": again.gap, "batches_over_limit": over_limit(again.batch_gaps)}
 
 
 def over_limit(batch_gaps: Sequence[float]) -> List[int]:
@@ -931,6 +943,8 @@ def record_failure(cfg: DictConfig, ctx: dist.DistContext, run: Optional[Run], e
                     summary.setdefault(key, earlier[key])
     if not isinstance(err, Interrupted):
         summary.update(status=f"failed: {type(err).__name__}", error=str(err))
+    if isinstance(err, CompiledPathError):  # the check that stopped the run (``compiled_afresh``: the one before it)
+        summary["compiled_failed"] = err.record
     elif summary.get("status") != "interrupted":  # a second signal: stopped without a checkpoint
         summary.update(status="interrupted", error=str(err))
     if ctx.is_main:
