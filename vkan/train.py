@@ -943,10 +943,10 @@ def record_failure(cfg: DictConfig, ctx: dist.DistContext, run: Optional[Run], e
                     summary.setdefault(key, earlier[key])
     if not isinstance(err, Interrupted):
         summary.update(status=f"failed: {type(err).__name__}", error=str(err))
-    if isinstance(err, CompiledPathError):  # the check that stopped the run (``compiled_afresh``: the one before it)
-        summary["compiled_failed"] = err.record
     elif summary.get("status") != "interrupted":  # a second signal: stopped without a checkpoint
         summary.update(status="interrupted", error=str(err))
+    if isinstance(err, CompiledPathError):  # the check that stopped the run (``compiled_afresh``: the one before it)
+        summary["compiled_failed"] = err.record
     if ctx.is_main:
         write_json(run_dir / "summary.json", summary)
         if not isinstance(err, Interrupted):
