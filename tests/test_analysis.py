@@ -39,6 +39,9 @@ def test_load_runs_flattens_config_and_summary(sweep):
     assert runs["cfg.model.kwargs.kan.grid_range"].iloc[0] == (-1.0, 1.0)
     one = analysis.load_runs(sweep / "0")  # a single run folder works too
     assert len(one) == 1 and one["run_dir"].iloc[0] == str(sweep / "0")
+    picked = analysis.load_runs([sweep / "3", str(sweep / "0")])  # and a list of folders, in its order
+    assert list(picked["run_dir"]) == [str(sweep / "3"), str(sweep / "0")]
+    assert set(analysis.load_curves([sweep / "3", sweep / "0"])["run_dir"]) == set(picked["run_dir"])
 
 
 def test_summarize_gives_mean_and_std_over_seeds(sweep):

@@ -15,6 +15,7 @@ from vkan.kan import KANLinear
 from vkan.kan_tools import forward_with_kan_inputs, kan_layers
 
 PathLike = Union[str, Path]
+RunPaths = Union[PathLike, Sequence[PathLike]]  # a run folder, a sweep or tree of them, or a list of any of these
 SUMMARY_COLUMNS = ["model_name", "data", "seed", "params", "best_val_acc", "final_val_acc", "img_per_s", "wall_time_s",
                    "status"]
 
@@ -57,18 +58,19 @@ def newest_run(kind: str = "run", root: Optional[PathLike] = None) -> Path:
     return max(runs, key=lambda p: (p / "summary.json").stat().st_mtime)
 
 
-def find_runs(path: PathLike) -> List[Path]:
-    """Run folders (holding summary.json) at or under ``path``: one run, a sweep, or a tree of them."""
-    path = Path(path)
-    if (path / "summary.json").exists():
-        return [path]
-    runs = sorted(p.parent for p in path.rglob("summary.json"))
-    if not runs:
-        raise FileNotFoundError(f"no run folders (with summary.json) under {path}")
+def find_runs(paths: RunPaths) -> List[Path]:
+    """Run folders (holding summary.json) at or under ``paths``: one run, a sweep, a tree of them, or a list of
+    these (say, the runs of one comparison from two sessions), in the list's order."""
+    runs: List[Path] = []
+    for path in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
+        found = [path] if (path / "summary.json").exists() else sorted(p.parent for p in path.rglob("summary.json"))
+        if not found:
+            raise FileNotFoundError(f"no run folders (with summary.json) under {path}")
+        runs += found
     return runs
 
 
-def load_runs(path: PathLike) -> pd.DataFrame:
+def load_runs(path: RunPaths) -> pd.DataFrame:
     """One row per run: summary.json fields, the flattened config (``cfg.*`` columns), Hydra's config-group
     choices (``choice.model``, ``choice.experiment``, ...), the command line's overrides and ``run_dir``."""
     rows = []
@@ -143,7 +145,7 @@ def accuracy_summary(rows: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=["recipe", "seed_list"])
 
 
-def load_curves(path: PathLike) -> pd.DataFrame:
+def load_curves(path: RunPaths) -> pd.DataFrame:
     """Every run's metrics.csv stacked (one row per run and epoch) with ``run_dir``, model, data and seed."""
     frames = []
     for run in find_runs(path):
