@@ -2,6 +2,7 @@
 run folder, one-paragraph errors and exit codes (130/143 after an interrupt), and no empty run folders."""
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import math
@@ -49,11 +50,16 @@ def first_values(overrides: List[str]) -> Optional[List[str]]:
         return None
 
 
-def prints_only(argv: List[str]) -> bool:
-    """Whether the command line only prints (``--cfg``, ``--info``, ``--help``, ``--hydra-help``, completion)."""
+def hydra_args(argv: List[str]) -> argparse.Namespace:
+    """The command line as Hydra's own parser reads it (flags, and the overrides as ``args.overrides``)."""
     from hydra._internal.utils import get_args_parser
 
-    args, _ = get_args_parser().parse_known_args(argv)
+    return get_args_parser().parse_known_args(argv)[0]
+
+
+def prints_only(args: argparse.Namespace) -> bool:
+    """Whether the command line (``hydra_args``) only prints (``--cfg``, ``--info``, ``--help``, ``--hydra-help``,
+    completion)."""
     return bool(args.cfg or args.info or args.help or args.hydra_help or args.shell_completion)
 
 
@@ -64,12 +70,11 @@ def refuse_used_run_folders(argv: List[str]) -> None:
     parsers read the command line, so quoted values, ``+``/``++`` keys and every multirun flag count. Resumes run in
     a folder of their own, printing commands (``--cfg``, ``--info``, ``--help``) write nothing, and Hydra's dated
     default folders are new (``vkan.train.refuse_a_used_folder`` checks those, and any other caller of ``train``)."""
-    from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    if prints_only(argv):
+    args = hydra_args(argv)
+    if prints_only(args):
         return
-    args, _ = get_args_parser().parse_known_args(argv)
     try:
         parsed = OverridesParser.create().parse_overrides(args.overrides)
     except Exception:  # Hydra reports it
@@ -112,7 +117,7 @@ def preflight(argv: List[str], config_dir: Path = CONF_DIR, config_name: str = "
     from hydra import compose, initialize_config_dir
     from hydra.errors import ConfigCompositionException, MissingConfigException
 
-    if prints_only(argv):
+    if prints_only(hydra_args(argv)):
         OmegaConf.register_new_resolver("vkan_new_folder", lambda path: path, replace=True)
     refuse_used_run_folders(argv)
 

@@ -1,7 +1,7 @@
 """The errors vkan expects (bad config, missing data, unreadable checkpoint): each message says what to do,
 and the command line prints it as one paragraph, without a traceback (``HYDRA_FULL_ERROR=1`` shows it)."""
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 
 class VkanError(RuntimeError):
@@ -32,10 +32,14 @@ class DeviceStateError(VkanError):
 
 class CompiledPathError(DeviceStateError):
     """The compiled path's logits are further from those of the same weights outside torch.compile than rounding
-    takes them (``vkan.train.check_compiled_scores``); ``gap`` is their distance, a fraction of the logits' spread;
-    ``record`` what summary.json keeps of the check (``logit_gap``, ``batches``, ``batches_over_limit``, and the same
-    graphs' second pass as ``again``)."""
+    takes them (``vkan.train.check_compiled_scores``); ``record`` is what summary.json keeps of the check
+    (``logit_gap``: their distance, a fraction of the logits' spread; ``batches``, ``batches_over_limit``, and the
+    same graphs' second pass as ``again``)."""
 
-    def __init__(self, message: str, gap: float, record: Optional[Dict[str, Any]] = None) -> None:
+    def __init__(self, message: str, record: Dict[str, Any]) -> None:
         super().__init__(message)
-        self.gap, self.record = gap, dict(record or {"logit_gap": gap})
+        self.record = dict(record)
+
+    @property
+    def gap(self) -> float:
+        return self.record["logit_gap"]

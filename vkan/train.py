@@ -742,7 +742,7 @@ def check_compiled_scores(run: Run) -> None:
             f"path ({run.summary['path']}) is not scoring the model being trained. This epoch is not logged or "
             f"checkpointed. Go on with another path: python train.py resume={run.run_dir} {other_path(run)} (with "
             f"no epoch checkpointed yet, run the command again with that override instead), and report it with the "
-            f"run's train.log and summary.json", gap, record)
+            f"run's train.log and summary.json", record)
 
 
 def second_pass(run: Run, compare) -> Dict[str, Any]:
