@@ -1,9 +1,10 @@
-"""The small-data ViT pieces (vkan.small_data): the shifted patch tokenizer and locality self-attention."""
+"""The small-data ViT pieces (vkan.small_data): the shifted patch and convolutional tokenizers and locality
+self-attention."""
 import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-from vkan.small_data import LocalitySelfAttention, ShiftedPatchEmbed, small_data_layers
+from vkan.small_data import ConvPatchEmbed, LocalitySelfAttention, ShiftedPatchEmbed, small_data_layers
 
 
 def test_shifted_patch_tokenizer_sees_the_image_and_its_four_half_patch_diagonal_shifts():
@@ -18,6 +19,28 @@ def test_shifted_patch_tokenizer_sees_the_image_and_its_four_half_patch_diagonal
     # shift (dx, dy) = (-1, -1) half patches: pixel (r, c) shows the image at (r - 2, c - 2), zero outside
     assert torch.equal(first[1][2:, 2:], x[0, 0, :2, :2]) and (first[1][:2] == 0).all()
     assert torch.equal(first[4], x[0, 0, 2:6, 2:6])  # shift (+1, +1)
+
+
+def test_convolutional_tokenizer_ends_on_the_patch_grid_and_sees_beyond_its_patch():
+    torch.manual_seed(0)
+    embed = ConvPatchEmbed(img_size=16, patch_size=4, in_chans=3, embed_dim=8)
+    convs = [layer for layer in embed.proj if isinstance(layer, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(3, 64), (64, 8)]  # log2(4) = 2 halvings
+    x = torch.rand(1, 3, 16, 16)
+    tokens = embed(x)
+    assert tokens.shape == (1, 16, 8) and embed.num_patches == 16
+    nearby = x.clone()
+    nearby[:, :, 5, 5] += 10.0  # a pixel of the second patch row and column, next to the first patch
+    assert not torch.allclose(embed(nearby)[0, 0], tokens[0, 0])  # the first token sees it
+    far = x.clone()
+    far[:, :, 15, 15] += 10.0  # beyond the receptive field (13 px) of the first token
+    assert torch.equal(embed(far)[0, 0], tokens[0, 0])
+
+
+@pytest.mark.parametrize("patch_size", [3, 6])
+def test_convolutional_tokenizer_names_the_patch_sizes_it_takes(patch_size):
+    with pytest.raises(ValueError, match="square power-of-two patch size"):
+        ConvPatchEmbed(img_size=12, patch_size=patch_size, embed_dim=8)
 
 
 def test_locality_self_attention_never_attends_to_the_token_itself():
@@ -38,19 +61,20 @@ def test_small_data_names_become_timm_hooks_and_train():
     assert isinstance(model.patch_embed, ShiftedPatchEmbed) and isinstance(model.blocks[0].attn, LocalitySelfAttention)
     model(torch.randn(2, 3, 16, 16)).sum().backward()
     assert all(p.grad is not None for p in model.parameters())
-    with pytest.raises(ValueError, match="tokenizer='sptt': choose one of patch, spt"):
+    with pytest.raises(ValueError, match="tokenizer='sptt': choose one of patch, spt, conv"):
         small_data_layers({"tokenizer": "sptt"})
 
 
-def test_kan_and_mlp_twins_take_the_small_data_options_by_name_and_stay_parameter_matched():
+@pytest.mark.parametrize("tokenizer, embed_cls", [("spt", ShiftedPatchEmbed), ("conv", ConvPatchEmbed)])
+def test_kan_and_mlp_twins_take_the_small_data_options_by_name_and_stay_parameter_matched(tokenizer, embed_cls):
     import timm
 
     import vkan  # noqa: F401
 
-    options = dict(tokenizer="spt", attention="lsa", global_pool="avg", class_token=False, patch_size=2, depth=2)
+    options = dict(tokenizer=tokenizer, attention="lsa", global_pool="avg", class_token=False, patch_size=2, depth=2)
     kan = timm.create_model("vit_kan_tiny_patch4_32", num_classes=10, kan_hidden_multiple=1, **options)  # matched
     mlp = timm.create_model("vit_mlp_tiny_patch4_32", num_classes=10, **options)
-    assert isinstance(kan.patch_embed, ShiftedPatchEmbed) and isinstance(mlp.blocks[1].attn, LocalitySelfAttention)
+    assert isinstance(kan.patch_embed, embed_cls) and isinstance(mlp.blocks[1].attn, LocalitySelfAttention)
     assert kan.patch_embed.num_patches == 256
     n_kan, n_mlp = (sum(p.numel() for p in m.parameters()) for m in (kan, mlp))
     assert abs(n_kan / n_mlp - 1) < 0.01, (n_kan, n_mlp)

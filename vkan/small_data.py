@@ -1,8 +1,9 @@
-"""Small-data ViT pieces from "Vision Transformer for Small-Size Datasets" (Lee et al., 2021), as timm hooks:
-the shifted patch tokenizer (SPT, a timm ``embed_layer``) and locality self-attention (LSA, an ``attn_layer``).
+"""Small-data ViT pieces as timm hooks: from "Vision Transformer for Small-Size Datasets" (Lee et al., 2021) the
+shifted patch tokenizer (SPT, a timm ``embed_layer``) and locality self-attention (LSA, an ``attn_layer``); from
+"Escaping the Big Data Paradigm with Compact Transformers" (Hassani et al., 2021) the convolutional tokenizer.
 
-Both are picked by model kwargs (``tokenizer="spt"``, ``attention="lsa"``) that the KAN models and their MLP
-twins share, so the twins stay parameter-matched; the rest of the ViT stays timm's.
+They are picked by model kwargs (``tokenizer="spt"`` or ``"conv"``, ``attention="lsa"``) that the KAN models and
+their MLP twins share, so the twins stay parameter-matched; the rest of the ViT stays timm's.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Attention
 
 SHIFTS = ((-1, -1), (1, -1), (-1, 1), (1, 1))  # the four diagonal shifts, in units of half a patch
+CONV_TOKENIZER_WIDTH = 64  # channels of the convolutional tokenizer's stages before its last (CCT's)
 
 
 class ShiftedPatchEmbed(PatchEmbed):
@@ -43,6 +45,41 @@ class ShiftedPatchEmbed(PatchEmbed):
         return self.norm(self.proj(self.patch_norm(patches)))  # (B, N, embed_dim)
 
 
+class ConvPatchEmbed(PatchEmbed):
+    """Convolutional tokenizer: where ``PatchEmbed`` projects each patch with one strided convolution, this halves
+    the image log2(patch) times, each time by a 3x3 convolution (stride 1, no bias), ReLU and a 3x3 max-pooling of
+    stride 2, so it ends on the same token grid. The convolutions have ``CONV_TOKENIZER_WIDTH`` channels, the last
+    ``embed_dim``. CCT's tokenizer at this grid: patch 4 at 32 px is two stages, 64 tokens, 112k weights at width 192.
+
+    Takes timm's ``embed_layer`` call; (B, C, H, W) -> (B, N, embed_dim) like ``PatchEmbed`` with flatten. The
+    patch must be square and a power of two (a ValueError says so).
+    """
+
+    def __init__(self, img_size=224, patch_size=16, in_chans: int = 3, embed_dim: int = 768, norm_layer=None,
+                 flatten: bool = True, bias: bool = True, **kwargs):
+        super().__init__(img_size, patch_size, in_chans, embed_dim, norm_layer=norm_layer, flatten=flatten,
+                         bias=bias, **kwargs)
+        side, other = self.patch_size
+        if side != other or side < 2 or side & (side - 1):
+            raise ValueError(f"tokenizer='conv' halves the image once per stage, so it needs a square power-of-two "
+                             f"patch size (2, 4, 8, 16, ...), got patch_size={self.patch_size}; pick such a "
+                             f"model.kwargs.patch_size or another tokenizer")
+        stages = side.bit_length() - 1
+        widths = [in_chans] + [CONV_TOKENIZER_WIDTH] * (stages - 1) + [embed_dim]
+        layers = []
+        for width_in, width_out in zip(widths, widths[1:]):
+            layers += [nn.Conv2d(width_in, width_out, 3, padding=1, bias=False), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(3, stride=2, padding=1)]
+        self.proj = nn.Sequential(*layers)  # PatchEmbed.forward: proj, flatten, norm
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """He-normal convolutions, as CCT starts them; timm's ViT initialisation calls this after its own."""
+        for layer in self.proj:
+            if isinstance(layer, nn.Conv2d):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+
+
 class LocalitySelfAttention(Attention):
     """LSA: timm's attention with a learnable softmax temperature (starting at 1/sqrt(head_dim)) and no
     attention of a token to itself (the diagonal is masked), so attention looks at other tokens."""
@@ -68,7 +105,7 @@ class LocalitySelfAttention(Attention):
         return self.proj_drop(self.proj(x))
 
 
-TOKENIZERS = {"patch": PatchEmbed, "spt": ShiftedPatchEmbed}
+TOKENIZERS = {"patch": PatchEmbed, "spt": ShiftedPatchEmbed, "conv": ConvPatchEmbed}
 ATTENTIONS = {"standard": Attention, "lsa": LocalitySelfAttention}
 
 
