@@ -65,7 +65,8 @@ def build_run(overrides: List[str], out_dir: Path):
 def step_loops(run) -> Dict[str, Callable[[int], int]]:
     """{way: a function taking n optimizer steps that way and returning the images it saw}."""
     from vkan.engine import autocast
-    from vkan.train import EpochTotals, training_step
+    from vkan.run_state import EpochTotals
+    from vkan.train import training_step
 
     batches = iter(())
     x0, y0 = next(iter(run.data.train))

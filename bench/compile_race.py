@@ -38,12 +38,12 @@ from typing import Dict, List
 REPO = Path(__file__).resolve().parents[1]
 CHECK = re.compile(r"compiled path checked: accuracy ([\d.]+) on the validation split, ([\d.]+) outside "
                    r"torch\.compile; logits ([\d.]+|nan|inf)% apart")
-BATCHES = re.compile(r"compiled path: batches over the limit: (\d+) of (\d+)")  # vkan.train.check_compiled_scores
+BATCHES = re.compile(r"compiled path: batches over the limit: (\d+) of (\d+)")  # vkan.compiled_check.check_compiled_scores
 AGAIN = re.compile(r"compiled path, the same graphs again: logits ([\d.]+|nan|inf)% apart, batches over the limit: "
                    r"(\d+) of (\d+)")
 RETRIED = "is trained again from its start on graphs compiled afresh"  # vkan.train.compile_afresh's warning
 sys.path.insert(0, str(REPO))
-from vkan.train import COMPILED_LOGIT_GAP  # noqa: E402 - the checkout's vkan, as the runs use it
+from vkan.compiled_check import COMPILED_LOGIT_GAP  # noqa: E402 - the checkout's vkan, as the runs use it
 
 LIMIT = 100 * COMPILED_LOGIT_GAP  # percent, as the log lines give the gap
 SKIPS_THE_CHECK = ("trainer.limit_val_batches", "trainer.eval_every", "trainer.compile", "debug")

@@ -1,5 +1,5 @@
 """How far apart two forwards of the same weights are, against two nearby models: what the app's compiled-path check
-(``vkan.train.check_compiled_scores``) must tell apart.
+(``vkan.compiled_check.check_compiled_scores``) must tell apart.
 
     python bench/logit_gap.py model=vit data=cifar10 data.val_split=holdout trainer.device=cpu \\
         trainer.precision=bf16 trainer.batch_size=128 --stages 100 300 --later 1 10 --val-batches 8
@@ -51,7 +51,8 @@ def train_steps(run, n: int) -> None:
     """``n`` optimizer steps of the app's ``training_step``, going on through the loader's epochs as ``train.py``
     does (each epoch its own order and augmentation) from where ``run.step`` stands."""
     from vkan.engine import limited
-    from vkan.train import EpochTotals, training_step
+    from vkan.run_state import EpochTotals
+    from vkan.train import training_step
 
     totals = EpochTotals.zeros(run.device)
     while n > 0:

@@ -17,6 +17,7 @@ import torch.nn as nn
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+import vkan.compiled_check as vcheck
 from vkan import load_run
 from vkan.checkpoint import build_model_from_checkpoint, load_checkpoint
 from vkan.config import model_spec, resumed_config, validate
@@ -426,6 +427,22 @@ def test_offline_arrays_are_read_once_per_process_but_every_load_gets_its_own_co
     assert changed.shape == (5, 2, 2) and changed.min() == 1
 
 
+def test_a_split_in_chunk_files_loads_in_chunk_order_and_a_bad_chunk_stops_it(tmp_path):
+    import numpy as np
+
+    from vkan.data.arrays import load_offline
+
+    (tmp_path / "digits").mkdir()
+    for chunk in (0, 1, 2, 10):  # read side by side; 10 comes after 2
+        np.savez(tmp_path / "digits" / f"train-{chunk}.npz", images=np.full((2, 2, 2), chunk, np.uint8),
+                 labels=np.full(2, chunk, np.uint8))
+    images, labels = load_offline(tmp_path, "digits", "train")
+    assert labels.tolist() == [0, 0, 1, 1, 2, 2, 10, 10] and images[:, 0, 0].tolist() == labels.tolist()
+    (tmp_path / "digits" / "train-1.npz").write_bytes(b"not a zip file")
+    with pytest.raises(DatasetError, match="train-1.npz is not a readable dataset file"):
+        load_offline(tmp_path, "digits", "train")
+
+
 # --- runs ------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -792,7 +809,7 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
         assert len(checked) == 1  # once an invocation
         assert bench_script("compile_race").CHECK.search(checked[0])  # the line bench/compile_race.py counts
         gap = float(re.search(r"logits ([0-9.]+)% apart", checked[0]).group(1))
-        assert (gap == 0) == (path == "same model") and gap < 100 * vtrain.COMPILED_LOGIT_GAP
+        assert (gap == 0) == (path == "same model") and gap < 100 * vcheck.COMPILED_LOGIT_GAP
         return
     with caplog.at_level(logging.INFO, logger="vkan.train"), pytest.raises(
             DeviceStateError, match="the compiled model's logits .* apart from those of the same weights outside "
@@ -815,11 +832,11 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
     from types import SimpleNamespace
 
     default_mode = SimpleNamespace(summary={"path": "torch.compile (default mode)"})
-    assert vtrain.other_path(default_mode) == "trainer.compile=false"  # off the default mode: eager
+    assert vcheck.other_path(default_mode) == "trainer.compile=false"  # off the default mode: eager
 
 
 def test_a_failed_check_names_the_validation_batches_over_the_limit():
-    from vkan.train import COMPILED_LOGIT_GAP, batches_over_limit
+    from vkan.compiled_check import COMPILED_LOGIT_GAP, batches_over_limit
 
     gaps = [0.001, 0.871, 0.002, float("nan"), 0.042]
     assert batches_over_limit(gaps) == "batches over the limit: 3 of 5 (1: 87.1%, 3: nan%, 4: 4.2%)"
@@ -832,7 +849,7 @@ def test_a_failed_checks_second_pass_that_fails_itself_is_recorded_and_the_check
     from types import SimpleNamespace
 
     from vkan.engine import ForwardComparison
-    from vkan.train import second_pass
+    from vkan.compiled_check import second_pass
 
     run = SimpleNamespace(ctx=SimpleNamespace(is_main=True))
 
@@ -880,7 +897,7 @@ def test_a_failed_compiled_path_check_trains_the_epoch_again_on_graphs_compiled_
     with caplog.at_level(logging.INFO, logger="vkan.train"):
         summary = train(make_cfg(tmp_path / "new", RESUME, data_dir))
     assert summary["status"] == "finished" and summary["compiled_afresh"]["epoch"] == 1
-    assert summary["compiled_afresh"]["logit_gap"] > vtrain.COMPILED_LOGIT_GAP
+    assert summary["compiled_afresh"]["logit_gap"] > vcheck.COMPILED_LOGIT_GAP
     afresh = summary["compiled_afresh"]
     assert afresh["batches"] >= 2 and afresh["batches_over_limit"] == list(range(afresh["batches"]))  # all rolled
     assert afresh["again"]["batches_over_limit"] == afresh["batches_over_limit"]  # and again: the fault lasts
@@ -985,11 +1002,11 @@ def test_compile_mode_auto_uses_cuda_graphs_only_for_a_small_model_on_one_gpu(mo
 
 
 def test_time_budget_counts_a_compiled_models_first_evaluation_once(monkeypatch):
-    import vkan.train as vtrain
+    import vkan.run_state as vstate
 
     now = {"t": 0.0}
-    monkeypatch.setattr(vtrain.time, "perf_counter", lambda: now["t"])
-    clock = vtrain.EpochClock(budget_s=400.0, start=0.0)
+    monkeypatch.setattr(vstate.time, "perf_counter", lambda: now["t"])
+    clock = vstate.EpochClock(budget_s=400.0, start=0.0)
 
     def at(t):
         now["t"] = t
@@ -1138,7 +1155,7 @@ def test_a_failed_check_under_cuda_graphs_drops_the_graphs_compiles_afresh_and_t
     import vkan.train as vtrain
     from vkan.evaluate import evaluate_run
 
-    real, real_compiled, gaps, caches_off = vtrain.compare_forwards, vtrain.compiled, [], []
+    real, real_compiled, gaps, caches_off = vcheck.compare_forwards, vtrain.compiled, [], []
 
     def failing_once(*args, **kwargs):  # the first check is told that every batch was 100% apart; the same graphs'
         # second pass (the failure's diagnosis) and the afresh graphs' check get the real comparison
@@ -1151,7 +1168,7 @@ def test_a_failed_check_under_cuda_graphs_drops_the_graphs_compiles_afresh_and_t
         caches_off.append(compile_caches.force_disable_caches)
         return real_compiled(run, net)
 
-    monkeypatch.setattr(vtrain, "compare_forwards", failing_once)
+    monkeypatch.setattr(vcheck, "compare_forwards", failing_once)
     monkeypatch.setattr(vtrain, "compiled", compiled)
     cfg = make_cfg(tmp_path, ["model.kwargs.depth=2", "data=mnist", "data.subset=2000", "trainer.epochs=2",
                               "trainer.batch_size=256", "logger=none", "trainer.progress_bar=false",
@@ -1161,7 +1178,7 @@ def test_a_failed_check_under_cuda_graphs_drops_the_graphs_compiles_afresh_and_t
     assert summary["status"] == "finished" and summary["compiled_afresh"]["epoch"] == 1
     afresh = summary["compiled_afresh"]
     assert afresh["batches_over_limit"] == list(range(afresh["batches"])) and afresh["again"]["batches_over_limit"] == []
-    assert len(gaps) == 3 and max(gaps[1:]) <= vtrain.COMPILED_LOGIT_GAP and caches_off == [False, True]
+    assert len(gaps) == 3 and max(gaps[1:]) <= vcheck.COMPILED_LOGIT_GAP and caches_off == [False, True]
     rows = read_metrics(tmp_path)
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     eager = evaluate_run(str(tmp_path), which="last", split="val", data_dir=str(data_dir), batch_size=256,

@@ -119,7 +119,7 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
     same weights: the compiled path and the module outside it, say. The gap is the root mean square of the two
     logits' difference over that of ``reference``'s logits, each taken about the image's mean logit (a shift of all
     of an image's logits changes no prediction); summed across ranks. What rounding and nearby models give:
-    ``bench/logit_gap.py``, and ``vkan.train.COMPILED_LOGIT_GAP``. ``full_batches``: ``model`` sees only batches of
+    ``bench/logit_gap.py``, and ``vkan.compiled_check.COMPILED_LOGIT_GAP``. ``full_batches``: ``model`` sees only batches of
     the loader's ``batch_size`` (``full_batch_forward``).
     """
     size = getattr(loader, "batch_size", None) if full_batches else None

@@ -32,7 +32,7 @@ class DeviceStateError(VkanError):
 
 class CompiledPathError(DeviceStateError):
     """The compiled path's logits are further from those of the same weights outside torch.compile than rounding
-    takes them (``vkan.train.check_compiled_scores``); ``record`` is what summary.json keeps of the check
+    takes them (``vkan.compiled_check.check_compiled_scores``); ``record`` is what summary.json keeps of the check
     (``logit_gap``: their distance, a fraction of the logits' spread; ``batches``, ``batches_over_limit``, and the
     same graphs' second pass as ``again``)."""
 

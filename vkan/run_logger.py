@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 # one row per epoch; *_ema columns are empty without EMA, test_* only in the last epoch's row. Time: epoch_s is the
 # epoch's training; eval_s its scoring (validation, and test in the last row; an invocation's first also compiles
@@ -15,6 +16,17 @@ from typing import Any, Dict, Optional
 # the checkpoint, logs and checks
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_loss_ema", "val_acc_ema", "test_loss",
                   "test_acc", "test_acc_ema", "lr", "img_per_s", "epoch_s", "eval_s", "wall_s", "peak_mem_gib"]
+
+
+log = logging.getLogger("vkan.train")  # the training loop's lines, in the run's train.log under Hydra
+
+
+def report(message: str) -> None:
+    """One line to the console and, under Hydra, to the run's train.log."""
+    if logging.getLogger().handlers:
+        log.info(message)
+    else:
+        print(message, flush=True)
 
 
 def wandb_has_login() -> bool:

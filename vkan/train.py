@@ -1,5 +1,5 @@
 """The training loop: ``train(cfg)`` in named steps: set up a run, train an epoch, end the epoch (evaluate,
-log, checkpoint), finish. Each step reads in one sitting; ``Run`` carries what they share."""
+log, checkpoint), finish. Each step reads in one sitting; ``Run`` (``vkan.run_state``) carries what they share."""
 from __future__ import annotations
 
 import contextlib
@@ -13,10 +13,9 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional
 
 import torch
 import torch.nn as nn
@@ -26,141 +25,16 @@ from vkan import distributed as dist
 from vkan.checkpoint import (build_model_from_checkpoint, copy_checkpoint, epochs_done, load_checkpoint, rng_state,
                              save_checkpoint, set_rng_state)
 from vkan.config import holds_a_run, model_spec, used_folder_message, validate
-from vkan.data import DataBundle, build_data, resolve_data_dir
-from vkan.engine import (ModelWithLoss, autocast, autocast_dtype, compare_forwards, evaluate, limited, progress,
-                         resolve_device)
+from vkan.compiled_check import check_compiled_scores, check_due, disable_compile_caches, drop_compiled_graphs
+from vkan.data import build_data, resolve_data_dir
+from vkan.engine import ModelWithLoss, autocast, autocast_dtype, evaluate, limited, progress, resolve_device
 from vkan.errors import CompiledPathError, ConfigError, DeviceStateError, NonFiniteLossError, VkanError
 from vkan.interrupt import Interrupted, StopSignal, interruption
 from vkan.kan_tools import copy_kan_grids, kan_layers, param_groups, update_grids
-from vkan.run_logger import RunLogger, write_json
+from vkan.run_logger import RunLogger, report, write_json
+from vkan.run_state import EpochClock, EpochTotals, Run
 
 log = logging.getLogger("vkan.train")
-
-
-def report(message: str) -> None:
-    """One line to the console and, under Hydra, to the run's train.log."""
-    if logging.getLogger().handlers:
-        log.info(message)
-    else:
-        print(message, flush=True)
-
-
-@dataclass
-class EpochTotals:
-    """Running sums of one epoch, kept on the device (no host sync per step)."""
-
-    sums: torch.Tensor  # (2,): loss sum, correct predictions
-    count: int = 0
-    seconds: float = 0.0
-
-    @classmethod
-    def zeros(cls, device: torch.device, state: Optional[dict] = None) -> "EpochTotals":
-        state = state or {"loss_sum": 0.0, "correct": 0.0, "count": 0, "seconds": 0.0}
-        sums = torch.tensor([state["loss_sum"], state["correct"]], device=device, dtype=torch.float64)
-        return cls(sums, int(state["count"]), float(state["seconds"]))
-
-    def add(self, sums: torch.Tensor, count: int) -> None:
-        """A step's (2,) sums (``vkan.engine.ModelWithLoss``) over ``count`` images: one kernel, no host sync."""
-        self.sums += sums
-        self.count += count
-
-    def state(self) -> dict:
-        loss_sum, correct = self.sums.tolist()
-        return {"loss_sum": loss_sum, "correct": correct, "count": self.count, "seconds": self.seconds}
-
-
-@dataclass
-class EpochClock:
-    """What ``trainer.max_minutes`` decides on: the training time of a whole epoch (less the one-off compile)
-    and the evaluation + checkpoint tail of the latest epoch."""
-
-    budget_s: Optional[float]
-    start: float = field(default_factory=time.perf_counter)
-    train_s: float = 0.0
-    tail_s: float = 0.0
-    tail_start: float = 0.0
-    epochs: int = 0  # epochs ended in this invocation
-
-    def trained(self, seconds: float, one_off: float) -> None:
-        """An epoch's training ended after ``seconds`` (``one_off`` of them compiling, in the first epoch)."""
-        self.train_s = max(0.0, seconds - (one_off if self.epochs == 0 else 0.0))
-        self.tail_start = time.perf_counter()
-
-    def ended(self) -> None:
-        """The epoch's evaluation and checkpoint are done."""
-        self.tail_s, self.epochs = time.perf_counter() - self.tail_start, self.epochs + 1
-
-    def next_epoch_overruns(self, budget_s: float, tails: int = 1) -> bool:
-        """Whether the time so far, one more epoch's training and ``tails`` evaluation + checkpoint tails would end
-        past ``budget_s``."""
-        return time.perf_counter() - self.start + self.train_s + tails * self.tail_s > budget_s
-
-    def another_overruns(self, compiled: bool = False) -> bool:
-        """Whether this epoch's evaluation, checkpoint and test scoring, then another epoch with its own, would
-        end past the budget (a tail not measured yet counts as nothing). A ``compiled`` model's first tail also
-        compiled its evaluation graph, a one-off that can be a minute when several runs compile side by side,
-        so until a second tail is measured it stands for this epoch's tail alone."""
-        if not self.budget_s:
-            return False
-        return self.next_epoch_overruns(self.budget_s, tails=1 if compiled and self.epochs < 2 else 3)
-
-
-@dataclass
-class Run:
-    """Everything the steps of one training run share."""
-
-    cfg: DictConfig
-    ctx: dist.DistContext
-    device: torch.device
-    amp: Optional[torch.dtype]
-    run_dir: Path
-    stop: StopSignal
-    summary: Dict[str, Any]
-    data: Optional[DataBundle] = None
-    spec: Dict[str, Any] = field(default_factory=dict)
-    model: Optional[nn.Module] = None
-    net: Optional[nn.Module] = None  # the model as it runs, with its loss (ModelWithLoss): DDP-wrapped and/or compiled
-    optimizer: Optional[torch.optim.Optimizer] = None
-    scheduler: Any = None
-    ema: Any = None  # timm ModelEmaV3 or None
-    mixup: Any = None  # timm Mixup or None
-    criterion: Optional[nn.Module] = None
-    logger: Optional[RunLogger] = None
-    steps_per_epoch: int = 0
-    has_kan: bool = False
-    epochs_done: int = 0  # completed epochs
-    batches_done: int = 0  # batches of the current epoch already trained (a mid-epoch resume)
-    step: int = 0  # optimizer steps so far
-    best: Dict[str, Any] = field(default_factory=lambda: {"acc": -1.0, "epoch": -1, "acc_ema": -1.0})
-    partial: Optional[EpochTotals] = None  # the interrupted epoch's totals, on resume
-    compiled_checked: bool = False  # this invocation's compiled scores were compared with eager ones
-    compiled_afresh: bool = False  # a failed check had the model compiled again (``train_and_close_epoch``)
-    caches_were: Optional[bool] = None  # torch.compile's cache switch before ``compile_afresh`` turned it off
-    rates: List[float] = field(default_factory=list)  # img/s of this invocation's epochs
-    rates_before: List[float] = field(default_factory=list)  # steady img/s of earlier invocations run the same way
-    wall0: float = field(default_factory=time.perf_counter)
-    wall_before: float = 0.0  # seconds the earlier invocations of a resumed run took (from its checkpoint)
-    clock: Optional[EpochClock] = None  # trainer.max_minutes
-    data_s: float = 0.0  # seconds build_data took (photo sets decode their images here)
-    out_of_time: bool = False  # another epoch would pass trainer.max_minutes: the current one was the last
-
-    def steady_rates(self) -> List[float]:
-        """img/s of every epoch but the first of each invocation (compilation, warm-up), over the invocations that
-        ran as this one does (``setup``; checkpoints before this record: this invocation only)."""
-        return self.rates_before + self.rates[1:]
-
-    def setup(self) -> List[Any]:
-        """What an img/s depends on besides the model: processes, device type and the path (eager, compile mode)."""
-        return [self.ctx.world_size, self.device.type, self.summary.get("path")]
-
-    def wall_time(self) -> float:
-        """Seconds the run has taken so far, over every invocation (a resumed run adds its earlier ones)."""
-        return self.wall_before + time.perf_counter() - self.wall0
-
-    @property
-    def is_compiled(self) -> bool:
-        """Whether the model runs through ``torch.compile`` (the path ``compiled`` chose and recorded)."""
-        return self.summary.get("path", "").startswith("torch.compile")
 
 
 def train(cfg: DictConfig) -> Dict[str, Any]:
@@ -698,82 +572,6 @@ def validation_metrics(run: Run) -> Dict[str, float]:
     return out
 
 
-# The compiled path's logits against the module's outside it: rounding left them 0.12-0.32% apart on the CPU, while
-# a model one optimizer step away was 10-23% apart early in a run, and 0.3-2.0 points of accuracy (bench/logit_gap.py,
-# bench/RESULTS.md): the logits tell the two apart, accuracies less well.
-COMPILED_LOGIT_GAP = 0.03
-
-
-def check_due(run: Run) -> bool:
-    """Whether this invocation's compiled path has yet to pass ``check_compiled_scores`` (never on a path that is
-    not compiled, or when ``trainer.limit_val_batches`` scores only part of the validation split)."""
-    return run.is_compiled and not run.compiled_checked and not run.cfg.trainer.limit_val_batches
-
-
-def check_compiled_scores(run: Run) -> None:
-    """The first evaluation of an invocation on the compiled path: score the validation split through the compiled
-    model and through the same weights outside torch.compile, log both, and stop if their logits differ by more than
-    rounding does (``COMPILED_LOGIT_GAP``; ``vkan.engine.compare_forwards``): the graphs would be scoring some other
-    model. The logits, not the accuracies, are compared, on the same batches (why: ``COMPILED_LOGIT_GAP``). On a
-    failure the same graphs score the split once more, and the log names the batches over the limit in both passes.
-    ``train_and_close_epoch`` answers the first failure by compiling afresh; this raises the second."""
-    if not check_due(run):
-        return
-    run.compiled_checked = True
-    compare = partial(compare_forwards, run.net, run.model, run.data.val, run.device, run.amp, full_batches=True)
-    first = compare()
-    acc, eager, gap, _ = first
-    if run.ctx.is_main:
-        report(f"compiled path checked: accuracy {acc:.4f} on the validation split, {eager:.4f} outside "
-               f"torch.compile; logits {100 * gap:.2f}% apart (limit {100 * COMPILED_LOGIT_GAP:.0f}%)")
-    if not gap <= COMPILED_LOGIT_GAP:  # NaN too: non-finite logits on either path
-        # Clues to the cause: a few batches (one graph replay?) or all (the weights?); the same again (a lasting
-        # fault of the graphs) or not (a passing one)?
-        if run.ctx.is_main:
-            report(f"compiled path: {batches_over_limit(first.batch_gaps)}")
-        record = {"logit_gap": gap, "batches": len(first.batch_gaps),
-                  "batches_over_limit": over_limit(first.batch_gaps), "again": second_pass(run, compare)}
-        retried = (" also after the epoch was trained again on graphs compiled afresh, torch.compile's caches off"
-                   if run.compiled_afresh else "")
-        raise CompiledPathError(
-            f"the compiled model's logits on the validation split are {100 * gap:.1f}% apart from those of the same "
-            f"weights outside torch.compile (accuracy {acc:.4f} against {eager:.4f}; the limit is "
-            f"{100 * COMPILED_LOGIT_GAP:.0f}%; rounding alone moved them 0.1-0.3% on the CPU){retried}: the compiled "
-            f"path ({run.summary['path']}) is not scoring the model being trained. This epoch is not logged or "
-            f"checkpointed. Go on with another path: python train.py resume={run.run_dir} {other_path(run)} (with "
-            f"no epoch checkpointed yet, run the command again with that override instead), and report it with the "
-            f"run's train.log and summary.json", record)
-
-
-def second_pass(run: Run, compare) -> Dict[str, Any]:
-    """A failed check's diagnosis: the same graphs score the validation split once more (every rank, as ``compare``
-    reduces across them); its gap and batches over the limit, logged and returned. A diagnosis that fails itself (a
-    CUDA error of faulty graphs, say) is recorded as such, and the check's failure goes on to its retry."""
-    try:
-        again = compare()
-    except RuntimeError as err:
-        if run.ctx.is_main:
-            log.warning(f"compiled path, the same graphs again: failed ({err})")
-        return {"error": str(err)}
-    if run.ctx.is_main:
-        report(f"compiled path, the same graphs again: logits {100 * again.gap:.2f}% apart, "
-               f"{batches_over_limit(again.batch_gaps)}")
-    return {"logit_gap": again.gap, "batches_over_limit": over_limit(again.batch_gaps)}
-
-
-def over_limit(batch_gaps: Sequence[float]) -> List[int]:
-    """The validation batches (evaluation steps, ``ForwardComparison.batch_gaps``) whose own logit gap is over
-    ``COMPILED_LOGIT_GAP`` (NaN too)."""
-    return [i for i, g in enumerate(batch_gaps) if not g <= COMPILED_LOGIT_GAP]
-
-
-def batches_over_limit(batch_gaps: Sequence[float]) -> str:
-    """``over_limit`` in words: "batches over the limit: 2 of 10 (3: 87.1%, 9: 4.2%)", the first ten of them."""
-    over = over_limit(batch_gaps)
-    shown = ", ".join(f"{i}: {100 * batch_gaps[i]:.1f}%" for i in over[:10]) + (", ..." if len(over) > 10 else "")
-    return f"batches over the limit: {len(over)} of {len(batch_gaps)}" + (f" ({shown})" if over else "")
-
-
 def epoch_start(run: Run) -> Dict[str, Any]:
     """What ``rewind`` needs to train the coming epoch again: the run's checkpoint payload, serialised in host
     memory (so the device's memory and the epoch's ``peak_mem_gib`` are as without it), and this invocation's
@@ -795,10 +593,8 @@ def rewind(run: Run, start: Dict[str, Any]) -> None:
 
 
 def compile_afresh(run: Run, failed: CompiledPathError) -> None:
-    """Forget every compiled graph of the process (dynamo's code caches and the CUDA graphs), turn torch.compile's
-    on-disk caches off until the run ends (``force_disable_caches``: Inductor's graph, AOTAutograd, autotuning and
-    profile caches; Triton's kernel cache stays), compile the model again, and say so in train.log and the
-    summary."""
+    """Drop every compiled graph of the process and compile the model again, torch.compile's on-disk caches off
+    until the run ends (``drop_compiled_graphs``); say so in train.log and the summary."""
     epoch = run.epochs_done + 1
     if run.ctx.is_main:
         log.warning(f"epoch {epoch} is trained again from its start on graphs compiled afresh, torch.compile's "
@@ -806,36 +602,10 @@ def compile_afresh(run: Run, failed: CompiledPathError) -> None:
                     f"(logits {100 * failed.gap:.1f}% apart)")
     run.summary["compiled_afresh"] = {"epoch": epoch, **failed.record}
     run.summary.pop("compile_s", None)  # a new run's first step then times the compilation again
-    import torch._dynamo
-
-    torch._dynamo.reset()
-    if torch.cuda.is_initialized():
-        with contextlib.suppress(ImportError, AttributeError):  # torch's own reset drops them in recent versions
-            from torch._inductor.cudagraph_trees import reset_cudagraph_trees
-
-            reset_cudagraph_trees()
-    was = disable_compile_caches(True)
+    was = drop_compiled_graphs()
     run.caches_were = was if run.caches_were is None else run.caches_were
     run.net = build_net(run)
     run.compiled_afresh, run.compiled_checked = True, False  # the new graphs' first evaluation is checked too
-
-
-def disable_compile_caches(disabled: bool) -> bool:
-    """Set torch.compile's ``force_disable_caches`` (``torch.compiler.config`` in recent torch, else Inductor's
-    config); return what it was."""
-    import torch._inductor.config
-
-    config = getattr(torch.compiler, "config", None)
-    if config is None or not hasattr(config, "force_disable_caches"):
-        config = torch._inductor.config
-    was, config.force_disable_caches = bool(config.force_disable_caches), disabled
-    return was
-
-
-def other_path(run: Run) -> str:
-    """The override that takes a run off its compiled path: CUDA graphs -> torch.compile's default mode -> eager."""
-    return "trainer.compile=false" if run.summary["path"] == "torch.compile (default mode)" else \
-        "trainer.compile_mode=null"
 
 
 def test_metrics(run: Run, row: Dict[str, Any]) -> Dict[str, float]:
