@@ -37,10 +37,10 @@ def test_convolutional_tokenizer_ends_on_the_patch_grid_and_sees_beyond_its_patc
     assert torch.equal(embed(far)[0, 0], tokens[0, 0])
 
 
-@pytest.mark.parametrize("patch_size", [3, 6])
-def test_convolutional_tokenizer_names_the_patch_sizes_it_takes(patch_size):
-    with pytest.raises(ValueError, match="square power-of-two patch size"):
-        ConvPatchEmbed(img_size=12, patch_size=patch_size, embed_dim=8)
+@pytest.mark.parametrize("img_size, patch_size", [(12, 3), (12, 6), (28, 8)])
+def test_convolutional_tokenizer_names_the_patch_sizes_it_takes(img_size, patch_size):
+    with pytest.raises(ValueError, match="square power-of-two patch size .* that divides the image"):
+        ConvPatchEmbed(img_size=img_size, patch_size=patch_size, embed_dim=8)
 
 
 def test_locality_self_attention_never_attends_to_the_token_itself():

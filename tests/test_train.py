@@ -252,6 +252,21 @@ def test_unknown_kan_option_fails_before_training_naming_the_valid_ones(tmp_path
 
 
 @pytest.mark.parametrize("override,message", [
+    ("+model.kwargs.tokenizer=sptt", r"cannot be built with the model.kwargs given: tokenizer='sptt': choose one of "
+                                     r"patch, spt, conv"),
+    ("+model.kwargs.patch_size=3", r"tokenizer='conv' .* a square power-of-two patch size .* pick such a "
+                                   r"\+model.kwargs.patch_size"),
+])
+def test_model_kwargs_the_model_refuses_fail_at_set_up_as_bad_input(tmp_path, override, message):
+    cfg = make_cfg(tmp_path, ["data=synthetic", "data.n_train=64", "data.n_test=32", "trainer.device=cpu",
+                              "logger=none", "+model.kwargs.tokenizer=conv" if "patch_size" in override else "seed=0",
+                              override])
+    with pytest.raises(ConfigError, match=message):
+        train(cfg)
+    assert not (tmp_path / "metrics.csv").exists()
+
+
+@pytest.mark.parametrize("override,message", [
     ("trainer.batch_size=0", r"trainer.batch_size=0 is not valid: it must be an integer >= 1"),
     ("trainer.batch_size=-4", r"trainer.batch_size=-4 is not valid"),
     ("trainer.epochs=0", r"trainer.epochs=0 is not valid"),
@@ -1104,6 +1119,18 @@ def test_resume_auto_finds_the_newest_unfinished_run_of_the_same_config(tmp_path
     older = run("before_the_keys", "interrupted", OmegaConf.create(saved_before_the_keys), 5000)
     assert latest_unfinished_run(cfg, [tmp_path / "outputs"]) == older
     validate(OmegaConf.create(saved_before_the_keys))  # and its config still passes the checks
+
+
+def test_a_cifar10_run_saved_before_the_tokenizer_key_is_the_patch_tokenizers_run_not_the_recipes_conv_one(tmp_path):
+    from omegaconf import OmegaConf
+
+    from vkan.config import same_run_config
+
+    patch = make_cfg(tmp_path, ["experiment=cifar10", "model.kwargs.tokenizer=patch"])
+    saved = OmegaConf.to_container(patch, resolve=True)
+    del saved["model"]["kwargs"]["tokenizer"]  # as runs before the experiment had a tokenizer saved their config
+    assert same_run_config(OmegaConf.create(saved), patch)  # resume=auto finds it under the patch tokenizer
+    assert not same_run_config(OmegaConf.create(saved), make_cfg(tmp_path, ["experiment=cifar10"]))  # not under conv
 
 
 def test_evaluation_shows_progress(capsys):

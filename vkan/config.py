@@ -27,7 +27,8 @@ COMPILE_MODES = ("auto", None, "default", "reduce-overhead", "max-autotune", "ma
 # keys added after runs were first saved, with the value that runs saved without them behaved as
 ADDED_KEYS = {"trainer.score_test": True, "trainer.max_minutes": None, "trainer.pause_after_minutes": None,
               "model.kwargs.kan.base_init": "kaiming", "model.kwargs.kan_hidden_multiple": 1,
-              "optimizer.kan_spline_lr_scale": 1.0, "optimizer.kan_spline_weight_decay": None}
+              "optimizer.kan_spline_lr_scale": 1.0, "optimizer.kan_spline_weight_decay": None,
+              "model.kwargs.tokenizer": "patch"}
 
 
 def flat_items(node: dict, prefix: str = "") -> Iterator[Tuple[str, Any]]:

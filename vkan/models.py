@@ -161,7 +161,8 @@ def _no_pretrained(variant: str, pretrained: bool) -> None:
 
 def _build(variant: str, cls, kwargs: Dict[str, Any]):
     """timm's builder: attaches the pretrained config (``model.pretrained_cfg``) and handles ``features_only``.
-    ``tokenizer="spt"`` / ``attention="lsa"`` (vkan.small_data) become timm's ``embed_layer`` / ``attn_layer``."""
+    ``tokenizer="spt"`` or ``"conv"`` / ``attention="lsa"`` (vkan.small_data) become timm's ``embed_layer`` /
+    ``attn_layer``."""
     kwargs = small_data_layers(kwargs)
     out_indices = kwargs.pop("out_indices", 3)
     return build_model_with_cfg(cls, variant, False, pretrained_filter_fn=checkpoint_filter_fn,

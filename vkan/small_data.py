@@ -52,7 +52,7 @@ class ConvPatchEmbed(PatchEmbed):
     ``embed_dim``. CCT's tokenizer at this grid: patch 4 at 32 px is two stages, 64 tokens, 112k weights at width 192.
 
     Takes timm's ``embed_layer`` call; (B, C, H, W) -> (B, N, embed_dim) like ``PatchEmbed`` with flatten. The
-    patch must be square and a power of two (a ValueError says so).
+    patch must be square, a power of two and divide the image (a ValueError says so).
     """
 
     def __init__(self, img_size=224, patch_size=16, in_chans: int = 3, embed_dim: int = 768, norm_layer=None,
@@ -60,10 +60,12 @@ class ConvPatchEmbed(PatchEmbed):
         super().__init__(img_size, patch_size, in_chans, embed_dim, norm_layer=norm_layer, flatten=flatten,
                          bias=bias, **kwargs)
         side, other = self.patch_size
-        if side != other or side < 2 or side & (side - 1):
+        uneven = self.img_size is not None and any(n % side for n in self.img_size)
+        if side != other or side < 2 or side & (side - 1) or uneven:
             raise ValueError(f"tokenizer='conv' halves the image once per stage, so it needs a square power-of-two "
-                             f"patch size (2, 4, 8, 16, ...), got patch_size={self.patch_size}; pick such a "
-                             f"model.kwargs.patch_size or another tokenizer")
+                             f"patch size (2, 4, 8, 16, ...) that divides the image, got patch_size="
+                             f"{self.patch_size} for img_size={self.img_size}; pick such a +model.kwargs.patch_size "
+                             f"or another tokenizer")
         stages = side.bit_length() - 1
         widths = [in_chans] + [CONV_TOKENIZER_WIDTH] * (stages - 1) + [embed_dim]
         layers = []

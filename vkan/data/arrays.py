@@ -75,7 +75,7 @@ def load_offline(data_dir: Path, name: str, split: str, verify: bool = True) -> 
         known = KNOWN_SHA256.get(f"{name}/{path.name}") if verify else None
         return _read_npz(path.resolve(), stat.st_size, stat.st_mtime_ns, known)
 
-    with ThreadPoolExecutor(max_workers=len(paths)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(paths), 8)) as pool:
         images, labels = zip(*pool.map(read, paths))  # in the files' order
     x, y = np.concatenate(images), np.concatenate(labels).astype(np.int64)
     expected = EXPECTED_COUNTS.get((name, split))
