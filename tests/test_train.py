@@ -722,52 +722,6 @@ def test_best_checkpoint_keeps_its_epoch_when_last_is_saved_again(tmp_path, monk
     assert torch.load(best)["epoch"] == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]
 
 
-def test_checkpoint_writer_writes_each_payload_as_it_was_when_saved_in_order_with_its_links(tmp_path):
-    from vkan.checkpoint import CheckpointWriter
-
-    writer, weights = CheckpointWriter(), torch.zeros(3)
-    last, best = tmp_path / "last.pt", tmp_path / "best.pt"
-    writer.save(last, {"w": weights, "epoch": 1, "nested": [weights, (weights,)]}, links=(best,))
-    weights += 5  # training goes on while the file is written
-    writer.save(last, {"w": weights, "epoch": 2})
-    writer.wait()
-    first, second = torch.load(best), torch.load(last)
-    assert first["epoch"] == 1 and torch.equal(first["w"], torch.zeros(3))
-    assert torch.equal(first["nested"][0], torch.zeros(3)) and torch.equal(first["nested"][1][0], torch.zeros(3))
-    assert second["epoch"] == 2 and torch.equal(second["w"], torch.full((3,), 5.0))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]  # no temporary left
-
-
-def test_a_checkpoint_write_that_fails_in_the_background_raises_once_from_the_next_wait(tmp_path):
-    from vkan.checkpoint import CheckpointWriter
-
-    writer, blocker = CheckpointWriter(), tmp_path / "a_file"
-    blocker.write_text("x")
-    writer.save(blocker / "last.pt", {"epoch": 1})  # its folder is a file: the write fails on the thread
-    with pytest.raises(OSError):
-        writer.wait()
-    writer.wait()  # reported once
-    writer.save(tmp_path / "last.pt", {"epoch": 2}, wait=True)
-    assert torch.load(tmp_path / "last.pt")["epoch"] == 2
-
-
-def test_a_run_whose_last_checkpoint_was_not_written_is_failed_not_finished(tmp_path, monkeypatch):
-    import vkan.checkpoint as vckpt
-
-    def disk_full(path, payload):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(vckpt, "save_checkpoint", disk_full)
-    cfg = make_cfg(tmp_path, ["data=synthetic", "data.n_train=64", "data.n_test=32", "model.kwargs.depth=1",
-                              "trainer.epochs=1", "trainer.batch_size=32", "trainer.device=cpu",
-                              "trainer.progress_bar=false", "logger=none"])
-    with pytest.raises(OSError, match="No space left"):
-        train(cfg)
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["status"] == "failed: OSError" and "No space left" in summary["error"]
-    assert [int(r["epoch"]) for r in read_metrics(tmp_path)] == [1]  # the epoch's record is kept
-
-
 def test_corrupt_checkpoint_says_so_names_the_other_one_and_gives_no_torch_advice(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "best.pt").write_bytes(b"PK\x03\x04 not really a checkpoint")

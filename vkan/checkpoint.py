@@ -5,10 +5,9 @@ import json
 import os
 import random
 import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 import timm
@@ -62,71 +61,6 @@ def copy_checkpoint(source: Path, target: Path) -> None:
     except OSError:  # no hard links here (some network or FAT file systems): copy the bytes
         shutil.copyfile(source, tmp)
     os.replace(tmp, target)
-
-
-def on_host(payload: Any) -> Any:
-    """A copy of ``payload`` whose tensors are host-memory copies (containers rebuilt, other values shared): what
-    a checkpoint written later holds, whatever training does to the originals meanwhile. Device tensors are copied
-    without a sync each, then waited for once."""
-    copies = []
-
-    def copy(value: Any) -> Any:
-        if isinstance(value, torch.Tensor):
-            host = value.detach().to("cpu", copy=True, non_blocking=value.is_cuda)
-            copies.append(host)
-            return host
-        if isinstance(value, dict):
-            return {k: copy(v) for k, v in value.items()}
-        if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
-            return type(value)(*(copy(v) for v in value))
-        if isinstance(value, (list, tuple)):
-            return type(value)(copy(v) for v in value)
-        return value
-
-    out = copy(payload)
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()  # the non-blocking copies have landed
-    return out
-
-
-class CheckpointWriter:
-    """Writes one run's checkpoints in order: ``save`` copies the payload to host memory (``on_host``), then writes
-    the file (``save_checkpoint``) and its links (``copy_checkpoint``: best.pt ...) on a background thread while
-    training goes on; ``wait=True`` writes before returning. Each save first waits for the one before, and a write
-    that failed raises from the next ``save`` or ``wait``, so no failure passes unseen and no older file lands
-    after a newer one."""
-
-    def __init__(self) -> None:
-        self._thread: Optional[threading.Thread] = None
-        self._error: Optional[BaseException] = None
-
-    def save(self, path: Path, payload: Dict[str, Any], links: Tuple[Path, ...] = (), wait: bool = False) -> None:
-        self.wait()
-        host = on_host(payload)
-
-        def write() -> None:
-            try:
-                save_checkpoint(path, host)
-                for link in links:
-                    copy_checkpoint(path, link)
-            except BaseException as err:  # raised by the next save or wait, in the training thread
-                self._error = err
-
-        if wait:
-            write()
-            self.wait()
-        else:
-            self._thread = threading.Thread(target=write, name=f"checkpoint {path.name}")
-            self._thread.start()
-
-    def wait(self) -> None:
-        """Until the latest write has ended; raise its error, if it failed."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
 
 
 def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> Dict[str, Any]:

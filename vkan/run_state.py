@@ -12,7 +12,6 @@ import torch.nn as nn
 from omegaconf import DictConfig
 
 from vkan import distributed as dist
-from vkan.checkpoint import CheckpointWriter
 from vkan.data import DataBundle
 from vkan.interrupt import StopSignal
 from vkan.run_logger import RunLogger
@@ -116,7 +115,6 @@ class Run:
     clock: Optional[EpochClock] = None  # trainer.max_minutes
     data_s: float = 0.0  # seconds build_data took (photo sets decode their images here)
     out_of_time: bool = False  # another epoch would pass trainer.max_minutes: the current one was the last
-    checkpoints: CheckpointWriter = field(default_factory=CheckpointWriter)  # rank 0 writes them, in order
 
     def steady_rates(self) -> List[float]:
         """img/s of every epoch but the first of each invocation (compilation, warm-up), over the invocations that

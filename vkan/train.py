@@ -22,7 +22,8 @@ import torch.nn as nn
 from omegaconf import DictConfig, OmegaConf
 
 from vkan import distributed as dist
-from vkan.checkpoint import build_model_from_checkpoint, epochs_done, load_checkpoint, rng_state, set_rng_state
+from vkan.checkpoint import (build_model_from_checkpoint, copy_checkpoint, epochs_done, load_checkpoint, rng_state,
+                             save_checkpoint, set_rng_state)
 from vkan.config import holds_a_run, model_spec, used_folder_message, validate
 from vkan.compiled_check import check_compiled_scores, check_due, disable_compile_caches, drop_compiled_graphs
 from vkan.data import build_data, resolve_data_dir
@@ -58,8 +59,6 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
             return finish(run)
         except BaseException as err:
             stopped = interruption(err)
-            if run is not None:
-                settle_checkpoints(run)
             record_failure(cfg, ctx, run, stopped or err)
             if stopped is not None and stopped is not err:
                 raise stopped from None  # a signal inside torch.compile, which wrapped it: exit as interrupted
@@ -458,7 +457,7 @@ def time_first_step(run: Run, t0: float) -> None:
 def stop_mid_epoch(run: Run, totals: EpochTotals, signum: int) -> None:
     """Checkpoint this exact step (the epoch's totals included), record it and raise ``Interrupted``."""
     if run.ctx.is_main:
-        run.checkpoints.save(run.run_dir / "checkpoints" / "last.pt", checkpoint_payload(run, totals), wait=True)
+        save_checkpoint(run.run_dir / "checkpoints" / "last.pt", checkpoint_payload(run, totals))
     raise_interrupted(run, signum)
 
 
@@ -658,12 +657,13 @@ def checkpoint_payload(run: Run, partial: Optional[EpochTotals] = None, row: Opt
 
 
 def write_checkpoints(run: Run, row: Dict[str, Any], improved: Dict[str, bool]) -> None:
-    """last.pt every epoch, written while the next epoch trains (``CheckpointWriter``); best.pt (best_ema.pt) is
-    the same checkpoint, linked, when the epoch improved on it."""
+    """last.pt every epoch; best.pt (best_ema.pt) is the same checkpoint, linked, when the epoch improved on it."""
     folder = run.run_dir / "checkpoints"
-    better = {"best.pt": improved[""], "best_ema.pt": improved["_ema"] and run.ema is not None}
-    run.checkpoints.save(folder / "last.pt", checkpoint_payload(run, row=row),
-                         links=tuple(folder / name for name, yes in better.items() if yes))
+    save_checkpoint(folder / "last.pt", checkpoint_payload(run, row=row))
+    if improved[""]:
+        copy_checkpoint(folder / "last.pt", folder / "best.pt")
+    if improved["_ema"] and run.ema is not None:
+        copy_checkpoint(folder / "last.pt", folder / "best_ema.pt")
 
 
 def update_summary(run: Run, row: Dict[str, Any]) -> None:
@@ -682,9 +682,7 @@ def update_summary(run: Run, row: Dict[str, Any]) -> None:
 # --- the end -------------------------------------------------------------------------------------------------
 
 def finish(run: Run) -> Dict[str, Any]:
-    """Status, rank agreement and the last line, once the last checkpoint is on disk; the summary is written by the
-    logger."""
-    run.checkpoints.wait()  # a failed write fails the run here
+    """Status, rank agreement and the last line; the summary is written by the logger."""
     if run.ctx.world_size > 1:
         run.summary["ranks_in_sync"] = dist.ranks_in_sync(run.model)
     done = run.epochs_done >= run.cfg.trainer.epochs or run.out_of_time
@@ -700,15 +698,6 @@ def finish(run: Run) -> Dict[str, Any]:
         report(f"{run.summary['status']}: best val acc {run.best['acc']:.4f} (epoch {run.best['epoch']}){test} | "
                f"results in {run.run_dir}")
     return run.summary
-
-
-def settle_checkpoints(run: Run) -> None:
-    """Let a checkpoint still being written end before a failed run records how it ended; a write that failed as
-    well is logged (the run's own error is the one reported)."""
-    try:
-        run.checkpoints.wait()
-    except Exception as err:
-        log.error(f"the checkpoint being written when the run stopped was not saved: {err}")
 
 
 # What a resumed run's summary.json keeps of its earlier invocations' record when it fails before its first epoch
