@@ -26,6 +26,12 @@ them), and so do the launches that a short device step cannot hide. The profiler
 its wall times are not the benchmark's.
 
     python bench/app_step.py model=vit data=synthetic --steps 100 --profile 20 --json out.json
+
+``--checkpoints N`` then writes the run's checkpoint N times as an epoch's end does (``vkan.train.checkpoint_payload``
+through ``vkan.checkpoint.save_checkpoint``, into the temporary folder) and gives the median time and the file's
+size, beside the time an epoch's training takes at the app's img/s: what the checkpoint costs an epoch.
+
+    python bench/app_step.py experiment=cifar10 model=vit_kan --checkpoints 5
 """
 from __future__ import annotations
 
@@ -182,6 +188,22 @@ def print_profile(rows: List[dict]) -> None:
         print(f"| {r['way']} | {r['wall_ms']:.2f} | {busy} | {calls} |")
 
 
+def time_checkpoints(run, n: int) -> dict:
+    """The epoch end's checkpoint write, ``n`` times (each after a device sync, so earlier work is not counted):
+    the median and every time in seconds, and the file's size in MB."""
+    from vkan.checkpoint import save_checkpoint
+    from vkan.train import checkpoint_payload
+
+    path = run.run_dir / "checkpoints" / "timed.pt"
+    seconds = []
+    for _ in range(n):
+        sync(run.device)
+        t0 = time.perf_counter()
+        save_checkpoint(path, checkpoint_payload(run, row={}))
+        seconds.append(time.perf_counter() - t0)
+    return {"save_s": statistics.median(seconds), "saves_s": seconds, "mb": path.stat().st_size / 1e6}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py (default: model=vit_kan data=mnist)")
@@ -189,6 +211,8 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="then N steps of each way under torch.profiler: device busy time and host calls a step")
+    parser.add_argument("--checkpoints", type=int, default=0, metavar="N",
+                        help="then write the run's checkpoint N times: median seconds and size, against an epoch")
     parser.add_argument("--json", type=Path, help="also write the rows (and the run's facts) here")
     args = parser.parse_args(argv)
     from vkan import distributed as dist
@@ -200,21 +224,29 @@ def main(argv=None) -> None:
         try:
             rows = measure(run, args.steps, args.rounds)
             profiled = profile(run, args.profile) if args.profile > 0 else []
+            checkpoint = time_checkpoints(run, args.checkpoints) if args.checkpoints > 0 else None
             failed = False
         finally:
             run.logger.finish(failed=failed)
             dist.cleanup(run.ctx)
         facts = {"model": run.spec["model_name"], "data": run.cfg.data.name, "batch": run.cfg.trainer.batch_size,
                  "device": str(run.device), "path": run.summary["path"], "overrides": args.overrides,
-                 "git_commit": run.summary["git_commit"], "steps_taken": run.step}
+                 "git_commit": run.summary["git_commit"], "steps_taken": run.step,
+                 "steps_per_epoch": run.steps_per_epoch}
     print(f"# {facts['model']} on {facts['data']}, batch {facts['batch']}, {facts['device']}, {facts['path']}")
     print("| way | img/s | vs bare (median, min-max over rounds) |\n|---|---|---|")
     for r in rows:
         print(f"| {r['way']} | {r['img_per_s']:,.0f} | {r['vs_bare']:.2f} ({r['vs_bare_min']:.2f}-{r['vs_bare_max']:.2f}) |")
     if profiled:
         print_profile(profiled)
+    if checkpoint:
+        app = next(r for r in rows if r["way"] == "app")
+        checkpoint["epoch_train_s"] = facts["steps_per_epoch"] * facts["batch"] / app["img_per_s"]
+        print(f"checkpoint: {checkpoint['mb']:.1f} MB, written in {checkpoint['save_s']:.3f} s (median of "
+              f"{args.checkpoints}), against {checkpoint['epoch_train_s']:.2f} s to train an epoch of "
+              f"{facts['steps_per_epoch']} steps at the app's {app['img_per_s']:,.0f} img/s")
     if args.json:
-        write_json(args.json, {**facts, "rows": rows, "profile": profiled})
+        write_json(args.json, {**facts, "rows": rows, "profile": profiled, "checkpoint": checkpoint})
 
 
 if __name__ == "__main__":

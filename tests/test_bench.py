@@ -82,7 +82,8 @@ def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_ste
     monkeypatch.setattr(vtrain, "refit_grids", lambda run, x: refits.append(run.step))
     app_step.main(["data=synthetic", "data.n_train=256", "data.n_test=64", "model.kwargs.depth=1",
                    "trainer.batch_size=32", "trainer.device=cpu", "trainer.grid_update.every=4",
-                   "trainer.grid_update.until_epoch=5", "--steps", "2", "--rounds", "2", "--json", str(out)])
+                   "trainer.grid_update.until_epoch=5", "--steps", "2", "--rounds", "2", "--checkpoints", "2",
+                   "--json", str(out)])
     result = json.loads(out.read_text())
     # warm-up 2 + 2 rounds x 2 steps, for each of the two app ways: 12 steps, a grid refit at steps 0, 4 and 8
     assert result["steps_taken"] == 12 and refits == [0, 4, 8]
@@ -92,6 +93,10 @@ def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_ste
     assert all(r["img_per_s"] > 0 and len(r["rounds"]) == 2 for r in rows.values())
     assert rows["bare"]["vs_bare"] == 1.0
     assert result["profile"] == []
+    checkpoint = result["checkpoint"]  # the run's own checkpoint, written twice, against an epoch of 8 steps
+    assert len(checkpoint["saves_s"]) == 2 and checkpoint["save_s"] > 0 and checkpoint["mb"] > 1
+    assert result["steps_per_epoch"] == 8 and checkpoint["epoch_train_s"] == pytest.approx(
+        8 * 32 / rows["app"]["img_per_s"])
 
 
 def test_app_step_profile_gives_host_calls_a_step_per_way(tmp_path, capsys, bench_script):
