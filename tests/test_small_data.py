@@ -43,6 +43,20 @@ def test_convolutional_tokenizer_names_the_patch_sizes_it_takes(img_size, patch_
         ConvPatchEmbed(img_size=img_size, patch_size=patch_size, embed_dim=8)
 
 
+@pytest.mark.parametrize("tokenizer", ["spt", "conv"])
+def test_tokenizers_take_timms_new_image_size_and_refuse_a_new_patch_size(tokenizer):
+    model = VisionTransformer(img_size=16, patch_size=4, embed_dim=16, depth=1, num_heads=2, num_classes=3,
+                              **small_data_layers({"tokenizer": tokenizer}))
+    model.set_input_size(img_size=32)  # timm's way: the grid and the position embedding follow
+    assert model.patch_embed.num_patches == 64 and model(torch.randn(1, 3, 32, 32)).shape == (1, 3)
+    with pytest.raises(ValueError, match=r"is built for patch_size=\(4, 4\) and cannot change it to \(8, 8\)"):
+        model.set_input_size(patch_size=8)
+    if tokenizer == "conv":
+        with pytest.raises(ValueError, match="that divides the image"):
+            model.set_input_size(img_size=30)
+    assert model.patch_embed.img_size == (32, 32)  # a refused change leaves the model as it was
+
+
 def test_locality_self_attention_never_attends_to_the_token_itself():
     torch.manual_seed(0)
     attn = LocalitySelfAttention(8, num_heads=2).eval()

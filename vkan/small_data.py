@@ -12,14 +12,30 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.layers import PatchEmbed
+from timm.layers import PatchEmbed, to_2tuple
 from timm.models.vision_transformer import Attention
 
 SHIFTS = ((-1, -1), (1, -1), (-1, 1), (1, 1))  # the four diagonal shifts, in units of half a patch
 CONV_TOKENIZER_WIDTH = 64  # channels of the convolutional tokenizer's stages before its last (CCT's)
 
 
-class ShiftedPatchEmbed(PatchEmbed):
+class FixedPatchEmbed(PatchEmbed):
+    """A ``PatchEmbed`` whose projection is built for one patch size: timm's ``set_input_size`` (how a timm ViT
+    changes its input) takes a new image size, and refuses a new patch size with a ValueError instead of swapping in
+    a projection of the wrong shape."""
+
+    def set_input_size(self, img_size=None, patch_size=None) -> None:
+        if patch_size is not None and to_2tuple(patch_size) != self.patch_size:
+            raise ValueError(f"{type(self).__name__} is built for patch_size={self.patch_size} and cannot change it to "
+                             f"{to_2tuple(patch_size)}; create the model with the new patch size instead")
+        self.check_grid(to_2tuple(img_size) if img_size is not None else self.img_size)
+        super().set_input_size(img_size=img_size)
+
+    def check_grid(self, img_size) -> None:
+        """Raise a ValueError if this tokenizer cannot cut ``img_size`` into its grid (here: any size can)."""
+
+
+class ShiftedPatchEmbed(FixedPatchEmbed):
     """SPT: the image and its four diagonal shifts by half a patch (zero-filled) are stacked on the channel
     axis, cut into patches, each flattened patch layer-normalised and linearly projected to a token.
 
@@ -45,7 +61,7 @@ class ShiftedPatchEmbed(PatchEmbed):
         return self.norm(self.proj(self.patch_norm(patches)))  # (B, N, embed_dim)
 
 
-class ConvPatchEmbed(PatchEmbed):
+class ConvPatchEmbed(FixedPatchEmbed):
     """Convolutional tokenizer: where ``PatchEmbed`` projects each patch with one strided convolution, this halves
     the image log2(patch) times, each time by a 3x3 convolution (stride 1, no bias), ReLU and a 3x3 max-pooling of
     stride 2, so it ends on the same token grid. The convolutions have ``CONV_TOKENIZER_WIDTH`` channels, the last
@@ -59,14 +75,8 @@ class ConvPatchEmbed(PatchEmbed):
                  flatten: bool = True, bias: bool = True, **kwargs):
         super().__init__(img_size, patch_size, in_chans, embed_dim, norm_layer=norm_layer, flatten=flatten,
                          bias=bias, **kwargs)
-        side, other = self.patch_size
-        uneven = self.img_size is not None and any(n % side for n in self.img_size)
-        if side != other or side < 2 or side & (side - 1) or uneven:
-            raise ValueError(f"tokenizer='conv' halves the image once per stage, so it needs a square power-of-two "
-                             f"patch size (2, 4, 8, 16, ...) that divides the image, got patch_size="
-                             f"{self.patch_size} for img_size={self.img_size}; pick such a +model.kwargs.patch_size "
-                             f"or another tokenizer")
-        stages = side.bit_length() - 1
+        self.check_grid(self.img_size)
+        stages = self.patch_size[0].bit_length() - 1
         widths = [in_chans] + [CONV_TOKENIZER_WIDTH] * (stages - 1) + [embed_dim]
         layers = []
         for width_in, width_out in zip(widths, widths[1:]):
@@ -74,6 +84,15 @@ class ConvPatchEmbed(PatchEmbed):
                        nn.MaxPool2d(3, stride=2, padding=1)]
         self.proj = nn.Sequential(*layers)  # PatchEmbed.forward: proj, flatten, norm
         self.init_weights()
+
+    def check_grid(self, img_size) -> None:
+        side, other = self.patch_size
+        uneven = img_size is not None and any(n % side for n in img_size)
+        if side != other or side < 2 or side & (side - 1) or uneven:
+            raise ValueError(f"tokenizer='conv' halves the image once per stage, so it needs a square power-of-two "
+                             f"patch size (2, 4, 8, 16, ...) that divides the image, got patch_size="
+                             f"{self.patch_size} for img_size={img_size}; pick such a +model.kwargs.patch_size "
+                             f"or another tokenizer")
 
     def init_weights(self) -> None:
         """He-normal convolutions, as CCT starts them; timm's ViT initialisation calls this after its own."""
