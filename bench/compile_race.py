@@ -61,19 +61,18 @@ def checks_in(console_log: Path) -> dict:
             "retried": RETRIED in text}
 
 
-def command(run_dir: Path, seed: int, rounds: int, round_: int, extra: List[str],
-            model: str = "vit_kan") -> List[str]:
-    """round 1: a new run of ``model`` in ``run_dir``; later rounds: its resume (Hydra's files of the resume in a
-    subfolder)."""
+def command(run_dir: Path, seed: int, rounds: int, round_: int, extra: List[str]) -> List[str]:
+    """round 1: a new run in ``run_dir`` (``extra``: its model and other overrides); later rounds: its resume
+    (Hydra's files of the resume in a subfolder)."""
     if round_ == 1:
-        return [sys.executable, str(REPO / "train.py"), f"model={model}", "data=synthetic", f"seed={seed}",
+        return [sys.executable, str(REPO / "train.py"), "data=synthetic", f"seed={seed}",
                 f"trainer.epochs={rounds}", "trainer.max_epochs_this_run=1", "logger=none",
                 "trainer.progress_bar=false", f"hydra.run.dir={run_dir}", *extra]
     return [sys.executable, str(REPO / "train.py"), f"resume={run_dir}", f"hydra.run.dir={run_dir}/.resume-{round_}"]
 
 
 def run_round(root: Path, procs: int, rounds: int, round_: int, private: bool, extra: List[str],
-              timeout_s: float, model: str = "vit_kan") -> Dict[str, int]:
+              timeout_s: float) -> Dict[str, int]:
     """Start every run's invocation of this round at once and wait for all (killing any still running after
     ``timeout_s``); {run: exit code}."""
     started = {}
@@ -83,7 +82,7 @@ def run_round(root: Path, procs: int, rounds: int, round_: int, private: bool, e
         env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(caches / "inductor"),
                "TRITON_CACHE_DIR": str(caches / "triton")}
         log = open(root / f"run{i}.round{round_}.log", "w")
-        argv = command(run_dir, i, rounds, round_, extra, model)
+        argv = command(run_dir, i, rounds, round_, extra)
         started[run_dir.name] = (subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT), log)
     codes, deadline = {}, time.monotonic() + timeout_s
     for name, (proc, log) in started.items():
@@ -143,8 +142,8 @@ def main() -> None:
     args.root.mkdir(parents=True, exist_ok=True)
     codes = {}
     for r in range(1, args.rounds + 1):
-        codes[r] = run_round(args.root, args.procs, args.rounds, r, args.private_caches, args.set, args.timeout,
-                             args.model)
+        codes[r] = run_round(args.root, args.procs, args.rounds, r, args.private_caches,
+                             [f"model={args.model}", *args.set], args.timeout)
         print(f"round {r}: exit codes {[codes[r][name] for name in sorted(codes[r])]}", flush=True)
     table = report(args.root, args.procs, args.rounds, codes)
     print(f"{'round':>5s} {'checks':>6s} {'failed':>6s}  each run's first check: logit gap (%) (validation batches "

@@ -309,9 +309,9 @@ def test_compile_race_counts_each_rounds_first_checks_over_the_limit_and_their_r
 
 def test_compile_race_starts_the_chosen_model_then_resumes_it_from_its_folder(tmp_path, bench_script):
     race = bench_script("compile_race")
-    start = race.command(tmp_path / "run3", 3, 2, 1, ["trainer.compile_mode=default"], model="vit")
+    start = race.command(tmp_path / "run3", 3, 2, 1, ["model=vit", "trainer.compile_mode=default"])
     assert "model=vit" in start and "seed=3" in start and start[-1] == "trainer.compile_mode=default"
-    resume = race.command(tmp_path / "run3", 3, 2, 2, ["trainer.compile_mode=default"], model="vit")
+    resume = race.command(tmp_path / "run3", 3, 2, 2, ["model=vit", "trainer.compile_mode=default"])
     assert f"resume={tmp_path / 'run3'}" in resume and not any(a.startswith(("model=", "trainer.")) for a in resume)
 
 

@@ -106,7 +106,7 @@ def test_two_runs_started_together_keep_their_records_apart(tmp_path, data_dir):
 
 
 def test_the_used_folder_check_reads_the_command_line_as_hydra_does(tmp_path, monkeypatch):
-    from vkan.cli import refuse_used_run_folders
+    from vkan.cli import hydra_args, refuse_used_run_folders
 
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "sweep" / "3").mkdir(parents=True)
@@ -119,12 +119,12 @@ def test_the_used_folder_check_reads_the_command_line_as_hydra_does(tmp_path, mo
                ["hparams_search=optuna", "hydra.sweep.dir=sweep"], ["-m", "seed=0,1", "hydra.sweep.subdir=one"]]
     for argv in refused:
         with pytest.raises(SystemExit):
-            refuse_used_run_folders(argv)
+            refuse_used_run_folders(hydra_args(argv))
     for argv in (["resume=run"], ["--cfg", "job", "hydra.run.dir=run"], ["-mc", "job", "hydra.sweep.dir=sweep"],
                  ["hydra.run.dir=new"], ["hydra.run.dir=2024"],
                  ["-m", "hydra.sweep.dir=2024"], ["-m", "hydra.sweep.subdir=${hydra.job.num}_x", "seed=0,1"],
                  ["hparams_search=null", "hydra.sweep.dir=sweep"], ["seed=range(0,3)", "model=vit"], []):
-        refuse_used_run_folders(argv)  # lets these through
+        refuse_used_run_folders(hydra_args(argv))  # lets these through
 
 
 @pytest.mark.slow

@@ -63,7 +63,7 @@ def prints_only(args: argparse.Namespace) -> bool:
     return bool(args.cfg or args.info or args.help or args.hydra_help or args.shell_completion)
 
 
-def refuse_used_run_folders(argv: List[str]) -> None:
+def refuse_used_run_folders(args: argparse.Namespace) -> None:
     """A new run whose command line names a folder that holds an earlier run's records (``hydra.run.dir``; for a
     sweep, ``hydra.sweep.dir`` or its job folders), or a sweep whose jobs would share one folder
     (a ``hydra.sweep.subdir`` without interpolation): stop before Hydra writes its .hydra/ there. Hydra's own
@@ -72,7 +72,6 @@ def refuse_used_run_folders(argv: List[str]) -> None:
     default folders are new (``vkan.train.refuse_a_used_folder`` checks those, and any other caller of ``train``)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    args = hydra_args(argv)
     if prints_only(args):
         return
     try:
@@ -117,9 +116,10 @@ def preflight(argv: List[str], config_dir: Path = CONF_DIR, config_name: str = "
     from hydra import compose, initialize_config_dir
     from hydra.errors import ConfigCompositionException, MissingConfigException
 
-    if prints_only(hydra_args(argv)):
+    args = hydra_args(argv)
+    if prints_only(args):
         OmegaConf.register_new_resolver("vkan_new_folder", lambda path: path, replace=True)
-    refuse_used_run_folders(argv)
+    refuse_used_run_folders(args)
 
     overrides = [a for a in argv if "=" in a and not a.startswith("-") and not a.lstrip("+~").startswith("hydra.")]
     singles = first_values(overrides)

@@ -125,8 +125,7 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
     size = getattr(loader, "batch_size", None) if full_batches else None
     was = model.training, reference.training
     model.eval(), reference.eval()
-    totals = torch.zeros(5, device=device)  # model correct, reference correct, gap sum of squares, spread, count
-    per_batch = []  # (gap sum of squares, spread) of each batch, read with the totals
+    per_batch = []  # each batch's model correct, reference correct, gap sum of squares, spread, count
     try:
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -135,19 +134,18 @@ def compare_forwards(model: nn.Module, reference: nn.Module, loader, device: tor
                 out = full_batch_forward(model, x, size).float()  # may be a CUDA graph's output: used before the next
             ref = ref - ref.mean(-1, keepdim=True)
             gap = out - out.mean(-1, keepdim=True) - ref
-            batch = torch.stack([(out.argmax(-1) == y).sum().float(), (ref.argmax(-1) == y).sum().float(),
-                                 gap.square().sum(), ref.square().sum(), torch.tensor(float(len(y)), device=device)])
-            totals += batch
-            per_batch.append(batch[2:4])
+            per_batch.append(torch.stack([(out.argmax(-1) == y).sum().float(), (ref.argmax(-1) == y).sum().float(),
+                                          gap.square().sum(), ref.square().sum(),
+                                          torch.tensor(float(len(y)), device=device)]))
     finally:
         model.train(was[0]), reference.train(was[1])
-    correct, ref_correct, gap_sq, spread_sq, count = dist.all_reduce_sum(totals).tolist()
+    sums = torch.stack(per_batch) if per_batch else torch.zeros((0, 5), device=device)  # (batches, 5)
+    correct, ref_correct, gap_sq, spread_sq, count = dist.all_reduce_sum(sums.sum(0)).tolist()
     if not count:
         raise ValueError("compare_forwards: the loader gave no images to compare")
     steps = int(dist.all_reduce_max(torch.tensor([len(per_batch)], device=device)).item())  # ranks may differ by one
     step_sums = torch.zeros((steps, 2), device=device)
-    if per_batch:
-        step_sums[:len(per_batch)] = torch.stack(per_batch)
+    step_sums[:len(per_batch)] = sums[:, 2:4]
     batch_gaps = tuple(_relative(g, s) for g, s in dist.all_reduce_sum(step_sums).tolist())
     return ForwardComparison(correct / count, ref_correct / count, _relative(gap_sq, spread_sq), batch_gaps)
 

@@ -128,10 +128,11 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal, ckpt: Optio
 
         run.spec = model_spec(cfg, run.data.num_classes, run.data.in_chans, run.data.img_size)
         try:
-            run.model = timm.create_model(run.spec["model_name"], **run.spec["model_kwargs"]).to(device)
+            run.model = timm.create_model(run.spec["model_name"], **run.spec["model_kwargs"])
         except (TypeError, ValueError) as err:  # a model kwarg the model does not take, or a value it refuses
             raise ConfigError(f"{run.spec['model_name']} cannot be built with the model.kwargs given: {err}. Change "
                               f"or drop the model.kwargs override this names") from err
+        run.model = run.model.to(device)
         if getattr(run.model, "kan_hidden", None) is not None:  # the checkpoint rebuilds the width it was trained at,
             run.spec["model_kwargs"]["kan_hidden"] = run.model.kan_hidden  # whatever the width rule becomes
     run.has_kan = any(True for _ in kan_layers(run.model))
