@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
@@ -152,20 +153,22 @@ def test_notebooks_are_committed_without_outputs():
 
 
 def fake_run(folder: Path, model: str, seed: int, test_acc: float, holdout_acc: float, status="finished",
-             recipe="light", params=5_350_000, commit="abc1234def") -> Path:
-    """A run folder as train.py under Hydra leaves it (summary, config, .hydra/) and as bench/campaign.py tags it."""
+             recipe="light", params=5_350_000, commit="abc1234def", config=None, overrides=()) -> Path:
+    """A run folder as train.py under Hydra leaves it (summary, config, .hydra/) and as bench/campaign.py tags it;
+    ``config`` is its config.yaml beside the seed, ``overrides`` its command line's overrides beside the usual ones."""
     folder.mkdir(parents=True)
     name = {"vit_kan": "vit_kan_tiny_patch4_32", "vit": "vit_mlp_tiny_patch4_32"}[model]
     (folder / "summary.json").write_text(json.dumps({
         "model_name": name, "data": "cifar10", "seed": seed, "val_split": "holdout", "git_commit": commit,
         "status": status, "params": params, "best_val_acc": holdout_acc, "epochs_done": 60, "img_per_s": 7000.4,
         "wall_time_s": 480.04, "test_acc": test_acc}))
-    (folder / "config.yaml").write_text("seed: %d\n" % seed)
+    (folder / "config.yaml").write_text(yaml.safe_dump({"seed": seed, **(config or {})}))
     (folder / ".hydra").mkdir()
     (folder / ".hydra" / "hydra.yaml").write_text(
         f"hydra:\n  runtime:\n    choices:\n      experiment: cifar10\n      model: {model}\n      hydra/launcher: basic\n")
     (folder / ".hydra" / "overrides.yaml").write_text(
-        f"- experiment=cifar10\n- model={model}\n- seed={seed}\n- hydra.run.dir={folder}\n")
+        f"- experiment=cifar10\n- model={model}\n- seed={seed}\n- hydra.run.dir={folder}\n"
+        + "".join(f"- {item}\n" for item in overrides))
     (folder / "campaign.json").write_text(json.dumps({"recipe": recipe, "model": {"vit_kan": "kan", "vit": "mlp"}[model],
                                                             "seed": seed}))
     return folder
@@ -196,6 +199,23 @@ def test_accuracy_rows_give_one_row_per_finished_run_with_its_command(tmp_path):
     fake_run(tmp_path / "mlp2", "vit", 2, 0.93, 0.92, commit="fed9876abc")  # a seed added at a later commit
     later = analysis.accuracy_summary(analysis.accuracy_rows(analysis.load_runs(tmp_path))).set_index("model")
     assert later.loc["vit", "seeds"] == 3 and later.loc["vit", "commit"] == "abc1234def fed9876abc"
+
+
+def test_accuracy_summary_joins_the_seeds_of_one_config_whatever_command_composed_them(tmp_path):
+    conv = {"model": {"kwargs": {"tokenizer": "conv"}}, "trainer": {"epochs": 300, "pause_after_minutes": 8},
+            "paths": {"output_dir": "/tmp/a"}}
+    # seed 0 named the tokenizer on its command line before the experiment file had it; seed 1 did not need to
+    fake_run(tmp_path / "s0", "vit_kan", 0, 0.92, 0.93, config=conv, overrides=["+model.kwargs.tokenizer=conv"])
+    later = {**conv, "trainer": {"epochs": 300, "pause_after_minutes": 8.3}, "paths": {"output_dir": "/tmp/b"}}
+    fake_run(tmp_path / "s1", "vit_kan", 1, 0.93, 0.92, config=later, commit="fed9876abc")
+    fake_run(tmp_path / "s2", "vit_kan", 2, 0.89, 0.89, config={**conv, "model": {"kwargs": {"tokenizer": "patch"}}})
+    rows = analysis.accuracy_rows(analysis.load_runs(tmp_path))
+    assert rows.recipe.tolist()[:2] == [rows.recipe[0]] * 2 and rows.recipe[2] != rows.recipe[0]
+    patch, joined = analysis.accuracy_summary(rows).sort_values("test_mean").itertuples()
+    assert joined.seeds == 2 and joined.test_mean == pytest.approx(0.925) and joined.commit == "abc1234def fed9876abc"
+    assert joined.command == ("python train.py experiment=cifar10 model=vit_kan +model.kwargs.tokenizer=conv seed=0; "
+                              "python train.py experiment=cifar10 model=vit_kan seed=1")
+    assert patch.seeds == 1 and patch.test_mean == pytest.approx(0.89)  # another tokenizer: another row
 
 
 def test_campaign_picks_the_recipe_with_the_best_mean_holdout_over_every_model(tmp_path, bench_script):

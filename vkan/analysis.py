@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+import hashlib
 import json
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 import torch
 import yaml
 
+from vkan.config import RUN_ONLY, config_fingerprint
 from vkan.kan import KANLinear
 from vkan.kan_tools import forward_with_kan_inputs, kan_layers
 
@@ -71,13 +73,17 @@ def find_runs(paths: RunPaths) -> List[Path]:
 
 
 def load_runs(path: RunPaths) -> pd.DataFrame:
-    """One row per run: summary.json fields, the flattened config (``cfg.*`` columns), Hydra's config-group
-    choices (``choice.model``, ``choice.experiment``, ...), the command line's overrides and ``run_dir``."""
+    """One row per run: summary.json fields, the flattened config (``cfg.*`` columns), ``recipe`` (a short hash of
+    the config apart from the seed and how the run was run, ``vkan.config.RUN_ONLY``: equal for the seeds of one
+    recipe, whatever command line composed it), Hydra's config-group choices (``choice.model``,
+    ``choice.experiment``, ...), the command line's overrides and ``run_dir``."""
     rows = []
     for run in find_runs(path):
         row = json.loads((run / "summary.json").read_text())
         config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").exists() else {}
         row.update({f"cfg.{k}": v for k, v in flatten(config).items()})
+        if config:
+            row["recipe"] = hashlib.sha1(config_fingerprint(config, RUN_ONLY).encode()).hexdigest()[:10]
         row.update(hydra_record(run))
         row["run_dir"] = str(run)
         rows.append(row)
@@ -97,7 +103,7 @@ def hydra_record(run: Path) -> Dict[str, object]:
 
 
 ACCURACY_COLUMNS = ["dataset", "model", "experiment", "seed", "test_acc", "holdout_acc", "params", "img_per_s",
-                    "wall_s", "epochs", "commit", "command", "stopped_by"]
+                    "wall_s", "epochs", "commit", "command", "stopped_by", "recipe"]
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -112,7 +118,8 @@ def accuracy_rows(runs: pd.DataFrame) -> pd.DataFrame:
     """The results table, one row per finished run that scored the test split (``ACCURACY_COLUMNS``; tuning
     runs never see it): ``model`` is the model config (vit_kan, vit, ...), ``holdout_acc`` the best epoch's
     holdout accuracy (empty when the run validated on test), ``command`` the ``python train.py`` line that
-    reproduces the run, ``stopped_by`` set when ``trainer.max_minutes`` ended it before ``trainer.epochs``."""
+    reproduces the run, ``stopped_by`` set when ``trainer.max_minutes`` ended it before ``trainer.epochs``,
+    ``recipe`` the hash of its config apart from the seed (``load_runs``)."""
     done = runs[(_column(runs, "status") == "finished") & _column(runs, "test_acc").notna()]
     table = pd.DataFrame({
         "dataset": _column(done, "data"), "model": _column(done, "choice.model").fillna(_column(done, "model_name")),
@@ -123,26 +130,38 @@ def accuracy_rows(runs: pd.DataFrame) -> pd.DataFrame:
         "wall_s": _column(done, "wall_time_s").astype(float).round(1),
         "epochs": _column(done, "epochs_done").astype("Int64"),  # whole numbers, whatever other runs lack
         "commit": _column(done, "git_commit"), "command": _column(done, "overrides").fillna("").map(_command),
-        "stopped_by": _column(done, "stopped_by")})
+        "stopped_by": _column(done, "stopped_by"), "recipe": _column(done, "recipe")})
     return table[ACCURACY_COLUMNS].sort_values(["dataset", "experiment", "model", "seed"]).reset_index(drop=True)
 
 
 def accuracy_summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std over seeds of ``accuracy_rows``: one row per dataset, model, command (the seed aside) and
-    parameter count (the same command builds another model when a default changes, e.g. the KAN width rule), whose
-    ``command`` is the multirun line over those seeds and ``commit`` the runs' commits (space-separated when the
-    seeds ran at several)."""
-    rows = rows.assign(recipe=rows["command"].str.replace(r"(?<!\S)seed=\d+\s*", "", regex=True).str.strip())
+    """Mean ± std over seeds of ``accuracy_rows``: one row per dataset, model, recipe (the config apart from the
+    seed; the command without its seed for a run with no config.yaml) and parameter count (the same config builds
+    another model when a default changes, e.g. the KAN width rule). ``commit`` is the runs' commits (space-separated
+    when the seeds ran at several) and ``command`` the multirun line over the seeds; seeds that ran from different
+    command lines of one config (say, an override that later went into the experiment file) give each line with its
+    seeds, separated by "; "."""
+    seedless = rows["command"].str.replace(r"(?<!\S)seed=\d+\s*", "", regex=True).str.strip()
+    rows = rows.assign(command_sans_seed=seedless)
+    rows["recipe"] = _column(rows, "recipe").fillna(rows["command_sans_seed"])
     grouped = rows.groupby(["dataset", "experiment", "model", "recipe", "params"], dropna=False, sort=False)
     table = grouped.agg(test_mean=("test_acc", "mean"), test_std=("test_acc", "std"),
                         holdout_mean=("holdout_acc", "mean"),
                         img_per_s=("img_per_s", "mean"), wall_s=("wall_s", "mean"), epochs=("epochs", "mean"),
-                        seeds=("seed", "count"), seed_list=("seed", lambda s: ",".join(map(str, sorted(s)))),
+                        seeds=("seed", "count"),
                         commit=("commit", lambda c: " ".join(dict.fromkeys(map(str, c.dropna()))))).reset_index()
-    multi = table["seeds"] > 1
-    table["command"] = table["recipe"].str.replace("python train.py", "python train.py -m", regex=False).where(
-        multi, table["recipe"]) + " seed=" + table["seed_list"]
-    return table.drop(columns=["recipe", "seed_list"])
+    table["command"] = [_seeds_command(group) for _, group in grouped]
+    return table.drop(columns=["recipe"])
+
+
+def _seeds_command(group: pd.DataFrame) -> str:
+    """Each seedless command line of a group with its seeds: ``python train.py -m ... seed=0,1,2``."""
+    lines = []
+    for command, runs in group.groupby("command_sans_seed", sort=False):
+        seeds = ",".join(map(str, sorted(runs["seed"])))
+        multi = command.replace("python train.py", "python train.py -m", 1) if len(runs) > 1 else command
+        lines.append(f"{multi} seed={seeds}")
+    return "; ".join(lines)
 
 
 def load_curves(path: RunPaths) -> pd.DataFrame:

@@ -17,18 +17,22 @@ from vkan.errors import ConfigError
 
 # keys a resume may change: how far and how fast to go on, where the data is, how to log and show progress
 RESUME_OVERRIDABLE = ("trainer.epochs", "trainer.max_epochs_this_run", "trainer.max_minutes",
-                      "trainer.pause_after_minutes", "trainer.progress_bar",
+                      "trainer.pause_after_minutes", "trainer.progress_bar", "trainer.checkpoint_every",
                       "trainer.device", "trainer.compile", "trainer.compile_mode", "trainer.eval_every",
                       "paths.data_dir", "logger.mode", "resume")
 # keys that may differ between two runs of "the same config" (resume=auto)
 RUN_LOCAL = RESUME_OVERRIDABLE + ("paths.output_dir",)
+# keys that say how a run was run, not what it trained: runs that differ only in these are seeds of one recipe
+# (the results table's rows, vkan.analysis.accuracy_summary)
+RUN_ONLY = ("seed", "resume", "paths.*", "logger.*", "trainer.max_epochs_this_run", "trainer.max_minutes",
+            "trainer.pause_after_minutes", "trainer.progress_bar", "trainer.score_test", "trainer.checkpoint_every")
 # trainer.compile_mode: auto (vkan.train.compile_mode) or one of torch.compile's modes; None is its default mode
 COMPILE_MODES = ("auto", None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # keys added after runs were first saved, with the value that runs saved without them behaved as
 ADDED_KEYS = {"trainer.score_test": True, "trainer.max_minutes": None, "trainer.pause_after_minutes": None,
               "model.kwargs.kan.base_init": "kaiming", "model.kwargs.kan_hidden_multiple": 1,
               "optimizer.kan_spline_lr_scale": 1.0, "optimizer.kan_spline_weight_decay": None,
-              "model.kwargs.tokenizer": "patch"}
+              "model.kwargs.tokenizer": "patch", "trainer.checkpoint_every": 1}
 
 
 def flat_items(node: dict, prefix: str = "") -> Iterator[Tuple[str, Any]]:
@@ -84,6 +88,7 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg, t + "epochs", _int(1), "an integer >= 1")
     _check(cfg, t + "max_epochs_this_run", _optional_int(1), "null or an integer >= 1")
     _check(cfg, t + "eval_every", _int(1), "an integer >= 1")
+    _check(cfg, t + "checkpoint_every", _int(1), "an integer >= 1")
     for key in ("max_minutes", "pause_after_minutes"):
         _check(cfg, t + key, lambda v: v is None or (not isinstance(v, bool) and v > 0), "null or a number of minutes > 0")
     _check(cfg, t + "score_test", lambda v: v in (None, True, False), "true or false")
@@ -232,14 +237,20 @@ def resumed_config(run_dir: Path, overrides: Iterable[str] = ()) -> DictConfig:
     return cfg
 
 
+def config_fingerprint(cfg: Any, leave_out: Iterable[str]) -> str:
+    """A config's leaves as one sorted JSON string, for telling configs apart: keys added since older runs were
+    saved get the value those runs behaved as (``ADDED_KEYS``), and keys matching a ``leave_out`` pattern are left
+    out. ``cfg`` is a (Dict)Config, resolved here, or a plain dict as read from a run's config.yaml."""
+    tree = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    values = {**ADDED_KEYS, **dict(flat_items(tree))}
+    kept = {k: v for k, v in values.items() if not any(fnmatch.fnmatch(k, p) for p in leave_out)}
+    return json.dumps(kept, sort_keys=True, default=str)
+
+
 def same_run_config(a: DictConfig, b: DictConfig) -> bool:
     """Whether two configs describe the same run, apart from ``RUN_LOCAL`` keys."""
-    def strip(cfg):
-        values = dict(flat_items(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)))
-        values = {**ADDED_KEYS, **values}
-        return {k: v for k, v in values.items() if not any(fnmatch.fnmatch(k, p) for p in RUN_LOCAL)}
     try:
-        return json.dumps(strip(a), sort_keys=True, default=str) == json.dumps(strip(b), sort_keys=True, default=str)
+        return config_fingerprint(a, RUN_LOCAL) == config_fingerprint(b, RUN_LOCAL)
     except Exception:  # an interpolation that no longer resolves: not the same run
         return False
 
