@@ -275,6 +275,7 @@ def test_model_kwargs_the_model_refuses_fail_at_set_up_as_bad_input(tmp_path, ov
     ("model.kwargs.kan.spline_order=-1", r"spline_order must be an integer >= 0"),
     ("model.kwargs.kan_hidden_multiple=0", r"kan_hidden_multiple=0 is not valid: it must be an integer >= 1"),
     ("trainer.pause_after_minutes=0", r"trainer.pause_after_minutes=0 is not valid: it must be null or a number"),
+    ("trainer.checkpoint_every=0", r"trainer.checkpoint_every=0 is not valid: it must be an integer >= 1"),
     ("optimizer.kan_spline_lr_scale=0", r"optimizer.kan_spline_lr_scale=0 is not valid: it must be a number > 0"),
     ("trainer.compile_mode=reduce_overhead", r"trainer.compile_mode='reduce_overhead' is not valid: it must be auto, null or default "),
     ("data.augment.compile=reduce-overhead", r"data.augment.compile='reduce-overhead' is not valid: .*CUDA graphs would "
@@ -651,6 +652,72 @@ def test_interrupt_mid_epoch_then_resume_gives_the_same_final_parameters(tmp_pat
     keys = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_ema", "test_acc", "lr"]
     rows = [[[r[k] for k in keys] for r in read_metrics(tmp_path / name)] for name in ("full", "cut")]
     assert rows[0] == rows[1]  # the interrupted epoch's row counts every batch once
+
+
+def saved_epochs(monkeypatch):
+    """The epochs_done of every last.pt the run writes (vkan.train.save_checkpoint recorded)."""
+    import vkan.train as vt
+
+    saved, real_save = [], vt.save_checkpoint
+    monkeypatch.setattr(vt, "save_checkpoint", lambda path, payload: (saved.append(payload["epochs_done"]),
+                                                                      real_save(path, payload)))
+    return saved
+
+
+# validated only after the last epoch, so no epoch before it improves on the best score (which is always saved)
+SPARSE = RESUME + ["trainer.epochs=5", "trainer.eval_every=5", "trainer.checkpoint_every=2"]
+
+
+@pytest.mark.slow
+def test_checkpoint_every_skips_epochs_and_a_crash_between_checkpoints_resumes_exactly(tmp_path, data_dir,
+                                                                                      monkeypatch, caplog):
+    import vkan.train as vt
+
+    saved = saved_epochs(monkeypatch)
+    train(make_cfg(tmp_path / "full", SPARSE, data_dir))
+    assert saved == [2, 4, 5]  # every 2nd epoch and the last
+    real_step = vt.training_step
+
+    def crash_in_epoch_4(run, *args):  # 12 steps an epoch: epoch 3 is logged, but last.pt holds epoch 2
+        if run.step == 40:  # counted before the step: epoch 4's 5th
+            raise RuntimeError("the machine went away")
+        real_step(run, *args)
+
+    monkeypatch.setattr(vt, "training_step", crash_in_epoch_4)
+    with pytest.raises(RuntimeError, match="went away"):
+        train(make_cfg(tmp_path / "cut", SPARSE, data_dir))
+    assert [r["epoch"] for r in read_metrics(tmp_path / "cut")] == ["1", "2", "3"]
+    assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["epochs_done"] == 2
+    monkeypatch.setattr(vt, "training_step", real_step)
+    with caplog.at_level(logging.INFO, logger="vkan.train"):
+        train(resumed_config(tmp_path / "cut"))
+    assert "dropped the rows of the 1 epoch(s) after epoch 2" in caplog.text
+    keys = ["epoch", "train_loss", "train_acc", "val_acc", "test_acc", "lr"]
+    rows = [[[r[k] for k in keys] for r in read_metrics(tmp_path / name)] for name in ("full", "cut")]
+    assert rows[0] == rows[1]  # epoch 3 trained again and logged once
+
+
+@pytest.mark.slow
+def test_a_pause_or_a_signal_after_an_epoch_checkpoint_skipped_saves_that_epoch(tmp_path, data_dir, monkeypatch):
+    import vkan.train as vt
+
+    saved = saved_epochs(monkeypatch)
+    paused = train(make_cfg(tmp_path / "paused", SPARSE + ["trainer.max_epochs_this_run=3"], data_dir))
+    assert paused["status"].startswith("paused") and saved == [2, 3]
+    saved.clear()
+    real_step = vt.training_step
+
+    def signal_in_last_step_of_epoch_3(run, *args):
+        real_step(run, *args)
+        if run.step == 35:  # counted before the step: the 36th, epoch 3's last
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(vt, "training_step", signal_in_last_step_of_epoch_3)
+    with pytest.raises(Interrupted, match="interrupted at epoch 3 step 12"):
+        train(make_cfg(tmp_path / "stopped", SPARSE, data_dir))
+    assert saved == [2, 3]
+    ckpt = load_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.pt")
+    assert (ckpt["epochs_done"], ckpt["batches_done"]) == (3, 0)
 
 
 def test_a_second_signal_that_torch_compile_wrapped_still_ends_the_run_as_interrupted(tmp_path, data_dir, monkeypatch):

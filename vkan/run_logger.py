@@ -101,6 +101,25 @@ class RunLogger:
         if self.wandb is not None:
             self.wandb.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
 
+    def drop_epochs_after(self, epochs_done: int) -> int:
+        """Remove metrics.csv's rows of the epochs after ``epochs_done``, which a resume trains again (its checkpoint
+        is older than the last logged epoch: ``trainer.checkpoint_every`` > 1, or a crash between logging an epoch and
+        checkpointing it); returns how many rows went."""
+        if not self.enabled or not self.csv_path.exists():
+            return 0
+        with open(self.csv_path, newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows:
+            return 0
+        epoch = rows[0].index("epoch")
+        kept = [rows[0]] + [r for r in rows[1:] if int(r[epoch]) <= epochs_done]
+        if len(kept) < len(rows):
+            tmp = self.csv_path.with_name(f".{self.csv_path.name}.tmp")
+            with open(tmp, "w", newline="") as f:
+                csv.writer(f).writerows(kept)
+            os.replace(tmp, self.csv_path)
+        return len(rows) - len(kept)
+
     def record_resume(self, cfg, epochs_done: int, batches_done: int) -> None:
         """Append this resume (when, from where, with which config values) to resumes.jsonl: config.yaml keeps
         the config the run started with."""

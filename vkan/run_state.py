@@ -115,6 +115,7 @@ class Run:
     clock: Optional[EpochClock] = None  # trainer.max_minutes
     data_s: float = 0.0  # seconds build_data took (photo sets decode their images here)
     out_of_time: bool = False  # another epoch would pass trainer.max_minutes: the current one was the last
+    unsaved: Optional[Dict[str, Any]] = None  # the metrics row of the last epoch, if trainer.checkpoint_every skipped it
 
     def steady_rates(self) -> List[float]:
         """img/s of every epoch but the first of each invocation (compilation, warm-up), over the invocations that

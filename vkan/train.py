@@ -56,6 +56,7 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
                 last = min(last, run.epochs_done + cfg.trainer.max_epochs_this_run)
             while run.epochs_done < last and not run.out_of_time and not pause_due(run):
                 train_and_close_epoch(run)
+            save_unsaved_epoch(run)  # a pause or trainer.max_epochs_this_run ends this invocation here
             return finish(run)
         except BaseException as err:
             stopped = interruption(err)
@@ -333,6 +334,10 @@ def open_records(run: Run) -> None:
         return
     if cfg.resume:
         run.logger.record_resume(cfg, run.epochs_done, run.batches_done)
+        dropped = run.logger.drop_epochs_after(run.epochs_done)
+        if dropped:
+            report(f"metrics.csv: dropped the rows of the {dropped} epoch(s) after epoch {run.epochs_done}, the "
+                   f"checkpoint's, which this resume trains again")
     val = "the test split (quick run; tune with data.val_split=holdout)" if data.val_split == "test" else \
         f"the {data.val_split} split"
     report(f"{run.spec['model_name']}: {n_params / 1e6:.2f} M parameters | {cfg.data.name} at {data.img_size} px: "
@@ -508,11 +513,12 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
     run.logger.log_epoch(row)
     if run.ctx.is_main:
         report(epoch_line(run, row))
-        write_checkpoints(run, row, improved)
+        write_checkpoints(run, row, improved, final)
     update_summary(run, row)
     run.clock.ended()
     signum = run.stop.requested(run.step, force_sync=True)
     if signum and not final:
+        save_unsaved_epoch(run)
         raise_interrupted(run, signum)
 
 
@@ -657,14 +663,27 @@ def checkpoint_payload(run: Run, partial: Optional[EpochTotals] = None, row: Opt
     return payload
 
 
-def write_checkpoints(run: Run, row: Dict[str, Any], improved: Dict[str, bool]) -> None:
-    """last.pt every epoch; best.pt (best_ema.pt) is the same checkpoint, linked, when the epoch improved on it."""
+def write_checkpoints(run: Run, row: Dict[str, Any], improved: Dict[str, bool], final: bool) -> None:
+    """last.pt after every ``trainer.checkpoint_every``-th epoch, the final one and every one that improved on the
+    best holdout score, when best.pt (best_ema.pt) becomes the same file, linked. An epoch in between is left in
+    ``run.unsaved``: ``save_unsaved_epoch`` writes it if this invocation ends there (a pause, a signal)."""
+    if not (final or any(improved.values()) or run.epochs_done % run.cfg.trainer.get("checkpoint_every", 1) == 0):
+        run.unsaved = row
+        return
+    run.unsaved = None
     folder = run.run_dir / "checkpoints"
     save_checkpoint(folder / "last.pt", checkpoint_payload(run, row=row))
     if improved[""]:
         copy_checkpoint(folder / "last.pt", folder / "best.pt")
     if improved["_ema"] and run.ema is not None:
         copy_checkpoint(folder / "last.pt", folder / "best_ema.pt")
+
+
+def save_unsaved_epoch(run: Run) -> None:
+    """Write last.pt for the latest epoch if ``write_checkpoints`` skipped it (nothing has changed since)."""
+    if run.ctx.is_main and run.unsaved is not None:
+        save_checkpoint(run.run_dir / "checkpoints" / "last.pt", checkpoint_payload(run, row=run.unsaved))
+        run.unsaved = None
 
 
 def update_summary(run: Run, row: Dict[str, Any]) -> None:
