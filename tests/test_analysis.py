@@ -202,11 +202,12 @@ def test_accuracy_rows_give_one_row_per_finished_run_with_its_command(tmp_path):
 
 
 def test_accuracy_summary_joins_the_seeds_of_one_config_whatever_command_composed_them(tmp_path):
-    conv = {"model": {"kwargs": {"tokenizer": "conv"}}, "trainer": {"epochs": 300, "pause_after_minutes": 8},
+    conv = {"model": {"kwargs": {"tokenizer": "conv"}}, "trainer": {"epochs": 300, "pause_after_minutes": 8, "mixup": 0},
             "paths": {"output_dir": "/tmp/a"}}
     # seed 0 named the tokenizer on its command line before the experiment file had it; seed 1 did not need to
     fake_run(tmp_path / "s0", "vit_kan", 0, 0.92, 0.93, config=conv, overrides=["+model.kwargs.tokenizer=conv"])
-    later = {**conv, "trainer": {"epochs": 300, "pause_after_minutes": 8.3}, "paths": {"output_dir": "/tmp/b"}}
+    # a later pause, another folder, and mixup=0 from a command line against 0.0 from a file: the same recipe
+    later = {**conv, "trainer": {"epochs": 300, "pause_after_minutes": 8.3, "mixup": 0.0}, "paths": {"output_dir": "/b"}}
     fake_run(tmp_path / "s1", "vit_kan", 1, 0.93, 0.92, config=later, commit="fed9876abc")
     fake_run(tmp_path / "s2", "vit_kan", 2, 0.89, 0.89, config={**conv, "model": {"kwargs": {"tokenizer": "patch"}}})
     rows = analysis.accuracy_rows(analysis.load_runs(tmp_path))

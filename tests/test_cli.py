@@ -146,7 +146,7 @@ def test_a_run_that_fails_in_training_keeps_its_folder_and_says_no_checkpoint_ex
     out = train_py(TINY + ["data.subset=200", "trainer.batch_size=50", "optimizer.lr=1e30", f"hydra.run.dir={run_dir}"],
                    data_dir, tmp_path)
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert "became nan in epoch 1" in out.stderr and "no epoch had finished, so there is no checkpoint" in out.stderr
+    assert "became nan in epoch 1" in out.stderr and "no checkpoint has been written yet" in out.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "failed: NonFiniteLossError" and (out.stdout + out.stderr).count("became nan in epoch 1") == 1
     assert "failed: NonFiniteLossError: " in (run_dir / "train.log").read_text()  # the error, in the run's log too

@@ -720,6 +720,31 @@ def test_a_pause_or_a_signal_after_an_epoch_checkpoint_skipped_saves_that_epoch(
     assert (ckpt["epochs_done"], ckpt["batches_done"]) == (3, 0)
 
 
+def test_checkpoint_every_still_writes_each_epoch_that_improves_the_best_score(tmp_path, data_dir, monkeypatch):
+    saved = saved_epochs(monkeypatch)
+    summary = train(make_cfg(tmp_path, RESUME + ["trainer.epochs=4", "trainer.checkpoint_every=3"], data_dir))
+    best, improving = -1.0, set()
+    for row in read_metrics(tmp_path):
+        if float(row["val_acc"]) > best:
+            best, improving = float(row["val_acc"]), improving | {int(row["epoch"])}
+    assert saved == sorted(improving | {3, 4})  # improving epochs, every 3rd, the last
+    assert load_checkpoint(tmp_path / "checkpoints" / "best.pt")["epochs_done"] == summary["best_epoch"]
+
+
+def test_a_resume_drops_metrics_rows_after_its_checkpoint_and_rows_a_crash_tore(tmp_path):
+    from vkan.run_logger import RunLogger
+
+    header = ",".join(METRIC_COLUMNS)
+    whole = [",".join([str(e)] + ["0.5"] * (len(METRIC_COLUMNS) - 1)) for e in (1, 2, 3)]
+    (tmp_path / "metrics.csv").write_text("\n".join([header, whole[0], "", whole[1], whole[2], "1,0.4"]) + "\n")
+    logger = RunLogger(tmp_path, None, {}, "run")
+    assert logger.drop_epochs_after(2) == 3  # the blank line, epoch 3 and the torn last row
+    assert [r["epoch"] for r in read_metrics(tmp_path)] == ["1", "2"]
+    logger.log_epoch({"epoch": 3, "train_loss": 0.25})
+    assert [r["epoch"] for r in read_metrics(tmp_path)] == ["1", "2", "3"]
+    assert logger.drop_epochs_after(3) == 0
+
+
 def test_a_second_signal_that_torch_compile_wrapped_still_ends_the_run_as_interrupted(tmp_path, data_dir, monkeypatch):
     import vkan.train as vt
 

@@ -143,15 +143,15 @@ def accuracy_summary(rows: pd.DataFrame) -> pd.DataFrame:
     seeds, separated by "; "."""
     seedless = rows["command"].str.replace(r"(?<!\S)seed=\d+\s*", "", regex=True).str.strip()
     rows = rows.assign(command_sans_seed=seedless)
-    rows["recipe"] = _column(rows, "recipe").fillna(rows["command_sans_seed"])
+    rows["recipe"] = _column(rows, "recipe").astype(object).fillna(rows["command_sans_seed"])
     grouped = rows.groupby(["dataset", "experiment", "model", "recipe", "params"], dropna=False, sort=False)
     table = grouped.agg(test_mean=("test_acc", "mean"), test_std=("test_acc", "std"),
                         holdout_mean=("holdout_acc", "mean"),
                         img_per_s=("img_per_s", "mean"), wall_s=("wall_s", "mean"), epochs=("epochs", "mean"),
                         seeds=("seed", "count"),
-                        commit=("commit", lambda c: " ".join(dict.fromkeys(map(str, c.dropna()))))).reset_index()
-    table["command"] = [_seeds_command(group) for _, group in grouped]
-    return table.drop(columns=["recipe"])
+                        commit=("commit", lambda c: " ".join(dict.fromkeys(map(str, c.dropna())))))
+    table["command"] = grouped[["seed", "command_sans_seed"]].apply(_seeds_command)  # matched by the group's key
+    return table.reset_index().drop(columns=["recipe"])
 
 
 def _seeds_command(group: pd.DataFrame) -> str:

@@ -24,8 +24,9 @@ RESUME_OVERRIDABLE = ("trainer.epochs", "trainer.max_epochs_this_run", "trainer.
 RUN_LOCAL = RESUME_OVERRIDABLE + ("paths.output_dir",)
 # keys that say how a run was run, not what it trained: runs that differ only in these are seeds of one recipe
 # (the results table's rows, vkan.analysis.accuracy_summary)
-RUN_ONLY = ("seed", "resume", "paths.*", "logger.*", "trainer.max_epochs_this_run", "trainer.max_minutes",
+RUN_ONLY = ("seed", "resume", "paths.*", "logger.*", "trainer.max_epochs_this_run",
             "trainer.pause_after_minutes", "trainer.progress_bar", "trainer.score_test", "trainer.checkpoint_every")
+# (trainer.max_minutes is not among them: a run it cut short trained fewer epochs than its recipe says)
 # trainer.compile_mode: auto (vkan.train.compile_mode) or one of torch.compile's modes; None is its default mode
 COMPILE_MODES = ("auto", None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # keys added after runs were first saved, with the value that runs saved without them behaved as
@@ -243,8 +244,15 @@ def config_fingerprint(cfg: Any, leave_out: Iterable[str]) -> str:
     out. ``cfg`` is a (Dict)Config, resolved here, or a plain dict as read from a run's config.yaml."""
     tree = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     values = {**ADDED_KEYS, **dict(flat_items(tree))}
-    kept = {k: v for k, v in values.items() if not any(fnmatch.fnmatch(k, p) for p in leave_out)}
+    kept = {k: _number_as_float(v) for k, v in values.items() if not any(fnmatch.fnmatch(k, p) for p in leave_out)}
     return json.dumps(kept, sort_keys=True, default=str)
+
+
+def _number_as_float(value: Any) -> Any:
+    """``mixup=0`` on a command line and ``mixup: 0.0`` in a file are one setting: numbers compare as floats."""
+    if isinstance(value, (list, tuple)):
+        return [_number_as_float(v) for v in value]
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 def same_run_config(a: DictConfig, b: DictConfig) -> bool:

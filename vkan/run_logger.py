@@ -104,15 +104,20 @@ class RunLogger:
     def drop_epochs_after(self, epochs_done: int) -> int:
         """Remove metrics.csv's rows of the epochs after ``epochs_done``, which a resume trains again (its checkpoint
         is older than the last logged epoch: ``trainer.checkpoint_every`` > 1, or a crash between logging an epoch and
-        checkpointing it); returns how many rows went."""
+        checkpointing it), and any row a crash left torn (blank, short, or without a whole epoch number); returns
+        how many rows went."""
         if not self.enabled or not self.csv_path.exists():
             return 0
         with open(self.csv_path, newline="") as f:
             rows = list(csv.reader(f))
-        if not rows:
+        if not rows or "epoch" not in rows[0]:
             return 0
-        epoch = rows[0].index("epoch")
-        kept = [rows[0]] + [r for r in rows[1:] if int(r[epoch]) <= epochs_done]
+        header, epoch = rows[0], rows[0].index("epoch")
+
+        def whole(row):
+            return len(row) == len(header) and row[epoch].isdigit() and int(row[epoch]) <= epochs_done
+
+        kept = [header] + [r for r in rows[1:] if whole(r)]
         if len(kept) < len(rows):
             tmp = self.csv_path.with_name(f".{self.csv_path.name}.tmp")
             with open(tmp, "w", newline="") as f:

@@ -541,7 +541,12 @@ def check_device_data(run: Run, epoch: int) -> None:
 def last_good_state(run: Run) -> str:
     """What a run that stops before checkpointing its epoch leaves to resume from, in words."""
     last = run.run_dir / "checkpoints" / "last.pt"
-    return f"{last} holds the last good state" if last.exists() else "no epoch had finished, so there is no checkpoint"
+    if not last.exists():
+        return "no checkpoint has been written yet"
+    if run.unsaved is not None:
+        return (f"{last} holds the last good state written, from before epoch {run.epochs_done} "
+                f"(trainer.checkpoint_every)")
+    return f"{last} holds the last good state"
 
 
 def is_final_epoch(run: Run, epoch: int) -> bool:
