@@ -670,14 +670,13 @@ def checkpoint_payload(run: Run, partial: Optional[EpochTotals] = None, row: Opt
 
 def write_checkpoints(run: Run, row: Dict[str, Any], improved: Dict[str, bool], final: bool) -> None:
     """last.pt after every ``trainer.checkpoint_every``-th epoch, the final one and every one that improved on the
-    best holdout score, when best.pt (best_ema.pt) becomes the same file, linked. An epoch in between is left in
+    best holdout score, when best.pt (best_ema.pt) becomes the same file, linked. An epoch in between stays in
     ``run.unsaved``: ``save_unsaved_epoch`` writes it if this invocation ends there (a pause, a signal)."""
+    run.unsaved = row
     if not (final or any(improved.values()) or run.epochs_done % run.cfg.trainer.get("checkpoint_every", 1) == 0):
-        run.unsaved = row
         return
-    run.unsaved = None
+    save_unsaved_epoch(run)
     folder = run.run_dir / "checkpoints"
-    save_checkpoint(folder / "last.pt", checkpoint_payload(run, row=row))
     if improved[""]:
         copy_checkpoint(folder / "last.pt", folder / "best.pt")
     if improved["_ema"] and run.ema is not None:
@@ -685,7 +684,7 @@ def write_checkpoints(run: Run, row: Dict[str, Any], improved: Dict[str, bool], 
 
 
 def save_unsaved_epoch(run: Run) -> None:
-    """Write last.pt for the latest epoch if ``write_checkpoints`` skipped it (nothing has changed since)."""
+    """Write last.pt for the latest epoch if it is not written yet (nothing has changed since it ended)."""
     if run.ctx.is_main and run.unsaved is not None:
         save_checkpoint(run.run_dir / "checkpoints" / "last.pt", checkpoint_payload(run, row=run.unsaved))
         run.unsaved = None
