@@ -1,9 +1,13 @@
 """Photo sets are decoded once: vkan.data.photos keeps the uint8 squares in VKAN_CACHE_DIR for later runs."""
 import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
 from PIL import Image
+from torchvision.datasets import ImageFolder
 
 from vkan.data.photos import cache_file, decode, image_folder, partial_file
 
@@ -32,6 +36,28 @@ def test_a_second_decode_loads_the_cached_squares_without_opening_a_photo(tmp_pa
     monkeypatch.setattr(type(again), "__getitem__", lambda self, i: pytest.fail("a photo was decoded again"))
     cached_images, cached_labels = decode(again, workers=1)
     assert torch.equal(cached_images, images) and torch.equal(cached_labels, labels)
+
+
+def test_runs_starting_side_by_side_decode_the_photos_once_and_share_the_squares(tmp_path, cache_dir, monkeypatch):
+    photos = photo_tree(tmp_path / "pets")
+    opened, start = [], threading.Barrier(2)
+    square = ImageFolder.__getitem__
+
+    def slow_square(self, i):  # long enough for the second run to arrive while the first decodes
+        opened.append(i)
+        time.sleep(0.05)
+        return square(self, i)
+
+    monkeypatch.setattr(ImageFolder, "__getitem__", slow_square)
+
+    def run():
+        start.wait()
+        return decode(image_folder(photos, 16, "pets"), workers=1)
+
+    with ThreadPoolExecutor(2) as pool:  # flock locks are per open file, so two threads take turns like two runs
+        first, second = pool.map(lambda _: run(), range(2))
+    assert sorted(opened) == list(range(6))
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
 
 
 def test_a_replaced_photo_or_another_side_gets_its_own_cache_entry(tmp_path, cache_dir):
@@ -104,7 +130,9 @@ def test_a_failed_cache_write_costs_only_the_cache_and_leaves_no_partial_file(tm
     with caplog.at_level(logging.WARNING):
         images, _ = decode(image_folder(photos, 16, "pets"), workers=1)
     assert images.shape[0] == 6 and "could not cache" in caplog.text
-    assert not entry.exists() and sorted(p.name for p in entry.parent.iterdir()) == sorted([blocked.name, "unrelated.pt"])
+    lock = entry.name + ".lock"  # the decoding turn's lock file stays (empty) for the next run
+    assert not entry.exists() and sorted(p.name for p in entry.parent.iterdir()) == sorted([blocked.name, lock,
+                                                                                           "unrelated.pt"])
 
 
 def test_the_cache_follows_xdg_cache_home_when_vkan_cache_dir_is_unset(tmp_path, monkeypatch):

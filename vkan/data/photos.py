@@ -9,7 +9,7 @@ import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -65,20 +65,54 @@ def decode(dataset, workers: int = 4) -> Tuple[torch.Tensor, torch.Tensor]:
     An ImageFolder (flowers, any class-folder tree) is decoded once per photo set and square side: the result is
     kept in ``VKAN_CACHE_DIR`` (default ``$XDG_CACHE_HOME/vkan`` or ``~/.cache/vkan``; set it empty to turn the
     cache off), under a name that changes when a photo is added, removed or relabelled, or its size or modification
-    time changes (or Pillow's version, or ``DECODE_VERSION``), and later runs load it instead of decoding."""
+    time changes (or Pillow's version, or ``DECODE_VERSION``), and later runs load it instead of decoding. Runs that
+    start side by side (a campaign, a multirun) take turns: the first decodes, the others wait and load its file."""
     cached = cache_file(dataset)
-    if cached is not None and cached.exists():
-        found = load_cache(cached, dataset)
-        if found is not None:
-            return found
+    if cached is None:
+        return decode_photos(dataset, workers)
+    with cache_turn(cached):
+        found = load_cache(cached, dataset) if cached.exists() else None
+        if found is None:
+            found = decode_photos(dataset, workers)
+            save_cache(cached, *found)
+    return found
+
+
+def decode_photos(dataset, workers: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Open and square every photo, ``workers`` at a time."""
     with ThreadPoolExecutor(max(1, workers)) as pool:  # PIL decodes outside the GIL
         items = list(pool.map(dataset.__getitem__, range(len(dataset))))
     if not items:
         raise DatasetError(f"no images in {getattr(dataset, 'root', dataset)}")
-    images, labels = torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items], dtype=torch.int64)
-    if cached is not None:
-        save_cache(cached, images, labels)
-    return images, labels
+    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items], dtype=torch.int64)
+
+
+@contextlib.contextmanager
+def cache_turn(path: Path) -> Iterator[None]:
+    """Hold the lock file beside cache entry ``path`` (``<name>.lock``, an ``flock``: the system lets it go when
+    the process ends, however it ends): six runs decoding flowers at once took 153 s each on an H200 host
+    (bench/RESULTS.md). Where no lock can be had (a read-only cache, a system without ``fcntl``), runs decode side
+    by side."""
+    handle = None
+    try:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path.with_name(path.name + ".lock"), "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another run is decoding these photos; waiting to load its cache %s", path)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+    except (ImportError, OSError):
+        if handle is not None:
+            handle.close()
+        handle = None
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.close()
 
 
 def cache_dir() -> Optional[Path]:
