@@ -343,3 +343,18 @@ def test_compile_race_starts_then_resumes_every_run_side_by_side(tmp_path, monke
     refused = subprocess.run([sys.executable, str(script), "--root", str(tmp_path / "other"), "--set",
                               "trainer.limit_val_batches=2"], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "unchecked" in refused.stderr and not (tmp_path / "other").exists()
+
+
+@pytest.mark.slow
+def test_decode_race_starts_runs_together_and_times_each_one_building_the_photo_set(tmp_path, bench_script):
+    from PIL import Image
+
+    for c, shade in (("daisy", 40), ("tulips", 200)):
+        (tmp_path / "flowers" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (30 + i, 24), (shade, i * 50, 0)).save(tmp_path / "flowers" / c / f"{i}.jpg")
+    race = bench_script("decode_race")
+    for mode in ("turns", "nocache"):
+        seconds = race.race(mode, 2, "flowers", str(tmp_path), lead_s=5.0)  # a late import only starts a run late
+        assert len(seconds) == 2 and all(s > 0 for s in seconds)
+    assert sorted(p.suffix for p in (tmp_path / "flowers").rglob("*")) == [""] * 2 + [".jpg"] * 6  # read, not written

@@ -2,7 +2,6 @@
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -38,26 +37,83 @@ def test_a_second_decode_loads_the_cached_squares_without_opening_a_photo(tmp_pa
     assert torch.equal(cached_images, images) and torch.equal(cached_labels, labels)
 
 
-def test_runs_starting_side_by_side_decode_the_photos_once_and_share_the_squares(tmp_path, cache_dir, monkeypatch):
-    photos = photo_tree(tmp_path / "pets")
-    opened, start = [], threading.Barrier(2)
-    square = ImageFolder.__getitem__
+def counted_squares(monkeypatch, delay=0.0):
+    """Record the index of every photo that is opened and squared (slowly, with ``delay``)."""
+    opened, square = [], ImageFolder.__getitem__
 
-    def slow_square(self, i):  # long enough for the second run to arrive while the first decodes
+    def counting(self, i):
         opened.append(i)
-        time.sleep(0.05)
+        time.sleep(delay)
         return square(self, i)
 
-    monkeypatch.setattr(ImageFolder, "__getitem__", slow_square)
+    monkeypatch.setattr(ImageFolder, "__getitem__", counting)
+    return opened
 
-    def run():
+
+def in_threads(*calls, timeout=60.0):
+    """Run each call in a daemon thread, started together; their results (a hung call fails, it does not hang)."""
+    results, start = [None] * len(calls), threading.Barrier(len(calls), timeout=timeout)
+
+    def run(k):
         start.wait()
-        return decode(image_folder(photos, 16, "pets"), workers=1)
+        results[k] = calls[k]()
 
-    with ThreadPoolExecutor(2) as pool:  # flock locks are per open file, so two threads take turns like two runs
-        first, second = pool.map(lambda _: run(), range(2))
+    threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), "a decode did not finish"
+    return results
+
+
+def test_runs_starting_side_by_side_decode_the_photos_once_and_share_the_squares(tmp_path, cache_dir, monkeypatch):
+    pytest.importorskip("fcntl")
+    photos = photo_tree(tmp_path / "pets")
+    opened = counted_squares(monkeypatch, delay=0.05)  # long enough for the second run to arrive during the first
+    run = lambda: decode(image_folder(photos, 16, "pets"), workers=1)  # noqa: E731
+    first, second = in_threads(run, run)  # flock locks are per open file, so two threads take turns like two runs
     assert sorted(opened) == list(range(6))
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+
+
+def test_a_run_whose_turn_before_left_no_cache_decodes_the_photos_itself(tmp_path, cache_dir, monkeypatch, caplog):
+    fcntl = pytest.importorskip("fcntl")
+    photos = photo_tree(tmp_path / "pets")
+    expected, _ = decode(image_folder(photos, 16, "pets"), workers=1)
+    entry = cache_file(image_folder(photos, 16, "pets"))
+    entry.unlink()  # the other run's write failed: only its lock file is left
+    opened, found = counted_squares(monkeypatch), []
+
+    def waiting_run():
+        found.append(decode(image_folder(photos, 16, "pets"), workers=1))
+
+    with open(entry.with_name(entry.name + ".lock"), "a") as other_run, caplog.at_level(logging.INFO):
+        fcntl.flock(other_run, fcntl.LOCK_EX)
+        waiting = threading.Thread(target=waiting_run, daemon=True)
+        waiting.start()
+        for _ in range(600):  # until the run waits for the turn
+            if "waiting to load its cache" in caplog.text:
+                break
+            time.sleep(0.05)
+        assert "waiting to load its cache" in caplog.text
+    waiting.join(60)  # the turn is let go, with no file behind it
+    assert not waiting.is_alive() and sorted(opened) == list(range(6)) and torch.equal(found[0][0], expected)
+    assert entry.exists()
+
+
+def test_a_run_stops_waiting_for_a_turn_held_too_long_and_decodes_the_photos_itself(tmp_path, cache_dir, monkeypatch,
+                                                                                  caplog):
+    fcntl = pytest.importorskip("fcntl")
+    photos = photo_tree(tmp_path / "pets")
+    entry = cache_file(image_folder(photos, 16, "pets"))
+    entry.parent.mkdir(parents=True)
+    monkeypatch.setattr("vkan.data.photos.TURN_WAIT_S", 0.3)
+    with open(entry.with_name(entry.name + ".lock"), "a") as hung_run, caplog.at_level(logging.INFO):
+        fcntl.flock(hung_run, fcntl.LOCK_EX)
+        (images, labels), = in_threads(lambda: decode(image_folder(photos, 16, "pets"), workers=1))
+    assert images.shape == (6, 3, 16, 16) and labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert "decoding them here too" in caplog.text and entry.exists()
 
 
 def test_a_replaced_photo_or_another_side_gets_its_own_cache_entry(tmp_path, cache_dir):

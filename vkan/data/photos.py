@@ -7,9 +7,10 @@ import hashlib
 import logging
 import os
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Tuple
+from typing import IO, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -66,15 +67,23 @@ def decode(dataset, workers: int = 4) -> Tuple[torch.Tensor, torch.Tensor]:
     kept in ``VKAN_CACHE_DIR`` (default ``$XDG_CACHE_HOME/vkan`` or ``~/.cache/vkan``; set it empty to turn the
     cache off), under a name that changes when a photo is added, removed or relabelled, or its size or modification
     time changes (or Pillow's version, or ``DECODE_VERSION``), and later runs load it instead of decoding. Runs that
-    start side by side (a campaign, a multirun) take turns: the first decodes, the others wait and load its file."""
+    start side by side (a campaign, a multirun) take turns (``cache_turn``): one decodes, the others load its file."""
     cached = cache_file(dataset)
     if cached is None:
         return decode_photos(dataset, workers)
-    with cache_turn(cached):
-        found = load_cache(cached, dataset) if cached.exists() else None
-        if found is None:
+    existed = cached.exists()
+    found = load_cache(cached, dataset) if existed else None
+    if found is not None:
+        return found
+    with cache_turn(cached) as waited:
+        if waited or not existed:  # written while this run waited, or just before its turn
+            found = load_cache(cached, dataset) if cached.exists() else None
+        if found is None and not waited:  # this run's turn: decode, and leave the file for the others
             found = decode_photos(dataset, workers)
             save_cache(cached, *found)
+    if found is None:  # the turn before left no file (a full disk, a crash, a hung run): decode side by side
+        found = decode_photos(dataset, workers)
+        save_cache(cached, *found)
     return found
 
 
@@ -87,32 +96,51 @@ def decode_photos(dataset, workers: int) -> Tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items], dtype=torch.int64)
 
 
+# how long a run waits for another's decoding turn before it decodes as well (a stopped or hung run holds it)
+TURN_WAIT_S = 600.0
+
+
 @contextlib.contextmanager
-def cache_turn(path: Path) -> Iterator[None]:
-    """Hold the lock file beside cache entry ``path`` (``<name>.lock``, an ``flock``: the system lets it go when
-    the process ends, however it ends): six runs decoding flowers at once took 153 s each on an H200 host
-    (bench/RESULTS.md). Where no lock can be had (a read-only cache, a system without ``fcntl``), runs decode side
-    by side."""
-    handle = None
+def cache_turn(path: Path) -> Iterator[bool]:
+    """Hold the lock file beside cache entry ``path`` (``<name>.lock``, an ``flock``, which the system lets go when
+    the process ends, however it ends), and say whether this run waited for another's turn. Six flowers runs that
+    all decoded at once spent 152-157 s each on it on an H200 host (bench/RESULTS.md). After ``TURN_WAIT_S`` it
+    stops waiting (without the lock); where no lock can be had (a read-only cache, no ``fcntl``) it does not wait."""
+    handle, waited = take_turn(path)
+    try:
+        yield waited
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def take_turn(path: Path) -> Tuple[Optional[IO], bool]:
+    """(the lock file, locked, or None if no lock was had; whether another run held it meanwhile)."""
     try:
         import fcntl
 
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path.with_name(path.name + ".lock"), "a")
+    except (ImportError, OSError):
+        return None, False
+    deadline, waited = time.monotonic() + TURN_WAIT_S, False
+    while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle, waited
         except BlockingIOError:
-            log.info("another run is decoding these photos; waiting to load its cache %s", path)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-    except (ImportError, OSError):
-        if handle is not None:
-            handle.close()
-        handle = None
-    try:
-        yield
-    finally:
-        if handle is not None:
-            handle.close()
+            if not waited:
+                log.info("another run is decoding these photos; waiting to load its cache %s", path)
+            waited = True
+            if time.monotonic() > deadline:
+                log.warning("waited %.0f s for another run to decode the photos of %s; decoding them here too",
+                            TURN_WAIT_S, path)
+                break
+            time.sleep(0.2)
+        except OSError:  # a file system without flock
+            break
+    handle.close()
+    return None, waited
 
 
 def cache_dir() -> Optional[Path]:
