@@ -5,9 +5,9 @@ decodes, as all did before the turns when the cache was empty).
     python bench/decode_race.py --data-dir ../shared/data --runs 6
     python bench/decode_race.py --data-dir /tmp/data --runs 6 --modes turns nocache --json decode_race.json
 
-Each mode starts ``--runs`` processes that import vkan, then all begin at one moment to build the photo set as
-``python train.py experiment=flowers`` does (``vkan.data.photos.photo_splits`` and ``decode``, at the data config's
-``img_size / 0.875``), with an empty VKAN_CACHE_DIR of their own mode (``turns``) or none (``nocache``).
+Each mode starts ``--runs`` processes that import vkan, then all begin at one moment to build the training split
+as ``python train.py experiment=flowers`` does (``vkan.data.source_splits``: decode, or load the cache, and split),
+with an empty VKAN_CACHE_DIR of their own mode (``turns``) or none (``nocache``).
 """
 from __future__ import annotations
 
@@ -25,16 +25,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def child(data: str, data_dir: str, start_at: float) -> None:
-    """One run: wait for the common start, build the photo set, print its seconds as JSON."""
+    """One run: wait for the common start, build the training split, print its seconds as JSON."""
     from omegaconf import OmegaConf
 
-    from vkan.data.photos import decode, photo_splits
+    from vkan.data import source_splits
 
     cfg = OmegaConf.load(REPO / "conf" / "data" / f"{data}.yaml")
     time.sleep(max(0.0, start_at - time.time()))
     began = time.perf_counter()
-    splits = photo_splits(cfg, Path(data_dir), int(round(cfg.img_size / 0.875)))
-    images, _ = decode(splits["all"] if "all" in splits else splits["train"], cfg.num_workers)
+    images, _ = source_splits(cfg, Path(data_dir))["train"]()
     print(json.dumps({"seconds": time.perf_counter() - began, "images": int(images.shape[0])}))
 
 
@@ -55,7 +54,7 @@ def race(mode: str, runs: int, data: str, data_dir: str, lead_s: float) -> list:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="flowers", help="a photo data config of conf/data/ (flowers, imagefolder ...)")
+    ap.add_argument("--data", default="flowers", help="a photo data config of conf/data/ that names its folder (flowers, flowers102)")
     ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--runs", type=int, default=6)
     ap.add_argument("--modes", nargs="+", default=["turns", "nocache"], choices=["turns", "nocache"])

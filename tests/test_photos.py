@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torchvision.datasets import ImageFolder
 
-from vkan.data.photos import cache_file, decode, image_folder, partial_file
+from vkan.data.photos import cache_file, decode, image_folder, lock_file, partial_file
 
 
 def photo_tree(root, shades=(10, 90, 170)):
@@ -88,7 +88,7 @@ def test_a_run_whose_turn_before_left_no_cache_decodes_the_photos_itself(tmp_pat
     def waiting_run():
         found.append(decode(image_folder(photos, 16, "pets"), workers=1))
 
-    with open(entry.with_name(entry.name + ".lock"), "a") as other_run, caplog.at_level(logging.INFO):
+    with open(lock_file(entry), "a") as other_run, caplog.at_level(logging.INFO):
         fcntl.flock(other_run, fcntl.LOCK_EX)
         waiting = threading.Thread(target=waiting_run, daemon=True)
         waiting.start()
@@ -109,7 +109,7 @@ def test_a_run_stops_waiting_for_a_turn_held_too_long_and_decodes_the_photos_its
     entry = cache_file(image_folder(photos, 16, "pets"))
     entry.parent.mkdir(parents=True)
     monkeypatch.setattr("vkan.data.photos.TURN_WAIT_S", 0.3)
-    with open(entry.with_name(entry.name + ".lock"), "a") as hung_run, caplog.at_level(logging.INFO):
+    with open(lock_file(entry), "a") as hung_run, caplog.at_level(logging.INFO):
         fcntl.flock(hung_run, fcntl.LOCK_EX)
         (images, labels), = in_threads(lambda: decode(image_folder(photos, 16, "pets"), workers=1))
     assert images.shape == (6, 3, 16, 16) and labels.tolist() == [0, 0, 0, 1, 1, 1]
@@ -186,7 +186,7 @@ def test_a_failed_cache_write_costs_only_the_cache_and_leaves_no_partial_file(tm
     with caplog.at_level(logging.WARNING):
         images, _ = decode(image_folder(photos, 16, "pets"), workers=1)
     assert images.shape[0] == 6 and "could not cache" in caplog.text
-    lock = entry.name + ".lock"  # the decoding turn's lock file stays (empty) for the next run
+    lock = lock_file(entry).name  # the decoding turn's lock file stays (empty) for the next run
     assert not entry.exists() and sorted(p.name for p in entry.parent.iterdir()) == sorted([blocked.name, lock,
                                                                                            "unrelated.pt"])
 

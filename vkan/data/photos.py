@@ -120,7 +120,7 @@ def take_turn(path: Path) -> Tuple[Optional[IO], bool]:
         import fcntl
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path.with_name(path.name + ".lock"), "a")
+        handle = open(lock_file(path), "a")
     except (ImportError, OSError):
         return None, False
     deadline, waited = time.monotonic() + TURN_WAIT_S, False
@@ -184,6 +184,11 @@ def load_cache(path: Path, dataset) -> Optional[Tuple[torch.Tensor, torch.Tensor
         log.warning("decoded-photo cache %s does not fit %s; decoding the photos again", path, dataset.root)
         return None
     return images, labels
+
+
+def lock_file(path: Path) -> Path:
+    """The file whose ``flock`` is the decoding turn of cache entry ``path`` (``cache_turn``); it stays, empty."""
+    return path.with_name(path.name + ".lock")
 
 
 def partial_file(path: Path) -> Path:
