@@ -15,7 +15,8 @@ averaged per model and then over the models (recipes that did not run for every 
 side; with ``--retry-failed`` it continues the failed ones instead (``--set trainer.compile_mode=null``, say).
 Exits 1 if a job failed; its log is ``ROOT/<job>.log`` (``.resume.log``). ``--report`` runs nothing: it prints the
 Markdown table of the plan's recipes from the job folders already in ROOT (holdout accuracy mean ± std over seeds,
-failures named; ``--at-epoch N`` adds each recipe's holdout accuracy at epoch N).
+failures named; ``--at-epoch N`` adds each recipe's holdout accuracy at epoch N, ``--rank-by-last N`` the mean of its
+runs' last N evaluations).
 """
 from __future__ import annotations
 
@@ -213,13 +214,15 @@ def mean_std(values: List[float]) -> str:
     return f"{100 * statistics.mean(values):.2f}%" + (f" ± {100 * statistics.stdev(values):.2f}" if len(values) > 1 else "")
 
 
-def report(plan: dict, root: Path, at_epoch: Optional[int] = None) -> str:
+def report(plan: dict, root: Path, at_epoch: Optional[int] = None, last: int = 0) -> str:
     """Markdown: one row per recipe and model of ``plan`` with jobs in ``root``: best holdout accuracy of the
     finished runs (mean ± std over seeds), failures named; ``at_epoch`` adds the holdout accuracy of that epoch
-    over the runs that reached it (equal footing when a time budget ended some runs early)."""
+    over the runs that reached it (equal footing when a time budget ended some runs early), ``last`` the mean of
+    each finished run's last ``last`` evaluations (``holdout_score``)."""
     at = f" holdout acc at epoch {at_epoch} (runs) |" if at_epoch else ""
+    at += f" holdout acc, mean of the last {last} |" if last else ""
     rows = [f"| recipe | model | overrides | best holdout acc |{at} finished | epochs | params | img/s (GPU shared) |",
-            "|---|---|---|---|" + ("---|" if at_epoch else "") + "---|---|---|---|"]
+            "|---|---|---|---|" + "---|" * (bool(at_epoch) + bool(last)) + "---|---|---|---|"]
     for recipe, overrides in plan["recipes"].items():
         for model in plan.get("models", {}):
             pattern = re.compile(re.escape(f"{recipe}-{model}-s") + r"\d+")
@@ -232,6 +235,10 @@ def report(plan: dict, root: Path, at_epoch: Optional[int] = None) -> str:
             problems = sorted({state for _, state in outcomes.values() if state != "finished"})
             at_values = [v for v in (holdout_curve(root / n).get(at_epoch) for n in names) if v is not None] if at_epoch else []
             acc_at = f" {mean_std(at_values)} ({len(at_values)}/{len(names)}) |" if at_epoch else ""
+            if last:
+                finished_dirs = [root / n for n, (_, state) in outcomes.items() if state == "finished"]
+                scores = [holdout_score(d, {}, last) for d in finished_dirs]
+                acc_at += f" {mean_std([v for v in scores if v is not None])} |"
             epochs = sorted({s["epochs_done"] for s in done})
             epoch_text = "-".join(map(str, sorted({epochs[0], epochs[-1]}))) if epochs else ""
             stopped = " (time guard)" if any(s.get("stopped_by") for s in done) else ""
@@ -262,7 +269,7 @@ def main() -> None:
                              "e.g. with --set trainer.compile_mode=null after a failed compiled-path check")
     parser.add_argument("--rank-by-last", type=int, default=0, metavar="N",
                         help="--best-of: rank recipes by each run's mean holdout accuracy over its last N evaluations "
-                             "(steadier on a small holdout) instead of its best")
+                             "(steadier on a small holdout) instead of its best; --report: add that mean as a column")
     parser.add_argument("--set", nargs="+", default=[], help="overrides added to every job")
     parser.add_argument("--score-test", action="store_true",
                         help="score the test split at the end of each job (final runs only; off: tuning)")
@@ -270,8 +277,8 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="run nothing; print the table of the jobs in ROOT")
     parser.add_argument("--at-epoch", type=int, help="--report: also the holdout accuracy of this epoch")
     args = parser.parse_args()
-    if args.rank_by_last and (args.rank_by_last < 0 or not args.best_of):
-        parser.error("--rank-by-last N takes N >= 1 and applies to --best-of DIR")
+    if args.rank_by_last and (args.rank_by_last < 0 or not (args.best_of or args.report)):
+        parser.error("--rank-by-last N takes N >= 1 and applies to --best-of DIR (or adds a column to --report)")
     if args.resume and (args.best_of or args.score_test):
         parser.error("--resume continues jobs as they were launched (their test scoring too): no --best-of, "
                      "--score-test")
@@ -288,7 +295,7 @@ def main() -> None:
                      f"{', '.join(plan['models'])}")
     models = args.models or list(plan["models"])
     if args.report:
-        print(report(plan, args.root, args.at_epoch))
+        print(report(plan, args.root, args.at_epoch, args.rank_by_last))
         return
     if args.resume:
         todo = unfinished_jobs(args.root, args.recipes or list(plan["recipes"]), models, args.retry_failed)

@@ -350,6 +350,9 @@ def test_campaign_report_gives_mean_and_std_per_recipe_and_model_and_names_failu
     (tmp_path / "light-kan-s0" / "metrics.csv").write_text("epoch,val_acc\n1,0.5\n2,0.7\n2,0.75\n")  # resumed
     (tmp_path / "light-kan-s1" / "metrics.csv").write_text("epoch,val_acc\n1,0.6\n")  # ended before epoch 2
     assert "| 81.00% ± 1.41 | 75.00% (1/2) | 2/2 |" in campaign.report(plan, tmp_path, at_epoch=2)
+    # the mean of each finished run's last 2 evaluations (the epoch written twice counts once): 0.625 and 0.6
+    assert "| 81.00% ± 1.41 | 75.00% (1/2) | 61.25% ± 1.77 | 2/2 |" in campaign.report(plan, tmp_path, at_epoch=2,
+                                                                                        last=2)
 
 
 @pytest.mark.parametrize("plan", sorted((Path(__file__).parents[1] / "bench" / "plans").glob("*.json")),
