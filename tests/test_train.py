@@ -58,7 +58,7 @@ GROUP_OPTIONS = {
     "scheduler": ["cosine", "none"],
     "logger": ["wandb", "none"],
     "debug": ["fast"],
-    "experiment": ["cifar10", "mnist"],
+    "experiment": sorted(p.stem for p in (Path(CONF) / "experiment").glob("*.yaml")),
 }
 
 
@@ -78,6 +78,42 @@ def test_every_config_group_option_composes_and_instantiates(tmp_path, group, op
     factors = [lr_lambda(cfg, 10)(s) for s in range(0, cfg.trainer.epochs * 10, 7)]
     assert all(0 < f <= 1 for f in factors)
     assert isinstance(optimizer, torch.optim.Optimizer) and len(optimizer.param_groups) == 2
+
+
+def test_the_cifar100_experiment_is_the_cifar10_recipe_on_cifar100_data(tmp_path):
+    """The recipe lives in experiment/cifar10.yaml only: the two composed configs differ in the data and the W&B group."""
+    def flat(cfg, prefix=""):
+        out = {}
+        for key, value in cfg.items():
+            out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+        return out
+
+    c10, c100 = (flat(OmegaConf.to_container(make_cfg(tmp_path, [f"experiment={name}"]), resolve=True))
+                 for name in ("cifar10", "cifar100"))
+    differ = {key for key in c10.keys() | c100.keys() if c10.get(key) != c100.get(key)}
+    assert differ == {"data.name", "data.num_classes", "data.mean", "data.std", "logger.group"}
+    assert c100["data.val_split"] == "holdout" and c100["model.kwargs.tokenizer"] == "conv"
+
+
+def test_a_cifar100_experiment_run_trains_and_scores_100_classes_from_an_offline_copy(tmp_path, monkeypatch):
+    """experiment=cifar100 end to end on the CPU, from a small copy in the offline layout (cifar100/train.npz and
+    test.npz; the published sizes' check is lifted for it): holdout validation, then the test split scored once."""
+    import numpy as np
+
+    import vkan.data.arrays as arrays
+
+    monkeypatch.setattr(arrays, "EXPECTED_COUNTS", {})
+    rng = np.random.default_rng(0)
+    (tmp_path / "data" / "cifar100").mkdir(parents=True)
+    for split, n in (("train", 400), ("test", 100)):
+        np.savez(tmp_path / "data" / "cifar100" / f"{split}.npz", labels=np.arange(n) % 100,
+                 images=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8))
+    cfg = make_cfg(tmp_path / "run", ["experiment=cifar100", "model.kwargs.depth=1", "trainer.device=cpu",
+                                      "trainer.progress_bar=false", "logger=none", "trainer.epochs=1",
+                                      "trainer.batch_size=100", "data.holdout=100"], tmp_path / "data")
+    summary = train(cfg)
+    assert summary["status"] == "finished" and summary["val_split"] == "holdout" and 0 <= summary["test_acc"] <= 1
+    assert load_run(tmp_path / "run").model.head.out_features == 100
 
 
 def test_kan_spline_branch_gets_its_own_lr_scale_and_weight_decay_through_the_schedule(tmp_path):
