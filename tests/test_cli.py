@@ -152,6 +152,23 @@ def test_a_run_that_fails_in_training_keeps_its_folder_and_says_no_checkpoint_ex
     assert "failed: NonFiniteLossError: " in (run_dir / "train.log").read_text()  # the error, in the run's log too
 
 
+def test_resume_auto_on_the_runs_own_command_line_continues_that_run(tmp_path, data_dir):
+    """The command that started a run, plus resume=auto: its group choices and keys (which a resume does not take
+    from the command line) picked the run, so they are not refused; a resumable key still applies."""
+    args = TINY + ["data.subset=200", "trainer.batch_size=50", "trainer.epochs=2", "optimizer.lr=2e-3"]
+    first = train_py(args + ["trainer.max_epochs_this_run=1"], data_dir, tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (run_dir,) = [p.parent for p in tmp_path.glob("outputs/*/*/summary.json")]
+    assert json.loads((run_dir / "summary.json").read_text())["epochs_done"] == 1
+    other = train_py(args + ["optimizer.lr=0.5", "resume=auto"], data_dir, tmp_path)  # another config: not this run
+    assert other.returncode == 1 and "found no unfinished run of this config" in other.stderr
+    again = train_py(args + ["resume=auto", "trainer.max_epochs_this_run=null"], data_dir, tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["epochs_done"] == 2
+    assert [p.parent for p in tmp_path.glob("outputs/*/*/summary.json")] == [run_dir]  # no second run folder
+
+
 @pytest.mark.slow
 def test_sigterm_stops_at_a_step_checkpoints_and_resume_finishes_the_run(tmp_path, data_dir):
     run_dir = tmp_path / "run"

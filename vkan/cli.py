@@ -14,8 +14,8 @@ from typing import List, Optional
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vkan.config import (claim_new_folder, did_you_mean, flat_keys, holds_a_run, latest_unfinished_run,
-                         resumed_config, used_folder_message)
+from vkan.config import (changes_a_resume_refuses, claim_new_folder, did_you_mean, flat_keys, holds_a_run,
+                         latest_unfinished_run, resumed_config, used_folder_message)
 from vkan.errors import CheckpointError, ConfigError, DatasetError, VkanError
 from vkan.interrupt import Interrupted
 
@@ -190,7 +190,9 @@ def run_job(cfg: DictConfig) -> float:
 
 def resume_target(cfg: DictConfig, overrides: List[str]) -> DictConfig:
     """The config to continue: a run folder's saved one (``resume=<dir>``) or the newest unfinished run of this
-    config under ./outputs and ./multirun (``resume=auto``), with the command line's resumable overrides."""
+    config under ./outputs and ./multirun (``resume=auto``), with the command line's resumable overrides. Under
+    ``resume=auto`` the others (group choices, recipe keys) composed the config that found the run, so they are
+    its own and are dropped rather than refused."""
     run_dir = cfg.resume
     if run_dir == "auto":
         found = latest_unfinished_run(cfg, [Path("outputs"), Path("multirun")])
@@ -198,7 +200,8 @@ def resume_target(cfg: DictConfig, overrides: List[str]) -> DictConfig:
             raise ConfigError("resume=auto found no unfinished run of this config under ./outputs or ./multirun; "
                               "start one without resume, or give its folder: resume=<run_dir>")
         run_dir = found
-        overrides = [o for o in overrides if not o.startswith("resume=")]
+        refused = set(changes_a_resume_refuses(overrides))
+        overrides = [o for o in overrides if not o.startswith("resume=") and o not in refused]
     if not Path(run_dir, "checkpoints", "last.pt").exists():
         raise ConfigError(f"resume={run_dir}: no checkpoints/last.pt there; give a run folder written by train.py")
     resumed = resumed_config(Path(run_dir), overrides)
