@@ -236,8 +236,8 @@ def report(plan: dict, root: Path, at_epoch: Optional[int] = None, last: int = 0
             at_values = [v for v in (holdout_curve(root / n).get(at_epoch) for n in names) if v is not None] if at_epoch else []
             acc_at = f" {mean_std(at_values)} ({len(at_values)}/{len(names)}) |" if at_epoch else ""
             if last:
-                finished_dirs = [root / n for n, (_, state) in outcomes.items() if state == "finished"]
-                scores = [holdout_score(d, {}, last) for d in finished_dirs]
+                scores = [holdout_score(root / n, summary, last) for n, (summary, state) in outcomes.items()
+                          if state == "finished"]
                 acc_at += f" {mean_std([v for v in scores if v is not None])} |"
             epochs = sorted({s["epochs_done"] for s in done})
             epoch_text = "-".join(map(str, sorted({epochs[0], epochs[-1]}))) if epochs else ""

@@ -82,13 +82,9 @@ def test_every_config_group_option_composes_and_instantiates(tmp_path, group, op
 
 def test_the_cifar100_experiment_is_the_cifar10_recipe_on_cifar100_data(tmp_path):
     """The recipe lives in experiment/cifar10.yaml only: the two composed configs differ in the data and the W&B group."""
-    def flat(cfg, prefix=""):
-        out = {}
-        for key, value in cfg.items():
-            out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
-        return out
+    from vkan.config import flat_items
 
-    c10, c100 = (flat(OmegaConf.to_container(make_cfg(tmp_path, [f"experiment={name}"]), resolve=True))
+    c10, c100 = (dict(flat_items(OmegaConf.to_container(make_cfg(tmp_path, [f"experiment={name}"]), resolve=True)))
                  for name in ("cifar10", "cifar100"))
     differ = {key for key in c10.keys() | c100.keys() if c10.get(key) != c100.get(key)}
     assert differ == {"data.name", "data.num_classes", "data.mean", "data.std", "logger.group"}
