@@ -1,7 +1,7 @@
 """Times each fused kernel (pack, forward, input grad, weight grad, unpack) of one KANLinear shape, and
 optionally a few tile configurations, to show where the time goes and which tiles to ship.
 
-    PYTHONPATH=. python bench/kernel_breakdown.py [M IN OUT [SWEEP=1|0|2]]   # 2: unpack tiles only
+    PYTHONPATH=. python bench/kernel_breakdown.py [M IN OUT [SWEEP=1|0|2|3]]   # 2: unpack tiles only, 3: weight grad only
 
 Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
 name (``Launcher.rebind``), so they run exactly what a layer runs, with other tiles.
@@ -71,6 +71,9 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     if sweep == 2:  # unpack tiles only
         return
     bns = (64, 128) if n_out <= 128 else (128, 256)  # output tiles that fit the layer's width
+    if sweep == 3:  # weight grad only, wider: narrower output tiles and taller (input, coefficient) tiles too
+        return sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, (32, *bns) if n_out <= 128 else bns, (64, 128, 256),
+                        (16, 32))
     fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
     print("## forward tiles (uniform): BM BN BK warps -> ms")
     for bm, bn, bk, warps in itertools.product((64, 128), bns, (64, 128), (4, 8)):
@@ -85,9 +88,19 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
                                    BI=bk // cp, NSB=nsb)
         timed(f"dx {bm} {bo} {bk} {warps}", lambda: kan_op._DX(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, wt_ptr=wt,
                                                                 dx_ptr=dx))
-    dwl, _ = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
+    sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, (64, 128), (8, 32))
+
+
+def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits):
+    """Times the weight-grad kernel (partials only, no unpack) over output tiles ``bns``, (input, coefficient)
+    tiles ``bks``, 4 or 8 warps and ``splits`` partials."""
+    dwl, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
     print("## weight-grad tiles (uniform): BM BN BK warps split -> ms")
-    for bm, bn, bk, warps, split in itertools.product((64,), bns, (64, 128), (4, 8), (8, 32)):
+    shipped = dict(zip(kan_op._DW.scalar_names, dwl.scalars))
+    part = torch.empty((n_split, kt, n_out), device="cuda")
+    timed(f"dw shipped {shipped['BM']} {shipped['BN']} {shipped['BI'] * cp} {dwl.num_warps} {n_split}",
+          lambda: kan_op._DW(dwl, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=part))
+    for bm, bn, bk, warps, split in itertools.product((64,), bns, bks, (4, 8), splits):
         nsb = triton.cdiv(n_in, bk // cp)
         swept = torch.empty((split, kt, n_out), device="cuda")
         launch = kan_op._DW.rebind(dwl, grid=(nsb + triton.cdiv(n_in, 64), triton.cdiv(n_out, bn), split),
