@@ -72,7 +72,7 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
         return
     bns = (64, 128) if n_out <= 128 else (128, 256)  # output tiles that fit the layer's width
     if sweep == 3:  # weight grad only, wider: narrower output tiles and taller (input, coefficient) tiles too
-        return sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, (32, *bns) if n_out <= 128 else bns, (64, 128, 256),
+        return sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, (32, 64, 128) if n_out <= 128 else (64, 128, 256), (64, 128, 256),
                         (16, 32))
     fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
     print("## forward tiles (uniform): BM BN BK warps -> ms")

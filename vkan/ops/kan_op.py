@@ -182,9 +182,12 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
     if _INTERPRET:
         bm, bn, rows, bib, warps, programs = 16, 16, 64, 16, 4, (0,)
     elif _cdiv(n_out, 256) * 256 * 3 > 4 * n_out:
-        # widths that 256-column tiles would pad by over 25% (every n_out < 192, e.g. ViT-tiny's 77): 25216x384->154
-        # (ViT-S/16's second KAN layer) takes 0.348 ms with these tiles (12 splits) against 0.454 with 256 columns
-        bm, bn, rows, bib, warps, programs = 64, 64, 128, 64, 4, (1056,)
+        # widths that 256-column tiles would pad by over 25% (every n_out < 192, e.g. ViT-tiny's 80): 25216x384->154
+        # (ViT-S/16's second KAN layer) takes 0.348 ms with these tiles (12 splits) against 0.454 with 256 columns.
+        # 65..128 outputs take one 128-column tile: each column tile computes its rows' bases again, and
+        # 33280x192->80 (ViT-tiny's first) takes 0.078 ms with one (32 splits) against 0.124 with two of 64
+        bn = 128 if 64 < n_out <= 128 else 64
+        bm, rows, bib, warps, programs = 64, 128, 64, 4, (1056,)
     elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
         bm, bn, rows, bib, warps, programs = 64, 256, 64, 64, 4, (1056,)
     else:  # 1.05-1.2x faster than 64 rows with 4 warps on 192..1536 outputs
