@@ -264,10 +264,13 @@ def inside_nan(t: torch.Tensor, pad: int = 4096) -> torch.Tensor:
 @pytest.mark.slow
 @pytest.mark.parametrize("n_in,n_out,base_dot", [
     (192, 77, None), (77, 192, None),
+    # widths that are multiples of 16 take wider weight-grad tiles, padded past the layer: 80 one 128-column tile,
+    # 160 one 256-column tile
+    (192, 80, None), (96, 160, None),
     # the base-dot input grad forced onto 77 inputs (not its default there): its index arithmetic, on the CPU only,
     # since on the H200 this variant faulted at 154 inputs (misaligned rows, which the interpreter cannot show)
     pytest.param(77, 192, True, marks=pytest.mark.skipif(DEVICE == "cuda", reason="faulted on the H200"))],
-    ids=["192-77", "77-192", "77-192-base-dot"])
+    ids=["192-77", "77-192", "192-80", "96-160", "77-192-base-dot"])
 def test_kernels_read_and_write_only_inside_their_buffers_at_the_gpus_tile_sizes(n_in, n_out, base_dot, monkeypatch):
     """ViT-tiny's feed-forward layers (matched width 77: partial last tiles everywhere), forward and backward,
     with the tile sizes a GPU uses (under the interpreter on CPU; fp16 stands in for bf16's 16-bit tiles): the

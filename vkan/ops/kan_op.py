@@ -181,14 +181,18 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
     # splits vs 0.191 with 15; 25216x154->384 0.196 (17) vs 0.204 (26); 50432x384->1536 1.674 (4) vs 1.743 (3).
     if _INTERPRET:
         bm, bn, rows, bib, warps, programs = 16, 16, 64, 16, 4, (0,)
-    elif n_out <= 128:
+    elif n_out % 16 == 0 and 64 < n_out <= 128 and dtype != torch.float32:
         # one column tile: each column tile computes its rows' bases again. 33280x192->80 (ViT-tiny's fc1) takes
-        # 0.078 ms with one 128-column tile (32 splits) against 0.124 with two of 64
-        bm, bn, rows, bib, warps, programs = 64, (128 if n_out > 64 else 64), 128, 64, 4, (1056,)
+        # 0.079 ms with one 128-column tile (32 splits) against 0.124 with two of 64
+        bm, bn, rows, bib, warps, programs = 64, 128, 128, 64, 4, (1056,)
+    elif _cdiv(n_out, 256) * 256 * 3 > 4 * n_out and (n_out % 16 or n_out <= 64 or dtype == torch.float32):
+        # widths that 256-column tiles would pad by over 25%, unless a multiple of 16 (below): 25216x384->154 takes
+        # 0.311 ms with these tiles (32 splits) against 0.428 with 256 columns
+        bm, bn, rows, bib, warps, programs = 64, 64, 128, 64, 4, (1056,)
     elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
         bm, bn, rows, bib, warps, programs = 64, 256, 64, 64, 4, (1056,)
-    else:  # 1.05-1.2x faster than 64 rows with 4 warps on 192..1536 outputs; padded widths too: 25216x384->160 takes
-        # 0.162 ms against 0.260 with 64-column tiles (4 warps), 12608x768->304 0.306 (16 splits) against 0.424
+    else:  # 1.05-1.2x faster than 64 rows with 4 warps on 192..1536 outputs, and on padded widths that are multiples
+        # of 16: 25216x384->160 0.162 ms against 0.260 with 64-column tiles, 12608x768->304 0.308 against 0.424
         bm, bn, rows, bib, warps, programs = 64, 256, 128, 64, 8, (440, 660)
     bi = max(1, rows // cp)
     nsb = _cdiv(n_in, bi)
