@@ -187,7 +187,7 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
         bm, bn, rows, bib, warps, programs = 64, 128, 128, 64, 4, (1056,)
     elif _cdiv(n_out, 256) * 256 * 3 > 4 * n_out and (n_out % 16 or n_out <= 64 or dtype == torch.float32):
         # widths that 256-column tiles would pad by over 25%, unless a multiple of 16 (below): 25216x384->154 takes
-        # 0.311 ms with these tiles (32 splits) against 0.428 with 256 columns
+        # 0.311-0.313 ms with these tiles (16-32 splits) against 0.428 with 256 columns
         bm, bn, rows, bib, warps, programs = 64, 64, 128, 64, 4, (1056,)
     elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
         bm, bn, rows, bib, warps, programs = 64, 256, 64, 64, 4, (1056,)
