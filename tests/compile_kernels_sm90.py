@@ -43,7 +43,9 @@ def main():
                                (dict(HAS_BASE=True, BM=64, BN=256, BI=8, BIB=64), 4)],
             "kan_dx_kernel": [(dict(HAS_BASE=True, BASE_DOT=bd, BM=128, BO=64, BI=16, BIB=64), 4)
                               for bd in ((False, True) if full else ())],
-            "kan_dw_kernel": [(dict(BM=64, BN=256, BI=16, BIB=64, SPLIT=10), 8)] if full else [],
+            # the weight grad also with its narrow layers' tiles (64 and 128 columns, 4 warps; e.g. 192 -> 80)
+            "kan_dw_kernel": [(dict(BM=64, BN=256, BI=16, BIB=64, SPLIT=10), 8),
+                              *((dict(BM=64, BN=bn, BI=16, BIB=64, SPLIT=32), 4) for bn in (64, 128))] if full else [],
         }
         for name, consts_list in variants.items():
             sig = {a: t.replace("W", dtype) for a, t in MATMUL_ARGS[name].items()}
