@@ -61,6 +61,17 @@ def test_load_curves_stacks_metrics_per_run_and_epoch(sweep):
     assert len(stats) == 4  # 2 models x 2 epochs
 
 
+def test_curves_against_minutes_put_each_epoch_at_its_runs_mean_wall_time(sweep):
+    curves = analysis.load_curves(sweep)
+    fig = analysis.plot_curves(curves, x="minutes")
+    kan = curves[curves["model_name"] == "vit_kan_tiny_patch4_32"]
+    line = next(l for l in fig.axes[1].get_lines() if l.get_label() == "vit_kan_tiny_patch4_32")
+    assert list(line.get_xdata()) == pytest.approx(list(kan.groupby("epoch")["wall_s"].mean() / 60))
+    assert fig.axes[1].get_xlabel() == "wall-clock minutes"
+    with pytest.raises(ValueError, match="wall_s"):  # runs from before metrics.csv logged it
+        analysis.plot_curves(curves.drop(columns="wall_s"), x="minutes")
+
+
 def test_missing_folder_says_what_it_looked_for(tmp_path):
     with pytest.raises(FileNotFoundError, match="summary.json"):
         analysis.load_runs(tmp_path)

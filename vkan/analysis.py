@@ -204,25 +204,36 @@ def summarize(runs: pd.DataFrame, by: Sequence[str] = ("model_name", "data"),
 
 
 def mean_curves(curves: pd.DataFrame, by: str = "model_name") -> pd.DataFrame:
-    """Per-epoch mean and std over seeds of every metric column."""
-    numeric = [c for c in ("train_loss", "train_acc", "val_loss", "val_acc") if c in curves]
+    """Per-epoch mean and std over seeds of every metric column, and of ``wall_s`` (the run's wall-clock seconds at
+    the epoch's end) where the runs logged it."""
+    numeric = [c for c in ("train_loss", "train_acc", "val_loss", "val_acc", "wall_s") if c in curves]
     return curves.groupby([by, "epoch"])[numeric].agg(["mean", "std"]).reset_index()
 
 
 # --- figures ---------------------------------------------------------------------------------------------
 
-def plot_curves(curves: pd.DataFrame, by: str = "model_name"):
-    """The comparison figure: train loss and val accuracy per epoch, one line (mean ± std band) per model."""
+def plot_curves(curves: pd.DataFrame, by: str = "model_name", x: str = "epoch"):
+    """The comparison figure: train loss and val accuracy per epoch, one line (mean ± std band) per model.
+
+    ``x="minutes"`` draws them against wall-clock minutes instead (each epoch at its runs' mean ``wall_s`` of
+    metrics.csv, summary.json's wall time at the epoch's end: compiling and evaluation included), the comparison at
+    an equal time budget; that reads true only for runs that had the GPU to themselves, or shared it alike."""
     import matplotlib.pyplot as plt
 
+    if x not in ("epoch", "minutes"):
+        raise ValueError(f'plot_curves draws against x="epoch" or x="minutes", not {x!r}')
+    if x == "minutes" and ("wall_s" not in curves or curves["wall_s"].isna().any()):
+        raise ValueError("plot_curves(x=\"minutes\") needs the wall_s column of metrics.csv in every run (logged "
+                         "since commit e52a70d); draw runs without it against x=\"epoch\"")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     stats = mean_curves(curves, by)
     for (ax, metric, title) in ((axes[0], "train_loss", "train loss"), (axes[1], "val_acc", "val accuracy")):
         for name, group in stats.groupby(by):
             mean, std = group[(metric, "mean")], group[(metric, "std")].fillna(0)
-            ax.plot(group["epoch"], mean, marker="o", ms=3, label=name)
-            ax.fill_between(group["epoch"], mean - std, mean + std, alpha=0.2)
-        ax.set(xlabel="epoch", title=title)
+            at = group["epoch"] if x == "epoch" else group[("wall_s", "mean")] / 60
+            ax.plot(at, mean, marker="o", ms=3, label=name)
+            ax.fill_between(at, mean - std, mean + std, alpha=0.2)
+        ax.set(xlabel="epoch" if x == "epoch" else "wall-clock minutes", title=title)
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
     fig.tight_layout()
