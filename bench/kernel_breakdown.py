@@ -1,7 +1,11 @@
 """Times each fused kernel (pack, forward, input grad, weight grad, unpack) of one KANLinear shape, and
 optionally a few tile configurations, to show where the time goes and which tiles to ship.
 
-    PYTHONPATH=. python bench/kernel_breakdown.py [M IN OUT [SWEEP=1|0|2|3]]   # 2: unpack tiles only, 3: weight grad only
+    PYTHONPATH=. python bench/kernel_breakdown.py [M IN OUT [SWEEP]]
+
+SWEEP 0 times the shipped kernels only; 1 (the default) then sweeps the tiles of the unpack, forward, input grad and
+weight grad; 2 the unpack's only; 3 the unpack's and the weight grad's, 4 the unpack's and the forward's (3 and 4
+over wider output tiles than 1).
 
 Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
 name (``Launcher.rebind``), so they run exactly what a layer runs, with other tiles.
@@ -71,15 +75,12 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     if sweep == 2:  # unpack tiles only
         return
     bns = (64, 128) if n_out <= 128 else (128, 256)  # output tiles that fit the layer's width
+    wider = (32, 64, 128) if n_out <= 128 else (64, 128, 256)
     if sweep == 3:  # weight grad only, wider: narrower output tiles and taller (input, coefficient) tiles too
-        return sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, (32, 64, 128) if n_out <= 128 else (64, 128, 256), (64, 128, 256),
-                        (16, 32))
-    fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
-    print("## forward tiles (uniform): BM BN BK warps -> ms")
-    for bm, bn, bk, warps in itertools.product((64, 128), bns, (64, 128), (4, 8)):
-        launch = kan_op._FWD.rebind(fwd, grid=(triton.cdiv(m, bm), triton.cdiv(n_out, bn)), num_warps=warps, BM=bm,
-                                    BN=bn, BI=bk // cp)
-        timed(f"fwd {bm} {bn} {bk} {warps}", lambda: kan_op._FWD(launch, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y))
+        return sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, wider, (64, 128, 256), (16, 32))
+    if sweep == 4:  # forward only, wider output tiles
+        return sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, wider)
+    sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns)
     dxl, _ = kan_op._dx_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, True, torch.bfloat16, "tf32")
     print("## input-grad tiles (uniform, base-dot): BM BO BK warps -> ms")
     for bm, bo, bk, warps in itertools.product((64, 128), (32, 64), (128, 256), (4, 8)):
@@ -89,6 +90,20 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
         timed(f"dx {bm} {bo} {bk} {warps}", lambda: kan_op._DX(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, wt_ptr=wt,
                                                                 dx_ptr=dx))
     sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, (64, 128), (8, 32))
+
+
+def sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns):
+    """Times the forward kernel, first as shipped, then over 64|128 rows x output tiles ``bns`` x (input,
+    coefficient) tiles of 64|128 x 4|8 warps."""
+    fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
+    print("## forward tiles (uniform): BM BN BK warps -> ms")
+    shipped = dict(zip(kan_op._FWD.scalar_names, fwd.scalars))
+    timed(f"fwd shipped {shipped['BM']} {shipped['BN']} {shipped['BI'] * cp} {fwd.num_warps}",
+          lambda: kan_op._FWD(fwd, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y))
+    for bm, bn, bk, warps in itertools.product((64, 128), bns, (64, 128), (4, 8)):
+        launch = kan_op._FWD.rebind(fwd, grid=(triton.cdiv(m, bm), triton.cdiv(n_out, bn)), num_warps=warps, BM=bm,
+                                    BN=bn, BI=bk // cp)
+        timed(f"fwd {bm} {bn} {bk} {warps}", lambda: kan_op._FWD(launch, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y))
 
 
 def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits):
