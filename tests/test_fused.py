@@ -272,8 +272,9 @@ def inside_nan(t: torch.Tensor, pad: int = 4096) -> torch.Tensor:
     pytest.param(77, 192, True, marks=pytest.mark.skipif(DEVICE == "cuda", reason="faulted on the H200"))],
     ids=["192-77", "77-192", "192-80", "96-160", "77-192-base-dot"])
 def test_kernels_read_and_write_only_inside_their_buffers_at_the_gpus_tile_sizes(n_in, n_out, base_dot, monkeypatch):
-    """ViT-tiny's feed-forward layers (matched width 77: partial last tiles everywhere), forward and backward,
-    with the tile sizes a GPU uses (under the interpreter on CPU; fp16 stands in for bf16's 16-bit tiles): the
+    """ViT-tiny's feed-forward layers at the matched width 77 (partial last tiles everywhere), and layers 80 and 160
+    wide (their weight grads take one column tile wider than the layer), forward and backward, with the tile sizes a
+    GPU uses (under the interpreter on CPU; fp16 stands in for bf16's 16-bit tiles): the
     buffers the launchers allocate are fenced with a sentinel, the inputs with NaN, and the output and every
     gradient must match the reference."""
     from vkan.ops import kan_op

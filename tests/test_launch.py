@@ -50,3 +50,24 @@ def test_every_shipped_launch_binds_all_parameters_of_its_kernel():
              kan_op._unpack_geometry(77, 192, 8, cp, 4, kt, True, True)]
     for launcher, b in zip((kan_op._PACK, kan_op._FWD, kan_op._DX, kan_op._DW, kan_op._UNPACK), bound):
         assert len(b.scalars) == len(launcher.scalar_names) == len(launcher.kernel.arg_names) - len(launcher.tensor_names)
+
+
+@pytest.mark.parametrize("n_out,dtype,tiles", [
+    (80, torch.bfloat16, (128, 4)), (160, torch.bfloat16, (256, 8)), (304, torch.bfloat16, (256, 8)),  # multiples of 16
+    (77, torch.bfloat16, (64, 4)), (154, torch.bfloat16, (64, 4)), (307, torch.bfloat16, (64, 4)),  # matched widths
+    (64, torch.bfloat16, (64, 4)), (768, torch.bfloat16, (256, 8)), (80, torch.float32, (64, 4)),
+    (160, torch.float32, (64, 4))])
+def test_weight_grad_tiles_widen_only_on_16_bit_widths_that_are_multiples_of_16(n_out, dtype, tiles, monkeypatch):
+    """The GPU's weight-grad tiles (output columns, warps) by layer width, as measured on the H200 (bench/RESULTS.md,
+    twenty-third session): one 128-column tile at 65..128 outputs and 256 columns above, where the width is a
+    multiple of 16; the 64-column tiles elsewhere where 256 columns would pad by over 25%."""
+    from vkan.ops import kan_op
+
+    monkeypatch.setattr(kan_op, "_INTERPRET", False)
+    kan_op._dw_geometry.cache_clear()
+    try:
+        cp, kt, _ = kan_op._pack_geometry(n_out, 192, 8, True, True)
+        launch, _ = kan_op._dw_geometry(33280, 192, n_out, kt, 12, cp, 3, True, 1, True, dtype, "tf32")
+    finally:
+        kan_op._dw_geometry.cache_clear()
+    assert (dict(zip(kan_op._DW.scalar_names, launch.scalars))["BN"], launch.num_warps) == tiles

@@ -186,13 +186,16 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
         # 0.079 ms with one 128-column tile (32 splits) against 0.124 with two of 64
         bm, bn, rows, bib, warps, programs = 64, 128, 128, 64, 4, (1056,)
     elif _cdiv(n_out, 256) * 256 * 3 > 4 * n_out and (n_out % 16 or n_out <= 64 or dtype == torch.float32):
-        # widths that 256-column tiles would pad by over 25%, unless a multiple of 16 (below): 25216x384->154 takes
-        # 0.311-0.313 ms with these tiles (16-32 splits) against 0.428 with 256 columns
+        # 64-column tiles where 256-column ones would pad by over 25%: fp32, up to 64 outputs, and the padded widths
+        # that are not multiples of 16 (the matched 77, 154, 307). The sweep's 25216x384->154 took 0.311-0.313 ms
+        # with these tiles (16-32 splits; 12 shipped) against 0.428 with 256 columns
         bm, bn, rows, bib, warps, programs = 64, 64, 128, 64, 4, (1056,)
     elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
         bm, bn, rows, bib, warps, programs = 64, 256, 64, 64, 4, (1056,)
-    else:  # 1.05-1.2x faster than 64 rows with 4 warps on 192..1536 outputs, and on padded widths that are multiples
-        # of 16: 25216x384->160 0.162 ms against 0.260 with 64-column tiles, 12608x768->304 0.308 against 0.424
+    else:  # 1.05-1.2x faster than 64 rows with 4 warps on 192..1536 outputs; on padded multiples of 16 too, measured
+        # at 160 and 304 (other multiples of 16 in 144..560 follow by extrapolation): the sweep's 25216x384->160 took
+        # 0.162 ms (16-32 splits; 15 shipped) against 0.260 with 64-column tiles, 12608x768->304 as shipped 0.308
+        # against 0.424
         bm, bn, rows, bib, warps, programs = 64, 256, 128, 64, 8, (440, 660)
     bi = max(1, rows // cp)
     nsb = _cdiv(n_in, bi)
