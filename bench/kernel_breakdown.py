@@ -97,7 +97,7 @@ def sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns):
     coefficient) tiles of 64|128 x 4|8 warps."""
     fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
     print("## forward tiles (uniform): BM BN BK warps -> ms")
-    shipped = dict(zip(kan_op._FWD.scalar_names, fwd.scalars))
+    shipped = kan_op._FWD.arguments(fwd)
     timed(f"fwd shipped {shipped['BM']} {shipped['BN']} {shipped['BI'] * cp} {fwd.num_warps}",
           lambda: kan_op._FWD(fwd, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y))
     for bm, bn, bk, warps in itertools.product((64, 128), bns, (64, 128), (4, 8)):
@@ -111,7 +111,7 @@ def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits):
     tiles ``bks``, 4 or 8 warps and ``splits`` partials."""
     dwl, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
     print("## weight-grad tiles (uniform): BM BN BK warps split -> ms")
-    shipped = dict(zip(kan_op._DW.scalar_names, dwl.scalars))
+    shipped = kan_op._DW.arguments(dwl)
     part = torch.empty((n_split, kt, n_out), device="cuda")
     timed(f"dw shipped {shipped['BM']} {shipped['BN']} {shipped['BI'] * cp} {dwl.num_warps} {n_split}",
           lambda: kan_op._DW(dwl, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=part))

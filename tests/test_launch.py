@@ -70,4 +70,4 @@ def test_weight_grad_tiles_widen_only_on_16_bit_widths_that_are_multiples_of_16(
         launch, _ = kan_op._dw_geometry(33280, 192, n_out, kt, 12, cp, 3, True, 1, True, dtype, "tf32")
     finally:
         kan_op._dw_geometry.cache_clear()
-    assert (dict(zip(kan_op._DW.scalar_names, launch.scalars))["BN"], launch.num_warps) == tiles
+    assert (kan_op._DW.arguments(launch)["BN"], launch.num_warps) == tiles

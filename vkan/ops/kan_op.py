@@ -179,19 +179,21 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
     # tiles; 32 splits beat 8 on ViT-tiny's layers). Wide 16-bit layers: ~3.3 waves where that still gives
     # >= 4 splits, else ~5. Weight grad + unpack, H200 (bench/RESULTS.md): 16640x192->768 0.180 ms with 10
     # splits vs 0.191 with 15; 25216x154->384 0.196 (17) vs 0.204 (26); 50432x384->1536 1.674 (4) vs 1.743 (3).
+    padded = _cdiv(n_out, 256) * 256 * 3 > 4 * n_out  # 256-column tiles would pad the outputs by over 25%
     if _INTERPRET:
         bm, bn, rows, bib, warps, programs = 16, 16, 64, 16, 4, (0,)
-    elif n_out % 16 == 0 and 64 < n_out <= 128 and dtype != torch.float32:
+    elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
+        bm, bn, rows, bib, warps, programs = ((64, 64, 128, 64, 4, (1056,)) if padded else
+                                              (64, 256, 64, 64, 4, (1056,)))
+    elif n_out % 16 == 0 and 64 < n_out <= 128:
         # one column tile: each column tile computes its rows' bases again. 33280x192->80 (ViT-tiny's fc1) takes
         # 0.079 ms with one 128-column tile (32 splits) against 0.124 with two of 64
         bm, bn, rows, bib, warps, programs = 64, 128, 128, 64, 4, (1056,)
-    elif _cdiv(n_out, 256) * 256 * 3 > 4 * n_out and (n_out % 16 or n_out <= 64 or dtype == torch.float32):
-        # 64-column tiles where 256-column ones would pad by over 25%: fp32, up to 64 outputs, and the padded widths
-        # that are not multiples of 16 (the matched 77, 154, 307). The sweep's 25216x384->154 took 0.311-0.313 ms
-        # with these tiles (16-32 splits; 12 shipped) against 0.428 with 256 columns
+    elif padded and (n_out % 16 or n_out <= 64):
+        # 64-column tiles where 256-column ones would pad by over 25%: up to 64 outputs, and the padded widths that
+        # are not multiples of 16 (the matched 77, 154, 307). The sweep's 25216x384->154 took 0.311-0.313 ms with
+        # these tiles (16-32 splits; 12 shipped) against 0.428 with 256 columns
         bm, bn, rows, bib, warps, programs = 64, 64, 128, 64, 4, (1056,)
-    elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
-        bm, bn, rows, bib, warps, programs = 64, 256, 64, 64, 4, (1056,)
     else:  # 1.05-1.2x faster than 64 rows with 4 warps on 192..1536 outputs; on padded multiples of 16 too, measured
         # at 160 and 304 (other multiples of 16 in 144..560 follow by extrapolation): the sweep's 25216x384->160 took
         # 0.162 ms (16-32 splits; 15 shipped) against 0.260 with 64-column tiles, 12608x768->304 as shipped 0.308

@@ -61,10 +61,14 @@ class Launcher:
                             f"unknown arguments {sorted(extra)}")
         return BoundLaunch(tuple(grid), tuple(scalars[n] for n in self.scalar_names), num_warps, num_stages)
 
+    def arguments(self, launch: BoundLaunch) -> dict:
+        """``launch``'s non-tensor arguments by name (its tiles: ``arguments(launch)["BN"]``)."""
+        return dict(zip(self.scalar_names, launch.scalars))
+
     def rebind(self, launch: BoundLaunch, grid: Optional[Tuple[int, ...]] = None, num_warps: Optional[int] = None,
                num_stages: Optional[int] = None, **changes) -> BoundLaunch:
         """``launch`` with some arguments changed by name (tile sweeps in ``bench/kernel_breakdown.py``)."""
-        scalars = {**dict(zip(self.scalar_names, launch.scalars)), **changes}
+        scalars = {**self.arguments(launch), **changes}
         return self.bind(grid or launch.grid, num_warps or launch.num_warps, num_stages or launch.num_stages,
                          **scalars)
 
