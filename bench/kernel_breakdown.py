@@ -3,7 +3,8 @@ optionally a few tile configurations, to show where the time goes and which tile
 
     PYTHONPATH=. python bench/kernel_breakdown.py [M IN OUT [SWEEP]]
 
-SWEEP 0 times the shipped kernels only; 1 (the default) then sweeps the tiles of the unpack, forward, input grad and
+SWEEP 0 times the shipped kernels (both paths: fused, and the GEMM path's bases kernel, cuBLAS products and input-grad
+step) only; 1 (the default) then sweeps the tiles of the unpack, forward, input grad and
 weight grad; 2 the unpack's only; 3 the unpack's and the weight grad's, 4 the unpack's and the forward's (3 and 4
 over wider output tiles than 1).
 
@@ -58,6 +59,14 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     a = torch.randn(m, n_in * (layer.n_coef + 1), device="cuda", dtype=torch.bfloat16)
     b = torch.randn(n_in * (layer.n_coef + 1), n_out, device="cuda", dtype=torch.bfloat16)
     print(f"cuBLAS on materialised bases: {bench(lambda: a @ b):.3f} ms")
+    bases = kan_op._launch_bases(x, grid, kt, cp, 3, True, 1, True, torch.bfloat16)
+    da = gy @ wt
+    for name, fn in [("bases A", lambda: kan_op._launch_bases(x, grid, kt, cp, 3, True, 1, True, torch.bfloat16)),
+                     ("Y = A W", lambda: bases @ w), ("dA = dY W^T", lambda: gy @ wt),
+                     ("dX from dA", lambda: kan_op._launch_dx_bases(da, x, grid, cp, 3, True, 1, True)),
+                     ("dW = A^T dY in fp32", lambda: kan_op._mm_fp32(bases.t(), gy)),
+                     ("unpack (1 partial)", lambda: kan_op._unpack(part[:1], sw, sc, bw, cp))]:
+        print(f"gemm path, {name}: {bench(fn):.3f} ms")
     if not sweep:
         return
     n_split = part.shape[0]

@@ -4,6 +4,7 @@
     python -m vkan.bench --skip-models --json out.json
     python -m vkan.bench --cpu                 # CPU: ViT-tiny train step, KAN vs MLP twin, batch 64 and 512
     python -m vkan.bench --skip-layers --models small224 --variants kan_hidden=160   # other KAN options
+    python -m vkan.bench --skip-layers --models small224 --variants kernel_path=gemm  # a kernel path (kan_op.PATHS)
     python -m vkan.bench --skip-layers --skip-models --efficient-kan efficient-kan/src  # the seed's model
 
 All numbers in one table come from one process on one GPU, so ratios are measured side by side.
@@ -105,22 +106,27 @@ def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:
         per_edge = kan.n_coef + 1  # spline + base multiply-adds per edge
         kan_flops = 6 * m * n_in * n_out * per_edge  # fwd 2x, bwd 4x (input and weight grads)
         lin = nn.Linear(n_in, round(n_params / n_in), bias=False).cuda()  # same parameters, same input
-        impls = {"vkan fused": (kan, True), "vkan reference": (kan, False), "nn.Linear (same params)": (lin, None)}
+        impls = {"vkan fused": (kan, "fused"), "vkan gemm path": (kan, "gemm"), "vkan reference": (kan, False),
+                 "nn.Linear (same params)": (lin, None)}
         if inkan is not None:
             impls["inkan.KANLayer"] = (inkan.KANLayer(n_in, n_out).cuda(), None)
         x = torch.randn(m, n_in, device="cuda", requires_grad=True)
+        rel_err = {}  # bf16 rounding of each kernel path against the reference: expect ~1e-3
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
-            kan.fused = None
-            fused_out = kan(x).float()
             kan.fused = False
             ref_out = kan(x).float()
-        rel_err = ((fused_out - ref_out).norm() / ref_out.norm()).item()  # bf16 rounding: expect ~1e-3
+            kan.fused = None
+            for name, (_, path) in impls.items():
+                if isinstance(path, str):
+                    kan.kernel_path = path
+                    rel_err[name] = ((kan(x).float() - ref_out).norm() / ref_out.norm()).item()
         steps = {}
         for name, (module, fused) in impls.items():
 
             def step(module=module, fused=fused):
-                if fused is not None:  # the fused and reference rows share one layer
+                if fused is not None:  # the kernel paths and the reference share one layer
                     module.fused = None if fused else False
+                    module.kernel_path = fused or "auto"
                 with torch.autocast("cuda", dtype=torch.bfloat16):
                     y = module(x)
                 y.backward(torch.ones_like(y))
@@ -135,7 +141,7 @@ def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:
             for g in grads:
                 g.grad = None
             r["graph_ms"], r["graph_error"] = graph_time_ms(step)
-        kan.fused = None
+        kan.fused, kan.kernel_path = None, "auto"
         per_round = {name: r["ms_rounds"] for name, (_, _, r) in steps.items()}
         fused_graph = steps["vkan fused"][2]["graph_ms"]
         fused_t, ref_t, lin_t = (per_round[k] for k in ("vkan fused", "vkan reference", "nn.Linear (same params)"))
@@ -146,7 +152,7 @@ def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:
             ms = statistics.median(t)
             rows.append({"shape": f"{m}x{n_in}->{n_out}", "impl": name, "ms": ms, "tflops": r["flops"] / ms / 1e9,
                          "peak_gib": r["peak_gib"], "rounds": len(t),
-                         "rel_err_vs_reference": rel_err if name == "vkan fused" else None,
+                         "rel_err_vs_reference": rel_err.get(name),
                          "speedup_vs_reference": statistics.median([a / b for a, b in zip(ref_t, t)]),
                          "time_vs_linear": statistics.median([a / b for a, b in zip(t, lin_t)]),
                          "fused_speedup": statistics.median(vs_fused), "fused_speedup_min": min(vs_fused),
@@ -243,6 +249,8 @@ def parse_variant(text: str) -> Tuple[str, Dict[str, Any]]:
                 value = raw
         if key in KANSpec.names():
             kwargs.setdefault("kan", {})[key] = value
+        elif key == "kernel_path":  # not a model option: set on every KANLinear after the build (bench_models)
+            kwargs[key] = value
         else:
             kwargs[key] = value
     return text, kwargs
@@ -274,11 +282,14 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
             models = {}
             for label, (name, kwargs, fused) in builds.items():
                 torch.manual_seed(0)
+                kwargs = dict(kwargs)
+                path = kwargs.pop("kernel_path", "auto")
                 model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans, **kwargs).cuda().train()
                 if fused is not None:
                     for module in model.modules():
                         if hasattr(module, "fused"):
                             module.fused = None if fused else False
+                            module.kernel_path = path
                 models[label] = model
             rows += time_train_steps(models, img, batch, chans, compiled, rounds, base=mlp_name)
             del models

@@ -173,8 +173,9 @@ class KANLinear(nn.Module):
     Options come as a ``KANSpec``, as keywords (efficient-kan's constructor arguments:
     ``KANLinear(64, 10, grid_size=8, base_activation=torch.nn.SiLU)``), or both (keywords replace the
     spec's fields). Input (..., in) -> output (..., out), like ``nn.Linear``. On CUDA the fused Triton
-    kernels (``vkan.ops``) run the whole layer without materialising ``B(x)``; elsewhere (or with
-    ``fused=False``) the PyTorch path keeps only the inputs for backward (``vkan.bspline``).
+    kernels (``vkan.ops``) run the whole layer: ``kernel_path`` "fused" evaluates ``B(x)`` inside the matmul
+    kernels, "gemm" writes it to memory for cuBLAS's matmuls, "auto" (the default) picks by the layer's shape;
+    elsewhere (or with ``fused=False``) the PyTorch path keeps only the inputs for backward (``vkan.bspline``).
     """
 
     def __init__(self, in_features: int, out_features: int, spec: Optional[KANSpec] = None, *, device=None,
@@ -187,6 +188,7 @@ class KANLinear(nn.Module):
         self.out_features = out_features
         self.base_activation = resolve_activation(spec.base_activation)()
         self.fused: Optional[bool] = None  # None: fused kernel whenever it applies; False: reference path
+        self.kernel_path = "auto"  # which kernels run it on CUDA: "fused", "gemm" or "auto" (vkan.ops.kan_op.PATHS)
 
         grid = uniform_grid(in_features, spec.grid_size, spec.spline_order, spec.grid_range, device)
         self.register_buffer("grid", grid)
@@ -283,14 +285,14 @@ class KANLinear(nn.Module):
         if act is None or self.base_weight.dtype != self.spline_weight.dtype:
             return None
         return fused_kan_linear(x2, self.grid, self.spline_weight, self.spline_scaler, self.base_weight,
-                                self.spline_order, self.grid_uniform, act)
+                                self.spline_order, self.grid_uniform, act, self.kernel_path)
 
     def _spline_output(self, x2: torch.Tensor) -> torch.Tensor:
         """Spline part ``B(x) @ W_s``: (N, in) -> (N, out), fused on CUDA when possible."""
         if self.fused is not False:
             if fused_supported(self, x2):
                 return fused_spline_linear(x2, self.grid, self.scaled_spline_weight, self.spline_order,
-                                           uniform=self.grid_uniform)
+                                           uniform=self.grid_uniform, path=self.kernel_path)
         return self.spline_reference(x2)
 
     def spline_reference(self, x2: torch.Tensor) -> torch.Tensor:

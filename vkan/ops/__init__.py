@@ -39,18 +39,18 @@ def fused_supported(layer, x: torch.Tensor) -> bool:
 
 
 def fused_kan_linear(x, grid, spline_weight, spline_scaler=None, base_weight=None, spline_order=3, uniform=False,
-                     act=1) -> torch.Tensor:
+                     act=1, path="auto") -> torch.Tensor:
     """Fused KAN layer ``B(x) @ (spline_weight * spline_scaler)^T + act(x) @ base_weight^T``. See ``kan_op``."""
     global _fused_run
     if _fused_run is None:  # imported on first use: CPU-only users never import Triton
         from vkan.ops.kan_op import fused_kan_linear as _fused_run
-    return _fused_run(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act)
+    return _fused_run(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, path)
 
 
 _fused_run = None  # vkan.ops.kan_op.fused_kan_linear once imported
 
 
 def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor, spline_order: int,
-                        uniform: bool = False) -> torch.Tensor:
+                        uniform: bool = False, path: str = "auto") -> torch.Tensor:
     """Fused spline part only, ``B(x) @ weight``: x (N, in), grid (in, Q), weight (out, in, C) -> (N, out)."""
-    return fused_kan_linear(x, grid, weight, None, None, spline_order, uniform)
+    return fused_kan_linear(x, grid, weight, None, None, spline_order, uniform, path=path)

@@ -53,6 +53,8 @@ _UNPACK = Launcher(tk.kan_unpack_kernel, ("part_ptr", "sw_ptr", "sc_ptr", "dsw_p
 _FWD = Launcher(tk.kan_fwd_kernel, ("x_ptr", "grid_ptr", "w_ptr", "y_ptr"))
 _DX = Launcher(tk.kan_dx_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "wt_ptr", "dx_ptr"))
 _DW = Launcher(tk.kan_dw_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "part_ptr"))
+_BASES = Launcher(tk.kan_bases_kernel, ("x_ptr", "grid_ptr", "a_ptr"))
+_DX_BASES = Launcher(tk.kan_dx_bases_kernel, ("da_ptr", "x_ptr", "grid_ptr", "dx_ptr"))
 
 
 def _shape_cache(fn):
@@ -257,19 +259,89 @@ def _as(grad: Optional[torch.Tensor], param: Optional[torch.Tensor]) -> Optional
     return grad if grad is None or grad.dtype == param.dtype else grad.to(param.dtype)
 
 
-def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act, dtype):
+# The GEMM path: the operand A = [B(X), act(X)] (M, KT) is written to memory by one kernel and the three products
+# are cuBLAS calls (Y = A W, dA = dY W^T, dW = A^T dY); A is evaluated again in the backward rather than saved, so the
+# path keeps the fused path's saved tensors and adds only transient (M, KT) buffers. PATHS names the choices of
+# ``fused_kan_linear``'s ``path``; "auto" takes the GEMM path where ``gemm_path`` says so.
+PATHS = ("auto", "fused", "gemm")
+
+
+def gemm_path(m: int, n_in: int, n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
+    """Whether a layer of (M, I) -> (M, O) runs on the GEMM path (see PATHS)."""
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+    if path != "auto":
+        return path == "gemm"
+    return False
+
+
+@_shape_cache
+def _bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base, program):
+    """The bound launch of the bases kernel (``program`` "bases") or of the input grad's last step ("dx")."""
+    bm, rows = (16, 64) if _INTERPRET else (64, 128)
+    bi = max(1, rows // cp)
+    launcher, stride = (_BASES, "stride_am") if program == "bases" else (_DX_BASES, "stride_dam")
+    scalars = {stride: kt} if program == "bases" else {stride: kt, "stride_dm": n_in}
+    return launcher.bind((_cdiv(m, bm), _cdiv(n_in, bi)), 4, 1, M=m, I=n_in, stride_xm=n_in, Q=q, CP=cp, K=k,
+                         UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BM=bm, BI=bi, **scalars)
+
+
+def _launch_bases(x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, has_base: bool, dtype) -> torch.Tensor:
+    """A (M, KT) in ``dtype``."""
+    m, n_in = x.shape
+    a = torch.empty((m, kt), device=x.device, dtype=dtype)
+    _BASES(_bases_geometry(m, n_in, kt, grid.shape[1], cp, k, uniform, act, has_base, "bases"), x_ptr=x,
+           grid_ptr=grid, a_ptr=a)
+    return a
+
+
+def _launch_dx_bases(da, x, grid, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
+    m, n_in = x.shape
+    dx = torch.empty_like(x)
+    _DX_BASES(_bases_geometry(m, n_in, da.shape[1], grid.shape[1], cp, k, uniform, act, has_base, "dx"), da_ptr=da,
+              x_ptr=x, grid_ptr=grid, dx_ptr=dx)
+    return dx
+
+
+_MM_OUT_DTYPE = hasattr(torch.ops.aten.mm, "dtype")  # torch.mm(..., out_dtype=) (torch >= 2.8, CUDA)
+
+
+def _mm_fp32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b in fp32: cuBLAS sums 16-bit products in fp32 and, where torch has ``out_dtype``, returns them unrounded."""
+    if a.dtype == torch.float32:
+        return torch.mm(a, b)
+    if not a.is_cuda:  # the CPU interpreter's tests
+        return torch.mm(a.float(), b.float())
+    if _MM_OUT_DTYPE:
+        return torch.mm(a, b, out_dtype=torch.float32)
+    return torch.mm(a, b).float()
+
+
+def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act, dtype, path="auto"):
     w, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
-    return _launch_fwd(x, grid, w, cp, k, uniform, act, base_weight is not None), w, wt, cp
+    has_base = base_weight is not None
+    if gemm_path(x.shape[0], x.shape[1], w.shape[1], dtype, path):
+        y = torch.mm(_launch_bases(x, grid, w.shape[0], cp, k, uniform, act, has_base, dtype), w)
+    else:
+        y = _launch_fwd(x, grid, w, cp, k, uniform, act, has_base)
+    return y, w, wt, cp
 
 
-def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, need_x, need_w):
+def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, need_x, need_w,
+              path="auto"):
     has_base = base_weight is not None
     gy = gy.contiguous()
-    dx = _launch_dx(gy, x, grid, wt, cp, k, uniform, act, has_base) if need_x else None
-    grads = (None, None, None)
-    if need_w:
-        part = _launch_dw(gy, x, grid, wt.shape[1], cp, k, uniform, act, has_base)
-        grads = _unpack(part, spline_weight, spline_scaler, base_weight, cp)
+    if gemm_path(x.shape[0], x.shape[1], wt.shape[0], wt.dtype, path):
+        gy = gy.to(wt.dtype)
+        dx = _launch_dx_bases(torch.mm(gy, wt), x, grid, cp, k, uniform, act, has_base) if need_x else None
+        if need_w:
+            a = _launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, wt.dtype)
+            part = _mm_fp32(a.t(), gy)[None]  # one "partial"
+    else:
+        dx = _launch_dx(gy, x, grid, wt, cp, k, uniform, act, has_base) if need_x else None
+        if need_w:
+            part = _launch_dw(gy, x, grid, wt.shape[1], cp, k, uniform, act, has_base)
+    grads = _unpack(part, spline_weight, spline_scaler, base_weight, cp) if need_w else (None, None, None)
     return dx, grads
 
 
@@ -283,23 +355,24 @@ _op = torch.library.triton_op if _TRACEABLE else torch.library.custom_op
 @_op("vkan::kan_linear", mutates_args=())
 def kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.Tensor, spline_scaler: Optional[torch.Tensor],
                base_weight: Optional[torch.Tensor], spline_order: int, uniform: bool, act: int,
-               dtype: torch.dtype) -> torch.Tensor:
+               dtype: torch.dtype, path: str) -> torch.Tensor:
     """x (M, I), grid (I, Q) fp32, spline_weight (O, I, C), spline_scaler (O, I), base_weight (O, I) -> (M, O)."""
     with traced_launches(_TRACEABLE):
-        return _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype)[0]
+        return _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype,
+                        path)[0]
 
 
 @_op("vkan::kan_linear_backward", mutates_args=())
 def kan_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.Tensor,
                         spline_scaler: Optional[torch.Tensor], base_weight: Optional[torch.Tensor], spline_order: int,
-                        uniform: bool, act: int, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                                                              torch.Tensor]:
+                        uniform: bool, act: int, dtype: torch.dtype, path: str) -> Tuple[torch.Tensor, torch.Tensor,
+                                                                                         torch.Tensor, torch.Tensor]:
     """Gradients (x, spline_weight, spline_scaler, base_weight) of ``kan_linear``; an absent parameter gets an
     empty tensor. The packed weights are rebuilt (one small kernel) rather than saved."""
     with traced_launches(_TRACEABLE):
         _, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
         dx, (dsw, dsc, db) = _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight,
-                                       spline_order, uniform, act, True, True)
+                                       spline_order, uniform, act, True, True, path)
     empty = x.new_empty(0)
     return dx, dsw, empty if dsc is None else dsc, empty if db is None else db
 
@@ -307,11 +380,11 @@ def kan_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, s
 if not _TRACEABLE:  # a triton_op derives its fake kernels by tracing the functions above
 
     @kan_linear.register_fake
-    def _(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype):
+    def _(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path):
         return x.new_empty((x.shape[0], spline_weight.shape[0]), dtype=dtype)
 
     @kan_linear_backward.register_fake
-    def _(gy, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype):
+    def _(gy, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path):
         empty = x.new_empty(0)
         return (torch.empty_like(x), torch.empty_like(spline_weight),
                 empty if spline_scaler is None else torch.empty_like(spline_scaler),
@@ -319,9 +392,9 @@ if not _TRACEABLE:  # a triton_op derives its fake kernels by tracing the functi
 
 
 def _setup_context(ctx, inputs, output):
-    x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype = inputs
+    x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path = inputs
     ctx.save_for_backward(x, grid, spline_weight, spline_scaler, base_weight)
-    ctx.args = (spline_order, uniform, act, dtype)
+    ctx.args = (spline_order, uniform, act, dtype, path)
 
 
 def _op_backward(ctx, gy):
@@ -329,7 +402,7 @@ def _op_backward(ctx, gy):
     dx, dsw, dsc, db = torch.ops.vkan.kan_linear_backward(gy, x, grid, spline_weight, spline_scaler, base_weight,
                                                           *ctx.args)
     return (dx, None, dsw, dsc if spline_scaler is not None else None, db if base_weight is not None else None,
-            None, None, None, None)
+            None, None, None, None, None)
 
 
 kan_linear.register_autograd(_op_backward, setup_context=_setup_context)
@@ -340,25 +413,26 @@ class _EagerKANLinear(torch.autograd.Function):
     W^T is kept for the backward."""
 
     @staticmethod
-    def forward(ctx, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype):
-        y, _, wt, cp = _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype)
+    def forward(ctx, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path):
+        y, _, wt, cp = _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype,
+                                path)
         ctx.save_for_backward(x, grid, wt, spline_weight, spline_scaler, base_weight)
-        ctx.args = (cp, spline_order, uniform, act)
+        ctx.args = (cp, spline_order, uniform, act, path)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         x, grid, wt, spline_weight, spline_scaler, base_weight = ctx.saved_tensors
-        cp, k, uniform, act = ctx.args
+        cp, k, uniform, act, path = ctx.args
         need = ctx.needs_input_grad
         dx, (dsw, dsc, db) = _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform,
-                                       act, need[0], need[2] or need[3] or need[4])
-        return dx, None, dsw, dsc, db, None, None, None, None
+                                       act, need[0], need[2] or need[3] or need[4], path)
+        return dx, None, dsw, dsc, db, None, None, None, None, None
 
 
 def fused_kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.Tensor,
                      spline_scaler: Optional[torch.Tensor] = None, base_weight: Optional[torch.Tensor] = None,
-                     spline_order: int = 3, uniform: bool = False, act: int = 1) -> torch.Tensor:
+                     spline_order: int = 3, uniform: bool = False, act: int = 1, path: str = "auto") -> torch.Tensor:
     """``B(x) @ (spline_weight * spline_scaler)^T + act(x) @ base_weight^T``: x (N, I) -> (N, O), fused.
 
     spline_weight (O, I, C); spline_scaler (O, I) or None; base_weight (O, I) or None (spline part only);
@@ -366,7 +440,8 @@ def fused_kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.T
     equally spaced knots in every row of ``grid`` and selects the closed-form bases; ``False`` is right for
     any grid. Under autocast the matmuls run in the autocast dtype (the output has that dtype, like
     ``F.linear``); otherwise in ``spline_weight``'s dtype. Parameter gradients come back in fp32 sums cast
-    to each parameter's dtype.
+    to each parameter's dtype. ``path`` picks the kernels (``PATHS``): "fused" evaluates the bases inside the
+    matmul kernels, "gemm" writes them to memory for cuBLAS, "auto" chooses by shape (``gemm_path``).
     """
     dtype = spline_weight.dtype
     if torch.is_autocast_enabled(x.device.type):
@@ -375,6 +450,6 @@ def fused_kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.T
         grid = grid.float()
     if torch.compiler.is_compiling():
         return torch.ops.vkan.kan_linear(x.contiguous(), grid.contiguous(), spline_weight, spline_scaler, base_weight,
-                                         spline_order, uniform, act, dtype)
+                                         spline_order, uniform, act, dtype, path)
     return _EagerKANLinear.apply(x.contiguous(), grid.contiguous(), spline_weight, spline_scaler, base_weight,
-                                 spline_order, uniform, act, dtype)
+                                 spline_order, uniform, act, dtype, path)

@@ -357,3 +357,50 @@ def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, st
             acc_b = tl.dot(at, gyb, acc_b, input_precision=PRECISION)
         tl.store(part_ptr + pid_s * stride_ps + (I * CP + offs_b)[:, None] * stride_pk + offs_n[None, :], acc_b,
                  mask=(offs_b[:, None] < I) & mask_n)
+
+
+# The GEMM path (``vkan.ops.kan_op``): on wide layers cuBLAS runs the three products of a layer faster than the fused
+# kernels' Triton matmul loops, so there the bases are written to memory once and the products are torch.mm calls.
+# These two kernels are that path's only own work: the operand A = [B(X), act(X)] and the input grad's last step.
+
+
+@triton.jit
+def kan_bases_kernel(x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q: tl.constexpr, CP: tl.constexpr,
+                     K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr, HAS_BASE: tl.constexpr,
+                     BM: tl.constexpr, BI: tl.constexpr):
+    """A (M, KT) = [B(X) with columns (i, c), act(X)]: the rows that the fused kernels evaluate in registers, in
+    A's dtype; X (M, I). Program (row block, input block)."""
+    offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
+    offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
+    cols = tl.program_id(1) * BI * CP + tl.arange(0, BI * CP)
+    mask_m = offs_m[:, None] < M
+    x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
+    b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
+    row = a_ptr + offs_m[:, None] * stride_am
+    tl.store(row + cols[None, :], tl.reshape(b, (BM, BI * CP)).to(a_ptr.dtype.element_ty),
+             mask=mask_m & (cols[None, :] < I * CP))
+    if HAS_BASE:
+        tl.store(row + I * CP + offs_i[None, :], _act(x, ACT).to(a_ptr.dtype.element_ty),
+                 mask=mask_m & (offs_i[None, :] < I))
+
+
+@triton.jit
+def kan_dx_bases_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, stride_xm, stride_dm, Q: tl.constexpr,
+                        CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
+                        HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr):
+    """dX (M, I) = sum_c B'_c(X) * dA[:, (i, c)] + act'(X) * dA[:, KT - I + i], from dA = dY @ W^T (M, KT)."""
+    offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
+    offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
+    cols = tl.program_id(1) * BI * CP + tl.arange(0, BI * CP)
+    mask_m = offs_m[:, None] < M
+    mask_i = offs_i[None, :] < I
+    x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
+    _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
+    row = da_ptr + offs_m[:, None] * stride_dam
+    da = tl.load(row + cols[None, :], mask=mask_m & (cols[None, :] < I * CP), other=0.0).to(tl.float32)
+    dx = tl.sum(tl.reshape(da, (BM, BI, CP)) * db, axis=2)
+    if HAS_BASE:
+        da_b = tl.load(row + I * CP + offs_i[None, :], mask=mask_m & mask_i, other=0.0).to(tl.float32)
+        dx += da_b * _act_grad(x, ACT)
+    tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
+             mask=mask_m & mask_i)
