@@ -67,6 +67,9 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
                      ("dW = A^T dY in fp32", lambda: kan_op._mm_fp32(bases.t(), gy)),
                      ("unpack (1 partial)", lambda: kan_op._unpack(part[:1], sw, sc, bw, cp))]:
         print(f"gemm path, {name}: {bench(fn):.3f} ms")
+    print(f"gemm path, uniform=False, bases A: "
+          f"{bench(lambda: kan_op._launch_bases(x, grid, kt, cp, 3, False, 1, True, torch.bfloat16)):.3f} ms, "
+          f"dX from dA: {bench(lambda: kan_op._launch_dx_bases(da, x, grid, cp, 3, False, 1, True)):.3f} ms")
     if not sweep:
         return
     n_split = part.shape[0]

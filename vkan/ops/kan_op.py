@@ -272,7 +272,10 @@ def gemm_path(m: int, n_in: int, n_out: int, dtype: torch.dtype, path: str = "au
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     if path != "auto":
         return path == "gemm"
-    return False
+    # H200, bf16, each layer's forward + backward as one CUDA graph (bench/RESULTS.md, twenty-fourth session): the
+    # GEMM path took 0.60-0.93x the fused path's time at 160..768 outputs (ViT-S/16's and ViT-B/16's layers, 16640x192
+    # ->768) and 1.14x at 80 (ViT-tiny's fc1), where the bases written and read again outweigh the narrow product
+    return n_out >= 128 and dtype != torch.float32
 
 
 @_shape_cache
