@@ -182,6 +182,8 @@ def time_train_steps(models: Dict[str, nn.Module], img: int, batch: int, chans: 
     """
     import statistics
 
+    if compiled:  # a fresh dynamo cache: the models of earlier blocks share these code objects and its recompile limit
+        torch._dynamo.reset()
     steps = {}
     for label, model in models.items():
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)

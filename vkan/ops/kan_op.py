@@ -267,14 +267,16 @@ PATHS = ("auto", "fused", "gemm")
 
 
 def gemm_path(m: int, n_in: int, n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
-    """Whether a layer of (M, I) -> (M, O) runs on the GEMM path (see PATHS)."""
+    """Whether a layer of (M, I) -> (M, O) runs on the GEMM path (see PATHS). ``fused_kan_linear`` reaches the
+    "auto" rule below only under torch.compile: in eager mode "auto" is the fused path."""
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     if path != "auto":
         return path == "gemm"
     # H200, bf16, each layer's forward + backward as one CUDA graph (bench/RESULTS.md, twenty-fourth session): the
     # GEMM path took 0.60-0.93x the fused path's time at 160..768 outputs (ViT-S/16's and ViT-B/16's layers, 16640x192
-    # ->768) and 1.14x at 80 (ViT-tiny's fc1), where the bases written and read again outweigh the narrow product
+    # ->768) and 1.14x at 80 (ViT-tiny's fc1), where the bases written and read again outweigh the narrow product.
+    # In eager mode the same layers took 1.14-1.39x the fused path's time: more launches on a host-bound step
     return n_out >= 128 and dtype != torch.float32
 
 
@@ -444,7 +446,8 @@ def fused_kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.T
     any grid. Under autocast the matmuls run in the autocast dtype (the output has that dtype, like
     ``F.linear``); otherwise in ``spline_weight``'s dtype. Parameter gradients come back in fp32 sums cast
     to each parameter's dtype. ``path`` picks the kernels (``PATHS``): "fused" evaluates the bases inside the
-    matmul kernels, "gemm" writes them to memory for cuBLAS, "auto" chooses by shape (``gemm_path``).
+    matmul kernels, "gemm" writes them to memory for cuBLAS, "auto" is "fused" in eager mode and chooses by
+    shape under torch.compile (``gemm_path``).
     """
     dtype = spline_weight.dtype
     if torch.is_autocast_enabled(x.device.type):
@@ -455,4 +458,4 @@ def fused_kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.T
         return torch.ops.vkan.kan_linear(x.contiguous(), grid.contiguous(), spline_weight, spline_scaler, base_weight,
                                          spline_order, uniform, act, dtype, path)
     return _EagerKANLinear.apply(x.contiguous(), grid.contiguous(), spline_weight, spline_scaler, base_weight,
-                                 spline_order, uniform, act, dtype, path)
+                                 spline_order, uniform, act, dtype, "fused" if path == "auto" else path)
