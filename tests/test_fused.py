@@ -16,12 +16,13 @@ def rel(a, b):
     return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
-def fused_and_reference(layer, x, dtype=torch.float32, uniform=None):
+def fused_and_reference(layer, x, dtype=torch.float32, uniform=None, kernel_path="fused"):
     """Outputs and gradients (x, spline_weight, spline_scaler, base_weight) of the whole layer, fused kernels vs
     the reference path.
 
     ``uniform`` picks the kernel's basis evaluation: closed form (True) or Cox-de Boor (False); None follows
-    the layer's own ``grid_uniform``. ``dtype`` is the kernels' compute dtype (the parameters stay fp32)."""
+    the layer's own ``grid_uniform``. ``dtype`` is the kernels' compute dtype (the parameters stay fp32).
+    ``kernel_path`` "gemm" runs the layer as bases written to memory and torch.mm products instead."""
     uniform = layer.grid_uniform if uniform is None else uniform
     params = [p for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight) if p is not None]
     results = []
@@ -31,7 +32,7 @@ def fused_and_reference(layer, x, dtype=torch.float32, uniform=None):
             sw, sc, bw = (None if p is None else p.to(dtype)
                           for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight))
             y = fused_kan_linear(xi, layer.grid, sw, sc, bw, layer.spline_order, uniform=uniform,
-                                 act=kernel_activation(layer.base_activation))
+                                 act=kernel_activation(layer.base_activation), path=kernel_path)
         else:
             layer.fused = False
             y = layer(xi)
@@ -85,6 +86,43 @@ def test_fused_base_branch_matches_reference_for_every_kernel_activation(act, ba
         assert rel(a, b) < 1e-5, name
 
 
+@pytest.mark.parametrize("uniform", [True, False], ids=["closed-form", "cox-de-boor"])
+@pytest.mark.parametrize("order,grid_size,standalone,act", [
+    (3, 5, True, "silu"), (2, 5, False, "gelu"), (1, 3, True, "relu"), (3, 8, True, "identity"), (2, 16, True, "tanh"),
+])
+def test_gemm_path_matches_reference_fp32(order, grid_size, standalone, act, uniform):
+    """The GEMM path (bases written by one kernel, torch.mm products, the input grad finished by another kernel)
+    computes the layer and all its gradients, on partial tiles, inputs outside the grid and either grid."""
+    layer = make_layer(19, 23, grid_size, order, standalone, act=act)
+    with torch.no_grad():
+        layer.base_weight.normal_()
+    x = torch.randn(41, 19, device=DEVICE) * 1.7
+    x[0, :3] = torch.tensor([5.0, -7.0, 0.61])
+    (y, *g), (ry, *rg) = fused_and_reference(layer, x, uniform=uniform, kernel_path="gemm")
+    assert rel(y, ry) < 1e-5
+    names = ("x", "spline_weight") + ("spline_scaler",) * standalone + ("base_weight",)
+    for name, a, b in zip(names, g, rg):
+        assert rel(a, b) < 1e-5, name
+
+
+def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_under_compile_only(monkeypatch):
+    from vkan.ops import kan_op
+
+    assert kan_op.gemm_path(4096, 192, 768, torch.bfloat16) and kan_op.gemm_path(4096, 384, 160, torch.float16)
+    assert not kan_op.gemm_path(4096, 192, 80, torch.bfloat16)  # ViT-tiny's fc1: the fused path is faster
+    assert not kan_op.gemm_path(4096, 192, 768, torch.float32)  # not measured in fp32
+    assert kan_op.gemm_path(64, 8, 8, torch.float32, "gemm") and not kan_op.gemm_path(64, 8, 768, torch.bfloat16,
+                                                                                       "fused")
+    with pytest.raises(ValueError, match="'auto', 'fused', 'gemm'"):
+        kan_op.gemm_path(64, 8, 8, torch.float32, "cublas")
+    seen = []  # eager mode: "auto" reaches the kernels as the fused path, whatever the shape
+    monkeypatch.setattr(kan_op, "gemm_path", lambda *args: seen.append(args[-1]) or False)
+    layer = make_layer(8, 130, 5, 3)
+    x = torch.randn(4, 8, device=DEVICE, requires_grad=True)
+    fused_kan_linear(x, layer.grid, layer.spline_weight, layer.spline_scaler, layer.base_weight, 3, True).sum().backward()
+    assert seen == ["fused", "fused"]  # forward and backward
+
+
 def test_input_grad_base_term_variant_follows_block_alignment():
     """The base-dot input-grad variant runs only on full, aligned input blocks; the shape where it faulted on
     the H200 (154 inputs: a partial last block, W^T rows not 16-byte aligned) gets the separate programs."""
@@ -104,6 +142,7 @@ def test_spline_only_call_matches_reference_spline_part():
     w = layer.scaled_spline_weight.detach().requires_grad_()
     y = fused_spline_linear(x, layer.grid, w, 3, uniform=True)
     ref = layer.spline_reference(x)
+    assert rel(fused_spline_linear(x, layer.grid, w, 3, uniform=True, path="gemm"), ref) < 1e-5
     assert rel(y, ref) < 1e-5
     gx, gw = torch.autograd.grad(y.square().sum(), [x, w])
     rx, rs = torch.autograd.grad(ref.square().sum(), [x, layer.spline_weight])
@@ -145,9 +184,11 @@ def test_fused_half_precision_close_to_fp32_reference(dtype):
 @pytest.mark.gpu
 @pytest.mark.parametrize("m,n_in,n_out", [(16640, 192, 77), (4099, 77, 192), (1000, 384, 1536), (25216, 384, 154),
                                           (25216, 154, 384)])  # ViT-tiny, ViT-S/16 layers and a wide one
-def test_fused_layer_on_gpu_matches_reference_bf16_autocast(m, n_in, n_out):
+@pytest.mark.parametrize("kernel_path", ["fused", "gemm"])
+def test_fused_layer_on_gpu_matches_reference_bf16_autocast(m, n_in, n_out, kernel_path):
     torch.manual_seed(0)
     layer = KANLinear(n_in, n_out).cuda()
+    layer.kernel_path = kernel_path
     x = torch.randn(m, n_in, device="cuda", requires_grad=True)
     outs = []
     for fused in (False, True, True):  # the second fused call reuses the bound launches of the first
@@ -165,10 +206,12 @@ def test_fused_layer_on_gpu_matches_reference_bf16_autocast(m, n_in, n_out):
 
 
 @pytest.mark.gpu
-def test_fused_layer_compiles_without_graph_break():
+@pytest.mark.parametrize("kernel_path", ["fused", "gemm"])
+def test_fused_layer_compiles_without_graph_break(kernel_path):
     """torch.compile traces the triton_op's kernels (fullgraph: no break) and its gradients match eager."""
     torch.manual_seed(0)
     layer = KANLinear(64, 96).cuda()
+    layer.kernel_path = kernel_path
     compiled = torch.compile(layer, fullgraph=True)
     x = torch.randn(256, 64, device="cuda")
     outs = []
@@ -182,13 +225,14 @@ def test_fused_layer_compiles_without_graph_break():
         assert rel(a, b) < 1e-2
 
 
-def test_custom_op_path_used_by_torch_compile_matches_eager_path_and_passes_opcheck():
+@pytest.mark.parametrize("kernel_path", ["fused", "gemm"])
+def test_custom_op_path_used_by_torch_compile_matches_eager_path_and_passes_opcheck(kernel_path):
     from vkan.ops import kan_op
 
     layer = make_layer(12, 10, 5, 3)
     x = torch.randn(20, 12, device=DEVICE)
     params = [p.detach().clone().requires_grad_() for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
-    args = (3, True, 1, torch.float32)
+    args = (3, True, 1, torch.float32, kernel_path)
     outs = []
     for call in (torch.ops.vkan.kan_linear, kan_op._EagerKANLinear.apply):
         xi = x.clone().requires_grad_()
@@ -262,16 +306,19 @@ def inside_nan(t: torch.Tensor, pad: int = 4096) -> torch.Tensor:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n_in,n_out,base_dot", [
-    (192, 77, None), (77, 192, None),
+@pytest.mark.parametrize("n_in,n_out,base_dot,kernel_path", [
+    (192, 77, None, "fused"), (77, 192, None, "fused"),
     # widths that are multiples of 16 take wider weight-grad tiles, padded past the layer: 80 one 128-column tile,
     # 160 one 256-column tile
-    (192, 80, None), (96, 160, None),
+    (192, 80, None, "fused"), (96, 160, None, "fused"),
+    # the GEMM path's bases and input-grad kernels on partial tiles
+    (192, 77, None, "gemm"), (77, 192, None, "gemm"),
     # the base-dot input grad forced onto 77 inputs (not its default there): its index arithmetic, on the CPU only,
     # since on the H200 this variant faulted at 154 inputs (misaligned rows, which the interpreter cannot show)
-    pytest.param(77, 192, True, marks=pytest.mark.skipif(DEVICE == "cuda", reason="faulted on the H200"))],
-    ids=["192-77", "77-192", "192-80", "96-160", "77-192-base-dot"])
-def test_kernels_read_and_write_only_inside_their_buffers_at_the_gpus_tile_sizes(n_in, n_out, base_dot, monkeypatch):
+    pytest.param(77, 192, True, "fused", marks=pytest.mark.skipif(DEVICE == "cuda", reason="faulted on the H200"))],
+    ids=["192-77", "77-192", "192-80", "96-160", "192-77-gemm", "77-192-gemm", "77-192-base-dot"])
+def test_kernels_read_and_write_only_inside_their_buffers_at_the_gpus_tile_sizes(n_in, n_out, base_dot, kernel_path,
+                                                                                  monkeypatch):
     """ViT-tiny's feed-forward layers at the matched width 77 (partial last tiles everywhere), and layers 80 and 160
     wide (their weight grads take one column tile wider than the layer), forward and backward, with the tile sizes a
     GPU uses (under the interpreter on CPU; fp16 stands in for bf16's 16-bit tiles): the
@@ -280,7 +327,7 @@ def test_kernels_read_and_write_only_inside_their_buffers_at_the_gpus_tile_sizes
     from vkan.ops import kan_op
 
     geometries = [kan_op._pack_geometry, kan_op._fwd_geometry, kan_op._dx_geometry, kan_op._dw_geometry,
-                  kan_op._unpack_geometry]
+                  kan_op._unpack_geometry, kan_op._bases_geometry]
     allocations = PaddedAllocations()
     monkeypatch.setattr(kan_op, "_INTERPRET", False)  # the launch geometries read it: the GPU's tile sizes
     monkeypatch.setattr(kan_op, "DX_BASE_DOT", base_dot)
@@ -293,7 +340,7 @@ def test_kernels_read_and_write_only_inside_their_buffers_at_the_gpus_tile_sizes
                   for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
         x = inside_nan((torch.randn(195, n_in, device=DEVICE) * 1.7).half()).requires_grad_()
         y = fused_kan_linear(x, inside_nan(layer.grid), *params, 3, uniform=True,
-                             act=kernel_activation(layer.base_activation))
+                             act=kernel_activation(layer.base_activation), path=kernel_path)
         gy = inside_nan(torch.randn(y.shape, device=DEVICE).half())
         grads = torch.autograd.grad(y, [x, *params], gy)
     finally:
