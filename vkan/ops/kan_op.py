@@ -1,7 +1,10 @@
-"""``vkan::kan_linear``: a whole KANLinear layer (spline + base branch) as five Triton launches with autograd.
+"""``vkan::kan_linear``: a whole KANLinear layer (spline + base branch) as Triton launches with autograd, on one of
+two paths (``PATHS``, ``gemm_path``).
 
-Forward = pack weights + one fused matmul kernel; backward = input-grad kernel + weight-grad kernel + one
-kernel that reduces the weight-grad partials into the three parameter gradients. Eager mode calls the
+Fused path, five launches: forward = pack weights + one fused matmul kernel; backward = input-grad kernel +
+weight-grad kernel + one kernel that reduces the weight-grad partials into the three parameter gradients. GEMM path:
+the bases written to memory by one kernel, the three products as torch.mm (cuBLAS), the input grad finished by one
+more kernel, and the same pack and unpack. Eager mode calls the
 launchers (``vkan.ops.launch``, arguments bound by name once per shape) through a plain ``autograd.Function``
 (no custom-op dispatch: the per-call host cost is what limits small layers); under ``torch.compile`` the same
 launchers form a

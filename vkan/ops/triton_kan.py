@@ -1,7 +1,7 @@
 """Triton kernels for a whole KANLinear layer, with the B-spline bases computed on the fly.
 
-A KAN layer is ``Y = B(X) @ Ws + act(X) @ Wb`` with ``B(X)`` of shape (M, I*C). These kernels never write
-``B(X)`` (or ``act(X)``) to global memory: each program evaluates the bases of its (BM, BI) input tile in
+A KAN layer is ``Y = B(X) @ Ws + act(X) @ Wb`` with ``B(X)`` of shape (M, I*C). The fused kernels never write
+``B(X)`` (or ``act(X)``) to global memory (the GEMM path's two kernels at the end of this file do): each program evaluates the bases of its (BM, BI) input tile in
 registers and feeds them to ``tl.dot``: on a uniform grid (every layer until ``update_grid``) as cardinal
 B-splines in closed form, otherwise by Cox-de Boor on the tile's own knots (any strictly increasing grid).
 
