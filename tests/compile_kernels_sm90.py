@@ -60,9 +60,10 @@ def main():
     compile_one("kan_unpack_kernel", dict(part_ptr="*fp32", sw_ptr="*fp32", sc_ptr="*fp32", dsw_ptr="*fp32",
                                           dsc_ptr="*fp32", db_ptr="*fp32", I="i32", O="i32", C="i32", S="i32",
                                           stride_ps="i32"), UNPACK_TILES, num_warps=4)
-    # the GEMM path's own kernels, with kan_op's tiles (64 rows x 128 (input, coefficient) columns), on both grids
-    for uniform in (True, False):
-        meta = dict(Q=12, CP=8, K=3, UNIFORM=uniform, ACT=1, HAS_BASE=True, BM=64, BI=16)
+    # the GEMM path's own kernels, with kan_op's tiles (64 rows x 128 (input, coefficient) columns), on both grids,
+    # and spline-only
+    for uniform, has_base in ((True, True), (False, True), (True, False)):
+        meta = dict(Q=12, CP=8, K=3, UNIFORM=uniform, ACT=1, HAS_BASE=has_base, BM=64, BI=16)
         compile_one("kan_bases_kernel", dict(x_ptr="*fp32", grid_ptr="*fp32", a_ptr="*bf16", M="i32", I="i32",
                                              stride_xm="i32", stride_am="i32"), meta, num_warps=4, num_stages=1)
         compile_one("kan_dx_bases_kernel", dict(da_ptr="*bf16", x_ptr="*fp32", grid_ptr="*fp32", dx_ptr="*fp32",

@@ -108,13 +108,15 @@ def test_gemm_path_matches_reference_fp32(order, grid_size, standalone, act, uni
 def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_under_compile_only(monkeypatch):
     from vkan.ops import kan_op
 
-    assert kan_op.gemm_path(4096, 192, 768, torch.bfloat16) and kan_op.gemm_path(4096, 384, 160, torch.float16)
-    assert not kan_op.gemm_path(4096, 192, 80, torch.bfloat16)  # ViT-tiny's fc1: the fused path is faster
-    assert not kan_op.gemm_path(4096, 192, 768, torch.float32)  # not measured in fp32
-    assert kan_op.gemm_path(64, 8, 8, torch.float32, "gemm") and not kan_op.gemm_path(64, 8, 768, torch.bfloat16,
-                                                                                       "fused")
+    monkeypatch.setattr(kan_op, "_MM_OUT_DTYPE", True)
+    assert kan_op.gemm_path(768, torch.bfloat16) and kan_op.gemm_path(160, torch.float16)
+    assert not kan_op.gemm_path(80, torch.bfloat16)  # ViT-tiny's fc1: the fused path is faster
+    assert not kan_op.gemm_path(768, torch.float32)  # not measured in fp32
+    assert kan_op.gemm_path(8, torch.float32, "gemm") and not kan_op.gemm_path(768, torch.bfloat16, "fused")
     with pytest.raises(ValueError, match="'auto', 'fused', 'gemm'"):
-        kan_op.gemm_path(64, 8, 8, torch.float32, "cublas")
+        kan_op.gemm_path(8, torch.float32, "cublas")
+    monkeypatch.setattr(kan_op, "_MM_OUT_DTYPE", False)  # torch < 2.8: dW would be rounded to 16 bits
+    assert not kan_op.gemm_path(768, torch.bfloat16)
     seen = []  # eager mode: "auto" reaches the kernels as the fused path, whatever the shape
     monkeypatch.setattr(kan_op, "gemm_path", lambda *args: seen.append(args[-1]) or False)
     layer = make_layer(8, 130, 5, 3)
@@ -140,14 +142,14 @@ def test_spline_only_call_matches_reference_spline_part():
     layer = make_layer(13, 9, 5, 3)
     x = torch.randn(30, 13, device=DEVICE, requires_grad=True)
     w = layer.scaled_spline_weight.detach().requires_grad_()
-    y = fused_spline_linear(x, layer.grid, w, 3, uniform=True)
     ref = layer.spline_reference(x)
-    assert rel(fused_spline_linear(x, layer.grid, w, 3, uniform=True, path="gemm"), ref) < 1e-5
-    assert rel(y, ref) < 1e-5
-    gx, gw = torch.autograd.grad(y.square().sum(), [x, w])
     rx, rs = torch.autograd.grad(ref.square().sum(), [x, layer.spline_weight])
-    assert rel(gx, rx) < 1e-5
-    assert rel(gw * layer.spline_scaler.unsqueeze(-1), rs) < 1e-5  # chain rule through the scaler
+    for kernel_path in ("fused", "gemm"):
+        y = fused_spline_linear(x, layer.grid, w, 3, uniform=True, path=kernel_path)
+        assert rel(y, ref) < 1e-5
+        gx, gw = torch.autograd.grad(y.square().sum(), [x, w])
+        assert rel(gx, rx) < 1e-5
+        assert rel(gw * layer.spline_scaler.unsqueeze(-1), rs) < 1e-5  # chain rule through the scaler
 
 
 def test_kernel_activation_codes():
@@ -158,12 +160,13 @@ def test_kernel_activation_codes():
     assert kernel_activation(nn.Softplus()) is None
 
 
-def test_fused_matches_reference_on_an_updated_nonuniform_grid():
+@pytest.mark.parametrize("kernel_path", ["fused", "gemm"])
+def test_fused_matches_reference_on_an_updated_nonuniform_grid(kernel_path):
     layer = make_layer(16, 24, 5, 3)
     layer.update_grid(torch.randn(500, 16, device=DEVICE) ** 3)  # strongly non-uniform knots
     assert not layer.grid_uniform  # so the kernel must take the Cox-de Boor path
     x = torch.randn(33, 16, device=DEVICE) ** 3
-    (y, *g), (ry, *rg) = fused_and_reference(layer, x)
+    (y, *g), (ry, *rg) = fused_and_reference(layer, x, kernel_path=kernel_path)
     assert rel(y, ry) < 1e-5
     for a, b in zip(g, rg):
         assert rel(a, b) < 1e-5
@@ -223,6 +226,31 @@ def test_fused_layer_compiles_without_graph_break(kernel_path):
         outs.append((y.float(), *grads))
     for a, b in zip(*outs):
         assert rel(a, b) < 1e-2
+
+
+@pytest.mark.gpu
+def test_compiled_layer_takes_the_gemm_path_where_auto_says_so(monkeypatch):
+    """Under torch.compile, "auto" sends a bf16 layer with 160 outputs to the GEMM path and one with 80 to the fused
+    path, and both match the eager (fused) layer."""
+    from vkan.ops import kan_op
+
+    chosen = []
+    rule = kan_op.gemm_path
+    monkeypatch.setattr(kan_op, "gemm_path", lambda *args: chosen.append((args[0], rule(*args))) or chosen[-1][1])
+    for n_out, expected in ((160, True), (80, False)):
+        torch.manual_seed(0)
+        layer = KANLinear(64, n_out).cuda()
+        x = torch.randn(512, 64, device="cuda")
+        outs = []
+        for module in (torch.compile(layer), layer):
+            xi = x.clone().requires_grad_()
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                y = module(xi)
+            outs.append((y.float(), *torch.autograd.grad(y.float().square().mean(), [xi, *layer.parameters()])))
+        for a, b in zip(*outs):
+            assert rel(a, b) < 1e-2
+        assert (n_out, expected) in chosen and (n_out, not expected) not in chosen
+        torch._dynamo.reset()
 
 
 @pytest.mark.parametrize("kernel_path", ["fused", "gemm"])

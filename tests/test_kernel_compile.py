@@ -54,16 +54,19 @@ graphs = []
 def capture(gm, example_inputs):
     graphs.append(gm)
     return gm.forward
-def f(x, grid, sw, sc, bw):
-    return torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, "auto")
-x = torch.randn(40, 16)
-torch._dynamo.mark_dynamic(x, 0)
-try:
-    torch.compile(f, backend=capture, fullgraph=True)(x, torch.randn(16, 12), torch.randn(24, 16, 8),
-                                                      torch.randn(24, 16), torch.randn(24, 16))
-except Exception:
-    pass  # the captured graph then runs the kernels, which needs a GPU
-assert graphs and "SymInt" in graphs[0].code, "no graph with a symbolic batch size"
+for path in ("fused", "gemm"):
+    def f(x, grid, sw, sc, bw, path=path):
+        return torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path)
+    x = torch.randn(40, 16)
+    torch._dynamo.mark_dynamic(x, 0)
+    graphs.clear()
+    try:
+        torch.compile(f, backend=capture, fullgraph=True)(x, torch.randn(16, 12), torch.randn(24, 16, 8),
+                                                          torch.randn(24, 16), torch.randn(24, 16))
+    except Exception:
+        pass  # the captured graph then runs the kernels, which needs a GPU
+    assert graphs and "SymInt" in graphs[0].code, f"no graph with a symbolic batch size on the {path} path"
+    torch._dynamo.reset()
 print("traced")
 """
 

@@ -82,7 +82,8 @@ def graph_time_ms(step: Callable[[], None], rep_ms: int = 200) -> Tuple[Optional
 
 
 def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:
-    """Forward + backward of one layer per implementation, bf16 autocast, fp32 parameters.
+    """Forward + backward of one layer per implementation (vkan's two kernel paths, its reference path,
+    ``nn.Linear``, inkan where installed), bf16 autocast, fp32 parameters.
 
     The implementations are timed in interleaved rounds (fused, reference, Linear, inkan, fused, ...), as
     the models are: the host's speed drifts between seconds, and the fused layer's eager step is close to
@@ -182,8 +183,11 @@ def time_train_steps(models: Dict[str, nn.Module], img: int, batch: int, chans: 
     """
     import statistics
 
-    if compiled:  # a fresh dynamo cache: the models of earlier blocks share these code objects and its recompile limit
-        torch._dynamo.reset()
+    if compiled:  # the models share timm's code objects: a fresh dynamo cache, and room for every model in it (at
+        torch._dynamo.reset()  # dynamo's default limit of 8 compiles per code object, a 9th model ran eager unnoticed)
+        config, key = torch._dynamo.config, "recompile_limit"
+        key = key if hasattr(config, key) else "cache_size_limit"  # its name before torch 2.6
+        setattr(config, key, max(getattr(config, key), 2 * len(models) + 8))
     steps = {}
     for label, model in models.items():
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
@@ -251,9 +255,7 @@ def parse_variant(text: str) -> Tuple[str, Dict[str, Any]]:
                 value = raw
         if key in KANSpec.names():
             kwargs.setdefault("kan", {})[key] = value
-        elif key == "kernel_path":  # not a model option: set on every KANLinear after the build (bench_models)
-            kwargs[key] = value
-        else:
+        else:  # kernel_path among them: bench_models sets it on every KANLinear after the build
             kwargs[key] = value
     return text, kwargs
 

@@ -1,4 +1,5 @@
-"""Dispatch of KANLinear to the fused Triton kernels (CUDA) or the PyTorch reference."""
+"""Dispatch of KANLinear to the Triton kernels (CUDA; fused or GEMM path, ``kan_op.PATHS``) or the PyTorch
+reference."""
 from __future__ import annotations
 
 import importlib.util
@@ -40,7 +41,8 @@ def fused_supported(layer, x: torch.Tensor) -> bool:
 
 def fused_kan_linear(x, grid, spline_weight, spline_scaler=None, base_weight=None, spline_order=3, uniform=False,
                      act=1, path="auto") -> torch.Tensor:
-    """Fused KAN layer ``B(x) @ (spline_weight * spline_scaler)^T + act(x) @ base_weight^T``. See ``kan_op``."""
+    """KAN layer ``B(x) @ (spline_weight * spline_scaler)^T + act(x) @ base_weight^T`` on the Triton kernels;
+    ``path``: "fused", "gemm" or "auto". See ``kan_op``."""
     global _fused_run
     if _fused_run is None:  # imported on first use: CPU-only users never import Triton
         from vkan.ops.kan_op import fused_kan_linear as _fused_run

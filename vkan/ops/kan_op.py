@@ -269,44 +269,57 @@ def _as(grad: Optional[torch.Tensor], param: Optional[torch.Tensor]) -> Optional
 PATHS = ("auto", "fused", "gemm")
 
 
-def gemm_path(m: int, n_in: int, n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
-    """Whether a layer of (M, I) -> (M, O) runs on the GEMM path (see PATHS). ``fused_kan_linear`` reaches the
-    "auto" rule below only under torch.compile: in eager mode "auto" is the fused path."""
+def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
+    """Whether a layer with ``n_out`` outputs computed in ``dtype`` runs on the GEMM path (see PATHS).
+    ``fused_kan_linear`` reaches the "auto" rule below only under torch.compile: in eager mode "auto" is the fused
+    path. The rule was measured at the default grid (5 intervals, order 3: 8 coefficients a basis row)."""
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     if path != "auto":
         return path == "gemm"
     # H200, bf16, each layer's forward + backward as one CUDA graph (bench/RESULTS.md, twenty-fourth session): the
-    # GEMM path took 0.60-0.93x the fused path's time at 160..768 outputs (ViT-S/16's and ViT-B/16's layers, 16640x192
-    # ->768) and 1.14x at 80 (ViT-tiny's fc1), where the bases written and read again outweigh the narrow product.
-    # In eager mode the same layers took 1.14-1.39x the fused path's time: more launches on a host-bound step
-    return n_out >= 128 and dtype != torch.float32
+    # GEMM path took 0.60-0.93x the fused path's time at 160..768 outputs (ViT-tiny's fc2, ViT-S/16's and ViT-B/16's
+    # layers, 16640x192->768) and 1.14x at 80 (ViT-tiny's fc1), where the bases written and read again outweigh the
+    # narrow product. In eager mode the same layers took 1.14-1.39x the fused path's time: more launches on a
+    # host-bound step. Without torch.mm's fp32 output (torch < 2.8) dW would be rounded to 16 bits: fused there.
+    return n_out >= 128 and dtype != torch.float32 and _MM_OUT_DTYPE
+
+
+def _row_tiles(cp: int) -> Tuple[int, int]:
+    """(rows, inputs) per program of the GEMM path's two kernels: 64 rows x 128 (input, coefficient) columns."""
+    bm, cols = (16, 64) if _INTERPRET else (64, 128)
+    return bm, max(1, cols // cp)
 
 
 @_shape_cache
-def _bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base, program):
-    """The bound launch of the bases kernel (``program`` "bases") or of the input grad's last step ("dx")."""
-    bm, rows = (16, 64) if _INTERPRET else (64, 128)
-    bi = max(1, rows // cp)
-    launcher, stride = (_BASES, "stride_am") if program == "bases" else (_DX_BASES, "stride_dam")
-    scalars = {stride: kt} if program == "bases" else {stride: kt, "stride_dm": n_in}
-    return launcher.bind((_cdiv(m, bm), _cdiv(n_in, bi)), 4, 1, M=m, I=n_in, stride_xm=n_in, Q=q, CP=cp, K=k,
-                         UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BM=bm, BI=bi, **scalars)
+def _bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base):
+    """The bound launch of the bases kernel, A (M, KT)."""
+    bm, bi = _row_tiles(cp)
+    return _BASES.bind((_cdiv(m, bm), _cdiv(n_in, bi)), 4, 1, M=m, I=n_in, stride_xm=n_in, stride_am=kt, Q=q, CP=cp,
+                       K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BM=bm, BI=bi)
+
+
+@_shape_cache
+def _dx_bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base):
+    """The bound launch of the GEMM path's input-grad kernel, dX (M, I) from dA (M, KT)."""
+    bm, bi = _row_tiles(cp)
+    return _DX_BASES.bind((_cdiv(m, bm), _cdiv(n_in, bi)), 4, 1, M=m, I=n_in, stride_dam=kt, stride_xm=n_in,
+                          stride_dm=n_in, Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BM=bm, BI=bi)
 
 
 def _launch_bases(x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, has_base: bool, dtype) -> torch.Tensor:
     """A (M, KT) in ``dtype``."""
     m, n_in = x.shape
     a = torch.empty((m, kt), device=x.device, dtype=dtype)
-    _BASES(_bases_geometry(m, n_in, kt, grid.shape[1], cp, k, uniform, act, has_base, "bases"), x_ptr=x,
-           grid_ptr=grid, a_ptr=a)
+    _BASES(_bases_geometry(m, n_in, kt, grid.shape[1], cp, k, uniform, act, has_base), x_ptr=x, grid_ptr=grid,
+           a_ptr=a)
     return a
 
 
 def _launch_dx_bases(da, x, grid, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
     m, n_in = x.shape
     dx = torch.empty_like(x)
-    _DX_BASES(_bases_geometry(m, n_in, da.shape[1], grid.shape[1], cp, k, uniform, act, has_base, "dx"), da_ptr=da,
+    _DX_BASES(_dx_bases_geometry(m, n_in, da.shape[1], grid.shape[1], cp, k, uniform, act, has_base), da_ptr=da,
               x_ptr=x, grid_ptr=grid, dx_ptr=dx)
     return dx
 
@@ -328,7 +341,7 @@ def _mm_fp32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act, dtype, path="auto"):
     w, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
     has_base = base_weight is not None
-    if gemm_path(x.shape[0], x.shape[1], w.shape[1], dtype, path):
+    if gemm_path(w.shape[1], dtype, path):
         y = torch.mm(_launch_bases(x, grid, w.shape[0], cp, k, uniform, act, has_base, dtype), w)
     else:
         y = _launch_fwd(x, grid, w, cp, k, uniform, act, has_base)
@@ -339,7 +352,7 @@ def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k,
               path="auto"):
     has_base = base_weight is not None
     gy = gy.contiguous()
-    if gemm_path(x.shape[0], x.shape[1], wt.shape[0], wt.dtype, path):
+    if gemm_path(wt.shape[0], wt.dtype, path):
         gy = gy.to(wt.dtype)
         dx = _launch_dx_bases(torch.mm(gy, wt), x, grid, cp, k, uniform, act, has_base) if need_x else None
         if need_w:
@@ -353,9 +366,9 @@ def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k,
     return dx, grads
 
 
-# Under torch.compile the layer is a triton_op: inductor sees the five kernels and launches them from its own
-# generated code (no per-call Python dispatch). Triton's CPU interpreter has no wrap_triton, so CPU tests
-# get the same functions as an opaque custom_op with fake kernels.
+# Under torch.compile the layer is a triton_op: inductor sees its kernels (and the GEMM path's torch.mm calls) and
+# launches them from its own generated code (no per-call Python dispatch). Triton's CPU interpreter has no
+# wrap_triton, so CPU tests get the same functions as an opaque custom_op with fake kernels.
 _TRACEABLE = not _INTERPRET and hasattr(torch.library, "triton_op")
 _op = torch.library.triton_op if _TRACEABLE else torch.library.custom_op
 

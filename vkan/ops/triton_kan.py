@@ -1,8 +1,8 @@
 """Triton kernels for a whole KANLinear layer, with the B-spline bases computed on the fly.
 
 A KAN layer is ``Y = B(X) @ Ws + act(X) @ Wb`` with ``B(X)`` of shape (M, I*C). The fused kernels never write
-``B(X)`` (or ``act(X)``) to global memory (the GEMM path's two kernels at the end of this file do): each program evaluates the bases of its (BM, BI) input tile in
-registers and feeds them to ``tl.dot``: on a uniform grid (every layer until ``update_grid``) as cardinal
+``B(X)`` (or ``act(X)``) to global memory (the GEMM path's, last in the list, do): each program evaluates the bases
+of its (BM, BI) input tile in registers and feeds them to ``tl.dot``: on a uniform grid (every layer until ``update_grid``) as cardinal
 B-splines in closed form, otherwise by Cox-de Boor on the tile's own knots (any strictly increasing grid).
 
 - pack:     W (I*CP + I, O) = [spline_weight * spline_scaler laid out (i, c) by o; base_weight^T], and W^T
@@ -10,6 +10,8 @@ B-splines in closed form, otherwise by Cox-de Boor on the tile's own knots (any 
 - grad x:   dX[m, i] = sum_c B'_c(x[m, i]) * (dY @ W^T)[m, (i, c)] + act'(x[m, i]) * (dY @ W^T)[m, I*CP + i]
 - grad W:   dW[r, o] = sum_m [B(X), act(X)][m, r] dY[m, o]   (split over M into fp32 partial sums)
 - unpack:   sums the partials and maps dW back to spline_weight, spline_scaler and base_weight gradients
+- GEMM path: ``kan_bases_kernel`` writes A = [B(X), act(X)] (M, I*CP + I) for torch.mm's three products, and
+  ``kan_dx_bases_kernel`` turns dA = dY @ W^T into dX as the input-grad kernel does
 
 The coefficient axis is padded to CP = next power of two >= C with zero weights. The base rows are
 optional (HAS_BASE), so the same kernels also run a spline-only matmul.
@@ -376,7 +378,7 @@ def kan_bases_kernel(x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q: tl.c
     mask_m = offs_m[:, None] < M
     x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
     b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-    row = a_ptr + offs_m[:, None] * stride_am
+    row = a_ptr + offs_m.to(tl.int64)[:, None] * stride_am  # A may hold 2^31 elements or more
     tl.store(row + cols[None, :], tl.reshape(b, (BM, BI * CP)).to(a_ptr.dtype.element_ty),
              mask=mask_m & (cols[None, :] < I * CP))
     if HAS_BASE:
@@ -396,7 +398,7 @@ def kan_dx_bases_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, strid
     mask_i = offs_i[None, :] < I
     x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
     _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-    row = da_ptr + offs_m[:, None] * stride_dam
+    row = da_ptr + offs_m.to(tl.int64)[:, None] * stride_dam  # as large as A
     da = tl.load(row + cols[None, :], mask=mask_m & (cols[None, :] < I * CP), other=0.0).to(tl.float32)
     dx = tl.sum(tl.reshape(da, (BM, BI, CP)) * db, axis=2)
     if HAS_BASE:
