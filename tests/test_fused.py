@@ -121,7 +121,8 @@ def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_under_compi
     monkeypatch.setattr(kan_op, "gemm_path", lambda *args: seen.append(args[-1]) or False)
     layer = make_layer(8, 130, 5, 3)
     x = torch.randn(4, 8, device=DEVICE, requires_grad=True)
-    fused_kan_linear(x, layer.grid, layer.spline_weight, layer.spline_scaler, layer.base_weight, 3, True).sum().backward()
+    y = fused_kan_linear(x, layer.grid, layer.spline_weight, layer.spline_scaler, layer.base_weight, 3, True)
+    y.sum().backward()
     assert seen == ["fused", "fused"]  # forward and backward
 
 

@@ -122,12 +122,12 @@ def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:
                     kan.kernel_path = path
                     rel_err[name] = ((kan(x).float() - ref_out).norm() / ref_out.norm()).item()
         steps = {}
-        for name, (module, fused) in impls.items():
+        for name, (module, path) in impls.items():
 
-            def step(module=module, fused=fused):
-                if fused is not None:  # the kernel paths and the reference share one layer
-                    module.fused = None if fused else False
-                    module.kernel_path = fused or "auto"
+            def step(module=module, path=path):
+                if path is not None:  # the kernel paths and the reference (False) share one layer
+                    module.fused = None if path else False
+                    module.kernel_path = path or "auto"
                 with torch.autocast("cuda", dtype=torch.bfloat16):
                     y = module(x)
                 y.backward(torch.ones_like(y))
@@ -272,6 +272,7 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
     import timm
 
     import vkan  # noqa: F401  (registers the models)
+    from vkan.kan_tools import kan_layers
 
     configs = configs or list(MODEL_CONFIGS.values())
     parsed = [parse_variant(text) for text in variants]
@@ -290,10 +291,9 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
                 path = kwargs.pop("kernel_path", "auto")
                 model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans, **kwargs).cuda().train()
                 if fused is not None:
-                    for module in model.modules():
-                        if hasattr(module, "fused"):
-                            module.fused = None if fused else False
-                            module.kernel_path = path
+                    for _, layer in kan_layers(model):
+                        layer.fused = None if fused else False
+                        layer.kernel_path = path
                 models[label] = model
             rows += time_train_steps(models, img, batch, chans, compiled, rounds, base=mlp_name)
             del models

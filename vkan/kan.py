@@ -174,9 +174,9 @@ class KANLinear(nn.Module):
     ``KANLinear(64, 10, grid_size=8, base_activation=torch.nn.SiLU)``), or both (keywords replace the
     spec's fields). Input (..., in) -> output (..., out), like ``nn.Linear``. On CUDA the fused Triton
     kernels (``vkan.ops``) run the whole layer: ``kernel_path`` "fused" evaluates ``B(x)`` inside the matmul
-    kernels, "gemm" writes it to memory for cuBLAS's matmuls, "auto" (the default) is "fused" in eager mode and picks by
-    the layer's shape under torch.compile;
-    elsewhere (or with ``fused=False``) the PyTorch path keeps only the inputs for backward (``vkan.bspline``).
+    kernels, "gemm" writes it to memory for cuBLAS's matmuls, "auto" (the default) is "fused" in eager mode and
+    picks by the layer's shape under torch.compile; elsewhere (or with ``fused=False``) the PyTorch path keeps only
+    the inputs for backward (``vkan.bspline``).
     """
 
     def __init__(self, in_features: int, out_features: int, spec: Optional[KANSpec] = None, *, device=None,

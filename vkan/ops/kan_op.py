@@ -317,6 +317,7 @@ def _launch_bases(x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, ha
 
 
 def _launch_dx_bases(da, x, grid, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
+    """dX (M, I) in x's dtype from dA = dY @ W^T (M, KT)."""
     m, n_in = x.shape
     dx = torch.empty_like(x)
     _DX_BASES(_dx_bases_geometry(m, n_in, da.shape[1], grid.shape[1], cp, k, uniform, act, has_base), da_ptr=da,

@@ -2,8 +2,9 @@
 
 A KAN layer is ``Y = B(X) @ Ws + act(X) @ Wb`` with ``B(X)`` of shape (M, I*C). The fused kernels never write
 ``B(X)`` (or ``act(X)``) to global memory (the GEMM path's, last in the list, do): each program evaluates the bases
-of its (BM, BI) input tile in registers and feeds them to ``tl.dot``: on a uniform grid (every layer until ``update_grid``) as cardinal
-B-splines in closed form, otherwise by Cox-de Boor on the tile's own knots (any strictly increasing grid).
+of its (BM, BI) input tile in registers and feeds them to ``tl.dot``: on a uniform grid (every layer until
+``update_grid``) as cardinal B-splines in closed form, otherwise by Cox-de Boor on the tile's own knots (any strictly
+increasing grid).
 
 - pack:     W (I*CP + I, O) = [spline_weight * spline_scaler laid out (i, c) by o; base_weight^T], and W^T
 - forward:  Y[m, o]  = sum_{i,c} B_c(x[m, i]) W[(i, c), o] + sum_i act(x[m, i]) W[I*CP + i, o]
