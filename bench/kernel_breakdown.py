@@ -6,7 +6,7 @@ optionally a few tile configurations, to show where the time goes and which tile
 SWEEP 0 times the shipped kernels (both paths: fused, and the GEMM path's bases kernel, cuBLAS products and input-grad
 step) only; 1 (the default) then sweeps the tiles of the unpack, forward, input grad and
 weight grad; 2 the unpack's only; 3 the unpack's and the weight grad's, 4 the unpack's and the forward's (3 and 4
-over wider output tiles than 1).
+over wider output tiles than 1); 5 the GEMM path's two row kernels' (bases A, and dX from dA).
 
 Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
 name (``Launcher.rebind``), so they run exactly what a layer runs, with other tiles.
@@ -72,6 +72,8 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
           f"dX from dA: {bench(lambda: kan_op._launch_dx_bases(da, x, grid, cp, 3, False, 1, True)):.3f} ms")
     if not sweep:
         return
+    if sweep == 5:
+        return sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da)
     n_split = part.shape[0]
     print(f"## unpack tiles (split {n_split}): BO rows-per-program partials-per-load -> ms")
     dsw, dsc, db = torch.empty_like(sw), torch.empty_like(sc), torch.empty_like(bw)
@@ -116,6 +118,34 @@ def sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns):
         launch = kan_op._FWD.rebind(fwd, grid=(triton.cdiv(m, bm), triton.cdiv(n_out, bn)), num_warps=warps, BM=bm,
                                     BN=bn, BI=bk // cp)
         timed(f"fwd {bm} {bn} {bk} {warps}", lambda: kan_op._FWD(launch, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y))
+
+
+def sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da):
+    """Times the GEMM path's bases kernel and its dX-from-dA kernel (uniform grid), as shipped and over rows x
+    (input, coefficient) columns x warps, with the bandwidth each reaches (bytes read and written once)."""
+    a = torch.empty((m, kt), device="cuda", dtype=torch.bfloat16)
+    dx = torch.empty_like(x)
+    moved = (m * kt * a.element_size() + m * n_in * x.element_size()) / 1e9  # A (or dA) and X
+    moved_dx = moved + m * n_in * x.element_size() / 1e9  # ... and dX written
+    kernels = [("bases", kan_op._BASES, kan_op._bases_geometry(m, n_in, kt, q, cp, 3, True, 1, True), moved,
+                dict(x_ptr=x, grid_ptr=grid, a_ptr=a)),
+               ("dX from dA", kan_op._DX_BASES, kan_op._dx_bases_geometry(m, n_in, kt, q, cp, 3, True, 1, True),
+                moved_dx, dict(da_ptr=da, x_ptr=x, grid_ptr=grid, dx_ptr=dx))]
+    for name, launcher, shipped, gb, tensors in kernels:
+        tiles = launcher.arguments(shipped)
+        print(f"## {name} tiles (uniform): BM columns warps -> ms, TB/s ({gb * 1e3:.0f} MB moved)")
+        configs = [(tiles["BM"], tiles["BI"] * cp, shipped.num_warps, "shipped")]
+        configs += [(bm, cols, warps, "") for bm, cols, warps in itertools.product((32, 64, 128), (128, 256, 512), (4, 8))
+                    if bm * cols <= 32768]
+        for bm, cols, warps, label in configs:
+            bi = max(1, cols // cp)
+            launch = launcher.rebind(shipped, grid=(triton.cdiv(m, bm), triton.cdiv(n_in, bi)), num_warps=warps, BM=bm,
+                                     BI=bi)
+            try:
+                ms = bench(lambda: launcher(launch, **tensors))
+                print(f"{name} {bm} {cols} {warps} {label}: {ms:.4f} ms, {gb / ms:.2f} TB/s")
+            except Exception as e:  # out of registers / shared memory
+                print(f"{name} {bm} {cols} {warps}: failed {type(e).__name__}")
 
 
 def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits):
