@@ -235,9 +235,16 @@ def test_compiled_layer_takes_the_gemm_path_where_auto_says_so(monkeypatch):
     path, and both match the eager (fused) layer."""
     from vkan.ops import kan_op
 
-    chosen = []
+    chosen = []  # (outputs, GEMM path?) of the calls that left the choice to "auto": the compiled layer's
     rule = kan_op.gemm_path
-    monkeypatch.setattr(kan_op, "gemm_path", lambda *args: chosen.append((args[0], rule(*args))) or chosen[-1][1])
+
+    def recording(n_out, dtype, path="auto"):
+        gemm = rule(n_out, dtype, path)
+        if path == "auto":  # the eager layer's calls arrive as "fused"
+            chosen.append((n_out, gemm))
+        return gemm
+
+    monkeypatch.setattr(kan_op, "gemm_path", recording)
     for n_out, expected in ((160, True), (80, False)):
         torch.manual_seed(0)
         layer = KANLinear(64, n_out).cuda()
@@ -356,7 +363,7 @@ def test_kernels_read_and_write_only_inside_their_buffers_at_the_gpus_tile_sizes
     from vkan.ops import kan_op
 
     geometries = [kan_op._pack_geometry, kan_op._fwd_geometry, kan_op._dx_geometry, kan_op._dw_geometry,
-                  kan_op._unpack_geometry, kan_op._bases_geometry]
+                  kan_op._unpack_geometry, kan_op._bases_geometry, kan_op._dx_bases_geometry]
     allocations = PaddedAllocations()
     monkeypatch.setattr(kan_op, "_INTERPRET", False)  # the launch geometries read it: the GPU's tile sizes
     monkeypatch.setattr(kan_op, "DX_BASE_DOT", base_dot)

@@ -285,16 +285,23 @@ def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
     return n_out >= 128 and dtype != torch.float32 and _MM_OUT_DTYPE
 
 
-def _row_tiles(cp: int) -> Tuple[int, int]:
-    """(rows, inputs) per program of the GEMM path's two kernels: 64 rows x 128 (input, coefficient) columns."""
-    bm, cols = (16, 64) if _INTERPRET else (64, 128)
+# (rows, (input, coefficient) columns) per program of the GEMM path's two kernels, 4 warps. H200, bf16 A, fp32 X
+# (bench/kernel_breakdown.py sweep 5; bench/RESULTS.md, twenty-fifth session): bases 64 x 256 wrote A at 3.1 TB/s
+# where 64 x 128 reached 2.9 (the best, 32 x 512, 3.2, wastes more columns at 80 and 160 inputs); dX from dA
+# 32 x 128 read it at 3.0 TB/s against 64 x 128's 2.85
+_BASES_TILE, _DX_BASES_TILE = (64, 256), (32, 128)
+
+
+def _row_tiles(cp: int, tile: Tuple[int, int]) -> Tuple[int, int]:
+    """(rows, inputs) per program of one of the GEMM path's two kernels (``tile``: rows, columns)."""
+    bm, cols = (16, 64) if _INTERPRET else tile
     return bm, max(1, cols // cp)
 
 
 @_shape_cache
 def _bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base):
     """The bound launch of the bases kernel, A (M, KT)."""
-    bm, bi = _row_tiles(cp)
+    bm, bi = _row_tiles(cp, _BASES_TILE)
     return _BASES.bind((_cdiv(m, bm), _cdiv(n_in, bi)), 4, 1, M=m, I=n_in, stride_xm=n_in, stride_am=kt, Q=q, CP=cp,
                        K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BM=bm, BI=bi)
 
@@ -302,7 +309,7 @@ def _bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base):
 @_shape_cache
 def _dx_bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base):
     """The bound launch of the GEMM path's input-grad kernel, dX (M, I) from dA (M, KT)."""
-    bm, bi = _row_tiles(cp)
+    bm, bi = _row_tiles(cp, _DX_BASES_TILE)
     return _DX_BASES.bind((_cdiv(m, bm), _cdiv(n_in, bi)), 4, 1, M=m, I=n_in, stride_dam=kt, stride_xm=n_in,
                           stride_dm=n_in, Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BM=bm, BI=bi)
 
