@@ -105,6 +105,36 @@ def test_gemm_path_matches_reference_fp32(order, grid_size, standalone, act, uni
         assert rel(a, b) < 1e-5, name
 
 
+@pytest.mark.parametrize("compiled_op", [False, True], ids=["eager", "custom-op"])
+def test_gemm_keep_path_gives_the_gemm_paths_results_with_one_bases_kernel_fewer(compiled_op, monkeypatch):
+    """"gemm-keep" saves A from the forward: the same output and gradients as "gemm" (bit for bit: the same A),
+    with the bases kernel launched once a step instead of twice; the op (torch.compile's path) returns A beside Y
+    there and an empty tensor on the other paths."""
+    from vkan.ops import kan_op
+
+    launches = []
+    launch = kan_op._launch_bases
+    monkeypatch.setattr(kan_op, "_launch_bases", lambda *a: launches.append(a[0].shape) or launch(*a))
+    layer = make_layer(19, 23, 5, 3)
+    x = torch.randn(41, 19, device=DEVICE) * 1.7
+    params = [p.detach().clone().requires_grad_() for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
+    results, counts = {}, {}
+    for path in ("gemm", "gemm-keep"):
+        args = (3, True, 1, torch.float32, path)
+        xi = x.clone().requires_grad_()
+        launches.clear()
+        if compiled_op:
+            y, a = torch.ops.vkan.kan_linear(xi, layer.grid, *params, *args)
+            assert a.shape == ((41, 19 * 8 + 19) if path == "gemm-keep" else (0,)) and not a.requires_grad
+        else:
+            y = kan_op._EagerKANLinear.apply(xi, layer.grid, *params, *args)
+        results[path] = (y, *torch.autograd.grad(y.square().sum(), [xi, *params]))
+        counts[path] = len(launches)
+    assert counts == {"gemm": 2, "gemm-keep": 1}
+    for a, b in zip(results["gemm"], results["gemm-keep"]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_under_compile_only(monkeypatch):
     from vkan.ops import kan_op
 
@@ -113,6 +143,7 @@ def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_under_compi
     assert not kan_op.gemm_path(80, torch.bfloat16)  # ViT-tiny's fc1: the fused path is faster
     assert not kan_op.gemm_path(768, torch.float32)  # not measured in fp32
     assert kan_op.gemm_path(8, torch.float32, "gemm") and not kan_op.gemm_path(768, torch.bfloat16, "fused")
+    assert kan_op.gemm_path(8, torch.float32, "gemm-keep")
     with pytest.raises(ValueError, match="'auto', 'fused', 'gemm'"):
         kan_op.gemm_path(8, torch.float32, "cublas")
     monkeypatch.setattr(kan_op, "_MM_OUT_DTYPE", False)  # torch < 2.8: dW would be rounded to 16 bits
@@ -188,7 +219,7 @@ def test_fused_half_precision_close_to_fp32_reference(dtype):
 @pytest.mark.gpu
 @pytest.mark.parametrize("m,n_in,n_out", [(16640, 192, 77), (4099, 77, 192), (1000, 384, 1536), (25216, 384, 154),
                                           (25216, 154, 384)])  # ViT-tiny, ViT-S/16 layers and a wide one
-@pytest.mark.parametrize("kernel_path", ["fused", "gemm"])
+@pytest.mark.parametrize("kernel_path", ["fused", "gemm", "gemm-keep"])
 def test_fused_layer_on_gpu_matches_reference_bf16_autocast(m, n_in, n_out, kernel_path):
     torch.manual_seed(0)
     layer = KANLinear(n_in, n_out).cuda()
@@ -210,7 +241,7 @@ def test_fused_layer_on_gpu_matches_reference_bf16_autocast(m, n_in, n_out, kern
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("kernel_path", ["fused", "gemm"])
+@pytest.mark.parametrize("kernel_path", ["fused", "gemm", "gemm-keep"])
 def test_fused_layer_compiles_without_graph_break(kernel_path):
     """torch.compile traces the triton_op's kernels (fullgraph: no break) and its gradients match eager."""
     torch.manual_seed(0)
@@ -261,7 +292,7 @@ def test_compiled_layer_takes_the_gemm_path_where_auto_says_so(monkeypatch):
         torch._dynamo.reset()
 
 
-@pytest.mark.parametrize("kernel_path", ["fused", "gemm"])
+@pytest.mark.parametrize("kernel_path", ["fused", "gemm", "gemm-keep"])
 def test_custom_op_path_used_by_torch_compile_matches_eager_path_and_passes_opcheck(kernel_path):
     from vkan.ops import kan_op
 
@@ -270,7 +301,7 @@ def test_custom_op_path_used_by_torch_compile_matches_eager_path_and_passes_opch
     params = [p.detach().clone().requires_grad_() for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
     args = (3, True, 1, torch.float32, kernel_path)
     outs = []
-    for call in (torch.ops.vkan.kan_linear, kan_op._EagerKANLinear.apply):
+    for call in (lambda *a: torch.ops.vkan.kan_linear(*a)[0], kan_op._EagerKANLinear.apply):
         xi = x.clone().requires_grad_()
         y = call(xi, layer.grid, *params, *args)
         outs.append((y, *torch.autograd.grad(y.square().sum(), [xi, *params])))

@@ -37,26 +37,29 @@ assert kan_op._TRACEABLE, "outside the interpreter the layer must be a triton_op
 with FakeTensorMode():
     x, grid = torch.empty(40, 16), torch.empty(16, 12)
     sw, sc, bw = torch.empty(24, 16, 8), torch.empty(24, 16), torch.empty(24, 16)
-    y = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, "auto")
-    assert (y.shape, y.dtype) == ((40, 24), torch.bfloat16), (y.shape, y.dtype)
+    none = torch.empty(0, dtype=torch.bfloat16)  # the forward's second output where A is not kept
+    y, a = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, "auto")
+    assert (y.shape, y.dtype, a.shape) == ((40, 24), torch.bfloat16, (0,)), (y.shape, y.dtype, a.shape)
     gy = torch.empty(40, 24, dtype=torch.bfloat16)
-    grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, "auto")
+    grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, "auto", none)
     assert [tuple(g.shape) for g in grads] == [(40, 16), (24, 16, 8), (24, 16), (24, 16)], grads
-    grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, None, None, 3, True, 1, torch.bfloat16, "auto")
+    grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, None, None, 3, True, 1, torch.bfloat16, "auto", none)
     assert [tuple(g.shape) for g in grads] == [(40, 16), (24, 16, 8), (0,), (0,)], grads
-    y = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, "gemm")  # the cuBLAS path
-    assert (y.shape, y.dtype) == ((40, 24), torch.bfloat16), (y.shape, y.dtype)
-    grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, "gemm")
-    assert [tuple(g.shape) for g in grads] == [(40, 16), (24, 16, 8), (24, 16), (24, 16)], grads
+    for path in ("gemm", "gemm-keep"):  # the cuBLAS path; "gemm-keep" returns A (40, 16 * 8 + 16)
+        y, a = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path)
+        assert (y.shape, y.dtype) == ((40, 24), torch.bfloat16), (y.shape, y.dtype)
+        assert a.shape == ((40, 144) if path == "gemm-keep" else (0,)), a.shape
+        grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path, a)
+        assert [tuple(g.shape) for g in grads] == [(40, 16), (24, 16, 8), (24, 16), (24, 16)], grads
 
 # a dynamic batch dimension (torch.compile's automatic dynamic shapes) reaches the launchers as a SymInt
 graphs = []
 def capture(gm, example_inputs):
     graphs.append(gm)
     return gm.forward
-for path in ("fused", "gemm"):
+for path in ("fused", "gemm", "gemm-keep"):
     def f(x, grid, sw, sc, bw, path=path):
-        return torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path)
+        return torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path)[0]
     x = torch.randn(40, 16)
     torch._dynamo.mark_dynamic(x, 0)
     graphs.clear()

@@ -174,8 +174,9 @@ class KANLinear(nn.Module):
     ``KANLinear(64, 10, grid_size=8, base_activation=torch.nn.SiLU)``), or both (keywords replace the
     spec's fields). Input (..., in) -> output (..., out), like ``nn.Linear``. On CUDA the fused Triton
     kernels (``vkan.ops``) run the whole layer: ``kernel_path`` "fused" evaluates ``B(x)`` inside the matmul
-    kernels, "gemm" writes it to memory for cuBLAS's matmuls, "auto" (the default) is "fused" in eager mode and
-    picks by the layer's shape under torch.compile; elsewhere (or with ``fused=False``) the PyTorch path keeps only
+    kernels, "gemm" writes it to memory for cuBLAS's matmuls, "gemm-keep" also keeps it for the backward (more
+    memory, one kernel fewer), "auto" (the default) is "fused" in eager mode and picks between "fused" and "gemm" by
+    the layer's shape under torch.compile; elsewhere (or with ``fused=False``) the PyTorch path keeps only
     the inputs for backward (``vkan.bspline``).
     """
 
@@ -189,7 +190,7 @@ class KANLinear(nn.Module):
         self.out_features = out_features
         self.base_activation = resolve_activation(spec.base_activation)()
         self.fused: Optional[bool] = None  # None: fused kernel whenever it applies; False: reference path
-        self.kernel_path = "auto"  # which kernels run it on CUDA: "fused", "gemm" or "auto" (vkan.ops.kan_op.gemm_path)
+        self.kernel_path = "auto"  # which kernels run it on CUDA: vkan.ops.kan_op.PATHS (gemm_path)
 
         grid = uniform_grid(in_features, spec.grid_size, spec.spline_order, spec.grid_range, device)
         self.register_buffer("grid", grid)

@@ -263,10 +263,12 @@ def _as(grad: Optional[torch.Tensor], param: Optional[torch.Tensor]) -> Optional
 
 
 # The GEMM path: the operand A = [B(X), act(X)] (M, KT) is written to memory by one kernel and the three products
-# are cuBLAS calls (Y = A W, dA = dY W^T, dW = A^T dY); A is evaluated again in the backward rather than saved, so the
-# path keeps the fused path's saved tensors and adds only transient (M, KT) buffers. PATHS names the choices of
-# ``fused_kan_linear``'s ``path``; "auto" takes the GEMM path where ``gemm_path`` says so.
-PATHS = ("auto", "fused", "gemm")
+# are cuBLAS calls (Y = A W, dA = dY W^T, dW = A^T dY). On "gemm" A is evaluated again in the backward rather than
+# saved, so the path keeps the fused path's saved tensors and adds only transient (M, KT) buffers; "gemm-keep" saves
+# A from the forward for the backward instead: one bases kernel fewer a step, for A's memory (M x (C+1)I in the
+# compute dtype) held from each layer's forward to its backward. PATHS names the choices of ``fused_kan_linear``'s
+# ``path``; "auto" takes "gemm" where ``gemm_path`` says so, never "gemm-keep".
+PATHS = ("auto", "fused", "gemm", "gemm-keep")
 
 
 def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
@@ -276,7 +278,7 @@ def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     if path != "auto":
-        return path == "gemm"
+        return path.startswith("gemm")
     # H200, bf16, each layer's forward + backward as one CUDA graph (bench/RESULTS.md, twenty-fourth session): the
     # GEMM path took 0.60-0.93x the fused path's time at 160..768 outputs (ViT-tiny's fc2, ViT-S/16's and ViT-B/16's
     # layers, 16640x192->768) and 1.14x at 80 (ViT-tiny's fc1), where the bases written and read again outweigh the
@@ -347,24 +349,29 @@ def _mm_fp32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act, dtype, path="auto"):
+    """(Y, W, W^T, padded coefficients, A where ``path`` keeps it for the backward, else None)."""
     w, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
     has_base = base_weight is not None
+    a = None
     if gemm_path(w.shape[1], dtype, path):
-        y = torch.mm(_launch_bases(x, grid, w.shape[0], cp, k, uniform, act, has_base, dtype), w)
+        a = _launch_bases(x, grid, w.shape[0], cp, k, uniform, act, has_base, dtype)
+        y = torch.mm(a, w)
     else:
         y = _launch_fwd(x, grid, w, cp, k, uniform, act, has_base)
-    return y, w, wt, cp
+    return y, w, wt, cp, a if path == "gemm-keep" else None
 
 
 def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, need_x, need_w,
-              path="auto"):
+              path="auto", a=None):
+    """(dX, (d spline_weight, d spline_scaler, d base_weight)); ``a``: the forward's A, kept on "gemm-keep"."""
     has_base = base_weight is not None
     gy = gy.contiguous()
     if gemm_path(wt.shape[0], wt.dtype, path):
         gy = gy.to(wt.dtype)
         dx = _launch_dx_bases(torch.mm(gy, wt), x, grid, cp, k, uniform, act, has_base) if need_x else None
         if need_w:
-            a = _launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, wt.dtype)
+            if a is None:
+                a = _launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, wt.dtype)
             part = _mm_fp32(a.t(), gy)[None]  # one "partial"
     else:
         dx = _launch_dx(gy, x, grid, wt, cp, k, uniform, act, has_base) if need_x else None
@@ -384,24 +391,27 @@ _op = torch.library.triton_op if _TRACEABLE else torch.library.custom_op
 @_op("vkan::kan_linear", mutates_args=())
 def kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.Tensor, spline_scaler: Optional[torch.Tensor],
                base_weight: Optional[torch.Tensor], spline_order: int, uniform: bool, act: int,
-               dtype: torch.dtype, path: str) -> torch.Tensor:
-    """x (M, I), grid (I, Q) fp32, spline_weight (O, I, C), spline_scaler (O, I), base_weight (O, I) -> (M, O)."""
+               dtype: torch.dtype, path: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """x (M, I), grid (I, Q) fp32, spline_weight (O, I, C), spline_scaler (O, I), base_weight (O, I) -> (M, O),
+    and A (M, KT) where ``path`` keeps it for the backward ("gemm-keep"; else an empty tensor)."""
     with traced_launches(_TRACEABLE):
-        return _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype,
-                        path)[0]
+        y, _, _, _, a = _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act,
+                                 dtype, path)
+    return y, x.new_empty(0, dtype=dtype) if a is None else a
 
 
 @_op("vkan::kan_linear_backward", mutates_args=())
 def kan_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.Tensor,
                         spline_scaler: Optional[torch.Tensor], base_weight: Optional[torch.Tensor], spline_order: int,
-                        uniform: bool, act: int, dtype: torch.dtype, path: str) -> Tuple[torch.Tensor, torch.Tensor,
-                                                                                         torch.Tensor, torch.Tensor]:
+                        uniform: bool, act: int, dtype: torch.dtype, path: str,
+                        a: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients (x, spline_weight, spline_scaler, base_weight) of ``kan_linear``; an absent parameter gets an
-    empty tensor. The packed weights are rebuilt (one small kernel) rather than saved."""
+    empty tensor. The packed weights are rebuilt (one small kernel) rather than saved; ``a`` is the forward's second
+    output (A on "gemm-keep", else empty)."""
     with traced_launches(_TRACEABLE):
         _, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
         dx, (dsw, dsc, db) = _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight,
-                                       spline_order, uniform, act, True, True, path)
+                                       spline_order, uniform, act, True, True, path, a if a.numel() else None)
     empty = x.new_empty(0)
     return dx, dsw, empty if dsc is None else dsc, empty if db is None else db
 
@@ -410,10 +420,14 @@ if not _TRACEABLE:  # a triton_op derives its fake kernels by tracing the functi
 
     @kan_linear.register_fake
     def _(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path):
-        return x.new_empty((x.shape[0], spline_weight.shape[0]), dtype=dtype)
+        n_in, n_out = x.shape[1], spline_weight.shape[0]
+        kt = n_in * padded_coefs(spline_weight.shape[2]) + (n_in if base_weight is not None else 0)
+        keep = path == "gemm-keep" and gemm_path(n_out, dtype, path)
+        return (x.new_empty((x.shape[0], n_out), dtype=dtype),
+                x.new_empty((x.shape[0], kt) if keep else (0,), dtype=dtype))
 
     @kan_linear_backward.register_fake
-    def _(gy, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path):
+    def _(gy, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path, a):
         empty = x.new_empty(0)
         return (torch.empty_like(x), torch.empty_like(spline_weight),
                 empty if spline_scaler is None else torch.empty_like(spline_scaler),
@@ -422,14 +436,15 @@ if not _TRACEABLE:  # a triton_op derives its fake kernels by tracing the functi
 
 def _setup_context(ctx, inputs, output):
     x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path = inputs
-    ctx.save_for_backward(x, grid, spline_weight, spline_scaler, base_weight)
+    ctx.mark_non_differentiable(output[1])
+    ctx.save_for_backward(x, grid, spline_weight, spline_scaler, base_weight, output[1])
     ctx.args = (spline_order, uniform, act, dtype, path)
 
 
-def _op_backward(ctx, gy):
-    x, grid, spline_weight, spline_scaler, base_weight = ctx.saved_tensors
+def _op_backward(ctx, gy, _):
+    x, grid, spline_weight, spline_scaler, base_weight, a = ctx.saved_tensors
     dx, dsw, dsc, db = torch.ops.vkan.kan_linear_backward(gy, x, grid, spline_weight, spline_scaler, base_weight,
-                                                          *ctx.args)
+                                                          *ctx.args, a)
     return (dx, None, dsw, dsc if spline_scaler is not None else None, db if base_weight is not None else None,
             None, None, None, None, None)
 
@@ -443,19 +458,19 @@ class _EagerKANLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path):
-        y, _, wt, cp = _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype,
-                                path)
-        ctx.save_for_backward(x, grid, wt, spline_weight, spline_scaler, base_weight)
+        y, _, wt, cp, a = _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act,
+                                   dtype, path)
+        ctx.save_for_backward(x, grid, wt, spline_weight, spline_scaler, base_weight, a)
         ctx.args = (cp, spline_order, uniform, act, path)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        x, grid, wt, spline_weight, spline_scaler, base_weight = ctx.saved_tensors
+        x, grid, wt, spline_weight, spline_scaler, base_weight, a = ctx.saved_tensors
         cp, k, uniform, act, path = ctx.args
         need = ctx.needs_input_grad
         dx, (dsw, dsc, db) = _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform,
-                                       act, need[0], need[2] or need[3] or need[4], path)
+                                       act, need[0], need[2] or need[3] or need[4], path, a)
         return dx, None, dsw, dsc, db, None, None, None, None, None
 
 
@@ -470,8 +485,9 @@ def fused_kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.T
     any grid. Under autocast the matmuls run in the autocast dtype (the output has that dtype, like
     ``F.linear``); otherwise in ``spline_weight``'s dtype. Parameter gradients come back in fp32 sums cast
     to each parameter's dtype. ``path`` picks the kernels (``PATHS``): "fused" evaluates the bases inside the
-    matmul kernels, "gemm" writes them to memory for cuBLAS, "auto" is "fused" in eager mode and chooses by
-    shape under torch.compile (``gemm_path``).
+    matmul kernels, "gemm" writes them to memory for cuBLAS, "gemm-keep" too and keeps them for the backward
+    (more memory, one kernel fewer), "auto" is "fused" in eager mode and chooses by shape under torch.compile
+    (``gemm_path``).
     """
     dtype = spline_weight.dtype
     if torch.is_autocast_enabled(x.device.type):
@@ -480,6 +496,6 @@ def fused_kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.T
         grid = grid.float()
     if torch.compiler.is_compiling():
         return torch.ops.vkan.kan_linear(x.contiguous(), grid.contiguous(), spline_weight, spline_scaler, base_weight,
-                                         spline_order, uniform, act, dtype, path)
+                                         spline_order, uniform, act, dtype, path)[0]
     return _EagerKANLinear.apply(x.contiguous(), grid.contiguous(), spline_weight, spline_scaler, base_weight,
                                  spline_order, uniform, act, dtype, "fused" if path == "auto" else path)
