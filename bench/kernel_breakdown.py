@@ -135,7 +135,8 @@ def sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da):
         tiles = launcher.arguments(shipped)
         print(f"## {name} tiles (uniform): BM columns warps -> ms, TB/s ({gb * 1e3:.0f} MB moved)")
         configs = [(tiles["BM"], tiles["BI"] * cp, shipped.num_warps, "shipped")]
-        configs += [(bm, cols, warps, "") for bm, cols, warps in itertools.product((32, 64, 128), (128, 256, 512), (4, 8))
+        configs += [(bm, cols, warps, "")
+                    for bm, cols, warps in itertools.product((32, 64, 128), (128, 256, 512), (4, 8))
                     if bm * cols <= 32768]
         for bm, cols, warps, label in configs:
             bi = max(1, cols // cp)

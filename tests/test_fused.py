@@ -117,7 +117,8 @@ def test_gemm_keep_path_gives_the_gemm_paths_results_with_one_bases_kernel_fewer
     monkeypatch.setattr(kan_op, "_launch_bases", lambda *a: launches.append(a[0].shape) or launch(*a))
     layer = make_layer(19, 23, 5, 3)
     x = torch.randn(41, 19, device=DEVICE) * 1.7
-    params = [p.detach().clone().requires_grad_() for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
+    params = [p.detach().clone().requires_grad_()
+              for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
     results, counts = {}, {}
     for path in ("gemm", "gemm-keep"):
         args = (3, True, 1, torch.float32, path)

@@ -107,7 +107,8 @@ def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:
         per_edge = kan.n_coef + 1  # spline + base multiply-adds per edge
         kan_flops = 6 * m * n_in * n_out * per_edge  # fwd 2x, bwd 4x (input and weight grads)
         lin = nn.Linear(n_in, round(n_params / n_in), bias=False).cuda()  # same parameters, same input
-        impls = {"vkan fused": (kan, "fused"), "vkan gemm path": (kan, "gemm"), "vkan reference": (kan, False),
+        impls = {"vkan fused": (kan, "fused"), "vkan gemm path": (kan, "gemm"),
+                 "vkan gemm-keep path": (kan, "gemm-keep"), "vkan reference": (kan, False),
                  "nn.Linear (same params)": (lin, None)}
         if inkan is not None:
             impls["inkan.KANLayer"] = (inkan.KANLayer(n_in, n_out).cuda(), None)
