@@ -288,8 +288,8 @@ def compile_mode(run: Run) -> Optional[str]:
 
     Measured on an H200 (bench/RESULTS.md), CUDA graphs against the default mode: tiny/4 steps 2.0x (KAN) and 2.7x
     (MLP) faster (tenth session); in the app at 224 px, small/16 1.67x (KAN) and 1.44x (MLP) with no more peak
-    memory (twenty-fifth session); base/16's bare steps 1.36x and 1.20x (twenty-fourth). Multi-GPU runs keep the
-    default mode: DDP under CUDA graphs is not measured."""
+    memory (twenty-fifth session); the bare steps of small/16 1.09x and 1.17x, of base/16 1.36x and 1.20x
+    (twenty-fourth). Multi-GPU runs keep the default mode: DDP under CUDA graphs is not measured."""
     mode = run.cfg.trainer.get("compile_mode")
     if mode != "auto":
         return mode

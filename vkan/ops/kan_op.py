@@ -1,5 +1,5 @@
 """``vkan::kan_linear``: a whole KANLinear layer (spline + base branch) as Triton launches with autograd, on one of
-two paths (``PATHS``, ``gemm_path``).
+two paths (``PATHS``, ``gemm_path``), the GEMM path in two variants.
 
 Fused path, five launches: forward = pack weights + one fused matmul kernel; backward = input-grad kernel +
 weight-grad kernel + one kernel that reduces the weight-grad partials into the three parameter gradients. GEMM path:
@@ -81,11 +81,16 @@ def _edge_tiles(n_out: int, n_in: int, cp: int) -> Tuple[int, int]:
     return (16, max(1, 64 // cp)) if n_out * n_in >= 65536 else (32, max(1, 256 // cp))
 
 
+def _kt(n_in: int, cp: int, has_base: bool) -> int:
+    """Rows of the packed W (columns of A): CP per input, and one more per input with a base branch."""
+    return n_in * cp + (n_in if has_base else 0)
+
+
 @_shape_cache
 def _pack_geometry(n_out: int, n_in: int, n_coef: int, has_scaler: bool, has_base: bool):
     """(CP, KT, bound launch) of the pack kernel."""
     cp = padded_coefs(n_coef)
-    kt = n_in * cp + (n_in if has_base else 0)
+    kt = _kt(n_in, cp, has_base)
     bo, bi = _edge_tiles(n_out, n_in, cp)
     launch = _PACK.bind((_cdiv(n_out, bo), _cdiv(n_in, bi)), I=n_in, O=n_out, C=n_coef, KT=kt, CP=cp,
                         HAS_SCALER=has_scaler, HAS_BASE=has_base, BO=bo, BI=bi)
@@ -265,8 +270,8 @@ def _as(grad: Optional[torch.Tensor], param: Optional[torch.Tensor]) -> Optional
 # The GEMM path: the operand A = [B(X), act(X)] (M, KT) is written to memory by one kernel and the three products
 # are cuBLAS calls (Y = A W, dA = dY W^T, dW = A^T dY). On "gemm" A is evaluated again in the backward rather than
 # saved, so the path keeps the fused path's saved tensors and adds only transient (M, KT) buffers; "gemm-keep" saves
-# A from the forward for the backward instead: one bases kernel fewer a step, for A's memory (M x (C+1)I in the
-# compute dtype) held from each layer's forward to its backward. PATHS names the choices of ``fused_kan_linear``'s
+# A from the forward for the backward instead: one bases kernel fewer a step, for A's memory (M x KT in the compute
+# dtype, KT = (CP + 1) I with CP the padded coefficients) held from each layer's forward to its backward. PATHS names the choices of ``fused_kan_linear``'s
 # ``path``; "auto" takes "gemm" where ``gemm_path`` says so, never "gemm-keep".
 PATHS = ("auto", "fused", "gemm", "gemm-keep")
 
@@ -412,31 +417,29 @@ def kan_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, s
         _, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
         dx, (dsw, dsc, db) = _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight,
                                        spline_order, uniform, act, True, True, path, a if a.numel() else None)
-    empty = x.new_empty(0)
-    return dx, dsw, empty if dsc is None else dsc, empty if db is None else db
+    # an absent parameter's gradient is an empty tensor of its own: a custom op's outputs may not alias each other
+    return dx, dsw, x.new_empty(0) if dsc is None else dsc, x.new_empty(0) if db is None else db
 
 
 if not _TRACEABLE:  # a triton_op derives its fake kernels by tracing the functions above
 
     @kan_linear.register_fake
     def _(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path):
-        n_in, n_out = x.shape[1], spline_weight.shape[0]
-        kt = n_in * padded_coefs(spline_weight.shape[2]) + (n_in if base_weight is not None else 0)
-        keep = path == "gemm-keep" and gemm_path(n_out, dtype, path)
-        return (x.new_empty((x.shape[0], n_out), dtype=dtype),
-                x.new_empty((x.shape[0], kt) if keep else (0,), dtype=dtype))
+        kt = _kt(x.shape[1], padded_coefs(spline_weight.shape[2]), base_weight is not None)
+        return (x.new_empty((x.shape[0], spline_weight.shape[0]), dtype=dtype),
+                x.new_empty((x.shape[0], kt) if path == "gemm-keep" else (0,), dtype=dtype))
 
     @kan_linear_backward.register_fake
     def _(gy, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path, a):
-        empty = x.new_empty(0)
         return (torch.empty_like(x), torch.empty_like(spline_weight),
-                empty if spline_scaler is None else torch.empty_like(spline_scaler),
-                empty if base_weight is None else torch.empty_like(base_weight))
+                x.new_empty(0) if spline_scaler is None else torch.empty_like(spline_scaler),
+                x.new_empty(0) if base_weight is None else torch.empty_like(base_weight))
 
 
 def _setup_context(ctx, inputs, output):
     x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path = inputs
     ctx.mark_non_differentiable(output[1])
+    ctx.set_materialize_grads(False)  # no zero-filled (M, KT) gradient for A: the backward ignores it
     ctx.save_for_backward(x, grid, spline_weight, spline_scaler, base_weight, output[1])
     ctx.args = (spline_order, uniform, act, dtype, path)
 
@@ -460,7 +463,8 @@ class _EagerKANLinear(torch.autograd.Function):
     def forward(ctx, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path):
         y, _, wt, cp, a = _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act,
                                    dtype, path)
-        ctx.save_for_backward(x, grid, wt, spline_weight, spline_scaler, base_weight, a)
+        keep = any(ctx.needs_input_grad[2:5])  # A serves only the weight grads
+        ctx.save_for_backward(x, grid, wt, spline_weight, spline_scaler, base_weight, a if keep else None)
         ctx.args = (cp, spline_order, uniform, act, path)
         return y
 
