@@ -310,6 +310,8 @@ def test_model_kwargs_the_model_refuses_fail_at_set_up_as_bad_input(tmp_path, ov
     ("trainer.checkpoint_every=0", r"trainer.checkpoint_every=0 is not valid: it must be an integer >= 1"),
     ("optimizer.kan_spline_lr_scale=0", r"optimizer.kan_spline_lr_scale=0 is not valid: it must be a number > 0"),
     ("trainer.compile_mode=reduce_overhead", r"trainer.compile_mode='reduce_overhead' is not valid: it must be auto, null or default "),
+    ("trainer.kan_kernel_path=cublas", r"trainer.kan_kernel_path='cublas' is not valid: it must be auto, fused, gemm or "
+                                       r"gemm-keep"),
     ("data.augment.compile=reduce-overhead", r"data.augment.compile='reduce-overhead' is not valid: .*CUDA graphs would "
                                              r"let each training batch overwrite the one before"),
 ])
@@ -1164,6 +1166,27 @@ def test_time_budget_counts_a_compiled_models_first_evaluation_once(monkeypatch)
     assert clock.tail_s == 5.0 and not clock.another_overruns(compiled=True)  # 245 + 40 + 3 * 5 < 400
     at(350.0)
     assert clock.another_overruns(compiled=True)  # 350 + 40 + 3 * 5 > 400
+
+
+def test_kan_kernel_path_reaches_every_kan_layer_of_the_model_and_its_ema(tmp_path, monkeypatch):
+    from vkan import train as train_module
+    from vkan.kan_tools import kan_layers
+
+    seen = {}
+    open_records = train_module.open_records
+
+    def capture(run):  # set-up is done by then: model, EMA copy, compiled net
+        seen.update(model={layer.kernel_path for _, layer in kan_layers(run.model)},
+                    ema={layer.kernel_path for _, layer in kan_layers(run.ema.module)})
+        open_records(run)
+
+    monkeypatch.setattr(train_module, "open_records", capture)
+    cfg = make_cfg(tmp_path, ["data=synthetic", "data.n_train=64", "data.n_test=32", "model.kwargs.depth=2",
+                              "trainer.epochs=1", "trainer.batch_size=32", "trainer.ema.decay=0.9",
+                              "trainer.kan_kernel_path=gemm-keep", "trainer.device=cpu", "trainer.progress_bar=false",
+                              "logger=none"])
+    assert train(cfg)["status"] == "finished"
+    assert seen == {"model": {"gemm-keep"}, "ema": {"gemm-keep"}}
 
 
 def test_checkpoints_store_the_kan_width_the_run_trained_at(tmp_path):

@@ -137,6 +137,8 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal, ckpt: Optio
         if getattr(run.model, "kan_hidden", None) is not None:  # the checkpoint rebuilds the width it was trained at,
             run.spec["model_kwargs"]["kan_hidden"] = run.model.kan_hidden  # whatever the width rule becomes
     run.has_kan = any(True for _ in kan_layers(run.model))
+    for _, layer in kan_layers(run.model):  # the kernels that run them on a GPU (before the EMA copies the model)
+        layer.kernel_path = cfg.trainer.get("kan_kernel_path", "auto")
     limit = cfg.trainer.limit_train_batches
     run.steps_per_epoch = len(run.data.train) if limit is None else min(len(run.data.train), limit)
     build_optimization(run)
@@ -314,6 +316,9 @@ def compiled(run: Run, net: nn.Module) -> nn.Module:
     run.summary["path"] = f"torch.compile ({mode or 'default'} mode)" if use else "eager"
     if want is True and run.device.type != "cuda":
         run.summary["path"] = "eager (torch.compile is used on GPUs only)"
+    kernels = run.cfg.trainer.get("kan_kernel_path", "auto")
+    if run.has_kan and run.device.type == "cuda" and kernels != "auto":
+        run.summary["path"] += f", KAN kernel path {kernels}"
     return torch.compile(net, mode=mode, dynamic=False) if use else net
 
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 FUSED_ORDERS = (1, 2, 3)  # spline orders the kernel is written for; others use the reference path
+PATHS = ("auto", "fused", "gemm", "gemm-keep")  # KANLinear.kernel_path's choices: see vkan.ops.kan_op
 FUSED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 # Base activations the kernels evaluate themselves (code passed to the kernels); any other activation

@@ -272,8 +272,9 @@ def _as(grad: Optional[torch.Tensor], param: Optional[torch.Tensor]) -> Optional
 # saved, so the path keeps the fused path's saved tensors and adds only transient (M, KT) buffers; "gemm-keep" saves
 # A from the forward for the backward instead: one bases kernel fewer a step, for A's memory (M x KT in the compute
 # dtype, KT = (CP + 1) I with CP the padded coefficients) held from each layer's forward to its backward. PATHS names the choices of ``fused_kan_linear``'s
-# ``path``; "auto" takes "gemm" where ``gemm_path`` says so, never "gemm-keep".
-PATHS = ("auto", "fused", "gemm", "gemm-keep")
+# ``path`` (defined in ``vkan.ops``, which does not import Triton: the app checks its config against it); "auto"
+# takes "gemm" where ``gemm_path`` says so, never "gemm-keep".
+from vkan.ops import PATHS  # noqa: E402
 
 
 def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
