@@ -98,7 +98,7 @@ def batches_over_limit(batch_gaps: Sequence[float]) -> str:
 
 def other_path(run: Run) -> str:
     """The override that takes a run off its compiled path: CUDA graphs -> torch.compile's default mode -> eager."""
-    return "trainer.compile=false" if run.summary["path"] == "torch.compile (default mode)" else \
+    return "trainer.compile=false" if run.summary["path"].startswith("torch.compile (default mode)") else \
         "trainer.compile_mode=null"
 
 

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from vkan import distributed as dist
 from vkan.checkpoint import (build_model_from_checkpoint, copy_checkpoint, epochs_done, load_checkpoint, rng_state,
                              save_checkpoint, set_rng_state)
-from vkan.config import holds_a_run, model_spec, used_folder_message, validate
+from vkan.config import ADDED_KEYS, holds_a_run, model_spec, used_folder_message, validate
 from vkan.compiled_check import check_compiled_scores, check_due, disable_compile_caches, drop_compiled_graphs
 from vkan.data import build_data, resolve_data_dir
 from vkan.engine import ModelWithLoss, autocast, autocast_dtype, evaluate, limited, progress, resolve_device
@@ -137,8 +137,9 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal, ckpt: Optio
         if getattr(run.model, "kan_hidden", None) is not None:  # the checkpoint rebuilds the width it was trained at,
             run.spec["model_kwargs"]["kan_hidden"] = run.model.kan_hidden  # whatever the width rule becomes
     run.has_kan = any(True for _ in kan_layers(run.model))
+    kernels = kan_kernel_path(cfg)
     for _, layer in kan_layers(run.model):  # the kernels that run them on a GPU (before the EMA copies the model)
-        layer.kernel_path = cfg.trainer.get("kan_kernel_path", "auto")
+        layer.kernel_path = kernels
     limit = cfg.trainer.limit_train_batches
     run.steps_per_epoch = len(run.data.train) if limit is None else min(len(run.data.train), limit)
     build_optimization(run)
@@ -284,6 +285,11 @@ def restore(run: Run, ckpt: Dict[str, Any]) -> None:
     set_rng_state(ckpt["rng"])
 
 
+def kan_kernel_path(cfg: DictConfig) -> str:
+    """``trainer.kan_kernel_path`` (``vkan.ops.PATHS``); a run saved before the key ran on "auto"."""
+    return OmegaConf.select(cfg, "trainer.kan_kernel_path", default=ADDED_KEYS["trainer.kan_kernel_path"])
+
+
 def compile_mode(run: Run) -> Optional[str]:
     """``trainer.compile_mode`` with ``auto`` resolved: ``reduce-overhead`` (CUDA graphs) for a one-GPU run, None
     (the default mode) under torchrun; a named mode as given.
@@ -316,7 +322,7 @@ def compiled(run: Run, net: nn.Module) -> nn.Module:
     run.summary["path"] = f"torch.compile ({mode or 'default'} mode)" if use else "eager"
     if want is True and run.device.type != "cuda":
         run.summary["path"] = "eager (torch.compile is used on GPUs only)"
-    kernels = run.cfg.trainer.get("kan_kernel_path", "auto")
+    kernels = kan_kernel_path(run.cfg)
     if run.has_kan and run.device.type == "cuda" and kernels != "auto":
         run.summary["path"] += f", KAN kernel path {kernels}"
     return torch.compile(net, mode=mode, dynamic=False) if use else net

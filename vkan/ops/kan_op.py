@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from vkan.ops import triton_kan as tk
+from vkan.ops import PATHS, triton_kan as tk
 from vkan.ops.launch import Launcher, traced_launches
 
 _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"  # CPU interpreter: small tiles, fast tests
@@ -271,10 +271,9 @@ def _as(grad: Optional[torch.Tensor], param: Optional[torch.Tensor]) -> Optional
 # are cuBLAS calls (Y = A W, dA = dY W^T, dW = A^T dY). On "gemm" A is evaluated again in the backward rather than
 # saved, so the path keeps the fused path's saved tensors and adds only transient (M, KT) buffers; "gemm-keep" saves
 # A from the forward for the backward instead: one bases kernel fewer a step, for A's memory (M x KT in the compute
-# dtype, KT = (CP + 1) I with CP the padded coefficients) held from each layer's forward to its backward. PATHS names the choices of ``fused_kan_linear``'s
-# ``path`` (defined in ``vkan.ops``, which does not import Triton: the app checks its config against it); "auto"
-# takes "gemm" where ``gemm_path`` says so, never "gemm-keep".
-from vkan.ops import PATHS  # noqa: E402
+# dtype, KT = (CP + 1) I with CP the padded coefficients) held from each layer's forward to its backward. PATHS
+# (in ``vkan.ops``, where the app's config check reads it without loading this module) names the choices of
+# ``fused_kan_linear``'s ``path``; "auto" takes "gemm" where ``gemm_path`` says so, never "gemm-keep".
 
 
 def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
