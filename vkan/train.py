@@ -136,9 +136,9 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal, ckpt: Optio
         run.model = run.model.to(device)
         if getattr(run.model, "kan_hidden", None) is not None:  # the checkpoint rebuilds the width it was trained at,
             run.spec["model_kwargs"]["kan_hidden"] = run.model.kan_hidden  # whatever the width rule becomes
-    run.has_kan = any(True for _ in kan_layers(run.model))
-    kernels = kan_kernel_path(cfg)
-    for _, layer in kan_layers(run.model):  # the kernels that run them on a GPU (before the EMA copies the model)
+    layers = [layer for _, layer in kan_layers(run.model)]
+    run.has_kan, kernels = bool(layers), kan_kernel_path(cfg)
+    for layer in layers:  # the kernels that run them on a GPU (before the EMA copies the model)
         layer.kernel_path = kernels
     limit = cfg.trainer.limit_train_batches
     run.steps_per_epoch = len(run.data.train) if limit is None else min(len(run.data.train), limit)
