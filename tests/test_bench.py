@@ -27,6 +27,7 @@ def test_variants_split_kan_options_from_model_kwargs():
     assert kwargs == {"kan": {"grid_size": 3, "grid_range": [-2, 2], "base_activation": "gelu"}, "kan_hidden": 160}
     assert bench.parse_variant("enable_standalone_scale_spline=false, bias=True,kan_hidden=None")[1] == {
         "kan": {"enable_standalone_scale_spline": False, "bias": True}, "kan_hidden": None}
+    assert bench.parse_variant("kernel_path=gemm-keep")[1] == {"kernel_path": "gemm-keep"}  # a bare word with a hyphen
     with pytest.raises(SystemExit, match="key=value"):
         bench.parse_variant("grid_size")
     with pytest.raises(SystemExit, match="cannot read"):

@@ -232,7 +232,7 @@ def time_train_steps(models: Dict[str, nn.Module], img: int, batch: int, chans: 
 def parse_variant(text: str) -> Tuple[str, Dict[str, Any]]:
     """``"grid_size=3,kan_hidden=160"`` -> (label, create_model kwargs): KANSpec fields go into ``kan``, other
     keys (``kan_hidden``, ``depth``, ...) to timm.create_model. Values are Python literals, ``true`` / ``false`` /
-    ``none`` in any case (as in Hydra overrides), or a bare word such as ``gelu``."""
+    ``none`` in any case (as in Hydra overrides), or a bare word such as ``gelu`` or ``gemm-keep``."""
     import ast
     import re
 
@@ -250,7 +250,7 @@ def parse_variant(text: str) -> Tuple[str, Dict[str, Any]]:
             try:
                 value = ast.literal_eval(raw)
             except (ValueError, SyntaxError):
-                if not raw.isidentifier():
+                if not re.fullmatch(r"[A-Za-z_][\w-]*", raw):  # a bare word; hyphens as in gemm-keep
                     raise SystemExit(f"--variants {text!r}: cannot read {key}={raw!r}; give a number, a list such "
                                      f"as [-2,2], true/false or a name such as gelu") from None
                 value = raw
