@@ -12,7 +12,9 @@ Layer rows time forward + backward under bf16 autocast, models a training step (
 in interleaved rounds: times are medians over rounds, ratios medians of per-round ratios.
 Layer rows also give ``graph_ms``: the same step replayed as one CUDA graph, i.e. its kernels alone, which
 the host's speed does not move (the eager time is host-bound whenever the host is slower than the kernels).
-"peak" is the memory the step allocates on top of its parameters and input.
+"peak" is the memory a layer's step allocates on top of its parameters and input; a model's, the most its first three
+steps allocate on top of its parameters, input and optimizer state (compilation and CUDA graph recording included:
+a replayed CUDA graph allocates nothing, its memory is taken when it is recorded).
 """
 from __future__ import annotations
 
@@ -203,14 +205,20 @@ def time_train_steps(models: Dict[str, nn.Module], img: int, batch: int, chans: 
             opt.step()
             opt.zero_grad(set_to_none=True)
 
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
         t0 = time.perf_counter()
-        for _ in range(3):
+        for _ in range(3):  # the peak is taken here: CUDA graphs allocate their memory while recording, not replaying
             step()
         torch.cuda.synchronize()
         warm_s = time.perf_counter() - t0
+        state = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values() if torch.is_tensor(t))
         steps[label] = (step, {"model": label, "img": img, "batch": batch, "compiled": compiled,
                                "params": sum(p.numel() for p in model.parameters()),
-                               "peak_gib": peak_gib(step, []), "warmup_s": warm_s, "ms_rounds": []})
+                               "peak_gib": _gib(torch.cuda.max_memory_allocated() - before - state),
+                               "warmup_s": warm_s, "ms_rounds": []})
     for _ in range(rounds):  # interleaved: every variant sees the same host conditions
         for step, row in steps.values():
             row["ms_rounds"].append(triton_time_ms(step, rep_ms=300))
