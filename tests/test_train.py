@@ -1189,6 +1189,33 @@ def test_kan_kernel_path_reaches_every_kan_layer_of_the_model_and_its_ema(tmp_pa
     assert seen == {"model": {"gemm-keep"}, "ema": {"gemm-keep"}}
 
 
+def test_auto_kernel_path_keeps_the_bases_only_on_gemm_layers_under_cuda_graphs():
+    """The run's kernels on "auto": under CUDA graphs (one GPU, 16-bit autocast) the layers the GEMM path suits keep
+    their bases ("gemm-keep"; ViT-tiny's fc2, 192 outputs), the rest stay "auto" (fc1, 80 outputs: fused); torchrun
+    (the default compile mode), fp32 and eager leave every layer on "auto"; a pinned path is set as given."""
+    import types
+
+    import timm
+
+    from vkan.kan_tools import kan_layers
+    from vkan.train import pin_kernel_paths
+
+    layers = [layer for _, layer in kan_layers(timm.create_model("vit_kan_tiny_patch4_32", depth=2))]
+
+    def paths(kernels="auto", compile="auto", mode="auto", world=1, amp=torch.bfloat16):
+        trainer = OmegaConf.create({"compile": compile, "compile_mode": mode, "kan_kernel_path": kernels})
+        run = types.SimpleNamespace(cfg=OmegaConf.create({"trainer": trainer}), amp=amp,
+                                    device=torch.device("cuda"), ctx=types.SimpleNamespace(world_size=world))
+        pin_kernel_paths(run, layers)
+        return [layer.kernel_path for layer in layers], run.kernel_note
+
+    assert paths() == (["auto", "gemm-keep"] * 2, "gemm-keep on 2 of 4 KAN layers")
+    assert paths(mode="reduce-overhead") == paths()
+    for other in (dict(world=2), dict(mode=None), dict(compile=False), dict(amp=None)):
+        assert paths(**other) == (["auto"] * 4, ""), other
+    assert paths(kernels="gemm") == (["gemm"] * 4, "KAN kernel path gemm")
+
+
 def test_checkpoints_store_the_kan_width_the_run_trained_at(tmp_path):
     cfg = make_cfg(tmp_path, ["data=synthetic", "data.n_train=64", "data.n_test=32", "model.kwargs.depth=1",
                               "trainer.epochs=1", "trainer.batch_size=32",

@@ -100,6 +100,7 @@ class Run:
     logger: Optional[RunLogger] = None
     steps_per_epoch: int = 0
     has_kan: bool = False
+    kernel_note: str = ""  # the KAN layers' kernels where not "auto", for the run's path label (pin_kernel_paths)
     epochs_done: int = 0  # completed epochs
     batches_done: int = 0  # batches of the current epoch already trained (a mid-epoch resume)
     step: int = 0  # optimizer steps so far

@@ -15,7 +15,7 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 import torch.nn as nn
@@ -137,9 +137,8 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal, ckpt: Optio
         if getattr(run.model, "kan_hidden", None) is not None:  # the checkpoint rebuilds the width it was trained at,
             run.spec["model_kwargs"]["kan_hidden"] = run.model.kan_hidden  # whatever the width rule becomes
     layers = [layer for _, layer in kan_layers(run.model)]
-    run.has_kan, kernels = bool(layers), kan_kernel_path(cfg)
-    for layer in layers:  # the kernels that run them on a GPU (before the EMA copies the model)
-        layer.kernel_path = kernels
+    run.has_kan = bool(layers)
+    pin_kernel_paths(run, layers)  # before the EMA copies the model
     limit = cfg.trainer.limit_train_batches
     run.steps_per_epoch = len(run.data.train) if limit is None else min(len(run.data.train), limit)
     build_optimization(run)
@@ -290,6 +289,42 @@ def kan_kernel_path(cfg: DictConfig) -> str:
     return OmegaConf.select(cfg, "trainer.kan_kernel_path", default=ADDED_KEYS["trainer.kan_kernel_path"])
 
 
+def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
+    """Set the kernels that run the KAN ``layers`` on a GPU (``KANLinear.kernel_path``): ``trainer.kan_kernel_path``
+    as given; on "auto" under CUDA graphs, "gemm-keep" on the layers whose shape the GEMM path suits
+    (``kan_op.gemm_path``), the layers' own "auto" elsewhere.
+
+    Keeping the bases tensor A for the backward saves a kernel a layer and a step but holds A (tokens x inputs x 9 in
+    16 bits a layer) from forward to backward. Measured on an H200 under CUDA graphs (bench/RESULTS.md,
+    twenty-sixth session), "gemm-keep" against "gemm": steps 1.05x (base/16, batch 64) and 1.07x (small/16, batch
+    128) faster, with the KAN model's peak memory 1.9x the GEMM path's, about 1.3x the MLP twin's. In the default
+    compile mode (torchrun) it was mixed (base/16 1.04x, small/16 and tiny/4 slower, with rounds spread widely), so it
+    is not taken there, nor in eager mode. ``trainer.kan_kernel_path=gemm`` gives the memory back."""
+    kernels = kan_kernel_path(run.cfg)
+    if kernels == "auto" and layers and run.amp is not None and cuda_graphs(run):
+        from vkan.ops.kan_op import gemm_path
+
+        chosen = ["gemm-keep" if gemm_path(layer.out_features, run.amp) else "auto" for layer in layers]
+        for layer, path in zip(layers, chosen):
+            layer.kernel_path = path
+        run.kernel_note = f"gemm-keep on {chosen.count('gemm-keep')} of {len(layers)} KAN layers"
+        return
+    for layer in layers:
+        layer.kernel_path = kernels
+    run.kernel_note = f"KAN kernel path {kernels}" if layers and kernels != "auto" else ""
+
+
+def compiles(run: Run) -> bool:
+    """Whether the run's model is compiled: on a GPU, with ``trainer.compile`` true or auto."""
+    want = run.cfg.trainer.compile
+    return run.device.type == "cuda" and (want is True or want == "auto")
+
+
+def cuda_graphs(run: Run) -> bool:
+    """Whether the run's steps are CUDA graphs (compiled in ``reduce-overhead`` mode)."""
+    return compiles(run) and compile_mode(run) == "reduce-overhead"
+
+
 def compile_mode(run: Run) -> Optional[str]:
     """``trainer.compile_mode`` with ``auto`` resolved: ``reduce-overhead`` (CUDA graphs) for a one-GPU run, None
     (the default mode) under torchrun; a named mode as given.
@@ -316,15 +351,12 @@ def compiled(run: Run, net: nn.Module) -> nn.Module:
     """``torch.compile`` on a GPU when ``trainer.compile`` is true or auto (the faster path measured in
     bench/RESULTS.md), in ``compile_mode(run)``; static shapes: evaluation pads a split's short last batch to the
     batch size (``full_batch_forward``), so one evaluation graph serves every split."""
-    want = run.cfg.trainer.compile
-    use = run.device.type == "cuda" and (want is True or want == "auto")
-    mode = compile_mode(run)
+    use, mode = compiles(run), compile_mode(run)
     run.summary["path"] = f"torch.compile ({mode or 'default'} mode)" if use else "eager"
-    if want is True and run.device.type != "cuda":
+    if run.cfg.trainer.compile is True and run.device.type != "cuda":
         run.summary["path"] = "eager (torch.compile is used on GPUs only)"
-    kernels = kan_kernel_path(run.cfg)
-    if run.has_kan and run.device.type == "cuda" and kernels != "auto":
-        run.summary["path"] += f", KAN kernel path {kernels}"
+    if run.device.type == "cuda" and run.kernel_note:
+        run.summary["path"] += f", {run.kernel_note}"
     return torch.compile(net, mode=mode, dynamic=False) if use else net
 
 
