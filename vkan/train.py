@@ -296,10 +296,10 @@ def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
 
     Keeping the bases tensor A for the backward saves a kernel a layer and a step but holds A (tokens x inputs x 9 in
     16 bits a layer) from forward to backward. Measured on an H200 under CUDA graphs (bench/RESULTS.md,
-    twenty-sixth session), "gemm-keep" against "gemm": steps 1.05x (base/16, batch 64) and 1.07x (small/16, batch
-    128) faster, with the KAN model's peak memory 1.9x the GEMM path's, about 1.3x the MLP twin's. In the default
-    compile mode (torchrun) it was mixed (base/16 1.04x, small/16 and tiny/4 slower, with rounds spread widely), so it
-    is not taken there, nor in eager mode. ``trainer.kan_kernel_path=gemm`` gives the memory back."""
+    twenty-sixth session), "gemm-keep" against "gemm": steps 1.05x (base/16, batch 64), 1.07x (small/16, batch 128)
+    and 1.04x (tiny/4, batch 512) faster, with the KAN model's peak memory about 2x the GEMM path's and 1.3-1.4x the
+    MLP twin's. In the default compile mode (torchrun) it was mixed (base/16 1.04x, small/16 and tiny/4 slower, with
+    rounds spread widely), so it is not taken there, nor in eager mode. ``trainer.kan_kernel_path=gemm`` gives the memory back."""
     kernels = kan_kernel_path(run.cfg)
     if kernels == "auto" and layers and run.amp is not None and cuda_graphs(run):
         from vkan.ops.kan_op import gemm_path

@@ -273,7 +273,8 @@ def _as(grad: Optional[torch.Tensor], param: Optional[torch.Tensor]) -> Optional
 # A from the forward for the backward instead: one bases kernel fewer a step, for A's memory (M x KT in the compute
 # dtype, KT = (CP + 1) I with CP the padded coefficients) held from each layer's forward to its backward. PATHS
 # (in ``vkan.ops``, where the app's config check reads it without loading this module) names the choices of
-# ``fused_kan_linear``'s ``path``; "auto" takes "gemm" where ``gemm_path`` says so, never "gemm-keep".
+# ``fused_kan_linear``'s ``path``; "auto" takes "gemm" where ``gemm_path`` says so, never "gemm-keep" (the training
+# app pins "gemm-keep" on those layers under CUDA graphs, where it measured faster: ``vkan.train.pin_kernel_paths``).
 
 
 def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
