@@ -109,31 +109,47 @@ def test_gemm_path_matches_reference_fp32(order, grid_size, standalone, act, uni
 def test_gemm_keep_path_gives_the_gemm_paths_results_with_one_bases_kernel_fewer(compiled_op, monkeypatch):
     """"gemm-keep" saves A from the forward: the same output and gradients as "gemm" (bit for bit: the same A),
     with the bases kernel launched once a step instead of twice; the op (torch.compile's path) returns A beside Y
-    there and an empty tensor on the other paths."""
+    there and an empty tensor on the other paths. "auto-keep" is "gemm-keep" where the auto rule takes the GEMM
+    path (here made to take it at fp32)."""
     from vkan.ops import kan_op
 
     launches = []
-    launch = kan_op._launch_bases
+    launch, rule = kan_op._launch_bases, kan_op.gemm_path
     monkeypatch.setattr(kan_op, "_launch_bases", lambda *a: launches.append(a[0].shape) or launch(*a))
+    monkeypatch.setattr(kan_op, "gemm_path", lambda n, d, path="auto": path.startswith("auto") or rule(n, d, path))
     layer = make_layer(19, 23, 5, 3)
     x = torch.randn(41, 19, device=DEVICE) * 1.7
     params = [p.detach().clone().requires_grad_()
               for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
     results, counts = {}, {}
-    for path in ("gemm", "gemm-keep"):
+    for path in ("gemm", "gemm-keep") + (("auto-keep",) if compiled_op else ()):  # eager resolves "auto-keep" before
         args = (3, True, 1, torch.float32, path)
         xi = x.clone().requires_grad_()
         launches.clear()
         if compiled_op:
             y, a = torch.ops.vkan.kan_linear(xi, layer.grid, *params, *args)
-            assert a.shape == ((41, 19 * 8 + 19) if path == "gemm-keep" else (0,)) and not a.requires_grad
+            assert a.shape == ((41, 19 * 8 + 19) if path.endswith("keep") else (0,)) and not a.requires_grad
         else:
             y = kan_op._EagerKANLinear.apply(xi, layer.grid, *params, *args)
         results[path] = (y, *torch.autograd.grad(y.square().sum(), [xi, *params]))
         counts[path] = len(launches)
-    assert counts == {"gemm": 2, "gemm-keep": 1}
-    for a, b in zip(results["gemm"], results["gemm-keep"]):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert counts == {"gemm": 2, "gemm-keep": 1, **({"auto-keep": 1} if compiled_op else {})}
+    for path in results:
+        for a, b in zip(results["gemm"], results[path]):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_eager_calls_take_the_fused_kernels_on_auto_and_auto_keep(monkeypatch):
+    """Outside torch.compile "auto" and "auto-keep" are the fused path (the GEMM path's extra launches cost more on
+    the host than they save there); a named path is passed on as it is."""
+    from vkan.ops import kan_op
+
+    seen = []
+    monkeypatch.setattr(kan_op._EagerKANLinear, "apply", staticmethod(lambda *args: seen.append(args[-1])))
+    layer = make_layer(4, 3, 5, 3)
+    for path in ("auto", "auto-keep", "gemm-keep", "gemm", "fused"):
+        kan_op.fused_kan_linear(torch.randn(2, 4, device=DEVICE), layer.grid, layer.spline_weight, path=path)
+    assert seen == ["fused", "fused", "gemm-keep", "gemm", "fused"]
 
 
 def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_under_compile_only(monkeypatch):
@@ -145,7 +161,13 @@ def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_under_compi
     assert not kan_op.gemm_path(768, torch.float32)  # not measured in fp32
     assert kan_op.gemm_path(8, torch.float32, "gemm") and not kan_op.gemm_path(768, torch.bfloat16, "fused")
     assert kan_op.gemm_path(8, torch.float32, "gemm-keep")
-    with pytest.raises(ValueError, match="'auto', 'fused', 'gemm'"):
+    assert kan_op.gemm_path(768, torch.bfloat16, "auto-keep") and not kan_op.gemm_path(80, torch.bfloat16, "auto-keep")
+    # the bases are kept on "gemm-keep", and on "auto-keep" where the auto rule takes the GEMM path
+    assert kan_op.keeps_bases(8, torch.float32, "gemm-keep") and kan_op.keeps_bases(192, torch.bfloat16, "auto-keep")
+    assert not kan_op.keeps_bases(80, torch.bfloat16, "auto-keep") and not kan_op.keeps_bases(768, torch.float32,
+                                                                                               "auto-keep")
+    assert not any(kan_op.keeps_bases(768, torch.bfloat16, path) for path in ("auto", "gemm", "fused"))
+    with pytest.raises(ValueError, match="'auto', 'auto-keep', 'fused', 'gemm'"):
         kan_op.gemm_path(8, torch.float32, "cublas")
     monkeypatch.setattr(kan_op, "_MM_OUT_DTYPE", False)  # torch < 2.8: dW would be rounded to 16 bits
     assert not kan_op.gemm_path(768, torch.bfloat16)
@@ -214,7 +236,7 @@ def test_kernel_activation_codes():
     assert kernel_activation(nn.Softplus()) is None
 
 
-@pytest.mark.parametrize("kernel_path", ["fused", "gemm"])
+@pytest.mark.parametrize("kernel_path", ["fused", "gemm", "gemm-keep"])
 def test_fused_matches_reference_on_an_updated_nonuniform_grid(kernel_path):
     layer = make_layer(16, 24, 5, 3)
     layer.update_grid(torch.randn(500, 16, device=DEVICE) ** 3)  # strongly non-uniform knots
@@ -314,7 +336,7 @@ def test_compiled_layer_takes_the_gemm_path_where_auto_says_so(monkeypatch):
         torch._dynamo.reset()
 
 
-@pytest.mark.parametrize("kernel_path", ["fused", "gemm", "gemm-keep"])
+@pytest.mark.parametrize("kernel_path", ["fused", "gemm", "gemm-keep", "auto-keep"])
 def test_custom_op_path_used_by_torch_compile_matches_eager_path_and_passes_opcheck(kernel_path):
     from vkan.ops import kan_op
 

@@ -51,13 +51,17 @@ with FakeTensorMode():
         assert a.shape == ((40, 144) if path == "gemm-keep" else (0,)), a.shape
         grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path, a)
         assert [tuple(g.shape) for g in grads] == [(40, 16), (24, 16, 8), (24, 16), (24, 16)], grads
+    sw, sc, bw = torch.empty(128, 16, 8), torch.empty(128, 16), torch.empty(128, 16)  # the auto rule's GEMM path
+    for path, kept in (("auto-keep", kan_op._MM_OUT_DTYPE), ("auto", False)):  # "auto-keep" keeps A there
+        y, a = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path)
+        assert a.shape == ((40, 144) if kept else (0,)), (path, a.shape)
 
 # a dynamic batch dimension (torch.compile's automatic dynamic shapes) reaches the launchers as a SymInt
 graphs = []
 def capture(gm, example_inputs):
     graphs.append(gm)
     return gm.forward
-for path in ("fused", "gemm", "gemm-keep"):
+for path in ("fused", "gemm", "gemm-keep", "auto-keep"):
     def f(x, grid, sw, sc, bw, path=path):
         return torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path)[0]
     x = torch.randn(40, 16)

@@ -310,7 +310,7 @@ def test_model_kwargs_the_model_refuses_fail_at_set_up_as_bad_input(tmp_path, ov
     ("trainer.checkpoint_every=0", r"trainer.checkpoint_every=0 is not valid: it must be an integer >= 1"),
     ("optimizer.kan_spline_lr_scale=0", r"optimizer.kan_spline_lr_scale=0 is not valid: it must be a number > 0"),
     ("trainer.compile_mode=reduce_overhead", r"trainer.compile_mode='reduce_overhead' is not valid: it must be auto, null or default "),
-    ("trainer.kan_kernel_path=cublas", r"trainer.kan_kernel_path='cublas' is not valid: it must be auto, fused, "
+    ("trainer.kan_kernel_path=cublas", r"trainer.kan_kernel_path='cublas' is not valid: it must be auto, auto-keep, fused, "
                                        r"gemm or gemm-keep"),
     ("data.augment.compile=reduce-overhead", r"data.augment.compile='reduce-overhead' is not valid: .*CUDA graphs would "
                                              r"let each training batch overwrite the one before"),
@@ -1189,31 +1189,36 @@ def test_kan_kernel_path_reaches_every_kan_layer_of_the_model_and_its_ema(tmp_pa
     assert seen == {"model": {"gemm-keep"}, "ema": {"gemm-keep"}}
 
 
-def test_auto_kernel_path_keeps_the_bases_only_on_gemm_layers_under_cuda_graphs():
-    """The run's kernels on "auto": under CUDA graphs (one GPU, 16-bit autocast) the layers the GEMM path suits keep
-    their bases ("gemm-keep"; ViT-tiny's fc2, 192 outputs), the rest stay "auto" (fc1, 80 outputs: fused); torchrun
-    (the default compile mode), fp32 and eager leave every layer on "auto"; a pinned path is set as given."""
+def test_auto_kernel_path_keeps_the_bases_under_cuda_graphs_only_and_the_path_label_says_so():
+    """The run's kernels on "auto": under CUDA graphs (one GPU, compiled in reduce-overhead or max-autotune mode)
+    every KAN layer gets "auto-keep" (the GEMM path keeping its bases where the auto rule takes it: see test_fused);
+    torchrun (the default compile mode), another mode and eager leave "auto"; a pinned path is set as given. The
+    run's path label (summary.json, the first log line, what a resume's img/s averaging compares) names the path."""
     import types
 
     import timm
 
     from vkan.kan_tools import kan_layers
-    from vkan.train import pin_kernel_paths
+    from vkan.train import compiled, pin_kernel_paths
 
     layers = [layer for _, layer in kan_layers(timm.create_model("vit_kan_tiny_patch4_32", depth=2))]
 
-    def paths(kernels="auto", compile="auto", mode="auto", world=1, amp=torch.bfloat16):
+    def paths(kernels="auto", compile="auto", mode="auto", world=1):
         trainer = OmegaConf.create({"compile": compile, "compile_mode": mode, "kan_kernel_path": kernels})
-        run = types.SimpleNamespace(cfg=OmegaConf.create({"trainer": trainer}), amp=amp,
-                                    device=torch.device("cuda"), ctx=types.SimpleNamespace(world_size=world))
+        run = types.SimpleNamespace(cfg=OmegaConf.create({"trainer": trainer}), device=torch.device("cuda"),
+                                    ctx=types.SimpleNamespace(world_size=world), summary={})
         pin_kernel_paths(run, layers)
-        return [layer.kernel_path for layer in layers], run.kernel_note
+        compiled(run, nn.Identity())  # torch.compile is lazy: nothing runs on the absent GPU
+        return {layer.kernel_path for layer in layers}, run.summary["path"]
 
-    assert paths() == (["auto", "gemm-keep"] * 2, "gemm-keep on 2 of 4 KAN layers")
-    assert paths(mode="reduce-overhead") == paths()
-    for other in (dict(world=2), dict(mode=None), dict(compile=False), dict(amp=None)):
-        assert paths(**other) == (["auto"] * 4, ""), other
-    assert paths(kernels="gemm") == (["gemm"] * 4, "KAN kernel path gemm")
+    graphs = "torch.compile (reduce-overhead mode)"
+    assert paths() == ({"auto-keep"}, graphs + ", KAN kernel path auto-keep")
+    assert paths(compile=True, mode="reduce-overhead") == paths()
+    assert paths(mode="max-autotune") == ({"auto-keep"}, "torch.compile (max-autotune mode), KAN kernel path auto-keep")
+    assert paths(world=2) == ({"auto"}, "torch.compile (default mode)")
+    assert paths(mode=None) == ({"auto"}, "torch.compile (default mode)")
+    assert paths(compile=False) == ({"auto"}, "eager")
+    assert paths(kernels="gemm") == ({"gemm"}, graphs + ", KAN kernel path gemm")
 
 
 def test_checkpoints_store_the_kan_width_the_run_trained_at(tmp_path):
@@ -1335,7 +1340,7 @@ def test_cuda_graphs_train_like_the_default_compile_with_grid_updates_and_ema(tm
         rows[mode] = read_metrics(tmp_path / mode)
         assert summaries[mode]["status"] == "finished" and len(rows[mode]) == 2
     assert summaries["null"]["path"] == "torch.compile (default mode)"
-    assert summaries["reduce-overhead"]["path"] == "torch.compile (reduce-overhead mode)"
+    assert summaries["reduce-overhead"]["path"] == "torch.compile (reduce-overhead mode), KAN kernel path auto-keep"
     for default_row, graphs_row in zip(rows["null"], rows["reduce-overhead"]):
         assert float(graphs_row["train_loss"]) == pytest.approx(float(default_row["train_loss"]), rel=0.02)
         assert float(graphs_row["val_acc_ema"]) == pytest.approx(float(default_row["val_acc_ema"]), abs=0.05)

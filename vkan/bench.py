@@ -214,7 +214,8 @@ def time_train_steps(models: Dict[str, nn.Module], img: int, batch: int, chans: 
             step()
         torch.cuda.synchronize()
         warm_s = time.perf_counter() - t0
-        state = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values() if torch.is_tensor(t))
+        state = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values()
+                    if torch.is_tensor(t) and t.is_cuda)
         steps[label] = (step, {"model": label, "img": img, "batch": batch, "compiled": compiled,
                                "params": sum(p.numel() for p in model.parameters()),
                                "peak_gib": _gib(torch.cuda.max_memory_allocated() - before - state),

@@ -291,24 +291,18 @@ def kan_kernel_path(cfg: DictConfig) -> str:
 
 def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
     """Set the kernels that run the KAN ``layers`` on a GPU (``KANLinear.kernel_path``): ``trainer.kan_kernel_path``
-    as given; on "auto" under CUDA graphs, "gemm-keep" on the layers whose shape the GEMM path suits
-    (``kan_op.gemm_path``), the layers' own "auto" elsewhere.
+    as given, "auto" being "auto-keep" under CUDA graphs: the GEMM path keeps its bases tensor A for the backward on
+    the layers it takes (``kan_op.keeps_bases``; eager passes, the EMA copy's evaluation among them, stay fused).
 
-    Keeping the bases tensor A for the backward saves a kernel a layer and a step but holds A (tokens x inputs x 9 in
-    16 bits a layer) from forward to backward. Measured on an H200 under CUDA graphs (bench/RESULTS.md,
-    twenty-sixth session), "gemm-keep" against "gemm": steps 1.05x (base/16, batch 64), 1.07x (small/16, batch 128)
-    and 1.04x (tiny/4, batch 512) faster, with the KAN model's peak memory about 2x the GEMM path's and 1.3-1.4x the
-    MLP twin's. In the default compile mode (torchrun) it was mixed (base/16 1.04x, small/16 and tiny/4 slower, with
-    rounds spread widely), so it is not taken there, nor in eager mode. ``trainer.kan_kernel_path=gemm`` gives the memory back."""
+    Keeping A saves a kernel a layer and a step but holds A (tokens x inputs x 9 in 16 bits a layer) from forward to
+    backward. Measured on an H200 under CUDA graphs (bench/RESULTS.md, twenty-sixth session), "gemm-keep" against
+    "gemm" on every layer: steps 1.05x (base/16, batch 64) and 1.07x (small/16, batch 128) faster, with the KAN
+    model's peak memory about 2x the GEMM path's and 1.3-1.4x the MLP twin's. In the default compile mode (torchrun) it
+    was mixed (base/16 1.04x, small/16 slower, with rounds spread widely), so "auto" stays "auto" there.
+    ``trainer.kan_kernel_path=gemm`` gives the memory back."""
     kernels = kan_kernel_path(run.cfg)
-    if kernels == "auto" and layers and run.amp is not None and cuda_graphs(run):
-        from vkan.ops.kan_op import gemm_path
-
-        chosen = ["gemm-keep" if gemm_path(layer.out_features, run.amp) else "auto" for layer in layers]
-        for layer, path in zip(layers, chosen):
-            layer.kernel_path = path
-        run.kernel_note = f"gemm-keep on {chosen.count('gemm-keep')} of {len(layers)} KAN layers"
-        return
+    if kernels == "auto" and cuda_graphs(run):
+        kernels = "auto-keep"
     for layer in layers:
         layer.kernel_path = kernels
     run.kernel_note = f"KAN kernel path {kernels}" if layers and kernels != "auto" else ""
@@ -321,8 +315,8 @@ def compiles(run: Run) -> bool:
 
 
 def cuda_graphs(run: Run) -> bool:
-    """Whether the run's steps are CUDA graphs (compiled in ``reduce-overhead`` mode)."""
-    return compiles(run) and compile_mode(run) == "reduce-overhead"
+    """Whether the run's steps are CUDA graphs (compiled in ``reduce-overhead`` or ``max-autotune`` mode)."""
+    return compiles(run) and compile_mode(run) in ("reduce-overhead", "max-autotune")
 
 
 def compile_mode(run: Run) -> Optional[str]:

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 FUSED_ORDERS = (1, 2, 3)  # spline orders the kernel is written for; others use the reference path
-PATHS = ("auto", "fused", "gemm", "gemm-keep")  # KANLinear.kernel_path's choices: see vkan.ops.kan_op
+PATHS = ("auto", "auto-keep", "fused", "gemm", "gemm-keep")  # KANLinear.kernel_path's choices: see vkan.ops.kan_op
 FUSED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 # Base activations the kernels evaluate themselves (code passed to the kernels); any other activation
@@ -43,7 +43,7 @@ def fused_supported(layer, x: torch.Tensor) -> bool:
 def fused_kan_linear(x, grid, spline_weight, spline_scaler=None, base_weight=None, spline_order=3, uniform=False,
                      act=1, path="auto") -> torch.Tensor:
     """KAN layer ``B(x) @ (spline_weight * spline_scaler)^T + act(x) @ base_weight^T`` on the Triton kernels;
-    ``path``: one of ``kan_op.PATHS`` ("auto", "fused", "gemm", "gemm-keep"). See ``kan_op``."""
+    ``path``: one of ``kan_op.PATHS`` ("auto", "auto-keep", "fused", "gemm", "gemm-keep"). See ``kan_op``."""
     global _fused_run
     if _fused_run is None:  # imported on first use: CPU-only users never import Triton
         from vkan.ops.kan_op import fused_kan_linear as _fused_run

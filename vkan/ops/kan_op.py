@@ -273,17 +273,18 @@ def _as(grad: Optional[torch.Tensor], param: Optional[torch.Tensor]) -> Optional
 # A from the forward for the backward instead: one bases kernel fewer a step, for A's memory (M x KT in the compute
 # dtype, KT = (CP + 1) I with CP the padded coefficients) held from each layer's forward to its backward. PATHS
 # (in ``vkan.ops``, where the app's config check reads it without loading this module) names the choices of
-# ``fused_kan_linear``'s ``path``; "auto" takes "gemm" where ``gemm_path`` says so, never "gemm-keep" (the training
-# app pins "gemm-keep" on those layers under CUDA graphs, where it measured faster: ``vkan.train.pin_kernel_paths``).
+# ``fused_kan_linear``'s ``path``; "auto" takes "gemm" where ``gemm_path`` says so, "auto-keep" takes "gemm-keep"
+# there (the training app's choice under CUDA graphs, where it measured faster: ``vkan.train.pin_kernel_paths``).
+# Both are "fused" in eager mode.
 
 
 def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
     """Whether a layer with ``n_out`` outputs computed in ``dtype`` runs on the GEMM path (see PATHS).
-    ``fused_kan_linear`` reaches the "auto" rule below only under torch.compile: in eager mode "auto" is the fused
-    path. The rule was measured at the default grid (5 intervals, order 3: 8 coefficients a basis row)."""
+    ``fused_kan_linear`` reaches the "auto" rule below (for "auto" and "auto-keep") only under torch.compile: in
+    eager mode both are the fused path. The rule was measured at the default grid (5 intervals, order 3: 8 coefficients a basis row)."""
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
-    if path != "auto":
+    if not path.startswith("auto"):
         return path.startswith("gemm")
     # H200, bf16, each layer's forward + backward as one CUDA graph (bench/RESULTS.md, twenty-fourth session): the
     # GEMM path took 0.60-0.93x the fused path's time at 160..768 outputs (ViT-tiny's fc2, ViT-S/16's and ViT-B/16's
@@ -354,6 +355,12 @@ def _mm_fp32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.mm(a, b).float()
 
 
+def keeps_bases(n_out: int, dtype: torch.dtype, path: str) -> bool:
+    """Whether a layer on ``path`` ("gemm-keep", or "auto-keep" where ``gemm_path`` takes the GEMM path) keeps its
+    forward's A for the backward."""
+    return path.endswith("-keep") and gemm_path(n_out, dtype, path)
+
+
 def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act, dtype, path="auto"):
     """(Y, W, W^T, padded coefficients, A where ``path`` keeps it for the backward, else None)."""
     w, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
@@ -364,12 +371,12 @@ def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act
         y = torch.mm(a, w)
     else:
         y = _launch_fwd(x, grid, w, cp, k, uniform, act, has_base)
-    return y, w, wt, cp, a if path == "gemm-keep" else None
+    return y, w, wt, cp, a if keeps_bases(w.shape[1], dtype, path) else None
 
 
 def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, need_x, need_w,
               path="auto", a=None):
-    """(dX, (d spline_weight, d spline_scaler, d base_weight)); ``a``: the forward's A, kept on "gemm-keep"."""
+    """(dX, (d spline_weight, d spline_scaler, d base_weight)); ``a``: the forward's A where ``keeps_bases``."""
     has_base = base_weight is not None
     gy = gy.contiguous()
     if gemm_path(wt.shape[0], wt.dtype, path):
@@ -399,7 +406,7 @@ def kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.Tensor,
                base_weight: Optional[torch.Tensor], spline_order: int, uniform: bool, act: int,
                dtype: torch.dtype, path: str) -> Tuple[torch.Tensor, torch.Tensor]:
     """x (M, I), grid (I, Q) fp32, spline_weight (O, I, C), spline_scaler (O, I), base_weight (O, I) -> (M, O),
-    and A (M, KT) where ``path`` keeps it for the backward ("gemm-keep"; else an empty tensor)."""
+    and A (M, KT) where ``path`` keeps it for the backward (``keeps_bases``; else an empty tensor)."""
     with traced_launches(_TRACEABLE):
         y, _, _, _, a = _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act,
                                  dtype, path)
@@ -413,7 +420,7 @@ def kan_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, s
                         a: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients (x, spline_weight, spline_scaler, base_weight) of ``kan_linear``; an absent parameter gets an
     empty tensor. The packed weights are rebuilt (one small kernel) rather than saved; ``a`` is the forward's second
-    output (A on "gemm-keep", else empty)."""
+    output (A where ``keeps_bases``, else empty)."""
     with traced_launches(_TRACEABLE):
         _, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
         dx, (dsw, dsc, db) = _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight,
@@ -428,7 +435,8 @@ if not _TRACEABLE:  # a triton_op derives its fake kernels by tracing the functi
     def _(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path):
         kt = _kt(x.shape[1], padded_coefs(spline_weight.shape[2]), base_weight is not None)
         return (x.new_empty((x.shape[0], spline_weight.shape[0]), dtype=dtype),
-                x.new_empty((x.shape[0], kt) if path == "gemm-keep" else (0,), dtype=dtype))
+                x.new_empty((x.shape[0], kt) if keeps_bases(spline_weight.shape[0], dtype, path) else (0,),
+                            dtype=dtype))
 
     @kan_linear_backward.register_fake
     def _(gy, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path, a):
@@ -492,7 +500,7 @@ def fused_kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.T
     to each parameter's dtype. ``path`` picks the kernels (``PATHS``): "fused" evaluates the bases inside the
     matmul kernels, "gemm" writes them to memory for cuBLAS, "gemm-keep" too and keeps them for the backward
     (more memory, one kernel fewer), "auto" is "fused" in eager mode and chooses by shape under torch.compile
-    (``gemm_path``).
+    (``gemm_path``), "auto-keep" too, keeping the bases where it takes the GEMM path.
     """
     dtype = spline_weight.dtype
     if torch.is_autocast_enabled(x.device.type):
@@ -503,4 +511,4 @@ def fused_kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.T
         return torch.ops.vkan.kan_linear(x.contiguous(), grid.contiguous(), spline_weight, spline_scaler, base_weight,
                                          spline_order, uniform, act, dtype, path)[0]
     return _EagerKANLinear.apply(x.contiguous(), grid.contiguous(), spline_weight, spline_scaler, base_weight,
-                                 spline_order, uniform, act, dtype, "fused" if path == "auto" else path)
+                                 spline_order, uniform, act, dtype, "fused" if path.startswith("auto") else path)
