@@ -1191,8 +1191,9 @@ def test_kan_kernel_path_reaches_every_kan_layer_of_the_model_and_its_ema(tmp_pa
 
 def test_auto_kernel_path_keeps_the_bases_under_cuda_graphs_only_and_the_path_label_says_so():
     """The run's kernels on "auto": under CUDA graphs (one GPU, compiled in reduce-overhead or max-autotune mode)
-    every KAN layer gets "auto-keep" (the GEMM path keeping its bases where the auto rule takes it: see test_fused);
-    torchrun (the default compile mode), another mode and eager leave "auto"; a pinned path is set as given. The
+    and 16-bit autocast every KAN layer gets "auto-keep" (the GEMM path keeping its bases where the auto rule takes
+    it: see test_fused); torchrun (the default compile mode), another mode, eager and fp32 leave "auto"; a pinned path
+    is set as given. The
     run's path label (summary.json, the first log line, what a resume's img/s averaging compares) names the path."""
     import types
 
@@ -1203,9 +1204,9 @@ def test_auto_kernel_path_keeps_the_bases_under_cuda_graphs_only_and_the_path_la
 
     layers = [layer for _, layer in kan_layers(timm.create_model("vit_kan_tiny_patch4_32", depth=2))]
 
-    def paths(kernels="auto", compile="auto", mode="auto", world=1):
+    def paths(kernels="auto", compile="auto", mode="auto", world=1, amp=torch.bfloat16):
         trainer = OmegaConf.create({"compile": compile, "compile_mode": mode, "kan_kernel_path": kernels})
-        run = types.SimpleNamespace(cfg=OmegaConf.create({"trainer": trainer}), device=torch.device("cuda"),
+        run = types.SimpleNamespace(cfg=OmegaConf.create({"trainer": trainer}), device=torch.device("cuda"), amp=amp,
                                     ctx=types.SimpleNamespace(world_size=world), summary={})
         pin_kernel_paths(run, layers)
         compiled(run, nn.Identity())  # torch.compile is lazy: nothing runs on the absent GPU
@@ -1218,6 +1219,7 @@ def test_auto_kernel_path_keeps_the_bases_under_cuda_graphs_only_and_the_path_la
     assert paths(world=2) == ({"auto"}, "torch.compile (default mode)")
     assert paths(mode=None) == ({"auto"}, "torch.compile (default mode)")
     assert paths(compile=False) == ({"auto"}, "eager")
+    assert paths(amp=None) == ({"auto"}, graphs)  # fp32: the auto rule keeps every layer fused, nothing to keep
     assert paths(kernels="gemm") == ({"gemm"}, graphs + ", KAN kernel path gemm")
 
 

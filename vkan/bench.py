@@ -5,7 +5,11 @@
     python -m vkan.bench --cpu                 # CPU: ViT-tiny train step, KAN vs MLP twin, batch 64 and 512
     python -m vkan.bench --skip-layers --models small224 --variants kan_hidden=160   # other KAN options
     python -m vkan.bench --skip-layers --models small224 --variants kernel_path=gemm  # a kernel path (kan_op.PATHS)
+    python -m vkan.bench --skip-layers --compile-modes reduce-overhead --variants kernel_path=auto-keep  # as the app
     python -m vkan.bench --skip-layers --skip-models --efficient-kan efficient-kan/src  # the seed's model
+
+Model rows build KANLinear's default kernel path, "auto"; the training app runs "auto-keep" under CUDA graphs
+(``vkan.train.pin_kernel_paths``), which ``--variants kernel_path=auto-keep`` adds.
 
 All numbers in one table come from one process on one GPU, so ratios are measured side by side.
 Layer rows time forward + backward under bf16 autocast, models a training step (``triton.testing.do_bench``),

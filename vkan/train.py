@@ -299,9 +299,10 @@ def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
     "gemm" on every layer: steps 1.05x (base/16, batch 64) and 1.07x (small/16, batch 128) faster, with the KAN
     model's peak memory about 2x the GEMM path's and 1.3-1.4x the MLP twin's. In the default compile mode (torchrun) it
     was mixed (base/16 1.04x, small/16 slower, with rounds spread widely), so "auto" stays "auto" there.
-    ``trainer.kan_kernel_path=gemm`` gives the memory back."""
+    ``trainer.kan_kernel_path=gemm`` gives the memory back (the same kernels as "auto" where every KAN layer has
+    128 or more outputs, as at 224 px; at tiny/4 it also moves fc1, 80 outputs, to the slower GEMM path)."""
     kernels = kan_kernel_path(run.cfg)
-    if kernels == "auto" and cuda_graphs(run):
+    if kernels == "auto" and run.amp is not None and cuda_graphs(run):  # fp32 layers stay fused: nothing to keep
         kernels = "auto-keep"
     for layer in layers:
         layer.kernel_path = kernels
