@@ -1,4 +1,4 @@
-"""The GEMM kernel path (and its gemm-keep variant) against the fused one on a GPU: one KANLinear's output and gradients (bf16 autocast), in
+"""The GEMM kernel path (and its gemm-keep and auto-keep variants) against the fused one on a GPU: one KANLinear's output and gradients (bf16 autocast), in
 eager mode and under torch.compile (default and reduce-overhead), on three shapes. Prints each run's relative
 difference from eager fused, per tensor (output, input grad, then each parameter's grad).
 
@@ -17,8 +17,8 @@ def main():
         gy = torch.randn(m, n_out, device="cuda")
         results = {}
         for mode in ("eager", "default", "reduce-overhead"):
-            for path in ("fused", "gemm", "gemm-keep", "auto-keep"):  # auto-keep: gemm-keep here (>= 128 outputs) but
-                # at 77 inputs -> 154 outputs too; fused in eager mode
+            for path in ("fused", "gemm", "gemm-keep", "auto-keep"):  # auto-keep: gemm-keep compiled (>= 128
+                # outputs at all three shapes), fused in eager mode
                 layer.kernel_path = path
                 run = layer if mode == "eager" else torch.compile(layer, mode=mode)
                 for _ in range(3):  # the last of three calls: compiled graphs warm, CUDA graphs recorded

@@ -310,8 +310,8 @@ def test_model_kwargs_the_model_refuses_fail_at_set_up_as_bad_input(tmp_path, ov
     ("trainer.checkpoint_every=0", r"trainer.checkpoint_every=0 is not valid: it must be an integer >= 1"),
     ("optimizer.kan_spline_lr_scale=0", r"optimizer.kan_spline_lr_scale=0 is not valid: it must be a number > 0"),
     ("trainer.compile_mode=reduce_overhead", r"trainer.compile_mode='reduce_overhead' is not valid: it must be auto, null or default "),
-    ("trainer.kan_kernel_path=cublas", r"trainer.kan_kernel_path='cublas' is not valid: it must be auto, auto-keep, fused, "
-                                       r"gemm or gemm-keep"),
+    ("trainer.kan_kernel_path=cublas", r"trainer.kan_kernel_path='cublas' is not valid: it must be auto, auto-keep, "
+                                       r"fused, gemm or gemm-keep"),
     ("data.augment.compile=reduce-overhead", r"data.augment.compile='reduce-overhead' is not valid: .*CUDA graphs would "
                                              r"let each training batch overwrite the one before"),
 ])

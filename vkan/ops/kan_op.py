@@ -281,7 +281,8 @@ def _as(grad: Optional[torch.Tensor], param: Optional[torch.Tensor]) -> Optional
 def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
     """Whether a layer with ``n_out`` outputs computed in ``dtype`` runs on the GEMM path (see PATHS).
     ``fused_kan_linear`` reaches the "auto" rule below (for "auto" and "auto-keep") only under torch.compile: in
-    eager mode both are the fused path. The rule was measured at the default grid (5 intervals, order 3: 8 coefficients a basis row)."""
+    eager mode both are the fused path. The rule was measured at the default grid (5 intervals, order 3: 8
+    coefficients a basis row)."""
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     if not path.startswith("auto"):
