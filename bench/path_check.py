@@ -1,5 +1,6 @@
-"""The GEMM kernel path (and its gemm-keep and auto-keep variants) against the fused one on a GPU: one KANLinear's output and gradients (bf16 autocast), in
-eager mode and under torch.compile (default and reduce-overhead), on three shapes. Prints each run's relative
+"""The GEMM kernel path (and its gemm-keep and auto-keep variants) against the fused one on a GPU: one KANLinear's
+output and gradients (bf16 autocast), in eager mode and under torch.compile (default and reduce-overhead), on three
+shapes. Prints each run's relative
 difference from eager fused, per tensor (output, input grad, then each parameter's grad).
 
     PYTHONPATH=. python bench/path_check.py
