@@ -1193,8 +1193,8 @@ def test_auto_kernel_path_keeps_the_bases_under_cuda_graphs_only_and_the_path_la
     """The run's kernels on "auto": under CUDA graphs (one GPU, compiled in reduce-overhead or max-autotune mode)
     and 16-bit autocast every KAN layer gets "auto-keep" (the GEMM path keeping its bases where the auto rule takes
     it: see test_fused); torchrun (the default compile mode), another mode, eager and fp32 leave "auto"; a pinned path
-    is set as given. The
-    run's path label (summary.json, the first log line, what a resume's img/s averaging compares) names the path."""
+    is set as given. The run's path label (summary.json, the first log line, what a resume's img/s averaging
+    compares) names the path."""
     import types
 
     import timm

@@ -372,7 +372,7 @@ def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act
         y = torch.mm(a, w)
     else:
         y = _launch_fwd(x, grid, w, cp, k, uniform, act, has_base)
-    return y, w, wt, cp, a if keeps_bases(w.shape[1], dtype, path) else None
+    return y, w, wt, cp, a if a is not None and path.endswith("-keep") else None  # keeps_bases, its rule not run again
 
 
 def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, need_x, need_w,
