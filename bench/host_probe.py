@@ -1,11 +1,14 @@
 """Where a training step's time goes: host (Python, autograd, launches) vs GPU, for a KAN layer and ViT twins.
 
     PYTHONPATH=. python bench/host_probe.py [--profile]
+    PYTHONPATH=. python bench/host_probe.py --skip-layers --models tiny32,small224,base224 --paths auto,gemm-keep
 
 For each case it prints three times per step: ``gpu-bound`` (median of ``triton.testing.do_bench``, what
 ``vkan.bench`` reports), ``host`` (time to enqueue one step with the GPU never waited on: when it is
 larger than the GPU time the step is host-bound), and ``graph`` (the same step replayed as one CUDA
-graph: kernels only). ``--profile`` adds torch.profiler tables of the layer step sorted by host time.
+graph: kernels only). Layers: KANLinear (fused path) against ``nn.Linear``; ``--models``: eager training
+steps of the ViT twins, the KAN model on each of ``--paths``. ``--profile`` adds torch.profiler tables of
+the layer step sorted by host time.
 """
 import argparse
 import time
@@ -56,12 +59,70 @@ def layer_step(module, x):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--models", action="store_true", help="also the ViT-tiny twins")
+    parser.add_argument("--models", default="", help="comma list of vkan.bench configs (tiny32, small224, base224): "
+                        "their eager training steps")
+    parser.add_argument("--paths", default="auto", help="comma list of KAN kernel paths for --models (kan_op.PATHS)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds for --models")
+    parser.add_argument("--skip-layers", action="store_true")
     args = parser.parse_args()
     a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
     for _ in range(200):
         a @ a
-    for m, n_in, n_out in [(16640, 192, 768), (33280, 192, 77), (33280, 77, 192)]:
+    if not args.skip_layers:
+        layers(args.profile)
+    for config in args.models.split(",") if args.models else ():
+        model_steps(config, args.paths.split(","), args.rounds)
+
+
+def model_steps(config: str, paths, rounds: int) -> None:
+    """Eager training steps of a ``vkan.bench`` config's twins (the KAN model on each kernel path), interleaved
+    rounds: gpu-bound (what ``vkan.bench`` times), host (one step's enqueue from an idle queue) and graph (the
+    same eager step's kernels replayed as one CUDA graph, AdamW capturable)."""
+    import statistics
+
+    import timm
+
+    import vkan  # noqa: F401  (registers the models)
+    from vkan.bench import MODEL_CONFIGS
+    from vkan.kan_tools import kan_layers
+
+    kan_name, mlp_name, img, batch, chans = MODEL_CONFIGS[config]
+    steps = {}
+    for label, name, path in [("mlp", mlp_name, None)] + [(f"kan {p}", kan_name, p) for p in paths]:
+        torch.manual_seed(0)
+        model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans).cuda().train()
+        for _, layer in kan_layers(model):
+            layer.kernel_path = path
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True, capturable=True)
+        xb = torch.randn(batch, chans, img, img, device="cuda")
+        yb = torch.randint(0, 10, (batch,), device="cuda")
+
+        def step(model=model, opt=opt, xb=xb, yb=yb):
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss = nn.functional.cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=False)  # graph replays need the same gradient buffers
+        step()
+        steps[label] = step
+    times = {label: {"gpu-bound": [], "host": [], "graph": []} for label in steps}
+    for _ in range(rounds):
+        for label, step in steps.items():
+            t = times[label]
+            t["gpu-bound"].append(triton_time_ms(step, rep_ms=300))
+            t["host"].append(statistics.median(host_ms(step, 1) for _ in range(10)))
+            t["graph"].append(graph_ms(step))
+    for label, t in times.items():
+        med = {k: statistics.median(v) for k, v in t.items()}
+        ratio = statistics.median(m / k for m, k in zip(times["mlp"]["gpu-bound"], t["gpu-bound"]))
+        print(f"{config} {label:14s} gpu-bound {med['gpu-bound']:7.2f} ms  host {med['host']:7.2f} ms  "
+              f"graph {med['graph']:7.2f} ms  mlp/this {ratio:.3f}  rounds {[round(v, 2) for v in t['gpu-bound']]}",
+              flush=True)
+
+
+def layers(profile: bool) -> None:
+    """KANLinear against nn.Linear at ViT-tiny's widths and 192 -> 768, then one launch's host cost."""
+    for m, n_in, n_out in [(16640, 192, 768), (33280, 192, 80), (33280, 80, 192)]:
         x = torch.randn(m, n_in, device="cuda", requires_grad=True)
         kan = KANLinear(n_in, n_out).cuda()
         params = sum(p.numel() for p in kan.parameters())
@@ -70,7 +131,7 @@ def main():
         report(f"{m}x{n_in}->{n_out} KANLinear fused", layer_step(kan, x))
         report(f"{m}x{n_in}->{n_out} nn.Linear same params", layer_step(lin, x))
         report(f"{m}x{n_in}->{n_out} nn.Linear same shape", layer_step(lin_same, x))
-        if args.profile and n_out == 768:
+        if profile and n_out == 768:
             step = layer_step(kan, x)
             step()
             with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
@@ -87,23 +148,6 @@ def main():
     launch_us = host_ms(lambda: kan_op._launch_fwd(x, kan.grid, w, cp, 3, True, 1, True), 1000) * 1e3
     print(f"one forward-kernel launch (tiny input): host {launch_us:.1f} us")
     print(f"one torch.add (tiny input): host {host_ms(lambda: x + 1, 1000) * 1e3:.1f} us")
-    if args.models:
-        import timm
-
-        import vkan  # noqa: F401
-        for name in ("vit_mlp_tiny_patch4_32", "vit_kan_tiny_patch4_32"):
-            model = timm.create_model(name, num_classes=10).cuda()
-            opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-            xb = torch.randn(512, 3, 32, 32, device="cuda")
-            yb = torch.randint(0, 10, (512,), device="cuda")
-
-            def step():
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    loss = nn.functional.cross_entropy(model(xb), yb)
-                loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=False)
-            report(name + " train step", step, graph=False)
 
 
 if __name__ == "__main__":
