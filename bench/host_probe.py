@@ -8,7 +8,7 @@ For each case it prints three times per step: ``gpu-bound`` (median of ``triton.
 larger than the GPU time the step is host-bound), and ``graph`` (the same step replayed as one CUDA
 graph: kernels only). Layers: KANLinear (fused path) against ``nn.Linear``; ``--models``: eager training
 steps of the ViT twins, the KAN model on each of ``--paths``. ``--profile`` adds torch.profiler tables of
-the layer step sorted by host time.
+the layer step sorted by host time, and the model steps' Python functions by host time.
 """
 import argparse
 import time
@@ -71,13 +71,16 @@ def main():
     if not args.skip_layers:
         layers(args.profile)
     for config in args.models.split(",") if args.models else ():
-        model_steps(config, args.paths.split(","), args.rounds)
+        model_steps(config, args.paths.split(","), args.rounds, args.profile)
 
 
-def model_steps(config: str, paths, rounds: int) -> None:
+def model_steps(config: str, paths, rounds: int, profile: bool = False) -> None:
     """Eager training steps of a ``vkan.bench`` config's twins (the KAN model on each kernel path), interleaved
     rounds: gpu-bound (what ``vkan.bench`` times), host (one step's enqueue from an idle queue) and graph (the
-    same eager step's kernels replayed as one CUDA graph, AdamW capturable)."""
+    same eager step's kernels replayed as one CUDA graph, AdamW capturable). ``profile``: then the Python
+    functions of 10 steps of each, by their own host time (cProfile)."""
+    import cProfile
+    import pstats
     import statistics
 
     import timm
@@ -118,6 +121,13 @@ def model_steps(config: str, paths, rounds: int) -> None:
         print(f"{config} {label:14s} gpu-bound {med['gpu-bound']:7.2f} ms  host {med['host']:7.2f} ms  "
               f"graph {med['graph']:7.2f} ms  mlp/this {ratio:.3f}  rounds {[round(v, 2) for v in t['gpu-bound']]}",
               flush=True)
+    for label, step in steps.items() if profile else ():
+        torch.cuda.synchronize()
+        prof = cProfile.Profile()
+        prof.runcall(lambda: [step() for _ in range(10)])
+        torch.cuda.synchronize()
+        print(f"{config} {label}: 10 steps, functions by own time")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
 def layers(profile: bool) -> None:
