@@ -31,6 +31,19 @@ def sublayer_step(mlp, tokens: int, dim: int, compile_mode=None):
     return step
 
 
+def sublayers(config: str, paths):
+    """(label, block 0's feed-forward sublayer, tokens a batch, width, depth) for the MLP twin, then the KAN model on
+    each kernel path of ``paths``, at a ``vkan.bench`` config's image side and batch (on the CPU)."""
+    kan_name, mlp_name, img, batch, chans = MODEL_CONFIGS[config]
+    for label, name, path in [("mlp", mlp_name, None)] + [(f"kan {p}", kan_name, p) for p in paths]:
+        model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans)
+        mlp = model.blocks[0].mlp
+        for _, layer in kan_layers(mlp):
+            layer.kernel_path = path
+        tokens = batch * (model.patch_embed.num_patches + model.num_prefix_tokens)
+        yield label, mlp, tokens, model.embed_dim, len(model.blocks)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="tiny32,small224,base224")
@@ -38,24 +51,18 @@ def main():
     parser.add_argument("--no-compile", action="store_true")
     args = parser.parse_args()
     for config in args.models.split(","):
-        kan_name, mlp_name, img, batch, chans = MODEL_CONFIGS[config]
-        builds = [("mlp", mlp_name, None)] + [(f"kan {p}", kan_name, p) for p in args.paths.split(",")]
         times = {}
-        for label, name, path in builds:
-            model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans)
-            tokens = batch * (model.patch_embed.num_patches + model.num_prefix_tokens)
-            mlp = model.blocks[0].mlp.cuda().train()
-            for _, layer in kan_layers(mlp):
-                layer.kernel_path = path
-            ms, err = graph_time_ms(sublayer_step(mlp, tokens, model.embed_dim))
+        for label, mlp, tokens, dim, depth in sublayers(config, args.paths.split(",")):
+            mlp = mlp.cuda().train()
+            ms, err = graph_time_ms(sublayer_step(mlp, tokens, dim))
             row = {"graph": ms if err is None else float("nan")}
             if not args.no_compile:
                 torch._dynamo.reset()
-                step = sublayer_step(mlp, tokens, model.embed_dim, "reduce-overhead")
+                step = sublayer_step(mlp, tokens, dim, "reduce-overhead")
                 for _ in range(3):
                     step()
                 row["compiled"] = triton_time_ms(step, rep_ms=200)
-            times[label] = (row, len(model.blocks))
+            times[label] = (row, depth)
         mlp_row = times["mlp"][0]
         for label, (row, depth) in times.items():
             cells = "  ".join(f"{k} {v:.3f} ms ({v / mlp_row[k]:.2f}x, depth x diff {depth * (v - mlp_row[k]):+.2f} ms)"

@@ -359,3 +359,13 @@ def test_decode_race_starts_runs_together_and_times_each_one_building_the_photo_
         seconds = race.race(mode, 2, "flowers", str(tmp_path), lead_s=5.0)  # a late import only starts a run late
         assert len(seconds) == 2 and all(s > 0 for s in seconds)
     assert sorted(p.suffix for p in (tmp_path / "flowers").rglob("*")) == [""] * 2 + [".jpg"] * 6  # read, not written
+
+
+def test_ffn_step_takes_each_twins_first_sublayer_at_the_models_token_count_and_pins_the_kan_path(bench_script):
+    ffn = bench_script("ffn_step")
+    rows = list(ffn.sublayers("tiny32", ["auto-keep", "fused"]))
+    assert [label for label, *_ in rows] == ["mlp", "kan auto-keep", "kan fused"]
+    assert {(tokens, dim, depth) for _, _, tokens, dim, depth in rows} == {(512 * 65, 192, 12)}
+    assert type(rows[0][1]).__name__ == "Mlp" and rows[0][1].fc1.out_features == 768
+    for (label, mlp, *_), path in zip(rows[1:], ["auto-keep", "fused"]):
+        assert [mlp.fc1.kernel_path, mlp.fc2.kernel_path] == [path, path]
