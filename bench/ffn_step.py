@@ -25,6 +25,8 @@ def sublayer_step(mlp, tokens: int, dim: int, compile_mode=None):
     run = torch.compile(mlp, mode=compile_mode) if compile_mode else mlp
 
     def step():
+        if compile_mode:
+            torch.compiler.cudagraph_mark_step_begin()  # a new step: the last one's graph outputs may be overwritten
         with torch.autocast("cuda", dtype=torch.bfloat16):
             y = run(x)
         y.backward(g)
