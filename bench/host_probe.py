@@ -3,20 +3,24 @@
     PYTHONPATH=. python bench/host_probe.py [--profile]
     PYTHONPATH=. python bench/host_probe.py --skip-layers --models tiny32,small224,base224 --paths auto,gemm-keep
 
-For each case it prints three times per step: ``gpu-bound`` (median of ``triton.testing.do_bench``, what
-``vkan.bench`` reports), ``host`` (time to enqueue one step with the GPU never waited on: when it is
-larger than the GPU time the step is host-bound), and ``graph`` (the same step replayed as one CUDA
-graph: kernels only). Layers: KANLinear (fused path) against ``nn.Linear``; ``--models``: eager training
-steps of the ViT twins, the KAN model on each of ``--paths``. ``--profile`` adds torch.profiler tables of
-the layer step sorted by host time, and the model steps' Python functions by host time.
+For each case it prints three times per step: ``gpu-bound`` (median of ``triton.testing.do_bench``, as
+``vkan.bench`` times it), ``host`` (time to enqueue one step from an idle queue: when it is well above the
+kernels' time the step is host-bound; close to it, the probe cannot tell, since a step of more launches than the
+queue holds waits on the GPU), and ``graph`` (the same step replayed as one CUDA graph: kernels only). Layers:
+KANLinear (fused path) against ``nn.Linear``; ``--models``: eager training steps of the ViT twins
+(``vkan.bench.twins``), the KAN model on each of ``--paths``. ``--profile`` adds torch.profiler tables of the layer
+step sorted by host time, and the model steps' Python functions by their own time.
 """
 import argparse
+import cProfile
+import pstats
+import statistics
 import time
 
 import torch
 import torch.nn as nn
 from vkan import KANLinear
-from vkan.bench import graph_time_ms, triton_time_ms
+from vkan.bench import MODEL_CONFIGS, graph_time_ms, triton_time_ms, twins
 
 
 def host_ms(step, n=100):
@@ -70,64 +74,58 @@ def main():
         a @ a
     if not args.skip_layers:
         layers(args.profile)
-    for config in args.models.split(",") if args.models else ():
-        model_steps(config, args.paths.split(","), args.rounds, args.profile)
+    if args.models:
+        for config in args.models.split(","):
+            model_steps(config, args.paths.split(","), args.rounds, args.profile)
+
+
+def train_step(model: nn.Module, config: str):
+    """A bf16 AdamW training step of ``model`` (on the GPU) on one random batch of a ``vkan.bench`` config, as
+    ``vkan.bench`` times it, except that gradients are zeroed in place (one more add per parameter in the backward)
+    and AdamW is capturable: a CUDA graph of the step replays into the same buffers."""
+    _, _, img, batch, chans = MODEL_CONFIGS[config]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True, capturable=True)
+    xb = torch.randn(batch, chans, img, img, device="cuda")
+    yb = torch.randint(0, 10, (batch,), device="cuda")
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = nn.functional.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=False)
+    return step
 
 
 def model_steps(config: str, paths, rounds: int, profile: bool = False) -> None:
-    """Eager training steps of a ``vkan.bench`` config's twins (the KAN model on each kernel path), interleaved
-    rounds: gpu-bound (what ``vkan.bench`` times), host (one step's enqueue from an idle queue) and graph (the
-    same eager step's kernels replayed as one CUDA graph, AdamW capturable). ``profile``: then the Python
-    functions of 10 steps of each, by their own host time (cProfile)."""
-    import cProfile
-    import pstats
-    import statistics
-
-    import timm
-
-    import vkan  # noqa: F401  (registers the models)
-    from vkan.bench import MODEL_CONFIGS
-    from vkan.kan_tools import kan_layers
-
-    kan_name, mlp_name, img, batch, chans = MODEL_CONFIGS[config]
+    """Eager training steps (``train_step``) of a ``vkan.bench`` config's twins, the KAN model on each kernel path,
+    in interleaved rounds: gpu-bound (``triton.testing.do_bench``), host (the median of 10 single steps' enqueue
+    time, each from an idle queue; a step of more launches than the queue holds waits on the GPU, so a host time
+    close to the kernels' cannot be told from a GPU-bound step) and graph (the same eager step's kernels replayed as
+    one CUDA graph). ``profile``: then the Python functions of 10 steps of each by their own time (cProfile; time
+    spent waiting on a full launch queue shows up in the calls that launch)."""
     steps = {}
-    for label, name, path in [("mlp", mlp_name, None)] + [(f"kan {p}", kan_name, p) for p in paths]:
-        torch.manual_seed(0)
-        model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans).cuda().train()
-        for _, layer in kan_layers(model):
-            layer.kernel_path = path
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True, capturable=True)
-        xb = torch.randn(batch, chans, img, img, device="cuda")
-        yb = torch.randint(0, 10, (batch,), device="cuda")
-
-        def step(model=model, opt=opt, xb=xb, yb=yb):
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                loss = nn.functional.cross_entropy(model(xb), yb)
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=False)  # graph replays need the same gradient buffers
-        step()
-        steps[label] = step
+    for label, model in twins(config, paths):
+        steps[label] = train_step(model.cuda().train(), config)
+        steps[label]()
     times = {label: {"gpu-bound": [], "host": [], "graph": []} for label in steps}
     for _ in range(rounds):
         for label, step in steps.items():
-            t = times[label]
-            t["gpu-bound"].append(triton_time_ms(step, rep_ms=300))
-            t["host"].append(statistics.median(host_ms(step, 1) for _ in range(10)))
-            t["graph"].append(graph_ms(step))
+            times[label]["gpu-bound"].append(triton_time_ms(step, rep_ms=300))
+            times[label]["host"].append(statistics.median(host_ms(step, 1) for _ in range(10)))
+            times[label]["graph"].append(graph_ms(step))
     for label, t in times.items():
-        med = {k: statistics.median(v) for k, v in t.items()}
-        ratio = statistics.median(m / k for m, k in zip(times["mlp"]["gpu-bound"], t["gpu-bound"]))
-        print(f"{config} {label:14s} gpu-bound {med['gpu-bound']:7.2f} ms  host {med['host']:7.2f} ms  "
-              f"graph {med['graph']:7.2f} ms  mlp/this {ratio:.3f}  rounds {[round(v, 2) for v in t['gpu-bound']]}",
-              flush=True)
-    for label, step in steps.items() if profile else ():
-        torch.cuda.synchronize()
-        prof = cProfile.Profile()
-        prof.runcall(lambda: [step() for _ in range(10)])
-        torch.cuda.synchronize()
-        print(f"{config} {label}: 10 steps, functions by own time")
-        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        cells = "  ".join(f"{k} {statistics.median(v):7.2f} ms {[round(x, 2) for x in v]}" for k, v in t.items())
+        speed = statistics.median(m / k for m, k in zip(times["mlp"]["gpu-bound"], t["gpu-bound"]))
+        print(f"{config} {label:14s} {cells}  gpu-bound mlp/this {speed:.3f}", flush=True)
+    if profile:
+        for label, step in steps.items():
+            torch.cuda.synchronize()
+            prof = cProfile.Profile()
+            prof.runcall(lambda: [step() for _ in range(10)])
+            torch.cuda.synchronize()
+            print(f"{config} {label}: 10 steps, functions by own time")
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
 def layers(profile: bool) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -180,6 +180,24 @@ MODEL_CONFIGS = {  # kan, mlp, image side, batch, channels
     "small224": ("vit_kan_small_patch16_224", "vit_mlp_small_patch16_224", 224, 128, 3),
     "base224": ("vit_kan_base_patch16_224", "vit_mlp_base_patch16_224", 224, 64, 3),
 }
+
+
+def twins(config: str, paths: Sequence[str]) -> Iterator[Tuple[str, nn.Module]]:
+    """("mlp", the MLP twin), then ("kan <path>", the KAN model with every KAN layer on that kernel path) for each of
+    ``paths`` (``kan_op.PATHS``): a ``MODEL_CONFIGS`` entry's models, seed 0, on the CPU, 10 classes (the bench scripts'
+    models; ``bench_models`` builds its own, with variants)."""
+    import timm
+
+    import vkan  # noqa: F401  (registers the models)
+    from vkan.kan_tools import kan_layers
+
+    kan_name, mlp_name, img, _, chans = MODEL_CONFIGS[config]
+    for label, name, path in [("mlp", mlp_name, None)] + [(f"kan {p}", kan_name, p) for p in paths]:
+        torch.manual_seed(0)
+        model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans)
+        for _, layer in kan_layers(model):
+            layer.kernel_path = path
+        yield label, model
 
 
 def time_train_steps(models: Dict[str, nn.Module], img: int, batch: int, chans: int, compiled, rounds: int,
