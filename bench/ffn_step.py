@@ -1,6 +1,6 @@
 """The feed-forward sublayer alone, KAN against the MLP twin: what separates the twins' training steps.
 
-    PYTHONPATH=. python bench/ffn_step.py [--models tiny32,small224,base224] [--paths auto-keep,fused,gemm-keep]
+    PYTHONPATH=. python bench/ffn_step.py [--models tiny32,small224,base224] [--paths fused,gemm-keep]
 
 The twins differ only in their blocks' ``mlp`` sublayer, so the step's gap is about depth x the gap of one
 sublayer. For each ``vkan.bench`` config this takes block 0's sublayer of each twin (the KAN one on each of
@@ -53,8 +53,8 @@ def main():
             times[label] = (ms, depth)
         mlp_ms = times["mlp"][0]
         for label, (ms, depth) in times.items():
-            print(f"{config} {label:14s} graph {ms:.3f} ms, time / MLP's {ms / mlp_ms:.2f}, depth x difference "
-                  f"{depth * (ms - mlp_ms):+.2f} ms", flush=True)
+            print(f"{config} {label:14s} graph {ms:.3f} ms, time / MLP's {ms / mlp_ms:.2f}, "
+                  f"depth x difference {depth * (ms - mlp_ms):+.2f} ms", flush=True)
 
 
 if __name__ == "__main__":

@@ -184,8 +184,9 @@ MODEL_CONFIGS = {  # kan, mlp, image side, batch, channels
 
 def twins(config: str, paths: Sequence[str]) -> Iterator[Tuple[str, nn.Module]]:
     """("mlp", the MLP twin), then ("kan <path>", the KAN model with every KAN layer on that kernel path) for each of
-    ``paths`` (``kan_op.PATHS``): a ``MODEL_CONFIGS`` entry's models, seed 0, on the CPU, 10 classes (the bench scripts'
-    models; ``bench_models`` builds its own, with variants)."""
+    ``paths`` (``kan_op.PATHS``): a ``MODEL_CONFIGS`` entry's models on the CPU, 10 classes, built one at a time as the
+    caller asks, each after ``torch.manual_seed(0)`` (the bench scripts' models; ``bench_models`` builds its own, with
+    variants)."""
     import timm
 
     import vkan  # noqa: F401  (registers the models)
