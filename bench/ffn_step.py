@@ -2,13 +2,13 @@
 
     PYTHONPATH=. python bench/ffn_step.py [--models tiny32,small224,base224] [--paths fused,gemm-keep]
 
-The twins differ only in their blocks' ``mlp`` sublayer, so the step's gap is about depth x the gap of one
-sublayer. For each ``vkan.bench`` config this takes block 0's sublayer of each twin (the KAN one on each of
-``--paths``), feeds it (batch x tokens, dim) fp32 rows as the model's LayerNorm does under autocast, and times
-forward + backward under bf16 autocast, eager, replayed as one CUDA graph (kernels only, host excluded). It prints
-each time, its time over the MLP's (above 1: slower) and, for reading against ``vkan.bench``'s model rows, depth x the difference in ms.
-Eager mode resolves "auto" and "auto-keep" to the fused path. Not covered: what ``torch.compile`` fuses around
-the sublayer (the MLP's GELU and input cast; nothing across the KAN op).
+The twins differ only in their blocks' ``mlp`` sublayer, so the step's gap is about depth x the gap of one sublayer.
+For each ``vkan.bench`` config this takes block 0's sublayer of each twin (the KAN one on each of ``--paths``),
+feeds it (batch x tokens, dim) fp32 rows as the model's LayerNorm does under autocast, and times forward + backward
+under bf16 autocast, eager, replayed as one CUDA graph (kernels only, host excluded). It prints each time, its time
+over the MLP's (above 1: slower) and, for reading against ``vkan.bench``'s model rows, depth x the difference in ms.
+Eager mode resolves "auto" and "auto-keep" to the fused path. Not covered: what ``torch.compile`` fuses around the
+sublayer (the MLP's GELU and input cast; nothing across the KAN op).
 """
 import argparse
 

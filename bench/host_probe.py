@@ -4,13 +4,13 @@
     PYTHONPATH=. python bench/host_probe.py --skip-layers --models tiny32,small224,base224 --paths auto,gemm-keep
 
 For each case it prints three times per step: ``gpu-bound`` (median of ``triton.testing.do_bench``, as
-``vkan.bench`` times it: a wall time, host stalls included), ``host`` (time to enqueue one step from an idle queue: when it is well above the
-kernels' time the step is host-bound; close to it, the probe cannot tell, since a step of more launches than the
-queue holds waits on the GPU), and ``graph`` (the same step replayed as one CUDA graph: kernels only). Layers:
-KANLinear (fused path) against ``nn.Linear``; ``--models``: eager training steps of the ViT twins
-(``vkan.bench.twins``), the KAN model on each of ``--paths``. ``--profile`` adds torch.profiler tables of the layer
-step sorted by host time, and the model steps' Python functions by their own time. A model row's ``mlp/this`` is
-the median of the per-round ratios of gpu-bound times (not the ratio of the printed medians).
+``vkan.bench`` times it: a wall time, host stalls included), ``host`` (time to enqueue one step from an idle queue:
+when it is well above the kernels' time the step is host-bound; close to it, the probe cannot tell, since a step of
+more launches than the queue holds waits on the GPU), and ``graph`` (the same step replayed as one CUDA graph:
+kernels only). Layers: KANLinear (fused path) against ``nn.Linear``; ``--models``: eager training steps of the ViT
+twins (``vkan.bench.twins``), the KAN model on each of ``--paths``. ``--profile`` adds torch.profiler tables of the
+layer step sorted by host time, and the model steps' Python functions by their own time. A model row's ``mlp/this``
+is the median of the per-round ratios of gpu-bound times (not the ratio of the printed medians).
 """
 import argparse
 import cProfile
