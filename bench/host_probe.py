@@ -44,10 +44,10 @@ def graph_ms(step):
     return ms
 
 
-def report(name, step, graph=True):
+def report(name, step):
     gpu = triton_time_ms(step, rep_ms=200)
     host = host_ms(step)
-    g = graph_ms(step) if graph else float("nan")
+    g = graph_ms(step)
     print(f"{name:42s} gpu-bound {gpu:7.3f} ms  host {host:7.3f} ms  graph {g:7.3f} ms", flush=True)
 
 

@@ -182,23 +182,30 @@ MODEL_CONFIGS = {  # kan, mlp, image side, batch, channels
 }
 
 
-def twins(config: str, paths: Sequence[str]) -> Iterator[Tuple[str, nn.Module]]:
-    """("mlp", the MLP twin), then ("kan <path>", the KAN model with every KAN layer on that kernel path) for each of
-    ``paths`` (``kan_op.PATHS``): a ``MODEL_CONFIGS`` entry's models on the CPU, 10 classes, built one at a time as the
-    caller asks, each after ``torch.manual_seed(0)`` (the bench scripts' models; ``bench_models`` builds its own, with
-    variants)."""
+def bench_model(name: str, img: int, chans: int, fused: bool = True, kernel_path: str = "auto", **kwargs) -> nn.Module:
+    """A benchmark's timm model on the CPU, 10 classes, built after ``torch.manual_seed(0)`` (every variant starts
+    from the same weights); its KAN layers, if any, on the fused kernels (``fused``; False: the PyTorch reference
+    path) and ``kernel_path`` (``kan_op.PATHS``)."""
     import timm
 
     import vkan  # noqa: F401  (registers the models)
     from vkan.kan_tools import kan_layers
 
+    torch.manual_seed(0)
+    model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans, **kwargs)
+    for _, layer in kan_layers(model):
+        layer.fused = None if fused else False
+        layer.kernel_path = kernel_path
+    return model
+
+
+def twins(config: str, paths: Sequence[str]) -> Iterator[Tuple[str, nn.Module]]:
+    """("mlp", the MLP twin), then ("kan <path>", the KAN model on that kernel path) for each of ``paths``
+    (``kan_op.PATHS``): a ``MODEL_CONFIGS`` entry's models (``bench_model``), built one at a time as the caller asks."""
     kan_name, mlp_name, img, _, chans = MODEL_CONFIGS[config]
-    for label, name, path in [("mlp", mlp_name, None)] + [(f"kan {p}", kan_name, p) for p in paths]:
-        torch.manual_seed(0)
-        model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans)
-        for _, layer in kan_layers(model):
-            layer.kernel_path = path
-        yield label, model
+    yield "mlp", bench_model(mlp_name, img, chans)
+    for path in paths:
+        yield f"kan {path}", bench_model(kan_name, img, chans, kernel_path=path)
 
 
 def time_train_steps(models: Dict[str, nn.Module], img: int, batch: int, chans: int, compiled, rounds: int,
@@ -288,7 +295,7 @@ def parse_variant(text: str) -> Tuple[str, Dict[str, Any]]:
                 value = raw
         if key in KANSpec.names():
             kwargs.setdefault("kan", {})[key] = value
-        else:  # kernel_path among them: bench_models sets it on every KANLinear after the build
+        else:  # kernel_path among them: bench_model sets it on every KANLinear after the build
             kwargs[key] = value
     return text, kwargs
 
@@ -302,32 +309,18 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
     Small models are host-bound in eager mode, and the host's speed drifts between seconds, which is why the
     variants are timed in interleaved rounds.
     """
-    import timm
-
-    import vkan  # noqa: F401  (registers the models)
-    from vkan.kan_tools import kan_layers
-
     configs = configs or list(MODEL_CONFIGS.values())
     parsed = [parse_variant(text) for text in variants]
     rows = []
     for kan_name, mlp_name, img, batch, chans in configs:
         for compiled in compile_modes:
-            builds = {mlp_name: (mlp_name, {}, None), kan_name: (kan_name, {}, True)}
+            builds = {mlp_name: (mlp_name, {}), kan_name: (kan_name, {})}
             if reference and not compiled:  # the reference path is the slow baseline; eager is enough
-                builds[f"{kan_name} (reference path)"] = (kan_name, {}, False)
-            for label, kwargs in parsed:
-                builds[f"{kan_name} {label}"] = (kan_name, kwargs, True)
-            models = {}
-            for label, (name, kwargs, fused) in builds.items():
-                torch.manual_seed(0)
-                kwargs = dict(kwargs)
-                path = kwargs.pop("kernel_path", "auto")
-                model = timm.create_model(name, num_classes=10, img_size=img, in_chans=chans, **kwargs).cuda().train()
-                if fused is not None:
-                    for _, layer in kan_layers(model):
-                        layer.fused = None if fused else False
-                        layer.kernel_path = path
-                models[label] = model
+                builds[f"{kan_name} (reference path)"] = (kan_name, {"fused": False})
+            for label, kwargs in parsed:  # KAN options, and kernel_path=...
+                builds[f"{kan_name} {label}"] = (kan_name, kwargs)
+            models = {label: bench_model(name, img, chans, **kwargs).cuda().train()
+                      for label, (name, kwargs) in builds.items()}
             rows += time_train_steps(models, img, batch, chans, compiled, rounds, base=mlp_name)
             del models
     return rows
