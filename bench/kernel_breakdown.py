@@ -1,7 +1,7 @@
 """Times each fused kernel (pack, forward, input grad, weight grad, unpack) of one KANLinear shape, and
 optionally a few tile configurations, to show where the time goes and which tiles to ship.
 
-    PYTHONPATH=. python bench/kernel_breakdown.py [M IN OUT [SWEEP]]
+    PYTHONPATH=. python bench/kernel_breakdown.py [M IN OUT [SWEEP]] [--graph]
 
 SWEEP 0 times the shipped kernels (both paths: fused, and the GEMM path's bases kernel, cuBLAS products and input-grad
 step) only; 1 (the default) then sweeps the tiles of the unpack, forward, input grad and
@@ -10,6 +10,10 @@ over wider output tiles than 1); 5 the GEMM path's two row kernels' (bases A, an
 
 Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
 name (``Launcher.rebind``), so they run exactly what a layer runs, with other tiles.
+
+Times are ``triton.testing.do_bench``'s, which include the host's launch time where that is longer than the kernel
+(on a slow host, kernels under ~0.05 ms); ``--graph`` times each call as 20 calls captured in one CUDA graph instead
+(kernels only).
 """
 import itertools
 import sys
@@ -18,12 +22,21 @@ import torch
 import triton
 
 from vkan import KANLinear
-from vkan.bench import triton_time_ms
+from vkan.bench import graph_time_ms, triton_time_ms
 from vkan.ops import kan_op
 
 
+GRAPH_CALLS = 0  # --graph: calls of ``fn`` captured in one CUDA graph and replayed
+
+
 def bench(fn):
-    return triton_time_ms(fn, rep_ms=100)
+    """ms per call of ``fn``: do_bench's, or with ``GRAPH_CALLS`` a replay of that many calls over their number."""
+    if not GRAPH_CALLS:
+        return triton_time_ms(fn, rep_ms=100)
+    ms, err = graph_time_ms(lambda: [fn() for _ in range(GRAPH_CALLS)], rep_ms=100)
+    if err:
+        raise RuntimeError(err)
+    return ms / GRAPH_CALLS
 
 
 def timed(name, fn):
@@ -168,4 +181,7 @@ def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits):
 
 
 if __name__ == "__main__":
+    if "--graph" in sys.argv:
+        sys.argv.remove("--graph")
+        GRAPH_CALLS = 20
     main(*map(int, sys.argv[1:]))

@@ -369,3 +369,17 @@ def test_ffn_step_takes_each_twins_first_sublayer_at_the_models_token_count_and_
     assert type(rows[0][1]).__name__ == "Mlp" and rows[0][1].fc1.out_features == 768
     for (label, mlp, *_), path in zip(rows[1:], ["auto-keep", "fused"]):
         assert [mlp.fc1.kernel_path, mlp.fc2.kernel_path] == [path, path]
+
+
+def test_step_kernels_sorts_kernel_names_into_kinds_and_sums_each_kind(bench_script):
+    probe = bench_script("step_kernels")
+    kernels = {"kan_fwd_kernel": 0.5, "kan_unpack_kernel": 0.25, "nvjet_tst_128x256_64x4_1x2_h_bz_coopA_NNT": 1.0,
+               "sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64": 0.5,
+               "triton_per_fused_native_layer_norm_0": 0.125,
+               "void at::native::(anonymous namespace)::fused_adamw_kernel<float>": 0.25,
+               "pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128>>": 2.0,
+               "void at::native::vectorized_elementwise_kernel<4, CUDAFunctor_add<float>>": 0.0625,
+               "Memset (Device)": 0.0625}
+    assert probe.by_kind(kernels) == {"kan": 0.75, "optimizer": 0.25, "attention": 2.0, "matmul": 1.5,
+                                      "inductor": 0.125, "other": 0.125}
+    assert probe.kind("triton_poi_fused_kan_linear_0") == "inductor"
