@@ -127,7 +127,7 @@ def test_gemm_keep_path_gives_the_gemm_paths_results_with_one_bases_kernel_fewer
         xi = x.clone().requires_grad_()
         launches.clear()
         if compiled_op:
-            y, a = torch.ops.vkan.kan_linear(xi, layer.grid, *params, *args)
+            y, a, _ = torch.ops.vkan.kan_linear(xi, layer.grid, *params, *args)
             assert a.shape == ((41, 19 * 8 + 19) if path.endswith("keep") else (0,)) and not a.requires_grad
         else:
             y = kan_op._EagerKANLinear.apply(xi, layer.grid, *params, *args)
@@ -360,6 +360,22 @@ def test_custom_op_path_used_by_torch_compile_matches_eager_path_and_passes_opch
                           test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
     torch.library.opcheck(torch.ops.vkan.kan_linear.default, (x, layer.grid, params[0], None, None, *args),
                           test_utils=("test_schema", "test_faketensor"))
+
+
+@pytest.mark.parametrize("kernel_path", ["fused", "gemm-keep"])
+def test_custom_op_backward_reuses_the_forwards_packed_weights(monkeypatch, kernel_path):
+    from vkan.ops import kan_op
+
+    packs = []
+    pack = kan_op._pack
+    monkeypatch.setattr(kan_op, "_pack", lambda *a: packs.append(a[-1]) or pack(*a))
+    layer = make_layer(12, 10, 5, 3)
+    x = torch.randn(20, 12, device=DEVICE, requires_grad=True)
+    params = [p.detach().clone().requires_grad_() for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
+    y, _, wt = torch.ops.vkan.kan_linear(x, layer.grid, *params, 3, True, 1, torch.float32, kernel_path)
+    assert not wt.requires_grad and wt.shape == (10, 12 * 8 + 12)
+    y.square().sum().backward()
+    assert packs == [torch.float32] and all(t.grad is not None for t in (x, *params))
 
 
 @pytest.mark.parametrize("n_out,n_in,n_coef,n_split", [(23, 19, 8, 3), (260, 256, 6, 3), (23, 19, 19, 40)],

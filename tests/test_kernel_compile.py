@@ -38,22 +38,26 @@ with FakeTensorMode():
     x, grid = torch.empty(40, 16), torch.empty(16, 12)
     sw, sc, bw = torch.empty(24, 16, 8), torch.empty(24, 16), torch.empty(24, 16)
     none = torch.empty(0, dtype=torch.bfloat16)  # the forward's second output where A is not kept
-    y, a = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, "auto")
+    y, a, wt = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, "auto")
     assert (y.shape, y.dtype, a.shape) == ((40, 24), torch.bfloat16, (0,)), (y.shape, y.dtype, a.shape)
+    assert (wt.shape, wt.dtype) == ((24, 144), torch.bfloat16), (wt.shape, wt.dtype)  # packed W^T (O, 16 * 8 + 16)
     gy = torch.empty(40, 24, dtype=torch.bfloat16)
-    grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, "auto", none)
+    grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, "auto", none, wt)
     assert [tuple(g.shape) for g in grads] == [(40, 16), (24, 16, 8), (24, 16), (24, 16)], grads
-    grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, None, None, 3, True, 1, torch.bfloat16, "auto", none)
+    _, _, wt_spline = torch.ops.vkan.kan_linear(x, grid, sw, None, None, 3, True, 1, torch.bfloat16, "auto")
+    assert wt_spline.shape == (24, 128), wt_spline.shape  # no base rows
+    grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, None, None, 3, True, 1, torch.bfloat16, "auto", none,
+                                               wt_spline)
     assert [tuple(g.shape) for g in grads] == [(40, 16), (24, 16, 8), (0,), (0,)], grads
     for path in ("gemm", "gemm-keep"):  # the cuBLAS path; "gemm-keep" returns A (40, 16 * 8 + 16)
-        y, a = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path)
+        y, a, wt = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path)
         assert (y.shape, y.dtype) == ((40, 24), torch.bfloat16), (y.shape, y.dtype)
         assert a.shape == ((40, 144) if path == "gemm-keep" else (0,)), a.shape
-        grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path, a)
+        grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path, a, wt)
         assert [tuple(g.shape) for g in grads] == [(40, 16), (24, 16, 8), (24, 16), (24, 16)], grads
     sw, sc, bw = torch.empty(128, 16, 8), torch.empty(128, 16), torch.empty(128, 16)  # the auto rule's GEMM path
     for path, kept in (("auto-keep", kan_op._MM_OUT_DTYPE), ("auto", False)):  # "auto-keep" keeps A there
-        y, a = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path)
+        y, a, _ = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path)
         assert a.shape == ((40, 144) if kept else (0,)), (path, a.shape)
 
 # a dynamic batch dimension (torch.compile's automatic dynamic shapes) reaches the launchers as a SymInt

@@ -405,25 +405,27 @@ _op = torch.library.triton_op if _TRACEABLE else torch.library.custom_op
 @_op("vkan::kan_linear", mutates_args=())
 def kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.Tensor, spline_scaler: Optional[torch.Tensor],
                base_weight: Optional[torch.Tensor], spline_order: int, uniform: bool, act: int,
-               dtype: torch.dtype, path: str) -> Tuple[torch.Tensor, torch.Tensor]:
-    """x (M, I), grid (I, Q) fp32, spline_weight (O, I, C), spline_scaler (O, I), base_weight (O, I) -> (M, O),
-    and A (M, KT) where ``path`` keeps it for the backward (``keeps_bases``; else an empty tensor)."""
+               dtype: torch.dtype, path: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x (M, I), grid (I, Q) fp32, spline_weight (O, I, C), spline_scaler (O, I), base_weight (O, I) -> (M, O); then,
+    for the backward, A (M, KT) where ``path`` keeps it (``keeps_bases``; else an empty tensor) and the packed
+    W^T (O, KT) in ``dtype``."""
     with traced_launches(_TRACEABLE):
-        y, _, _, _, a = _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act,
-                                 dtype, path)
-    return y, x.new_empty(0, dtype=dtype) if a is None else a
+        y, _, wt, _, a = _forward(x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act,
+                                  dtype, path)
+    return y, x.new_empty(0, dtype=dtype) if a is None else a, wt
 
 
 @_op("vkan::kan_linear_backward", mutates_args=())
 def kan_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.Tensor,
                         spline_scaler: Optional[torch.Tensor], base_weight: Optional[torch.Tensor], spline_order: int,
-                        uniform: bool, act: int, dtype: torch.dtype, path: str,
-                        a: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                        uniform: bool, act: int, dtype: torch.dtype, path: str, a: torch.Tensor,
+                        wt: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients (x, spline_weight, spline_scaler, base_weight) of ``kan_linear``; an absent parameter gets an
-    empty tensor. The packed weights are rebuilt (one small kernel) rather than saved; ``a`` is the forward's second
-    output (A where ``keeps_bases``, else empty)."""
+    empty tensor. ``a`` and ``wt`` are the forward's second and third outputs (A where ``keeps_bases``, else empty;
+    the packed W^T, saved rather than packed again: 24 pack launches fewer a ViT step, 0.19 ms of kernels at tiny/4
+    on an H200, bench/RESULTS.md)."""
+    cp = padded_coefs(spline_weight.shape[2])
     with traced_launches(_TRACEABLE):
-        _, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
         dx, (dsw, dsc, db) = _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight,
                                        spline_order, uniform, act, True, True, path, a if a.numel() else None)
     # an absent parameter's gradient is an empty tensor of its own: a custom op's outputs may not alias each other
@@ -437,10 +439,11 @@ if not _TRACEABLE:  # a triton_op derives its fake kernels by tracing the functi
         kt = _kt(x.shape[1], padded_coefs(spline_weight.shape[2]), base_weight is not None)
         return (x.new_empty((x.shape[0], spline_weight.shape[0]), dtype=dtype),
                 x.new_empty((x.shape[0], kt) if keeps_bases(spline_weight.shape[0], dtype, path) else (0,),
-                            dtype=dtype))
+                            dtype=dtype),
+                x.new_empty((spline_weight.shape[0], kt), dtype=dtype))
 
     @kan_linear_backward.register_fake
-    def _(gy, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path, a):
+    def _(gy, x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path, a, wt):
         return (torch.empty_like(x), torch.empty_like(spline_weight),
                 x.new_empty(0) if spline_scaler is None else torch.empty_like(spline_scaler),
                 x.new_empty(0) if base_weight is None else torch.empty_like(base_weight))
@@ -448,16 +451,16 @@ if not _TRACEABLE:  # a triton_op derives its fake kernels by tracing the functi
 
 def _setup_context(ctx, inputs, output):
     x, grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, dtype, path = inputs
-    ctx.mark_non_differentiable(output[1])
-    ctx.set_materialize_grads(False)  # no zero-filled (M, KT) gradient for A: the backward ignores it
-    ctx.save_for_backward(x, grid, spline_weight, spline_scaler, base_weight, output[1])
+    ctx.mark_non_differentiable(output[1], output[2])
+    ctx.set_materialize_grads(False)  # no zero-filled gradients for A and W^T: the backward ignores them
+    ctx.save_for_backward(x, grid, spline_weight, spline_scaler, base_weight, output[1], output[2])
     ctx.args = (spline_order, uniform, act, dtype, path)
 
 
-def _op_backward(ctx, gy, _):
-    x, grid, spline_weight, spline_scaler, base_weight, a = ctx.saved_tensors
+def _op_backward(ctx, gy, *_):
+    x, grid, spline_weight, spline_scaler, base_weight, a, wt = ctx.saved_tensors
     dx, dsw, dsc, db = torch.ops.vkan.kan_linear_backward(gy, x, grid, spline_weight, spline_scaler, base_weight,
-                                                          *ctx.args, a)
+                                                          *ctx.args, a, wt)
     return (dx, None, dsw, dsc if spline_scaler is not None else None, db if base_weight is not None else None,
             None, None, None, None, None)
 
