@@ -208,6 +208,32 @@ def twins(config: str, paths: Sequence[str]) -> Iterator[Tuple[str, nn.Module]]:
         yield f"kan {path}", bench_model(kan_name, img, chans, kernel_path=path)
 
 
+def fresh_compiles(n_models: int) -> None:
+    """A fresh dynamo cache with room for ``n_models`` models compiled in one process: they share timm's code
+    objects, and at dynamo's default limit of 8 compiles per code object a 9th model ran eager unnoticed."""
+    torch._dynamo.reset()
+    config, key = torch._dynamo.config, "recompile_limit"
+    key = key if hasattr(config, key) else "cache_size_limit"  # its name before torch 2.6
+    setattr(config, key, max(getattr(config, key), 2 * n_models + 8))
+
+
+def train_step(model: nn.Module, img: int, batch: int, chans: int, compiled=False):
+    """(step, optimizer): one bf16-autocast AdamW (fused) training step of the CUDA ``model`` on a fixed random batch
+    with cross-entropy, gradients set to None after it; ``compiled``: False, True or a torch.compile mode."""
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    run = torch.compile(model, mode=None if compiled is True else compiled) if compiled else model
+    x = torch.randn(batch, chans, img, img, device="cuda")
+    y = torch.randint(0, model.num_classes, (batch,), device="cuda")
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = nn.functional.cross_entropy(run(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return step, opt
+
+
 def time_train_steps(models: Dict[str, nn.Module], img: int, batch: int, chans: int, compiled, rounds: int,
                      base: str) -> List[dict]:
     """Training-step throughput (AdamW, bf16 autocast, cross-entropy on random data) of CUDA ``models``
@@ -216,25 +242,11 @@ def time_train_steps(models: Dict[str, nn.Module], img: int, batch: int, chans: 
     """
     import statistics
 
-    if compiled:  # the models share timm's code objects: a fresh dynamo cache, and room for every model in it (at
-        torch._dynamo.reset()  # dynamo's default limit of 8 compiles per code object, a 9th model ran eager unnoticed)
-        config, key = torch._dynamo.config, "recompile_limit"
-        key = key if hasattr(config, key) else "cache_size_limit"  # its name before torch 2.6
-        setattr(config, key, max(getattr(config, key), 2 * len(models) + 8))
+    if compiled:
+        fresh_compiles(len(models))
     steps = {}
     for label, model in models.items():
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-        run = torch.compile(model, mode=None if compiled is True else compiled) if compiled else model
-        x = torch.randn(batch, chans, img, img, device="cuda")
-        y = torch.randint(0, model.num_classes, (batch,), device="cuda")
-
-        def step(run=run, opt=opt, x=x, y=y):
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                loss = nn.functional.cross_entropy(run(x), y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-
+        step, opt = train_step(model, img, batch, chans, compiled)
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
