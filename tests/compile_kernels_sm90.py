@@ -39,8 +39,9 @@ def main():
         full = dtype == "bf16"
         # (tiles, warps) as kan_op's launchers pick them for 192 -> 768
         variants = {
-            "kan_fwd_kernel": [(dict(HAS_BASE=True, BM=128, BN=256, BI=8, BIB=64), 8) if full else
-                               (dict(HAS_BASE=True, BM=64, BN=256, BI=8, BIB=64), 4)],
+            "kan_fwd_kernel": [(dict(HAS_BASE=True, BM=128, BN=256, BI=8, BIB=64), 8),
+                               (dict(HAS_BASE=True, BM=64, BN=128, BI=16, BIB=64), 4)] if full else  # and 192 -> 80
+                              [(dict(HAS_BASE=True, BM=64, BN=256, BI=8, BIB=64), 4)],
             "kan_dx_kernel": [(dict(HAS_BASE=True, BASE_DOT=bd, BM=128, BO=64, BI=16, BIB=64), 4)
                               for bd in ((False, True) if full else ())],
             # the weight grad also with its narrow layers' tiles (64 and 128 columns, 4 warps; e.g. 192 -> 80)

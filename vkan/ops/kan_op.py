@@ -114,7 +114,11 @@ def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, preci
     """The bound launch of the forward kernel; contiguous x, W and Y."""
     if _INTERPRET:
         bm, bn, rows, warps = 16, 16, 64, 4
-    elif n_out <= 128:  # narrow layers (ViT-tiny's hidden 77): tile sweep in bench/RESULTS.md
+    elif n_out <= 128 and dtype != torch.float32:  # narrow 16-bit layers (ViT-tiny's fc1, 80 outputs): H200
+        # sweeps at 33280x192->80 (bench/RESULTS.md, twenty-second and twenty-eighth sessions): 0.064 ms as CUDA
+        # graphs against 0.070 for the earlier 128 rows x 64 (input, coefficient) columns
+        bm, bn, rows, warps = 64, 128, 128, 4
+    elif n_out <= 128:  # narrow fp32 layers: the earlier tiles, known to fit
         bm, bn, rows, warps = 128, 128, 64, 4
     elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
         bm, bn, rows, warps = 64, 256, 64, 4
