@@ -371,7 +371,8 @@ def test_custom_op_backward_reuses_the_forwards_packed_weights(monkeypatch, kern
     monkeypatch.setattr(kan_op, "_pack", lambda *a: packs.append(a[-1]) or pack(*a))
     layer = make_layer(12, 10, 5, 3)
     x = torch.randn(20, 12, device=DEVICE, requires_grad=True)
-    params = [p.detach().clone().requires_grad_() for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
+    params = [p.detach().clone().requires_grad_()
+              for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
     y, _, wt = torch.ops.vkan.kan_linear(x, layer.grid, *params, 3, True, 1, torch.float32, kernel_path)
     assert not wt.requires_grad and wt.shape == (10, 12 * 8 + 12)
     y.square().sum().backward()

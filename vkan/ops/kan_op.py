@@ -427,8 +427,8 @@ def kan_linear_backward(gy: torch.Tensor, x: torch.Tensor, grid: torch.Tensor, s
     """Gradients (x, spline_weight, spline_scaler, base_weight) of ``kan_linear``; an absent parameter gets an
     empty tensor. ``a`` and ``wt`` are the forward's second and third outputs (A where ``keeps_bases``, else empty;
     the packed W^T, saved rather than packed again: one pack launch fewer a layer and a step, 0.19 ms of kernels a
-    step over ViT-tiny/4's 24 layers on an H200, bench/RESULTS.md). ``dtype`` is no longer read (W^T carries it); it stays so that the autograd context
-    passes the forward's arguments through unchanged."""
+    step over ViT-tiny/4's 24 layers on an H200, bench/RESULTS.md). ``dtype`` is no longer read (W^T carries it); it
+    stays so that the autograd context passes the forward's arguments through unchanged."""
     cp = padded_coefs(spline_weight.shape[2])
     with traced_launches(_TRACEABLE):
         dx, (dsw, dsc, db) = _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight,
