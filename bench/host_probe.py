@@ -21,7 +21,7 @@ import time
 import torch
 import torch.nn as nn
 from vkan import KANLinear
-from vkan.bench import MODEL_CONFIGS, graph_time_ms, triton_time_ms, twins
+from vkan.bench import MODEL_CONFIGS, graph_time_ms, train_step, triton_time_ms, twins
 
 
 def host_ms(step, n=100):
@@ -80,34 +80,17 @@ def main():
             model_steps(config, args.paths.split(","), args.rounds, args.profile)
 
 
-def train_step(model: nn.Module, config: str):
-    """A bf16 AdamW training step of ``model`` (on the GPU) on one random batch of a ``vkan.bench`` config, as
-    ``vkan.bench`` times it, except that gradients are zeroed in place (one more add per parameter in the backward)
-    and AdamW is capturable: a CUDA graph of the step replays into the same buffers."""
-    _, _, img, batch, chans = MODEL_CONFIGS[config]
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True, capturable=True)
-    xb = torch.randn(batch, chans, img, img, device="cuda")
-    yb = torch.randint(0, 10, (batch,), device="cuda")
-
-    def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = nn.functional.cross_entropy(model(xb), yb)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=False)
-    return step
-
-
 def model_steps(config: str, paths, rounds: int, profile: bool = False) -> None:
-    """Eager training steps (``train_step``) of a ``vkan.bench`` config's twins, the KAN model on each kernel path,
-    in interleaved rounds: gpu-bound (``triton.testing.do_bench``), host (the median of 10 single steps' enqueue
-    time, each from an idle queue; a step of more launches than the queue holds waits on the GPU, so a host time
-    close to the kernels' cannot be told from a GPU-bound step) and graph (the same eager step's kernels replayed as
-    one CUDA graph). ``profile``: then the Python functions of 10 steps of each by their own time (cProfile; time
-    spent waiting on a full launch queue shows up in the calls that launch)."""
+    """Eager training steps (``vkan.bench.train_step``, capturable) of a ``vkan.bench`` config's twins, the KAN model
+    on each kernel path, in interleaved rounds: gpu-bound (``triton.testing.do_bench``), host (the median of 10 single
+    steps' enqueue time, each from an idle queue; a step of more launches than the queue holds waits on the GPU, so a
+    host time close to the kernels' cannot be told from a GPU-bound step) and graph (the same eager step's kernels
+    replayed as one CUDA graph). ``profile``: then the Python functions of 10 steps of each by their own time
+    (cProfile; time spent waiting on a full launch queue shows up in the calls that launch)."""
+    _, _, img, batch, chans = MODEL_CONFIGS[config]
     steps = {}
     for label, model in twins(config, paths):
-        steps[label] = train_step(model.cuda().train(), config)
+        steps[label], _ = train_step(model.cuda().train(), img, batch, chans, capturable=True)
         steps[label]()
     times = {label: {"gpu-bound": [], "host": [], "graph": []} for label in steps}
     for _ in range(rounds):

@@ -217,10 +217,12 @@ def fresh_compiles(n_models: int) -> None:
     setattr(config, key, max(getattr(config, key), 2 * n_models + 8))
 
 
-def train_step(model: nn.Module, img: int, batch: int, chans: int, compiled=False):
+def train_step(model: nn.Module, img: int, batch: int, chans: int, compiled=False, capturable: bool = False):
     """(step, optimizer): one bf16-autocast AdamW (fused) training step of the CUDA ``model`` on a fixed random batch
-    with cross-entropy, gradients set to None after it; ``compiled``: False, True or a torch.compile mode."""
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    with cross-entropy, gradients set to None after it; ``compiled``: False, True or a torch.compile mode.
+    ``capturable``: AdamW capturable and gradients zeroed in place instead (one more add per parameter in the
+    backward), so that a CUDA graph of the step replays into the same buffers."""
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True, capturable=capturable)
     run = torch.compile(model, mode=None if compiled is True else compiled) if compiled else model
     x = torch.randn(batch, chans, img, img, device="cuda")
     y = torch.randint(0, model.num_classes, (batch,), device="cuda")
@@ -230,7 +232,7 @@ def train_step(model: nn.Module, img: int, batch: int, chans: int, compiled=Fals
             loss = nn.functional.cross_entropy(run(x), y)
         loss.backward()
         opt.step()
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=not capturable)
     return step, opt
 
 
