@@ -2,9 +2,10 @@
 loop (every program writes or reads whole rows of A, contiguous in memory), with the bandwidth a plain fill and copy
 of A's bytes reach on the same GPU, as CUDA graphs (kernels only).
 
-    PYTHONPATH=. python bench/row_kernels.py [--shapes 25216x384,25216x160,...]
+    PYTHONPATH=. python bench/row_kernels.py [--shapes 25216x384x160,...] [--rows-variants]
 
-Each variant's output is checked against the shipped kernel's (the same arithmetic: equal bits).
+Also: dX with dA's loads issued first, and the GEMM path's input grad (dA = dY W^T, then dX) over row chunks of dA.
+Each variant's output is compared with the shipped kernels' (maxdiff).
 """
 import argparse
 
@@ -62,6 +63,29 @@ def dx_bases_rows_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, stri
                  mask=mask_m & mask_i)
 
 
+@triton.jit
+def dx_bases_early_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, stride_xm, stride_dm, Q: tl.constexpr,
+                          CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
+                          HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr):
+    """``kan_dx_bases_kernel`` with dA's loads issued before X's bases are evaluated (2-D grid as shipped)."""
+    offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
+    offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
+    cols = tl.program_id(1) * BI * CP + tl.arange(0, BI * CP)
+    mask_m = offs_m[:, None] < M
+    mask_i = offs_i[None, :] < I
+    row = da_ptr + offs_m.to(tl.int64)[:, None] * stride_dam
+    da = tl.load(row + cols[None, :], mask=mask_m & (cols[None, :] < I * CP), other=0.0)
+    if HAS_BASE:
+        da_b = tl.load(row + I * CP + offs_i[None, :], mask=mask_m & mask_i, other=0.0)
+    x = tk._tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
+    _, db = tk._bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
+    dx = tl.sum(tl.reshape(da.to(tl.float32), (BM, BI, CP)) * db, axis=2)
+    if HAS_BASE:
+        dx += da_b.to(tl.float32) * tk._act_grad(x, ACT)
+    tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
+             mask=mask_m & mask_i)
+
+
 def graph_ms(fn, calls=20):
     ms, err = graph_time_ms(lambda: [fn() for _ in range(calls)], rep_ms=100)
     if err:
@@ -69,18 +93,20 @@ def graph_ms(fn, calls=20):
     return ms / calls
 
 
-def shape(m, n_in, out):
+def shape(m, n_in, n_out, rows_variants, out):
     cp, kt = 8, n_in * 9
     grid = torch.linspace(-2.2, 2.2, 12, device="cuda").repeat(n_in, 1)  # KANLinear's default grid (5 + 2*3 knots)
     x = torch.randn(m, n_in, device="cuda")
-    da = torch.randn(m, kt, device="cuda", dtype=torch.bfloat16)
+    gy = torch.randn(m, n_out, device="cuda", dtype=torch.bfloat16)
+    wt = (0.05 * torch.randn(n_out, kt, device="cuda")).to(torch.bfloat16)
+    da = gy @ wt
     a_ref = kan_op._launch_bases(x, grid, kt, cp, 3, True, 1, True, torch.bfloat16)
     dx_ref = kan_op._launch_dx_bases(da, x, grid, cp, 3, True, 1, True)
     a, dx = torch.empty_like(a_ref), torch.empty_like(dx_ref)
     gb_a = (a.numel() * 2 + x.numel() * 4) / 1e9
     gb_dx = gb_a + x.numel() * 4 / 1e9
     meta = dict(Q=12, CP=cp, K=3, UNIFORM=True, ACT=1, HAS_BASE=True)
-    out(f"## {m}x{n_in}: A {a.numel() * 2 / 1e6:.0f} MB; ms, TB/s (A or dA and X, dX written)")
+    out(f"## {m}x{n_in}->{n_out}: A {a.numel() * 2 / 1e6:.0f} MB; ms, TB/s (A or dA and X, dX written)")
     fill = graph_ms(lambda: a.fill_(1.0))
     copy_src = torch.empty_like(a)
     copy = graph_ms(lambda: a.copy_(copy_src))
@@ -88,44 +114,62 @@ def shape(m, n_in, out):
         f"{a.numel() * 4 / 1e9 / copy:.2f} TB/s")
     ms = graph_ms(lambda: kan_op._launch_bases(x, grid, kt, cp, 3, True, 1, True, torch.bfloat16))
     out(f"bases shipped: {ms:.4f} ms {gb_a / ms:.2f} TB/s")
-    for bm, cols, warps in [(8, 256, 4), (16, 256, 4), (16, 128, 4), (32, 128, 4), (32, 256, 4), (16, 512, 4),
-                            (32, 256, 8), (64, 128, 4), (64, 256, 8)]:
-        bi = cols // cp
-        try:
-            fn = lambda: bases_rows_kernel[(triton.cdiv(m, bm),)](
-                x, grid, a, m, n_in, n_in, kt, BM=bm, BI=bi, BIB=min(cols, 256), num_warps=warps, num_stages=1, **meta)
-            a.zero_()
-            fn()
-            same = torch.equal(a, a_ref)
-            ms = graph_ms(fn)
-            out(f"bases rows {bm} {cols} {warps}: {ms:.4f} ms {gb_a / ms:.2f} TB/s equal={same}")
-        except Exception as e:
-            out(f"bases rows {bm} {cols} {warps}: failed {type(e).__name__} {str(e)[:100]}")
+    variants = []  # (name, kernel, grid, tiles, warps, tensors, reference)
+    if rows_variants:
+        for bm, cols, warps in [(8, 256, 4), (16, 512, 4), (32, 128, 4)]:
+            variants.append((f"bases rows {bm} {cols} {warps}", bases_rows_kernel, (triton.cdiv(m, bm),),
+                             dict(BM=bm, BI=cols // cp, BIB=min(cols, 256)), warps,
+                             (x, grid, a, m, n_in, n_in, kt), a, a_ref, gb_a))
     ms = graph_ms(lambda: kan_op._launch_dx_bases(da, x, grid, cp, 3, True, 1, True))
     out(f"dX shipped: {ms:.4f} ms {gb_dx / ms:.2f} TB/s")
-    for bm, cols, warps in [(8, 256, 4), (16, 128, 4), (16, 256, 4), (32, 128, 4), (32, 256, 8), (16, 512, 4),
-                            (64, 128, 8)]:
-        bi = cols // cp
+    for bm, cols, warps in [(32, 128, 4), (64, 128, 4), (32, 256, 4), (16, 128, 4), (64, 256, 8), (128, 128, 8)]:
+        variants.append((f"dX dA-first {bm} {cols} {warps}", dx_bases_early_kernel,
+                         (triton.cdiv(m, bm), triton.cdiv(n_in, cols // cp)), dict(BM=bm, BI=cols // cp), warps,
+                         (da, x, grid, dx, m, n_in, kt, n_in, n_in), dx, dx_ref, gb_dx))
+    if rows_variants:
+        for bm, cols, warps in [(8, 256, 4), (16, 256, 4)]:
+            variants.append((f"dX rows {bm} {cols} {warps}", dx_bases_rows_kernel, (triton.cdiv(m, bm),),
+                             dict(BM=bm, BI=cols // cp), warps, (da, x, grid, dx, m, n_in, kt, n_in, n_in), dx,
+                             dx_ref, gb_dx))
+    for name, kernel, launch_grid, tiles, warps, args, result, reference, gb in variants:
         try:
-            fn = lambda: dx_bases_rows_kernel[(triton.cdiv(m, bm),)](
-                da, x, grid, dx, m, n_in, kt, n_in, n_in, BM=bm, BI=bi, num_warps=warps, num_stages=1, **meta)
-            dx.zero_()
+            fn = lambda: kernel[launch_grid](*args, num_warps=warps, num_stages=1, **tiles, **meta)
+            result.zero_()
             fn()
-            same = torch.equal(dx, dx_ref)
-            err = (dx - dx_ref).abs().max().item()
+            diff = (result.float() - reference.float()).abs().max().item()
             ms = graph_ms(fn)
-            out(f"dX rows {bm} {cols} {warps}: {ms:.4f} ms {gb_dx / ms:.2f} TB/s equal={same} maxdiff={err:.2e}")
-        except Exception as e:
-            out(f"dX rows {bm} {cols} {warps}: failed {type(e).__name__} {str(e)[:100]}")
+            out(f"{name}: {ms:.4f} ms {gb / ms:.2f} TB/s maxdiff={diff:.1e}")
+        except Exception as e:  # out of registers / shared memory
+            out(f"{name}: failed {type(e).__name__} {str(e)[:100]}")
+    # the GEMM path's input grad, dA = dY W^T then dX, whole or over row chunks whose dA (one reused buffer) may stay
+    # in L2 between the product writing it and the row kernel reading it
+    ms = graph_ms(lambda: kan_op._launch_dx_bases(gy @ wt, x, grid, cp, 3, True, 1, True))
+    out(f"dY W^T + dX, whole: {ms:.4f} ms")
+    for rows in (2048, 4096, 8192):
+        buf = torch.empty(rows, kt, device="cuda", dtype=torch.bfloat16)
+        launches = {n: kan_op._dx_bases_geometry(n, n_in, kt, 12, cp, 3, True, 1, True)
+                    for n in {rows, m % rows or rows}}
+
+        def chunked():
+            for r0 in range(0, m, rows):
+                n = min(rows, m - r0)
+                torch.mm(gy[r0:r0 + n], wt, out=buf[:n])
+                kan_op._DX_BASES(launches[n], da_ptr=buf[:n], x_ptr=x[r0:r0 + n], grid_ptr=grid,
+                                 dx_ptr=dx[r0:r0 + n])
+        chunked()
+        diff = (dx - dx_ref).abs().max().item()
+        ms = graph_ms(chunked)
+        out(f"dY W^T + dX, {rows}-row chunks ({rows * kt * 2 / 1e6:.0f} MB of dA): {ms:.4f} ms maxdiff={diff:.1e}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", default="25216x384,25216x160,33280x192,33280x80,12608x768,12608x304")
+    parser.add_argument("--shapes", default="25216x384x160,25216x160x384,33280x192x80,33280x80x192,12608x768x304,"
+                                            "12608x304x768", help="M x inputs x outputs, comma-separated")
+    parser.add_argument("--rows-variants", action="store_true", help="also the row-walking kernels")
     args = parser.parse_args()
     for s in args.shapes.split(","):
-        m, n_in = map(int, s.split("x"))
-        shape(m, n_in, lambda line: print(line, flush=True))
+        shape(*map(int, s.split("x")), args.rows_variants, lambda line: print(line, flush=True))
 
 
 if __name__ == "__main__":
