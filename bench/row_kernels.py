@@ -2,10 +2,11 @@
 loop (every program writes or reads whole rows of A, contiguous in memory), with the bandwidth a plain fill and copy
 of A's bytes reach on the same GPU, as CUDA graphs (kernels only).
 
-    PYTHONPATH=. python bench/row_kernels.py [--shapes 25216x384x160,...] [--rows-variants]
+    PYTHONPATH=. python bench/row_kernels.py [--shapes 25216x384x160,...] [--rows-variants | --pack]
 
-Also: dX with dA's loads issued first, and the GEMM path's input grad (dA = dY W^T, then dX) over row chunks of dA.
-Each variant's output is compared with the shipped kernels' (maxdiff).
+Also: the dX kernel at both of its tiles; the GEMM path's input grad (dA = dY W^T, then dX) over row chunks of dA;
+with ``--pack``, the pack kernel with and without W and the forward product on W or W^T. Variants' outputs are
+compared with the shipped kernels' (maxdiff).
 """
 import argparse
 
@@ -63,29 +64,6 @@ def dx_bases_rows_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, stri
                  mask=mask_m & mask_i)
 
 
-@triton.jit
-def dx_bases_early_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, stride_xm, stride_dm, Q: tl.constexpr,
-                          CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
-                          HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr):
-    """``kan_dx_bases_kernel`` with dA's loads issued before X's bases are evaluated (2-D grid as shipped)."""
-    offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
-    offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
-    cols = tl.program_id(1) * BI * CP + tl.arange(0, BI * CP)
-    mask_m = offs_m[:, None] < M
-    mask_i = offs_i[None, :] < I
-    row = da_ptr + offs_m.to(tl.int64)[:, None] * stride_dam
-    da = tl.load(row + cols[None, :], mask=mask_m & (cols[None, :] < I * CP), other=0.0)
-    if HAS_BASE:
-        da_b = tl.load(row + I * CP + offs_i[None, :], mask=mask_m & mask_i, other=0.0)
-    x = tk._tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
-    _, db = tk._bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-    dx = tl.sum(tl.reshape(da.to(tl.float32), (BM, BI, CP)) * db, axis=2)
-    if HAS_BASE:
-        dx += da_b.to(tl.float32) * tk._act_grad(x, ACT)
-    tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
-             mask=mask_m & mask_i)
-
-
 def graph_ms(fn, calls=20):
     ms, err = graph_time_ms(lambda: [fn() for _ in range(calls)], rep_ms=100)
     if err:
@@ -122,15 +100,17 @@ def shape(m, n_in, n_out, rows_variants, out):
                              (x, grid, a, m, n_in, n_in, kt), a, a_ref, gb_a))
     ms = graph_ms(lambda: kan_op._launch_dx_bases(da, x, grid, cp, 3, True, 1, True))
     out(f"dX shipped: {ms:.4f} ms {gb_dx / ms:.2f} TB/s")
-    for bm, cols, warps in [(32, 128, 4), (64, 128, 4), (32, 256, 4), (16, 128, 4), (64, 256, 8), (128, 128, 8)]:
-        variants.append((f"dX dA-first {bm} {cols} {warps}", dx_bases_early_kernel,
-                         (triton.cdiv(m, bm), triton.cdiv(n_in, cols // cp)), dict(BM=bm, BI=cols // cp), warps,
-                         (da, x, grid, dx, m, n_in, kt, n_in, n_in), dx, dx_ref, gb_dx))
     if rows_variants:
         for bm, cols, warps in [(8, 256, 4), (16, 256, 4)]:
             variants.append((f"dX rows {bm} {cols} {warps}", dx_bases_rows_kernel, (triton.cdiv(m, bm),),
                              dict(BM=bm, BI=cols // cp), warps, (da, x, grid, dx, m, n_in, kt, n_in, n_in), dx,
                              dx_ref, gb_dx))
+    shipped = kan_op._dx_bases_geometry(m, n_in, kt, 12, cp, 3, True, 1, True)
+    for bm, cols in [(32, 128), (32, 256)]:  # the shipped kernel's two tiles
+        launch = kan_op._DX_BASES.rebind(shipped, grid=(triton.cdiv(m, bm), triton.cdiv(n_in, cols // cp)), BM=bm,
+                                         BI=cols // cp)
+        ms = graph_ms(lambda: kan_op._DX_BASES(launch, da_ptr=da, x_ptr=x, grid_ptr=grid, dx_ptr=dx))
+        out(f"dX {bm} {cols} 4: {ms:.4f} ms {gb_dx / ms:.2f} TB/s")
     for name, kernel, launch_grid, tiles, warps, args, result, reference, gb in variants:
         try:
             fn = lambda: kernel[launch_grid](*args, num_warps=warps, num_stages=1, **tiles, **meta)
@@ -162,14 +142,33 @@ def shape(m, n_in, n_out, rows_variants, out):
         out(f"dY W^T + dX, {rows}-row chunks ({rows * kt * 2 / 1e6:.0f} MB of dA): {ms:.4f} ms maxdiff={diff:.1e}")
 
 
+def pack_and_product(m, n_in, n_out, out):
+    """The pack kernel writing W and W^T (the fused path) or W^T alone (the GEMM path), and the GEMM path's forward
+    product A W against A (W^T)^T."""
+    sw, sc, bw = (torch.randn(n_out, n_in, 8, device="cuda"), torch.randn(n_out, n_in, device="cuda"),
+                  torch.randn(n_out, n_in, device="cuda"))
+    both = graph_ms(lambda: kan_op._pack(sw, sc, bw, torch.bfloat16))
+    alone = graph_ms(lambda: kan_op._pack(sw, sc, bw, torch.bfloat16, with_w=False))
+    w, wt, cp = kan_op._pack(sw, sc, bw, torch.bfloat16)
+    a = torch.randn(m, wt.shape[1], device="cuda", dtype=torch.bfloat16)
+    diff = (torch.mm(a, w).float() - torch.mm(a, wt.t()).float()).abs().max().item()
+    out(f"## {m}x{n_in}->{n_out}: pack W and W^T {both:.4f} ms, W^T alone {alone:.4f} ms; A W "
+        f"{graph_ms(lambda: torch.mm(a, w)):.4f} ms, A (W^T)^T {graph_ms(lambda: torch.mm(a, wt.t())):.4f} ms "
+        f"(maxdiff {diff:.1e})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="25216x384x160,25216x160x384,33280x192x80,33280x80x192,12608x768x304,"
                                             "12608x304x768", help="M x inputs x outputs, comma-separated")
     parser.add_argument("--rows-variants", action="store_true", help="also the row-walking kernels")
+    parser.add_argument("--pack", action="store_true", help="only the pack kernel and the forward product")
     args = parser.parse_args()
     for s in args.shapes.split(","):
-        shape(*map(int, s.split("x")), args.rows_variants, lambda line: print(line, flush=True))
+        if args.pack:
+            pack_and_product(*map(int, s.split("x")), lambda line: print(line, flush=True))
+        else:
+            shape(*map(int, s.split("x")), args.rows_variants, lambda line: print(line, flush=True))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from triton.compiler import ASTSource
 from vkan.ops import triton_kan as tk
 
 TARGET = GPUTarget("cuda", 90, 32)
-PACK_TILES = dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=8)
+PACK_TILES = dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=8)  # and HAS_W, both ways
 UNPACK_TILES = dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=2, SB=32)
 MATMUL_ARGS = {
     "kan_fwd_kernel": dict(x_ptr="*fp32", grid_ptr="*fp32", w_ptr="*W", y_ptr="*W", M="i32", I="i32", O="i32",
@@ -54,23 +54,27 @@ def main():
                 compile_one(name, sig, dict(meta, **consts), num_warps=warps, num_stages=stages)
                 n += 1
         if full:
-            compile_one("kan_pack_kernel", dict(sw_ptr="*fp32", sc_ptr="*fp32", bw_ptr="*fp32", w_ptr=f"*{dtype}",
-                                                wt_ptr=f"*{dtype}", I="i32", O="i32", C="i32", KT="i32"), PACK_TILES,
-                        num_warps=4)
-            n += 1
+            for has_w in (True, False):  # the fused path's W and W^T; the GEMM path's W^T alone
+                compile_one("kan_pack_kernel", dict(sw_ptr="*fp32", sc_ptr="*fp32", bw_ptr="*fp32", w_ptr=f"*{dtype}",
+                                                    wt_ptr=f"*{dtype}", I="i32", O="i32", C="i32", KT="i32"),
+                            dict(PACK_TILES, HAS_W=has_w), num_warps=4)
+                n += 1
     compile_one("kan_unpack_kernel", dict(part_ptr="*fp32", sw_ptr="*fp32", sc_ptr="*fp32", dsw_ptr="*fp32",
                                           dsc_ptr="*fp32", db_ptr="*fp32", I="i32", O="i32", C="i32", S="i32",
                                           stride_ps="i32"), UNPACK_TILES, num_warps=4)
-    # the GEMM path's own kernels, with kan_op's tiles (64 rows x 128 (input, coefficient) columns), on both grids,
-    # and spline-only
+    # the GEMM path's own kernels, with kan_op's tiles (bases 64 rows x 256 (input, coefficient) columns; dX 32 rows x
+    # 256 or 128 columns), on both grids, and spline-only
     for uniform, has_base in ((True, True), (False, True), (True, False)):
-        meta = dict(Q=12, CP=8, K=3, UNIFORM=uniform, ACT=1, HAS_BASE=has_base, BM=64, BI=16)
+        meta = dict(Q=12, CP=8, K=3, UNIFORM=uniform, ACT=1, HAS_BASE=has_base)
         compile_one("kan_bases_kernel", dict(x_ptr="*fp32", grid_ptr="*fp32", a_ptr="*bf16", M="i32", I="i32",
-                                             stride_xm="i32", stride_am="i32"), meta, num_warps=4, num_stages=1)
-        compile_one("kan_dx_bases_kernel", dict(da_ptr="*bf16", x_ptr="*fp32", grid_ptr="*fp32", dx_ptr="*fp32",
-                                                M="i32", I="i32", stride_dam="i32", stride_xm="i32", stride_dm="i32"),
-                    meta, num_warps=4, num_stages=1)
-        n += 2
+                                             stride_xm="i32", stride_am="i32"), dict(meta, BM=64, BI=32),
+                    num_warps=4, num_stages=1)
+        for bi in (32, 16):
+            compile_one("kan_dx_bases_kernel", dict(da_ptr="*bf16", x_ptr="*fp32", grid_ptr="*fp32", dx_ptr="*fp32",
+                                                    M="i32", I="i32", stride_dam="i32", stride_xm="i32",
+                                                    stride_dm="i32"), dict(meta, BM=32, BI=bi), num_warps=4,
+                        num_stages=1)
+        n += 3
     print(f"compiled {n + 1} kernel variants for sm_90")
 
 

@@ -368,7 +368,7 @@ def test_custom_op_backward_reuses_the_forwards_packed_weights(monkeypatch, kern
 
     packs = []
     pack = kan_op._pack
-    monkeypatch.setattr(kan_op, "_pack", lambda *a: packs.append(a[-1]) or pack(*a))
+    monkeypatch.setattr(kan_op, "_pack", lambda *a, **kw: packs.append(a[-1]) or pack(*a, **kw))
     layer = make_layer(12, 10, 5, 3)
     x = torch.randn(20, 12, device=DEVICE, requires_grad=True)
     params = [p.detach().clone().requires_grad_()
@@ -391,6 +391,8 @@ def test_pack_and_unpack_kernels_lay_out_weights_and_gradients(n_out, n_in, n_co
     spline = torch.nn.functional.pad(sw * sc[..., None], (0, cp - n_coef))  # (O, I, CP), zero padding
     expected = torch.cat([spline.permute(1, 2, 0).reshape(n_in * cp, n_out), bw.t()])  # (I*CP + I, O)
     assert torch.equal(w, expected) and torch.equal(wt, expected.t())
+    no_w, wt_alone, _ = kan_op._pack(sw, sc, bw, torch.float32, with_w=False)  # the GEMM path's pack
+    assert no_w is None and torch.equal(wt_alone, wt)
     part = torch.randn(n_split, n_in * cp + n_in, n_out, device=DEVICE)  # split partials of dW (> 32: two loads)
     dsw, dsc, db = kan_op._unpack(part, sw, sc, bw, cp)
     g = part.sum(0)

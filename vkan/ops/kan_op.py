@@ -87,25 +87,26 @@ def _kt(n_in: int, cp: int, has_base: bool) -> int:
 
 
 @_shape_cache
-def _pack_geometry(n_out: int, n_in: int, n_coef: int, has_scaler: bool, has_base: bool):
+def _pack_geometry(n_out: int, n_in: int, n_coef: int, has_scaler: bool, has_base: bool, with_w: bool = True):
     """(CP, KT, bound launch) of the pack kernel."""
     cp = padded_coefs(n_coef)
     kt = _kt(n_in, cp, has_base)
     bo, bi = _edge_tiles(n_out, n_in, cp)
     launch = _PACK.bind((_cdiv(n_out, bo), _cdiv(n_in, bi)), I=n_in, O=n_out, C=n_coef, KT=kt, CP=cp,
-                        HAS_SCALER=has_scaler, HAS_BASE=has_base, BO=bo, BI=bi)
+                        HAS_SCALER=has_scaler, HAS_BASE=has_base, HAS_W=with_w, BO=bo, BI=bi)
     return cp, kt, launch
 
 
-def _pack(spline_weight, spline_scaler, base_weight, dtype) -> Tuple[torch.Tensor, torch.Tensor, int]:
-    """Kernel-layout weights W (KT, O), W^T (O, KT) in ``dtype`` and CP; KT = I*CP (+ I with a base branch)."""
+def _pack(spline_weight, spline_scaler, base_weight, dtype, with_w: bool = True):
+    """(W (KT, O) or None without ``with_w``, W^T (O, KT), CP): kernel-layout weights in ``dtype``; KT = I*CP (+ I with a
+    base branch). The GEMM path needs only W^T (its forward product takes W^T's transpose)."""
     n_out, n_in, n_coef = spline_weight.shape
-    cp, kt, launch = _pack_geometry(n_out, n_in, n_coef, spline_scaler is not None, base_weight is not None)
-    w = torch.empty((kt, n_out), device=spline_weight.device, dtype=dtype)
+    cp, kt, launch = _pack_geometry(n_out, n_in, n_coef, spline_scaler is not None, base_weight is not None, with_w)
     wt = torch.empty((n_out, kt), device=spline_weight.device, dtype=dtype)
+    w = torch.empty((kt, n_out), device=spline_weight.device, dtype=dtype) if with_w else None
     sw = spline_weight.contiguous()
     _PACK(launch, sw_ptr=sw, sc_ptr=sw if spline_scaler is None else spline_scaler.contiguous(),
-          bw_ptr=sw if base_weight is None else base_weight.contiguous(), w_ptr=w, wt_ptr=wt)
+          bw_ptr=sw if base_weight is None else base_weight.contiguous(), w_ptr=wt if w is None else w, wt_ptr=wt)
     return w, wt, cp
 
 
@@ -302,8 +303,8 @@ def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
 # (rows, (input, coefficient) columns) per program of the GEMM path's two kernels, 4 warps. H200, bf16 A, fp32 X
 # (bench/kernel_breakdown.py sweep 5; bench/RESULTS.md, twenty-fifth session): bases 64 x 256 wrote A at 3.1 TB/s
 # where 64 x 128 reached 2.9 (the best, 32 x 512, 3.2, wastes more columns at 80 and 160 inputs); dX from dA
-# 32 x 128 read it at 3.0 TB/s against 64 x 128's 2.85
-_BASES_TILE, _DX_BASES_TILE = (64, 256), (32, 128)
+# 32 x 128 read it at 3.0 TB/s against 64 x 128's 2.85, and 32 x 256 where it divides the inputs (``_dx_bases_geometry``)
+_BASES_TILE, _DX_BASES_TILE, _DX_BASES_WIDE_TILE = (64, 256), (32, 128), (32, 256)
 
 
 def _row_tiles(cp: int, tile: Tuple[int, int]) -> Tuple[int, int]:
@@ -322,8 +323,10 @@ def _bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base):
 
 @_shape_cache
 def _dx_bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base):
-    """The bound launch of the GEMM path's input-grad kernel, dX (M, I) from dA (M, KT)."""
-    bm, bi = _row_tiles(cp, _DX_BASES_TILE)
+    """The bound launch of the GEMM path's input-grad kernel, dX (M, I) from dA (M, KT): 256 columns where they divide
+    the inputs evenly (1-3% faster at 160..768 inputs), else 128 (80 and 304 inputs: 0.023 against 0.026 ms and 0.032
+    against 0.033 at 33280x80 and 12608x304; bench/RESULTS.md, twenty-ninth session)."""
+    bm, bi = _row_tiles(cp, _DX_BASES_WIDE_TILE if n_in % (_DX_BASES_WIDE_TILE[1] // cp) == 0 else _DX_BASES_TILE)
     return _DX_BASES.bind((_cdiv(m, bm), _cdiv(n_in, bi)), 4, 1, M=m, I=n_in, stride_dam=kt, stride_xm=n_in,
                           stride_dm=n_in, Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BM=bm, BI=bi)
 
@@ -367,13 +370,14 @@ def keeps_bases(n_out: int, dtype: torch.dtype, path: str) -> bool:
 
 
 def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act, dtype, path="auto"):
-    """(Y, W, W^T, padded coefficients, A where ``path`` keeps it for the backward, else None)."""
-    w, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
+    """(Y, W (None on the GEMM path), W^T, padded coefficients, A where ``path`` keeps it for the backward, else None)."""
+    gemm = gemm_path(spline_weight.shape[0], dtype, path)
+    w, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype, with_w=not gemm)
     has_base = base_weight is not None
     a = None
-    if gemm_path(w.shape[1], dtype, path):
-        a = _launch_bases(x, grid, w.shape[0], cp, k, uniform, act, has_base, dtype)
-        y = torch.mm(a, w)
+    if gemm:
+        a = _launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, dtype)
+        y = torch.mm(a, wt.t())
     else:
         y = _launch_fwd(x, grid, w, cp, k, uniform, act, has_base)
     return y, w, wt, cp, a if a is not None and path.endswith("-keep") else None  # keeps_bases, its rule not run again

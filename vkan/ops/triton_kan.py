@@ -170,9 +170,10 @@ def _bases(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.cons
 
 @triton.jit
 def kan_pack_kernel(sw_ptr, sc_ptr, bw_ptr, w_ptr, wt_ptr, I, O, C, KT, CP: tl.constexpr, HAS_SCALER: tl.constexpr,
-                    HAS_BASE: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr):
+                    HAS_BASE: tl.constexpr, HAS_W: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr):
     """W (KT, O) and W^T (O, KT) in the compute dtype from contiguous spline_weight (O, I, C), spline_scaler and
-    base_weight (O, I); padded coefficients get zeros."""
+    base_weight (O, I); padded coefficients get zeros. Without HAS_W only W^T (the GEMM path's products take it and
+    its transpose)."""
     offs_o = tl.program_id(0) * BO + tl.arange(0, BO)
     offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
     offs_c = tl.arange(0, CP)
@@ -184,11 +185,13 @@ def kan_pack_kernel(sw_ptr, sc_ptr, bw_ptr, w_ptr, wt_ptr, I, O, C, KT, CP: tl.c
         w = w * tl.load(sc_ptr + edge, mask=m2, other=0.0).to(tl.float32)[:, :, None]
     w = w.to(w_ptr.dtype.element_ty)
     rows = offs_i[None, :, None] * CP + offs_c[None, None, :]  # (1, BI, CP)
-    tl.store(w_ptr + rows * O + offs_o[:, None, None], w, mask=m2[:, :, None])
+    if HAS_W:
+        tl.store(w_ptr + rows * O + offs_o[:, None, None], w, mask=m2[:, :, None])
     tl.store(wt_ptr + offs_o[:, None, None] * KT + rows, w, mask=m2[:, :, None])
     if HAS_BASE:
         b = tl.load(bw_ptr + edge, mask=m2, other=0.0).to(w_ptr.dtype.element_ty)
-        tl.store(w_ptr + (I * CP + offs_i[None, :]) * O + offs_o[:, None], b, mask=m2)
+        if HAS_W:
+            tl.store(w_ptr + (I * CP + offs_i[None, :]) * O + offs_o[:, None], b, mask=m2)
         tl.store(wt_ptr + offs_o[:, None] * KT + I * CP + offs_i[None, :], b, mask=m2)
 
 
@@ -391,19 +394,23 @@ def kan_bases_kernel(x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q: tl.c
 def kan_dx_bases_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, stride_xm, stride_dm, Q: tl.constexpr,
                         CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
                         HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr):
-    """dX (M, I) = sum_c B'_c(X) * dA[:, (i, c)] + act'(X) * dA[:, KT - I + i], from dA = dY @ W^T (M, KT)."""
+    """dX (M, I) = sum_c B'_c(X) * dA[:, (i, c)] + act'(X) * dA[:, KT - I + i], from dA = dY @ W^T (M, KT).
+
+    dA's loads come first, before X's bases are evaluated: 4-7% faster on the H200 at six ViT layer shapes, the
+    same results (bench/row_kernels.py; bench/RESULTS.md, twenty-ninth session)."""
     offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
     offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
     cols = tl.program_id(1) * BI * CP + tl.arange(0, BI * CP)
     mask_m = offs_m[:, None] < M
     mask_i = offs_i[None, :] < I
+    row = da_ptr + offs_m.to(tl.int64)[:, None] * stride_dam  # as large as A
+    da = tl.load(row + cols[None, :], mask=mask_m & (cols[None, :] < I * CP), other=0.0)
+    if HAS_BASE:
+        da_b = tl.load(row + I * CP + offs_i[None, :], mask=mask_m & mask_i, other=0.0)
     x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
     _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-    row = da_ptr + offs_m.to(tl.int64)[:, None] * stride_dam  # as large as A
-    da = tl.load(row + cols[None, :], mask=mask_m & (cols[None, :] < I * CP), other=0.0).to(tl.float32)
-    dx = tl.sum(tl.reshape(da, (BM, BI, CP)) * db, axis=2)
+    dx = tl.sum(tl.reshape(da.to(tl.float32), (BM, BI, CP)) * db, axis=2)
     if HAS_BASE:
-        da_b = tl.load(row + I * CP + offs_i[None, :], mask=mask_m & mask_i, other=0.0).to(tl.float32)
-        dx += da_b * _act_grad(x, ACT)
+        dx += da_b.to(tl.float32) * _act_grad(x, ACT)
     tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
              mask=mask_m & mask_i)
