@@ -144,7 +144,7 @@ def shape(m, n_in, n_out, rows_variants, out):
 
 def pack_and_product(m, n_in, n_out, out):
     """The pack kernel writing W and W^T (the fused path) or W^T alone (the GEMM path), and the GEMM path's forward
-    product A W against A (W^T)^T."""
+    product A W against A (W^T)^T; then the pack's tiles, each checked against the shipped launch's output."""
     sw, sc, bw = (torch.randn(n_out, n_in, 8, device="cuda"), torch.randn(n_out, n_in, device="cuda"),
                   torch.randn(n_out, n_in, device="cuda"))
     both = graph_ms(lambda: kan_op._pack(sw, sc, bw, torch.bfloat16))
@@ -155,6 +155,21 @@ def pack_and_product(m, n_in, n_out, out):
     out(f"## {m}x{n_in}->{n_out}: pack W and W^T {both:.4f} ms, W^T alone {alone:.4f} ms; A W "
         f"{graph_ms(lambda: torch.mm(a, w)):.4f} ms, A (W^T)^T {graph_ms(lambda: torch.mm(a, wt.t())):.4f} ms "
         f"(maxdiff {diff:.1e})")
+    for with_w in (True, False):  # the pack's tiles: outputs x (input, coefficient) rows per program, warps
+        shipped = kan_op._pack_geometry(n_out, n_in, 8, True, True, with_w)[2]
+        tiles = kan_op._PACK.arguments(shipped)
+        line = [f"pack tiles, {'W and W^T' if with_w else 'W^T alone'} (shipped {tiles['BO']} {tiles['BI'] * cp}):"]
+        for bo, rows, warps in [(bo, rows, warps) for bo in (8, 16, 32) for rows in (32, 64, 128, 256)
+                                for warps in (1, 4) if bo * rows <= 8192]:
+            launch = kan_op._PACK.rebind(shipped, grid=(triton.cdiv(n_out, bo), triton.cdiv(n_in, rows // cp)),
+                                         num_warps=warps, BO=bo, BI=rows // cp)
+            w2, wt2 = torch.zeros_like(w), torch.zeros_like(wt)
+            run = lambda: kan_op._PACK(launch, sw_ptr=sw, sc_ptr=sc, bw_ptr=bw, w_ptr=w2 if with_w else wt2,
+                                       wt_ptr=wt2)
+            run()
+            assert torch.equal(wt2, wt) and (not with_w or torch.equal(w2, w))
+            line.append(f"{bo} {rows} {warps}: {graph_ms(run):.4f}")
+        out(" | ".join(line))
 
 
 def main():
