@@ -241,11 +241,12 @@ def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, h
 @_shape_cache
 def _unpack_geometry(n_out: int, n_in: int, n_coef: int, cp: int, n_split: int, kt: int, has_scaler: bool,
                      has_base: bool):
-    """The bound launch of the unpack kernel. Tile sweep on the H200 (bench/RESULTS.md):
-    ViT-tiny's layers (~15k edges) want many small programs reading all (<= 32) partials in one load,
-    16 outputs x 16 (input, coefficient) rows; 192 -> 768 (147k edges) wants 32 x 32 tiles, 4 partials
-    per load."""
-    bo, rows, loads = (32, 32, 4) if n_out * n_in >= 65536 else (16, 16, 32)
+    """The bound launch of the unpack kernel. Tile sweeps on the H200 (bench/RESULTS.md): ViT-tiny's layers (~15k
+    edges) want many small programs, 16 outputs x 16 (input, coefficient) rows, reading one partial a load as CUDA
+    graphs (0.006 ms against 0.011 for all 32 in one load at 33280x192->80 and 33280x80->192; do_bench's host floor
+    had hidden the difference); 192 -> 768 (147k edges) wants 32 x 32 tiles, 4 partials per load."""
+    edges = n_out * n_in
+    bo, rows, loads = (32, 32, 4) if edges >= 65536 else (16, 16, 32) if edges > 16384 else (16, 16, 1)
     bi = max(1, (64 if _INTERPRET else rows) // cp)  # the interpreter pays per program: fewer, larger ones
     sb = min(1 << (n_split - 1).bit_length(), max(1, 8192 // (bo * bi * cp)), loads)
     return _UNPACK.bind((_cdiv(n_out, bo), _cdiv(n_in, bi)), I=n_in, O=n_out, C=n_coef, S=n_split,
