@@ -397,9 +397,10 @@ def test_pack_and_unpack_kernels_lay_out_weights_and_gradients(n_out, n_in, n_co
     dsw, dsc, db = kan_op._unpack(part, sw, sc, bw, cp)
     g = part.sum(0)
     gs = g[: n_in * cp].reshape(n_in, cp, n_out)[:, :n_coef].permute(2, 0, 1)  # (O, I, C)
-    torch.testing.assert_close(dsw, gs * sc[..., None])
-    torch.testing.assert_close(dsc, (gs * sw).sum(-1))
-    torch.testing.assert_close(db, g[n_in * cp:].t())
+    close = dict(rtol=1e-5, atol=1e-4)  # fp32 sums of up to 40 partials, in the kernel's order (one a load) or torch's
+    torch.testing.assert_close(dsw, gs * sc[..., None], **close)
+    torch.testing.assert_close(dsc, (gs * sw).sum(-1), **close)
+    torch.testing.assert_close(db, g[n_in * cp:].t(), **close)
 
 
 class PaddedAllocations:
