@@ -9,7 +9,7 @@ from triton.compiler import ASTSource
 from vkan.ops import triton_kan as tk
 
 TARGET = GPUTarget("cuda", 90, 32)
-PACK_TILES = dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=8)  # and HAS_W, both ways
+PACK_TILES = dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=8, BI=16)  # kan_op._PACK_TILE; and HAS_W, both ways
 UNPACK_TILES = dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=2, SB=32)
 MATMUL_ARGS = {
     "kan_fwd_kernel": dict(x_ptr="*fp32", grid_ptr="*fp32", w_ptr="*W", y_ptr="*W", M="i32", I="i32", O="i32",

@@ -510,6 +510,7 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-layers", action="store_true", help="skip the layer benchmark")
     parser.add_argument("--skip-models", action="store_true", help="skip the model benchmark")
     parser.add_argument("--no-compile", action="store_true", help="model benchmark in eager mode only")
+    parser.add_argument("--no-eager", action="store_true", help="model benchmark in the --compile-modes only")
     parser.add_argument("--no-reference", action="store_true", help="model benchmark without the reference-path row")
     parser.add_argument("--compile-modes", default="default",
                         help="comma list of torch.compile modes to time besides eager (default, reduce-overhead, ...)")
@@ -564,7 +565,10 @@ def main(argv=None) -> None:
     model_cols = ["model", "img", "batch", "compiled", "params", "img_per_s", "peak_gib", "base",
                   "throughput_vs_base", "ratio_min", "ratio_max", "mem_vs_base"]
     if not args.skip_models:
-        modes = [False] + ([] if args.no_compile else [True if m == "default" else m for m in args.compile_modes.split(",")])
+        if args.no_compile and args.no_eager:
+            raise SystemExit("--no-compile and --no-eager together leave no model rows: drop one of them")
+        modes = (([] if args.no_eager else [False]) +
+                 ([] if args.no_compile else [True if m == "default" else m for m in args.compile_modes.split(",")]))
         out["models"] = []
         for config in [MODEL_CONFIGS[k] for k in args.models.split(",")]:
             for mode in modes:  # rows printed and saved as each block ends: a stopped run keeps the ones it finished

@@ -75,10 +75,11 @@ def _shape_cache(fn):
     return geometry
 
 
-def _edge_tiles(n_out: int, n_in: int, cp: int) -> Tuple[int, int]:
-    """(outputs, inputs) per program of the pack kernel. Measured on the H200 (bench/RESULTS.md):
-    32 x 256/CP tiles are faster on ViT-tiny's layers (~15k edges), 16 x 64/CP on 192 -> 768 (147k edges)."""
-    return (16, max(1, 64 // cp)) if n_out * n_in >= 65536 else (32, max(1, 256 // cp))
+# (outputs, (input, coefficient) rows) per program of the pack kernel: 8 x 128 was within 0.0002 ms of the best of 24
+# tiles at six ViT layer shapes (15k-233k edges) as CUDA graphs on the H200, 2-3x faster than the earlier 32 x 256 and
+# 1.1-1.4x than 16 x 64, which do_bench's host floor had ranked (bench/row_kernels.py --pack; bench/RESULTS.md,
+# twenty-ninth session)
+_PACK_TILE = (8, 128)
 
 
 def _kt(n_in: int, cp: int, has_base: bool) -> int:
@@ -91,7 +92,7 @@ def _pack_geometry(n_out: int, n_in: int, n_coef: int, has_scaler: bool, has_bas
     """(CP, KT, bound launch) of the pack kernel."""
     cp = padded_coefs(n_coef)
     kt = _kt(n_in, cp, has_base)
-    bo, bi = _edge_tiles(n_out, n_in, cp)
+    bo, bi = _PACK_TILE[0], max(1, _PACK_TILE[1] // cp)
     launch = _PACK.bind((_cdiv(n_out, bo), _cdiv(n_in, bi)), I=n_in, O=n_out, C=n_coef, KT=kt, CP=cp,
                         HAS_SCALER=has_scaler, HAS_BASE=has_base, HAS_W=with_w, BO=bo, BI=bi)
     return cp, kt, launch
