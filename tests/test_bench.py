@@ -249,6 +249,18 @@ def test_a_stopped_model_benchmark_keeps_the_blocks_it_finished_in_its_json(tmp_
     assert [mode for _, mode in blocks] == [False, True] and saved["gpu"] == "test GPU"
 
 
+def test_no_eager_times_only_the_compile_modes_and_refuses_to_time_nothing(monkeypatch):
+    monkeypatch.setattr(bench.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(bench.torch.cuda, "get_device_name", lambda: "test GPU")
+    monkeypatch.setattr(bench, "warm_up_gpu", lambda: None)
+    modes = []
+    monkeypatch.setattr(bench, "bench_models", lambda compile_modes, configs, **kwargs: modes.extend(compile_modes) or [])
+    bench.main(["--skip-layers", "--models", "tiny32", "--no-eager", "--compile-modes", "default,reduce-overhead"])
+    assert modes == [True, "reduce-overhead"]
+    with pytest.raises(SystemExit, match="drop one of them"):
+        bench.main(["--skip-layers", "--no-eager", "--no-compile"])
+
+
 def test_epoch_times_splits_a_runs_clock_into_first_epochs_steady_epochs_and_the_last_ones_extra(tmp_path,
                                                                                                  bench_script):
     epoch_times = bench_script("epoch_times")

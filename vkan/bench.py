@@ -544,6 +544,8 @@ def main(argv=None) -> None:
     efficient_kan = import_efficient_kan(args.efficient_kan) if args.efficient_kan else None  # fail before timing
     for text in args.variants:
         parse_variant(text)
+    if args.no_compile and args.no_eager and not args.skip_models:
+        raise SystemExit("--no-compile and --no-eager together leave no model rows to time: drop one of them")
     if not torch.cuda.is_available():
         raise SystemExit("vkan.bench needs a CUDA GPU (or --cpu for the CPU training-step comparison)")
     out = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__}
@@ -565,8 +567,6 @@ def main(argv=None) -> None:
     model_cols = ["model", "img", "batch", "compiled", "params", "img_per_s", "peak_gib", "base",
                   "throughput_vs_base", "ratio_min", "ratio_max", "mem_vs_base"]
     if not args.skip_models:
-        if args.no_compile and args.no_eager:
-            raise SystemExit("--no-compile and --no-eager together leave no model rows: drop one of them")
         modes = (([] if args.no_eager else [False]) +
                  ([] if args.no_compile else [True if m == "default" else m for m in args.compile_modes.split(",")]))
         out["models"] = []
