@@ -396,7 +396,7 @@ def kan_dx_bases_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, strid
                         HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr):
     """dX (M, I) = sum_c B'_c(X) * dA[:, (i, c)] + act'(X) * dA[:, KT - I + i], from dA = dY @ W^T (M, KT).
 
-    dA's loads come first, before X's bases are evaluated: 4-7% faster on the H200 at six ViT layer shapes, the
+    dA's loads come first, before X's bases are evaluated: 5-7% faster on the H200 at six ViT layer shapes, the
     same results (bench/row_kernels.py; bench/RESULTS.md, twenty-ninth session)."""
     offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
     offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
