@@ -58,7 +58,7 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     gf = 2 * m * n_in * (layer.n_coef + 1) * n_out / 1e9  # spline + base multiply-adds
     print(f"## {m}x{n_in}->{n_out}: shipped launchers (TFLOP/s counts spline + base matmuls)")
     part = kan_op._launch_dw(gy, x, grid, kt, cp, 3, True, 1, True)
-    print(f"pack: {bench(lambda: kan_op._pack(sw, sc, bw, torch.bfloat16)):.3f} ms")
+    print(f"pack (W and W^T): {bench(lambda: kan_op._pack(sw, sc, bw, torch.bfloat16)):.3f} ms")
     print(f"unpack (split {part.shape[0]}): {bench(lambda: kan_op._unpack(part, sw, sc, bw, cp)):.3f} ms")
     for uniform in (True, False):
         for name, fn in [("fwd", lambda: kan_op._launch_fwd(x, grid, w, cp, 3, uniform, 1, True)),
@@ -75,7 +75,8 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     bases = kan_op._launch_bases(x, grid, kt, cp, 3, True, 1, True, torch.bfloat16)
     da = gy @ wt
     for name, fn in [("bases A", lambda: kan_op._launch_bases(x, grid, kt, cp, 3, True, 1, True, torch.bfloat16)),
-                     ("Y = A W", lambda: bases @ w), ("dA = dY W^T", lambda: gy @ wt),
+                     ("pack (W^T alone)", lambda: kan_op._pack(sw, sc, bw, torch.bfloat16, with_w=False)),
+                     ("Y = A (W^T)^T", lambda: bases @ wt.t()), ("dA = dY W^T", lambda: gy @ wt),
                      ("dX from dA", lambda: kan_op._launch_dx_bases(da, x, grid, cp, 3, True, 1, True)),
                      ("dW = A^T dY in fp32", lambda: kan_op._mm_fp32(bases.t(), gy)),
                      ("unpack (1 partial)", lambda: kan_op._unpack(part[:1], sw, sc, bw, cp))]:

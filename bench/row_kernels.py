@@ -9,6 +9,7 @@ with ``--pack``, the pack kernel with and without W and the forward product on W
 compared with the shipped kernels' (maxdiff).
 """
 import argparse
+from types import SimpleNamespace
 
 import torch
 import triton
@@ -45,7 +46,8 @@ def bases_rows_kernel(x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q: tl.
 def dx_bases_rows_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, stride_xm, stride_dm, Q: tl.constexpr,
                          CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
                          HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr):
-    """dX as ``kan_dx_bases_kernel`` computes it, one program per BM rows walking all inputs, BI at a time."""
+    """dX as ``kan_dx_bases_kernel`` computes it, one program per BM rows walking all inputs, BI at a time (dA loaded
+    after the bases, the shipped kernel's earlier order)."""
     offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
     mask_m = offs_m[:, None] < M
     row = da_ptr + offs_m.to(tl.int64)[:, None] * stride_dam
@@ -71,49 +73,60 @@ def graph_ms(fn, calls=20):
     return ms / calls
 
 
-def shape(m, n_in, n_out, rows_variants, out):
-    cp, kt = 8, n_in * 9
-    grid = torch.linspace(-2.2, 2.2, 12, device="cuda").repeat(n_in, 1)  # KANLinear's default grid (5 + 2*3 knots)
-    x = torch.randn(m, n_in, device="cuda")
-    gy = torch.randn(m, n_out, device="cuda", dtype=torch.bfloat16)
-    wt = (0.05 * torch.randn(n_out, kt, device="cuda")).to(torch.bfloat16)
-    da = gy @ wt
-    a_ref = kan_op._launch_bases(x, grid, kt, cp, 3, True, 1, True, torch.bfloat16)
-    dx_ref = kan_op._launch_dx_bases(da, x, grid, cp, 3, True, 1, True)
-    a, dx = torch.empty_like(a_ref), torch.empty_like(dx_ref)
-    gb_a = (a.numel() * 2 + x.numel() * 4) / 1e9
-    gb_dx = gb_a + x.numel() * 4 / 1e9
-    meta = dict(Q=12, CP=cp, K=3, UNIFORM=True, ACT=1, HAS_BASE=True)
-    out(f"## {m}x{n_in}->{n_out}: A {a.numel() * 2 / 1e6:.0f} MB; ms, TB/s (A or dA and X, dX written)")
-    fill = graph_ms(lambda: a.fill_(1.0))
-    copy_src = torch.empty_like(a)
-    copy = graph_ms(lambda: a.copy_(copy_src))
-    out(f"roofline: fill A {fill:.4f} ms {a.numel() * 2 / 1e9 / fill:.2f} TB/s; copy A {copy:.4f} ms "
-        f"{a.numel() * 4 / 1e9 / copy:.2f} TB/s")
-    ms = graph_ms(lambda: kan_op._launch_bases(x, grid, kt, cp, 3, True, 1, True, torch.bfloat16))
-    out(f"bases shipped: {ms:.4f} ms {gb_a / ms:.2f} TB/s")
-    variants = []  # (name, kernel, grid, tiles, warps, tensors, reference)
-    if rows_variants:
-        for bm, cols, warps in [(8, 256, 4), (16, 512, 4), (32, 128, 4)]:
-            variants.append((f"bases rows {bm} {cols} {warps}", bases_rows_kernel, (triton.cdiv(m, bm),),
-                             dict(BM=bm, BI=cols // cp, BIB=min(cols, 256)), warps,
-                             (x, grid, a, m, n_in, n_in, kt), a, a_ref, gb_a))
-    ms = graph_ms(lambda: kan_op._launch_dx_bases(da, x, grid, cp, 3, True, 1, True))
-    out(f"dX shipped: {ms:.4f} ms {gb_dx / ms:.2f} TB/s")
-    if rows_variants:
-        for bm, cols, warps in [(8, 256, 4), (16, 256, 4)]:
-            variants.append((f"dX rows {bm} {cols} {warps}", dx_bases_rows_kernel, (triton.cdiv(m, bm),),
-                             dict(BM=bm, BI=cols // cp), warps, (da, x, grid, dx, m, n_in, kt, n_in, n_in), dx,
-                             dx_ref, gb_dx))
-    shipped = kan_op._dx_bases_geometry(m, n_in, kt, 12, cp, 3, True, 1, True)
-    for bm, cols in [(32, 128), (32, 256)]:  # the shipped kernel's two tiles
-        launch = kan_op._DX_BASES.rebind(shipped, grid=(triton.cdiv(m, bm), triton.cdiv(n_in, cols // cp)), BM=bm,
-                                         BI=cols // cp)
-        ms = graph_ms(lambda: kan_op._DX_BASES(launch, da_ptr=da, x_ptr=x, grid_ptr=grid, dx_ptr=dx))
-        out(f"dX {bm} {cols} 4: {ms:.4f} ms {gb_dx / ms:.2f} TB/s")
+def layer(m, n_in, n_out):
+    """One layer's tensors (bf16 A and dA, fp32 X on KANLinear's default uniform grid) and the shipped kernels' A and
+    dX as references."""
+    t = SimpleNamespace(m=m, n_in=n_in, cp=8, kt=n_in * 9)
+    t.grid = torch.linspace(-2.2, 2.2, 12, device="cuda").repeat(n_in, 1)  # 5 intervals + 2 x 3 knots a row
+    t.x = torch.randn(m, n_in, device="cuda")
+    t.gy = torch.randn(m, n_out, device="cuda", dtype=torch.bfloat16)
+    t.wt = (0.05 * torch.randn(n_out, t.kt, device="cuda")).to(torch.bfloat16)
+    t.da = t.gy @ t.wt
+    t.a_ref = kan_op._launch_bases(t.x, t.grid, t.kt, t.cp, 3, True, 1, True, torch.bfloat16)
+    t.dx_ref = kan_op._launch_dx_bases(t.da, t.x, t.grid, t.cp, 3, True, 1, True)
+    t.a, t.dx = torch.empty_like(t.a_ref), torch.empty_like(t.dx_ref)
+    t.gb_a = (t.a.numel() * 2 + t.x.numel() * 4) / 1e9  # A written (or dA read) and X read
+    t.gb_dx = t.gb_a + t.x.numel() * 4 / 1e9  # ... and dX written
+    t.meta = dict(Q=12, CP=t.cp, K=3, UNIFORM=True, ACT=1, HAS_BASE=True)
+    return t
+
+
+def rooflines_and_shipped(t, out):
+    """A fill and a copy of A's bytes, the shipped bases kernel, and the shipped dX kernel at both of its tiles."""
+    fill = graph_ms(lambda: t.a.fill_(1.0))
+    copy_src = torch.empty_like(t.a)
+    copy = graph_ms(lambda: t.a.copy_(copy_src))
+    out(f"roofline: fill A {fill:.4f} ms {t.a.numel() * 2 / 1e9 / fill:.2f} TB/s; copy A {copy:.4f} ms "
+        f"{t.a.numel() * 4 / 1e9 / copy:.2f} TB/s")
+    ms = graph_ms(lambda: kan_op._launch_bases(t.x, t.grid, t.kt, t.cp, 3, True, 1, True, torch.bfloat16))
+    out(f"bases shipped: {ms:.4f} ms {t.gb_a / ms:.2f} TB/s")
+    ms = graph_ms(lambda: kan_op._launch_dx_bases(t.da, t.x, t.grid, t.cp, 3, True, 1, True))
+    out(f"dX shipped: {ms:.4f} ms {t.gb_dx / ms:.2f} TB/s")
+    shipped = kan_op._dx_bases_geometry(t.m, t.n_in, t.kt, 12, t.cp, 3, True, 1, True)
+    for bm, cols in [(32, 128), (32, 256)]:
+        launch = kan_op._DX_BASES.rebind(shipped, grid=(triton.cdiv(t.m, bm), triton.cdiv(t.n_in, cols // t.cp)),
+                                         BM=bm, BI=cols // t.cp)
+        run = lambda: kan_op._DX_BASES(launch, da_ptr=t.da, x_ptr=t.x, grid_ptr=t.grid, dx_ptr=t.dx)
+        run()
+        equal = torch.equal(t.dx, t.dx_ref)
+        ms = graph_ms(run)
+        out(f"dX {bm} {cols} 4: {ms:.4f} ms {t.gb_dx / ms:.2f} TB/s equal={equal}")
+
+
+def row_walking(t, out):
+    """The row-walking variants, one program per BM rows (rows x (input, coefficient) columns x warps)."""
+    variants = []  # (name, kernel, grid, tiles, warps, arguments, result, reference, bytes moved)
+    for bm, cols, warps in [(8, 256, 4), (16, 512, 4), (32, 128, 4)]:
+        variants.append((f"bases rows {bm} {cols} {warps}", bases_rows_kernel, (triton.cdiv(t.m, bm),),
+                         dict(BM=bm, BI=cols // t.cp, BIB=min(cols, 256)), warps,
+                         (t.x, t.grid, t.a, t.m, t.n_in, t.n_in, t.kt), t.a, t.a_ref, t.gb_a))
+    for bm, cols, warps in [(8, 256, 4), (16, 256, 4)]:
+        variants.append((f"dX rows {bm} {cols} {warps}", dx_bases_rows_kernel, (triton.cdiv(t.m, bm),),
+                         dict(BM=bm, BI=cols // t.cp), warps, (t.da, t.x, t.grid, t.dx, t.m, t.n_in, t.kt, t.n_in,
+                                                               t.n_in), t.dx, t.dx_ref, t.gb_dx))
     for name, kernel, launch_grid, tiles, warps, args, result, reference, gb in variants:
         try:
-            fn = lambda: kernel[launch_grid](*args, num_warps=warps, num_stages=1, **tiles, **meta)
+            fn = lambda: kernel[launch_grid](*args, num_warps=warps, num_stages=1, **tiles, **t.meta)
             result.zero_()
             fn()
             diff = (result.float() - reference.float()).abs().max().item()
@@ -121,25 +134,37 @@ def shape(m, n_in, n_out, rows_variants, out):
             out(f"{name}: {ms:.4f} ms {gb / ms:.2f} TB/s maxdiff={diff:.1e}")
         except Exception as e:  # out of registers / shared memory
             out(f"{name}: failed {type(e).__name__} {str(e)[:100]}")
-    # the GEMM path's input grad, dA = dY W^T then dX, whole or over row chunks whose dA (one reused buffer) may stay
-    # in L2 between the product writing it and the row kernel reading it
-    ms = graph_ms(lambda: kan_op._launch_dx_bases(gy @ wt, x, grid, cp, 3, True, 1, True))
+
+
+def chunked_input_grad(t, out):
+    """The GEMM path's input grad, dA = dY W^T then dX, whole or over row chunks whose dA (one reused buffer) may stay
+    in L2 between the product writing it and the row kernel reading it."""
+    ms = graph_ms(lambda: kan_op._launch_dx_bases(t.gy @ t.wt, t.x, t.grid, t.cp, 3, True, 1, True))
     out(f"dY W^T + dX, whole: {ms:.4f} ms")
     for rows in (2048, 4096, 8192):
-        buf = torch.empty(rows, kt, device="cuda", dtype=torch.bfloat16)
-        launches = {n: kan_op._dx_bases_geometry(n, n_in, kt, 12, cp, 3, True, 1, True)
-                    for n in {rows, m % rows or rows}}
+        buf = torch.empty(rows, t.kt, device="cuda", dtype=torch.bfloat16)
+        launches = {n: kan_op._dx_bases_geometry(n, t.n_in, t.kt, 12, t.cp, 3, True, 1, True)
+                    for n in {rows, t.m % rows or rows}}
 
         def chunked():
-            for r0 in range(0, m, rows):
-                n = min(rows, m - r0)
-                torch.mm(gy[r0:r0 + n], wt, out=buf[:n])
-                kan_op._DX_BASES(launches[n], da_ptr=buf[:n], x_ptr=x[r0:r0 + n], grid_ptr=grid,
-                                 dx_ptr=dx[r0:r0 + n])
+            for r0 in range(0, t.m, rows):
+                n = min(rows, t.m - r0)
+                torch.mm(t.gy[r0:r0 + n], t.wt, out=buf[:n])
+                kan_op._DX_BASES(launches[n], da_ptr=buf[:n], x_ptr=t.x[r0:r0 + n], grid_ptr=t.grid,
+                                 dx_ptr=t.dx[r0:r0 + n])
         chunked()
-        diff = (dx - dx_ref).abs().max().item()
+        diff = (t.dx - t.dx_ref).abs().max().item()
         ms = graph_ms(chunked)
-        out(f"dY W^T + dX, {rows}-row chunks ({rows * kt * 2 / 1e6:.0f} MB of dA): {ms:.4f} ms maxdiff={diff:.1e}")
+        out(f"dY W^T + dX, {rows}-row chunks ({rows * t.kt * 2 / 1e6:.0f} MB of dA): {ms:.4f} ms maxdiff={diff:.1e}")
+
+
+def shape(m, n_in, n_out, rows_variants, out):
+    t = layer(m, n_in, n_out)
+    out(f"## {m}x{n_in}->{n_out}: A {t.a.numel() * 2 / 1e6:.0f} MB; ms, TB/s (A or dA and X, dX written)")
+    rooflines_and_shipped(t, out)
+    if rows_variants:
+        row_walking(t, out)
+    chunked_input_grad(t, out)
 
 
 def pack_and_product(m, n_in, n_out, out):
@@ -177,8 +202,11 @@ def main():
     parser.add_argument("--shapes", default="25216x384x160,25216x160x384,33280x192x80,33280x80x192,12608x768x304,"
                                             "12608x304x768", help="M x inputs x outputs, comma-separated")
     parser.add_argument("--rows-variants", action="store_true", help="also the row-walking kernels")
-    parser.add_argument("--pack", action="store_true", help="only the pack kernel and the forward product")
+    parser.add_argument("--pack", action="store_true",
+                        help="only the pack kernel and the forward product (not with --rows-variants)")
     args = parser.parse_args()
+    if args.pack and args.rows_variants:
+        parser.error("--pack times the pack kernel only: give --rows-variants in another run")
     for s in args.shapes.split(","):
         if args.pack:
             pack_and_product(*map(int, s.split("x")), lambda line: print(line, flush=True))

@@ -254,7 +254,8 @@ def test_no_eager_times_only_the_compile_modes_and_refuses_to_time_nothing(monke
     monkeypatch.setattr(bench.torch.cuda, "get_device_name", lambda: "test GPU")
     monkeypatch.setattr(bench, "warm_up_gpu", lambda: None)
     modes = []
-    monkeypatch.setattr(bench, "bench_models", lambda compile_modes, configs, **kwargs: modes.extend(compile_modes) or [])
+    monkeypatch.setattr(bench, "bench_models",
+                        lambda compile_modes, configs, **kwargs: modes.extend(compile_modes) or [])
     bench.main(["--skip-layers", "--models", "tiny32", "--no-eager", "--compile-modes", "default,reduce-overhead"])
     assert modes == [True, "reduce-overhead"]
     with pytest.raises(SystemExit, match="drop one of them"):

@@ -393,7 +393,7 @@ def test_pack_and_unpack_kernels_lay_out_weights_and_gradients(n_out, n_in, n_co
     assert torch.equal(w, expected) and torch.equal(wt, expected.t())
     no_w, wt_alone, _ = kan_op._pack(sw, sc, bw, torch.float32, with_w=False)  # the GEMM path's pack
     assert no_w is None and torch.equal(wt_alone, wt)
-    part = torch.randn(n_split, n_in * cp + n_in, n_out, device=DEVICE)  # split partials of dW (> 32: two loads)
+    part = torch.randn(n_split, n_in * cp + n_in, n_out, device=DEVICE)  # split partials of dW (40: several loads)
     dsw, dsc, db = kan_op._unpack(part, sw, sc, bw, cp)
     g = part.sum(0)
     gs = g[: n_in * cp].reshape(n_in, cp, n_out)[:, :n_coef].permute(2, 0, 1)  # (O, I, C)

@@ -4,7 +4,7 @@ two paths (``PATHS``, ``gemm_path``), the GEMM path in two variants.
 Fused path, five launches: forward = pack weights + one fused matmul kernel; backward = input-grad kernel +
 weight-grad kernel + one kernel that reduces the weight-grad partials into the three parameter gradients. GEMM path:
 the bases written to memory by one kernel, the three products as torch.mm (cuBLAS), the input grad finished by one
-more kernel, and the same pack and unpack. Eager mode calls the
+more kernel, the same pack (W^T alone) and unpack. Eager mode calls the
 launchers (``vkan.ops.launch``, arguments bound by name once per shape) through a plain ``autograd.Function``
 (no custom-op dispatch: the per-call host cost is what limits small layers); under ``torch.compile`` the same
 launchers form a
@@ -76,9 +76,9 @@ def _shape_cache(fn):
 
 
 # (outputs, (input, coefficient) rows) per program of the pack kernel: 8 x 128 was within 0.0002 ms of the best of 24
-# tiles at six ViT layer shapes (15k-233k edges) as CUDA graphs on the H200, 2-3x faster than the earlier 32 x 256 and
-# 1.1-1.4x than 16 x 64, which do_bench's host floor had ranked (bench/row_kernels.py --pack; bench/RESULTS.md,
-# twenty-ninth session)
+# tiles at six ViT layer shapes (15k-233k edges) as CUDA graphs on the H200, 2.3-3.5x faster than the earlier 32 x 256
+# (ViT-tiny's and ViT-S/16's layers) and 1.07-1.4x than 16 x 64 (ViT-B/16's), which do_bench's host floor had ranked
+# (bench/row_kernels.py --pack; bench/RESULTS.md, twenty-ninth session)
 _PACK_TILE = (8, 128)
 
 
@@ -99,8 +99,8 @@ def _pack_geometry(n_out: int, n_in: int, n_coef: int, has_scaler: bool, has_bas
 
 
 def _pack(spline_weight, spline_scaler, base_weight, dtype, with_w: bool = True):
-    """(W (KT, O) or None without ``with_w``, W^T (O, KT), CP): kernel-layout weights in ``dtype``; KT = I*CP (+ I with a
-    base branch). The GEMM path needs only W^T (its forward product takes W^T's transpose)."""
+    """(W (KT, O) or None without ``with_w``, W^T (O, KT), CP): kernel-layout weights in ``dtype``; KT = I*CP (+ I
+    with a base branch). The GEMM path needs only W^T (its forward product takes W^T's transpose)."""
     n_out, n_in, n_coef = spline_weight.shape
     cp, kt, launch = _pack_geometry(n_out, n_in, n_coef, spline_scaler is not None, base_weight is not None, with_w)
     wt = torch.empty((n_out, kt), device=spline_weight.device, dtype=dtype)
@@ -245,9 +245,16 @@ def _unpack_geometry(n_out: int, n_in: int, n_coef: int, cp: int, n_split: int, 
     """The bound launch of the unpack kernel. Tile sweeps on the H200 (bench/RESULTS.md): ViT-tiny's layers (~15k
     edges) want many small programs, 16 outputs x 16 (input, coefficient) rows, reading one partial a load as CUDA
     graphs (0.006 ms against 0.011 for all 32 in one load at 33280x192->80 and 33280x80->192; do_bench's host floor
-    had hidden the difference); 192 -> 768 (147k edges) wants 32 x 32 tiles, 4 partials per load."""
+    had hidden the difference); 192 -> 768 (147k edges) wants 32 x 32 tiles, 4 partials per load (do_bench). Layers
+    in between (ViT-S/16's 61k edges on the fused path) keep the small tiles reading all partials in one load, the
+    earlier do_bench choice, not measured as CUDA graphs."""
     edges = n_out * n_in
-    bo, rows, loads = (32, 32, 4) if edges >= 65536 else (16, 16, 32) if edges > 16384 else (16, 16, 1)
+    if edges >= 65536:
+        bo, rows, loads = 32, 32, 4
+    elif edges > 16384:
+        bo, rows, loads = 16, 16, 32
+    else:
+        bo, rows, loads = 16, 16, 1
     bi = max(1, (64 if _INTERPRET else rows) // cp)  # the interpreter pays per program: fewer, larger ones
     sb = min(1 << (n_split - 1).bit_length(), max(1, 8192 // (bo * bi * cp)), loads)
     return _UNPACK.bind((_cdiv(n_out, bo), _cdiv(n_in, bi)), I=n_in, O=n_out, C=n_coef, S=n_split,
@@ -305,7 +312,7 @@ def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
 # (rows, (input, coefficient) columns) per program of the GEMM path's two kernels, 4 warps. H200, bf16 A, fp32 X
 # (bench/kernel_breakdown.py sweep 5; bench/RESULTS.md, twenty-fifth session): bases 64 x 256 wrote A at 3.1 TB/s
 # where 64 x 128 reached 2.9 (the best, 32 x 512, 3.2, wastes more columns at 80 and 160 inputs); dX from dA
-# 32 x 128 read it at 3.0 TB/s against 64 x 128's 2.85, and 32 x 256 where it divides the inputs (``_dx_bases_geometry``)
+# 32 x 128 read it at 3.0 TB/s against 64 x 128's 2.85; 32 x 256 where it divides the inputs (``_dx_bases_geometry``)
 _BASES_TILE, _DX_BASES_TILE, _DX_BASES_WIDE_TILE = (64, 256), (32, 128), (32, 256)
 
 
@@ -328,7 +335,8 @@ def _dx_bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base):
     """The bound launch of the GEMM path's input-grad kernel, dX (M, I) from dA (M, KT): 256 columns where they divide
     the inputs evenly (1-3% faster at 160..768 inputs), else 128 (80 and 304 inputs: 0.023 against 0.026 ms and 0.032
     against 0.033 at 33280x80 and 12608x304; bench/RESULTS.md, twenty-ninth session)."""
-    bm, bi = _row_tiles(cp, _DX_BASES_WIDE_TILE if n_in % (_DX_BASES_WIDE_TILE[1] // cp) == 0 else _DX_BASES_TILE)
+    wide = _row_tiles(cp, _DX_BASES_WIDE_TILE)
+    bm, bi = wide if n_in % wide[1] == 0 else _row_tiles(cp, _DX_BASES_TILE)
     return _DX_BASES.bind((_cdiv(m, bm), _cdiv(n_in, bi)), 4, 1, M=m, I=n_in, stride_dam=kt, stride_xm=n_in,
                           stride_dm=n_in, Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BM=bm, BI=bi)
 
@@ -372,7 +380,8 @@ def keeps_bases(n_out: int, dtype: torch.dtype, path: str) -> bool:
 
 
 def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act, dtype, path="auto"):
-    """(Y, W (None on the GEMM path), W^T, padded coefficients, A where ``path`` keeps it for the backward, else None)."""
+    """(Y, W (None on the GEMM path), W^T, padded coefficients, A where ``path`` keeps it for the backward, else
+    None)."""
     gemm = gemm_path(spline_weight.shape[0], dtype, path)
     w, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype, with_w=not gemm)
     has_base = base_weight is not None
