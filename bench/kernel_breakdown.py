@@ -22,7 +22,7 @@ import torch
 import triton
 
 from vkan import KANLinear
-from vkan.bench import graph_time_ms, triton_time_ms
+from vkan.bench import graph_calls_ms, triton_time_ms
 from vkan.ops import kan_op
 
 
@@ -31,12 +31,7 @@ GRAPH_CALLS = 0  # --graph: calls of ``fn`` captured in one CUDA graph and repla
 
 def bench(fn):
     """ms per call of ``fn``: do_bench's, or with ``GRAPH_CALLS`` a replay of that many calls over their number."""
-    if not GRAPH_CALLS:
-        return triton_time_ms(fn, rep_ms=100)
-    ms, err = graph_time_ms(lambda: [fn() for _ in range(GRAPH_CALLS)], rep_ms=100)
-    if err:
-        raise RuntimeError(err)
-    return ms / GRAPH_CALLS
+    return graph_calls_ms(fn, GRAPH_CALLS) if GRAPH_CALLS else triton_time_ms(fn, rep_ms=100)
 
 
 def timed(name, fn):

@@ -1,106 +1,49 @@
-"""The GEMM path's two row kernels (bases A, and dX from dA) against variants that walk each row block's inputs in a
-loop (every program writes or reads whole rows of A, contiguous in memory), with the bandwidth a plain fill and copy
-of A's bytes reach on the same GPU, as CUDA graphs (kernels only).
+"""The GEMM path's own kernels as CUDA graphs (kernels only): the two row kernels (bases A, and dX from dA, at both
+of dX's tiles) against the bandwidth a plain fill and copy of A's bytes reach on the same GPU, and the input grad
+(dA = dY W^T, then dX) whole or over row chunks of dA; with ``--pack``, the pack kernel with and without W, its tiles,
+and the forward product on W or W^T. Variants' outputs are compared with the shipped kernels'.
 
-    PYTHONPATH=. python bench/row_kernels.py [--shapes 25216x384x160,...] [--rows-variants | --pack]
+    PYTHONPATH=. python bench/row_kernels.py [--shapes 25216x384x160,...] [--pack]
 
-Also: the dX kernel at both of its tiles; the GEMM path's input grad (dA = dY W^T, then dX) over row chunks of dA;
-with ``--pack``, the pack kernel with and without W and the forward product on W or W^T. Variants' outputs are
-compared with the shipped kernels' (maxdiff).
+(Row-walking variants of the two row kernels, slower at every shape, were measured with this script at 2939180 and
+edc15be: bench/RESULTS.md, twenty-ninth session.)
 """
 import argparse
 from types import SimpleNamespace
 
 import torch
 import triton
-import triton.language as tl
 
-from vkan.bench import graph_time_ms
-from vkan.ops import kan_op, triton_kan as tk
-
-
-@triton.jit
-def bases_rows_kernel(x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q: tl.constexpr, CP: tl.constexpr,
-                      K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr, HAS_BASE: tl.constexpr,
-                      BM: tl.constexpr, BI: tl.constexpr, BIB: tl.constexpr):
-    """A as ``kan_bases_kernel`` writes it, one program per BM rows walking all inputs, BI at a time."""
-    offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
-    mask_m = offs_m[:, None] < M
-    row = a_ptr + offs_m.to(tl.int64)[:, None] * stride_am
-    for i0 in range(0, I, BI):
-        offs_i = i0 + tl.arange(0, BI)
-        cols = i0 * CP + tl.arange(0, BI * CP)
-        x = tk._tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
-        b, _ = tk._bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-        tl.store(row + cols[None, :], tl.reshape(b, (BM, BI * CP)).to(a_ptr.dtype.element_ty),
-                 mask=mask_m & (cols[None, :] < I * CP))
-    if HAS_BASE:
-        for j0 in range(0, I, BIB):
-            offs_j = j0 + tl.arange(0, BIB)
-            xb = tk._tile(x_ptr, offs_m, offs_j, stride_xm, M, I).to(tl.float32)
-            tl.store(row + I * CP + offs_j[None, :], tk._act(xb, ACT).to(a_ptr.dtype.element_ty),
-                     mask=mask_m & (offs_j[None, :] < I))
-
-
-@triton.jit
-def dx_bases_rows_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, stride_xm, stride_dm, Q: tl.constexpr,
-                         CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
-                         HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr):
-    """dX as ``kan_dx_bases_kernel`` computes it, one program per BM rows walking all inputs, BI at a time (dA loaded
-    after the bases, the shipped kernel's earlier order)."""
-    offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
-    mask_m = offs_m[:, None] < M
-    row = da_ptr + offs_m.to(tl.int64)[:, None] * stride_dam
-    for i0 in range(0, I, BI):
-        offs_i = i0 + tl.arange(0, BI)
-        cols = i0 * CP + tl.arange(0, BI * CP)
-        mask_i = offs_i[None, :] < I
-        x = tk._tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
-        _, db = tk._bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-        da = tl.load(row + cols[None, :], mask=mask_m & (cols[None, :] < I * CP), other=0.0).to(tl.float32)
-        dx = tl.sum(tl.reshape(da, (BM, BI, CP)) * db, axis=2)
-        if HAS_BASE:
-            da_b = tl.load(row + I * CP + offs_i[None, :], mask=mask_m & mask_i, other=0.0).to(tl.float32)
-            dx += da_b * tk._act_grad(x, ACT)
-        tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
-                 mask=mask_m & mask_i)
-
-
-def graph_ms(fn, calls=20):
-    ms, err = graph_time_ms(lambda: [fn() for _ in range(calls)], rep_ms=100)
-    if err:
-        raise RuntimeError(err)
-    return ms / calls
+from vkan.bench import graph_calls_ms
+from vkan.ops import kan_op
 
 
 def layer(m, n_in, n_out):
-    """One layer's tensors (bf16 A and dA, fp32 X on KANLinear's default uniform grid) and the shipped kernels' A and
-    dX as references."""
+    """One layer's tensors (bf16 A and dA, fp32 X on KANLinear's default uniform grid) and the shipped kernel's dX as
+    the reference."""
     t = SimpleNamespace(m=m, n_in=n_in, cp=8, kt=n_in * 9)
     t.grid = torch.linspace(-2.2, 2.2, 12, device="cuda").repeat(n_in, 1)  # 5 intervals + 2 x 3 knots a row
     t.x = torch.randn(m, n_in, device="cuda")
     t.gy = torch.randn(m, n_out, device="cuda", dtype=torch.bfloat16)
     t.wt = (0.05 * torch.randn(n_out, t.kt, device="cuda")).to(torch.bfloat16)
     t.da = t.gy @ t.wt
-    t.a_ref = kan_op._launch_bases(t.x, t.grid, t.kt, t.cp, 3, True, 1, True, torch.bfloat16)
     t.dx_ref = kan_op._launch_dx_bases(t.da, t.x, t.grid, t.cp, 3, True, 1, True)
-    t.a, t.dx = torch.empty_like(t.a_ref), torch.empty_like(t.dx_ref)
+    t.a, t.dx = torch.empty_like(t.da), torch.empty_like(t.dx_ref)
     t.gb_a = (t.a.numel() * 2 + t.x.numel() * 4) / 1e9  # A written (or dA read) and X read
     t.gb_dx = t.gb_a + t.x.numel() * 4 / 1e9  # ... and dX written
-    t.meta = dict(Q=12, CP=t.cp, K=3, UNIFORM=True, ACT=1, HAS_BASE=True)
     return t
 
 
 def rooflines_and_shipped(t, out):
     """A fill and a copy of A's bytes, the shipped bases kernel, and the shipped dX kernel at both of its tiles."""
-    fill = graph_ms(lambda: t.a.fill_(1.0))
+    fill = graph_calls_ms(lambda: t.a.fill_(1.0))
     copy_src = torch.empty_like(t.a)
-    copy = graph_ms(lambda: t.a.copy_(copy_src))
+    copy = graph_calls_ms(lambda: t.a.copy_(copy_src))
     out(f"roofline: fill A {fill:.4f} ms {t.a.numel() * 2 / 1e9 / fill:.2f} TB/s; copy A {copy:.4f} ms "
         f"{t.a.numel() * 4 / 1e9 / copy:.2f} TB/s")
-    ms = graph_ms(lambda: kan_op._launch_bases(t.x, t.grid, t.kt, t.cp, 3, True, 1, True, torch.bfloat16))
+    ms = graph_calls_ms(lambda: kan_op._launch_bases(t.x, t.grid, t.kt, t.cp, 3, True, 1, True, torch.bfloat16))
     out(f"bases shipped: {ms:.4f} ms {t.gb_a / ms:.2f} TB/s")
-    ms = graph_ms(lambda: kan_op._launch_dx_bases(t.da, t.x, t.grid, t.cp, 3, True, 1, True))
+    ms = graph_calls_ms(lambda: kan_op._launch_dx_bases(t.da, t.x, t.grid, t.cp, 3, True, 1, True))
     out(f"dX shipped: {ms:.4f} ms {t.gb_dx / ms:.2f} TB/s")
     shipped = kan_op._dx_bases_geometry(t.m, t.n_in, t.kt, 12, t.cp, 3, True, 1, True)
     for bm, cols in [(32, 128), (32, 256)]:
@@ -109,37 +52,14 @@ def rooflines_and_shipped(t, out):
         run = lambda: kan_op._DX_BASES(launch, da_ptr=t.da, x_ptr=t.x, grid_ptr=t.grid, dx_ptr=t.dx)
         run()
         equal = torch.equal(t.dx, t.dx_ref)
-        ms = graph_ms(run)
+        ms = graph_calls_ms(run)
         out(f"dX {bm} {cols} 4: {ms:.4f} ms {t.gb_dx / ms:.2f} TB/s equal={equal}")
-
-
-def row_walking(t, out):
-    """The row-walking variants, one program per BM rows (rows x (input, coefficient) columns x warps)."""
-    variants = []  # (name, kernel, grid, tiles, warps, arguments, result, reference, bytes moved)
-    for bm, cols, warps in [(8, 256, 4), (16, 512, 4), (32, 128, 4)]:
-        variants.append((f"bases rows {bm} {cols} {warps}", bases_rows_kernel, (triton.cdiv(t.m, bm),),
-                         dict(BM=bm, BI=cols // t.cp, BIB=min(cols, 256)), warps,
-                         (t.x, t.grid, t.a, t.m, t.n_in, t.n_in, t.kt), t.a, t.a_ref, t.gb_a))
-    for bm, cols, warps in [(8, 256, 4), (16, 256, 4)]:
-        variants.append((f"dX rows {bm} {cols} {warps}", dx_bases_rows_kernel, (triton.cdiv(t.m, bm),),
-                         dict(BM=bm, BI=cols // t.cp), warps, (t.da, t.x, t.grid, t.dx, t.m, t.n_in, t.kt, t.n_in,
-                                                               t.n_in), t.dx, t.dx_ref, t.gb_dx))
-    for name, kernel, launch_grid, tiles, warps, args, result, reference, gb in variants:
-        try:
-            fn = lambda: kernel[launch_grid](*args, num_warps=warps, num_stages=1, **tiles, **t.meta)
-            result.zero_()
-            fn()
-            diff = (result.float() - reference.float()).abs().max().item()
-            ms = graph_ms(fn)
-            out(f"{name}: {ms:.4f} ms {gb / ms:.2f} TB/s maxdiff={diff:.1e}")
-        except Exception as e:  # out of registers / shared memory
-            out(f"{name}: failed {type(e).__name__} {str(e)[:100]}")
 
 
 def chunked_input_grad(t, out):
     """The GEMM path's input grad, dA = dY W^T then dX, whole or over row chunks whose dA (one reused buffer) may stay
     in L2 between the product writing it and the row kernel reading it."""
-    ms = graph_ms(lambda: kan_op._launch_dx_bases(t.gy @ t.wt, t.x, t.grid, t.cp, 3, True, 1, True))
+    ms = graph_calls_ms(lambda: kan_op._launch_dx_bases(t.gy @ t.wt, t.x, t.grid, t.cp, 3, True, 1, True))
     out(f"dY W^T + dX, whole: {ms:.4f} ms")
     for rows in (2048, 4096, 8192):
         buf = torch.empty(rows, t.kt, device="cuda", dtype=torch.bfloat16)
@@ -154,16 +74,14 @@ def chunked_input_grad(t, out):
                                  dx_ptr=t.dx[r0:r0 + n])
         chunked()
         diff = (t.dx - t.dx_ref).abs().max().item()
-        ms = graph_ms(chunked)
+        ms = graph_calls_ms(chunked)
         out(f"dY W^T + dX, {rows}-row chunks ({rows * t.kt * 2 / 1e6:.0f} MB of dA): {ms:.4f} ms maxdiff={diff:.1e}")
 
 
-def shape(m, n_in, n_out, rows_variants, out):
+def shape(m, n_in, n_out, out):
     t = layer(m, n_in, n_out)
     out(f"## {m}x{n_in}->{n_out}: A {t.a.numel() * 2 / 1e6:.0f} MB; ms, TB/s (A or dA and X, dX written)")
     rooflines_and_shipped(t, out)
-    if rows_variants:
-        row_walking(t, out)
     chunked_input_grad(t, out)
 
 
@@ -172,14 +90,14 @@ def pack_and_product(m, n_in, n_out, out):
     product A W against A (W^T)^T; then the pack's tiles, each checked against the shipped launch's output."""
     sw, sc, bw = (torch.randn(n_out, n_in, 8, device="cuda"), torch.randn(n_out, n_in, device="cuda"),
                   torch.randn(n_out, n_in, device="cuda"))
-    both = graph_ms(lambda: kan_op._pack(sw, sc, bw, torch.bfloat16))
-    alone = graph_ms(lambda: kan_op._pack(sw, sc, bw, torch.bfloat16, with_w=False))
+    both = graph_calls_ms(lambda: kan_op._pack(sw, sc, bw, torch.bfloat16))
+    alone = graph_calls_ms(lambda: kan_op._pack(sw, sc, bw, torch.bfloat16, with_w=False))
     w, wt, cp = kan_op._pack(sw, sc, bw, torch.bfloat16)
     a = torch.randn(m, wt.shape[1], device="cuda", dtype=torch.bfloat16)
     diff = (torch.mm(a, w).float() - torch.mm(a, wt.t()).float()).abs().max().item()
-    out(f"## {m}x{n_in}->{n_out}: pack W and W^T {both:.4f} ms, W^T alone {alone:.4f} ms; A W "
-        f"{graph_ms(lambda: torch.mm(a, w)):.4f} ms, A (W^T)^T {graph_ms(lambda: torch.mm(a, wt.t())):.4f} ms "
-        f"(maxdiff {diff:.1e})")
+    on_w, on_wt = graph_calls_ms(lambda: torch.mm(a, w)), graph_calls_ms(lambda: torch.mm(a, wt.t()))
+    out(f"## {m}x{n_in}->{n_out}: pack W and W^T {both:.4f} ms, W^T alone {alone:.4f} ms; A W {on_w:.4f} ms, "
+        f"A (W^T)^T {on_wt:.4f} ms (maxdiff {diff:.1e})")
     for with_w in (True, False):  # the pack's tiles: outputs x (input, coefficient) rows per program, warps
         shipped = kan_op._pack_geometry(n_out, n_in, 8, True, True, with_w)[2]
         tiles = kan_op._PACK.arguments(shipped)
@@ -193,7 +111,7 @@ def pack_and_product(m, n_in, n_out, out):
                                        wt_ptr=wt2)
             run()
             assert torch.equal(wt2, wt) and (not with_w or torch.equal(w2, w))
-            line.append(f"{bo} {rows} {warps}: {graph_ms(run):.4f}")
+            line.append(f"{bo} {rows} {warps}: {graph_calls_ms(run):.4f}")
         out(" | ".join(line))
 
 
@@ -201,17 +119,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="25216x384x160,25216x160x384,33280x192x80,33280x80x192,12608x768x304,"
                                             "12608x304x768", help="M x inputs x outputs, comma-separated")
-    parser.add_argument("--rows-variants", action="store_true", help="also the row-walking kernels")
-    parser.add_argument("--pack", action="store_true",
-                        help="only the pack kernel and the forward product (not with --rows-variants)")
+    parser.add_argument("--pack", action="store_true", help="only the pack kernel and the forward product")
     args = parser.parse_args()
-    if args.pack and args.rows_variants:
-        parser.error("--pack times the pack kernel only: give --rows-variants in another run")
     for s in args.shapes.split(","):
         if args.pack:
             pack_and_product(*map(int, s.split("x")), lambda line: print(line, flush=True))
         else:
-            shape(*map(int, s.split("x")), args.rows_variants, lambda line: print(line, flush=True))
+            shape(*map(int, s.split("x")), lambda line: print(line, flush=True))
 
 
 if __name__ == "__main__":

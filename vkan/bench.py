@@ -87,6 +87,15 @@ def graph_time_ms(step: Callable[[], None], rep_ms: int = 200) -> Tuple[Optional
         torch.cuda.synchronize()
 
 
+def graph_calls_ms(fn: Callable[[], None], calls: int = 20, rep_ms: int = 100) -> float:
+    """ms per call of ``fn``, ``calls`` calls captured as one CUDA graph and replayed (kernels only, no host floor);
+    raises where the capture fails."""
+    ms, err = graph_time_ms(lambda: [fn() for _ in range(calls)], rep_ms=rep_ms)
+    if err:
+        raise RuntimeError(err)
+    return ms / calls
+
+
 def bench_layers(shapes=LAYER_SHAPES, rounds: int = 5) -> List[dict]:
     """Forward + backward of one layer per implementation (vkan's two kernel paths, its reference path,
     ``nn.Linear``, inkan where installed), bf16 autocast, fp32 parameters.
