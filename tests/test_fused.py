@@ -463,7 +463,7 @@ def test_kernels_read_and_write_only_inside_their_buffers_at_the_gpus_tile_sizes
     from vkan.ops import kan_op
 
     geometries = [kan_op._pack_geometry, kan_op._fwd_geometry, kan_op._dx_geometry, kan_op._dw_geometry,
-                  kan_op._unpack_geometry, kan_op._bases_geometry, kan_op._dx_bases_geometry]
+                  kan_op._unpack_geometry, kan_op._bases_geometry, kan_op._dx_bases_geometry, kan_op._bwd_geometry]
     allocations = PaddedAllocations()
     monkeypatch.setattr(kan_op, "_INTERPRET", False)  # the launch geometries read it: the GPU's tile sizes
     monkeypatch.setattr(kan_op, "DX_BASE_DOT", base_dot)
