@@ -389,8 +389,8 @@ def kan_bwd_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, part_ptr, M, I, O, s
         offs_m = m0 + tl.arange(0, BM)
         x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
         gy = _tile(gy_ptr, offs_m, offs_o, stride_gm, M, O).to(wt_ptr.dtype.element_ty)  # rows past M are 0
-        b, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
         da = tl.dot(gy, wt, input_precision=PRECISION)  # (BM, BI*CP) of dY @ W^T
+        b, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
         dx = tl.sum(tl.reshape(da, (BM, BI, CP)) * db, axis=2)  # (BM, BI)
         bt = tl.trans(tl.reshape(b, (BM, BI * CP))).to(gy.dtype)  # (BI*CP, BM)
         acc = tl.dot(bt, gy, acc, input_precision=PRECISION)
