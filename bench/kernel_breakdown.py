@@ -6,8 +6,7 @@ optionally a few tile configurations, to show where the time goes and which tile
 SWEEP 0 times the shipped kernels (both paths: fused, and the GEMM path's bases kernel, cuBLAS products and input-grad
 step) only; 1 (the default) then sweeps the tiles of the unpack, forward, input grad and
 weight grad; 2 the unpack's only; 3 the unpack's and the weight grad's, 4 the unpack's and the forward's (3 and 4
-over wider output tiles than 1); 5 the GEMM path's two row kernels' (bases A, and dX from dA); 6 the one-pass
-backward's (``kan_bwd_kernel``, layers of up to 128 outputs).
+over wider output tiles than 1); 5 the GEMM path's two row kernels' (bases A, and dX from dA).
 
 Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
 name (``Launcher.rebind``), so they run exactly what a layer runs, with other tiles.
@@ -65,9 +64,6 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
                          ("dw", lambda: kan_op._launch_dw(gy, x, grid, kt, cp, 3, uniform, 1, True))]:
             ms = bench(fn)
             print(f"uniform={uniform} {name}: {ms:.3f} ms, {gf / ms:.0f} TFLOP/s")
-        if kan_op.one_pass_backward(n_out, cp, torch.bfloat16):
-            ms = bench(lambda: kan_op._launch_bwd(gy, x, grid, wt, cp, 3, uniform, 1, True))
-            print(f"uniform={uniform} one-pass backward (dx and dw partials): {ms:.3f} ms, {2 * gf / ms:.0f} TFLOP/s")
     a = torch.randn(m, n_in * (layer.n_coef + 1), device="cuda", dtype=torch.bfloat16)
     b = torch.randn(n_in * (layer.n_coef + 1), n_out, device="cuda", dtype=torch.bfloat16)
     print(f"cuBLAS on materialised bases: {bench(lambda: a @ b):.3f} ms")
@@ -87,8 +83,6 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
         return
     if sweep == 5:
         return sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da)
-    if sweep == 6:
-        return sweep_bwd(m, n_in, n_out, kt, q, cp, x, gy, grid, wt, sw, sc, bw)
     n_split = part.shape[0]
     print(f"## unpack tiles (split {n_split}): BO rows-per-program partials-per-load -> ms")
     dsw, dsc, db = torch.empty_like(sw), torch.empty_like(sc), torch.empty_like(bw)
@@ -162,40 +156,6 @@ def sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da):
                 print(f"{name} {bm} {cols} {warps} {label}: {ms:.4f} ms, {gb / ms:.2f} TB/s")
             except Exception as e:  # out of registers / shared memory
                 print(f"{name} {bm} {cols} {warps}: failed {type(e).__name__}")
-
-
-def sweep_bwd(m, n_in, n_out, kt, q, cp, x, gy, grid, wt, sw, sc, bw):
-    """Times the one-pass backward (uniform) over rows x warps x stages x splits, each with the unpack of its
-    partials; first as shipped, against the input-grad and weight-grad kernels with their unpack."""
-    shipped, _ = kan_op._bwd_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
-    dx = torch.empty_like(x)
-
-    def two_kernels():
-        kan_op._launch_dx(gy, x, grid, wt, cp, 3, True, 1, True)
-        kan_op._unpack(kan_op._launch_dw(gy, x, grid, kt, cp, 3, True, 1, True), sw, sc, bw, cp)
-
-    timed("input grad + weight grad + unpack (shipped before)", two_kernels)
-    tiles = kan_op._BWD.arguments(shipped)
-    print("## one-pass backward tiles (uniform): BM warps stages split -> ms, alone and with its unpack")
-    configs = [(tiles["BM"], shipped.num_warps, shipped.num_stages, tiles["SPLIT"], "shipped")]
-    configs += [(bm, 8, stages, split, "") for bm, stages, split in
-                itertools.product((32, 64), (1, 2, 3), (11, 16, 22, 32))]
-    for bm, warps, stages, split, label in configs:
-        part = torch.empty((split, kt, n_out), device="cuda")
-        launch = kan_op._BWD.rebind(shipped, grid=(shipped.grid[0], split), num_warps=warps, num_stages=stages, BM=bm,
-                                    SPLIT=split)
-
-        def run():
-            kan_op._BWD(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, wt_ptr=wt, dx_ptr=dx, part_ptr=part)
-
-        def run_unpack():
-            run()
-            kan_op._unpack(part, sw, sc, bw, cp)
-
-        try:
-            print(f"bwd {bm} {warps} {stages} {split} {label}: {bench(run):.4f} ms, {bench(run_unpack):.4f} ms")
-        except Exception as e:  # out of registers / shared memory
-            print(f"bwd {bm} {warps} {stages} {split}: failed {type(e).__name__}")
 
 
 def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits):

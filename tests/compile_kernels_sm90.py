@@ -18,9 +18,6 @@ MATMUL_ARGS = {
                           O="i32", NSB="i32", stride_gm="i32", stride_xm="i32", stride_wo="i32", stride_dm="i32"),
     "kan_dw_kernel": dict(gy_ptr="*W", x_ptr="*fp32", grid_ptr="*fp32", part_ptr="*fp32", M="i32", I="i32", O="i32",
                           NSB="i32", stride_gm="i32", stride_xm="i32", stride_pk="i32", stride_ps="i32"),
-    "kan_bwd_kernel": dict(gy_ptr="*W", x_ptr="*fp32", grid_ptr="*fp32", wt_ptr="*W", dx_ptr="*fp32", part_ptr="*fp32",
-                           M="i32", I="i32", O="i32", stride_gm="i32", stride_xm="i32", stride_wo="i32",
-                           stride_dm="i32", stride_pk="i32", stride_ps="i32"),
 }
 
 
@@ -50,9 +47,6 @@ def main():
             # the weight grad also with its narrow layers' tiles (64 and 128 columns, 4 warps; e.g. 192 -> 80)
             "kan_dw_kernel": [(dict(BM=64, BN=256, BI=16, BIB=64, SPLIT=10), 8),
                               *((dict(BM=64, BN=bn, BI=16, BIB=64, SPLIT=32), 4) for bn in (64, 128))] if full else [],
-            # the one-pass backward of 16-bit layers up to 128 outputs (192 -> 80), and spline-only
-            "kan_bwd_kernel": [(dict(HAS_BASE=hb, BM=64, BO=128, BI=16, SPLIT=22), 8) for hb in (True, False)]
-                              if full else [],
         }
         for name, consts_list in variants.items():
             sig = {a: t.replace("W", dtype) for a, t in MATMUL_ARGS[name].items()}

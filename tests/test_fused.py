@@ -196,41 +196,6 @@ def test_input_grad_base_term_variant_follows_block_alignment():
     assert separate(154, 384) and separate(77, 192)
 
 
-@pytest.mark.parametrize("n_in,n_out,m,has_base,uniform", [(32, 20, 70, True, True), (40, 33, 50, True, False),
-                                                             (19, 16, 37, False, True)],
-                         ids=["base-closed-form", "base-cox-de-boor-partial-blocks", "spline-only"])
-def test_one_pass_backward_gives_the_input_grad_and_weight_grad_kernels_results(n_in, n_out, m, has_base, uniform):
-    """``kan_bwd_kernel`` computes dX and the weight-grad partials in one pass: their sums match the two kernels' (fp16
-    stands in for bf16's 16-bit tiles on the CPU), rows and inputs past full tiles included."""
-    from vkan.ops import kan_op
-
-    layer = make_layer(n_in, n_out, 5, 3)
-    sw, sc = layer.spline_weight.detach().half(), layer.spline_scaler.detach().half()
-    bw = layer.base_weight.detach().half() if has_base else None
-    _, wt, cp = kan_op._pack(sw, sc, bw, torch.float16)
-    torch.manual_seed(1)
-    x = torch.randn(m, n_in, device=DEVICE) * 1.5
-    gy = torch.randn(m, n_out, device=DEVICE).half()
-    assert kan_op.one_pass_backward(n_out, cp, torch.float16)
-    dx, part = kan_op._launch_bwd(gy, x, layer.grid, wt, cp, 3, uniform, 1, has_base)
-    ref_dx = kan_op._launch_dx(gy, x, layer.grid, wt, cp, 3, uniform, 1, has_base)
-    ref_part = kan_op._launch_dw(gy, x, layer.grid, wt.shape[1], cp, 3, uniform, 1, has_base)
-    assert dx.dtype == x.dtype and part.shape[1:] == ref_part.shape[1:]
-    assert rel(dx, ref_dx) < 1e-5
-    assert rel(part.sum(0), ref_part.sum(0)) < 1e-5
-
-
-def test_one_pass_backward_takes_narrow_16_bit_layers_only():
-    """One kernel for the backward where a program holds every output's (16 inputs x 8 coefficients) block: up to 128
-    outputs at the default grid, 64 with 16 padded coefficients; fp32 and wider layers keep the two kernels."""
-    from vkan.ops import kan_op
-
-    assert kan_op.one_pass_backward(80, 8, torch.bfloat16) and kan_op.one_pass_backward(128, 8, torch.float16)
-    assert kan_op.one_pass_backward(64, 16, torch.bfloat16)
-    assert not kan_op.one_pass_backward(129, 8, torch.bfloat16) and not kan_op.one_pass_backward(80, 16, torch.bfloat16)
-    assert not kan_op.one_pass_backward(80, 8, torch.float32)
-
-
 def test_spline_only_call_matches_reference_spline_part():
     layer = make_layer(13, 9, 5, 3)
     x = torch.randn(30, 13, device=DEVICE, requires_grad=True)
@@ -498,7 +463,7 @@ def test_kernels_read_and_write_only_inside_their_buffers_at_the_gpus_tile_sizes
     from vkan.ops import kan_op
 
     geometries = [kan_op._pack_geometry, kan_op._fwd_geometry, kan_op._dx_geometry, kan_op._dw_geometry,
-                  kan_op._unpack_geometry, kan_op._bases_geometry, kan_op._dx_bases_geometry, kan_op._bwd_geometry]
+                  kan_op._unpack_geometry, kan_op._bases_geometry, kan_op._dx_bases_geometry]
     allocations = PaddedAllocations()
     monkeypatch.setattr(kan_op, "_INTERPRET", False)  # the launch geometries read it: the GPU's tile sizes
     monkeypatch.setattr(kan_op, "DX_BASE_DOT", base_dot)

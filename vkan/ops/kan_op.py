@@ -56,7 +56,6 @@ _UNPACK = Launcher(tk.kan_unpack_kernel, ("part_ptr", "sw_ptr", "sc_ptr", "dsw_p
 _FWD = Launcher(tk.kan_fwd_kernel, ("x_ptr", "grid_ptr", "w_ptr", "y_ptr"))
 _DX = Launcher(tk.kan_dx_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "wt_ptr", "dx_ptr"))
 _DW = Launcher(tk.kan_dw_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "part_ptr"))
-_BWD = Launcher(tk.kan_bwd_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "wt_ptr", "dx_ptr", "part_ptr"))
 _BASES = Launcher(tk.kan_bases_kernel, ("x_ptr", "grid_ptr", "a_ptr"))
 _DX_BASES = Launcher(tk.kan_dx_bases_kernel, ("da_ptr", "x_ptr", "grid_ptr", "dx_ptr"))
 
@@ -240,55 +239,6 @@ def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, h
     return part
 
 
-# The fused path's backward in one pass (``kan_bwd_kernel``: dX and dW's partials from one evaluation of the bases)
-# where a program can hold all of a layer's outputs: its W^T columns and dW block, (BO, 16 inputs x CP) each, stay
-# in registers up to 128 x 128 (ViT-tiny's fc1, 80 outputs x 16 inputs x 8 coefficients). 16-bit layers only.
-_BWD_BLOCK = 128 * 128
-
-
-def _bwd_tiles(n_out: int, cp: int) -> Tuple[int, int]:
-    """(outputs padded to a power of two >= 16, inputs) per program of the one-pass backward."""
-    return max(16, 1 << (n_out - 1).bit_length()), max(16, 128 // cp)
-
-
-def one_pass_backward(n_out: int, cp: int, dtype: torch.dtype) -> bool:
-    """Whether the fused path's backward of a layer with ``n_out`` outputs and ``cp`` padded coefficients runs as
-    one kernel (``kan_bwd_kernel``) rather than the input-grad and weight-grad kernels."""
-    bo, bi = _bwd_tiles(n_out, cp)
-    return dtype != torch.float32 and bo * bi * cp <= _BWD_BLOCK
-
-
-# rows per program's step and its warps, and the programs to aim for (the split count follows)
-_BWD_ROWS, _BWD_WARPS, _BWD_PROGRAMS = 64, 8, 264
-
-
-@_shape_cache
-def _bwd_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, precision):
-    """(bound launch, number of partials) of the one-pass backward."""
-    bo, bi = _bwd_tiles(n_out, cp)
-    bm, warps = (16, 4) if _INTERPRET else (_BWD_ROWS, _BWD_WARPS)
-    nsb = _cdiv(n_in, bi)
-    # each split keeps >= 4 row blocks; at most 32 partials to reduce
-    split = 2 if _INTERPRET else max(1, min(_cdiv(_BWD_PROGRAMS, nsb), _cdiv(m, 4 * bm), 32))
-    launch = _BWD.bind((nsb, split), warps, _stages(dtype), M=m, I=n_in, O=n_out, stride_gm=n_out, stride_xm=n_in,
-                       stride_wo=kt, stride_dm=n_in, stride_pk=n_out, stride_ps=kt * n_out, Q=q, CP=cp, K=k,
-                       UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BM=bm, BO=bo, BI=bi, SPLIT=split,
-                       PRECISION=precision)
-    return launch, split
-
-
-def _launch_bwd(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool):
-    """(dX in x's dtype, fp32 partial weight gradients (SPLIT, KT, O)) in one launch (``one_pass_backward``)."""
-    m, n_in = x.shape
-    n_out, kt = wt.shape
-    launch, split = _bwd_geometry(m, n_in, n_out, kt, grid.shape[1], cp, k, uniform, act, has_base, wt.dtype,
-                                  _precision(wt.dtype))
-    dx = torch.empty_like(x)
-    part = torch.empty((split, kt, n_out), device=x.device, dtype=torch.float32)
-    _BWD(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, wt_ptr=wt, dx_ptr=dx, part_ptr=part)
-    return dx, part
-
-
 @_shape_cache
 def _unpack_geometry(n_out: int, n_in: int, n_coef: int, cp: int, n_split: int, kt: int, has_scaler: bool,
                      has_base: bool):
@@ -456,8 +406,6 @@ def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k,
             if a is None:
                 a = _launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, wt.dtype)
             part = _mm_fp32(a.t(), gy)[None]  # one "partial"
-    elif need_x and need_w and one_pass_backward(wt.shape[0], cp, wt.dtype):
-        dx, part = _launch_bwd(gy, x, grid, wt, cp, k, uniform, act, has_base)
     else:
         dx = _launch_dx(gy, x, grid, wt, cp, k, uniform, act, has_base) if need_x else None
         if need_w:

@@ -365,48 +365,6 @@ def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, st
                  mask=(offs_b[:, None] < I) & mask_n)
 
 
-@triton.jit
-def kan_bwd_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, part_ptr, M, I, O, stride_gm, stride_xm, stride_wo,
-                   stride_dm, stride_pk, stride_ps, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr,
-                   UNIFORM: tl.constexpr, ACT: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr,
-                   BO: tl.constexpr, BI: tl.constexpr, SPLIT: tl.constexpr, PRECISION: tl.constexpr):
-    """The whole backward of a layer with at most BO outputs in one pass: dX as ``kan_dx_kernel`` and the partials of
-    dW as ``kan_dw_kernel``, from one evaluation of each tile's bases and one read of X and dY.
-
-    Program (input block, split s) owns BI inputs over the rows of split s: it holds its inputs' columns of W^T and
-    their (BI*CP + BI, BO) block of dW in registers, writes its rows of dX once (no atomics: deterministic) and its
-    block of partial s."""
-    pid_i = tl.program_id(0)
-    pid_s = tl.program_id(1)
-    offs_i = pid_i * BI + tl.arange(0, BI)
-    offs_o = tl.arange(0, BO)
-    cols = pid_i * BI * CP + tl.arange(0, BI * CP)
-    wt = _tile(wt_ptr, offs_o, cols, stride_wo, O, I * CP)  # (BO, BI*CP): the same for every row block
-    wb = _tile(wt_ptr + I * CP, offs_o, offs_i, stride_wo, O, I)  # base columns (unused without HAS_BASE)
-    acc = tl.zeros((BI * CP, BO), dtype=tl.float32)
-    acc_b = tl.zeros((BI, BO), dtype=tl.float32)
-    for m0 in range(pid_s * BM, M, SPLIT * BM):
-        offs_m = m0 + tl.arange(0, BM)
-        x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
-        gy = _tile(gy_ptr, offs_m, offs_o, stride_gm, M, O).to(wt_ptr.dtype.element_ty)  # rows past M are 0
-        da = tl.dot(gy, wt, input_precision=PRECISION)  # (BM, BI*CP) of dY @ W^T
-        b, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-        dx = tl.sum(tl.reshape(da, (BM, BI, CP)) * db, axis=2)  # (BM, BI)
-        bt = tl.trans(tl.reshape(b, (BM, BI * CP))).to(gy.dtype)  # (BI*CP, BM)
-        acc = tl.dot(bt, gy, acc, input_precision=PRECISION)
-        if HAS_BASE:
-            dx += tl.dot(gy, wb, input_precision=PRECISION) * _act_grad(x, ACT)
-            acc_b = tl.dot(tl.trans(_act(x, ACT).to(gy.dtype)), gy, acc_b, input_precision=PRECISION)
-        tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
-                 mask=(offs_m[:, None] < M) & (offs_i[None, :] < I))
-    part = part_ptr + pid_s * stride_ps
-    mask_o = offs_o[None, :] < O
-    tl.store(part + cols[:, None] * stride_pk + offs_o[None, :], acc, mask=(cols[:, None] < I * CP) & mask_o)
-    if HAS_BASE:
-        tl.store(part + (I * CP + offs_i)[:, None] * stride_pk + offs_o[None, :], acc_b,
-                 mask=(offs_i[:, None] < I) & mask_o)
-
-
 # The GEMM path (``vkan.ops.kan_op``): on wide layers cuBLAS runs the three products of a layer faster than the fused
 # kernels' Triton matmul loops, so there the bases are written to memory once and the products are torch.mm calls.
 # These two kernels are that path's only own work: the operand A = [B(X), act(X)] and the input grad's last step.
