@@ -6,7 +6,8 @@ optionally a few tile configurations, to show where the time goes and which tile
 SWEEP 0 times the shipped kernels (both paths: fused, and the GEMM path's bases kernel, cuBLAS products and input-grad
 step) only; 1 (the default) then sweeps the tiles of the unpack, forward, input grad and
 weight grad; 2 the unpack's only; 3 the unpack's and the weight grad's, 4 the unpack's and the forward's (3 and 4
-over wider output tiles than 1); 5 the GEMM path's two row kernels' (bases A, and dX from dA).
+over wider output tiles than 1); 5 the GEMM path's two row kernels' (bases A, and dX from dA); 7 the input grad's,
+over shorter programs than 1 (fewer rows, narrower output steps, 2 warps, 1 or 3 stages).
 
 Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
 name (``Launcher.rebind``), so they run exactly what a layer runs, with other tiles.
@@ -49,7 +50,6 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     kt, grid, q = w.shape[0], layer.grid, layer.grid.shape[1]
     gy = torch.randn(m, n_out, device="cuda", dtype=torch.bfloat16)
     y = torch.empty(m, n_out, device="cuda", dtype=torch.bfloat16)
-    dx = torch.empty_like(x)
     gf = 2 * m * n_in * (layer.n_coef + 1) * n_out / 1e9  # spline + base multiply-adds
     print(f"## {m}x{n_in}->{n_out}: shipped launchers (TFLOP/s counts spline + base matmuls)")
     part = kan_op._launch_dw(gy, x, grid, kt, cp, 3, True, 1, True)
@@ -83,6 +83,9 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
         return
     if sweep == 5:
         return sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da)
+    if sweep == 7:  # input grad only, short programs: fewer rows, narrower output steps, 2 warps, 1-3 stages
+        return sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt,
+                        itertools.product((32, 64), (16, 32), (128,), (2, 4), (1, 3)))
     n_split = part.shape[0]
     print(f"## unpack tiles (split {n_split}): BO rows-per-program partials-per-load -> ms")
     dsw, dsc, db = torch.empty_like(sw), torch.empty_like(sc), torch.empty_like(bw)
@@ -104,15 +107,25 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     if sweep == 4:  # forward only, wider output tiles
         return sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, wider)
     sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns)
-    dxl, _ = kan_op._dx_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, True, torch.bfloat16, "tf32")
-    print("## input-grad tiles (uniform, base-dot): BM BO BK warps -> ms")
-    for bm, bo, bk, warps in itertools.product((64, 128), (32, 64), (128, 256), (4, 8)):
-        nsb = triton.cdiv(n_in, bk // cp)
-        launch = kan_op._DX.rebind(dxl, grid=(triton.cdiv(m, bm) * nsb,), num_warps=warps, BM=bm, BO=bo,
-                                   BI=bk // cp, NSB=nsb)
-        timed(f"dx {bm} {bo} {bk} {warps}", lambda: kan_op._DX(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, wt_ptr=wt,
-                                                                dx_ptr=dx))
+    sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt, itertools.product((64, 128), (32, 64), (128, 256), (4, 8), (3,)))
     sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, (64, 128), (8, 32))
+
+
+def sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt, configs):
+    """Times the input-grad kernel (uniform, base-dot) as shipped, then over ``configs``: (rows, output step,
+    (input, coefficient) columns, warps, stages)."""
+    dxl, _ = kan_op._dx_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, True, torch.bfloat16, "tf32")
+    dx = torch.empty_like(x)
+    shipped = kan_op._DX.arguments(dxl)
+    print("## input-grad tiles (uniform, base-dot): BM BO BK warps stages -> ms")
+    timed(f"dx shipped {shipped['BM']} {shipped['BO']} {shipped['BI'] * cp} {dxl.num_warps} {dxl.num_stages}",
+          lambda: kan_op._DX(dxl, gy_ptr=gy, x_ptr=x, grid_ptr=grid, wt_ptr=wt, dx_ptr=dx))
+    for bm, bo, bk, warps, stages in configs:
+        nsb = triton.cdiv(n_in, bk // cp)
+        launch = kan_op._DX.rebind(dxl, grid=(triton.cdiv(m, bm) * nsb,), num_warps=warps, num_stages=stages, BM=bm,
+                                   BO=bo, BI=bk // cp, NSB=nsb)
+        timed(f"dx {bm} {bo} {bk} {warps} {stages}", lambda: kan_op._DX(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid,
+                                                                         wt_ptr=wt, dx_ptr=dx))
 
 
 def sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns):
