@@ -7,7 +7,8 @@ SWEEP 0 times the shipped kernels (both paths: fused, and the GEMM path's bases 
 step) only; 1 (the default) then sweeps the tiles of the unpack, forward, input grad and
 weight grad; 2 the unpack's only; 3 the unpack's and the weight grad's, 4 the unpack's and the forward's (3 and 4
 over wider output tiles than 1); 5 the GEMM path's two row kernels' (bases A, and dX from dA); 7 the input grad's,
-over shorter programs than 1 (fewer rows, narrower output steps, 2 warps, 1 or 3 stages).
+over shorter programs than 1 (32 or 64 rows, output steps of 16 or 32, 128 columns, 2 or 4 warps, 1 or 3 stages).
+(6 was a one-pass backward's, a kernel measured slower and removed: bench/RESULTS.md, thirtieth session.)
 
 Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
 name (``Launcher.rebind``), so they run exactly what a layer runs, with other tiles.
@@ -27,6 +28,7 @@ from vkan.bench import graph_calls_ms, triton_time_ms
 from vkan.ops import kan_op
 
 
+SWEEPS = (0, 1, 2, 3, 4, 5, 7)
 GRAPH_CALLS = 0  # --graph: calls of ``fn`` captured in one CUDA graph and replayed
 
 
@@ -107,7 +109,8 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     if sweep == 4:  # forward only, wider output tiles
         return sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, wider)
     sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns)
-    sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt, itertools.product((64, 128), (32, 64), (128, 256), (4, 8), (3,)))
+    sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt,
+             itertools.product((64, 128), (32, 64), (128, 256), (4, 8), (3,)))
     sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, (64, 128), (8, 32))
 
 
@@ -193,4 +196,7 @@ if __name__ == "__main__":
     if "--graph" in sys.argv:
         sys.argv.remove("--graph")
         GRAPH_CALLS = 20
-    main(*map(int, sys.argv[1:]))
+    args = list(map(int, sys.argv[1:]))
+    if len(args) > 3 and args[3] not in SWEEPS:
+        sys.exit(f"SWEEP must be one of {SWEEPS} (see this script's docstring), got {args[3]}")
+    main(*args)
