@@ -85,7 +85,7 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
         return
     if sweep == 5:
         return sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da)
-    if sweep == 7:  # input grad only, short programs: fewer rows, narrower output steps, 2 warps, 1-3 stages
+    if sweep == 7:  # input grad only, short programs: fewer rows, narrower output steps, 2 or 4 warps, 1 or 3 stages
         return sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt,
                         itertools.product((32, 64), (16, 32), (128,), (2, 4), (1, 3)))
     n_split = part.shape[0]
