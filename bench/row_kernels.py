@@ -1,9 +1,11 @@
 """The GEMM path's own kernels as CUDA graphs (kernels only): the two row kernels (bases A, and dX from dA, at both
 of dX's tiles) against the bandwidth a plain fill and copy of A's bytes reach on the same GPU, and the input grad
 (dA = dY W^T, then dX) whole or over row chunks of dA; with ``--pack``, the pack kernel with and without W, its tiles,
-and the forward product on W or W^T. Variants' outputs are compared with the shipped kernels'.
+and the forward product on W or W^T; with ``--products``, the GEMM path's three cuBLAS products against an MLP's, and
+the weight grad's product split over row blocks (batched, fp32 partials that the unpack sums). Variants' outputs are
+compared with the shipped kernels'.
 
-    PYTHONPATH=. python bench/row_kernels.py [--shapes 25216x384x160,...] [--pack]
+    PYTHONPATH=. python bench/row_kernels.py [--shapes 25216x384x160,...] [--pack | --products]
 
 (Row-walking variants of the two row kernels, slower at every shape, were measured with this script at 2939180 and
 edc15be: bench/RESULTS.md, twenty-ninth session.)
@@ -115,14 +117,55 @@ def pack_and_product(m, n_in, n_out, out):
         out(" | ".join(line))
 
 
+def products(m, n_in, n_out, out):
+    """The GEMM path's three products as CUDA graphs, with TFLOP/s, beside the products of an MLP layer of the same
+    rows (``n_in`` -> 4 ``n_in``); then the weight grad with the unpack: one product (shipped), A^T's transpose
+    (dY^T A, the product alone) and the rows split into S blocks, one batched product writing S fp32 partials."""
+    t = layer(m, n_in, n_out)
+    a = torch.randn_like(t.da)
+    flop = 2 * m * t.kt * n_out / 1e12
+    sw, sc, bw = (torch.randn(n_out, n_in, 8, device="cuda"), torch.randn(n_out, n_in, device="cuda"),
+                  torch.randn(n_out, n_in, device="cuda"))
+    rows = [("forward A (W^T)^T", lambda: torch.mm(a, t.wt.t())), ("dA = dY W^T", lambda: torch.mm(t.gy, t.wt)),
+            ("dW = A^T dY (fp32)", lambda: kan_op._mm_fp32(a.t(), t.gy)),
+            ("dW^T = dY^T A (fp32)", lambda: kan_op._mm_fp32(t.gy.t(), a))]
+    h, x16 = 4 * n_in, t.x.to(torch.bfloat16)
+    w1, gh = torch.randn(h, n_in, device="cuda", dtype=torch.bfloat16), torch.randn(m, h, device="cuda",
+                                                                                    dtype=torch.bfloat16)
+    mlp = [("MLP forward X W1^T", lambda: torch.mm(x16, w1.t())), ("MLP dX = dH W1", lambda: torch.mm(gh, w1)),
+           ("MLP dW1 = dH^T X", lambda: torch.mm(gh.t(), x16))]
+    out(f"## {m}x{n_in}->{n_out} (KT {t.kt}): {flop * 1e3:.1f} GFLOP a product; MLP {n_in}->{h}: "
+        f"{2 * m * n_in * h / 1e9:.1f}")
+    for name, fn in rows:
+        ms = graph_calls_ms(fn)
+        out(f"{name}: {ms:.4f} ms {flop / ms * 1e3:.0f} TFLOP/s")
+    for name, fn in mlp:
+        ms = graph_calls_ms(fn)
+        out(f"{name}: {ms:.4f} ms {2 * m * n_in * h / 1e12 / ms * 1e3:.0f} TFLOP/s")
+    ref = kan_op._unpack(kan_op._mm_fp32(a.t(), t.gy)[None], sw, sc, bw, t.cp)
+    ms = graph_calls_ms(lambda: kan_op._unpack(kan_op._mm_fp32(a.t(), t.gy)[None], sw, sc, bw, t.cp))
+    out(f"dW product + unpack, shipped: {ms:.4f} ms")
+    for s in (2, 4, 8, 16, 32):
+        if m % s:
+            continue
+        a3, g3 = a.view(s, m // s, t.kt).transpose(1, 2), t.gy.view(s, m // s, n_out)
+        split = lambda: kan_op._unpack(torch.bmm(a3, g3, out_dtype=torch.float32), sw, sc, bw, t.cp)
+        diff = max((u - r).abs().max().item() / r.abs().max().item() for u, r in zip(split(), ref))
+        ms = graph_calls_ms(split)
+        out(f"dW over {s} row blocks (bmm) + unpack: {ms:.4f} ms (max rel diff {diff:.1e})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="25216x384x160,25216x160x384,33280x192x80,33280x80x192,12608x768x304,"
                                             "12608x304x768", help="M x inputs x outputs, comma-separated")
     parser.add_argument("--pack", action="store_true", help="only the pack kernel and the forward product")
+    parser.add_argument("--products", action="store_true", help="only the cuBLAS products and the split weight grad")
     args = parser.parse_args()
     for s in args.shapes.split(","):
-        if args.pack:
+        if args.products:
+            products(*map(int, s.split("x")), lambda line: print(line, flush=True))
+        elif args.pack:
             pack_and_product(*map(int, s.split("x")), lambda line: print(line, flush=True))
         else:
             shape(*map(int, s.split("x")), lambda line: print(line, flush=True))
