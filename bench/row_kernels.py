@@ -117,7 +117,7 @@ def pack_and_product(m, n_in, n_out, out):
         out(" | ".join(line))
 
 
-def products(m, n_in, n_out, out):
+def products(m, n_in, n_out, out, tuned=False):
     """The GEMM path's three products as CUDA graphs, with TFLOP/s, beside the products of an MLP layer of the same
     rows (``n_in`` -> 4 ``n_in``); then the weight grad with the unpack: one product (shipped), A^T's transpose
     (dY^T A, the product alone) and the rows split into S blocks, one batched product writing S fp32 partials."""
@@ -128,7 +128,17 @@ def products(m, n_in, n_out, out):
                   torch.randn(n_out, n_in, device="cuda"))
     rows = [("forward A (W^T)^T", lambda: torch.mm(a, t.wt.t())), ("dA = dY W^T", lambda: torch.mm(t.gy, t.wt)),
             ("dW = A^T dY (fp32)", lambda: kan_op._mm_fp32(a.t(), t.gy)),
-            ("dW^T = dY^T A (fp32)", lambda: kan_op._mm_fp32(t.gy.t(), a))]
+            ("dW^T = dY^T A (fp32)", lambda: kan_op._mm_fp32(t.gy.t(), a)),
+            ("dA^T = W (dY)^T", lambda: torch.mm(t.wt.t(), t.gy.t()))]
+    pad = -n_out % 64  # dA's depth (the outputs) padded with zero rows and columns to whole 64-deep steps
+    if pad:
+        gy_p, wt_p = torch.nn.functional.pad(t.gy, (0, pad)), torch.nn.functional.pad(t.wt, (0, 0, 0, pad))
+        assert torch.equal(torch.mm(gy_p, wt_p), torch.mm(t.gy, t.wt))
+        rows.append((f"dA, depth padded to {n_out + pad}", lambda: torch.mm(gy_p, wt_p)))
+    if tuned:  # Inductor's Triton templates for the same product, the fastest of its autotuning
+        tuned_mm = torch.compile(lambda g, w: torch.mm(g, w), mode="max-autotune-no-cudagraphs", dynamic=False)
+        tuned_mm(t.gy, t.wt)
+        rows.append(("dA, Inductor max-autotune", lambda: tuned_mm(t.gy, t.wt)))
     h, x16 = 4 * n_in, t.x.to(torch.bfloat16)
     w1, gh = torch.randn(h, n_in, device="cuda", dtype=torch.bfloat16), torch.randn(m, h, device="cuda",
                                                                                     dtype=torch.bfloat16)
@@ -161,10 +171,11 @@ def main():
                                             "12608x304x768", help="M x inputs x outputs, comma-separated")
     parser.add_argument("--pack", action="store_true", help="only the pack kernel and the forward product")
     parser.add_argument("--products", action="store_true", help="only the cuBLAS products and the split weight grad")
+    parser.add_argument("--tuned", action="store_true", help="with --products: also Inductor's autotuned dA product")
     args = parser.parse_args()
     for s in args.shapes.split(","):
         if args.products:
-            products(*map(int, s.split("x")), lambda line: print(line, flush=True))
+            products(*map(int, s.split("x")), lambda line: print(line, flush=True), args.tuned)
         elif args.pack:
             pack_and_product(*map(int, s.split("x")), lambda line: print(line, flush=True))
         else:
