@@ -119,8 +119,9 @@ def pack_and_product(m, n_in, n_out, out):
 
 def products(m, n_in, n_out, out, tuned=False):
     """The GEMM path's three products as CUDA graphs, with TFLOP/s, beside the products of an MLP layer of the same
-    rows (``n_in`` -> 4 ``n_in``); then the weight grad with the unpack: one product (shipped), A^T's transpose
-    (dY^T A, the product alone) and the rows split into S blocks, one batched product writing S fp32 partials."""
+    rows (``n_in`` -> 4 ``n_in``), and dA's variants (transposed, depth padded; ``tuned``: Inductor's autotuned
+    Triton templates); then the weight grad with the unpack: one product, as shipped (``kan_op._dw_row_blocks``), and
+    the rows split into S blocks, one batched product writing S fp32 partials."""
     t = layer(m, n_in, n_out)
     a = torch.randn_like(t.da)
     flop = 2 * m * t.kt * n_out / 1e12
@@ -154,7 +155,9 @@ def products(m, n_in, n_out, out, tuned=False):
         out(f"{name}: {ms:.4f} ms {2 * m * n_in * h / 1e12 / ms * 1e3:.0f} TFLOP/s")
     ref = kan_op._unpack(kan_op._mm_fp32(a.t(), t.gy)[None], sw, sc, bw, t.cp)
     ms = graph_calls_ms(lambda: kan_op._unpack(kan_op._mm_fp32(a.t(), t.gy)[None], sw, sc, bw, t.cp))
-    out(f"dW product + unpack, shipped: {ms:.4f} ms")
+    out(f"dW one product + unpack: {ms:.4f} ms")
+    ms = graph_calls_ms(lambda: kan_op._unpack(kan_op._dw_product(a, t.gy), sw, sc, bw, t.cp))
+    out(f"dW as shipped ({kan_op._dw_row_blocks(m, t.kt, n_out)} row blocks) + unpack: {ms:.4f} ms")
     for s in (2, 4, 8, 16, 32):
         if m % s:
             continue

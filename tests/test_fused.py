@@ -105,6 +105,31 @@ def test_gemm_path_matches_reference_fp32(order, grid_size, standalone, act, uni
         assert rel(a, b) < 1e-5, name
 
 
+def test_gemm_path_weight_grad_runs_over_row_blocks_where_one_product_leaves_sms_idle():
+    """The GEMM path's weight-grad product: one batched product over row blocks (fp32 partials the unpack sums)
+    where the (KT, O) output is small, the blocks dividing the rows; the gradients still match the reference."""
+    from vkan.ops import kan_op
+    if not kan_op._BMM_OUT_DTYPE:
+        pytest.skip("torch.bmm has no out_dtype here: one product always")
+    blocks = kan_op._dw_row_blocks
+    assert blocks(25216, 3456, 160) == 4 and blocks(25216, 1440, 384) == 4  # ViT-S/16's two layers
+    assert blocks(33280, 720, 192) == 8  # ViT-tiny/4's fc2
+    assert blocks(12608, 6912, 304) == 1 and blocks(12608, 2736, 768) == 1  # ViT-B/16's: output tiles enough
+    assert blocks(25217, 3456, 160) == 1 and blocks(25218, 3456, 160) == 2  # only blocks that divide the rows
+    a, gy = torch.randn(48, 40, device=DEVICE), torch.randn(48, 23, device=DEVICE)
+    part = kan_op._dw_product(a, gy)
+    assert part.shape == (8, 40, 23) and part.dtype == torch.float32
+    assert torch.allclose(part.sum(0), a.t() @ gy, rtol=1e-5, atol=1e-5)
+    layer = make_layer(19, 23, 5, 3)
+    with torch.no_grad():
+        layer.base_weight.normal_()
+    x = torch.randn(48, 19, device=DEVICE) * 1.7  # 48 rows: the weight grad over 8 blocks of 6
+    (y, *g), (ry, *rg) = fused_and_reference(layer, x, kernel_path="gemm")
+    assert rel(y, ry) < 1e-5
+    for name, got, want in zip(("x", "spline_weight", "spline_scaler", "base_weight"), g, rg):
+        assert rel(got, want) < 1e-5, name
+
+
 @pytest.mark.parametrize("compiled_op", [False, True], ids=["eager", "custom-op"])
 def test_gemm_keep_path_gives_the_gemm_paths_results_with_one_bases_kernel_fewer(compiled_op, monkeypatch):
     """"gemm-keep" saves A from the forward: the same output and gradients as "gemm" (bit for bit: the same A),

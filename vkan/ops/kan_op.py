@@ -3,8 +3,9 @@ two paths (``PATHS``, ``gemm_path``), the GEMM path in two variants.
 
 Fused path, five launches: forward = pack weights + one fused matmul kernel; backward = input-grad kernel +
 weight-grad kernel + one kernel that reduces the weight-grad partials into the three parameter gradients. GEMM path:
-the bases written to memory by one kernel, the three products as torch.mm (cuBLAS), the input grad finished by one
-more kernel, the same pack (W^T alone) and unpack. Eager mode calls the
+the bases written to memory by one kernel, the three products as torch.mm (cuBLAS; the weight grad's as one
+torch.bmm over row blocks where one product leaves SMs idle), the input grad finished by one more kernel, the same
+pack (W^T alone) and unpack. Eager mode calls the
 launchers (``vkan.ops.launch``, arguments bound by name once per shape) through a plain ``autograd.Function``
 (no custom-op dispatch: the per-call host cost is what limits small layers); under ``torch.compile`` the same
 launchers form a
@@ -373,6 +374,36 @@ def _mm_fp32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.mm(a, b).float()
 
 
+_BMM_OUT_DTYPE = hasattr(torch.ops.aten.bmm, "dtype")  # torch.bmm(..., out_dtype=)
+
+
+@_shape_cache
+def _dw_row_blocks(m: int, kt: int, n_out: int) -> int:
+    """Row blocks of the GEMM path's weight-grad product: doubled (up to 8, where they divide the rows) until the
+    blocks' (KT, O) outputs hold about 2^21 elements, some 128 output tiles of 128 x 128, about one per SM of an
+    H200 (132). H200, bf16, CUDA graphs, product + unpack (bench/row_kernels.py --products; bench/RESULTS.md,
+    thirty-first session): 4 blocks 0.0577 and 0.0539 ms against one product's 0.0599 and 0.0554 at ViT-S/16's
+    25216x384->160 and 25216x160->384 (553k outputs), 8 blocks 0.0264 against 0.0307 at ViT-tiny's 33280x80->192
+    (138k); ViT-B/16's layers (2.1M outputs) stay at one product (two blocks: within 1%, four: 7-10% slower)."""
+    blocks = 1
+    while _BMM_OUT_DTYPE and blocks < 8 and blocks * kt * n_out < (1 << 21) and m % (2 * blocks) == 0:
+        blocks *= 2
+    return blocks
+
+
+def _dw_product(a: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
+    """fp32 partial weight gradients (S, KT, O) = A^T dY over S blocks of rows (``_dw_row_blocks``), for the unpack
+    to sum."""
+    m, kt = a.shape
+    s = _dw_row_blocks(m, kt, gy.shape[1])
+    if s == 1:
+        return _mm_fp32(a.t(), gy)[None]
+    a3, gy3 = a.view(s, m // s, kt).transpose(1, 2), gy.view(s, m // s, gy.shape[1])
+    if a.dtype == torch.float32 or not a.is_cuda:  # fp32 layers; the CPU interpreter's tests
+        return torch.bmm(a3.float(), gy3.float())
+    return torch.bmm(a3, gy3, out_dtype=torch.float32)
+
+
 def keeps_bases(n_out: int, dtype: torch.dtype, path: str) -> bool:
     """Whether a layer on ``path`` ("gemm-keep", or "auto-keep" where ``gemm_path`` takes the GEMM path) keeps its
     forward's A for the backward."""
@@ -405,7 +436,7 @@ def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k,
         if need_w:
             if a is None:
                 a = _launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, wt.dtype)
-            part = _mm_fp32(a.t(), gy)[None]  # one "partial"
+            part = _dw_product(a, gy)
     else:
         dx = _launch_dx(gy, x, grid, wt, cp, k, uniform, act, has_base) if need_x else None
         if need_w:
