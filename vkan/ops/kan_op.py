@@ -381,10 +381,11 @@ _BMM_OUT_DTYPE = hasattr(torch.ops.aten.bmm, "dtype")  # torch.bmm(..., out_dtyp
 def _dw_row_blocks(m: int, kt: int, n_out: int) -> int:
     """Row blocks of the GEMM path's weight-grad product: doubled (up to 8, where they divide the rows) until the
     blocks' (KT, O) outputs hold about 2^21 elements, some 128 output tiles of 128 x 128, about one per SM of an
-    H200 (132). H200, bf16, CUDA graphs, product + unpack (bench/row_kernels.py --products; bench/RESULTS.md,
-    thirty-first session): 4 blocks 0.0577 and 0.0539 ms against one product's 0.0599 and 0.0554 at ViT-S/16's
-    25216x384->160 and 25216x160->384 (553k outputs), 8 blocks 0.0264 against 0.0307 at ViT-tiny's 33280x80->192
-    (138k); ViT-B/16's layers (2.1M outputs) stay at one product (two blocks: within 1%, four: 7-10% slower)."""
+    H200 (132). H200, bf16, CUDA graphs, product + unpack, two calls (bench/row_kernels.py --products;
+    bench/RESULTS.md, thirty-first session): 4 blocks 1-5% faster than one product at ViT-S/16's 25216x384->160 and
+    25216x160->384 (553k outputs; fc1 0.0577-0.0600 ms against 0.0599-0.0629), 8 blocks 13-14% at ViT-tiny's
+    33280x80->192 (138k; 0.0264-0.0267 against 0.0307-0.0308); ViT-B/16's layers (2.1M outputs) stay at one product
+    (two blocks: within 1%, four: 7-10% slower)."""
     blocks = 1
     while _BMM_OUT_DTYPE and blocks < 8 and blocks * kt * n_out < (1 << 21) and m % (2 * blocks) == 0:
         blocks *= 2
