@@ -119,8 +119,8 @@ def pack_and_product(m, n_in, n_out, out):
 
 def products(m, n_in, n_out, out, tuned=False):
     """The GEMM path's three products as CUDA graphs, with TFLOP/s, beside the products of an MLP layer of the same
-    rows (``n_in`` -> 4 ``n_in``), and dA's variants (transposed, depth padded; ``tuned``: Inductor's autotuned
-    Triton templates); then the weight grad with the unpack: one product, as shipped (``kan_op._dw_row_blocks``), and
+    rows (``n_in`` -> 4 ``n_in``), and dA's variants (transposed, depth padded; ``tuned``: Inductor's pick after
+    autotuning its Triton templates against cuBLAS); then the weight grad with the unpack: one product, as shipped (``kan_op._dw_row_blocks``), and
     the rows split into S blocks, one batched product writing S fp32 partials."""
     t = layer(m, n_in, n_out)
     a = torch.randn_like(t.da)
@@ -134,12 +134,12 @@ def products(m, n_in, n_out, out, tuned=False):
     pad = -n_out % 64  # dA's depth (the outputs) padded with zero rows and columns to whole 64-deep steps
     if pad:
         gy_p, wt_p = torch.nn.functional.pad(t.gy, (0, pad)), torch.nn.functional.pad(t.wt, (0, 0, 0, pad))
-        assert torch.equal(torch.mm(gy_p, wt_p), torch.mm(t.gy, t.wt))
+        assert torch.allclose(torch.mm(gy_p, wt_p).float(), torch.mm(t.gy, t.wt).float(), rtol=1e-2, atol=1e-2)
         rows.append((f"dA, depth padded to {n_out + pad}", lambda: torch.mm(gy_p, wt_p)))
-    if tuned:  # Inductor's Triton templates for the same product, the fastest of its autotuning
+    if tuned:  # Inductor's pick after autotuning its Triton templates against cuBLAS (its log gives each time)
         tuned_mm = torch.compile(lambda g, w: torch.mm(g, w), mode="max-autotune-no-cudagraphs", dynamic=False)
         tuned_mm(t.gy, t.wt)
-        rows.append(("dA, Inductor max-autotune", lambda: tuned_mm(t.gy, t.wt)))
+        rows.append(("dA, Inductor max-autotune's pick", lambda: tuned_mm(t.gy, t.wt)))
     h, x16 = 4 * n_in, t.x.to(torch.bfloat16)
     w1, gh = torch.randn(h, n_in, device="cuda", dtype=torch.bfloat16), torch.randn(m, h, device="cuda",
                                                                                     dtype=torch.bfloat16)
@@ -161,8 +161,7 @@ def products(m, n_in, n_out, out, tuned=False):
     for s in (2, 4, 8, 16, 32):
         if m % s:
             continue
-        a3, g3 = a.view(s, m // s, t.kt).transpose(1, 2), t.gy.view(s, m // s, n_out)
-        split = lambda: kan_op._unpack(torch.bmm(a3, g3, out_dtype=torch.float32), sw, sc, bw, t.cp)
+        split = lambda: kan_op._unpack(kan_op._dw_product(a, t.gy, s), sw, sc, bw, t.cp)
         diff = max((u - r).abs().max().item() / r.abs().max().item() for u, r in zip(split(), ref))
         ms = graph_calls_ms(split)
         out(f"dW over {s} row blocks (bmm) + unpack: {ms:.4f} ms (max rel diff {diff:.1e})")

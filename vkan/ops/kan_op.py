@@ -361,48 +361,46 @@ def _launch_dx_bases(da, x, grid, cp: int, k: int, uniform: bool, act: int, has_
 
 
 _MM_OUT_DTYPE = hasattr(torch.ops.aten.mm, "dtype")  # torch.mm(..., out_dtype=) (torch >= 2.8, CUDA)
+_BMM_OUT_DTYPE = hasattr(torch.ops.aten.bmm, "dtype")  # torch.bmm(..., out_dtype=)
 
 
 def _mm_fp32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a @ b in fp32: cuBLAS sums 16-bit products in fp32 and, where torch has ``out_dtype``, returns them unrounded."""
+    """a @ b in fp32, 2-D (torch.mm) or batched 3-D (torch.bmm): cuBLAS sums 16-bit products in fp32 and, where torch
+    has ``out_dtype``, returns them unrounded."""
+    op, out_dtype = (torch.mm, _MM_OUT_DTYPE) if a.dim() == 2 else (torch.bmm, _BMM_OUT_DTYPE)
     if a.dtype == torch.float32:
-        return torch.mm(a, b)
+        return op(a, b)
     if not a.is_cuda:  # the CPU interpreter's tests
-        return torch.mm(a.float(), b.float())
-    if _MM_OUT_DTYPE:
-        return torch.mm(a, b, out_dtype=torch.float32)
-    return torch.mm(a, b).float()
-
-
-_BMM_OUT_DTYPE = hasattr(torch.ops.aten.bmm, "dtype")  # torch.bmm(..., out_dtype=)
+        return op(a.float(), b.float())
+    if out_dtype:
+        return op(a, b, out_dtype=torch.float32)
+    return op(a, b).float()
 
 
 @_shape_cache
 def _dw_row_blocks(m: int, kt: int, n_out: int) -> int:
     """Row blocks of the GEMM path's weight-grad product: doubled (up to 8, where they divide the rows) until the
-    blocks' (KT, O) outputs hold about 2^21 elements, some 128 output tiles of 128 x 128, about one per SM of an
-    H200 (132). H200, bf16, CUDA graphs, product + unpack, two calls (bench/row_kernels.py --products;
-    bench/RESULTS.md, thirty-first session): 4 blocks 1-5% faster than one product at ViT-S/16's 25216x384->160 and
-    25216x160->384 (553k outputs; fc1 0.0577-0.0600 ms against 0.0599-0.0629), 8 blocks 13-14% at ViT-tiny's
-    33280x80->192 (138k; 0.0264-0.0267 against 0.0307-0.0308); ViT-B/16's layers (2.1M outputs) stay at one product
-    (two blocks: within 1%, four: 7-10% slower)."""
+    blocks' (KT, O) outputs hold about 2^21 elements, the area of 128 output tiles of 128 x 128 (an H200 has 132 SMs).
+    H200, bf16, CUDA graphs, product + unpack, two calls (bench/row_kernels.py --products; bench/RESULTS.md,
+    thirty-first session): 4 blocks 1-5% faster than one product at ViT-S/16's 25216x384->160 and 25216x160->384
+    (553k outputs; fc1 0.0577-0.0600 ms against 0.0599-0.0629), 8 blocks 13-14% at ViT-tiny's 33280x80->192 (138k;
+    0.0264-0.0267 against 0.0307-0.0308); ViT-B/16's layers (2.1M outputs) stay at one product (two blocks: within 1%,
+    four: about 10% slower). Under torch.compile with a dynamic batch, the divisibility test is a guard: a batch that
+    changes the block count compiles again."""
     blocks = 1
     while _BMM_OUT_DTYPE and blocks < 8 and blocks * kt * n_out < (1 << 21) and m % (2 * blocks) == 0:
         blocks *= 2
     return blocks
 
 
-def _dw_product(a: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
-    """fp32 partial weight gradients (S, KT, O) = A^T dY over S blocks of rows (``_dw_row_blocks``), for the unpack
-    to sum."""
+def _dw_product(a: torch.Tensor, gy: torch.Tensor, blocks: Optional[int] = None) -> torch.Tensor:
+    """fp32 partial weight gradients (S, KT, O) = A^T dY over S blocks of rows, for the unpack to sum; S is ``blocks``
+    (dividing the rows) or ``_dw_row_blocks``'s choice."""
     m, kt = a.shape
-    s = _dw_row_blocks(m, kt, gy.shape[1])
+    s = blocks or _dw_row_blocks(m, kt, gy.shape[1])
     if s == 1:
         return _mm_fp32(a.t(), gy)[None]
-    a3, gy3 = a.view(s, m // s, kt).transpose(1, 2), gy.view(s, m // s, gy.shape[1])
-    if a.dtype == torch.float32 or not a.is_cuda:  # fp32 layers; the CPU interpreter's tests
-        return torch.bmm(a3.float(), gy3.float())
-    return torch.bmm(a3, gy3, out_dtype=torch.float32)
+    return _mm_fp32(a.view(s, m // s, kt).transpose(1, 2), gy.view(s, m // s, gy.shape[1]))
 
 
 def keeps_bases(n_out: int, dtype: torch.dtype, path: str) -> bool:
