@@ -7,7 +7,8 @@ For each ``vkan.bench`` config, four eager models in interleaved rounds (``vkan.
 the plain MLP twin): the MLP twin and the KAN model (eager "auto": the fused path) as they are, and each with its
 blocks' ``mlp`` modules passed together through ``torch.cuda.make_graphed_callables`` (forward and backward captured
 once on a sample of the step's shape, then replayed; the rest of the step stays eager). A measurement only: nothing
-in vkan graphs its layers.
+in vkan graphs its layers. The printed peak memory of a graphed row leaves out the graphs' own memory pool, taken
+when they are captured, before the timing starts.
 """
 import argparse
 import copy

@@ -130,6 +130,19 @@ def test_gemm_path_weight_grad_runs_over_row_blocks_where_one_product_leaves_sms
         assert rel(got, want) < 1e-5, name
 
 
+@pytest.mark.gpu
+def test_weight_grad_over_row_blocks_in_bf16_sums_to_the_one_products_result():
+    """On a GPU the blocks are one torch.bmm of bf16 inputs with fp32 outputs: their sum is the single product's up to
+    the order of fp32 sums (ViT-S/16's fc2 shape, 4 blocks)."""
+    from vkan.ops import kan_op
+    torch.manual_seed(0)
+    a = torch.randn(25216, 1440, device="cuda", dtype=torch.bfloat16)
+    gy = torch.randn(25216, 384, device="cuda", dtype=torch.bfloat16)
+    part = kan_op._dw_product(a, gy)
+    assert part.shape == (4, 1440, 384) and part.dtype == torch.float32
+    torch.testing.assert_close(part.sum(0), kan_op._mm_fp32(a.t(), gy), rtol=1e-4, atol=1e-2)
+
+
 @pytest.mark.parametrize("compiled_op", [False, True], ids=["eager", "custom-op"])
 def test_gemm_keep_path_gives_the_gemm_paths_results_with_one_bases_kernel_fewer(compiled_op, monkeypatch):
     """"gemm-keep" saves A from the forward: the same output and gradients as "gemm" (bit for bit: the same A),
