@@ -45,8 +45,8 @@ def main():
             models[f"{label} graphed ffn"] = graph_ffns(copy.deepcopy(model), batch)
         for row in time_train_steps(models, img, batch, chans, False, args.rounds, "mlp"):
             print(f"{config} {row['model']:16s} {row['img_per_s']:9.0f} img/s  x{row['throughput_vs_base']:.3f} "
-                  f"({row['ratio_min']:.3f}-{row['ratio_max']:.3f}) vs the plain MLP twin  peak {row['peak_gib']:.2f} GiB",
-                  flush=True)
+                  f"({row['ratio_min']:.3f}-{row['ratio_max']:.3f}) vs the plain MLP twin  "
+                  f"peak {row['peak_gib']:.2f} GiB", flush=True)
 
 
 if __name__ == "__main__":

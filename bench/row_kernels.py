@@ -120,13 +120,10 @@ def pack_and_product(m, n_in, n_out, out):
 def products(m, n_in, n_out, out, tuned=False):
     """The GEMM path's three products as CUDA graphs, with TFLOP/s, beside the products of an MLP layer of the same
     rows (``n_in`` -> 4 ``n_in``), and dA's variants (transposed, depth padded; ``tuned``: Inductor's pick after
-    autotuning its Triton templates against cuBLAS); then the weight grad with the unpack: one product, as shipped (``kan_op._dw_row_blocks``), and
-    the rows split into S blocks, one batched product writing S fp32 partials."""
+    autotuning its Triton templates against cuBLAS); then the weight grad over row blocks (``weight_grad_blocks``)."""
     t = layer(m, n_in, n_out)
     a = torch.randn_like(t.da)
     flop = 2 * m * t.kt * n_out / 1e12
-    sw, sc, bw = (torch.randn(n_out, n_in, 8, device="cuda"), torch.randn(n_out, n_in, device="cuda"),
-                  torch.randn(n_out, n_in, device="cuda"))
     rows = [("forward A (W^T)^T", lambda: torch.mm(a, t.wt.t())), ("dA = dY W^T", lambda: torch.mm(t.gy, t.wt)),
             ("dW = A^T dY (fp32)", lambda: kan_op._mm_fp32(a.t(), t.gy)),
             ("dW^T = dY^T A (fp32)", lambda: kan_op._mm_fp32(t.gy.t(), a)),
@@ -153,18 +150,26 @@ def products(m, n_in, n_out, out, tuned=False):
     for name, fn in mlp:
         ms = graph_calls_ms(fn)
         out(f"{name}: {ms:.4f} ms {2 * m * n_in * h / 1e12 / ms * 1e3:.0f} TFLOP/s")
-    ref = kan_op._unpack(kan_op._mm_fp32(a.t(), t.gy)[None], sw, sc, bw, t.cp)
-    ms = graph_calls_ms(lambda: kan_op._unpack(kan_op._mm_fp32(a.t(), t.gy)[None], sw, sc, bw, t.cp))
-    out(f"dW one product + unpack: {ms:.4f} ms")
-    ms = graph_calls_ms(lambda: kan_op._unpack(kan_op._dw_product(a, t.gy), sw, sc, bw, t.cp))
-    out(f"dW as shipped ({kan_op._dw_row_blocks(m, t.kt, n_out)} row blocks) + unpack: {ms:.4f} ms")
+    weight_grad_blocks(t, a, out)
+
+
+def weight_grad_blocks(t, a, out):
+    """The weight grad with the unpack as CUDA graphs: one product, as shipped (``kan_op._dw_row_blocks``), and the
+    rows split into S blocks, one batched product writing S fp32 partials; each against one product's gradients."""
+    m, n_out = t.gy.shape
+    sw, sc, bw = (torch.randn(n_out, t.n_in, 8, device=a.device), torch.randn(n_out, t.n_in, device=a.device),
+                  torch.randn(n_out, t.n_in, device=a.device))
+    unpacked = lambda blocks: kan_op._unpack(kan_op._dw_product(a, t.gy, blocks), sw, sc, bw, t.cp)
+    ref = unpacked(1)
+    out(f"dW one product + unpack: {graph_calls_ms(lambda: unpacked(1)):.4f} ms")
+    out(f"dW as shipped ({kan_op._dw_row_blocks(m, t.kt, n_out)} row blocks) + unpack: "
+        f"{graph_calls_ms(lambda: unpacked(None)):.4f} ms")
     for s in (2, 4, 8, 16, 32):
         if m % s:
             continue
-        split = lambda: kan_op._unpack(kan_op._dw_product(a, t.gy, s), sw, sc, bw, t.cp)
-        diff = max((u - r).abs().max().item() / r.abs().max().item() for u, r in zip(split(), ref))
-        ms = graph_calls_ms(split)
-        out(f"dW over {s} row blocks (bmm) + unpack: {ms:.4f} ms (max rel diff {diff:.1e})")
+        diff = max((u - r).abs().max().item() / r.abs().max().item() for u, r in zip(unpacked(s), ref))
+        out(f"dW over {s} row blocks (bmm) + unpack: {graph_calls_ms(lambda: unpacked(s)):.4f} ms "
+            f"(max rel diff {diff:.1e})")
 
 
 def main():
