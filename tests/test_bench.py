@@ -262,6 +262,26 @@ def test_no_eager_times_only_the_compile_modes_and_refuses_to_time_nothing(monke
         bench.main(["--skip-layers", "--no-eager", "--no-compile"])
 
 
+def test_graphed_twins_are_compared_with_each_other_and_their_peak_holds_their_graphs(monkeypatch):
+    """--graph-ffn: the graphed KAN row's vs_twin is over the graphed MLP's per-round times, a plain row's over the
+    plain MLP's; a graphed row's peak adds what its capture kept; the flag reaches bench_models."""
+    rows = [{"model": "mlp", "ms_rounds": [10.0, 10.0], "peak_gib": 1.0},
+            {"model": "kan", "ms_rounds": [12.5, 12.5], "peak_gib": 1.0},
+            {"model": "mlp" + bench.GRAPHED, "ms_rounds": [8.0, 9.0], "peak_gib": 1.0},
+            {"model": "kan" + bench.GRAPHED, "ms_rounds": [8.5, 10.0], "peak_gib": 1.0}]
+    out = bench.with_graphs_counted(rows, "mlp", {"mlp" + bench.GRAPHED: 0.5, "kan" + bench.GRAPHED: 1.0})
+    assert [r["vs_twin"] for r in out] == [1.0, 0.8, 1.0, pytest.approx((8 / 8.5 + 9 / 10) / 2)]
+    assert [r["peak_gib"] for r in out] == [1.0, 1.0, 1.5, 2.0] and out[3]["mem_vs_base"] == 2.0
+
+    monkeypatch.setattr(bench.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(bench.torch.cuda, "get_device_name", lambda: "test GPU")
+    monkeypatch.setattr(bench, "warm_up_gpu", lambda: None)
+    asked = []
+    monkeypatch.setattr(bench, "bench_models", lambda compile_modes, configs, **kwargs: asked.append(kwargs) or [])
+    bench.main(["--skip-layers", "--models", "tiny32", "--no-compile", "--graph-ffn"])
+    assert [kwargs["graph_ffn"] for kwargs in asked] == [True]
+
+
 def test_epoch_times_splits_a_runs_clock_into_first_epochs_steady_epochs_and_the_last_ones_extra(tmp_path,
                                                                                                  bench_script):
     epoch_times = bench_script("epoch_times")

@@ -312,6 +312,7 @@ def test_model_kwargs_the_model_refuses_fail_at_set_up_as_bad_input(tmp_path, ov
     ("trainer.compile_mode=reduce_overhead", r"trainer.compile_mode='reduce_overhead' is not valid: it must be auto, null or default "),
     ("trainer.kan_kernel_path=cublas", r"trainer.kan_kernel_path='cublas' is not valid: it must be auto, auto-keep, "
                                        r"fused, gemm or gemm-keep"),
+    ("trainer.graph_ffn=auto", r"trainer.graph_ffn='auto' is not valid: it must be true or false"),
     ("data.augment.compile=reduce-overhead", r"data.augment.compile='reduce-overhead' is not valid: .*CUDA graphs would "
                                              r"let each training batch overwrite the one before"),
 ])
@@ -1190,8 +1191,8 @@ def test_kan_kernel_path_reaches_every_kan_layer_of_the_model_and_its_ema(tmp_pa
 
 
 def test_auto_kernel_path_keeps_the_bases_under_cuda_graphs_only_and_the_path_label_says_so():
-    """The run's kernels on "auto": under CUDA graphs (one GPU, compiled in reduce-overhead or max-autotune mode)
-    and 16-bit autocast every KAN layer gets "auto-keep" (the GEMM path keeping its bases where the auto rule takes
+    """The run's kernels on "auto": under CUDA graphs (one GPU, compiled in reduce-overhead or max-autotune mode, or
+    eager with trainer.graph_ffn) and 16-bit autocast every KAN layer gets "auto-keep" (the GEMM path keeping its bases where the auto rule takes
     it: see test_fused); torchrun (the default compile mode), another mode, eager and fp32 leave "auto"; a pinned path
     is set as given. The run's path label (summary.json, the first log line, what a resume's img/s averaging
     compares) names the path."""
@@ -1204,8 +1205,9 @@ def test_auto_kernel_path_keeps_the_bases_under_cuda_graphs_only_and_the_path_la
 
     layers = [layer for _, layer in kan_layers(timm.create_model("vit_kan_tiny_patch4_32", depth=2))]
 
-    def paths(kernels="auto", compile="auto", mode="auto", world=1, amp=torch.bfloat16):
-        trainer = OmegaConf.create({"compile": compile, "compile_mode": mode, "kan_kernel_path": kernels})
+    def paths(kernels="auto", compile="auto", mode="auto", world=1, amp=torch.bfloat16, graph_ffn=False):
+        trainer = OmegaConf.create({"compile": compile, "compile_mode": mode, "kan_kernel_path": kernels,
+                                    "graph_ffn": graph_ffn})
         run = types.SimpleNamespace(cfg=OmegaConf.create({"trainer": trainer}), device=torch.device("cuda"), amp=amp,
                                     ctx=types.SimpleNamespace(world_size=world), summary={})
         pin_kernel_paths(run, layers)
@@ -1219,8 +1221,35 @@ def test_auto_kernel_path_keeps_the_bases_under_cuda_graphs_only_and_the_path_la
     assert paths(world=2) == ({"auto"}, "torch.compile (default mode)")
     assert paths(mode=None) == ({"auto"}, "torch.compile (default mode)")
     assert paths(compile=False) == ({"auto"}, "eager")
+    assert paths(compile=False, graph_ffn=True) == ({"auto-keep"}, "eager, KAN kernel path auto-keep")  # sublayer graphs
     assert paths(amp=None) == ({"auto"}, graphs)  # fp32: the auto rule keeps every layer fused, nothing to keep
     assert paths(kernels="gemm") == ({"gemm"}, graphs + ", KAN kernel path gemm")
+
+
+def test_graph_ffn_where_it_cannot_apply_stops_at_set_up_saying_what_to_change(tmp_path):
+    """trainer.graph_ffn on a CPU stops before anything is written; the other cases it refuses (compiled, torchrun,
+    grid re-fits) name the key to change."""
+    import types
+
+    from vkan.train import why_not_graphed
+
+    cfg = make_cfg(tmp_path, ["data=synthetic", "data.n_train=64", "data.n_test=32", "model.kwargs.depth=1",
+                              "trainer.device=cpu", "trainer.graph_ffn=true", "logger=none"])
+    with pytest.raises(ConfigError, match=r"trainer.graph_ffn=true: it needs a CUDA GPU \(trainer.device\)\. Or "
+                                          r"train without it"):
+        train(cfg)
+    assert not (tmp_path / "metrics.csv").exists() and not (tmp_path / "checkpoints").exists()
+
+    def why(compile=False, world=1, every=0, has_kan=True):
+        trainer = {"compile": compile, "compile_mode": "auto", "grid_update": {"every": every}}
+        return why_not_graphed(types.SimpleNamespace(cfg=OmegaConf.create({"trainer": trainer}), has_kan=has_kan,
+                                                     device=torch.device("cuda"),
+                                                     ctx=types.SimpleNamespace(world_size=world)))
+
+    assert why() is None and why(every=4, has_kan=False) is None
+    assert "set trainer.compile=false" in why(compile="auto")
+    assert "one-GPU runs" in why(world=2)
+    assert "set trainer.grid_update.every=0" in why(every=4)
 
 
 def test_checkpoints_store_the_kan_width_the_run_trained_at(tmp_path):
@@ -1350,6 +1379,32 @@ def test_cuda_graphs_train_like_the_default_compile_with_grid_updates_and_ema(tm
                          batch_size=256, device="cuda")
     assert eager["acc"] == pytest.approx(float(rows["reduce-overhead"][-1]["val_acc"]), abs=0.01)
     assert not load_run(tmp_path / "reduce-overhead").model.blocks[0].mlp.fc1.grid_uniform  # the refits stuck
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_graph_ffn_trains_like_the_plain_eager_run_and_saves_the_same_kind_of_checkpoint(tmp_path, data_dir):
+    """trainer.graph_ffn through the whole app (eager, EMA, evaluation on a smaller last batch): the run's losses and
+    accuracies match a plain eager run of the same seed, the path label says what ran, and the checkpoint loads into
+    a plain model that scores what the run recorded."""
+    from vkan.evaluate import evaluate_run
+
+    common = ["model.kwargs.depth=2", "data=mnist", "data.subset=2000", "trainer.epochs=2", "trainer.batch_size=256",
+              "logger=none", "trainer.progress_bar=false", "trainer.device=cuda", "trainer.compile=false",
+              "trainer.ema.decay=0.9"]
+    summaries, rows = {}, {}
+    for graphed in ("false", "true"):
+        summaries[graphed] = train(make_cfg(tmp_path / graphed, common + [f"trainer.graph_ffn={graphed}"], data_dir))
+        rows[graphed] = read_metrics(tmp_path / graphed)
+        assert summaries[graphed]["status"] == "finished" and len(rows[graphed]) == 2
+    assert summaries["false"]["path"] == "eager"
+    assert summaries["true"]["path"] == ("eager, KAN kernel path auto-keep, 2 feed-forward sublayers as CUDA graphs")
+    for plain_row, graphed_row in zip(rows["false"], rows["true"]):
+        assert float(graphed_row["train_loss"]) == pytest.approx(float(plain_row["train_loss"]), rel=0.02)
+        assert float(graphed_row["val_acc_ema"]) == pytest.approx(float(plain_row["val_acc_ema"]), abs=0.05)
+    eager = evaluate_run(str(tmp_path / "true"), which="last", split="val", data_dir=str(data_dir), batch_size=256,
+                         device="cuda")
+    assert eager["acc"] == pytest.approx(float(rows["true"][-1]["val_acc"]), abs=0.01)
 
 
 @pytest.mark.gpu

@@ -7,9 +7,13 @@
     python -m vkan.bench --skip-layers --models small224 --variants kernel_path=gemm  # a kernel path (kan_op.PATHS)
     python -m vkan.bench --skip-layers --compile-modes reduce-overhead --variants kernel_path=auto-keep  # as the app
     python -m vkan.bench --skip-layers --skip-models --efficient-kan efficient-kan/src  # the seed's model
+    python -m vkan.bench --skip-layers --no-compile --graph-ffn   # eager, also with sublayer graphs (trainer.graph_ffn)
 
 Model rows build KANLinear's default kernel path, "auto"; the training app runs "auto-keep" under CUDA graphs
-(``vkan.train.pin_kernel_paths``), which ``--variants kernel_path=auto-keep`` adds.
+(``vkan.train.pin_kernel_paths``), which ``--variants kernel_path=auto-keep`` adds. ``--graph-ffn`` adds to the eager
+rows both twins as ``trainer.graph_ffn`` runs them: every block's feed-forward sublayer replayed as CUDA graphs
+(``vkan.ffn_graphs``), the KAN model's on "auto-keep"; their ``vs_twin`` is over the MLP twin graphed the same way,
+and their peak includes the graphs' memory, taken when they are captured.
 
 All numbers in one table come from one process on one GPU, so ratios are measured side by side.
 Layer rows time forward + backward under bf16 autocast, models a training step (``triton.testing.do_bench``),
@@ -323,12 +327,45 @@ def parse_variant(text: str) -> Tuple[str, Dict[str, Any]]:
     return text, kwargs
 
 
+GRAPHED = " graph_ffn"  # the label's end of a twin with sublayer graphs (bench_models' graph_ffn)
+
+
+def graph_sublayers(model: nn.Module, img: int, batch: int, chans: int) -> float:
+    """Capture the CUDA ``model``'s feed-forward sublayers as CUDA graphs for ``train_step``'s batch under bf16
+    autocast (``vkan.ffn_graphs``, as ``trainer.graph_ffn`` does); return the GiB the capture kept (its memory pool,
+    static inputs and outputs), which a replay does not allocate again."""
+    from vkan.ffn_graphs import graph_feed_forwards
+
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    before = torch.cuda.memory_reserved()
+    graph_feed_forwards(model, torch.zeros(batch, chans, img, img, device="cuda"), torch.bfloat16)
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    return _gib(torch.cuda.memory_reserved() - before)
+
+
+def with_graphs_counted(rows: List[dict], mlp_label: str, graph_gib: Dict[str, float]) -> List[dict]:
+    """``rows`` of a block with graphed twins: each graphed row's peak with its graphs' memory (``graph_gib``, by
+    label) and ``mem_vs_base`` again; ``vs_twin`` on every row: img/s over the MLP twin's run the same way (a
+    ``GRAPHED`` row's over the graphed MLP twin, the others' over ``mlp_label``), the median of per-round ratios."""
+    by_label = {row["model"]: row for row in rows}
+    for row in rows:
+        row["peak_gib"] += graph_gib.get(row["model"], 0.0)
+    for row in rows:
+        row["mem_vs_base"] = row["peak_gib"] / by_label[mlp_label]["peak_gib"]
+        twin = by_label[mlp_label + GRAPHED if row["model"].endswith(GRAPHED) else mlp_label]
+        row["vs_twin"] = per_round_ratios(twin["ms_rounds"], row["ms_rounds"])[0]
+    return rows
+
+
 def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, reference: bool = True,
-                 variants: Sequence[str] = ()) -> List[dict]:
+                 variants: Sequence[str] = (), graph_ffn: bool = False) -> List[dict]:
     """KAN and MLP ViT twins side by side (``time_train_steps``; ratios over the MLP twin).
 
     Eager rows include (``reference``) the KAN model on the PyTorch reference path; ``variants`` (see
-    ``parse_variant``) add KAN models built with other options, e.g. ``grid_size=3`` or ``kan_hidden=160``.
+    ``parse_variant``) add KAN models built with other options, e.g. ``grid_size=3`` or ``kan_hidden=160``;
+    ``graph_ffn`` adds both twins with their sublayers as CUDA graphs (``graph_sublayers``; eager rows only).
     Small models are host-bound in eager mode, and the host's speed drifts between seconds, which is why the
     variants are timed in interleaved rounds.
     """
@@ -342,9 +379,16 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
                 builds[f"{kan_name} (reference path)"] = (kan_name, {"fused": False})
             for label, kwargs in parsed:  # KAN options, and kernel_path=...
                 builds[f"{kan_name} {label}"] = (kan_name, kwargs)
+            graphed = graph_ffn and not compiled
+            if graphed:
+                builds[mlp_name + GRAPHED] = (mlp_name, {})
+                builds[kan_name + GRAPHED] = (kan_name, {"kernel_path": "auto-keep"})  # as the app pins it
             models = {label: bench_model(name, img, chans, **kwargs).cuda().train()
                       for label, (name, kwargs) in builds.items()}
-            rows += time_train_steps(models, img, batch, chans, compiled, rounds, base=mlp_name)
+            graph_gib = {label: graph_sublayers(model, img, batch, chans) for label, model in models.items()
+                         if label.endswith(GRAPHED)}
+            block = time_train_steps(models, img, batch, chans, compiled, rounds, base=mlp_name)
+            rows += with_graphs_counted(block, mlp_name, graph_gib) if graphed else block
             del models
     return rows
 
@@ -534,6 +578,9 @@ def main(argv=None) -> None:
     parser.add_argument("--variants", nargs="*", default=[],
                         help="extra KAN models per --models entry, each 'key=value,...' of KANSpec fields or "
                              "create_model kwargs, e.g. grid_size=3 spline_order=1 kan_hidden=160")
+    parser.add_argument("--graph-ffn", action="store_true",
+                        help="eager rows: also both twins with their feed-forward sublayers as CUDA graphs "
+                             "(trainer.graph_ffn), with vs_twin: img/s over the MLP twin run the same way")
     parser.add_argument("--efficient-kan", metavar="SRC",
                         help="also time the seed's ViT-B/16 with efficient-kan's layers against vkan's: 'installed' "
                              "or the folder holding the efficient_kan package (a clone's src/)")
@@ -575,6 +622,7 @@ def main(argv=None) -> None:
         save(out)
     model_cols = ["model", "img", "batch", "compiled", "params", "img_per_s", "peak_gib", "base",
                   "throughput_vs_base", "ratio_min", "ratio_max", "mem_vs_base"]
+    model_cols += ["vs_twin"] if args.graph_ffn else []
     if not args.skip_models:
         modes = (([] if args.no_eager else [False]) +
                  ([] if args.no_compile else [True if m == "default" else m for m in args.compile_modes.split(",")]))
@@ -582,7 +630,8 @@ def main(argv=None) -> None:
         for config in [MODEL_CONFIGS[k] for k in args.models.split(",")]:
             for mode in modes:  # rows printed and saved as each block ends: a stopped run keeps the ones it finished
                 rows = bench_models(compile_modes=[mode], configs=[config], rounds=args.rounds,
-                                    reference=not args.no_reference, variants=args.variants)
+                                    reference=not args.no_reference, variants=args.variants,
+                                    graph_ffn=args.graph_ffn)
                 out["models"] += rows
                 print(markdown(rows, model_cols), flush=True)
                 save(out)

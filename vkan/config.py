@@ -20,6 +20,7 @@ from vkan.ops import PATHS as KAN_KERNEL_PATHS
 RESUME_OVERRIDABLE = ("trainer.epochs", "trainer.max_epochs_this_run", "trainer.max_minutes",
                       "trainer.pause_after_minutes", "trainer.progress_bar", "trainer.checkpoint_every",
                       "trainer.device", "trainer.compile", "trainer.compile_mode", "trainer.kan_kernel_path",
+                      "trainer.graph_ffn",
                       "trainer.eval_every",
                       "paths.data_dir", "logger.mode", "resume")
 # keys that may differ between two runs of "the same config" (resume=auto)
@@ -35,7 +36,8 @@ COMPILE_MODES = ("auto", None, "default", "reduce-overhead", "max-autotune", "ma
 ADDED_KEYS = {"trainer.score_test": True, "trainer.max_minutes": None, "trainer.pause_after_minutes": None,
               "model.kwargs.kan.base_init": "kaiming", "model.kwargs.kan_hidden_multiple": 1,
               "optimizer.kan_spline_lr_scale": 1.0, "optimizer.kan_spline_weight_decay": None,
-              "model.kwargs.tokenizer": "patch", "trainer.checkpoint_every": 1, "trainer.kan_kernel_path": "auto"}
+              "model.kwargs.tokenizer": "patch", "trainer.checkpoint_every": 1, "trainer.kan_kernel_path": "auto",
+              "trainer.graph_ffn": False}
 
 
 def flat_items(node: dict, prefix: str = "") -> Iterator[Tuple[str, Any]]:
@@ -103,6 +105,7 @@ def validate(cfg: DictConfig) -> None:
            "mode), reduce-overhead, max-autotune or max-autotune-no-cudagraphs")
     _check(cfg, t + "kan_kernel_path", lambda v: v in KAN_KERNEL_PATHS,
            ", ".join(KAN_KERNEL_PATHS[:-1]) + " or " + KAN_KERNEL_PATHS[-1])
+    _check(cfg, t + "graph_ffn", lambda v: v in (True, False), "true or false")
     _check(cfg, t + "grad_clip", lambda v: v is None or v > 0, "null or a number > 0")
     _check(cfg, t + "label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)")
     for key in ("mixup", "cutmix", "kan_reg_weight"):

@@ -145,6 +145,8 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal, ckpt: Optio
     if ckpt is not None:
         restore(run, ckpt)
     run.net = build_net(run)
+    if cfg.trainer.get("graph_ffn"):
+        graph_sublayers(run)
     earlier = (ckpt or {}).get("steady_rates") or {}
     if earlier.get("setup") == run.setup():  # img/s of a resume on other hardware or another path is not averaged in
         run.rates_before = list(earlier["rates"])
@@ -291,7 +293,8 @@ def kan_kernel_path(cfg: DictConfig) -> str:
 
 def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
     """Set the kernels that run the KAN ``layers`` on a GPU (``KANLinear.kernel_path``): ``trainer.kan_kernel_path``
-    as given, "auto" being "auto-keep" under CUDA graphs: the GEMM path keeps its bases tensor A for the backward on
+    as given, "auto" being "auto-keep" under CUDA graphs (compiled, or the sublayers' of ``trainer.graph_ffn``): the
+    GEMM path keeps its bases tensor A for the backward on
     the layers it takes (``kan_op.keeps_bases``; eager passes, the EMA copy's evaluation among them, stay fused).
 
     Keeping A saves a kernel a layer and a step but holds A (tokens x inputs x 9 in 16 bits a layer) from forward to
@@ -302,7 +305,8 @@ def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
     ``trainer.kan_kernel_path=gemm`` gives the memory back (the same kernels as "auto" where every KAN layer has
     128 or more outputs, as at 224 px; at tiny/4 it also moves fc1, 80 outputs, to the slower GEMM path)."""
     kernels = kan_kernel_path(run.cfg)
-    if kernels == "auto" and run.amp is not None and cuda_graphs(run):  # fp32 layers stay fused: nothing to keep
+    graphed = cuda_graphs(run) or (run.cfg.trainer.get("graph_ffn") and run.device.type == "cuda")
+    if kernels == "auto" and run.amp is not None and graphed:  # fp32 layers stay fused: nothing to keep
         kernels = "auto-keep"
     for layer in layers:
         layer.kernel_path = kernels
@@ -353,6 +357,37 @@ def compiled(run: Run, net: nn.Module) -> nn.Module:
     if run.device.type == "cuda" and run.kernel_note:
         run.summary["path"] += f", {run.kernel_note}"
     return torch.compile(net, mode=mode, dynamic=False) if use else net
+
+
+def graph_sublayers(run: Run) -> None:
+    """``trainer.graph_ffn``: every block's feed-forward sublayer replayed as CUDA graphs in an eager one-GPU run
+    (``vkan.ffn_graphs``), captured here for the training batch; stop with what to change where it cannot be."""
+    from vkan.ffn_graphs import graph_feed_forwards
+
+    why = why_not_graphed(run)
+    if why:
+        raise ConfigError(f"trainer.graph_ffn=true: {why}. Or train without it (trainer.graph_ffn=false): the "
+                          f"recipe is the same, only the host's cost a step differs")
+    started, cfg, data = time.perf_counter(), run.cfg.trainer, run.data
+    images = torch.zeros(cfg.batch_size, data.in_chans, data.img_size, data.img_size, device=run.device)
+    names = graph_feed_forwards(run.model, images, run.amp)
+    run.summary["path"] += f", {len(names)} feed-forward sublayers as CUDA graphs"
+    run.summary["graph_s"] = time.perf_counter() - started
+
+
+def why_not_graphed(run: Run) -> Optional[str]:
+    """Why ``trainer.graph_ffn`` cannot apply to this run, or None."""
+    if run.device.type != "cuda":
+        return "it needs a CUDA GPU (trainer.device)"
+    if compiles(run):
+        return ("torch.compile runs the step its own way (as CUDA graphs under reduce-overhead, the one-GPU "
+                "default): set trainer.compile=false to graph the sublayers of an eager run")
+    if run.ctx.world_size > 1:
+        return "it is for one-GPU runs (under torchrun DDP's gradient hooks would run outside the graphs untested)"
+    if run.has_kan and run.cfg.trainer.grid_update.every:
+        return ("a grid re-fit changes which kernels a KAN layer runs, which a captured graph cannot follow: set "
+                "trainer.grid_update.every=0")
+    return None
 
 
 def open_records(run: Run) -> None:

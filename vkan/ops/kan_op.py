@@ -15,9 +15,10 @@ only one variant).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from typing import Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import torch
 
@@ -290,14 +291,14 @@ def _as(grad: Optional[torch.Tensor], param: Optional[torch.Tensor]) -> Optional
 # (in ``vkan.ops``, where the app's config check reads it without loading this module) names the choices of
 # ``fused_kan_linear``'s ``path``; "auto" takes "gemm" where ``gemm_path`` says so, "auto-keep" takes "gemm-keep"
 # there (the training app's choice under CUDA graphs, where it measured faster: ``vkan.train.pin_kernel_paths``).
-# Both are "fused" in eager mode.
+# Both are "fused" in eager mode, except while layers are captured as CUDA graphs (``paths_by_shape``).
 
 
 def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
     """Whether a layer with ``n_out`` outputs computed in ``dtype`` runs on the GEMM path (see PATHS).
-    ``fused_kan_linear`` reaches the "auto" rule below (for "auto" and "auto-keep") only under torch.compile: in
-    eager mode both are the fused path. The rule was measured at the default grid (5 intervals, order 3: 8
-    coefficients a basis row)."""
+    ``fused_kan_linear`` reaches the "auto" rule below (for "auto" and "auto-keep") only under torch.compile and
+    in ``paths_by_shape`` (graph capture): in eager mode both are the fused path. The rule was measured at the
+    default grid (5 intervals, order 3: 8 coefficients a basis row)."""
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
     if not path.startswith("auto"):
@@ -518,6 +519,22 @@ def _op_backward(ctx, gy, *_):
 kan_linear.register_autograd(_op_backward, setup_context=_setup_context)
 
 
+_by_shape = False  # True inside ``paths_by_shape``
+
+
+@contextlib.contextmanager
+def paths_by_shape() -> Iterator[None]:
+    """Within this block eager calls on "auto" and "auto-keep" choose their kernels by shape (``gemm_path``), as
+    under torch.compile, instead of taking the fused path: for layers captured as CUDA graphs
+    (``vkan.ffn_graphs``), whose replays have no per-launch host cost, the host cost that keeps eager mode fused."""
+    global _by_shape
+    previous, _by_shape = _by_shape, True
+    try:
+        yield
+    finally:
+        _by_shape = previous
+
+
 class _EagerKANLinear(torch.autograd.Function):
     """The same launchers as ``vkan::kan_linear`` without the custom-op dispatcher, for eager mode; the packed
     W^T is kept for the backward."""
@@ -553,8 +570,8 @@ def fused_kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.T
     ``F.linear``); otherwise in ``spline_weight``'s dtype. Parameter gradients come back in fp32 sums cast
     to each parameter's dtype. ``path`` picks the kernels (``PATHS``): "fused" evaluates the bases inside the
     matmul kernels, "gemm" writes them to memory for cuBLAS, "gemm-keep" too and keeps them for the backward
-    (more memory, one kernel fewer), "auto" is "fused" in eager mode and chooses by shape under torch.compile
-    (``gemm_path``), "auto-keep" too, keeping the bases where it takes the GEMM path.
+    (more memory, one kernel fewer), "auto" is "fused" in eager mode and chooses by shape (``gemm_path``) under
+    torch.compile and in ``paths_by_shape``, "auto-keep" too, keeping the bases where it takes the GEMM path.
     """
     dtype = spline_weight.dtype
     if torch.is_autocast_enabled(x.device.type):
@@ -564,5 +581,7 @@ def fused_kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.T
     if torch.compiler.is_compiling():
         return torch.ops.vkan.kan_linear(x.contiguous(), grid.contiguous(), spline_weight, spline_scaler, base_weight,
                                          spline_order, uniform, act, dtype, path)[0]
+    if path.startswith("auto") and not _by_shape:
+        path = "fused"
     return _EagerKANLinear.apply(x.contiguous(), grid.contiguous(), spline_weight, spline_scaler, base_weight,
-                                 spline_order, uniform, act, dtype, "fused" if path.startswith("auto") else path)
+                                 spline_order, uniform, act, dtype, path)

@@ -1,0 +1,156 @@
+"""Feed-forward sublayers as CUDA graphs (vkan.ffn_graphs, trainer.graph_ffn): which sublayers, when a graphed one
+replays and when it runs its own forward, and (on a GPU) that graphed training steps train as plain ones do."""
+import copy
+
+import pytest
+import timm
+import torch
+import torch.nn as nn
+
+import vkan  # noqa: F401  (registers the models)
+from vkan.ffn_graphs import GraphedForward, feed_forwards, graph_feed_forwards, plain_feed_forwards, sublayer_inputs
+
+CPU = torch.device("cpu")
+
+
+def tiny(name="vit_kan_tiny_patch4_32", depth=2):
+    torch.manual_seed(0)
+    return timm.create_model(name, depth=depth, num_classes=10, img_size=16, in_chans=1)
+
+
+class Recorder:
+    """A stand-in for torch's graphed forward: counts its calls and answers ones."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return torch.ones(1)
+
+
+def test_feed_forwards_are_every_blocks_mlp_and_nothing_inside_them():
+    model = tiny(depth=3)
+    assert [name for name, _ in feed_forwards(model)] == ["blocks.0.mlp", "blocks.1.mlp", "blocks.2.mlp"]
+    assert all(module is model.blocks[i].mlp for i, (_, module) in enumerate(feed_forwards(model)))
+    assert feed_forwards(nn.Sequential(nn.Linear(2, 2))) == []
+
+
+def test_sublayer_inputs_are_the_tokens_each_mlp_sees_and_the_probe_leaves_no_trace():
+    model = tiny()
+    sublayers = [m for _, m in feed_forwards(model)]
+    drawn = torch.random.get_rng_state()
+    inputs = sublayer_inputs(model, torch.zeros(3, 1, 16, 16), sublayers, None)
+    assert inputs == [(torch.Size([3, 17, 192]), torch.float32)] * 2  # 16 patches of 4x4 and the class token
+    assert model.training and all(not m._forward_pre_hooks for m in sublayers)
+    assert torch.equal(torch.random.get_rng_state(), drawn)  # evaluation mode: no dropout draws
+    with pytest.raises(ValueError, match=r"sublayer\(s\) \[0\] took no input"):
+        sublayer_inputs(model, torch.zeros(3, 1, 16, 16), [nn.Linear(192, 192)], None)
+
+
+def test_a_graphed_forward_replays_only_calls_like_the_captured_ones():
+    mlp = tiny().blocks[0].mlp
+    graphed = Recorder()
+    forward = GraphedForward(mlp, graphed, torch.Size([2, 5, 192]), torch.float32, CPU, torch.bfloat16)
+    mlp.forward = forward
+    x = torch.randn(2, 5, 192)
+    plain = type(mlp).forward(mlp, x)
+
+    def replayed(call):
+        before = graphed.calls
+        out = call()
+        return graphed.calls > before, out
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert replayed(lambda: mlp(x))[0]
+        assert not replayed(lambda: mlp(x[:1]))[0]  # a short batch
+        assert not replayed(lambda: mlp(x.half()))[0]  # another dtype
+        with torch.no_grad():
+            assert not replayed(lambda: mlp(x))[0]
+        mlp.eval()
+        assert not replayed(lambda: mlp(x))[0]
+        mlp.train()
+    with torch.autocast("cpu", dtype=torch.float16):
+        assert not replayed(lambda: mlp(x))[0]
+    was, out = replayed(lambda: mlp(x))  # no autocast
+    assert not was and torch.equal(out, plain)
+
+
+def test_a_copy_of_a_graphed_sublayer_runs_its_own_forward_on_its_own_weights():
+    model = tiny()
+    graphed = Recorder()
+    mlp = model.blocks[0].mlp
+    mlp.forward = GraphedForward(mlp, graphed, torch.Size([2, 5, 192]), torch.float32, CPU, None)
+    ema = copy.deepcopy(model)  # as timm's ModelEmaV3 copies the model
+    with torch.no_grad():
+        for p in ema.blocks[0].mlp.parameters():
+            p.mul_(0.5)
+    x = torch.randn(2, 5, 192)
+    assert torch.equal(ema.blocks[0].mlp(x), type(mlp).forward(ema.blocks[0].mlp, x)) and graphed.calls == 0
+    assert not torch.equal(ema.blocks[0].mlp(x), type(mlp).forward(mlp, x))
+    assert plain_feed_forwards(model) == 1 and "forward" not in mlp.__dict__ and plain_feed_forwards(model) == 0
+
+
+def test_a_model_without_feed_forward_sublayers_is_refused():
+    with pytest.raises(ValueError, match="has no feed-forward sublayers"):
+        graph_feed_forwards(nn.Sequential(nn.Linear(2, 2)), torch.zeros(1, 2), None)
+
+
+def test_auto_kernel_paths_choose_by_shape_while_layers_are_captured(monkeypatch):
+    """In eager mode "auto" and "auto-keep" run fused (host cost); in ``paths_by_shape`` (graph capture, where
+    replays have none) they reach the shape rule, as under torch.compile; a pinned path is always as given."""
+    from vkan.ops import kan_op
+
+    seen = []
+    monkeypatch.setattr(kan_op._EagerKANLinear, "apply", lambda *args: seen.append(args[-1]))
+    layer = vkan.KANLinear(8, 4)
+
+    def path(kernel_path):
+        kan_op.fused_kan_linear(torch.zeros(3, 8), layer.grid, layer.spline_weight, layer.spline_scaler,
+                                layer.base_weight, path=kernel_path)
+        return seen.pop()
+
+    assert [path(p) for p in ("auto", "auto-keep", "gemm")] == ["fused", "fused", "gemm"]
+    with kan_op.paths_by_shape():
+        assert [path(p) for p in ("auto", "auto-keep", "fused")] == ["auto", "auto-keep", "fused"]
+    assert path("auto") == "fused"
+
+
+# --- on a GPU -------------------------------------------------------------------------------------------------
+
+def steps(model, batches, amp=torch.bfloat16):
+    """Losses of AdamW steps of ``model`` (CUDA) over ``batches`` under ``amp`` autocast."""
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for x, y in batches:
+        with torch.autocast("cuda", dtype=amp):
+            loss = nn.functional.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32"])
+def test_graphed_sublayers_train_as_the_plain_model_does(name):
+    """Five AdamW steps of a graphed model against the same model plain: the same losses and weights (to bf16
+    rounding: a KAN model's graphs run the shape-chosen kernels, its plain steps the fused ones); a short batch and
+    evaluation then run the sublayers' own forwards, giving the plain model's outputs."""
+    plain = tiny(name).cuda()
+    graphed = copy.deepcopy(plain)
+    torch.manual_seed(1)
+    batches = [(torch.randn(8, 1, 16, 16, device="cuda"), torch.randint(0, 10, (8,), device="cuda"))
+               for _ in range(5)]
+    assert graph_feed_forwards(graphed, batches[0][0], torch.bfloat16) == ["blocks.0.mlp", "blocks.1.mlp"]
+    want, got = steps(plain, batches), steps(graphed, batches)
+    assert got == pytest.approx(want, rel=2e-2)
+    for (key, a), b in zip(plain.state_dict().items(), graphed.state_dict().values()):
+        assert torch.allclose(a, b, atol=2e-3, rtol=2e-2), key
+    short = batches[0][0][:3]
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        assert torch.allclose(graphed(short).float(), plain(short).float(), atol=5e-2)
+        plain.eval(), graphed.eval()
+        with torch.no_grad():
+            assert torch.allclose(graphed(batches[0][0]).float(), plain(batches[0][0]).float(), atol=5e-2)

@@ -1,0 +1,138 @@
+"""Feed-forward sublayers replayed as CUDA graphs in eager training (``trainer.graph_ffn``, ``graph_feed_forwards``).
+
+In an eager step a KAN sublayer costs the host more than its MLP twin's: its kernels are Triton launches from Python
+through an autograd function, five or more a layer and a step. On an H200 an eager ViT-tiny/4 step was host-bound,
+and with every block's ``mlp`` replayed as CUDA graphs (forward and backward, captured once by
+``torch.cuda.make_graphed_callables``) the KAN model ran 1.42x faster and within 0.94x of its MLP twin graphed the same
+way (bench/RESULTS.md, thirty-first session; ``python -m vkan.bench --graph-ffn``). The rest of the step stays eager: attention,
+norms, loss, optimizer, and anything a user changes there.
+
+A graph replays the kernels it recorded on the shapes it recorded, into the same memory: a graphed sublayer runs its
+graphs only for a call like the captured ones (training mode, gradients on, the same input shape and dtype, the same
+autocast), and its own forward otherwise (evaluation, a short batch). Its output and its saved activations are
+overwritten by its next replay, so a step must run its backward before the next forward (no gradient accumulation
+over several forwards), and the sublayer's parameters must stay the tensors they were at capture (the optimizer
+updates them in place; a grid re-fit changes which kernels a KAN layer takes, so it cannot be graphed).
+"""
+from __future__ import annotations
+
+import copy
+from contextlib import nullcontext
+from typing import Callable, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+FEED_FORWARD_NAME = "mlp"  # timm's attribute for a block's feed-forward sublayer (ViT, DeiT, Swin, ...)
+
+
+def feed_forwards(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+    """(name, module) of every feed-forward sublayer of ``model``: the modules held under the attribute name
+    ``FEED_FORWARD_NAME``, outermost only, in the order of ``named_modules``."""
+    found: List[Tuple[str, nn.Module]] = []
+    for name, module in model.named_modules():
+        if name.rsplit(".", 1)[-1] == FEED_FORWARD_NAME and not any(name.startswith(f"{n}.") for n, _ in found):
+            found.append((name, module))
+    return found
+
+
+def sublayer_inputs(model: nn.Module, images: torch.Tensor, sublayers: List[nn.Module],
+                    amp: Optional[torch.dtype]) -> List[Tuple[torch.Size, torch.dtype]]:
+    """(shape, dtype) of each sublayer's input when ``model`` takes ``images`` under ``amp`` autocast: one forward
+    without gradients, in evaluation mode (no dropout draws), with hooks that note the inputs."""
+    seen = {}
+
+    def note(module: nn.Module, args: tuple) -> None:
+        seen.setdefault(module, (args[0].shape, args[0].dtype))
+
+    hooks = [m.register_forward_pre_hook(note) for m in sublayers]
+    was = model.training
+    try:
+        model.eval()
+        with torch.no_grad(), _autocast(images.device, amp, cache=True):
+            model(images)
+    finally:
+        model.train(was)
+        for hook in hooks:
+            hook.remove()
+    missing = [i for i, m in enumerate(sublayers) if m not in seen]
+    if missing:
+        raise ValueError(f"graph_feed_forwards: sublayer(s) {missing} took no input in a forward of the model; only "
+                         f"sublayers the model calls can be graphed")
+    return [seen[m] for m in sublayers]
+
+
+def _autocast(device: torch.device, amp: Optional[torch.dtype], cache: bool):
+    return torch.autocast(device.type, dtype=amp, cache_enabled=cache) if amp else nullcontext()
+
+
+class GraphedForward:
+    """A graphed sublayer's ``forward``: the captured graphs (``graphed``) for a call like the captured ones, the
+    module's own forward for any other. A copy of the module (``copy.deepcopy``: timm's EMA, say) gets its own
+    forward back: the graphs read and write the original's parameters."""
+
+    def __init__(self, module: nn.Module, graphed: Callable, shape: torch.Size, dtype: torch.dtype,
+                 device: torch.device, amp: Optional[torch.dtype]) -> None:
+        self.module, self.graphed, self.amp = module, graphed, amp
+        self.shape, self.dtype, self.device = shape, dtype, device
+
+    def captured_like(self, x: torch.Tensor) -> bool:
+        """Whether a call on ``x`` now is one the graphs replay: training mode, gradients on, the captured input
+        shape, dtype and device, and the captured autocast."""
+        if not (self.module.training and torch.is_grad_enabled() and x.shape == self.shape and x.dtype == self.dtype
+                and x.device == self.device):
+            return False
+        if torch.is_autocast_enabled(self.device.type):
+            return torch.get_autocast_dtype(self.device.type) == self.amp
+        return self.amp is None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.captured_like(x):
+            return self.graphed(x)
+        return type(self.module).forward(self.module, x)
+
+    def __deepcopy__(self, memo) -> Callable:
+        clone = copy.deepcopy(self.module, memo)
+        return type(clone).forward.__get__(clone)
+
+
+def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[torch.dtype]) -> List[str]:
+    """Capture every feed-forward sublayer of the CUDA ``model`` (``feed_forwards``) as CUDA graphs, forward and
+    backward, for training steps on batches shaped like ``images`` under ``amp`` autocast (None: none); return the
+    sublayers' names. Each sublayer then replays its graphs on such calls and runs its own forward on any other
+    (``GraphedForward``; the module docstring says what a step must keep to). KAN layers on the "auto" kernel paths
+    are captured on the kernels ``vkan.ops.kan_op.gemm_path`` picks by shape, as under torch.compile: replays have
+    no per-launch host cost, which is what keeps eager mode on the fused path. The graphs share one memory pool, held
+    until the model is freed. ``plain_feed_forwards`` undoes this."""
+    from vkan.ops.kan_op import paths_by_shape
+
+    named = feed_forwards(model)
+    if not named:
+        raise ValueError(f"graph_feed_forwards: {type(model).__name__} has no feed-forward sublayers (modules named "
+                         f"{FEED_FORWARD_NAME!r}) to graph")
+    sublayers = [m for _, m in named]
+    plain_feed_forwards(model)
+    inputs = sublayer_inputs(model, images, sublayers, amp)
+    samples = tuple((torch.zeros(shape, dtype=dtype, device=images.device, requires_grad=True),)
+                    for shape, dtype in inputs)
+    was = model.training
+    model.train()
+    try:
+        with paths_by_shape(), _autocast(images.device, amp, cache=False):  # capture allows no autocast cache
+            torch.cuda.make_graphed_callables(tuple(sublayers), samples)
+    finally:
+        model.train(was)
+    for module, (shape, dtype) in zip(sublayers, inputs):
+        module.forward = GraphedForward(module, module.forward, shape, dtype, images.device, amp)  # torch's graphed one
+    return [name for name, _ in named]
+
+
+def plain_feed_forwards(model: nn.Module) -> int:
+    """Give every graphed sublayer of ``model`` its own forward back (its graphs are freed with the last reference
+    to them); return how many were graphed."""
+    undone = 0
+    for _, module in feed_forwards(model):
+        if isinstance(module.__dict__.get("forward"), GraphedForward):
+            del module.forward
+            undone += 1
+    return undone
