@@ -19,14 +19,14 @@ def tiny(name="vit_kan_tiny_patch4_32", depth=2):
 
 
 class Recorder:
-    """A stand-in for torch's graphed forward: counts its calls and answers ones."""
+    """A stand-in for torch's graphed forward: counts its calls and answers twice its input."""
 
     def __init__(self):
         self.calls = 0
 
     def __call__(self, x):
         self.calls += 1
-        return torch.ones(1)
+        return 2 * x
 
 
 def test_feed_forwards_are_every_blocks_mlp_and_nothing_inside_them():
@@ -76,6 +76,35 @@ def test_a_graphed_forward_replays_only_calls_like_the_captured_ones():
     assert not was and torch.equal(out, plain)
 
 
+def test_a_second_forward_before_the_backward_runs_the_sublayer_itself_and_a_dropped_one_does_not_block():
+    mlp = tiny().blocks[0].mlp
+    graphed = Recorder()
+    mlp.forward = GraphedForward(mlp, graphed, torch.Size([2, 5, 192]), torch.float32, CPU, None)
+    x = torch.randn(2, 5, 192, requires_grad=True)
+    first, second = mlp(x), mlp(x)  # the second would overwrite what the first's backward reads
+    assert graphed.calls == 1 and torch.equal(second, type(mlp).forward(mlp, x))
+    (first.sum() + second.sum()).backward()
+    mlp(x).sum().backward()  # the backward ran: replays again
+    assert graphed.calls == 2
+    dropped = mlp(x)
+    del dropped  # its autograd graph is gone: nothing waits on the buffers
+    mlp(x)
+    assert graphed.calls == 4
+
+
+def test_gradients_already_there_get_their_own_storage_before_a_replays_backward():
+    """torch's graphed backward hands back its static buffers, which autograd keeps as .grad when that is None; a
+    gradient kept into the next step (set_to_none=False, accumulation) must not be one the next replay overwrites."""
+    mlp = tiny().blocks[0].mlp
+    mlp.forward = GraphedForward(mlp, Recorder(), torch.Size([2, 5, 192]), torch.float32, CPU, None)
+    buffer = torch.randn_like(mlp.fc1.spline_weight)
+    mlp.fc1.spline_weight.grad = buffer  # as autograd keeps a graph's static buffer
+    mlp(torch.randn(2, 5, 192, requires_grad=True)).sum().backward()
+    grad = mlp.fc1.spline_weight.grad
+    assert torch.equal(grad, buffer) and grad.data_ptr() != buffer.data_ptr()
+    assert mlp.fc2.spline_weight.grad is None  # none there: nothing copied
+
+
 def test_a_copy_of_a_graphed_sublayer_runs_its_own_forward_on_its_own_weights():
     model = tiny()
     graphed = Recorder()
@@ -118,14 +147,15 @@ def test_auto_kernel_paths_choose_by_shape_while_layers_are_captured(monkeypatch
 
 # --- on a GPU -------------------------------------------------------------------------------------------------
 
-def steps(model, batches, amp=torch.bfloat16):
-    """Losses of AdamW steps of ``model`` (CUDA) over ``batches`` under ``amp`` autocast."""
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+def steps(model, batches, set_to_none):
+    """Losses of SGD steps (momentum) of ``model`` (CUDA) over ``batches`` under bf16 autocast; gradients zeroed
+    by ``zero_grad(set_to_none=set_to_none)`` before each backward."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     losses = []
     for x, y in batches:
-        with torch.autocast("cuda", dtype=amp):
+        opt.zero_grad(set_to_none=set_to_none)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
             loss = nn.functional.cross_entropy(model(x).float(), y)
-        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(loss.item())
@@ -133,21 +163,24 @@ def steps(model, batches, amp=torch.bfloat16):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("set_to_none", [True, False])
 @pytest.mark.parametrize("name", ["vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32"])
-def test_graphed_sublayers_train_as_the_plain_model_does(name):
-    """Five AdamW steps of a graphed model against the same model plain: the same losses and weights (to bf16
-    rounding: a KAN model's graphs run the shape-chosen kernels, its plain steps the fused ones); a short batch and
-    evaluation then run the sublayers' own forwards, giving the plain model's outputs."""
+def test_graphed_sublayers_train_as_the_plain_model_does(name, set_to_none):
+    """Five SGD steps of a graphed model against the same model plain: the same losses, and weights that moved the
+    same way to within 5% of how far they moved (a KAN model's graphs run the shape-chosen kernels, its plain steps
+    the fused ones: bf16 rounding differs), with gradients set to None or zeroed in place (kept across steps: the
+    graphs' buffers must not be them). A short batch and evaluation then run the sublayers' own forwards."""
     plain = tiny(name).cuda()
+    start = copy.deepcopy(plain.state_dict())
     graphed = copy.deepcopy(plain)
     torch.manual_seed(1)
     batches = [(torch.randn(8, 1, 16, 16, device="cuda"), torch.randint(0, 10, (8,), device="cuda"))
                for _ in range(5)]
     assert graph_feed_forwards(graphed, batches[0][0], torch.bfloat16) == ["blocks.0.mlp", "blocks.1.mlp"]
-    want, got = steps(plain, batches), steps(graphed, batches)
+    want, got = steps(plain, batches, set_to_none), steps(graphed, batches, set_to_none)
     assert got == pytest.approx(want, rel=2e-2)
     for (key, a), b in zip(plain.state_dict().items(), graphed.state_dict().values()):
-        assert torch.allclose(a, b, atol=2e-3, rtol=2e-2), key
+        assert (a - b).norm() <= 0.05 * (a - start[key]).norm() + 1e-6, key
     short = batches[0][0][:3]
     with torch.autocast("cuda", dtype=torch.bfloat16):
         assert torch.allclose(graphed(short).float(), plain(short).float(), atol=5e-2)

@@ -9,14 +9,18 @@ norms, loss, optimizer, and anything a user changes there.
 
 A graph replays the kernels it recorded on the shapes it recorded, into the same memory: a graphed sublayer runs its
 graphs only for a call like the captured ones (training mode, gradients on, the same input shape and dtype, the same
-autocast), and its own forward otherwise (evaluation, a short batch). Its output and its saved activations are
-overwritten by its next replay, so a step must run its backward before the next forward (no gradient accumulation
-over several forwards), and the sublayer's parameters must stay the tensors they were at capture (the optimizer
-updates them in place; a grid re-fit changes which kernels a KAN layer takes, so it cannot be graphed).
+autocast) whose last replay's backward has run, and its own forward otherwise (evaluation, a short batch, a second
+forward before one backward); ``GraphedForward`` says how the parameters' gradients are kept apart from the graphs'
+buffers. Its output is overwritten by its next replay, so it must be used before then (a ViT block adds it to the
+residual at once). The sublayer's parameters must stay the tensors they were at capture (the optimizer updates them
+in place); a grid re-fit changes which kernels a KAN layer takes, which a captured graph cannot follow.
 """
 from __future__ import annotations
 
 import copy
+import functools
+import warnings
+import weakref
 from contextlib import nullcontext
 from typing import Callable, List, Optional, Tuple
 
@@ -66,15 +70,29 @@ def _autocast(device: torch.device, amp: Optional[torch.dtype], cache: bool):
     return torch.autocast(device.type, dtype=amp, cache_enabled=cache) if amp else nullcontext()
 
 
+class _Replay:
+    """A replay awaiting its backward (``GraphedForward.pending`` refers to it weakly)."""
+
+
 class GraphedForward:
     """A graphed sublayer's ``forward``: the captured graphs (``graphed``) for a call like the captured ones, the
     module's own forward for any other. A copy of the module (``copy.deepcopy``: timm's EMA, say) gets its own
-    forward back: the graphs read and write the original's parameters."""
+    forward back: the graphs read and write the original's parameters.
+
+    Two guards keep a replay from overwriting what autograd still needs. A call made while the last replay's
+    backward is still to run (two forwards, then one backward) takes the module's own forward. And just before a
+    replay's backward, a parameter gradient that is already there is given storage of its own: torch hands back the
+    graph's static gradient buffers, which autograd keeps as ``.grad`` when that was None, and the replay would
+    overwrite them (pytorch/pytorch#181723: gradients kept across steps, ``zero_grad(set_to_none=False)`` or
+    accumulation, would be doubled). A step that sets gradients to None (``zero_grad()``'s default) copies nothing.
+    """
 
     def __init__(self, module: nn.Module, graphed: Callable, shape: torch.Size, dtype: torch.dtype,
                  device: torch.device, amp: Optional[torch.dtype]) -> None:
         self.module, self.graphed, self.amp = module, graphed, amp
         self.shape, self.dtype, self.device = shape, dtype, device
+        self.params = [p for p in module.parameters() if p.requires_grad]
+        self.pending: Optional[weakref.ref] = None  # the last replay until its backward starts
 
     def captured_like(self, x: torch.Tensor) -> bool:
         """Whether a call on ``x`` now is one the graphs replay: training mode, gradients on, the captured input
@@ -86,10 +104,25 @@ class GraphedForward:
             return torch.get_autocast_dtype(self.device.type) == self.amp
         return self.amp is None
 
+    def awaiting_backward(self) -> bool:
+        """Whether the last replay's autograd graph is alive and its backward has not started."""
+        return self.pending is not None and self.pending() is not None
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.captured_like(x):
-            return self.graphed(x)
-        return type(self.module).forward(self.module, x)
+        if not self.captured_like(x) or self.awaiting_backward():
+            return type(self.module).forward(self.module, x)
+        out = self.graphed(x)
+        if out.grad_fn is not None:  # the token lives as long as the replay's backward node, which holds the hook
+            token = _Replay()
+            out.grad_fn.register_prehook(functools.partial(self._before_backward, token))
+            self.pending = weakref.ref(token)
+        return out
+
+    def _before_backward(self, token: "_Replay", grad_outputs) -> None:
+        self.pending = None
+        for p in self.params:
+            if p.grad is not None:
+                p.grad = p.grad.clone()  # off the static buffer the replay is about to overwrite
 
     def __deepcopy__(self, memo) -> Callable:
         clone = copy.deepcopy(self.module, memo)
@@ -122,6 +155,10 @@ def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[to
             torch.cuda.make_graphed_callables(tuple(sublayers), samples)
     finally:
         model.train(was)
+    # The sublayers' parameters first met autograd on the capture's side stream, and the graphs keep the gradient
+    # accumulators made there: every backward then warns that their stream is not the one the gradients come from.
+    # The engine waits across the two streams, which the step times in bench/RESULTS.md include.
+    warnings.filterwarnings("ignore", message="The AccumulateGrad node's stream does not match", category=UserWarning)
     for module, (shape, dtype) in zip(sublayers, inputs):
         module.forward = GraphedForward(module, module.forward, shape, dtype, images.device, amp)  # torch's graphed one
     return [name for name, _ in named]
