@@ -313,6 +313,7 @@ def test_model_kwargs_the_model_refuses_fail_at_set_up_as_bad_input(tmp_path, ov
     ("trainer.kan_kernel_path=cublas", r"trainer.kan_kernel_path='cublas' is not valid: it must be auto, auto-keep, "
                                        r"fused, gemm or gemm-keep"),
     ("trainer.graph_ffn=auto", r"trainer.graph_ffn='auto' is not valid: it must be true or false"),
+    ("trainer.graph_ffn=1", r"trainer.graph_ffn=1 is not valid: it must be true or false"),
     ("data.augment.compile=reduce-overhead", r"data.augment.compile='reduce-overhead' is not valid: .*CUDA graphs would "
                                              r"let each training batch overwrite the one before"),
 ])
@@ -1236,20 +1237,23 @@ def test_graph_ffn_where_it_cannot_apply_stops_at_set_up_saying_what_to_change(t
     cfg = make_cfg(tmp_path, ["data=synthetic", "data.n_train=64", "data.n_test=32", "model.kwargs.depth=1",
                               "trainer.device=cpu", "trainer.graph_ffn=true", "logger=none"])
     with pytest.raises(ConfigError, match=r"trainer.graph_ffn=true: it needs a CUDA GPU \(trainer.device\)\. Or "
-                                          r"train without it"):
+                                          r"train without it \(trainer.graph_ffn=false\): the recipe is the same"):
         train(cfg)
     assert not (tmp_path / "metrics.csv").exists() and not (tmp_path / "checkpoints").exists()
 
-    def why(compile=False, world=1, every=0, has_kan=True):
-        trainer = {"compile": compile, "compile_mode": "auto", "grid_update": {"every": every}}
+    def why(compile=False, world=1, every=0, until=1, done=0, has_kan=True, model=timm.create_model(
+            "vit_kan_tiny_patch4_32", depth=1)):
+        trainer = {"compile": compile, "compile_mode": "auto", "grid_update": {"every": every, "until_epoch": until}}
         return why_not_graphed(types.SimpleNamespace(cfg=OmegaConf.create({"trainer": trainer}), has_kan=has_kan,
-                                                     device=torch.device("cuda"),
+                                                     device=torch.device("cuda"), epochs_done=done, model=model,
                                                      ctx=types.SimpleNamespace(world_size=world)))
 
     assert why() is None and why(every=4, has_kan=False) is None
+    assert why(every=4, until=2, done=2) is None  # the re-fits are over
     assert "set trainer.compile=false" in why(compile="auto")
-    assert "one-GPU runs" in why(world=2)
-    assert "set trainer.grid_update.every=0" in why(every=4)
+    assert "not under torchrun" in why(world=2)
+    assert "set trainer.grid_update.every=0, which changes the recipe" in why(every=4, until=2, done=1)
+    assert "Sequential has no feed-forward sublayers (modules named 'mlp')" in why(model=nn.Sequential(nn.Linear(2, 2)))
 
 
 def test_checkpoints_store_the_kan_width_the_run_trained_at(tmp_path):

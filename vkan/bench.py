@@ -27,6 +27,7 @@ a replayed CUDA graph allocates nothing, its memory is taken when it is recorded
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -330,16 +331,18 @@ def parse_variant(text: str) -> Tuple[str, Dict[str, Any]]:
 GRAPHED = " graph_ffn"  # the label's end of a twin with sublayer graphs (bench_models' graph_ffn)
 
 
-def graph_sublayers(model: nn.Module, img: int, batch: int, chans: int) -> float:
+def capture_sublayers(model: nn.Module, img: int, batch: int, chans: int) -> float:
     """Capture the CUDA ``model``'s feed-forward sublayers as CUDA graphs for ``train_step``'s batch under bf16
-    autocast (``vkan.ffn_graphs``, as ``trainer.graph_ffn`` does); return the GiB the capture kept (its memory pool,
-    static inputs and outputs), which a replay does not allocate again."""
+    autocast, as ``trainer.graph_ffn`` does (``vkan.ffn_graphs``; ``train_step`` too sets gradients to None before
+    each backward); return the GiB the capture reserved (its memory pool, static inputs and outputs), which a
+    replay does not allocate again and ``time_train_steps``' peak (allocated memory) leaves out."""
     from vkan.ffn_graphs import graph_feed_forwards
 
     torch.cuda.synchronize()
     torch.cuda.empty_cache()
     before = torch.cuda.memory_reserved()
-    graph_feed_forwards(model, torch.zeros(batch, chans, img, img, device="cuda"), torch.bfloat16)
+    graph_feed_forwards(model, torch.zeros(batch, chans, img, img, device="cuda"), torch.bfloat16, copy_grads=False)
+    torch.autograd.graph.set_warn_on_accumulate_grad_stream_mismatch(False)  # as the app does (vkan.train)
     torch.cuda.synchronize()
     torch.cuda.empty_cache()
     return _gib(torch.cuda.memory_reserved() - before)
@@ -365,7 +368,7 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
 
     Eager rows include (``reference``) the KAN model on the PyTorch reference path; ``variants`` (see
     ``parse_variant``) add KAN models built with other options, e.g. ``grid_size=3`` or ``kan_hidden=160``;
-    ``graph_ffn`` adds both twins with their sublayers as CUDA graphs (``graph_sublayers``; eager rows only).
+    ``graph_ffn`` adds both twins with their sublayers as CUDA graphs (``capture_sublayers``; eager rows only).
     Small models are host-bound in eager mode, and the host's speed drifts between seconds, which is why the
     variants are timed in interleaved rounds.
     """
@@ -385,11 +388,12 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
                 builds[kan_name + GRAPHED] = (kan_name, {"kernel_path": "auto-keep"})  # as the app pins it
             models = {label: bench_model(name, img, chans, **kwargs).cuda().train()
                       for label, (name, kwargs) in builds.items()}
-            graph_gib = {label: graph_sublayers(model, img, batch, chans) for label, model in models.items()
+            graph_gib = {label: capture_sublayers(model, img, batch, chans) for label, model in models.items()
                          if label.endswith(GRAPHED)}
             block = time_train_steps(models, img, batch, chans, compiled, rounds, base=mlp_name)
             rows += with_graphs_counted(block, mlp_name, graph_gib) if graphed else block
             del models
+            gc.collect()  # a graphed sublayer and its forward refer to each other: their graphs go with the cycle
     return rows
 
 

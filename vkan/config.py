@@ -105,7 +105,7 @@ def validate(cfg: DictConfig) -> None:
            "mode), reduce-overhead, max-autotune or max-autotune-no-cudagraphs")
     _check(cfg, t + "kan_kernel_path", lambda v: v in KAN_KERNEL_PATHS,
            ", ".join(KAN_KERNEL_PATHS[:-1]) + " or " + KAN_KERNEL_PATHS[-1])
-    _check(cfg, t + "graph_ffn", lambda v: v in (True, False), "true or false")
+    _check(cfg, t + "graph_ffn", lambda v: isinstance(v, bool), "true or false")
     _check(cfg, t + "grad_clip", lambda v: v is None or v > 0, "null or a number > 0")
     _check(cfg, t + "label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)")
     for key in ("mixup", "cutmix", "kan_reg_weight"):

@@ -32,9 +32,10 @@ def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype
     return {"bf16": torch.bfloat16, "fp32": None}[precision]
 
 
-def autocast(device: torch.device, amp: Optional[torch.dtype]):
-    """The autocast context of a forward pass (a no-op context without ``amp``)."""
-    return torch.autocast(device.type, dtype=amp) if amp else nullcontext()
+def autocast(device: torch.device, amp: Optional[torch.dtype], cache: bool = True):
+    """The autocast context of a forward pass (a no-op context without ``amp``); ``cache=False`` turns off autocast's
+    cache of cast weights (CUDA graph capture needs it off)."""
+    return torch.autocast(device.type, dtype=amp, cache_enabled=cache) if amp else nullcontext()
 
 
 def limited(loader: Iterable, limit: Optional[int]):

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import copy
 import functools
-import warnings
 import weakref
-from contextlib import nullcontext
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
+
+from vkan.engine import autocast
 
 FEED_FORWARD_NAME = "mlp"  # timm's attribute for a block's feed-forward sublayer (ViT, DeiT, Swin, ...)
 
@@ -41,10 +41,11 @@ def feed_forwards(model: nn.Module) -> List[Tuple[str, nn.Module]]:
 
 
 def sublayer_inputs(model: nn.Module, images: torch.Tensor, sublayers: List[nn.Module],
-                    amp: Optional[torch.dtype]) -> List[Tuple[torch.Size, torch.dtype]]:
-    """(shape, dtype) of each sublayer's input when ``model`` takes ``images`` under ``amp`` autocast: one forward
-    without gradients, in evaluation mode (no dropout draws), with hooks that note the inputs."""
-    seen = {}
+                    amp: Optional[torch.dtype]) -> Dict[nn.Module, Tuple[torch.Size, torch.dtype]]:
+    """(shape, dtype) of each sublayer's input when ``model`` takes ``images`` under ``amp`` autocast, in the order
+    the model calls them: one forward without gradients, in evaluation mode (no dropout draws), with hooks that note
+    the inputs."""
+    seen: Dict[nn.Module, Tuple[torch.Size, torch.dtype]] = {}
 
     def note(module: nn.Module, args: tuple) -> None:
         seen.setdefault(module, (args[0].shape, args[0].dtype))
@@ -53,7 +54,7 @@ def sublayer_inputs(model: nn.Module, images: torch.Tensor, sublayers: List[nn.M
     was = model.training
     try:
         model.eval()
-        with torch.no_grad(), _autocast(images.device, amp, cache=True):
+        with torch.no_grad(), autocast(images.device, amp):
             model(images)
     finally:
         model.train(was)
@@ -63,11 +64,7 @@ def sublayer_inputs(model: nn.Module, images: torch.Tensor, sublayers: List[nn.M
     if missing:
         raise ValueError(f"graph_feed_forwards: sublayer(s) {missing} took no input in a forward of the model; only "
                          f"sublayers the model calls can be graphed")
-    return [seen[m] for m in sublayers]
-
-
-def _autocast(device: torch.device, amp: Optional[torch.dtype], cache: bool):
-    return torch.autocast(device.type, dtype=amp, cache_enabled=cache) if amp else nullcontext()
+    return seen
 
 
 class _Replay:
@@ -79,20 +76,21 @@ class GraphedForward:
     module's own forward for any other. A copy of the module (``copy.deepcopy``: timm's EMA, say) gets its own
     forward back: the graphs read and write the original's parameters.
 
-    Two guards keep a replay from overwriting what autograd still needs. A call made while the last replay's
-    backward is still to run (two forwards, then one backward) takes the module's own forward. And just before a
-    replay's backward, a parameter gradient that is already there is given storage of its own: torch hands back the
-    graph's static gradient buffers, which autograd keeps as ``.grad`` when that was None, and the replay would
-    overwrite them (pytorch/pytorch#181723: gradients kept across steps, ``zero_grad(set_to_none=False)`` or
-    accumulation, would be doubled). A step that sets gradients to None (``zero_grad()``'s default) copies nothing.
+    A call made while the last replay's backward is still to run (two forwards, then one backward) takes the
+    module's own forward: a replay would overwrite what that backward reads. The parameters' gradients come back in
+    the graphs' static buffers, which autograd keeps as ``.grad`` where that was None and which the next forward
+    replays may overwrite, since the graphs share one memory pool (pytorch/pytorch#181723). ``copy_grads`` hands
+    back copies instead (one copy of the sublayer's gradients a step); a step that sets gradients to None before
+    each backward and is done with them before its next forward (``vkan.train.training_step``) needs none.
+    ``replays`` counts the calls that ran the graphs.
     """
 
     def __init__(self, module: nn.Module, graphed: Callable, shape: torch.Size, dtype: torch.dtype,
-                 device: torch.device, amp: Optional[torch.dtype]) -> None:
-        self.module, self.graphed, self.amp = module, graphed, amp
+                 device: torch.device, amp: Optional[torch.dtype], copy_grads: bool = True) -> None:
+        self.module, self.graphed, self.amp, self.copy_grads = module, graphed, amp, copy_grads
         self.shape, self.dtype, self.device = shape, dtype, device
-        self.params = [p for p in module.parameters() if p.requires_grad]
         self.pending: Optional[weakref.ref] = None  # the last replay until its backward starts
+        self.replays = 0
 
     def captured_like(self, x: torch.Tensor) -> bool:
         """Whether a call on ``x`` now is one the graphs replay: training mode, gradients on, the captured input
@@ -112,56 +110,71 @@ class GraphedForward:
         if not self.captured_like(x) or self.awaiting_backward():
             return type(self.module).forward(self.module, x)
         out = self.graphed(x)
-        if out.grad_fn is not None:  # the token lives as long as the replay's backward node, which holds the hook
+        self.replays += 1
+        node = out.grad_fn
+        if node is not None:  # the token lives as long as the replay's backward node, which holds the hook
             token = _Replay()
-            out.grad_fn.register_prehook(functools.partial(self._before_backward, token))
+            node.register_prehook(functools.partial(self._backward_starts, token))
             self.pending = weakref.ref(token)
+            if self.copy_grads:
+                node.register_hook(_copied_parameter_grads)
         return out
 
-    def _before_backward(self, token: "_Replay", grad_outputs) -> None:
+    def _backward_starts(self, token: _Replay, grad_outputs) -> None:
         self.pending = None
-        for p in self.params:
-            if p.grad is not None:
-                p.grad = p.grad.clone()  # off the static buffer the replay is about to overwrite
 
     def __deepcopy__(self, memo) -> Callable:
         clone = copy.deepcopy(self.module, memo)
         return type(clone).forward.__get__(clone)
 
 
-def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[torch.dtype]) -> List[str]:
+def _copied_parameter_grads(grad_inputs: tuple, grad_outputs: tuple) -> tuple:
+    """A graphed backward's gradients (the input's, then the parameters') with the parameters' copied off the
+    graphs' static buffers."""
+    return grad_inputs[:1] + tuple(None if g is None else g.clone() for g in grad_inputs[1:])
+
+
+def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[torch.dtype],
+                        copy_grads: bool = True) -> List[str]:
     """Capture every feed-forward sublayer of the CUDA ``model`` (``feed_forwards``) as CUDA graphs, forward and
     backward, for training steps on batches shaped like ``images`` under ``amp`` autocast (None: none); return the
-    sublayers' names. Each sublayer then replays its graphs on such calls and runs its own forward on any other
-    (``GraphedForward``; the module docstring says what a step must keep to). KAN layers on the "auto" kernel paths
-    are captured on the kernels ``vkan.ops.kan_op.gemm_path`` picks by shape, as under torch.compile: replays have
-    no per-launch host cost, which is what keeps eager mode on the fused path. The graphs share one memory pool, held
-    until the model is freed. ``plain_feed_forwards`` undoes this."""
+    sublayers' names, in the order the model calls them. Each sublayer then replays its graphs on such calls and
+    runs its own forward on any other (``GraphedForward``, which also says when ``copy_grads`` may be False).
+
+    KAN layers on the "auto" kernel paths are captured on the kernels ``vkan.ops.kan_op.gemm_path`` picks by shape,
+    as under torch.compile: replays have no per-launch host cost, which is what keeps eager mode on the fused path.
+    The graphs share one memory pool, held until the model is freed (``plain_feed_forwards`` undoes this). Every
+    backward through them makes torch warn that the gradient accumulators' stream is not the gradients' (the
+    parameters first met autograd on the capture's side stream): the engine waits across the two streams, within
+    the step times measured; ``torch.autograd.graph.set_warn_on_accumulate_grad_stream_mismatch(False)`` silences
+    it for the whole process, as the training app does."""
     from vkan.ops.kan_op import paths_by_shape
 
-    named = feed_forwards(model)
-    if not named:
+    sublayers = [m for _, m in feed_forwards(model)]
+    if not sublayers:
         raise ValueError(f"graph_feed_forwards: {type(model).__name__} has no feed-forward sublayers (modules named "
                          f"{FEED_FORWARD_NAME!r}) to graph")
-    sublayers = [m for _, m in named]
     plain_feed_forwards(model)
-    inputs = sublayer_inputs(model, images, sublayers, amp)
+    inputs = sublayer_inputs(model, images, sublayers, amp)  # torch captures them in the order they run
     samples = tuple((torch.zeros(shape, dtype=dtype, device=images.device, requires_grad=True),)
-                    for shape, dtype in inputs)
+                    for shape, dtype in inputs.values())
     was = model.training
     model.train()
     try:
-        with paths_by_shape(), _autocast(images.device, amp, cache=False):  # capture allows no autocast cache
-            torch.cuda.make_graphed_callables(tuple(sublayers), samples)
+        with paths_by_shape(), autocast(images.device, amp, cache=False):  # capture allows no autocast cache
+            torch.cuda.make_graphed_callables(tuple(inputs), samples)
     finally:
         model.train(was)
-    # The sublayers' parameters first met autograd on the capture's side stream, and the graphs keep the gradient
-    # accumulators made there: every backward then warns that their stream is not the one the gradients come from.
-    # The engine waits across the two streams, which the step times in bench/RESULTS.md include.
-    warnings.filterwarnings("ignore", message="The AccumulateGrad node's stream does not match", category=UserWarning)
-    for module, (shape, dtype) in zip(sublayers, inputs):
-        module.forward = GraphedForward(module, module.forward, shape, dtype, images.device, amp)  # torch's graphed one
-    return [name for name, _ in named]
+    for module, (shape, dtype) in inputs.items():
+        module.forward = GraphedForward(module, module.forward, shape, dtype, images.device, amp, copy_grads)
+    names = {id(m): name for name, m in model.named_modules()}
+    return [names[id(m)] for m in inputs]
+
+
+def replays(model: nn.Module) -> int:
+    """How many calls of ``model``'s graphed sublayers ran their graphs."""
+    return sum(module.forward.replays for _, module in feed_forwards(model)
+               if isinstance(module.__dict__.get("forward"), GraphedForward))
 
 
 def plain_feed_forwards(model: nn.Module) -> int:

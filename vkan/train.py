@@ -28,6 +28,8 @@ from vkan.config import ADDED_KEYS, holds_a_run, model_spec, used_folder_message
 from vkan.compiled_check import check_compiled_scores, check_due, disable_compile_caches, drop_compiled_graphs
 from vkan.data import build_data, resolve_data_dir
 from vkan.engine import ModelWithLoss, autocast, autocast_dtype, evaluate, limited, progress, resolve_device
+from vkan.ffn_graphs import FEED_FORWARD_NAME, feed_forwards, graph_feed_forwards
+from vkan.ffn_graphs import replays as ffn_graph_replays
 from vkan.errors import CompiledPathError, ConfigError, DeviceStateError, NonFiniteLossError, VkanError
 from vkan.interrupt import Interrupted, StopSignal, interruption
 from vkan.kan_tools import copy_kan_grids, kan_layers, param_groups, update_grids
@@ -362,15 +364,18 @@ def compiled(run: Run, net: nn.Module) -> nn.Module:
 def graph_sublayers(run: Run) -> None:
     """``trainer.graph_ffn``: every block's feed-forward sublayer replayed as CUDA graphs in an eager one-GPU run
     (``vkan.ffn_graphs``), captured here for the training batch; stop with what to change where it cannot be."""
-    from vkan.ffn_graphs import graph_feed_forwards
-
     why = why_not_graphed(run)
     if why:
         raise ConfigError(f"trainer.graph_ffn=true: {why}. Or train without it (trainer.graph_ffn=false): the "
-                          f"recipe is the same, only the host's cost a step differs")
+                          f"recipe is the same, only the speed and the memory a step takes differ")
     started, cfg, data = time.perf_counter(), run.cfg.trainer, run.data
     images = torch.zeros(cfg.batch_size, data.in_chans, data.img_size, data.img_size, device=run.device)
-    names = graph_feed_forwards(run.model, images, run.amp)
+    # training_step sets the gradients to None before each backward and is done with them before the next forward,
+    # so they may stay in the graphs' buffers (GraphedForward); the warning is about those buffers' stream
+    names = graph_feed_forwards(run.model, images, run.amp, copy_grads=False)
+    quiet = getattr(torch.autograd.graph, "set_warn_on_accumulate_grad_stream_mismatch", None)  # torch >= 2.10
+    if quiet is not None:
+        quiet(False)
     run.summary["path"] += f", {len(names)} feed-forward sublayers as CUDA graphs"
     run.summary["graph_s"] = time.perf_counter() - started
 
@@ -383,11 +388,20 @@ def why_not_graphed(run: Run) -> Optional[str]:
         return ("torch.compile runs the step its own way (as CUDA graphs under reduce-overhead, the one-GPU "
                 "default): set trainer.compile=false to graph the sublayers of an eager run")
     if run.ctx.world_size > 1:
-        return "it is for one-GPU runs (under torchrun DDP's gradient hooks would run outside the graphs untested)"
-    if run.has_kan and run.cfg.trainer.grid_update.every:
-        return ("a grid re-fit changes which kernels a KAN layer runs, which a captured graph cannot follow: set "
-                "trainer.grid_update.every=0")
+        return "it is for one-GPU runs: run python train.py in one process, not under torchrun"
+    if refits_ahead(run):
+        return ("a grid re-fit (trainer.grid_update, until epoch trainer.grid_update.until_epoch) changes which "
+                "kernels a KAN layer runs, which a captured graph cannot follow: set trainer.grid_update.every=0, "
+                "which changes the recipe")
+    if not feed_forwards(run.model):
+        return f"{type(run.model).__name__} has no feed-forward sublayers (modules named {FEED_FORWARD_NAME!r})"
     return None
+
+
+def refits_ahead(run: Run) -> bool:
+    """Whether the run re-fits its KAN grids from here on (``trainer.grid_update``)."""
+    gu = run.cfg.trainer.grid_update
+    return bool(run.has_kan and gu.every and run.epochs_done < gu.until_epoch)
 
 
 def open_records(run: Run) -> None:
@@ -492,8 +506,7 @@ def training_step(run: Run, x: torch.Tensor, y: torch.Tensor, totals: EpochTotal
     """One optimizer step on a batch: grid update (KAN), mixup, forward, loss, backward, clip, step, EMA."""
     cfg = run.cfg.trainer
     x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
-    gu = cfg.grid_update
-    if run.has_kan and gu.every and run.epochs_done < gu.until_epoch and run.step % gu.every == 0:
+    if refits_ahead(run) and run.step % cfg.grid_update.every == 0:
         refit_grids(run, x)
     targets = y
     if run.mixup is not None:
@@ -529,6 +542,10 @@ def time_first_step(run: Run, t0: float) -> None:
         time.perf_counter() - t0
     if run.ctx.is_main and "compile_s" in run.summary:
         report(f"compiled the training step in {run.summary['compile_s']:.1f} s")
+    if "graph_s" in run.summary and not ffn_graph_replays(run.model):
+        log.warning("trainer.graph_ffn: the first training step ran the feed-forward sublayers' own forwards, not "
+                    "their CUDA graphs (its batch or autocast differs from the one captured); the run goes on at "
+                    "eager speed")
 
 
 def stop_mid_epoch(run: Run, totals: EpochTotals, signum: int) -> None:
