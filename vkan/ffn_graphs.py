@@ -1,11 +1,13 @@
 """Feed-forward sublayers replayed as CUDA graphs in eager training (``trainer.graph_ffn``, ``graph_feed_forwards``).
 
 In an eager step a KAN sublayer costs the host more than its MLP twin's: its kernels are Triton launches from Python
-through an autograd function, five or more a layer and a step. On an H200 an eager ViT-tiny/4 step was host-bound,
-and with every block's ``mlp`` replayed as CUDA graphs (forward and backward, captured once by
-``torch.cuda.make_graphed_callables``) the KAN model ran 1.42x faster and within 0.94x of its MLP twin graphed the same
-way (bench/RESULTS.md, thirty-first session; ``python -m vkan.bench --graph-ffn``). The rest of the step stays eager: attention,
-norms, loss, optimizer, and anything a user changes there.
+through an autograd function, five or more a layer and a step. With every block's ``mlp`` replayed as CUDA graphs
+(forward and backward, captured once by ``torch.cuda.make_graphed_callables``) and the rest of the step eager
+(attention, norms, loss, optimizer, and anything a user changes there), the KAN model's eager step on an H200 ran
+0.96-1.05x its MLP twin's graphed the same way at ViT-tiny/4, ViT-S/16 and ViT-B/16, against 0.65-0.87x with
+neither graphed; 1.2-1.6x faster than without (bench/RESULTS.md, thirty-second session; ``python -m vkan.bench
+--graph-ffn``). The graphs hold memory of their own: the KAN model's step then took 1.15-1.17x the graphed MLP
+twin's peak at 224 px, about 2.3x its own without graphs ("auto-keep" kernels keep the bases for the backward).
 
 A graph replays the kernels it recorded on the shapes it recorded, into the same memory: a graphed sublayer runs its
 graphs only for a call like the captured ones (training mode, gradients on, the same input shape and dtype, the same
