@@ -8,7 +8,8 @@ import torch
 import torch.nn as nn
 
 import vkan  # noqa: F401  (registers the models)
-from vkan.ffn_graphs import GraphedForward, feed_forwards, graph_feed_forwards, plain_feed_forwards, sublayer_inputs
+from vkan.ffn_graphs import (GraphedForward, feed_forwards, graph_feed_forwards, plain_feed_forwards, replays,
+                             sublayer_inputs)
 from vkan.ops.kan_op import paths_by_shape
 
 CPU = torch.device("cpu")
@@ -45,7 +46,7 @@ def test_sublayer_inputs_are_the_tokens_each_mlp_sees_and_the_probe_leaves_no_tr
     assert list(inputs) == sublayers  # in the order the model calls them
     assert list(inputs.values()) == [(torch.Size([3, 17, 192]), torch.float32)] * 2  # 16 patches and the class token
     assert model.training and all(not m._forward_pre_hooks for m in sublayers)
-    assert torch.equal(torch.random.get_rng_state(), drawn)  # evaluation mode: no dropout draws
+    assert torch.equal(torch.random.get_rng_state(), drawn)  # the probe's draws are undone
     with pytest.raises(ValueError, match=r"sublayer\(s\) \[0\] took no input"):
         sublayer_inputs(model, torch.zeros(3, 1, 16, 16), [nn.Linear(192, 192)], None)
 
@@ -224,23 +225,25 @@ def steps(model, batches, set_to_none):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("set_to_none", [True, False])
+@pytest.mark.parametrize("set_to_none,copy_grads", [(True, True), (False, True), (True, False)])  # the last: the app's
 @pytest.mark.parametrize("name", ["vit_kan_tiny_patch4_32", "vit_mlp_tiny_patch4_32"])
-def test_graphed_sublayers_train_as_the_plain_model_does(name, set_to_none):
+def test_graphed_sublayers_train_as_the_plain_model_does(name, set_to_none, copy_grads):
     """Five SGD steps of a graphed model against the same model plain on the same kernels: the same losses, and
     weights that moved the same way to within 0.1% of how far they moved, with gradients set to None or zeroed in
-    place (kept across steps: the graphs' buffers must not be them, copy_grads). A short batch and evaluation then
-    run the sublayers' own forwards."""
+    place (kept across steps: the graphs' buffers must not be them, copy_grads; the app sets them to None and copies
+    nothing). A short batch and evaluation then run the sublayers' own forwards."""
     plain = tiny(name).cuda()
     start = copy.deepcopy(plain.state_dict())
     graphed = copy.deepcopy(plain)
     torch.manual_seed(1)
     batches = [(torch.randn(8, 1, 16, 16, device="cuda"), torch.randint(0, 10, (8,), device="cuda"))
                for _ in range(5)]
-    assert graph_feed_forwards(graphed, batches[0][0], torch.bfloat16) == ["blocks.0.mlp", "blocks.1.mlp"]
+    names = graph_feed_forwards(graphed, batches[0][0], torch.bfloat16, copy_grads=copy_grads)
+    assert names == ["blocks.0.mlp", "blocks.1.mlp"]
     with paths_by_shape():  # the plain steps on the kernels the graphs were captured on
         want = steps(plain, batches, set_to_none)
     got = steps(graphed, batches, set_to_none)
+    assert replays(graphed) == 10  # 5 steps x 2 sublayers
     assert got == pytest.approx(want, rel=1e-3)
     for (key, a), b in zip(plain.state_dict().items(), graphed.state_dict().values()):
         assert (a - b).norm() <= 1e-3 * (a - start[key]).norm() + 1e-6, key

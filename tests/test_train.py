@@ -1256,6 +1256,25 @@ def test_graph_ffn_where_it_cannot_apply_stops_at_set_up_saying_what_to_change(t
     assert "Sequential has no feed-forward sublayers (modules named 'mlp')" in why(model=nn.Sequential(nn.Linear(2, 2)))
 
 
+def test_an_epoch_that_replayed_no_sublayer_graphs_is_counted_and_warned_about(caplog):
+    import types
+
+    from vkan.ffn_graphs import GraphedForward
+    from vkan.train import count_graph_replays
+
+    model = timm.create_model("vit_kan_tiny_patch4_32", depth=1)
+    mlp = model.blocks[0].mlp
+    mlp.forward = GraphedForward(mlp, lambda x: x, torch.Size([2, 5, 192]), torch.float32, CPU, None)
+    run = types.SimpleNamespace(model=model, summary={"graph_s": 1.0})
+    mlp(torch.randn(2, 5, 192))  # replayed
+    count_graph_replays(run)
+    assert run.summary["ffn_graph_replays"] == 1 and not caplog.records
+    mlp(torch.randn(3, 5, 192))  # a batch unlike the captured one: the module's own forward
+    count_graph_replays(run)
+    assert run.summary["ffn_graph_replays"] == 1
+    assert "this epoch ran the feed-forward sublayers' own forwards, not their CUDA graphs" in caplog.text
+
+
 def test_checkpoints_store_the_kan_width_the_run_trained_at(tmp_path):
     cfg = make_cfg(tmp_path, ["data=synthetic", "data.n_train=64", "data.n_test=32", "model.kwargs.depth=1",
                               "trainer.epochs=1", "trainer.batch_size=32",
@@ -1403,6 +1422,7 @@ def test_graph_ffn_trains_like_the_plain_eager_run_and_saves_the_same_kind_of_ch
         assert summaries[graphed]["status"] == "finished" and len(rows[graphed]) == 2
     assert summaries["false"]["path"] == "eager"
     assert summaries["true"]["path"] == ("eager, KAN kernel path auto-keep, 2 feed-forward sublayers as CUDA graphs")
+    assert summaries["true"]["ffn_graph_replays"] == 2 * 2 * (2000 // 256)  # epochs x sublayers x full batches
     for plain_row, graphed_row in zip(rows["false"], rows["true"]):
         assert float(graphed_row["train_loss"]) == pytest.approx(float(plain_row["train_loss"]), rel=0.02)
         assert float(graphed_row["val_acc_ema"]) == pytest.approx(float(plain_row["val_acc_ema"]), abs=0.05)

@@ -3,11 +3,12 @@
 In an eager step a KAN sublayer costs the host more than its MLP twin's: its kernels are Triton launches from Python
 through an autograd function, five or more a layer and a step. With every block's ``mlp`` replayed as CUDA graphs
 (forward and backward, captured once by ``torch.cuda.make_graphed_callables``) and the rest of the step eager
-(attention, norms, loss, optimizer, and anything a user changes there), the KAN model's eager step on an H200 ran
-0.96-1.05x its MLP twin's graphed the same way at ViT-tiny/4, ViT-S/16 and ViT-B/16, against 0.65-0.87x with
-neither graphed; 1.2-1.6x faster than without (bench/RESULTS.md, thirty-second session; ``python -m vkan.bench
---graph-ffn``). The graphs hold memory of their own: the KAN model's step then took 1.15-1.17x the graphed MLP
-twin's peak at 224 px, about 2.3x its own without graphs ("auto-keep" kernels keep the bases for the backward).
+(attention, norms, loss, optimizer, and anything a user changes there), the KAN model's eager training step on an
+H200 reached 0.96-1.05x the img/s of its MLP twin graphed the same way at ViT-tiny/4, ViT-S/16 and ViT-B/16 (medians
+of interleaved rounds, two processes), against 0.65-0.87x with neither graphed, and ran 1.16-1.60x faster than
+without (bench/RESULTS.md, thirty-second session; ``python -m vkan.bench --graph-ffn``). It took more memory: at 224 px
+its peak was 1.15-1.17x the graphed MLP twin's and about 2.3x its own without graphs (the graphs' pool and
+"auto-keep"'s kept bases together; not measured apart).
 
 A graph replays the kernels it recorded on the shapes it recorded, into the same memory: a graphed sublayer runs its
 graphs only for a call like the captured ones (training mode, gradients on, the same input shape and dtype, the same
@@ -45,8 +46,8 @@ def feed_forwards(model: nn.Module) -> List[Tuple[str, nn.Module]]:
 def sublayer_inputs(model: nn.Module, images: torch.Tensor, sublayers: List[nn.Module],
                     amp: Optional[torch.dtype]) -> Dict[nn.Module, Tuple[torch.Size, torch.dtype]]:
     """(shape, dtype) of each sublayer's input when ``model`` takes ``images`` under ``amp`` autocast, in the order
-    the model calls them: one forward without gradients, in evaluation mode (no dropout draws), with hooks that note
-    the inputs."""
+    the model calls them: one training-mode forward without gradients (training may change shapes: timm's patch
+    dropout keeps fewer tokens), its random draws undone, with hooks that note the inputs."""
     seen: Dict[nn.Module, Tuple[torch.Size, torch.dtype]] = {}
 
     def note(module: nn.Module, args: tuple) -> None:
@@ -55,8 +56,9 @@ def sublayer_inputs(model: nn.Module, images: torch.Tensor, sublayers: List[nn.M
     hooks = [m.register_forward_pre_hook(note) for m in sublayers]
     was = model.training
     try:
-        model.eval()
-        with torch.no_grad(), autocast(images.device, amp):
+        model.train()
+        with torch.random.fork_rng(devices=[images.device] if images.is_cuda else []), torch.no_grad(), \
+                autocast(images.device, amp):
             model(images)
     finally:
         model.train(was)

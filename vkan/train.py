@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import io
 import json
 import logging
@@ -28,7 +29,7 @@ from vkan.config import ADDED_KEYS, holds_a_run, model_spec, used_folder_message
 from vkan.compiled_check import check_compiled_scores, check_due, disable_compile_caches, drop_compiled_graphs
 from vkan.data import build_data, resolve_data_dir
 from vkan.engine import ModelWithLoss, autocast, autocast_dtype, evaluate, limited, progress, resolve_device
-from vkan.ffn_graphs import FEED_FORWARD_NAME, feed_forwards, graph_feed_forwards
+from vkan.ffn_graphs import FEED_FORWARD_NAME, feed_forwards, graph_feed_forwards, plain_feed_forwards
 from vkan.ffn_graphs import replays as ffn_graph_replays
 from vkan.errors import CompiledPathError, ConfigError, DeviceStateError, NonFiniteLossError, VkanError
 from vkan.interrupt import Interrupted, StopSignal, interruption
@@ -71,6 +72,8 @@ def train(cfg: DictConfig) -> Dict[str, Any]:
                 disable_compile_caches(run.caches_were)
             if run is not None and run.logger is not None:
                 run.logger.finish(failed=run.summary.get("status") != "finished")
+            if run is not None and run.model is not None and plain_feed_forwards(run.model):
+                gc.collect()  # the graphs hold GPU memory, freed with a cycle (torch's graphed autograd function)
             dist.cleanup(ctx)
 
 
@@ -542,10 +545,7 @@ def time_first_step(run: Run, t0: float) -> None:
         time.perf_counter() - t0
     if run.ctx.is_main and "compile_s" in run.summary:
         report(f"compiled the training step in {run.summary['compile_s']:.1f} s")
-    if "graph_s" in run.summary and not ffn_graph_replays(run.model):
-        log.warning("trainer.graph_ffn: the first training step ran the feed-forward sublayers' own forwards, not "
-                    "their CUDA graphs (its batch or autocast differs from the one captured); the run goes on at "
-                    "eager speed")
+
 
 
 def stop_mid_epoch(run: Run, totals: EpochTotals, signum: int) -> None:
@@ -578,6 +578,8 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
             f"training loss became {loss_sum} in epoch {epoch}; stopped before checkpointing it, "
             f"{last_good_state(run)}. Lower optimizer.lr, keep trainer.grad_clip on, or use trainer.precision=fp32")
     run.rates.append(count / totals.seconds)
+    if "graph_s" in run.summary:
+        count_graph_replays(run)
     row = {"epoch": epoch, "train_loss": loss_sum / count, "train_acc": correct / count,
            "lr": run.optimizer.param_groups[0]["lr"], "img_per_s": count / totals.seconds, "epoch_s": totals.seconds,
            "peak_mem_gib": torch.cuda.max_memory_allocated(run.device) / 2**30 if run.device.type == "cuda" else None}
@@ -608,6 +610,17 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
     if signum and not final:
         save_unsaved_epoch(run)
         raise_interrupted(run, signum)
+
+
+def count_graph_replays(run: Run) -> None:
+    """``trainer.graph_ffn``: the sublayer calls of this invocation that replayed their graphs, in summary.json
+    (``ffn_graph_replays``); a warning after an epoch that replayed none."""
+    replayed = ffn_graph_replays(run.model)
+    if replayed == run.summary.get("ffn_graph_replays", 0):
+        log.warning("trainer.graph_ffn: this epoch ran the feed-forward sublayers' own forwards, not their CUDA graphs: "
+                    "its batches or autocast differ from the ones captured at set-up (trainer.batch_size images of the "
+                    "data's size, under trainer.precision's autocast); it trained at eager speed")
+    run.summary["ffn_graph_replays"] = replayed
 
 
 def check_device_data(run: Run, epoch: int) -> None:
