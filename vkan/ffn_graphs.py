@@ -4,8 +4,8 @@ In an eager step a KAN sublayer costs the host more than its MLP twin's: its ker
 through an autograd function, five or more a layer and a step. With every block's ``mlp`` replayed as CUDA graphs
 (forward and backward, captured once by ``torch.cuda.make_graphed_callables``) and the rest of the step eager
 (attention, norms, loss, optimizer, and anything a user changes there), the KAN model's eager training step on an
-H200 reached 0.96-1.05x the img/s of its MLP twin graphed the same way at ViT-tiny/4, ViT-S/16 and ViT-B/16 (medians
-of interleaved rounds, two processes), against 0.65-0.87x with neither graphed, and ran 1.16-1.60x faster than
+H200 reached 0.96-1.10x the img/s of its MLP twin graphed the same way at ViT-tiny/4, ViT-S/16 and ViT-B/16 (medians
+of interleaved rounds, three processes), against 0.65-0.87x with neither graphed, and ran 1.16-1.70x faster than
 without (bench/RESULTS.md, thirty-second session; ``python -m vkan.bench --graph-ffn``). It took more memory: at 224 px
 its peak was 1.15-1.17x the graphed MLP twin's and about 2.3x its own without graphs (the graphs' pool and
 "auto-keep"'s kept bases together; not measured apart).
