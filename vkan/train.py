@@ -299,8 +299,8 @@ def kan_kernel_path(cfg: DictConfig) -> str:
 def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
     """Set the kernels that run the KAN ``layers`` on a GPU (``KANLinear.kernel_path``): ``trainer.kan_kernel_path``
     as given, "auto" being "auto-keep" under CUDA graphs (compiled, or the sublayers' of ``trainer.graph_ffn``): the
-    GEMM path keeps its bases tensor A for the backward on
-    the layers it takes (``kan_op.keeps_bases``; eager passes, the EMA copy's evaluation among them, stay fused).
+    GEMM path keeps its bases tensor A for the backward on the layers it takes (``kan_op.keeps_bases``; eager
+    passes, the EMA copy's evaluation among them, stay fused).
 
     Keeping A saves a kernel a layer and a step but holds A (tokens x inputs x 9 in 16 bits a layer) from forward to
     backward. Measured on an H200 under CUDA graphs (bench/RESULTS.md, twenty-sixth session), "gemm-keep" against
@@ -545,7 +545,6 @@ def time_first_step(run: Run, t0: float) -> None:
         time.perf_counter() - t0
     if run.ctx.is_main and "compile_s" in run.summary:
         report(f"compiled the training step in {run.summary['compile_s']:.1f} s")
-
 
 
 def stop_mid_epoch(run: Run, totals: EpochTotals, signum: int) -> None:
