@@ -282,6 +282,44 @@ def test_graphed_twins_are_compared_with_each_other_and_their_peak_holds_their_g
     assert [kwargs["graph_ffn"] for kwargs in asked] == [True]
 
 
+def test_graph_ffn_graphs_both_twins_and_each_variant_on_its_own_kernels(monkeypatch):
+    """Eager blocks with graph_ffn: the plain twins and variants, then the graphed twins (the KAN model on "auto-keep",
+    as the app pins it) and each variant graphed on the kernels it names; compiled blocks graph nothing."""
+    built, graphed = {}, []
+
+    class Model:
+        def cuda(self):
+            return self
+
+        def train(self):
+            return self
+
+    def build(name, img, chans, **kwargs):
+        model = Model()
+        built[id(model)] = (name, kwargs)
+        return model
+
+    def time_steps(models, img, batch, chans, compiled, rounds, base):
+        return [{"model": label, "ms_rounds": [1.0], "peak_gib": 1.0, **dict(zip(("name", "kwargs"), built[id(m)]))}
+                for label, m in models.items()]
+
+    monkeypatch.setattr(bench, "bench_model", build)
+    monkeypatch.setattr(bench, "capture_sublayers", lambda model, *args: graphed.append(built[id(model)]) or 0.5)
+    monkeypatch.setattr(bench, "time_train_steps", time_steps)
+    config = bench.MODEL_CONFIGS["tiny32"]
+    rows = bench.bench_models([False], [config], reference=False, variants=["kernel_path=fused"], graph_ffn=True)
+    kan, mlp = config[0], config[1]
+    assert [(r["model"], r["kwargs"]) for r in rows] == [
+        (mlp, {}), (kan, {}), (f"{kan} kernel_path=fused", {"kernel_path": "fused"}),
+        (mlp + bench.GRAPHED, {}), (kan + bench.GRAPHED, {"kernel_path": "auto-keep"}),
+        (f"{kan} kernel_path=fused" + bench.GRAPHED, {"kernel_path": "fused"})]
+    assert len(graphed) == 3 and [r["peak_gib"] for r in rows] == [1.0] * 3 + [1.5] * 3
+    assert "vs_twin" in rows[0]
+    graphed.clear()
+    rows = bench.bench_models([True], [config], reference=False, variants=["kernel_path=fused"], graph_ffn=True)
+    assert len(rows) == 3 and not graphed and "vs_twin" not in rows[0]
+
+
 def test_epoch_times_splits_a_runs_clock_into_first_epochs_steady_epochs_and_the_last_ones_extra(tmp_path,
                                                                                                  bench_script):
     epoch_times = bench_script("epoch_times")

@@ -12,7 +12,8 @@
 Model rows build KANLinear's default kernel path, "auto"; the training app runs "auto-keep" under CUDA graphs
 (``vkan.train.pin_kernel_paths``), which ``--variants kernel_path=auto-keep`` adds. ``--graph-ffn`` adds to the eager
 rows both twins as ``trainer.graph_ffn`` runs them: every block's feed-forward sublayer replayed as CUDA graphs
-(``vkan.ffn_graphs``), the KAN model's on "auto-keep"; their ``vs_twin`` is over the MLP twin graphed the same way,
+(``vkan.ffn_graphs``), the KAN model's on "auto-keep", and each ``--variants`` KAN model graphed too (``--variants
+kernel_path=fused`` times the fused kernels graphed); their ``vs_twin`` is over the MLP twin graphed the same way,
 and their peak includes the graphs' memory, taken when they are captured.
 
 All numbers in one table come from one process on one GPU, so ratios are measured side by side.
@@ -368,7 +369,8 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
 
     Eager rows include (``reference``) the KAN model on the PyTorch reference path; ``variants`` (see
     ``parse_variant``) add KAN models built with other options, e.g. ``grid_size=3`` or ``kan_hidden=160``;
-    ``graph_ffn`` adds both twins with their sublayers as CUDA graphs (``capture_sublayers``; eager rows only).
+    ``graph_ffn`` adds both twins, and each variant, with their sublayers as CUDA graphs (``capture_sublayers``; eager
+    rows only).
     Small models are host-bound in eager mode, and the host's speed drifts between seconds, which is why the
     variants are timed in interleaved rounds.
     """
@@ -383,9 +385,11 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
             for label, kwargs in parsed:  # KAN options, and kernel_path=...
                 builds[f"{kan_name} {label}"] = (kan_name, kwargs)
             graphed = graph_ffn and not compiled
-            if graphed:
+            if graphed:  # the KAN models on "auto-keep" as the app pins them, unless a variant names its kernels
                 builds[mlp_name + GRAPHED] = (mlp_name, {})
-                builds[kan_name + GRAPHED] = (kan_name, {"kernel_path": "auto-keep"})  # as the app pins it
+                builds[kan_name + GRAPHED] = (kan_name, {"kernel_path": "auto-keep"})
+                for label, kwargs in parsed:
+                    builds[f"{kan_name} {label}{GRAPHED}"] = (kan_name, {"kernel_path": "auto-keep", **kwargs})
             models = {label: bench_model(name, img, chans, **kwargs).cuda().train()
                       for label, (name, kwargs) in builds.items()}
             graph_gib = {label: capture_sublayers(model, img, batch, chans) for label, model in models.items()
@@ -583,8 +587,9 @@ def main(argv=None) -> None:
                         help="extra KAN models per --models entry, each 'key=value,...' of KANSpec fields or "
                              "create_model kwargs, e.g. grid_size=3 spline_order=1 kan_hidden=160")
     parser.add_argument("--graph-ffn", action="store_true",
-                        help="eager rows: also both twins with their feed-forward sublayers as CUDA graphs "
-                             "(trainer.graph_ffn), with vs_twin: img/s over the MLP twin run the same way")
+                        help="eager rows: also both twins (and each --variants model) with their feed-forward "
+                             "sublayers as CUDA graphs (trainer.graph_ffn), with vs_twin: img/s over the MLP twin "
+                             "run the same way")
     parser.add_argument("--efficient-kan", metavar="SRC",
                         help="also time the seed's ViT-B/16 with efficient-kan's layers against vkan's: 'installed' "
                              "or the folder holding the efficient_kan package (a clone's src/)")
