@@ -283,8 +283,8 @@ def test_graphed_twins_are_compared_with_each_other_and_their_peak_holds_their_g
 
 
 def test_graph_ffn_graphs_both_twins_and_each_variant_on_its_own_kernels(monkeypatch):
-    """Eager blocks with graph_ffn: the plain twins and variants, then the graphed twins (the KAN model on "auto-keep",
-    as the app pins it) and each variant graphed on the kernels it names; compiled blocks graph nothing."""
+    """Eager blocks with graph_ffn: the plain twins and variants, then the graphed twins (on "auto", as the app runs
+    them) and each variant graphed on the kernels it names; compiled blocks graph nothing."""
     built, graphed = {}, []
 
     class Model:
@@ -311,7 +311,7 @@ def test_graph_ffn_graphs_both_twins_and_each_variant_on_its_own_kernels(monkeyp
     kan, mlp = config[0], config[1]
     assert [(r["model"], r["kwargs"]) for r in rows] == [
         (mlp, {}), (kan, {}), (f"{kan} kernel_path=fused", {"kernel_path": "fused"}),
-        (mlp + bench.GRAPHED, {}), (kan + bench.GRAPHED, {"kernel_path": "auto-keep"}),
+        (mlp + bench.GRAPHED, {}), (kan + bench.GRAPHED, {}),
         (f"{kan} kernel_path=fused" + bench.GRAPHED, {"kernel_path": "fused"})]
     assert len(graphed) == 3 and [r["peak_gib"] for r in rows] == [1.0] * 3 + [1.5] * 3
     assert "vs_twin" in rows[0]

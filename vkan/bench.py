@@ -12,9 +12,9 @@
 Model rows build KANLinear's default kernel path, "auto"; the training app runs "auto-keep" under CUDA graphs
 (``vkan.train.pin_kernel_paths``), which ``--variants kernel_path=auto-keep`` adds. ``--graph-ffn`` adds to the eager
 rows both twins as ``trainer.graph_ffn`` runs them: every block's feed-forward sublayer replayed as CUDA graphs
-(``vkan.ffn_graphs``), the KAN model's on "auto-keep", and each ``--variants`` KAN model graphed too (``--variants
-kernel_path=fused`` times the fused kernels graphed); their ``vs_twin`` is over the MLP twin graphed the same way,
-and their peak includes the graphs' memory, taken when they are captured.
+(``vkan.ffn_graphs``; the KAN model's "auto" layers captured on the kernels chosen by shape), and each ``--variants``
+KAN model graphed too (``--variants kernel_path=fused`` times the fused kernels graphed); their ``vs_twin`` is over the
+MLP twin graphed the same way, and their peak includes the graphs' memory, taken when they are captured.
 
 All numbers in one table come from one process on one GPU, so ratios are measured side by side.
 Layer rows time forward + backward under bf16 autocast, models a training step (``triton.testing.do_bench``),
@@ -385,11 +385,11 @@ def bench_models(compile_modes=(False, True), configs=None, rounds: int = 5, ref
             for label, kwargs in parsed:  # KAN options, and kernel_path=...
                 builds[f"{kan_name} {label}"] = (kan_name, kwargs)
             graphed = graph_ffn and not compiled
-            if graphed:  # the KAN models on "auto-keep" as the app pins them, unless a variant names its kernels
+            if graphed:
                 builds[mlp_name + GRAPHED] = (mlp_name, {})
-                builds[kan_name + GRAPHED] = (kan_name, {"kernel_path": "auto-keep"})
+                builds[kan_name + GRAPHED] = (kan_name, {})
                 for label, kwargs in parsed:
-                    builds[f"{kan_name} {label}{GRAPHED}"] = (kan_name, {"kernel_path": "auto-keep", **kwargs})
+                    builds[f"{kan_name} {label}{GRAPHED}"] = (kan_name, kwargs)
             models = {label: bench_model(name, img, chans, **kwargs).cuda().train()
                       for label, (name, kwargs) in builds.items()}
             graph_gib = {label: capture_sublayers(model, img, batch, chans) for label, model in models.items()

@@ -298,9 +298,10 @@ def kan_kernel_path(cfg: DictConfig) -> str:
 
 def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
     """Set the kernels that run the KAN ``layers`` on a GPU (``KANLinear.kernel_path``): ``trainer.kan_kernel_path``
-    as given, "auto" being "auto-keep" under CUDA graphs (compiled, or the sublayers' of ``trainer.graph_ffn``): the
-    GEMM path keeps its bases tensor A for the backward on the layers it takes (``kan_op.keeps_bases``; eager
-    passes, the EMA copy's evaluation among them, stay fused).
+    as given, "auto" being "auto-keep" when the step is compiled as CUDA graphs: the GEMM path keeps its bases tensor
+    A for the backward on the layers it takes (``kan_op.keeps_bases``; eager passes, the EMA copy's evaluation among
+    them, stay fused). ``trainer.graph_ffn`` keeps "auto", which its capture runs on the kernels chosen by shape:
+    keeping the bases there was no faster and took 1.5x the memory (bench/RESULTS.md, thirty-second session).
 
     Keeping A saves a kernel a layer and a step but holds A (tokens x inputs x 9 in 16 bits a layer) from forward to
     backward. Measured on an H200 under CUDA graphs (bench/RESULTS.md, twenty-sixth session), "gemm-keep" against
@@ -310,8 +311,7 @@ def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
     ``trainer.kan_kernel_path=gemm`` gives the memory back (the same kernels as "auto" where every KAN layer has
     128 or more outputs, as at 224 px; at tiny/4 it also moves fc1, 80 outputs, to the slower GEMM path)."""
     kernels = kan_kernel_path(run.cfg)
-    graphed = cuda_graphs(run) or (run.cfg.trainer.get("graph_ffn") and run.device.type == "cuda")
-    if kernels == "auto" and run.amp is not None and graphed:  # fp32 layers stay fused: nothing to keep
+    if kernels == "auto" and run.amp is not None and cuda_graphs(run):  # fp32 layers stay fused: nothing to keep
         kernels = "auto-keep"
     for layer in layers:
         layer.kernel_path = kernels
