@@ -4,11 +4,10 @@ In an eager step a KAN sublayer costs the host more than its MLP twin's: its ker
 through an autograd function, five or more a layer and a step. With every block's ``mlp`` replayed as CUDA graphs
 (forward and backward, captured once by ``torch.cuda.make_graphed_callables``) and the rest of the step eager
 (attention, norms, loss, optimizer, and anything a user changes there), the KAN model's eager training step on an
-H200 reached 0.96-1.10x the img/s of its MLP twin graphed the same way at ViT-tiny/4, ViT-S/16 and ViT-B/16 (medians
-of interleaved rounds, three processes), against 0.65-0.87x with neither graphed, and ran 1.16-1.70x faster than
-without (bench/RESULTS.md, thirty-second session; ``python -m vkan.bench --graph-ffn``). It took more memory: at 224 px
-its peak was 1.15-1.17x the graphed MLP twin's and about 2.3x its own without graphs (the graphs' pool and
-"auto-keep"'s kept bases together; not measured apart).
+H200 reached 0.97-1.10x the img/s of its MLP twin graphed the same way at ViT-tiny/4, ViT-S/16 and ViT-B/16 (medians
+of interleaved rounds, two processes), against 0.65-0.87x with neither graphed, and ran 1.21-1.63x faster than
+without, with a peak memory 1.5-1.6x its own plain one and 0.73-0.76x the graphed MLP twin's (bench/RESULTS.md,
+thirty-second session; ``python -m vkan.bench --graph-ffn``).
 
 A graph replays the kernels it recorded on the shapes it recorded, into the same memory: a graphed sublayer runs its
 graphs only for a call like the captured ones (training mode, gradients on, the same input shape and dtype, the same

@@ -301,7 +301,8 @@ def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
     as given, "auto" being "auto-keep" when the step is compiled as CUDA graphs: the GEMM path keeps its bases tensor
     A for the backward on the layers it takes (``kan_op.keeps_bases``; eager passes, the EMA copy's evaluation among
     them, stay fused). ``trainer.graph_ffn`` keeps "auto", which its capture runs on the kernels chosen by shape:
-    keeping the bases there was no faster and took 1.5x the memory (bench/RESULTS.md, thirty-second session).
+    keeping the bases there was up to 4% faster at 224 px and took 1.5x the memory (bench/RESULTS.md, thirty-second
+    session).
 
     Keeping A saves a kernel a layer and a step but holds A (tokens x inputs x 9 in 16 bits a layer) from forward to
     backward. Measured on an H200 under CUDA graphs (bench/RESULTS.md, twenty-sixth session), "gemm-keep" against
