@@ -5,7 +5,7 @@ through an autograd function, five or more a layer and a step. With every block'
 (forward and backward, captured once by ``torch.cuda.make_graphed_callables``) and the rest of the step eager
 (attention, norms, loss, optimizer, and anything a user changes there), the KAN model's eager training step on an
 H200 reached 0.97-1.10x the img/s of its MLP twin graphed the same way at ViT-tiny/4, ViT-S/16 and ViT-B/16 (medians
-of interleaved rounds, two processes), against 0.65-0.87x with neither graphed, and ran 1.21-1.63x faster than
+of interleaved rounds, two processes), against 0.68-0.79x with neither graphed, and ran 1.21-1.74x faster than
 without, with a peak memory 1.5-1.6x its own plain one and 0.73-0.76x the graphed MLP twin's (bench/RESULTS.md,
 thirty-second session; ``python -m vkan.bench --graph-ffn``).
 
