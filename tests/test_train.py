@@ -1377,6 +1377,19 @@ def test_evaluation_shows_progress(capsys):
     assert "mnist test" in capsys.readouterr().err and 0 <= acc <= 1
 
 
+def two_mnist_runs(tmp_path, data_dir, key, values, overrides):
+    """(summaries, metrics rows) by value of two GPU runs that differ in ``key`` only: ViT-tiny of depth 2 on 2,000
+    MNIST images, 2 epochs of batch 256, EMA, plus ``overrides``; each finishes with 2 rows, in tmp_path/<value>."""
+    common = ["model.kwargs.depth=2", "data=mnist", "data.subset=2000", "trainer.epochs=2", "trainer.batch_size=256",
+              "logger=none", "trainer.progress_bar=false", "trainer.device=cuda", "trainer.ema.decay=0.9", *overrides]
+    summaries, rows = {}, {}
+    for value in values:
+        summaries[value] = train(make_cfg(tmp_path / value, common + [f"{key}={value}"], data_dir))
+        rows[value] = read_metrics(tmp_path / value)
+        assert summaries[value]["status"] == "finished" and len(rows[value]) == 2
+    return summaries, rows
+
+
 @pytest.mark.gpu
 @pytest.mark.slow
 def test_cuda_graphs_train_like_the_default_compile_with_grid_updates_and_ema(tmp_path, data_dir):
@@ -1385,14 +1398,9 @@ def test_cuda_graphs_train_like_the_default_compile_with_grid_updates_and_ema(tm
     compiled, same seed), and its last evaluation must match an eager one of the checkpoint it saved."""
     from vkan.evaluate import evaluate_run
 
-    common = ["model.kwargs.depth=2", "data=mnist", "data.subset=2000", "trainer.epochs=2", "trainer.batch_size=256",
-              "logger=none", "trainer.progress_bar=false", "trainer.device=cuda", "trainer.compile=true",
-              "trainer.ema.decay=0.9", "trainer.grid_update.every=4", "trainer.grid_update.until_epoch=1"]
-    summaries, rows = {}, {}
-    for mode in ("null", "reduce-overhead"):
-        summaries[mode] = train(make_cfg(tmp_path / mode, common + [f"trainer.compile_mode={mode}"], data_dir))
-        rows[mode] = read_metrics(tmp_path / mode)
-        assert summaries[mode]["status"] == "finished" and len(rows[mode]) == 2
+    summaries, rows = two_mnist_runs(tmp_path, data_dir, "trainer.compile_mode", ("null", "reduce-overhead"),
+                                     ["trainer.compile=true", "trainer.grid_update.every=4",
+                                      "trainer.grid_update.until_epoch=1"])
     assert summaries["null"]["path"] == "torch.compile (default mode)"
     assert summaries["reduce-overhead"]["path"] == "torch.compile (reduce-overhead mode), KAN kernel path auto-keep"
     for default_row, graphs_row in zip(rows["null"], rows["reduce-overhead"]):
@@ -1412,14 +1420,8 @@ def test_graph_ffn_trains_like_the_plain_eager_run_and_saves_the_same_kind_of_ch
     a plain model that scores what the run recorded."""
     from vkan.evaluate import evaluate_run
 
-    common = ["model.kwargs.depth=2", "data=mnist", "data.subset=2000", "trainer.epochs=2", "trainer.batch_size=256",
-              "logger=none", "trainer.progress_bar=false", "trainer.device=cuda", "trainer.compile=false",
-              "trainer.ema.decay=0.9"]
-    summaries, rows = {}, {}
-    for graphed in ("false", "true"):
-        summaries[graphed] = train(make_cfg(tmp_path / graphed, common + [f"trainer.graph_ffn={graphed}"], data_dir))
-        rows[graphed] = read_metrics(tmp_path / graphed)
-        assert summaries[graphed]["status"] == "finished" and len(rows[graphed]) == 2
+    summaries, rows = two_mnist_runs(tmp_path, data_dir, "trainer.graph_ffn", ("false", "true"),
+                                     ["trainer.compile=false"])
     assert summaries["false"]["path"] == "eager"
     assert summaries["true"]["path"] == "eager, 2 feed-forward sublayers as CUDA graphs"
     assert summaries["true"]["ffn_graph_replays"] == 2 * 2 * (2000 // 256)  # epochs x sublayers x full batches

@@ -337,13 +337,13 @@ def capture_sublayers(model: nn.Module, img: int, batch: int, chans: int) -> flo
     autocast, as ``trainer.graph_ffn`` does (``vkan.ffn_graphs``; ``train_step`` too sets gradients to None before
     each backward); return the GiB the capture reserved (its memory pool, static inputs and outputs), which a
     replay does not allocate again and ``time_train_steps``' peak (allocated memory) leaves out."""
-    from vkan.ffn_graphs import graph_feed_forwards
+    from vkan.ffn_graphs import graph_feed_forwards, quiet_stream_mismatch_warning
 
     torch.cuda.synchronize()
     torch.cuda.empty_cache()
     before = torch.cuda.memory_reserved()
     graph_feed_forwards(model, torch.zeros(batch, chans, img, img, device="cuda"), torch.bfloat16, copy_grads=False)
-    torch.autograd.graph.set_warn_on_accumulate_grad_stream_mismatch(False)  # as the app does (vkan.train)
+    quiet_stream_mismatch_warning()  # as the app does (vkan.train)
     torch.cuda.synchronize()
     torch.cuda.empty_cache()
     return _gib(torch.cuda.memory_reserved() - before)

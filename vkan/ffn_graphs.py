@@ -149,8 +149,8 @@ def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[to
     The graphs share one memory pool, held until the model is freed (``plain_feed_forwards`` undoes this). Every
     backward through them makes torch warn that the gradient accumulators' stream is not the gradients' (the
     parameters first met autograd on the capture's side stream): the engine waits across the two streams, within
-    the step times measured; ``torch.autograd.graph.set_warn_on_accumulate_grad_stream_mismatch(False)`` silences
-    it for the whole process, as the training app does."""
+    the step times measured; ``quiet_stream_mismatch_warning`` silences it for the whole process, as the training
+    app does."""
     from vkan.ops.kan_op import paths_by_shape
 
     sublayers = [m for _, m in feed_forwards(model)]
@@ -174,18 +174,28 @@ def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[to
     return [names[id(m)] for m in inputs]
 
 
+def quiet_stream_mismatch_warning() -> None:
+    """Turn off, for the whole process, torch's warning that a gradient accumulator's stream is not the gradient's,
+    which every backward through graphed sublayers gives (``graph_feed_forwards``); torch < 2.10 has neither."""
+    quiet = getattr(torch.autograd.graph, "set_warn_on_accumulate_grad_stream_mismatch", None)
+    if quiet is not None:
+        quiet(False)
+
+
+def _graphed(model: nn.Module) -> List[nn.Module]:
+    """``model``'s feed-forward sublayers whose forward is a ``GraphedForward``."""
+    return [m for _, m in feed_forwards(model) if isinstance(m.__dict__.get("forward"), GraphedForward)]
+
+
 def replays(model: nn.Module) -> int:
     """How many calls of ``model``'s graphed sublayers ran their graphs."""
-    return sum(module.forward.replays for _, module in feed_forwards(model)
-               if isinstance(module.__dict__.get("forward"), GraphedForward))
+    return sum(module.forward.replays for module in _graphed(model))
 
 
 def plain_feed_forwards(model: nn.Module) -> int:
     """Give every graphed sublayer of ``model`` its own forward back (its graphs are freed with the last reference
     to them); return how many were graphed."""
-    undone = 0
-    for _, module in feed_forwards(model):
-        if isinstance(module.__dict__.get("forward"), GraphedForward):
-            del module.forward
-            undone += 1
-    return undone
+    graphed = _graphed(model)
+    for module in graphed:
+        del module.forward
+    return len(graphed)

@@ -29,7 +29,8 @@ from vkan.config import ADDED_KEYS, holds_a_run, model_spec, used_folder_message
 from vkan.compiled_check import check_compiled_scores, check_due, disable_compile_caches, drop_compiled_graphs
 from vkan.data import build_data, resolve_data_dir
 from vkan.engine import ModelWithLoss, autocast, autocast_dtype, evaluate, limited, progress, resolve_device
-from vkan.ffn_graphs import FEED_FORWARD_NAME, feed_forwards, graph_feed_forwards, plain_feed_forwards
+from vkan.ffn_graphs import (FEED_FORWARD_NAME, feed_forwards, graph_feed_forwards, plain_feed_forwards,
+                             quiet_stream_mismatch_warning)
 from vkan.ffn_graphs import replays as ffn_graph_replays
 from vkan.errors import CompiledPathError, ConfigError, DeviceStateError, NonFiniteLossError, VkanError
 from vkan.interrupt import Interrupted, StopSignal, interruption
@@ -377,9 +378,7 @@ def graph_sublayers(run: Run) -> None:
     # training_step sets the gradients to None before each backward and is done with them before the next forward,
     # so they may stay in the graphs' buffers (GraphedForward); the warning is about those buffers' stream
     names = graph_feed_forwards(run.model, images, run.amp, copy_grads=False)
-    quiet = getattr(torch.autograd.graph, "set_warn_on_accumulate_grad_stream_mismatch", None)  # torch >= 2.10
-    if quiet is not None:
-        quiet(False)
+    quiet_stream_mismatch_warning()
     run.summary["path"] += f", {len(names)} feed-forward sublayers as CUDA graphs"
     run.summary["graph_s"] = time.perf_counter() - started
 
