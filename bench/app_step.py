@@ -4,7 +4,8 @@
     python bench/app_step.py model=vit data=cifar10 --steps 40 --rounds 3 --json out.json
 
 The run is built as ``train.py`` builds it (``vkan.train.set_up``: data on the device, augmentation, model,
-optimizer, schedule, ``torch.compile`` on a GPU), in a temporary folder, from the given Hydra overrides. Then three
+optimizer, schedule, ``torch.compile`` on a GPU, or in an eager one-GPU run the feed-forward sublayers as CUDA graphs),
+in a temporary folder, from the given Hydra overrides. Then three
 ways of taking ``--steps`` optimizer steps are timed in interleaved rounds (every way sees the same host
 conditions), each ended by a device sync:
 
@@ -100,9 +101,9 @@ def step_loops(run) -> Dict[str, Callable[[int], int]]:
         for _ in range(n):
             with autocast(run.device, run.amp):
                 loss = nn.functional.cross_entropy(run.net(x0).float(), y0)
-            loss.backward()
+            run.optimizer.zero_grad(set_to_none=True)  # before the backward, as training_step: with graphed
+            loss.backward()  # sublayers (trainer.graph_ffn) the gradients are the graphs' buffers
             run.optimizer.step()
-            run.optimizer.zero_grad(set_to_none=True)
         return n * len(y0)
 
     return {"app": app, "app, one batch": app_one_batch, "bare": bare}

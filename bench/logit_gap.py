@@ -103,7 +103,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                      f"steps >= 0 at least max(--later) apart (a stage's nearby models are trained from it), later "
                      f"steps >= 1")
     with tempfile.TemporaryDirectory() as out:
-        run = build_run(["trainer.compile=false", *args.overrides], Path(out))
+        run = build_run(["trainer.compile=false", "trainer.graph_ffn=false", *args.overrides], Path(out))
         compiled = torch.compile(run.model, mode=None if args.mode == "default" else args.mode, backend=args.backend)
         print(f"# {run.cfg.model.name} on {run.cfg.data.name}, {run.device}, autocast {run.amp}, batch "
               f"{run.cfg.trainer.batch_size}, torch.compile {args.backend} ({args.mode})")

@@ -312,8 +312,8 @@ def test_model_kwargs_the_model_refuses_fail_at_set_up_as_bad_input(tmp_path, ov
     ("trainer.compile_mode=reduce_overhead", r"trainer.compile_mode='reduce_overhead' is not valid: it must be auto, null or default "),
     ("trainer.kan_kernel_path=cublas", r"trainer.kan_kernel_path='cublas' is not valid: it must be auto, auto-keep, "
                                        r"fused, gemm or gemm-keep"),
-    ("trainer.graph_ffn=auto", r"trainer.graph_ffn='auto' is not valid: it must be true or false"),
-    ("trainer.graph_ffn=1", r"trainer.graph_ffn=1 is not valid: it must be true or false"),
+    ("trainer.graph_ffn=yes", r"trainer.graph_ffn='yes' is not valid: it must be auto, true or false"),
+    ("trainer.graph_ffn=1", r"trainer.graph_ffn=1 is not valid: it must be auto, true or false"),
     ("data.augment.compile=reduce-overhead", r"data.augment.compile='reduce-overhead' is not valid: .*CUDA graphs would "
                                              r"let each training batch overwrite the one before"),
 ])
@@ -975,7 +975,7 @@ def test_the_compiled_paths_first_scores_are_checked_against_the_same_weights_ou
     from types import SimpleNamespace
 
     default_mode = SimpleNamespace(summary={"path": "torch.compile (default mode)"})
-    assert vcheck.other_path(default_mode) == "trainer.compile=false"  # off the default mode: eager
+    assert vcheck.other_path(default_mode) == "trainer.compile=false trainer.graph_ffn=false"  # off it: plain eager
 
 
 def test_a_failed_check_names_the_validation_batches_over_the_limit():
@@ -1256,6 +1256,53 @@ def test_graph_ffn_where_it_cannot_apply_stops_at_set_up_saying_what_to_change(t
     assert "Sequential has no feed-forward sublayers (modules named 'mlp')" in why(model=nn.Sequential(nn.Linear(2, 2)))
 
 
+def test_graph_ffn_auto_graphs_where_it_can_and_otherwise_trains_plainly_saying_why(monkeypatch, caplog):
+    """trainer.graph_ffn=auto, the default: no capture on a CPU or a compiled run (silently: nothing to graph
+    there), nor where an eager GPU run cannot be graphed (the log says why); a capture that fails leaves the
+    sublayers plain with a warning and the run goes on, where true would stop; false never tries."""
+    import types
+
+    import vkan.train as vtrain
+
+    caplog.set_level("INFO", logger="vkan.train")
+    captured, why = [], {"reason": None}
+
+    def capture(model, images, amp, copy_grads):
+        captured.append(tuple(images.shape))
+        if why.get("fails"):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return ["blocks.0.mlp"]
+
+    monkeypatch.setattr(vtrain, "graph_feed_forwards", capture)
+    monkeypatch.setattr(vtrain, "why_not_graphed", lambda run: why["reason"])
+
+    def run(want, device="meta", compile=False):  # "meta": a device without memory stands in for a GPU's
+        cfg = OmegaConf.create({"trainer": {"graph_ffn": want, "batch_size": 4, "compile": compile}})
+        r = types.SimpleNamespace(cfg=cfg, device=torch.device(device), amp=None, model=None, summary={"path": "eager"},
+                                  data=types.SimpleNamespace(in_chans=1, img_size=8))
+        vtrain.graph_sublayers(r)
+        return r.summary["path"]
+
+    assert run("auto") == "eager, 1 feed-forward sublayers as CUDA graphs" and captured == [(4, 1, 8, 8)]
+    assert run(False) == "eager"
+    why["reason"] = "it needs a CUDA GPU (trainer.device)"
+    assert run("auto", device="cpu") == "eager" and not caplog.records
+    why["reason"] = "it is for one-GPU runs: run python train.py in one process, not under torchrun"
+    assert run("auto", device="cuda", compile="auto") == "eager" and not caplog.records  # CUDA graphs already
+    assert run("auto", device="cuda") == "eager"  # eager on a GPU: why, in the log
+    assert "graph_ffn=auto: the feed-forward sublayers run plainly: it is for one-GPU runs" in caplog.text
+    with pytest.raises(ConfigError, match=r"trainer.graph_ffn=true: it is for one-GPU runs"):
+        run(True, device="cuda")
+    why["reason"], why["fails"] = None, True
+    caplog.clear()
+    assert run("auto") == "eager"
+    assert ("capturing the feed-forward sublayers as CUDA graphs failed (OutOfMemoryError: CUDA out of memory. "
+            "Tried to allocate 2.00 GiB), so this run trains them plainly" in caplog.text)
+    with pytest.raises(torch.OutOfMemoryError):
+        run(True)
+    assert len(captured) == 3  # auto, auto failing, true failing; never false or where there was a reason
+
+
 def test_an_epoch_that_replayed_no_sublayer_graphs_is_counted_and_warned_about(caplog):
     import types
 
@@ -1420,17 +1467,17 @@ def test_graph_ffn_trains_like_the_plain_eager_run_and_saves_the_same_kind_of_ch
     a plain model that scores what the run recorded."""
     from vkan.evaluate import evaluate_run
 
-    summaries, rows = two_mnist_runs(tmp_path, data_dir, "trainer.graph_ffn", ("false", "true"),
+    summaries, rows = two_mnist_runs(tmp_path, data_dir, "trainer.graph_ffn", ("false", "auto"),
                                      ["trainer.compile=false"])
     assert summaries["false"]["path"] == "eager"
-    assert summaries["true"]["path"] == "eager, 2 feed-forward sublayers as CUDA graphs"
-    assert summaries["true"]["ffn_graph_replays"] == 2 * 2 * (2000 // 256)  # epochs x sublayers x full batches
-    for plain_row, graphed_row in zip(rows["false"], rows["true"]):
+    assert summaries["auto"]["path"] == "eager, 2 feed-forward sublayers as CUDA graphs"  # the default graphs them
+    assert summaries["auto"]["ffn_graph_replays"] == 2 * 2 * (2000 // 256)  # epochs x sublayers x full batches
+    for plain_row, graphed_row in zip(rows["false"], rows["auto"]):
         assert float(graphed_row["train_loss"]) == pytest.approx(float(plain_row["train_loss"]), rel=0.02)
         assert float(graphed_row["val_acc_ema"]) == pytest.approx(float(plain_row["val_acc_ema"]), abs=0.05)
-    eager = evaluate_run(str(tmp_path / "true"), which="last", split="val", data_dir=str(data_dir), batch_size=256,
+    eager = evaluate_run(str(tmp_path / "auto"), which="last", split="val", data_dir=str(data_dir), batch_size=256,
                          device="cuda")
-    assert eager["acc"] == pytest.approx(float(rows["true"][-1]["val_acc"]), abs=0.01)
+    assert eager["acc"] == pytest.approx(float(rows["auto"][-1]["val_acc"]), abs=0.01)
 
 
 @pytest.mark.gpu

@@ -97,9 +97,11 @@ def batches_over_limit(batch_gaps: Sequence[float]) -> str:
 
 
 def other_path(run: Run) -> str:
-    """The override that takes a run off its compiled path: CUDA graphs -> torch.compile's default mode -> eager."""
-    return "trainer.compile=false" if run.summary["path"].startswith("torch.compile (default mode)") else \
-        "trainer.compile_mode=null"
+    """The override that takes a run off its compiled path: CUDA graphs -> torch.compile's default mode -> plain
+    eager (no CUDA graphs of any kind: the fault's cause is not known)."""
+    if run.summary["path"].startswith("torch.compile (default mode)"):
+        return "trainer.compile=false trainer.graph_ffn=false"
+    return "trainer.compile_mode=null"
 
 
 def drop_compiled_graphs() -> bool:

@@ -100,12 +100,12 @@ def validate(cfg: DictConfig) -> None:
     for key in ("limit_train_batches", "limit_val_batches"):
         _check(cfg, t + key, _optional_int(1), "null or an integer >= 1")
     _check(cfg, t + "precision", lambda v: v in ("auto", "bf16", "fp32"), "auto, bf16 or fp32")
-    _check(cfg, t + "compile", lambda v: v in (True, False, "auto"), "auto, true or false")
+    _check(cfg, t + "compile", lambda v: v == "auto" or isinstance(v, bool), "auto, true or false")
     _check(cfg, t + "compile_mode", lambda v: v in COMPILE_MODES, "auto, null or default (torch.compile's default "
            "mode), reduce-overhead, max-autotune or max-autotune-no-cudagraphs")
     _check(cfg, t + "kan_kernel_path", lambda v: v in KAN_KERNEL_PATHS,
            ", ".join(KAN_KERNEL_PATHS[:-1]) + " or " + KAN_KERNEL_PATHS[-1])
-    _check(cfg, t + "graph_ffn", lambda v: isinstance(v, bool), "true or false")
+    _check(cfg, t + "graph_ffn", lambda v: v == "auto" or isinstance(v, bool), "auto, true or false")
     _check(cfg, t + "grad_clip", lambda v: v is None or v > 0, "null or a number > 0")
     _check(cfg, t + "label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)")
     for key in ("mixup", "cutmix", "kan_reg_weight"):

@@ -151,8 +151,7 @@ def set_up(cfg: DictConfig, ctx: dist.DistContext, stop: StopSignal, ckpt: Optio
     if ckpt is not None:
         restore(run, ckpt)
     run.net = build_net(run)
-    if cfg.trainer.get("graph_ffn"):
-        graph_sublayers(run)
+    graph_sublayers(run)
     earlier = (ckpt or {}).get("steady_rates") or {}
     if earlier.get("setup") == run.setup():  # img/s of a resume on other hardware or another path is not averaged in
         run.rates_before = list(earlier["rates"])
@@ -368,17 +367,35 @@ def compiled(run: Run, net: nn.Module) -> nn.Module:
 
 def graph_sublayers(run: Run) -> None:
     """``trainer.graph_ffn``: every block's feed-forward sublayer replayed as CUDA graphs in an eager one-GPU run
-    (``vkan.ffn_graphs``), captured here for the training batch; stop with what to change where it cannot be."""
-    why = why_not_graphed(run)
-    if why:
+    (``vkan.ffn_graphs``), captured here for the training batch. ``true`` stops with what to change where that
+    cannot be (``why_not_graphed``); ``auto``, the default, graphs where it can and leaves the sublayers plain
+    elsewhere: saying why in the log where the run is eager on a GPU, and with a warning where the capture itself
+    fails (out of memory, say), after which the run trains plainly."""
+    want = run.cfg.trainer.get("graph_ffn", ADDED_KEYS["trainer.graph_ffn"])
+    why = why_not_graphed(run) if want else None
+    if why and want is True:
         raise ConfigError(f"trainer.graph_ffn=true: {why}. Or train without it (trainer.graph_ffn=false): the "
                           f"recipe is the same, only the speed and the memory a step takes differ")
+    if why and run.device.type == "cuda" and not compiles(run):
+        log.info("trainer.graph_ffn=auto: the feed-forward sublayers run plainly: %s", why)
+    if not want or why:
+        return
     started, cfg, data = time.perf_counter(), run.cfg.trainer, run.data
     images = torch.zeros(cfg.batch_size, data.in_chans, data.img_size, data.img_size, device=run.device)
-    # training_step sets the gradients to None before each backward and is done with them before the next forward,
-    # so they may stay in the graphs' buffers (GraphedForward); the warning is about those buffers' stream
-    names = graph_feed_forwards(run.model, images, run.amp, copy_grads=False)
-    quiet_stream_mismatch_warning()
+    try:
+        # training_step sets the gradients to None before each backward and is done with them before the next
+        # forward, so they may stay in the graphs' buffers (GraphedForward)
+        names = graph_feed_forwards(run.model, images, run.amp, copy_grads=False)
+    except RuntimeError as err:  # torch.OutOfMemoryError among them
+        if want is True:
+            raise
+        torch.cuda.empty_cache()
+        log.warning("trainer.graph_ffn=auto: capturing the feed-forward sublayers as CUDA graphs failed (%s: %s), so "
+                    "this run trains them plainly: the same recipe, at the plain eager speed. Set "
+                    "trainer.graph_ffn=false to skip the attempt, or true to make it an error.",
+                    type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+        return
+    quiet_stream_mismatch_warning()  # every backward would warn about the graphs' buffers' stream
     run.summary["path"] += f", {len(names)} feed-forward sublayers as CUDA graphs"
     run.summary["graph_s"] = time.perf_counter() - started
 
