@@ -9,7 +9,9 @@
 Every combination of the ``--vary`` values is one configuration; each round runs every configuration once, one run
 at a time, starting with the next configuration each round (so every one sees the same host conditions in turn). A
 run's img/s is its ``summary.json``'s ``img_per_s``: the mean of its epochs after the first (the first includes
-compilation, capture and warm-up), so a run needs two epochs or more. The trailing overrides are common to every run
+compilation, capture and warm-up), so a run needs two epochs or more. Its peak memory is the largest of its
+epochs' ``peak_mem_gib`` (``metrics.csv``, allocated memory; empty on a CPU) plus, with ``trainer.graph_ffn``, what
+the capture reserved (``summary.json``'s ``graph_gib``). The trailing overrides are common to every run
 (``logger=none`` and ``trainer.progress_bar=false`` are added). With ``model`` among the varied keys, ``vs_twin`` is
 a KAN configuration's img/s over the MLP twin's (``model=vit``) with the other values the same: the median of the
 per-round ratios, beside each round's. Runs go into ``--out`` (a temporary folder by default), one per
@@ -18,6 +20,7 @@ configuration and round, each with its console output beside it (``<folder>.log`
 from __future__ import annotations
 
 import argparse
+import csv
 import itertools
 import json
 import statistics
@@ -63,7 +66,10 @@ def run_once(config, common: List[str], run_dir: Path) -> dict:
                          f"{console}:\n{tail}")
     if summary.get("epochs_done", 0) < 2:
         raise SystemExit(f"{label(config)}: one epoch only; img/s needs a second one (trainer.epochs >= 2)")
-    return summary
+    with open(run_dir / "metrics.csv") as f:
+        peaks = [float(row["peak_mem_gib"]) for row in csv.DictReader(f) if row.get("peak_mem_gib")]
+    peak = max(peaks) + summary.get("graph_gib", 0.0) if peaks else None  # with what sublayer graphs reserved
+    return {**summary, "peak_mem_gib": peak}
 
 
 def twin_of(config) -> Optional[tuple]:
@@ -89,7 +95,9 @@ def measure(configs, common: List[str], rounds: int, out: Path) -> List[dict]:
     for config in configs:
         rates = [s["img_per_s"] for s in runs[config]]
         row = {"config": label(config), "img_per_s": statistics.median(rates), "rounds": rates,
-               "path": runs[config][0].get("path"), "final_val_acc": [s.get("final_val_acc") for s in runs[config]]}
+               "path": runs[config][0].get("path"), "final_val_acc": [s.get("final_val_acc") for s in runs[config]],
+               "peak_mem_gib": max((s["peak_mem_gib"] for s in runs[config] if s["peak_mem_gib"] is not None),
+                                   default=None)}
         twin = twin_of(config)
         if twin in runs:
             ratios = [a / b["img_per_s"] for a, b in zip(rates, runs[twin])]
@@ -99,14 +107,15 @@ def measure(configs, common: List[str], rounds: int, out: Path) -> List[dict]:
 
 
 def print_rows(rows: List[dict]) -> None:
-    print("| configuration | img/s (median) | rounds | vs_twin (rounds) | final val acc | path |")
-    print("|---|---|---|---|---|---|")
+    print("| configuration | img/s (median) | rounds | vs_twin (rounds) | final val acc | peak GiB | path |")
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
         twin = (f"{row['vs_twin']:.3f} ({', '.join(f'{x:.3f}' for x in row['vs_twin_rounds'])})"
                 if "vs_twin" in row else "")
         accs = ", ".join("" if a is None else f"{a:.4f}" for a in row["final_val_acc"])
+        peak = "" if row["peak_mem_gib"] is None else f"{row['peak_mem_gib']:.2f}"
         print(f"| {row['config']} | {row['img_per_s']:.0f} | {', '.join(f'{x:.0f}' for x in row['rounds'])} | "
-              f"{twin} | {accs} | {row['path']} |")
+              f"{twin} | {accs} | {peak} | {row['path']} |")
 
 
 def main(argv=None) -> None:

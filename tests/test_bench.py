@@ -122,6 +122,7 @@ def test_app_speed_runs_every_configuration_each_round_in_turn_and_compares_kan_
     ratios = [summaries[f"r{r}_vit_kan"]["img_per_s"] / summaries[f"r{r}_vit"]["img_per_s"] for r in (0, 1)]
     assert rows["model=vit_kan"]["vs_twin"] == pytest.approx(sum(ratios) / 2)  # the median of two
     assert "vs_twin" not in rows["model=vit"] and rows["model=vit"]["path"] == "eager"
+    assert rows["model=vit"]["peak_mem_gib"] is None  # a CPU run's metrics.csv has no peak memory
     assert "| model=vit_kan |" in printed
 
 

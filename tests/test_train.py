@@ -1281,6 +1281,7 @@ def test_graph_ffn_auto_graphs_where_it_can_and_otherwise_trains_plainly_saying_
         r = types.SimpleNamespace(cfg=cfg, device=torch.device(device), amp=None, model=None, summary={"path": "eager"},
                                   data=types.SimpleNamespace(in_chans=1, img_size=8))
         vtrain.graph_sublayers(r)
+        assert r.summary.get("graph_gib", 0.0) == 0.0  # what a capture reserved: nothing on a device without memory
         return r.summary["path"]
 
     assert run("auto") == "eager, 1 feed-forward sublayers as CUDA graphs" and captured == [(4, 1, 8, 8)]
@@ -1472,6 +1473,7 @@ def test_graph_ffn_trains_like_the_plain_eager_run_and_saves_the_same_kind_of_ch
     assert summaries["false"]["path"] == "eager"
     assert summaries["auto"]["path"] == "eager, 2 feed-forward sublayers as CUDA graphs"  # the default graphs them
     assert summaries["auto"]["ffn_graph_replays"] == 2 * 2 * (2000 // 256)  # epochs x sublayers x full batches
+    assert summaries["auto"]["graph_gib"] > 0 and "graph_gib" not in summaries["false"]
     for plain_row, graphed_row in zip(rows["false"], rows["auto"]):
         assert float(graphed_row["train_loss"]) == pytest.approx(float(plain_row["train_loss"]), rel=0.02)
         assert float(graphed_row["val_acc_ema"]) == pytest.approx(float(plain_row["val_acc_ema"]), abs=0.05)

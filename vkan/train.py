@@ -382,6 +382,7 @@ def graph_sublayers(run: Run) -> None:
         return
     started, cfg, data = time.perf_counter(), run.cfg.trainer, run.data
     images = torch.zeros(cfg.batch_size, data.in_chans, data.img_size, data.img_size, device=run.device)
+    before = reserved_bytes(run.device)
     try:
         # training_step sets the gradients to None before each backward and is done with them before the next
         # forward, so they may stay in the graphs' buffers (GraphedForward)
@@ -398,6 +399,18 @@ def graph_sublayers(run: Run) -> None:
     quiet_stream_mismatch_warning()  # every backward would warn about the graphs' buffers' stream
     run.summary["path"] += f", {len(names)} feed-forward sublayers as CUDA graphs"
     run.summary["graph_s"] = time.perf_counter() - started
+    # what the capture reserved (the graphs' pool, static inputs and outputs): replays do not allocate it again, so
+    # metrics.csv's peak_mem_gib (allocated memory) leaves it out
+    run.summary["graph_gib"] = (reserved_bytes(run.device) - before) / 2**30
+
+
+def reserved_bytes(device: torch.device) -> int:
+    """The bytes torch's caching allocator holds on a CUDA ``device`` after a sync and ``empty_cache`` (0 elsewhere)."""
+    if device.type != "cuda":
+        return 0
+    torch.cuda.synchronize(device)
+    torch.cuda.empty_cache()
+    return torch.cuda.memory_reserved(device)
 
 
 def why_not_graphed(run: Run) -> Optional[str]:
