@@ -117,9 +117,10 @@ def test_app_speed_runs_every_configuration_each_round_in_turn_and_compares_kan_
     assert order == ["model=vit_kan", "model=vit", "model=vit", "model=vit_kan"]
     rows = {r["config"]: r for r in json.loads(out.read_text())["rows"]}
     summaries = {name: json.loads((tmp_path / "runs" / f"{name}" / "summary.json").read_text())
-                 for name in ("r0_vit_kan", "r0_vit", "r1_vit_kan", "r1_vit")}
-    assert rows["model=vit_kan"]["rounds"] == [summaries["r0_vit_kan"]["img_per_s"], summaries["r1_vit_kan"]["img_per_s"]]
-    ratios = [summaries[f"r{r}_vit_kan"]["img_per_s"] / summaries[f"r{r}_vit"]["img_per_s"] for r in (0, 1)]
+                 for name in ("r0_c0_vit_kan", "r0_c1_vit", "r1_c0_vit_kan", "r1_c1_vit")}
+    assert rows["model=vit_kan"]["rounds"] == [summaries["r0_c0_vit_kan"]["img_per_s"],
+                                               summaries["r1_c0_vit_kan"]["img_per_s"]]
+    ratios = [summaries[f"r{r}_c0_vit_kan"]["img_per_s"] / summaries[f"r{r}_c1_vit"]["img_per_s"] for r in (0, 1)]
     assert rows["model=vit_kan"]["vs_twin"] == pytest.approx(sum(ratios) / 2)  # the median of two
     assert "vs_twin" not in rows["model=vit"] and rows["model=vit"]["path"] == "eager"
     assert rows["model=vit"]["peak_mem_gib"] is None  # a CPU run's metrics.csv has no peak memory
@@ -128,11 +129,48 @@ def test_app_speed_runs_every_configuration_each_round_in_turn_and_compares_kan_
 
 def test_app_speed_says_what_failed_and_where_its_output_is(tmp_path, bench_script):
     app_speed = bench_script("app_speed")
-    with pytest.raises(SystemExit, match=r"model=vit_kan: train.py exited 1 .*r0_vit_kan.log:\n.*trainer.epochs=0 is not valid"):
+    with pytest.raises(SystemExit, match=r"stopped early: model=vit_kan: train.py exited 1 .*r0_c0_vit_kan.log:\n"
+                                         r".*trainer.epochs=0 is not valid"):
         app_speed.main(["--vary", "model=vit_kan", "--rounds", "1", "--out", str(tmp_path), "trainer.epochs=0",
                         "data=synthetic", "trainer.device=cpu"])
     with pytest.raises(SystemExit, match=r"--vary 'model': give KEY=VALUE1,VALUE2"):
         app_speed.main(["--vary", "model", "data=synthetic"])
+
+
+def test_app_speed_stopped_early_keeps_the_rounds_every_configuration_finished(tmp_path, monkeypatch, capsys,
+                                                                                bench_script):
+    """A run failing in round 2 (or --minutes passing) ends the benchmark; its table and JSON hold round 1, paired
+    twin by twin, and it exits saying what stopped it and where the runs are; a row lists every path its runs gave."""
+    import json
+
+    app_speed = bench_script("app_speed")
+    rates = {("vit_kan", 0): 90.0, ("vit", 0): 100.0, ("vit_kan", 1): 50.0}
+    started = []
+
+    def fake_run(config, common, run_dir):
+        model, r = dict(config)["model"], int(run_dir.name[1])
+        started.append((model, r))
+        if (model, r) not in rates:
+            raise app_speed.RunFailed(f"{app_speed.label(config)}: train.py exited 1")
+        return {"img_per_s": rates[model, r], "peak_mem_gib": None, "final_val_acc": 0.5,
+                "path": "eager" if r else "eager, 12 feed-forward sublayers as CUDA graphs"}
+
+    monkeypatch.setattr(app_speed, "run_once", fake_run)
+    out = tmp_path / "speed.json"
+    with pytest.raises(SystemExit, match=r"stopped early: model=vit: train.py exited 1\nThe table has the 1 round"):
+        app_speed.main(["--vary", "model=vit_kan,vit", "--rounds", "3", "--out", str(tmp_path), "--json", str(out)])
+    assert started == [("vit_kan", 0), ("vit", 0), ("vit", 1)]  # round 2 starts with the twin, which fails
+    result = json.loads(out.read_text())
+    assert result["rounds"] == 1 and result["stopped"] == "model=vit: train.py exited 1"
+    kan = result["rows"][0]
+    assert kan["rounds"] == [90.0] and kan["vs_twin_rounds"] == [0.9]
+    assert "| model=vit_kan | 90 | 90 | 0.900 (0.900) |" in capsys.readouterr().out
+
+    rows, done, stopped = app_speed.measure(app_speed.configurations(["model=vit_kan"]), [], 2, tmp_path)
+    assert done == 2 and stopped is None  # one round graphed, one plain (a capture that fell back): both listed
+    assert rows[0]["path"] == "eager / eager, 12 feed-forward sublayers as CUDA graphs" and "vs_twin" not in rows[0]
+    rows, done, stopped = app_speed.measure(app_speed.configurations(["model=vit_kan"]), [], 2, tmp_path, minutes=0)
+    assert done == 0 and rows[0]["img_per_s"] is None and stopped.startswith("--minutes 0 had passed before round 1")
 
 
 def test_app_step_profile_gives_host_calls_a_step_per_way(tmp_path, capsys, bench_script):

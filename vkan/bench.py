@@ -335,18 +335,17 @@ GRAPHED = " graph_ffn"  # the label's end of a twin with sublayer graphs (bench_
 def capture_sublayers(model: nn.Module, img: int, batch: int, chans: int) -> float:
     """Capture the CUDA ``model``'s feed-forward sublayers as CUDA graphs for ``train_step``'s batch under bf16
     autocast, as ``trainer.graph_ffn`` does (``vkan.ffn_graphs``; ``train_step`` too sets gradients to None before
-    each backward); return the GiB the capture reserved (its memory pool, static inputs and outputs), which a
-    replay does not allocate again and ``time_train_steps``' peak (allocated memory) leaves out."""
-    from vkan.ffn_graphs import graph_feed_forwards, quiet_stream_mismatch_warning
+    each backward); return the GiB the capture holds beyond its live tensors (the graphs' memory pool, whose blocks
+    replays reuse), which ``time_train_steps``' peak (allocated memory, the graphs' static inputs, outputs and
+    gradients among it) leaves out: ``held_bytes`` before and after, as the app's ``graph_gib``."""
+    from vkan.ffn_graphs import graph_feed_forwards, held_bytes, quiet_stream_mismatch_warning
 
-    torch.cuda.synchronize()
-    torch.cuda.empty_cache()
-    before = torch.cuda.memory_reserved()
+    device = torch.device("cuda", torch.cuda.current_device())
+    reserved, allocated = held_bytes(device)
     graph_feed_forwards(model, torch.zeros(batch, chans, img, img, device="cuda"), torch.bfloat16, copy_grads=False)
     quiet_stream_mismatch_warning()  # as the app does (vkan.train)
-    torch.cuda.synchronize()
-    torch.cuda.empty_cache()
-    return _gib(torch.cuda.memory_reserved() - before)
+    now_reserved, now_allocated = held_bytes(device)
+    return _gib((now_reserved - reserved) - (now_allocated - allocated))
 
 
 def with_graphs_counted(rows: List[dict], mlp_label: str, graph_gib: Dict[str, float]) -> List[dict]:

@@ -6,8 +6,10 @@ through an autograd function, five or more a layer and a step. With every block'
 (attention, norms, loss, optimizer, and anything a user changes there), the KAN model's eager training step on an
 H200 reached 0.97-1.10x the img/s of its MLP twin graphed the same way at ViT-tiny/4, ViT-S/16 and ViT-B/16 (medians
 of interleaved rounds, two processes), against 0.68-0.79x with neither graphed, and ran 1.21-1.74x faster than
-without, with a peak memory 1.5-1.6x its own plain one and 0.73-0.76x the graphed MLP twin's (bench/RESULTS.md,
-thirty-second session; ``python -m vkan.bench --graph-ffn``).
+without, with a peak memory of at most 1.5-1.6x its own plain one and 0.73-0.76x the graphed MLP twin's
+(bench/RESULTS.md, thirty-second session; ``python -m vkan.bench --graph-ffn``). In the training app, where it is
+the eager default, KAN / MLP read 0.89x on MNIST at ViT-tiny/4 (median of four rounds, 0.84-1.05; thirty-third
+session).
 
 A graph replays the kernels it recorded on the shapes it recorded, into the same memory: a graphed sublayer runs its
 graphs only for a call like the captured ones (training mode, gradients on, the same input shape and dtype, the same
@@ -180,6 +182,18 @@ def quiet_stream_mismatch_warning() -> None:
     quiet = getattr(torch.autograd.graph, "set_warn_on_accumulate_grad_stream_mismatch", None)
     if quiet is not None:
         quiet(False)
+
+
+def held_bytes(device: torch.device) -> Tuple[int, int]:
+    """(reserved, allocated) bytes of torch's caching allocator on a CUDA ``device`` after a sync and
+    ``empty_cache``; (0, 0) elsewhere. Taken before and after ``graph_feed_forwards``, reserved less allocated is
+    what the graphs hold beyond their live tensors: the pool whose blocks replays reuse, which a peak of allocated
+    memory leaves out (the app's ``graph_gib``)."""
+    if device.type != "cuda":
+        return 0, 0
+    torch.cuda.synchronize(device)
+    torch.cuda.empty_cache()
+    return torch.cuda.memory_reserved(device), torch.cuda.memory_allocated(device)
 
 
 def _graphed(model: nn.Module) -> List[nn.Module]:
