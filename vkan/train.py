@@ -391,7 +391,7 @@ def graph_sublayers(run: Run) -> None:
     except Exception as err:  # out of memory, an op a graph cannot hold, a sublayer torch cannot capture
         if want is True:
             raise
-        failed = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        failed = ": ".join([type(err).__name__, *str(err).splitlines()[:1]])
     if failed:  # the model is as it was (graph_feed_forwards sets the forwards last); free what the capture held
         gc.collect()
         held_bytes(run.device)  # which empties the allocator's cache
