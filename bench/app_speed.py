@@ -11,7 +11,7 @@ at a time, starting with the next configuration each round (so every one sees th
 run's img/s is its ``summary.json``'s ``img_per_s``: the mean of its epochs after the first (the first includes
 compilation, capture and warm-up), so a run needs two epochs or more. Its peak memory is the largest of its
 epochs' ``peak_mem_gib`` (``metrics.csv``, allocated memory; empty on a CPU) plus, with ``trainer.graph_ffn``, what
-the capture reserved (``summary.json``'s ``graph_gib``). The trailing overrides are common to every run
+the capture holds beyond its live tensors (``summary.json``'s ``graph_gib``). The trailing overrides are common to every run
 (``logger=none`` and ``trainer.progress_bar=false`` are added). With ``model`` among the varied keys, ``vs_twin`` is
 a KAN configuration's img/s over the MLP twin's (``model=vit``) with the other values the same: the median of the
 per-round ratios, beside each round's; a row's path lists every label its runs gave (``summary.json``'s ``path``),
@@ -99,7 +99,7 @@ def measure(configs, common: List[str], rounds: int, out: Path,
     for r in range(rounds):
         for config in configs[r % len(configs):] + configs[:r % len(configs)]:
             if minutes is not None and time.monotonic() - started > 60 * minutes:
-                stopped = f"--minutes {minutes:g} had passed before round {r + 1}'s run of {label(config)}"
+                stopped = f"--minutes {minutes:g} had passed before round {r}'s run of {label(config)}"
                 break
             name = f"r{r}_c{configs.index(config)}_" + "_".join(v for _, v in config).replace("/", "-")
             try:
@@ -125,7 +125,7 @@ def row(config, summaries: List[dict], twins: List[dict]) -> dict:
            "path": " / ".join(sorted({str(s.get("path")) for s in summaries})),  # more than one: they differed
            "final_val_acc": [s.get("final_val_acc") for s in summaries], "peak_mem_gib": max(peaks, default=None)}
     if twins and rates:
-        ratios = [a / b["img_per_s"] for a, b in zip(rates, twins)]
+        ratios = [a / b["img_per_s"] for a, b in zip(rates, twins, strict=True)]  # round by round
         out.update(vs_twin=statistics.median(ratios), vs_twin_rounds=ratios)
     return out
 

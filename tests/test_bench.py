@@ -165,7 +165,7 @@ def test_app_speed_stopped_early_keeps_the_rounds_every_configuration_finished(t
     assert done == 2 and stopped is None  # one round graphed, one plain (a capture that fell back): both listed
     assert rows[0]["path"] == "eager / eager, 12 feed-forward sublayers as CUDA graphs" and "vs_twin" not in rows[0]
     rows, done, stopped = app_speed.measure(app_speed.configurations(["model=vit_kan"]), [], 2, tmp_path, minutes=0)
-    assert done == 0 and rows[0]["img_per_s"] is None and stopped.startswith("--minutes 0 had passed before round 1")
+    assert done == 0 and rows[0]["img_per_s"] is None and stopped.startswith("--minutes 0 had passed before round 0")
 
 
 def test_app_step_profile_gives_host_calls_a_step_per_way(tmp_path, capsys, bench_script):

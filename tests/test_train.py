@@ -1284,7 +1284,15 @@ def test_graph_ffn_auto_graphs_where_it_can_and_otherwise_trains_plainly_saying_
         vtrain.graph_sublayers(r)
         return r.summary["path"]
 
-    assert run("auto") == "eager, 1 feed-forward sublayers as CUDA graphs" and captured == [(4, 1, 8, 8)]
+    held = iter([(10 * 2**30, 4 * 2**30), (13 * 2**30, 5 * 2**30)])  # (reserved, allocated) before and after
+    monkeypatch.setattr(vtrain, "held_bytes", lambda device: next(held))
+    graphed = types.SimpleNamespace(cfg=OmegaConf.create({"trainer": {"graph_ffn": "auto", "batch_size": 4}}),
+                                    device=torch.device("meta"), amp=None, model=None, summary={"path": "eager"},
+                                    data=types.SimpleNamespace(in_chans=1, img_size=8))
+    vtrain.graph_sublayers(graphed)
+    assert graphed.summary["graph_gib"] == 2.0  # 3 GiB more reserved, 1 of them live tensors the peak counts
+    monkeypatch.setattr(vtrain, "held_bytes", lambda device: (0, 0))
+    assert run("auto") == "eager, 1 feed-forward sublayers as CUDA graphs" and captured == [(4, 1, 8, 8)] * 2
     assert run(False) == "eager"
     why["reason"] = "it needs a CUDA GPU (trainer.device)"
     assert run("auto", device="cpu") == "eager" and not caplog.records
@@ -1301,7 +1309,7 @@ def test_graph_ffn_auto_graphs_where_it_can_and_otherwise_trains_plainly_saying_
             "Tried to allocate 2.00 GiB), so this run trains them plainly" in caplog.text)
     with pytest.raises(torch.OutOfMemoryError):
         run(True)
-    assert len(captured) == 3  # auto, auto failing, true failing; never false or where there was a reason
+    assert len(captured) == 4  # auto twice, auto failing, true failing; never false or where there was a reason
 
 
 def test_a_capture_that_fails_under_auto_leaves_the_real_model_plain_and_trainable(monkeypatch, caplog):
@@ -1317,12 +1325,13 @@ def test_a_capture_that_fails_under_auto_leaves_the_real_model_plain_and_trainab
 
     monkeypatch.setattr(torch.cuda, "make_graphed_callables", capture_fails)
     monkeypatch.setattr(vtrain, "why_not_graphed", lambda run: None)  # as on one GPU, eager
-    model = timm.create_model("vit_kan_tiny_patch4_32", depth=2, num_classes=10)
+    model = timm.create_model("vit_kan_tiny_patch4_32", depth=2, num_classes=10).eval()
     run = types.SimpleNamespace(cfg=OmegaConf.create({"trainer": {"graph_ffn": "auto", "batch_size": 4}}), amp=None,
                                 device=CPU, model=model, summary={"path": "eager"},
                                 data=types.SimpleNamespace(in_chans=3, img_size=32))
     vtrain.graph_sublayers(run)
-    assert run.summary == {"path": "eager"} and ffn_graphs.plain_feed_forwards(model) == 0
+    assert run.summary == {"path": "eager"} and not model.training  # its mode as it was (the probe ran in training)
+    assert all("forward" not in mlp.__dict__ for _, mlp in ffn_graphs.feed_forwards(model))  # their own forwards
     assert ("capturing the feed-forward sublayers as CUDA graphs failed (AssertionError: Some of the modules passed "
             "to make_graphed_callables have hooks), so this run trains them plainly" in caplog.text)
     model.train()

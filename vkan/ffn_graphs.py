@@ -6,10 +6,10 @@ through an autograd function, five or more a layer and a step. With every block'
 (attention, norms, loss, optimizer, and anything a user changes there), the KAN model's eager training step on an
 H200 reached 0.97-1.10x the img/s of its MLP twin graphed the same way at ViT-tiny/4, ViT-S/16 and ViT-B/16 (medians
 of interleaved rounds, two processes), against 0.68-0.79x with neither graphed, and ran 1.21-1.74x faster than
-without, with a peak memory of at most 1.5-1.6x its own plain one and 0.73-0.76x the graphed MLP twin's
-(bench/RESULTS.md, thirty-second session; ``python -m vkan.bench --graph-ffn``). In the training app, where it is
-the eager default, KAN / MLP read 0.89x on MNIST at ViT-tiny/4 (median of four rounds, 0.84-1.05; thirty-third
-session).
+without, with a peak memory of at most 1.5-1.6x its own plain one (the graphed MLP twin's bounds were 1.3-1.4x
+those; bench/RESULTS.md, thirty-second and thirty-third sessions; ``python -m vkan.bench --graph-ffn``). In the
+training app, where it is the eager default, KAN / MLP read 0.89x on MNIST at ViT-tiny/4 (median of four rounds,
+0.84-1.05; thirty-third session).
 
 A graph replays the kernels it recorded on the shapes it recorded, into the same memory: a graphed sublayer runs its
 graphs only for a call like the captured ones (training mode, gradients on, the same input shape and dtype, the same
@@ -21,6 +21,7 @@ in place); a grid re-fit changes which kernels a KAN layer takes, which a captur
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import weakref
@@ -165,8 +166,10 @@ def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[to
                     for shape, dtype in inputs.values())
     was = model.training
     model.train()
+    # on the images' GPU, which need not be the current one (trainer.device=cuda:1), as the capture's side stream is
+    on_device = torch.cuda.device(images.device) if images.is_cuda else contextlib.nullcontext()
     try:
-        with paths_by_shape(), autocast(images.device, amp, cache=False):  # capture allows no autocast cache
+        with on_device, paths_by_shape(), autocast(images.device, amp, cache=False):  # capture allows no autocast cache
             torch.cuda.make_graphed_callables(tuple(inputs), samples)
     finally:
         model.train(was)

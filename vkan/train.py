@@ -389,7 +389,7 @@ def graph_sublayers(run: Run) -> None:
         # forward, so they may stay in the graphs' buffers (GraphedForward)
         names = graph_feed_forwards(run.model, images, run.amp, copy_grads=False)
     except Exception as err:  # out of memory, an op a graph cannot hold, a sublayer torch cannot capture
-        if want is True:
+        if want is True or isinstance(err, Interrupted):  # a second Ctrl-C or a signal stops the run as anywhere
             raise
         failed = ": ".join([type(err).__name__, *str(err).splitlines()[:1]])
     if failed:  # the model is as it was (graph_feed_forwards sets the forwards last); free what the capture held
