@@ -1284,14 +1284,14 @@ def test_graph_ffn_auto_graphs_where_it_can_and_otherwise_trains_plainly_saying_
         vtrain.graph_sublayers(r)
         return r.summary["path"]
 
-    held = iter([(10 * 2**30, 4 * 2**30), (13 * 2**30, 5 * 2**30)])  # (reserved, allocated) before and after
-    monkeypatch.setattr(vtrain, "held_bytes", lambda device: next(held))
+    held = iter([6 * 2**30, 8 * 2**30])  # reserved less allocated before and after: 3 GiB more reserved, 1 live
+    monkeypatch.setattr(vtrain, "unallocated_reserved", lambda device: next(held))
     graphed = types.SimpleNamespace(cfg=OmegaConf.create({"trainer": {"graph_ffn": "auto", "batch_size": 4}}),
                                     device=torch.device("meta"), amp=None, model=None, summary={"path": "eager"},
                                     data=types.SimpleNamespace(in_chans=1, img_size=8))
     vtrain.graph_sublayers(graphed)
     assert graphed.summary["graph_gib"] == 2.0  # 3 GiB more reserved, 1 of them live tensors the peak counts
-    monkeypatch.setattr(vtrain, "held_bytes", lambda device: (0, 0))
+    monkeypatch.setattr(vtrain, "unallocated_reserved", lambda device: 0)
     assert run("auto") == "eager, 1 feed-forward sublayers as CUDA graphs" and captured == [(4, 1, 8, 8)] * 2
     assert run(False) == "eager"
     why["reason"] = "it needs a CUDA GPU (trainer.device)"

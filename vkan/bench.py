@@ -337,15 +337,14 @@ def capture_sublayers(model: nn.Module, img: int, batch: int, chans: int) -> flo
     autocast, as ``trainer.graph_ffn`` does (``vkan.ffn_graphs``; ``train_step`` too sets gradients to None before
     each backward); return the GiB the capture holds beyond its live tensors (the graphs' memory pool, whose blocks
     replays reuse), which ``time_train_steps``' peak (allocated memory, the graphs' static inputs, outputs and
-    gradients among it) leaves out: ``held_bytes`` before and after, as the app's ``graph_gib``."""
-    from vkan.ffn_graphs import graph_feed_forwards, held_bytes, quiet_stream_mismatch_warning
+    gradients among it) leaves out, measured as the app's ``graph_gib`` (``unallocated_reserved``)."""
+    from vkan.ffn_graphs import graph_feed_forwards, quiet_stream_mismatch_warning, unallocated_reserved
 
     device = torch.device("cuda", torch.cuda.current_device())
-    reserved, allocated = held_bytes(device)
-    graph_feed_forwards(model, torch.zeros(batch, chans, img, img, device="cuda"), torch.bfloat16, copy_grads=False)
+    pool_before = unallocated_reserved(device)
+    graph_feed_forwards(model, torch.zeros(batch, chans, img, img, device=device), torch.bfloat16, copy_grads=False)
     quiet_stream_mismatch_warning()  # as the app does (vkan.train)
-    now_reserved, now_allocated = held_bytes(device)
-    return _gib((now_reserved - reserved) - (now_allocated - allocated))
+    return _gib(unallocated_reserved(device) - pool_before)
 
 
 def with_graphs_counted(rows: List[dict], mlp_label: str, graph_gib: Dict[str, float]) -> List[dict]:

@@ -187,16 +187,16 @@ def quiet_stream_mismatch_warning() -> None:
         quiet(False)
 
 
-def held_bytes(device: torch.device) -> Tuple[int, int]:
-    """(reserved, allocated) bytes of torch's caching allocator on a CUDA ``device`` after a sync and
-    ``empty_cache``; (0, 0) elsewhere. Taken before and after ``graph_feed_forwards``, reserved less allocated is
-    what the graphs hold beyond their live tensors: the pool whose blocks replays reuse, which a peak of allocated
-    memory leaves out (the app's ``graph_gib``)."""
+def unallocated_reserved(device: torch.device) -> int:
+    """Bytes torch's caching allocator holds on a CUDA ``device`` beyond its live tensors, after a sync and
+    ``empty_cache`` (0 elsewhere). Its growth over ``graph_feed_forwards`` is what the graphs hold beyond their
+    static tensors: the pool whose blocks replays reuse, which a peak of allocated memory leaves out (the app's
+    ``graph_gib``)."""
     if device.type != "cuda":
-        return 0, 0
+        return 0
     torch.cuda.synchronize(device)
     torch.cuda.empty_cache()
-    return torch.cuda.memory_reserved(device), torch.cuda.memory_allocated(device)
+    return torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 
 
 def _graphed(model: nn.Module) -> List[nn.Module]:

@@ -29,8 +29,8 @@ from vkan.config import ADDED_KEYS, holds_a_run, model_spec, used_folder_message
 from vkan.compiled_check import check_compiled_scores, check_due, disable_compile_caches, drop_compiled_graphs
 from vkan.data import build_data, resolve_data_dir
 from vkan.engine import ModelWithLoss, autocast, autocast_dtype, evaluate, limited, progress, resolve_device
-from vkan.ffn_graphs import (FEED_FORWARD_NAME, feed_forwards, graph_feed_forwards, held_bytes,
-                             plain_feed_forwards, quiet_stream_mismatch_warning)
+from vkan.ffn_graphs import (FEED_FORWARD_NAME, feed_forwards, graph_feed_forwards, plain_feed_forwards,
+                             quiet_stream_mismatch_warning, unallocated_reserved)
 from vkan.ffn_graphs import replays as ffn_graph_replays
 from vkan.errors import CompiledPathError, ConfigError, DeviceStateError, NonFiniteLossError, VkanError
 from vkan.interrupt import Interrupted, StopSignal, interruption
@@ -382,7 +382,7 @@ def graph_sublayers(run: Run) -> None:
         return
     started, cfg, data = time.perf_counter(), run.cfg.trainer, run.data
     images = torch.zeros(cfg.batch_size, data.in_chans, data.img_size, data.img_size, device=run.device)
-    reserved, allocated = held_bytes(run.device)
+    pool_before = unallocated_reserved(run.device)
     failed = None
     try:
         # training_step sets the gradients to None before each backward and is done with them before the next
@@ -394,7 +394,7 @@ def graph_sublayers(run: Run) -> None:
         failed = ": ".join([type(err).__name__, *str(err).splitlines()[:1]])
     if failed:  # the model is as it was (graph_feed_forwards sets the forwards last); free what the capture held
         gc.collect()
-        held_bytes(run.device)  # which empties the allocator's cache
+        torch.cuda.empty_cache()
         log.warning("trainer.graph_ffn=auto: capturing the feed-forward sublayers as CUDA graphs failed (%s), so this "
                     "run trains them plainly: the same recipe, at the plain eager speed. Set trainer.graph_ffn=false "
                     "to skip the attempt, or true to make it an error.", failed)
@@ -404,8 +404,7 @@ def graph_sublayers(run: Run) -> None:
     run.summary["graph_s"] = time.perf_counter() - started
     # what the capture holds beyond its live tensors (the graphs' pool, whose blocks replays reuse): metrics.csv's
     # peak_mem_gib counts allocated memory, the graphs' static inputs, outputs and gradients among it, but not this
-    now_reserved, now_allocated = held_bytes(run.device)
-    run.summary["graph_gib"] = ((now_reserved - reserved) - (now_allocated - allocated)) / 2**30
+    run.summary["graph_gib"] = (unallocated_reserved(run.device) - pool_before) / 2**30
 
 
 def why_not_graphed(run: Run) -> Optional[str]:
