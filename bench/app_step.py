@@ -20,7 +20,8 @@ ratio (target >= 0.9); ``app / app, one batch`` is what the loader and augmentat
 
 ``--profile N`` then runs each way for N more steps under ``torch.profiler`` and says where a step's time goes: the
 device's busy time a step (the union of its kernels' and copies' intervals) against the profiled wall time, and
-the host calls with the most self time, with how often each is made a step. A device sync shows there
+the host calls with the most self time, with how often each is made a step, and those the app's ways make beyond
+the bare step (more self time or more calls a step: what its own work costs the host). A device sync shows there
 (``cudaStreamSynchronize``, ``cudaMemcpy`` from pageable memory; the one sync that ends the profiled steps is among
 them), and so do the launches that a short device step cannot hide. The profiler's own overhead slows the host, so
 its wall times are not the benchmark's.
@@ -156,13 +157,15 @@ def device_busy_us(events) -> float:
 def profile(run, steps: int, top: Optional[int] = 8) -> List[dict]:
     """Per way, ``steps`` steps under ``torch.profiler`` after one unprofiled step: profiled wall ms a step, the
     device's busy ms a step (``device_busy_us``; None on a CPU) and the ``top`` host calls by self time (all with
-    None), each with its ms and calls a step. The region ends with one device sync, which is among the calls."""
+    None), each with its ms and calls a step; the ways other than ``bare`` also get ``beyond_bare``, their ``top``
+    calls by self time more than the bare step's (``beyond``). The region ends with one device sync, which is
+    among the calls."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
     on_gpu = run.device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
-    rows = []
+    rows, every = [], {}
     for way, loop in step_loops(run).items():
         loop(1)  # the loader's epoch start and any first-call work stay outside
         sync(run.device)
@@ -171,12 +174,28 @@ def profile(run, steps: int, top: Optional[int] = 8) -> List[dict]:
             loop(steps)
             sync(run.device)
             wall = time.perf_counter() - t0
-        host = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+        host = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        every[way] = [{"name": e.key, "self_ms": e.self_cpu_time_total / 1e3 / steps, "calls": e.count / steps}
+                      for e in host if e.self_cpu_time_total > 0]
         rows.append({"way": way, "wall_ms": 1e3 * wall / steps,
                      "device_busy_ms": device_busy_us(prof.events()) / 1e3 / steps if on_gpu else None,
-                     "host_calls": [{"name": e.key, "self_ms": e.self_cpu_time_total / 1e3 / steps,
-                                     "calls": e.count / steps} for e in host if e.self_cpu_time_total > 0]})
+                     "host_calls": every[way][:top]})
+    for row in rows[:-1]:
+        row["beyond_bare"] = beyond(every[row["way"]], every["bare"])[:top]
     return rows
+
+
+def beyond(calls: List[dict], reference: List[dict]) -> List[dict]:
+    """The host calls of ``calls`` (``profile``'s, a step) whose self time or count a step exceeds ``reference``'s,
+    with the differences (``self_ms``, ``calls``), most self time first: what one way's step does beyond another's."""
+    ref = {c["name"]: c for c in reference}
+    more = []
+    for c in calls:
+        base = ref.get(c["name"], {"self_ms": 0.0, "calls": 0.0})
+        extra = {"name": c["name"], "self_ms": c["self_ms"] - base["self_ms"], "calls": c["calls"] - base["calls"]}
+        if extra["self_ms"] > 0 or extra["calls"] > 0:
+            more.append(extra)
+    return sorted(more, key=lambda c: c["self_ms"], reverse=True)
 
 
 def print_profile(rows: List[dict]) -> None:
@@ -186,6 +205,11 @@ def print_profile(rows: List[dict]) -> None:
         busy = "-" if r["device_busy_ms"] is None else f"{r['device_busy_ms']:.2f}"
         calls = "; ".join(f"{c['name']} {c['self_ms']:.2f}, {c['calls']:g}" for c in r["host_calls"])
         print(f"| {r['way']} | {r['wall_ms']:.2f} | {busy} | {calls} |")
+    print("| way (profiled) | host calls beyond the bare step's, by self time: + ms, + calls a step |")
+    print("|---|---|")
+    for r in rows[:-1]:
+        extra = "; ".join(f"{c['name']} {c['self_ms']:+.2f}, {c['calls']:+g}" for c in r["beyond_bare"])
+        print(f"| {r['way']} | {extra} |")
 
 
 def time_checkpoints(run, n: int) -> dict:

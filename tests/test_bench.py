@@ -181,7 +181,17 @@ def test_app_step_profile_gives_host_calls_a_step_per_way(tmp_path, capsys, benc
     for row in profiled.values():
         assert row["wall_ms"] > 0 and row["device_busy_ms"] is None  # no device on a CPU
         assert 0 < len(row["host_calls"]) <= 8
-    assert "| way (profiled) |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| way (profiled) |" in out and "| way (profiled) | host calls beyond the bare step's" in out
+    assert "beyond_bare" not in profiled["bare"]
+    for way in ("app", "app, one batch"):  # at most 8 calls (top), each costing more than in the bare step
+        extra = {c["name"]: c for c in profiled[way]["beyond_bare"]}
+        assert len(extra) <= 8 and all(c["self_ms"] > 0 or c["calls"] > 0 for c in extra.values())
+    full = {c["name"]: c for c in app_step.beyond(
+        [{"name": "a", "self_ms": 2.0, "calls": 3.0}, {"name": "b", "self_ms": 1.0, "calls": 1.0},
+         {"name": "c", "self_ms": 0.5, "calls": 2.0}],
+        [{"name": "a", "self_ms": 1.5, "calls": 3.0}, {"name": "b", "self_ms": 1.2, "calls": 1.0}])}
+    assert full == {"a": {"name": "a", "self_ms": 0.5, "calls": 0.0}, "c": {"name": "c", "self_ms": 0.5, "calls": 2.0}}
     # calls are counted a step: one optimizer step per training step, whatever the number of steps profiled
     run = app_step.build_run(overrides, tmp_path / "run")
     for steps in (2, 3):

@@ -1,6 +1,9 @@
 """Feed-forward sublayers as CUDA graphs (vkan.ffn_graphs, trainer.graph_ffn): which sublayers, when a graphed one
 replays and when it runs its own forward, and (on a GPU) that graphed training steps train as plain ones do."""
 import copy
+import subprocess
+import sys
+import warnings
 
 import pytest
 import timm
@@ -8,7 +11,8 @@ import torch
 import torch.nn as nn
 
 import vkan  # noqa: F401  (registers the models)
-from vkan.ffn_graphs import (GraphedForward, feed_forwards, graph_feed_forwards, plain_feed_forwards, replays,
+from vkan.ffn_graphs import (CUBLAS_WITHOUT_CONTEXT, GraphedForward, feed_forwards, graph_feed_forwards,
+                             plain_feed_forwards, replays,
                              sublayer_inputs)
 from vkan.ops.kan_op import paths_by_shape
 
@@ -253,3 +257,50 @@ def test_graphed_sublayers_train_as_the_plain_model_does(name, set_to_none, copy
         plain.eval(), graphed.eval()
         with torch.no_grad():
             assert torch.allclose(graphed(batches[0][0]).float(), plain(batches[0][0]).float(), atol=5e-2)
+
+
+# a fresh process graphs a one-block ViT-B/16-KAN (the GEMM path on both layers) and takes a step; "plain" first puts
+# graph_feed_forwards' quiet_capture out of action, as the control that shows torch's warning still comes
+CAPTURE_IN_A_FRESH_PROCESS = """
+import contextlib, sys, timm, torch, vkan, vkan.ffn_graphs as fg
+if sys.argv[1] == "plain":
+    fg.quiet_capture = contextlib.nullcontext
+model = timm.create_model("vit_kan_base_patch16_224", depth=1, num_classes=10).cuda()
+x = torch.randn(4, 3, 224, 224, device="cuda")
+fg.graph_feed_forwards(model, x, torch.bfloat16, copy_grads=False)
+with torch.autocast("cuda", dtype=torch.bfloat16):
+    loss = model(x).float().logsumexp(-1).mean()
+loss.backward()
+print("replays", fg.replays(model))
+"""
+
+
+@pytest.mark.gpu
+def test_a_capture_and_the_steps_after_it_print_none_of_torchs_warnings_about_streams_or_cuda_contexts():
+    """Every eager GPU run of the app graphs its sublayers, and each printed two warnings of torch's about nothing
+    wrong (``quiet_capture``): the gradient accumulators' stream, at every capture (checked here in this process,
+    with torch's switch set back to warn), and cuBLAS run without a CUDA context, once a process, in the first
+    GEMM-path backward of autograd's GPU thread at 224 px (checked in fresh processes, beside a control without
+    the quieting that must still show it)."""
+    switch = getattr(torch.autograd.graph, "set_warn_on_accumulate_grad_stream_mismatch", None)
+    if switch is not None:
+        switch(True)
+    model = tiny().cuda()
+    torch.manual_seed(1)
+    batches = [(torch.randn(8, 1, 16, 16, device="cuda"), torch.randint(0, 10, (8,), device="cuda"))] * 3
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        graph_feed_forwards(model, batches[0][0], torch.bfloat16, copy_grads=False)
+        steps(model, batches, set_to_none=True)
+    assert replays(model) == 6
+    assert [str(w.message) for w in seen if "AccumulateGrad" in str(w.message)] == []
+
+    def fresh(way):
+        done = subprocess.run([sys.executable, "-c", CAPTURE_IN_A_FRESH_PROCESS, way], capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0 and "replays 1" in done.stdout, done.stderr
+        return done.stderr
+
+    assert CUBLAS_WITHOUT_CONTEXT in fresh("plain")  # the control: torch still warns without quiet_capture
+    quiet = fresh("quiet")
+    assert CUBLAS_WITHOUT_CONTEXT not in quiet and "AccumulateGrad" not in quiet, quiet

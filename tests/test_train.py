@@ -145,6 +145,32 @@ def test_kan_spline_branch_gets_its_own_lr_scale_and_weight_decay_through_the_sc
     assert [g["lr"] for g in mlp.param_groups] == [lr, lr]  # no spline branch: the option changes nothing
 
 
+@pytest.mark.parametrize("model", ["vit_kan", "vit"])
+def test_gradient_clipping_scales_every_trained_parameters_gradient_kan_spline_branch_included(tmp_path, model):
+    """trainer.grad_clip bounds the norm of all the step's gradients together: the parameter list kept for it
+    (``Run.trained``, listed once at set-up) is every parameter the optimizer trains, in any of its groups."""
+    from vkan import distributed as dist
+    from vkan.interrupt import StopSignal
+    from vkan.run_state import EpochTotals
+    from vkan.train import set_up, training_step
+
+    cfg = make_cfg(tmp_path, TINY + [f"model={model}", "data=synthetic", "data.n_train=16", "data.n_test=16",
+                                     "trainer.batch_size=8", "trainer.grad_clip=0.001", "logger=none",
+                                     "optimizer.kan_spline_lr_scale=0.5"])
+    validate(cfg)
+    run = set_up(cfg, dist.setup(), StopSignal())
+    try:
+        trained = [p for p in run.model.parameters() if p.requires_grad]
+        assert {id(p) for p in run.trained} == {id(p) for p in trained} and len(run.trained) == len(trained)
+        x, y = next(iter(run.data.train))
+        training_step(run, x, y, EpochTotals.zeros(run.device))
+        grads = [p.grad for p in trained]  # the step's gradients, as the optimizer took them
+        assert all(g is not None for g in grads)
+        assert torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item() == pytest.approx(0.001, rel=1e-3)
+    finally:
+        run.logger.finish(failed=False)
+
+
 def test_the_compiled_unit_gives_the_logits_or_the_loss_with_its_kan_penalty_and_the_steps_metric_sums():
     from timm.loss import SoftTargetCrossEntropy
 

@@ -338,12 +338,11 @@ def capture_sublayers(model: nn.Module, img: int, batch: int, chans: int) -> flo
     each backward); return the GiB the capture holds beyond its live tensors (the graphs' memory pool, whose blocks
     replays reuse), which ``time_train_steps``' peak (allocated memory, the graphs' static inputs, outputs and
     gradients among it) leaves out, measured as the app's ``graph_gib`` (``unallocated_reserved``)."""
-    from vkan.ffn_graphs import graph_feed_forwards, quiet_stream_mismatch_warning, unallocated_reserved
+    from vkan.ffn_graphs import graph_feed_forwards, unallocated_reserved
 
     device = torch.device("cuda", torch.cuda.current_device())
     pool_before = unallocated_reserved(device)
     graph_feed_forwards(model, torch.zeros(batch, chans, img, img, device=device), torch.bfloat16, copy_grads=False)
-    quiet_stream_mismatch_warning()  # as the app does (vkan.train)
     return _gib(unallocated_reserved(device) - pool_before)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import warnings
 import weakref
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -149,11 +150,8 @@ def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[to
 
     KAN layers on the "auto" kernel paths are captured on the kernels ``vkan.ops.kan_op.gemm_path`` picks by shape,
     as under torch.compile: replays have no per-launch host cost, which is what keeps eager mode on the fused path.
-    The graphs share one memory pool, held until the model is freed (``plain_feed_forwards`` undoes this). Every
-    backward through them makes torch warn that the gradient accumulators' stream is not the gradients' (the
-    parameters first met autograd on the capture's side stream): the engine waits across the two streams, within
-    the step times measured; ``quiet_stream_mismatch_warning`` silences it for the whole process, as the training
-    app does."""
+    The graphs share one memory pool, held until the model is freed (``plain_feed_forwards`` undoes this). The
+    capture turns off two of torch's warnings (``quiet_capture``)."""
     from vkan.ops.kan_op import paths_by_shape
 
     sublayers = [m for _, m in feed_forwards(model)]
@@ -169,8 +167,8 @@ def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[to
     # on the images' GPU, which need not be the current one (trainer.device=cuda:1), as the capture's side stream is
     on_device = torch.cuda.device(images.device) if images.is_cuda else contextlib.nullcontext()
     try:
-        with on_device, paths_by_shape(), autocast(images.device, amp, cache=False):  # capture allows no autocast cache
-            torch.cuda.make_graphed_callables(tuple(inputs), samples)
+        with on_device, paths_by_shape(), autocast(images.device, amp, cache=False), quiet_capture():  # a capture
+            torch.cuda.make_graphed_callables(tuple(inputs), samples)  # allows no autocast cache
     finally:
         model.train(was)
     for module, (shape, dtype) in inputs.items():
@@ -179,12 +177,29 @@ def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[to
     return [names[id(m)] for m in inputs]
 
 
-def quiet_stream_mismatch_warning() -> None:
-    """Turn off, for the whole process, torch's warning that a gradient accumulator's stream is not the gradient's,
-    which every backward through graphed sublayers gives (``graph_feed_forwards``); torch < 2.10 has neither."""
+# torch's words when a thread runs cuBLAS before it has a CUDA context (it then sets the device's primary one)
+CUBLAS_WITHOUT_CONTEXT = "Attempting to run cuBLAS, but there was no current CUDA context"
+
+
+@contextlib.contextmanager
+def quiet_capture():
+    """Keep two of torch's warnings, neither about a fault, out of a capture's console (every eager GPU run of the
+    app graphs its sublayers; each of its runs printed both at 224 px).
+
+    - That a gradient accumulator's stream is not the gradient's: the parameters first meet autograd on the
+      capture's side stream, so every backward through the graphs would say so; the engine waits across the two
+      streams, within the step times measured. Turned off for the whole process from here on (torch's switch,
+      ``torch.autograd.graph.set_warn_on_accumulate_grad_stream_mismatch``; torch < 2.10 has neither), a capture
+      that then fails included.
+    - That autograd's GPU thread ran cuBLAS before it had a CUDA context: the first product of a KAN layer's
+      backward on the GEMM path, in the capture's warm-up. Ignored during the capture only.
+    """
     quiet = getattr(torch.autograd.graph, "set_warn_on_accumulate_grad_stream_mismatch", None)
     if quiet is not None:
         quiet(False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=CUBLAS_WITHOUT_CONTEXT)
+        yield
 
 
 def unallocated_reserved(device: torch.device) -> int:

@@ -93,6 +93,8 @@ class Run:
     model: Optional[nn.Module] = None
     net: Optional[nn.Module] = None  # the model as it runs, with its loss (ModelWithLoss): DDP-wrapped and/or compiled
     optimizer: Optional[torch.optim.Optimizer] = None
+    trained: List[nn.Parameter] = field(default_factory=list)  # the optimizer's parameters, which gradient clipping
+    #   scales: listed once, as walking the model's modules for them each step costs an eager step host time
     scheduler: Any = None
     ema: Any = None  # timm ModelEmaV3 or None
     mixup: Any = None  # timm Mixup or None

@@ -30,7 +30,7 @@ from vkan.compiled_check import check_compiled_scores, check_due, disable_compil
 from vkan.data import build_data, resolve_data_dir
 from vkan.engine import ModelWithLoss, autocast, autocast_dtype, evaluate, limited, progress, resolve_device
 from vkan.ffn_graphs import (FEED_FORWARD_NAME, feed_forwards, graph_feed_forwards, plain_feed_forwards,
-                             quiet_stream_mismatch_warning, unallocated_reserved)
+                             unallocated_reserved)
 from vkan.ffn_graphs import replays as ffn_graph_replays
 from vkan.errors import CompiledPathError, ConfigError, DeviceStateError, NonFiniteLossError, VkanError
 from vkan.interrupt import Interrupted, StopSignal, interruption
@@ -239,6 +239,7 @@ def build_optimization(run: Run) -> None:
 
     cfg = run.cfg.trainer
     run.optimizer = build_optimizer(run.cfg, run.model)
+    run.trained = [p for group in run.optimizer.param_groups for p in group["params"]]
     run.scheduler = torch.optim.lr_scheduler.LambdaLR(run.optimizer, lr_lambda(run.cfg, run.steps_per_epoch))
     if cfg.ema.decay > 0:
         from timm.utils import ModelEmaV3
@@ -399,7 +400,6 @@ def graph_sublayers(run: Run) -> None:
                     "run trains them plainly: the same recipe, at the plain eager speed. Set trainer.graph_ffn=false "
                     "to skip the attempt, or true to make it an error.", failed)
         return
-    quiet_stream_mismatch_warning()  # every backward would warn about the graphs' buffers' stream
     run.summary["path"] += f", {len(names)} feed-forward sublayers as CUDA graphs"
     run.summary["graph_s"] = time.perf_counter() - started
     # what the capture holds beyond its live tensors (the graphs' pool, whose blocks replays reuse): metrics.csv's
@@ -543,7 +543,7 @@ def training_step(run: Run, x: torch.Tensor, y: torch.Tensor, totals: EpochTotal
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.grad_clip:
-        nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+        nn.utils.clip_grad_norm_(run.trained, cfg.grad_clip)
     run.optimizer.step()
     run.scheduler.step()
     if run.ema is not None:
