@@ -176,12 +176,13 @@ def profile(run, steps: int, top: Optional[int] = 8) -> List[dict]:
             wall = time.perf_counter() - t0
         host = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
         every[way] = [{"name": e.key, "self_ms": e.self_cpu_time_total / 1e3 / steps, "calls": e.count / steps}
-                      for e in host if e.self_cpu_time_total > 0]
+                      for e in host]
         rows.append({"way": way, "wall_ms": 1e3 * wall / steps,
                      "device_busy_ms": device_busy_us(prof.events()) / 1e3 / steps if on_gpu else None,
-                     "host_calls": every[way][:top]})
-    for row in rows[:-1]:
-        row["beyond_bare"] = beyond(every[row["way"]], every["bare"])[:top]
+                     "host_calls": [c for c in every[way] if c["self_ms"] > 0][:top]})
+    for row in rows:
+        if row["way"] != "bare":
+            row["beyond_bare"] = beyond(every[row["way"]], every["bare"])[:top]
     return rows
 
 
@@ -207,7 +208,7 @@ def print_profile(rows: List[dict]) -> None:
         print(f"| {r['way']} | {r['wall_ms']:.2f} | {busy} | {calls} |")
     print("| way (profiled) | host calls beyond the bare step's, by self time: + ms, + calls a step |")
     print("|---|---|")
-    for r in rows[:-1]:
+    for r in (r for r in rows if "beyond_bare" in r):
         extra = "; ".join(f"{c['name']} {c['self_ms']:+.2f}, {c['calls']:+g}" for c in r["beyond_bare"])
         print(f"| {r['way']} | {extra} |")
 

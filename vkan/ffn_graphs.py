@@ -184,15 +184,17 @@ CUBLAS_WITHOUT_CONTEXT = "Attempting to run cuBLAS, but there was no current CUD
 @contextlib.contextmanager
 def quiet_capture():
     """Keep two of torch's warnings, neither about a fault, out of a capture's console (every eager GPU run of the
-    app graphs its sublayers; each of its runs printed both at 224 px).
+    app graphs its sublayers; each of its runs printed both at 224 px). torch gives each once a process.
 
     - That a gradient accumulator's stream is not the gradient's: the parameters first meet autograd on the
-      capture's side stream, so every backward through the graphs would say so; the engine waits across the two
+      capture's side stream, and the backwards through the graphs are on another; the engine waits across the two
       streams, within the step times measured. Turned off for the whole process from here on (torch's switch,
       ``torch.autograd.graph.set_warn_on_accumulate_grad_stream_mismatch``; torch < 2.10 has neither), a capture
       that then fails included.
-    - That autograd's GPU thread ran cuBLAS before it had a CUDA context: the first product of a KAN layer's
-      backward on the GEMM path, in the capture's warm-up. Ignored during the capture only.
+    - That autograd's GPU thread ran cuBLAS before it had a CUDA context (torch then sets the primary one): the
+      first product of a KAN layer's backward on the GEMM path, in the capture's warm-up. Ignored during the
+      capture, which spends torch's one warning. The filter is set in this thread and applies in autograd's because
+      Python (3.12) keeps one list of filters for the whole process.
     """
     quiet = getattr(torch.autograd.graph, "set_warn_on_accumulate_grad_stream_mismatch", None)
     if quiet is not None:
