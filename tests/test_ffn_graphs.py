@@ -11,8 +11,7 @@ import torch.nn as nn
 
 import vkan  # noqa: F401  (registers the models)
 from vkan.ffn_graphs import (CUBLAS_WITHOUT_CONTEXT, GraphedForward, feed_forwards, graph_feed_forwards,
-                             plain_feed_forwards, replays,
-                             sublayer_inputs)
+                             plain_feed_forwards, replays, sublayer_inputs)
 from vkan.ops.kan_op import paths_by_shape
 
 CPU = torch.device("cpu")

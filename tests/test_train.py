@@ -1303,20 +1303,19 @@ def test_graph_ffn_auto_graphs_where_it_can_and_otherwise_trains_plainly_saying_
     monkeypatch.setattr(vtrain, "graph_feed_forwards", capture)
     monkeypatch.setattr(vtrain, "why_not_graphed", lambda run: why["reason"])
 
-    def run(want, device="meta", compile=False):  # "meta": a device without memory stands in for a GPU's
+    def summary(want, device="meta", compile=False):  # "meta": a device without memory stands in for a GPU's
         cfg = OmegaConf.create({"trainer": {"graph_ffn": want, "batch_size": 4, "compile": compile}})
         r = types.SimpleNamespace(cfg=cfg, device=torch.device(device), amp=None, model=None, summary={"path": "eager"},
                                   data=types.SimpleNamespace(in_chans=1, img_size=8))
         vtrain.graph_sublayers(r)
-        return r.summary["path"]
+        return r.summary
+
+    def run(want, device="meta", compile=False):
+        return summary(want, device, compile)["path"]
 
     held = iter([6 * 2**30, 8 * 2**30])  # reserved less allocated before and after: 3 GiB more reserved, 1 live
     monkeypatch.setattr(vtrain, "unallocated_reserved", lambda device: next(held))
-    graphed = types.SimpleNamespace(cfg=OmegaConf.create({"trainer": {"graph_ffn": "auto", "batch_size": 4}}),
-                                    device=torch.device("meta"), amp=None, model=None, summary={"path": "eager"},
-                                    data=types.SimpleNamespace(in_chans=1, img_size=8))
-    vtrain.graph_sublayers(graphed)
-    assert graphed.summary["graph_gib"] == 2.0  # 3 GiB more reserved, 1 of them live tensors the peak counts
+    assert summary("auto")["graph_gib"] == 2.0  # 3 GiB more reserved, 1 of them live tensors the peak counts
     monkeypatch.setattr(vtrain, "unallocated_reserved", lambda device: 0)
     assert run("auto") == "eager, 1 feed-forward sublayers as CUDA graphs" and captured == [(4, 1, 8, 8)] * 2
     assert run(False) == "eager"
