@@ -15,6 +15,9 @@ are timed in interleaved rounds (every way sees the same host conditions), each 
 - ``bare``: forward, loss, backward and optimizer step on that batch (``python -m vkan.bench``'s model rows):
   no gradient clipping, schedule, label smoothing, mixing, EMA, KAN penalty, grid updates or metric sums.
 
+With ``--parts-off``, the one-batch way is also timed without each of the app's parts in turn (gradient clipping,
+label smoothing, the schedule's step): what each part costs a step.
+
 Each round starts with the next way. img/s is the median over rounds; ``vs_bare`` is the median of per-round ratios. ``app / bare`` is the issue's
 ratio (target >= 0.9); ``app / app, one batch`` is what the loader and augmentation cost.
 
@@ -41,8 +44,10 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
+from unittest.mock import patch
 
 import torch
 import torch.nn as nn
@@ -69,8 +74,42 @@ def build_run(overrides: List[str], out_dir: Path):
     return set_up(cfg, dist.setup(), StopSignal())
 
 
-def step_loops(run) -> Dict[str, Callable[[int], int]]:
-    """{way: a function taking n optimizer steps that way and returning the images it saw}."""
+PARTS = ("clipping", "label smoothing", "schedule")  # what ``--parts-off`` switches off, one at a time
+
+
+@contextmanager
+def part_off(run, part: str):
+    """The app's ``training_step`` without one of its ``PARTS`` inside the block: gradient clipping
+    (``trainer.grad_clip`` null), label smoothing (the loss as plain cross-entropy) or the schedule's step."""
+    from omegaconf import open_dict
+
+    from vkan.engine import ModelWithLoss
+
+    if part == "clipping":
+        clip = run.cfg.trainer.grad_clip
+        with open_dict(run.cfg):
+            run.cfg.trainer.grad_clip = None
+        try:
+            yield
+        finally:
+            with open_dict(run.cfg):
+                run.cfg.trainer.grad_clip = clip
+    elif part == "label smoothing":
+        if not isinstance(run.net, ModelWithLoss):
+            raise ValueError("--parts-off swaps the loss of an eager one-process run's ModelWithLoss; this run's net "
+                             f"is a {type(run.net).__name__} (compiled or under torchrun): add trainer.compile=false")
+        with patch.object(run.net, "criterion", nn.CrossEntropyLoss()):
+            yield
+    elif part == "schedule":
+        with patch.object(run.scheduler, "step", lambda: None):
+            yield
+    else:
+        raise ValueError(f"unknown part {part!r}; one of {PARTS}")
+
+
+def step_loops(run, parts_off: bool = False) -> Dict[str, Callable[[int], int]]:
+    """{way: a function taking n optimizer steps that way and returning the images it saw}; ``parts_off`` adds
+    ``app, one batch`` without each of ``PARTS`` in turn (``part_off``)."""
     from vkan.engine import autocast
     from vkan.run_state import EpochTotals
     from vkan.train import training_step
@@ -106,7 +145,16 @@ def step_loops(run) -> Dict[str, Callable[[int], int]]:
             run.optimizer.step()
         return n * len(y0)
 
-    return {"app": app, "app, one batch": app_one_batch, "bare": bare}
+    def without(part: str) -> Callable[[int], int]:
+        def loop(n: int) -> int:
+            with part_off(run, part):
+                return app(n, one_batch=True)
+        return loop
+
+    loops = {"app": app, "app, one batch": app_one_batch}
+    if parts_off:
+        loops.update({f"app, one batch, no {part}": without(part) for part in PARTS})
+    return {**loops, "bare": bare}
 
 
 def sync(device: torch.device) -> None:
@@ -114,11 +162,12 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(run, steps: int, rounds: int) -> List[dict]:
-    """Rows per way: img/s (median over rounds) and the per-round ratio to ``bare`` (median, min, max)."""
+def measure(run, steps: int, rounds: int, parts_off: bool = False) -> List[dict]:
+    """Rows per way (``step_loops``): img/s (median over rounds) and the per-round ratio to ``bare`` (median, min,
+    max)."""
     from vkan.bench import per_round_ratios
 
-    loops = step_loops(run)
+    loops = step_loops(run, parts_off)
     for loop in loops.values():  # warm-up: compilation, allocator, first-call work
         loop(2)
     sync(run.device)
@@ -234,6 +283,8 @@ def main(argv=None) -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py (default: model=vit_kan data=mnist)")
     parser.add_argument("--steps", type=int, default=30, help="optimizer steps per way and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--parts-off", action="store_true",
+                        help="also time the one-batch app step without each of its parts in turn: " + ", ".join(PARTS))
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="then N steps of each way under torch.profiler: device busy time and host calls a step")
     parser.add_argument("--checkpoints", type=int, default=0, metavar="N",
@@ -247,7 +298,7 @@ def main(argv=None) -> None:
         run = build_run(args.overrides, Path(tmp))
         failed = True
         try:
-            rows = measure(run, args.steps, args.rounds)
+            rows = measure(run, args.steps, args.rounds, args.parts_off)
             profiled = profile(run, args.profile) if args.profile > 0 else []
             checkpoint = time_checkpoints(run, args.checkpoints) if args.checkpoints > 0 else None
             failed = False
