@@ -80,7 +80,8 @@ PARTS = ("clipping", "label smoothing", "schedule")  # what ``--parts-off`` swit
 @contextmanager
 def part_off(run, part: str):
     """The app's ``training_step`` without one of its ``PARTS`` inside the block: gradient clipping
-    (``trainer.grad_clip`` null), label smoothing (the loss as plain cross-entropy) or the schedule's step."""
+    (``trainer.grad_clip`` null), label smoothing (the loss as plain cross-entropy, run by the loss head itself where
+    the run has it as CUDA graphs) or the schedule's step."""
     from omegaconf import open_dict
 
     from vkan.engine import ModelWithLoss
@@ -98,7 +99,9 @@ def part_off(run, part: str):
         if not isinstance(run.net, ModelWithLoss):
             raise ValueError("--parts-off swaps the loss of an eager one-process run's ModelWithLoss; this run's net "
                              f"is a {type(run.net).__name__} (compiled or under torchrun): add trainer.compile=false")
-        with patch.object(run.net, "criterion", nn.CrossEntropyLoss()):
+        head = run.net.head  # its own forward, not its graphs where the run has them (trainer.graph_ffn)
+        with patch.object(head, "criterion", nn.CrossEntropyLoss()), \
+                patch.dict(head.__dict__, {"forward": type(head).forward.__get__(head)}):
             yield
     elif part == "schedule":
         with patch.object(run.scheduler, "step", lambda: None):

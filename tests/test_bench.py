@@ -100,6 +100,33 @@ def test_app_step_benchmark_times_the_apps_step_its_fixed_batch_and_the_bare_ste
         8 * 32 / rows["app"]["img_per_s"])
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_app_step_parts_off_switch_one_part_of_the_apps_step_off_inside_the_block_only(tmp_path, bench_script):
+    app_step = bench_script("app_step")
+    run = app_step.build_run(["data=synthetic", "data.n_train=64", "data.n_test=32", "model.kwargs.depth=1",
+                              "trainer.batch_size=32", "trainer.device=cpu"], tmp_path)
+    try:
+        assert list(app_step.step_loops(run, parts_off=True)) == [
+            "app", "app, one batch", "app, one batch, no clipping", "app, one batch, no label smoothing",
+            "app, one batch, no schedule", "bare"]
+        head, group = run.net.head, run.optimizer.param_groups[0]
+        with app_step.part_off(run, "clipping"):
+            assert run.cfg.trainer.grad_clip is None
+        with app_step.part_off(run, "label smoothing"):
+            assert head.criterion.label_smoothing == 0.0
+        with app_step.part_off(run, "schedule"):
+            lr = group["lr"]
+            run.scheduler.step()
+            assert group["lr"] == lr
+        assert run.cfg.trainer.grad_clip == 1.0 and head.criterion.label_smoothing == 0.1
+        run.scheduler.step()  # in the warm-up: the rate moves again
+        assert group["lr"] != lr
+        with pytest.raises(ValueError, match="unknown part 'ema'"), app_step.part_off(run, "ema"):
+            pass
+    finally:
+        run.logger.finish(failed=False)
+
+
 @pytest.mark.slow
 def test_app_speed_reads_each_real_runs_summary_and_compares_kan_with_its_twin(tmp_path, capsys, bench_script):
     """Real train.py runs (CPU, synthetic data), one round of the two twins: each row's img/s is its run's

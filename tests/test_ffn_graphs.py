@@ -10,8 +10,9 @@ import torch
 import torch.nn as nn
 
 import vkan  # noqa: F401  (registers the models)
+from vkan.engine import LossHead
 from vkan.ffn_graphs import (CUBLAS_WITHOUT_CONTEXT, GraphedForward, feed_forwards, graph_feed_forwards,
-                             plain_feed_forwards, replays, sublayer_inputs)
+                             graph_loss_head, plain_feed_forwards, plain_forward, replays, sublayer_inputs)
 from vkan.ops.kan_op import paths_by_shape
 
 CPU = torch.device("cpu")
@@ -56,7 +57,7 @@ def test_sublayer_inputs_are_the_tokens_each_mlp_sees_and_the_probe_leaves_no_tr
 def test_a_graphed_forward_replays_only_calls_like_the_captured_ones():
     mlp = tiny().blocks[0].mlp
     graphed = Recorder()
-    forward = GraphedForward(mlp, graphed, torch.Size([2, 5, 192]), torch.float32, CPU, torch.bfloat16)
+    forward = GraphedForward(mlp, graphed, [(torch.Size([2, 5, 192]), torch.float32)], CPU, torch.bfloat16)
     mlp.forward = forward
     x = torch.randn(2, 5, 192)
     plain = type(mlp).forward(mlp, x)
@@ -84,7 +85,7 @@ def test_a_graphed_forward_replays_only_calls_like_the_captured_ones():
 def test_a_second_forward_before_the_backward_runs_the_sublayer_itself_and_a_dropped_one_does_not_block():
     mlp = tiny().blocks[0].mlp
     graphed = Recorder()
-    mlp.forward = GraphedForward(mlp, graphed, torch.Size([2, 5, 192]), torch.float32, CPU, None)
+    mlp.forward = GraphedForward(mlp, graphed, [(torch.Size([2, 5, 192]), torch.float32)], CPU, None)
     x = torch.randn(2, 5, 192, requires_grad=True)
     first, second = mlp(x), mlp(x)  # the second would overwrite what the first's backward reads
     assert graphed.calls == 1 and torch.equal(second, type(mlp).forward(mlp, x))
@@ -95,6 +96,39 @@ def test_a_second_forward_before_the_backward_runs_the_sublayer_itself_and_a_dro
     del dropped  # its autograd graph is gone: nothing waits on the buffers
     mlp(x)
     assert graphed.calls == 4
+
+
+def test_the_graphed_loss_replays_only_for_inputs_like_all_three_captured_ones(monkeypatch):
+    """graph_loss_head captures the head on zero samples shaped like its inputs (the logits needing a gradient) and
+    replays for training calls whose logits, targets and labels all match them; a plain forward returns its own."""
+    head = LossHead(nn.CrossEntropyLoss(label_smoothing=0.1))
+    captured, replayed = [], []
+
+    def capture(module, samples):  # stands in for torch's capture: the forward it returns counts its calls
+        captured.append(samples)
+        own = module.forward
+        module.forward = lambda *args: (replayed.append(len(args)), own(*args))[1]
+        return module
+
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", capture)
+    logits, labels = torch.randn(4, 10, requires_grad=True), torch.tensor([0, 1, 2, 3])
+    graph_loss_head(head, logits.detach(), labels, labels, None)
+    (sample_logits, sample_targets, sample_labels), = captured
+    assert sample_logits.requires_grad and not sample_targets.requires_grad and not sample_logits.any()
+    assert head.training and isinstance(head.__dict__["forward"], GraphedForward)
+    loss, correct = head(logits, labels, labels)
+    assert replayed == [3] and loss.item() == pytest.approx(head.criterion(logits, labels).item())
+    assert correct.item() == (logits.argmax(-1) == labels).sum().item()
+    loss.backward()  # the replay's backward ran: the next like call replays
+    for args in [(logits[:3], labels[:3], labels[:3]),  # a short batch
+                 (logits, nn.functional.one_hot(labels, 10).float(), labels),  # soft targets: another shape
+                 (logits, labels, labels.int())]:  # another dtype
+        head(*args)
+    assert replayed == [3]
+    head(logits, labels, labels)[0].backward()
+    assert replayed == [3, 3] and plain_forward(head) and not plain_forward(head)
+    head(logits, labels, labels)
+    assert replayed == [3, 3]
 
 
 class StaticGrads(torch.autograd.Function):
@@ -132,7 +166,7 @@ def test_gradients_accumulated_over_replays_are_right_only_when_copied_off_the_g
             b.fill_(float("nan"))  # a forward replay reusing the pool
         return StaticGrads.apply(x, buffers, *params)
 
-    mlp.forward = GraphedForward(mlp, replay, torch.Size([2, 5, 192]), torch.float32, CPU, None, copy_grads)
+    mlp.forward = GraphedForward(mlp, replay, [(torch.Size([2, 5, 192]), torch.float32)], CPU, None, copy_grads)
     for _ in range(2):
         mlp(torch.randn(2, 5, 192, requires_grad=True)).sum().backward()
     grads = torch.cat([p.grad.flatten() for p in params])
@@ -165,14 +199,14 @@ def test_capture_is_in_training_mode_on_shape_chosen_kernels_without_autocasts_c
                     "cache": False}
     forward = model.blocks[1].mlp.forward
     assert isinstance(forward, GraphedForward) and isinstance(forward.graphed, Recorder)
-    assert (forward.shape, forward.dtype, forward.amp) == (torch.Size([4, 17, 192]), torch.float32, torch.bfloat16)
+    assert (forward.like, forward.amp) == (((torch.Size([4, 17, 192]), torch.float32),), torch.bfloat16)
 
 
 def test_a_copy_of_a_graphed_sublayer_runs_its_own_forward_on_its_own_weights():
     model = tiny()
     graphed = Recorder()
     mlp = model.blocks[0].mlp
-    mlp.forward = GraphedForward(mlp, graphed, torch.Size([2, 5, 192]), torch.float32, CPU, None)
+    mlp.forward = GraphedForward(mlp, graphed, [(torch.Size([2, 5, 192]), torch.float32)], CPU, None)
     ema = copy.deepcopy(model)  # as timm's ModelEmaV3 copies the model
     with torch.no_grad():
         for p in ema.blocks[0].mlp.parameters():
@@ -255,6 +289,38 @@ def test_graphed_sublayers_train_as_the_plain_model_does(name, set_to_none, copy
         plain.eval(), graphed.eval()
         with torch.no_grad():
             assert torch.allclose(graphed(batches[0][0]).float(), plain(batches[0][0]).float(), atol=5e-2)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("soft", [False, True])  # label-smoothed labels; mixup's soft targets
+def test_the_graphed_loss_gives_the_plain_loss_count_and_logits_gradient(soft):
+    """graph_loss_head on the GPU: three steps of new logits and labels through the graphed head and a plain one give
+    the same loss, count of right predictions and gradient of the logits; a short batch runs the head itself."""
+    from timm.loss import SoftTargetCrossEntropy
+
+    torch.manual_seed(0)
+    criterion = SoftTargetCrossEntropy() if soft else nn.CrossEntropyLoss(label_smoothing=0.1)
+    plain, graphed = LossHead(criterion), LossHead(criterion)
+
+    def batch(n=64):
+        labels = torch.randint(0, 10, (n,), device="cuda")
+        targets = nn.functional.one_hot(labels, 10).float() * 0.9 + 0.01 if soft else labels
+        return torch.randn(n, 10, device="cuda", dtype=torch.bfloat16), targets, labels
+
+    graph_loss_head(graphed, *batch(), torch.bfloat16)
+    for n in (64, 64, 64, 40):
+        logits, targets, labels = batch(n)
+        got = {}
+        for name, head in (("plain", plain), ("graphed", graphed)):
+            x = logits.clone().requires_grad_()
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss, correct = head(x, targets, labels)
+            got[name] = (loss.item(), correct.item())
+            loss.backward()
+            got[name] += (x.grad,)
+        assert got["graphed"][:2] == pytest.approx(got["plain"][:2], rel=1e-5)
+        assert torch.allclose(got["graphed"][2].float(), got["plain"][2].float(), rtol=1e-2, atol=1e-5)
+    assert graphed.forward.replays == 3  # the short batch of 40 ran the head itself
 
 
 # a fresh process graphs a one-block ViT-B/16-KAN (the GEMM path on both layers) and takes a step; "plain" first puts

@@ -1300,12 +1300,16 @@ def test_graph_ffn_auto_graphs_where_it_can_and_otherwise_trains_plainly_saying_
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return ["blocks.0.mlp"]
 
+    heads = []
     monkeypatch.setattr(vtrain, "graph_feed_forwards", capture)
+    monkeypatch.setattr(vtrain, "loss_head_inputs", lambda run, images: (images.sum((1, 2, 3)), None, None))
+    monkeypatch.setattr(vtrain, "graph_loss_head", lambda head, logits, targets, labels, amp: heads.append(head))
     monkeypatch.setattr(vtrain, "why_not_graphed", lambda run: why["reason"])
 
     def summary(want, device="meta", compile=False):  # "meta": a device without memory stands in for a GPU's
         cfg = OmegaConf.create({"trainer": {"graph_ffn": want, "batch_size": 4, "compile": compile}})
-        r = types.SimpleNamespace(cfg=cfg, device=torch.device(device), amp=None, model=None, summary={"path": "eager"},
+        r = types.SimpleNamespace(cfg=cfg, device=torch.device(device), amp=None, model=nn.Sequential(),
+                                  net=types.SimpleNamespace(head=nn.Identity()), summary={"path": "eager"},
                                   data=types.SimpleNamespace(in_chans=1, img_size=8))
         vtrain.graph_sublayers(r)
         return r.summary
@@ -1317,7 +1321,8 @@ def test_graph_ffn_auto_graphs_where_it_can_and_otherwise_trains_plainly_saying_
     monkeypatch.setattr(vtrain, "unallocated_reserved", lambda device: next(held))
     assert summary("auto")["graph_gib"] == 2.0  # 3 GiB more reserved, 1 of them live tensors the peak counts
     monkeypatch.setattr(vtrain, "unallocated_reserved", lambda device: 0)
-    assert run("auto") == "eager, 1 feed-forward sublayers as CUDA graphs" and captured == [(4, 1, 8, 8)] * 2
+    assert run("auto") == "eager, 1 feed-forward sublayers and the loss as CUDA graphs" and captured == [(4, 1, 8, 8)] * 2
+    assert len(heads) == 2 and all(isinstance(h, nn.Identity) for h in heads)  # the net's loss head, after them
     assert run(False) == "eager"
     why["reason"] = "it needs a CUDA GPU (trainer.device)"
     assert run("auto", device="cpu") == "eager" and not caplog.records
@@ -1330,37 +1335,46 @@ def test_graph_ffn_auto_graphs_where_it_can_and_otherwise_trains_plainly_saying_
     why["reason"], why["fails"] = None, True
     caplog.clear()
     assert run("auto") == "eager"
-    assert ("capturing the feed-forward sublayers as CUDA graphs failed (OutOfMemoryError: CUDA out of memory. "
+    assert ("capturing the feed-forward sublayers and the loss as CUDA graphs failed (OutOfMemoryError: CUDA out of "
+            "memory. "
             "Tried to allocate 2.00 GiB), so this run trains them plainly" in caplog.text)
     with pytest.raises(torch.OutOfMemoryError):
         run(True)
     assert len(captured) == 4  # auto twice, auto failing, true failing; never false or where there was a reason
 
 
-def test_a_capture_that_fails_under_auto_leaves_the_real_model_plain_and_trainable(monkeypatch, caplog):
-    """The real graph_feed_forwards on a ViT (its probe forward runs), with torch's capture failing as it does on a
-    sublayer it cannot hold: no sublayer is left graphed, the warning names the error, and the model trains."""
+@pytest.mark.parametrize("failing", ["sublayers", "loss"])
+def test_a_capture_that_fails_under_auto_leaves_the_real_model_plain_and_trainable(monkeypatch, caplog, failing):
+    """The real graph_feed_forwards and graph_loss_head on a ViT (their probe forwards run), with torch's capture
+    failing as it does on a module it cannot hold, on the sublayers or after them on the loss: neither a sublayer nor
+    the loss is left graphed, the warning names the error, and the model trains."""
     import types
 
     import vkan.ffn_graphs as ffn_graphs
     import vkan.train as vtrain
+    from vkan.engine import LossHead, ModelWithLoss
 
-    def capture_fails(callables, samples):
-        raise AssertionError("Some of the modules passed to make_graphed_callables have hooks")
+    def capture(callables, samples):
+        if failing == "sublayers" or isinstance(callables, LossHead):
+            raise AssertionError("Some of the modules passed to make_graphed_callables have hooks")
+        return callables  # "captured": each keeps its own forward, which graph_feed_forwards then wraps
 
-    monkeypatch.setattr(torch.cuda, "make_graphed_callables", capture_fails)
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", capture)
     monkeypatch.setattr(vtrain, "why_not_graphed", lambda run: None)  # as on one GPU, eager
     model = timm.create_model("vit_kan_tiny_patch4_32", depth=2, num_classes=10).eval()
+    net = ModelWithLoss(model, nn.CrossEntropyLoss(label_smoothing=0.1))
     run = types.SimpleNamespace(cfg=OmegaConf.create({"trainer": {"graph_ffn": "auto", "batch_size": 4}}), amp=None,
-                                device=CPU, model=model, summary={"path": "eager"},
+                                device=CPU, model=model, net=net, mixup=None, summary={"path": "eager"},
                                 data=types.SimpleNamespace(in_chans=3, img_size=32))
     vtrain.graph_sublayers(run)
     assert run.summary == {"path": "eager"} and not model.training  # its mode as it was (the probe ran in training)
     assert all("forward" not in mlp.__dict__ for _, mlp in ffn_graphs.feed_forwards(model))  # their own forwards
-    assert ("capturing the feed-forward sublayers as CUDA graphs failed (AssertionError: Some of the modules passed "
-            "to make_graphed_callables have hooks), so this run trains them plainly" in caplog.text)
-    model.train()
-    nn.functional.cross_entropy(model(torch.randn(4, 3, 32, 32)), torch.tensor([0, 1, 2, 3])).backward()
+    assert "forward" not in net.head.__dict__
+    assert ("capturing the feed-forward sublayers and the loss as CUDA graphs failed (AssertionError: Some of the "
+            "modules passed to make_graphed_callables have hooks), so this run trains them plainly" in caplog.text)
+    net.train()
+    loss, _ = net(torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 3]))
+    loss.backward()
     assert all(p.grad is not None for p in model.blocks[0].mlp.parameters())
 
 
@@ -1372,7 +1386,7 @@ def test_an_epoch_that_replayed_no_sublayer_graphs_is_counted_and_warned_about(c
 
     model = timm.create_model("vit_kan_tiny_patch4_32", depth=1)
     mlp = model.blocks[0].mlp
-    mlp.forward = GraphedForward(mlp, lambda x: x, torch.Size([2, 5, 192]), torch.float32, CPU, None)
+    mlp.forward = GraphedForward(mlp, lambda x: x, [(torch.Size([2, 5, 192]), torch.float32)], CPU, None)
     run = types.SimpleNamespace(model=model, summary={"graph_s": 1.0})
     mlp(torch.randn(2, 5, 192))  # replayed
     count_graph_replays(run)
@@ -1531,7 +1545,7 @@ def test_graph_ffn_trains_like_the_plain_eager_run_and_saves_the_same_kind_of_ch
     summaries, rows = two_mnist_runs(tmp_path, data_dir, "trainer.graph_ffn", ("false", "auto"),
                                      ["trainer.compile=false"])
     assert summaries["false"]["path"] == "eager"
-    assert summaries["auto"]["path"] == "eager, 2 feed-forward sublayers as CUDA graphs"  # the default graphs them
+    assert summaries["auto"]["path"] == "eager, 2 feed-forward sublayers and the loss as CUDA graphs"  # the default
     assert summaries["auto"]["ffn_graph_replays"] == 2 * 2 * (2000 // 256)  # epochs x sublayers x full batches
     assert summaries["auto"]["graph_gib"] > 0 and "graph_gib" not in summaries["false"]
     for plain_row, graphed_row in zip(rows["false"], rows["auto"]):

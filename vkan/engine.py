@@ -55,6 +55,21 @@ def progress(iterable, total: int, desc: str, enabled: bool):
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
 
 
+class LossHead(nn.Module):
+    """The part of a training step after the model, on its logits alone: ``forward(logits, targets, labels)`` gives
+    ``criterion`` on the fp32 logits and ``targets``, and how many predictions equal ``labels``. A module of its own so
+    that an eager GPU run can replay it as a CUDA graph (``vkan.ffn_graphs.graph_loss_head``, ``trainer.graph_ffn``):
+    the label-smoothed loss and the accuracy count are some twenty small kernels a step, forward and backward, each a
+    launch the host pays for."""
+
+    def __init__(self, criterion: nn.Module):
+        super().__init__()
+        self.criterion = criterion
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor):
+        return self.criterion(logits.float(), targets), (logits.argmax(-1) == labels).sum()
+
+
 class ModelWithLoss(nn.Module):
     """The model with its training loss and the step's metric sums, one module for ``torch.compile`` to trace: the
     loss, its gradient and the sums then run inside the model's graphs instead of as some thirty separate kernel
@@ -62,23 +77,22 @@ class ModelWithLoss(nn.Module):
     issue 20).
 
     ``forward(x)`` gives the logits (evaluation). ``forward(x, targets, labels)`` gives the loss, ``criterion``
-    on the fp32 logits and ``targets`` plus ``kan_reg_weight`` times the KAN layers' L1 + entropy penalty, and a
-    (2,) tensor of sums for the epoch's metrics: the loss times the batch size, and the predictions equal to
-    ``labels``. The model's own ``state_dict`` is the one to save (it is ``self.model``).
+    on the fp32 logits and ``targets`` (``head``, a ``LossHead``) plus ``kan_reg_weight`` times the KAN layers' L1 +
+    entropy penalty, and a (2,) tensor of sums for the epoch's metrics: the loss times the batch size, and the
+    predictions equal to ``labels``. The model's own ``state_dict`` is the one to save (it is ``self.model``).
     """
 
     def __init__(self, model: nn.Module, criterion: nn.Module, kan_reg_weight: float = 0.0):
         super().__init__()
-        self.model, self.criterion, self.kan_reg_weight = model, criterion, kan_reg_weight
+        self.model, self.head, self.kan_reg_weight = model, LossHead(criterion), kan_reg_weight
 
     def forward(self, x: torch.Tensor, targets: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None):
         logits = self.model(x)
         if targets is None:
             return logits
-        loss = self.criterion(logits.float(), targets)
+        loss, correct = self.head(logits, targets, labels)
         if self.kan_reg_weight:
             loss = loss + self.kan_reg_weight * kan_regularization_loss(self.model)
-        correct = (logits.argmax(-1) == labels).sum()
         return loss, torch.stack([loss.detach() * len(labels), correct.to(loss.dtype)])
 
 

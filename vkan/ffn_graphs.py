@@ -1,4 +1,5 @@
-"""Feed-forward sublayers replayed as CUDA graphs in eager training (``trainer.graph_ffn``, ``graph_feed_forwards``).
+"""Feed-forward sublayers replayed as CUDA graphs in eager training (``trainer.graph_ffn``, ``graph_feed_forwards``),
+and the loss after the model (``graph_loss_head``).
 
 In an eager step a KAN sublayer costs the host more than its MLP twin's: its kernels are Triton launches from Python
 through an autograd function, five or more a layer and a step. With every block's ``mlp`` replayed as CUDA graphs
@@ -26,7 +27,7 @@ import copy
 import functools
 import warnings
 import weakref
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -79,9 +80,10 @@ class _Replay:
 
 
 class GraphedForward:
-    """A graphed sublayer's ``forward``: the captured graphs (``graphed``) for a call like the captured ones, the
-    module's own forward for any other. A copy of the module (``copy.deepcopy``: timm's EMA, say) gets its own
-    forward back: the graphs read and write the original's parameters.
+    """A graphed module's ``forward``: the captured graphs (``graphed``) for a call like the captured ones, the
+    module's own forward for any other. ``like`` holds the (shape, dtype) of each captured input. A copy of the
+    module (``copy.deepcopy``: timm's EMA, say) gets its own forward back: the graphs read and write the original's
+    parameters.
 
     A call made while the last replay's backward is still to run (two forwards, then one backward) takes the
     module's own forward: a replay would overwrite what that backward reads. The parameters' gradients come back in
@@ -92,18 +94,19 @@ class GraphedForward:
     ``replays`` counts the calls that ran the graphs.
     """
 
-    def __init__(self, module: nn.Module, graphed: Callable, shape: torch.Size, dtype: torch.dtype,
+    def __init__(self, module: nn.Module, graphed: Callable, like: Sequence[Tuple[torch.Size, torch.dtype]],
                  device: torch.device, amp: Optional[torch.dtype], copy_grads: bool = True) -> None:
         self.module, self.graphed, self.amp, self.copy_grads = module, graphed, amp, copy_grads
-        self.shape, self.dtype, self.device = shape, dtype, device
+        self.like, self.device = tuple(like), device
         self.pending: Optional[weakref.ref] = None  # the last replay until its backward starts
         self.replays = 0
 
-    def captured_like(self, x: torch.Tensor) -> bool:
-        """Whether a call on ``x`` now is one the graphs replay: training mode, gradients on, the captured input
-        shape, dtype and device, and the captured autocast."""
-        if not (self.module.training and torch.is_grad_enabled() and x.shape == self.shape and x.dtype == self.dtype
-                and x.device == self.device):
+    def captured_like(self, *args: torch.Tensor) -> bool:
+        """Whether a call on ``args`` now is one the graphs replay: training mode, gradients on, the captured input
+        shapes, dtypes and device, and the captured autocast."""
+        if not (self.module.training and torch.is_grad_enabled() and len(args) == len(self.like)
+                and all(x.shape == shape and x.dtype == dtype and x.device == self.device
+                        for x, (shape, dtype) in zip(args, self.like))):
             return False
         if torch.is_autocast_enabled(self.device.type):
             return torch.get_autocast_dtype(self.device.type) == self.amp
@@ -113,12 +116,12 @@ class GraphedForward:
         """Whether the last replay's autograd graph is alive and its backward has not started."""
         return self.pending is not None and self.pending() is not None
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.captured_like(x) or self.awaiting_backward():
-            return type(self.module).forward(self.module, x)
-        out = self.graphed(x)
+    def __call__(self, *args: torch.Tensor):
+        if not self.captured_like(*args) or self.awaiting_backward():
+            return type(self.module).forward(self.module, *args)
+        out = self.graphed(*args)
         self.replays += 1
-        node = out.grad_fn
+        node = (out[0] if isinstance(out, tuple) else out).grad_fn  # the graphs' one autograd node
         if node is not None:  # the token lives as long as the replay's backward node, which holds the hook
             token = _Replay()
             node.register_prehook(functools.partial(self._backward_starts, token))
@@ -172,9 +175,30 @@ def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[to
     finally:
         model.train(was)
     for module, (shape, dtype) in inputs.items():
-        module.forward = GraphedForward(module, module.forward, shape, dtype, images.device, amp, copy_grads)
+        module.forward = GraphedForward(module, module.forward, [(shape, dtype)], images.device, amp, copy_grads)
     names = {id(m): name for name, m in model.named_modules()}
     return [names[id(m)] for m in inputs]
+
+
+def graph_loss_head(head: nn.Module, logits: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor,
+                    amp: Optional[torch.dtype]) -> None:
+    """Capture ``head``, a module without parameters that takes ``(logits, targets, labels)`` (``vkan.engine.LossHead``),
+    as CUDA graphs, forward and backward, for training calls on CUDA tensors shaped like these under ``amp`` autocast
+    (None: none). It then replays them on such calls and runs its own forward on any other (``GraphedForward``). Its
+    outputs are the graphs' and the next replay overwrites them: a step uses its loss and counts before its next
+    forward. The graphs have a memory pool of their own; ``plain_forward`` undoes this."""
+    plain_forward(head)
+    samples = (torch.zeros_like(logits, requires_grad=True), torch.zeros_like(targets), torch.zeros_like(labels))
+    was = head.training
+    head.train()
+    on_device = torch.cuda.device(logits.device) if logits.is_cuda else contextlib.nullcontext()
+    try:
+        with on_device, autocast(logits.device, amp, cache=False), quiet_capture():
+            torch.cuda.make_graphed_callables(head, samples)
+    finally:
+        head.train(was)
+    head.forward = GraphedForward(head, head.forward, [(t.shape, t.dtype) for t in samples], logits.device, amp,
+                                  copy_grads=False)
 
 
 # torch's words when a thread runs cuBLAS before it has a CUDA context (it then sets the device's primary one)
@@ -226,10 +250,16 @@ def replays(model: nn.Module) -> int:
     return sum(module.forward.replays for module in _graphed(model))
 
 
-def plain_feed_forwards(model: nn.Module) -> int:
-    """Give every graphed sublayer of ``model`` its own forward back (its graphs are freed with the last reference
-    to them); return how many were graphed."""
-    graphed = _graphed(model)
-    for module in graphed:
+def plain_forward(module: nn.Module) -> bool:
+    """Give ``module`` its own forward back if it is graphed (its graphs are freed with the last reference to them);
+    return whether it was."""
+    graphed = isinstance(module.__dict__.get("forward"), GraphedForward)
+    if graphed:
         del module.forward
-    return len(graphed)
+    return graphed
+
+
+def plain_feed_forwards(model: nn.Module) -> int:
+    """Give every graphed sublayer of ``model`` its own forward back (``plain_forward``); return how many were
+    graphed."""
+    return sum(plain_forward(module) for _, module in feed_forwards(model))

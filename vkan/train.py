@@ -16,7 +16,7 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -29,8 +29,8 @@ from vkan.config import ADDED_KEYS, holds_a_run, model_spec, used_folder_message
 from vkan.compiled_check import check_compiled_scores, check_due, disable_compile_caches, drop_compiled_graphs
 from vkan.data import build_data, resolve_data_dir
 from vkan.engine import ModelWithLoss, autocast, autocast_dtype, evaluate, limited, progress, resolve_device
-from vkan.ffn_graphs import (FEED_FORWARD_NAME, feed_forwards, graph_feed_forwards, plain_feed_forwards,
-                             unallocated_reserved)
+from vkan.ffn_graphs import (FEED_FORWARD_NAME, feed_forwards, graph_feed_forwards, graph_loss_head,
+                             plain_feed_forwards, plain_forward, unallocated_reserved)
 from vkan.ffn_graphs import replays as ffn_graph_replays
 from vkan.errors import CompiledPathError, ConfigError, DeviceStateError, NonFiniteLossError, VkanError
 from vkan.interrupt import Interrupted, StopSignal, interruption
@@ -367,8 +367,9 @@ def compiled(run: Run, net: nn.Module) -> nn.Module:
 
 
 def graph_sublayers(run: Run) -> None:
-    """``trainer.graph_ffn``: every block's feed-forward sublayer replayed as CUDA graphs in an eager one-GPU run
-    (``vkan.ffn_graphs``), captured here for the training batch. ``true`` stops with what to change where that
+    """``trainer.graph_ffn``: every block's feed-forward sublayer, and the loss on the logits (``LossHead``: the
+    criterion and the accuracy count), replayed as CUDA graphs in an eager one-GPU run (``vkan.ffn_graphs``),
+    captured here for the training batch. ``true`` stops with what to change where that
     cannot be (``why_not_graphed``); ``auto``, the default, graphs where it can and leaves the sublayers plain
     elsewhere: saying why in the log where the run is eager on a GPU, and with a warning where the capture itself
     fails (out of memory, say), after which the run trains plainly."""
@@ -389,22 +390,38 @@ def graph_sublayers(run: Run) -> None:
         # training_step sets the gradients to None before each backward and is done with them before the next
         # forward, so they may stay in the graphs' buffers (GraphedForward)
         names = graph_feed_forwards(run.model, images, run.amp, copy_grads=False)
+        graph_loss_head(run.net.head, *loss_head_inputs(run, images), run.amp)
     except Exception as err:  # out of memory, an op a graph cannot hold, a sublayer torch cannot capture
         if want is True or isinstance(err, Interrupted):  # a second Ctrl-C or a signal stops the run as anywhere
             raise
         failed = ": ".join([type(err).__name__, *str(err).splitlines()[:1]])
-    if failed:  # the model is as it was (graph_feed_forwards sets the forwards last); free what the capture held
+    if failed:  # the model as it was (each capture sets its forwards last); free what the captures held
+        plain_feed_forwards(run.model)
+        plain_forward(run.net.head)
         gc.collect()
         torch.cuda.empty_cache()
-        log.warning("trainer.graph_ffn=auto: capturing the feed-forward sublayers as CUDA graphs failed (%s), so this "
+        log.warning("trainer.graph_ffn=auto: capturing the feed-forward sublayers and the loss as CUDA graphs failed "
+                    "(%s), so this "
                     "run trains them plainly: the same recipe, at the plain eager speed. Set trainer.graph_ffn=false "
                     "to skip the attempt, or true to make it an error.", failed)
         return
-    run.summary["path"] += f", {len(names)} feed-forward sublayers as CUDA graphs"
+    run.summary["path"] += f", {len(names)} feed-forward sublayers and the loss as CUDA graphs"
     run.summary["graph_s"] = time.perf_counter() - started
     # what the capture holds beyond its live tensors (the graphs' pool, whose blocks replays reuse): metrics.csv's
     # peak_mem_gib counts allocated memory, the graphs' static inputs, outputs and gradients among it, but not this
     run.summary["graph_gib"] = (unallocated_reserved(run.device) - pool_before) / 2**30
+
+
+def loss_head_inputs(run: Run, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits, targets and labels as a training step on ``images`` hands them to the loss (``LossHead``): the
+    model's logits under the run's autocast, the labels, and the targets, mixup's where the run mixes. Made without
+    gradients, the random draws undone."""
+    labels = torch.zeros(len(images), dtype=torch.long, device=images.device)
+    with torch.random.fork_rng(devices=[images.device] if images.is_cuda else []), torch.no_grad():
+        targets = labels if run.mixup is None else run.mixup(images.clone(), labels)[1]
+        with autocast(run.device, run.amp):
+            logits = run.model(images)
+    return logits, targets, labels
 
 
 def why_not_graphed(run: Run) -> Optional[str]:
