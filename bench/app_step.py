@@ -15,16 +15,21 @@ are timed in interleaved rounds (every way sees the same host conditions), each 
 - ``bare``: forward, loss, backward and optimizer step on that batch (``python -m vkan.bench``'s model rows):
   no gradient clipping, schedule, label smoothing, mixing, EMA, KAN penalty, grid updates or metric sums.
 
-With ``--parts-off``, the one-batch way is also timed without each of the app's parts in turn (gradient clipping,
-label smoothing, the schedule's step): what each part costs a step.
+With ``--parts-off PART ...``, the one-batch way is also timed without each named part of the app's step in turn
+(``clipping``, label ``smoothing``, the ``schedule``'s step, the loss head's CUDA graphs, ``loss-graphs``): what each
+part costs a step, or gains.
 
-Each round starts with the next way. img/s is the median over rounds; ``vs_bare`` is the median of per-round ratios. ``app / bare`` is the issue's
-ratio (target >= 0.9); ``app / app, one batch`` is what the loader and augmentation cost.
+    python bench/app_step.py model=vit_kan data=mnist trainer.compile=false --rounds 40 --parts-off loss-graphs clipping
+
+Each round starts with the next way. img/s is the median over rounds; ``vs_bare`` is the median of per-round
+ratios. ``app / bare`` is the issue's ratio (target >= 0.9); ``app / app, one batch`` is what the loader and
+augmentation cost.
 
 ``--profile N`` then runs each way for N more steps under ``torch.profiler`` and says where a step's time goes: the
 device's busy time a step (the union of its kernels' and copies' intervals) against the profiled wall time, and
-the host calls with the most self time, with how often each is made a step, and those the app's ways make beyond
-the bare step (more self time or more calls a step: what its own work costs the host). A device sync shows there
+the kernel and graph launches and calls into torch's operators a step (counts, which the host's noise leaves
+alone), the host calls with the most self time, with how often each is made a step, and those the app's ways make
+beyond the bare step (more self time or more calls a step: what its own work costs the host). A device sync shows there
 (``cudaStreamSynchronize``, ``cudaMemcpy`` from pageable memory; the one sync that ends the profiled steps is among
 them), and so do the launches that a short device step cannot hide. The profiler's own overhead slows the host, so
 its wall times are not the benchmark's.
@@ -46,7 +51,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 from unittest.mock import patch
 
 import torch
@@ -74,14 +79,15 @@ def build_run(overrides: List[str], out_dir: Path):
     return set_up(cfg, dist.setup(), StopSignal())
 
 
-PARTS = ("clipping", "label smoothing", "schedule")  # what ``--parts-off`` switches off, one at a time
+PARTS = ("clipping", "smoothing", "schedule", "loss-graphs")  # what ``--parts-off`` can switch off, one at a time
 
 
 @contextmanager
 def part_off(run, part: str):
     """The app's ``training_step`` without one of its ``PARTS`` inside the block: gradient clipping
     (``trainer.grad_clip`` null), label smoothing (the loss as plain cross-entropy, run by the loss head itself where
-    the run has it as CUDA graphs) or the schedule's step."""
+    the run has it as CUDA graphs), the schedule's step, or the loss head's CUDA graphs (``trainer.graph_ffn``: the
+    same loss run by the head itself)."""
     from omegaconf import open_dict
 
     from vkan.engine import ModelWithLoss
@@ -95,24 +101,26 @@ def part_off(run, part: str):
         finally:
             with open_dict(run.cfg):
                 run.cfg.trainer.grad_clip = clip
-    elif part == "label smoothing":
+    elif part in ("smoothing", "loss-graphs"):
         if not isinstance(run.net, ModelWithLoss):
-            raise ValueError("--parts-off swaps the loss of an eager one-process run's ModelWithLoss; this run's net "
-                             f"is a {type(run.net).__name__} (compiled or under torchrun): add trainer.compile=false")
-        head = run.net.head  # its own forward, not its graphs where the run has them (trainer.graph_ffn)
-        with patch.object(head, "criterion", nn.CrossEntropyLoss()), \
+            raise ValueError(f"--parts-off {part} changes the loss head of an eager one-process run's ModelWithLoss; "
+                             f"this run's net is a {type(run.net).__name__} (compiled or under torchrun): add "
+                             f"trainer.compile=false")
+        head = run.net.head
+        criterion = nn.CrossEntropyLoss() if part == "smoothing" else head.criterion
+        with patch.object(head, "criterion", criterion), \
                 patch.dict(head.__dict__, {"forward": type(head).forward.__get__(head)}):
             yield
     elif part == "schedule":
         with patch.object(run.scheduler, "step", lambda: None):
             yield
     else:
-        raise ValueError(f"unknown part {part!r}; one of {PARTS}")
+        raise ValueError(f"unknown part {part!r}; one of {', '.join(PARTS)}")
 
 
-def step_loops(run, parts_off: bool = False) -> Dict[str, Callable[[int], int]]:
-    """{way: a function taking n optimizer steps that way and returning the images it saw}; ``parts_off`` adds
-    ``app, one batch`` without each of ``PARTS`` in turn (``part_off``)."""
+def step_loops(run, parts_off: Sequence[str] = ()) -> Dict[str, Callable[[int], int]]:
+    """{way: a function taking n optimizer steps that way and returning the images it saw}; ``parts_off`` (of
+    ``PARTS``) adds ``app, one batch`` without each of them in turn (``part_off``)."""
     from vkan.engine import autocast
     from vkan.run_state import EpochTotals
     from vkan.train import training_step
@@ -155,8 +163,7 @@ def step_loops(run, parts_off: bool = False) -> Dict[str, Callable[[int], int]]:
         return loop
 
     loops = {"app": app, "app, one batch": app_one_batch}
-    if parts_off:
-        loops.update({f"app, one batch, no {part}": without(part) for part in PARTS})
+    loops.update({f"app, one batch, no {part}": without(part) for part in parts_off})
     return {**loops, "bare": bare}
 
 
@@ -165,7 +172,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(run, steps: int, rounds: int, parts_off: bool = False) -> List[dict]:
+def measure(run, steps: int, rounds: int, parts_off: Sequence[str] = ()) -> List[dict]:
     """Rows per way (``step_loops``): img/s (median over rounds) and the per-round ratio to ``bare`` (median, min,
     max)."""
     from vkan.bench import per_round_ratios
@@ -206,19 +213,19 @@ def device_busy_us(events) -> float:
     return busy
 
 
-def profile(run, steps: int, top: Optional[int] = 8) -> List[dict]:
-    """Per way, ``steps`` steps under ``torch.profiler`` after one unprofiled step: profiled wall ms a step, the
-    device's busy ms a step (``device_busy_us``; None on a CPU) and the ``top`` host calls by self time (all with
-    None), each with its ms and calls a step; the ways other than ``bare`` also get ``beyond_bare``, their ``top``
-    calls by self time more than the bare step's (``beyond``). The region ends with one device sync, which is
-    among the calls."""
+def profile(run, steps: int, top: Optional[int] = 8, parts_off: Sequence[str] = ()) -> List[dict]:
+    """Per way (``step_loops``), ``steps`` steps under ``torch.profiler`` after one unprofiled step: profiled wall ms
+    a step, the device's busy ms a step (``device_busy_us``; None on a CPU), launches and operator calls a step
+    (``host_work``) and the ``top`` host calls by self time (all with None), each with its ms and calls a step; the
+    ways other than ``bare`` also get ``beyond_bare``, their ``top`` calls by self time more than the bare step's
+    (``beyond``). The region ends with one device sync, which is among the calls."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
     on_gpu = run.device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
     rows, every = [], {}
-    for way, loop in step_loops(run).items():
+    for way, loop in step_loops(run, parts_off).items():
         loop(1)  # the loader's epoch start and any first-call work stay outside
         sync(run.device)
         with torch_profile(activities=activities) as prof:
@@ -231,11 +238,22 @@ def profile(run, steps: int, top: Optional[int] = 8) -> List[dict]:
                       for e in host]
         rows.append({"way": way, "wall_ms": 1e3 * wall / steps,
                      "device_busy_ms": device_busy_us(prof.events()) / 1e3 / steps if on_gpu else None,
+                     **host_work(every[way]),
                      "host_calls": [c for c in every[way] if c["self_ms"] > 0][:top]})
     for row in rows:
         if row["way"] != "bare":
             row["beyond_bare"] = beyond(every[row["way"]], every["bare"])[:top]
     return rows
+
+
+LAUNCHES = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx", "cudaGraphLaunch")
+
+
+def host_work(calls: List[dict]) -> dict:
+    """What the host does a step, counted rather than timed (``profile``'s calls a step): ``launches``, the kernel
+    and graph launches (``LAUNCHES``), and ``aten_ops``, the calls into torch's operators, nested ones included."""
+    return {"launches": sum(c["calls"] for c in calls if c["name"] in LAUNCHES),
+            "aten_ops": sum(c["calls"] for c in calls if c["name"].startswith("aten::"))}
 
 
 def beyond(calls: List[dict], reference: List[dict]) -> List[dict]:
@@ -252,12 +270,13 @@ def beyond(calls: List[dict], reference: List[dict]) -> List[dict]:
 
 
 def print_profile(rows: List[dict]) -> None:
-    print("| way (profiled) | wall ms a step | device busy ms a step | host calls with the most self time: ms, calls a step |")
-    print("|---|---|---|---|")
+    print("| way (profiled) | wall ms a step | device busy ms a step | launches, aten ops a step | host calls with the "
+          "most self time: ms, calls a step |")
+    print("|---|---|---|---|---|")
     for r in rows:
         busy = "-" if r["device_busy_ms"] is None else f"{r['device_busy_ms']:.2f}"
         calls = "; ".join(f"{c['name']} {c['self_ms']:.2f}, {c['calls']:g}" for c in r["host_calls"])
-        print(f"| {r['way']} | {r['wall_ms']:.2f} | {busy} | {calls} |")
+        print(f"| {r['way']} | {r['wall_ms']:.2f} | {busy} | {r['launches']:g}, {r['aten_ops']:g} | {calls} |")
     print("| way (profiled) | host calls beyond the bare step's, by self time: + ms, + calls a step |")
     print("|---|---|")
     for r in (r for r in rows if "beyond_bare" in r):
@@ -286,8 +305,9 @@ def main(argv=None) -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py (default: model=vit_kan data=mnist)")
     parser.add_argument("--steps", type=int, default=30, help="optimizer steps per way and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
-    parser.add_argument("--parts-off", action="store_true",
-                        help="also time the one-batch app step without each of its parts in turn: " + ", ".join(PARTS))
+    parser.add_argument("--parts-off", nargs="+", choices=PARTS, default=[], metavar="PART",
+                        help="also time the one-batch app step without each of these parts in turn: "
+                             + ", ".join(PARTS))
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="then N steps of each way under torch.profiler: device busy time and host calls a step")
     parser.add_argument("--checkpoints", type=int, default=0, metavar="N",
@@ -302,7 +322,7 @@ def main(argv=None) -> None:
         failed = True
         try:
             rows = measure(run, args.steps, args.rounds, args.parts_off)
-            profiled = profile(run, args.profile) if args.profile > 0 else []
+            profiled = profile(run, args.profile, parts_off=args.parts_off) if args.profile > 0 else []
             checkpoint = time_checkpoints(run, args.checkpoints) if args.checkpoints > 0 else None
             failed = False
         finally:

@@ -106,19 +106,23 @@ def test_app_step_parts_off_switch_one_part_of_the_apps_step_off_inside_the_bloc
     run = app_step.build_run(["data=synthetic", "data.n_train=64", "data.n_test=32", "model.kwargs.depth=1",
                               "trainer.batch_size=32", "trainer.device=cpu"], tmp_path)
     try:
-        assert list(app_step.step_loops(run, parts_off=True)) == [
-            "app", "app, one batch", "app, one batch, no clipping", "app, one batch, no label smoothing",
-            "app, one batch, no schedule", "bare"]
+        assert list(app_step.step_loops(run, parts_off=app_step.PARTS)) == [
+            "app", "app, one batch", "app, one batch, no clipping", "app, one batch, no smoothing",
+            "app, one batch, no schedule", "app, one batch, no loss-graphs", "bare"]
         head, group = run.net.head, run.optimizer.param_groups[0]
+        head.forward = lambda *args: "graphed"  # as graph_loss_head leaves it
         with app_step.part_off(run, "clipping"):
             assert run.cfg.trainer.grad_clip is None
-        with app_step.part_off(run, "label smoothing"):
-            assert head.criterion.label_smoothing == 0.0
+        with app_step.part_off(run, "smoothing"):
+            assert head.criterion.label_smoothing == 0.0 and head.forward.__func__ is type(head).forward  # its own
+        with app_step.part_off(run, "loss-graphs"):
+            assert head.criterion.label_smoothing == 0.1 and head.forward.__func__ is type(head).forward
         with app_step.part_off(run, "schedule"):
             lr = group["lr"]
             run.scheduler.step()
             assert group["lr"] == lr
         assert run.cfg.trainer.grad_clip == 1.0 and head.criterion.label_smoothing == 0.1
+        assert head.forward() == "graphed"  # its graphs back
         run.scheduler.step()  # in the warm-up: the rate moves again
         assert group["lr"] != lr
         with pytest.raises(ValueError, match="unknown part 'ema'"), app_step.part_off(run, "ema"):
@@ -224,6 +228,14 @@ def test_app_step_profile_gives_host_calls_a_step_per_way(tmp_path, capsys, benc
     for steps in (2, 3):
         calls = {c["name"]: c["calls"] for c in app_step.profile(run, steps, top=None)[2]["host_calls"]}
         assert calls["Optimizer.step#AdamW.step"] == 1.0
+    # counted host work a step, for the ways --parts-off adds too: no launches on a CPU; clipping's operator calls
+    rows = {r["way"]: r for r in app_step.profile(run, 2, parts_off=["clipping"])}
+    assert list(rows) == ["app", "app, one batch", "app, one batch, no clipping", "bare"]
+    assert all(r["launches"] == 0 for r in rows.values())
+    assert rows["bare"]["aten_ops"] < rows["app, one batch, no clipping"]["aten_ops"] < rows["app, one batch"]["aten_ops"]
+    assert app_step.host_work([{"name": "cudaLaunchKernel", "calls": 3.0}, {"name": "cudaGraphLaunch", "calls": 2.0},
+                               {"name": "aten::mm", "calls": 4.0}, {"name": "aten::add", "calls": 1.0},
+                               {"name": "cudaMemcpyAsync", "calls": 7.0}]) == {"launches": 5.0, "aten_ops": 5.0}
 
 
 @pytest.mark.slow

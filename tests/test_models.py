@@ -14,9 +14,11 @@ def n_params(model):
 
 @pytest.mark.parametrize("name", vkan.REGISTERED_MODELS)
 def test_model_builds_runs_and_every_parameter_gets_a_gradient(name):
+    """Two blocks of each registered model (every block is built alike; the twins' test builds all twelve), so that
+    the base sizes at 224 px run in seconds on a CPU."""
     torch.manual_seed(0)
     img = 224 if name.endswith("224") else 32
-    model = timm.create_model(name, num_classes=5)
+    model = timm.create_model(name, num_classes=5, depth=2)
     x = torch.randn(2, 3, img, img)
     out = model(x)
     assert out.shape == (2, 5) and torch.isfinite(out).all()
@@ -24,7 +26,8 @@ def test_model_builds_runs_and_every_parameter_gets_a_gradient(name):
     for pname, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
     if name.startswith("vit_kan_"):
-        assert sum(1 for _ in kan_layers(model)) >= 24
+        head = 2 if name == "vit_kan_seed_base_patch16_224" else 0  # the seed's KAN head: two more layers
+        assert sum(1 for _ in kan_layers(model)) == 4 + head  # fc1 and fc2 of each block
 
 
 @pytest.mark.parametrize("kan_name,mlp_name", REGISTERED_PAIRS)

@@ -1321,7 +1321,8 @@ def test_graph_ffn_auto_graphs_where_it_can_and_otherwise_trains_plainly_saying_
     monkeypatch.setattr(vtrain, "unallocated_reserved", lambda device: next(held))
     assert summary("auto")["graph_gib"] == 2.0  # 3 GiB more reserved, 1 of them live tensors the peak counts
     monkeypatch.setattr(vtrain, "unallocated_reserved", lambda device: 0)
-    assert run("auto") == "eager, 1 feed-forward sublayers and the loss as CUDA graphs" and captured == [(4, 1, 8, 8)] * 2
+    assert run("auto") == "eager, 1 feed-forward sublayers and the loss as CUDA graphs"
+    assert captured == [(4, 1, 8, 8)] * 2
     assert len(heads) == 2 and all(isinstance(h, nn.Identity) for h in heads)  # the net's loss head, after them
     assert run(False) == "eager"
     why["reason"] = "it needs a CUDA GPU (trainer.device)"

@@ -182,11 +182,11 @@ def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[to
 
 def graph_loss_head(head: nn.Module, logits: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor,
                     amp: Optional[torch.dtype]) -> None:
-    """Capture ``head``, a module without parameters that takes ``(logits, targets, labels)`` (``vkan.engine.LossHead``),
-    as CUDA graphs, forward and backward, for training calls on CUDA tensors shaped like these under ``amp`` autocast
-    (None: none). It then replays them on such calls and runs its own forward on any other (``GraphedForward``). Its
-    outputs are the graphs' and the next replay overwrites them: a step uses its loss and counts before its next
-    forward. The graphs have a memory pool of their own; ``plain_forward`` undoes this."""
+    """Capture ``head``, a module without parameters that takes ``(logits, targets, labels)``
+    (``vkan.engine.LossHead``), as CUDA graphs, forward and backward, for training calls on CUDA tensors shaped like
+    these under ``amp`` autocast (None: none). It then replays them on such calls and runs its own forward on any
+    other (``GraphedForward``). Its outputs are the graphs' and the next replay overwrites them: a step uses its loss
+    and counts before its next forward. The graphs have a memory pool of their own; ``plain_forward`` undoes this."""
     plain_forward(head)
     samples = (torch.zeros_like(logits, requires_grad=True), torch.zeros_like(targets), torch.zeros_like(labels))
     was = head.training
