@@ -4,8 +4,8 @@
     python bench/app_step.py model=vit data=cifar10 --steps 40 --rounds 3 --json out.json
 
 The run is built as ``train.py`` builds it (``vkan.train.set_up``: data on the device, augmentation, model,
-optimizer, schedule, ``torch.compile`` on a GPU, or in an eager one-GPU run the feed-forward sublayers as CUDA
-graphs), in a temporary folder, from the given Hydra overrides. Then three ways of taking ``--steps`` optimizer steps
+optimizer, schedule, ``torch.compile`` on a GPU, or in an eager one-GPU run the feed-forward sublayers and the loss
+as CUDA graphs), in a temporary folder, from the given Hydra overrides. Then three ways of taking ``--steps`` optimizer steps
 are timed in interleaved rounds (every way sees the same host conditions), each ended by a device sync:
 
 - ``app``: the app's ``training_step`` on batches from its loader, with the step count advancing as in an epoch
