@@ -17,9 +17,10 @@ are timed in interleaved rounds (every way sees the same host conditions), each 
 
 With ``--parts-off PART ...``, the one-batch way is also timed without each named part of the app's step in turn
 (``clipping``, label ``smoothing``, the ``schedule``'s step, the loss head's CUDA graphs, ``loss-graphs``): what each
-part costs a step, or gains.
+part costs a step, or gains. ``smoothing`` runs the loss without its graphs too: compare it with ``loss-graphs``.
 
-    python bench/app_step.py model=vit_kan data=mnist trainer.compile=false --rounds 40 --parts-off loss-graphs clipping
+    python bench/app_step.py model=vit_kan data=mnist trainer.compile=false --rounds 40 \
+        --parts-off loss-graphs clipping
 
 Each round starts with the next way. img/s is the median over rounds; ``vs_bare`` is the median of per-round
 ratios. ``app / bare`` is the issue's ratio (target >= 0.9); ``app / app, one batch`` is what the loader and
@@ -106,10 +107,13 @@ def part_off(run, part: str):
             raise ValueError(f"--parts-off {part} changes the loss head of an eager one-process run's ModelWithLoss; "
                              f"this run's net is a {type(run.net).__name__} (compiled or under torchrun): add "
                              f"trainer.compile=false")
-        head = run.net.head
+        if part == "smoothing" and run.mixup is not None:
+            raise ValueError("--parts-off smoothing: under mixup the smoothing is in mixup's targets, which plain "
+                             "cross-entropy reads as the soft-target loss does; leave trainer.mixup and cutmix at 0")
+        head = run.net.loss_head  # its own forward, not its graphs where the run has them (trainer.graph_ffn)
         criterion = nn.CrossEntropyLoss() if part == "smoothing" else head.criterion
         with patch.object(head, "criterion", criterion), \
-                patch.dict(head.__dict__, {"forward": type(head).forward.__get__(head)}):
+                patch.object(head, "forward", type(head).forward.__get__(head)):
             yield
     elif part == "schedule":
         with patch.object(run.scheduler, "step", lambda: None):
@@ -307,7 +311,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--parts-off", nargs="+", choices=PARTS, default=[], metavar="PART",
                         help="also time the one-batch app step without each of these parts in turn: "
-                             + ", ".join(PARTS))
+                             + ", ".join(PARTS) + " (smoothing also runs the loss without its graphs)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="then N steps of each way under torch.profiler: device busy time and host calls a step")
     parser.add_argument("--checkpoints", type=int, default=0, metavar="N",

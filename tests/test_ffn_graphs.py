@@ -1,5 +1,6 @@
-"""Feed-forward sublayers as CUDA graphs (vkan.ffn_graphs, trainer.graph_ffn): which sublayers, when a graphed one
-replays and when it runs its own forward, and (on a GPU) that graphed training steps train as plain ones do."""
+"""Feed-forward sublayers and the loss as CUDA graphs (vkan.ffn_graphs, trainer.graph_ffn): which sublayers, when a
+graphed one replays and when it runs its own forward, and (on a GPU) that graphed training steps train as plain ones
+do."""
 import copy
 import subprocess
 import sys
@@ -119,7 +120,9 @@ def test_the_graphed_loss_replays_only_for_inputs_like_all_three_captured_ones(m
     loss, correct = head(logits, labels, labels)
     assert replayed == [3] and loss.item() == pytest.approx(head.criterion(logits, labels).item())
     assert correct.item() == (logits.argmax(-1) == labels).sum().item()
-    loss.backward()  # the replay's backward ran: the next like call replays
+    again, _ = head(logits, labels, labels)  # before the first one's backward: the head itself (the count, an output
+    assert replayed == [3]  # without a gradient, does not hide the pending backward)
+    (loss + again).backward()  # the replay's backward ran: the next like call replays
     for args in [(logits[:3], labels[:3], labels[:3]),  # a short batch
                  (logits, nn.functional.one_hot(labels, 10).float(), labels),  # soft targets: another shape
                  (logits, labels, labels.int())]:  # another dtype

@@ -10,6 +10,7 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import timm
 import torch
@@ -1309,7 +1310,7 @@ def test_graph_ffn_auto_graphs_where_it_can_and_otherwise_trains_plainly_saying_
     def summary(want, device="meta", compile=False):  # "meta": a device without memory stands in for a GPU's
         cfg = OmegaConf.create({"trainer": {"graph_ffn": want, "batch_size": 4, "compile": compile}})
         r = types.SimpleNamespace(cfg=cfg, device=torch.device(device), amp=None, model=nn.Sequential(),
-                                  net=types.SimpleNamespace(head=nn.Identity()), summary={"path": "eager"},
+                                  net=types.SimpleNamespace(loss_head=nn.Identity()), summary={"path": "eager"},
                                   data=types.SimpleNamespace(in_chans=1, img_size=8))
         vtrain.graph_sublayers(r)
         return r.summary
@@ -1330,7 +1331,7 @@ def test_graph_ffn_auto_graphs_where_it_can_and_otherwise_trains_plainly_saying_
     why["reason"] = "it is for one-GPU runs: run python train.py in one process, not under torchrun"
     assert run("auto", device="cuda", compile="auto") == "eager" and not caplog.records  # CUDA graphs already
     assert run("auto", device="cuda") == "eager"  # eager on a GPU: why, in the log
-    assert "graph_ffn=auto: the feed-forward sublayers run plainly: it is for one-GPU runs" in caplog.text
+    assert "graph_ffn=auto: the feed-forward sublayers and the loss run plainly: it is for one-GPU runs" in caplog.text
     with pytest.raises(ConfigError, match=r"trainer.graph_ffn=true: it is for one-GPU runs"):
         run(True, device="cuda")
     why["reason"], why["fails"] = None, True
@@ -1370,7 +1371,7 @@ def test_a_capture_that_fails_under_auto_leaves_the_real_model_plain_and_trainab
     vtrain.graph_sublayers(run)
     assert run.summary == {"path": "eager"} and not model.training  # its mode as it was (the probe ran in training)
     assert all("forward" not in mlp.__dict__ for _, mlp in ffn_graphs.feed_forwards(model))  # their own forwards
-    assert "forward" not in net.head.__dict__
+    assert "forward" not in net.loss_head.__dict__
     assert ("capturing the feed-forward sublayers and the loss as CUDA graphs failed (AssertionError: Some of the "
             "modules passed to make_graphed_callables have hooks), so this run trains them plainly" in caplog.text)
     net.train()
@@ -1379,23 +1380,61 @@ def test_a_capture_that_fails_under_auto_leaves_the_real_model_plain_and_trainab
     assert all(p.grad is not None for p in model.blocks[0].mlp.parameters())
 
 
-def test_an_epoch_that_replayed_no_sublayer_graphs_is_counted_and_warned_about(caplog):
+def test_an_epoch_that_replayed_no_sublayer_or_loss_graphs_is_counted_and_warned_about(caplog):
     import types
 
+    from vkan.engine import LossHead
     from vkan.ffn_graphs import GraphedForward
     from vkan.train import count_graph_replays
 
     model = timm.create_model("vit_kan_tiny_patch4_32", depth=1)
     mlp = model.blocks[0].mlp
     mlp.forward = GraphedForward(mlp, lambda x: x, [(torch.Size([2, 5, 192]), torch.float32)], CPU, None)
-    run = types.SimpleNamespace(model=model, summary={"graph_s": 1.0})
+    head = LossHead(nn.CrossEntropyLoss())
+    run = types.SimpleNamespace(model=model, net=types.SimpleNamespace(loss_head=head), summary={"graph_s": 1.0})
     mlp(torch.randn(2, 5, 192))  # replayed
-    count_graph_replays(run)
-    assert run.summary["ffn_graph_replays"] == 1 and not caplog.records
+    count_graph_replays(run)  # the loss is not graphed: only the sublayers are counted
+    assert run.summary == {"graph_s": 1.0, "ffn_graph_replays": 1} and not caplog.records
     mlp(torch.randn(3, 5, 192))  # a batch unlike the captured one: the module's own forward
     count_graph_replays(run)
     assert run.summary["ffn_graph_replays"] == 1
-    assert "this epoch ran the feed-forward sublayers' own forwards, not their CUDA graphs" in caplog.text
+    assert "this epoch ran the feed-forward sublayers itself, not the CUDA graphs" in caplog.text
+    caplog.clear()
+    like = [(torch.Size([2, 10]), torch.float32), (torch.Size([2]), torch.int64), (torch.Size([2]), torch.int64)]
+    head.forward = GraphedForward(head, lambda *args: (torch.zeros(()), torch.zeros((), dtype=torch.long)), like,
+                                  CPU, None)
+    mlp(torch.randn(2, 5, 192))
+    head(torch.randn(2, 10), torch.tensor([0, 1]), torch.tensor([0, 1]))  # replayed
+    count_graph_replays(run)
+    assert run.summary["loss_graph_replays"] == 1 and not caplog.records
+    mlp(torch.randn(2, 5, 192))
+    head(torch.randn(3, 10), torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]))  # a short batch: the head itself
+    count_graph_replays(run)
+    assert "this epoch ran the loss itself, not the CUDA graphs" in caplog.text
+
+
+def test_the_losss_sample_inputs_have_the_steps_shapes_and_draw_nothing_from_the_run(monkeypatch):
+    """loss_head_inputs: the model's logits on the images, int64 labels, and under mixup timm's soft targets of the
+    step's shape and dtype, made without the mixing's NumPy draws (which would change the run's later mixes) and
+    with torch's draws undone."""
+    import types
+
+    from timm.data import Mixup
+
+    from vkan.train import loss_head_inputs
+
+    model = timm.create_model("vit_kan_tiny_patch4_32", depth=1, num_classes=10)
+    images, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    for mixup in (None, Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, label_smoothing=0.1, num_classes=10)):
+        run = types.SimpleNamespace(model=model, mixup=mixup, device=CPU, amp=None)
+        drawn, np_drawn = torch.random.get_rng_state(), np.random.get_state()[1].copy()
+        logits, targets, labels = loss_head_inputs(run, images)
+        assert torch.equal(torch.random.get_rng_state(), drawn) and np.array_equal(np.random.get_state()[1], np_drawn)
+        assert logits.shape == (4, 10) and not logits.requires_grad and labels.dtype == torch.int64
+        step_targets = y if mixup is None else mixup(images.clone(), y)[1]  # what a training step hands the loss
+        assert (targets.shape, targets.dtype) == (step_targets.shape, step_targets.dtype)
+        if mixup is not None:  # label smoothing carried in the targets: 0.91 on the label, 0.01 elsewhere
+            assert targets[0].tolist() == pytest.approx([0.91] + [0.01] * 9)
 
 
 def test_checkpoints_store_the_kan_width_the_run_trained_at(tmp_path):
@@ -1548,6 +1587,7 @@ def test_graph_ffn_trains_like_the_plain_eager_run_and_saves_the_same_kind_of_ch
     assert summaries["false"]["path"] == "eager"
     assert summaries["auto"]["path"] == "eager, 2 feed-forward sublayers and the loss as CUDA graphs"  # the default
     assert summaries["auto"]["ffn_graph_replays"] == 2 * 2 * (2000 // 256)  # epochs x sublayers x full batches
+    assert summaries["auto"]["loss_graph_replays"] == 2 * (2000 // 256)  # epochs x full batches
     assert summaries["auto"]["graph_gib"] > 0 and "graph_gib" not in summaries["false"]
     for plain_row, graphed_row in zip(rows["false"], rows["auto"]):
         assert float(graphed_row["train_loss"]) == pytest.approx(float(plain_row["train_loss"]), rel=0.02)

@@ -59,8 +59,8 @@ class LossHead(nn.Module):
     """The part of a training step after the model, on its logits alone: ``forward(logits, targets, labels)`` gives
     ``criterion`` on the fp32 logits and ``targets``, and how many predictions equal ``labels``. A module of its own so
     that an eager GPU run can replay it as a CUDA graph (``vkan.ffn_graphs.graph_loss_head``, ``trainer.graph_ffn``):
-    the label-smoothed loss and the accuracy count are some twenty small kernels a step, forward and backward, each a
-    launch the host pays for."""
+    the label-smoothed loss and the accuracy count are some thirty kernel launches a step, forward and backward, which
+    the host pays for one by one."""
 
     def __init__(self, criterion: nn.Module):
         super().__init__()
@@ -77,20 +77,22 @@ class ModelWithLoss(nn.Module):
     issue 20).
 
     ``forward(x)`` gives the logits (evaluation). ``forward(x, targets, labels)`` gives the loss, ``criterion``
-    on the fp32 logits and ``targets`` (``head``, a ``LossHead``) plus ``kan_reg_weight`` times the KAN layers' L1 +
-    entropy penalty, and a (2,) tensor of sums for the epoch's metrics: the loss times the batch size, and the
-    predictions equal to ``labels``. The model's own ``state_dict`` is the one to save (it is ``self.model``).
+    on the fp32 logits and ``targets`` (``loss_head``, a ``LossHead``) plus ``kan_reg_weight`` times the KAN layers'
+    L1 + entropy penalty, and a (2,) tensor of sums for the epoch's metrics: the loss times the batch size, and the
+    predictions equal to ``labels``. Where ``loss_head`` is replayed as CUDA graphs, the loss without a penalty is
+    the graphs' output, which the next training forward overwrites: take its backward first (a training step does).
+    The model's own ``state_dict`` is the one to save (it is ``self.model``).
     """
 
     def __init__(self, model: nn.Module, criterion: nn.Module, kan_reg_weight: float = 0.0):
         super().__init__()
-        self.model, self.head, self.kan_reg_weight = model, LossHead(criterion), kan_reg_weight
+        self.model, self.loss_head, self.kan_reg_weight = model, LossHead(criterion), kan_reg_weight
 
     def forward(self, x: torch.Tensor, targets: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None):
         logits = self.model(x)
         if targets is None:
             return logits
-        loss, correct = self.head(logits, targets, labels)
+        loss, correct = self.loss_head(logits, targets, labels)
         if self.kan_reg_weight:
             loss = loss + self.kan_reg_weight * kan_regularization_loss(self.model)
         return loss, torch.stack([loss.detach() * len(labels), correct.to(loss.dtype)])

@@ -10,7 +10,9 @@ of interleaved rounds, two processes), against 0.68-0.79x with neither graphed, 
 without, with a peak memory of at most 1.5-1.6x its own plain one (the graphed MLP twin's bounds were 1.3-1.4x
 those; bench/RESULTS.md, thirty-second and thirty-third sessions; ``python -m vkan.bench --graph-ffn``). In the
 training app, where it is the eager default, KAN / MLP read 0.89x on MNIST at ViT-tiny/4 (median of four rounds,
-0.84-1.05; thirty-third session).
+0.84-1.05; thirty-third session). The app also replays the loss on the logits (the criterion and the accuracy
+count, ``vkan.engine.LossHead``) as graphs of their own (``graph_loss_head``): 27 fewer launches a step at tiny/4,
+and the app's eager step at 0.89-0.98x its bare step (thirty-fifth session).
 
 A graph replays the kernels it recorded on the shapes it recorded, into the same memory: a graphed sublayer runs its
 graphs only for a call like the captured ones (training mode, gradients on, the same input shape and dtype, the same
@@ -121,13 +123,14 @@ class GraphedForward:
             return type(self.module).forward(self.module, *args)
         out = self.graphed(*args)
         self.replays += 1
-        node = (out[0] if isinstance(out, tuple) else out).grad_fn  # the graphs' one autograd node
+        outputs = out if isinstance(out, tuple) else (out,)  # the graphs' one autograd node, on every output needing
+        node = next((o.grad_fn for o in outputs if o.grad_fn is not None), None)  # a gradient (a count has none)
         if node is not None:  # the token lives as long as the replay's backward node, which holds the hook
             token = _Replay()
             node.register_prehook(functools.partial(self._backward_starts, token))
             self.pending = weakref.ref(token)
             if self.copy_grads:
-                node.register_hook(_copied_parameter_grads)
+                node.register_hook(functools.partial(_copied_parameter_grads, len(self.like)))
         return out
 
     def _backward_starts(self, token: _Replay, grad_outputs) -> None:
@@ -138,10 +141,28 @@ class GraphedForward:
         return type(clone).forward.__get__(clone)
 
 
-def _copied_parameter_grads(grad_inputs: tuple, grad_outputs: tuple) -> tuple:
-    """A graphed backward's gradients (the input's, then the parameters') with the parameters' copied off the
-    graphs' static buffers."""
-    return grad_inputs[:1] + tuple(None if g is None else g.clone() for g in grad_inputs[1:])
+def _copied_parameter_grads(inputs: int, grad_inputs: tuple, grad_outputs: tuple) -> tuple:
+    """A graphed backward's gradients (the ``inputs`` inputs', then the parameters') with the parameters' copied off
+    the graphs' static buffers."""
+    return grad_inputs[:inputs] + tuple(None if g is None else g.clone() for g in grad_inputs[inputs:])
+
+
+def _capture(callables, samples: tuple, device: torch.device, amp: Optional[torch.dtype], modules: List[nn.Module],
+             extra=contextlib.nullcontext) -> None:
+    """``torch.cuda.make_graphed_callables(callables, samples)`` with ``modules`` in training mode (their modes
+    restored after), on ``device``'s GPU, which need not be the current one (trainer.device=cuda:1), as the
+    capture's side stream is; under ``amp`` autocast without its cache (a capture allows none), ``quiet_capture``
+    and the ``extra`` context."""
+    was = [m.training for m in modules]
+    for m in modules:
+        m.train()
+    on_device = torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+    try:
+        with on_device, extra(), autocast(device, amp, cache=False), quiet_capture():
+            torch.cuda.make_graphed_callables(callables, samples)
+    finally:
+        for m, mode in zip(modules, was):
+            m.train(mode)
 
 
 def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[torch.dtype],
@@ -165,15 +186,7 @@ def graph_feed_forwards(model: nn.Module, images: torch.Tensor, amp: Optional[to
     inputs = sublayer_inputs(model, images, sublayers, amp)  # torch captures them in the order they run
     samples = tuple((torch.zeros(shape, dtype=dtype, device=images.device, requires_grad=True),)
                     for shape, dtype in inputs.values())
-    was = model.training
-    model.train()
-    # on the images' GPU, which need not be the current one (trainer.device=cuda:1), as the capture's side stream is
-    on_device = torch.cuda.device(images.device) if images.is_cuda else contextlib.nullcontext()
-    try:
-        with on_device, paths_by_shape(), autocast(images.device, amp, cache=False), quiet_capture():  # a capture
-            torch.cuda.make_graphed_callables(tuple(inputs), samples)  # allows no autocast cache
-    finally:
-        model.train(was)
+    _capture(tuple(inputs), samples, images.device, amp, [model], extra=paths_by_shape)
     for module, (shape, dtype) in inputs.items():
         module.forward = GraphedForward(module, module.forward, [(shape, dtype)], images.device, amp, copy_grads)
     names = {id(m): name for name, m in model.named_modules()}
@@ -189,14 +202,7 @@ def graph_loss_head(head: nn.Module, logits: torch.Tensor, targets: torch.Tensor
     and counts before its next forward. The graphs have a memory pool of their own; ``plain_forward`` undoes this."""
     plain_forward(head)
     samples = (torch.zeros_like(logits, requires_grad=True), torch.zeros_like(targets), torch.zeros_like(labels))
-    was = head.training
-    head.train()
-    on_device = torch.cuda.device(logits.device) if logits.is_cuda else contextlib.nullcontext()
-    try:
-        with on_device, autocast(logits.device, amp, cache=False), quiet_capture():
-            torch.cuda.make_graphed_callables(head, samples)
-    finally:
-        head.train(was)
+    _capture(head, samples, logits.device, amp, [head])
     head.forward = GraphedForward(head, head.forward, [(t.shape, t.dtype) for t in samples], logits.device, amp,
                                   copy_grads=False)
 
@@ -230,9 +236,9 @@ def quiet_capture():
 
 def unallocated_reserved(device: torch.device) -> int:
     """Bytes torch's caching allocator holds on a CUDA ``device`` beyond its live tensors, after a sync and
-    ``empty_cache`` (0 elsewhere). Its growth over ``graph_feed_forwards`` is what the graphs hold beyond their
-    static tensors: the pool whose blocks replays reuse, which a peak of allocated memory leaves out (the app's
-    ``graph_gib``)."""
+    ``empty_cache`` (0 elsewhere). Its growth over ``graph_feed_forwards`` (and ``graph_loss_head``) is what the
+    graphs hold beyond their static tensors: the pool whose blocks replays reuse, which a peak of allocated memory
+    leaves out (the app's ``graph_gib``)."""
     if device.type != "cuda":
         return 0
     torch.cuda.synchronize(device)
@@ -248,6 +254,12 @@ def _graphed(model: nn.Module) -> List[nn.Module]:
 def replays(model: nn.Module) -> int:
     """How many calls of ``model``'s graphed sublayers ran their graphs."""
     return sum(module.forward.replays for module in _graphed(model))
+
+
+def graph_replays(module: nn.Module) -> Optional[int]:
+    """How many calls of ``module`` (a loss head, say) ran its graphs; None where it is not graphed."""
+    forward = module.__dict__.get("forward")
+    return forward.replays if isinstance(forward, GraphedForward) else None
 
 
 def plain_forward(module: nn.Module) -> bool:

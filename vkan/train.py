@@ -31,7 +31,7 @@ from vkan.data import build_data, resolve_data_dir
 from vkan.engine import ModelWithLoss, autocast, autocast_dtype, evaluate, limited, progress, resolve_device
 from vkan.ffn_graphs import (FEED_FORWARD_NAME, feed_forwards, graph_feed_forwards, graph_loss_head,
                              plain_feed_forwards, plain_forward, unallocated_reserved)
-from vkan.ffn_graphs import replays as ffn_graph_replays
+from vkan.ffn_graphs import graph_replays, replays as ffn_graph_replays
 from vkan.errors import CompiledPathError, ConfigError, DeviceStateError, NonFiniteLossError, VkanError
 from vkan.interrupt import Interrupted, StopSignal, interruption
 from vkan.kan_tools import copy_kan_grids, kan_layers, param_groups, update_grids
@@ -369,17 +369,17 @@ def compiled(run: Run, net: nn.Module) -> nn.Module:
 def graph_sublayers(run: Run) -> None:
     """``trainer.graph_ffn``: every block's feed-forward sublayer, and the loss on the logits (``LossHead``: the
     criterion and the accuracy count), replayed as CUDA graphs in an eager one-GPU run (``vkan.ffn_graphs``),
-    captured here for the training batch. ``true`` stops with what to change where that
-    cannot be (``why_not_graphed``); ``auto``, the default, graphs where it can and leaves the sublayers plain
-    elsewhere: saying why in the log where the run is eager on a GPU, and with a warning where the capture itself
-    fails (out of memory, say), after which the run trains plainly."""
+    captured here for the training batch. ``true`` stops with what to change where that cannot be
+    (``why_not_graphed``); ``auto``, the default, graphs where it can and leaves the sublayers and the loss plain
+    elsewhere: saying why in the log where the run is eager on a GPU, and with a warning where a capture itself fails
+    (out of memory, say), after which the run trains plainly."""
     want = run.cfg.trainer.get("graph_ffn", ADDED_KEYS["trainer.graph_ffn"])
     why = why_not_graphed(run) if want else None
     if why and want is True:
         raise ConfigError(f"trainer.graph_ffn=true: {why}. Or train without it (trainer.graph_ffn=false): the "
                           f"recipe is the same, only the speed and the memory a step takes differ")
     if why and run.device.type == "cuda" and not compiles(run):
-        log.info("trainer.graph_ffn=auto: the feed-forward sublayers run plainly: %s", why)
+        log.info("trainer.graph_ffn=auto: the feed-forward sublayers and the loss run plainly: %s", why)
     if not want or why:
         return
     started, cfg, data = time.perf_counter(), run.cfg.trainer, run.data
@@ -390,20 +390,19 @@ def graph_sublayers(run: Run) -> None:
         # training_step sets the gradients to None before each backward and is done with them before the next
         # forward, so they may stay in the graphs' buffers (GraphedForward)
         names = graph_feed_forwards(run.model, images, run.amp, copy_grads=False)
-        graph_loss_head(run.net.head, *loss_head_inputs(run, images), run.amp)
+        graph_loss_head(run.net.loss_head, *loss_head_inputs(run, images), run.amp)
     except Exception as err:  # out of memory, an op a graph cannot hold, a sublayer torch cannot capture
         if want is True or isinstance(err, Interrupted):  # a second Ctrl-C or a signal stops the run as anywhere
             raise
         failed = ": ".join([type(err).__name__, *str(err).splitlines()[:1]])
     if failed:  # the model as it was (each capture sets its forwards last); free what the captures held
         plain_feed_forwards(run.model)
-        plain_forward(run.net.head)
+        plain_forward(run.net.loss_head)
         gc.collect()
         torch.cuda.empty_cache()
         log.warning("trainer.graph_ffn=auto: capturing the feed-forward sublayers and the loss as CUDA graphs failed "
-                    "(%s), so this "
-                    "run trains them plainly: the same recipe, at the plain eager speed. Set trainer.graph_ffn=false "
-                    "to skip the attempt, or true to make it an error.", failed)
+                    "(%s), so this run trains them plainly: the same recipe, at the plain eager speed. Set "
+                    "trainer.graph_ffn=false to skip the attempt, or true to make it an error.", failed)
         return
     run.summary["path"] += f", {len(names)} feed-forward sublayers and the loss as CUDA graphs"
     run.summary["graph_s"] = time.perf_counter() - started
@@ -413,14 +412,18 @@ def graph_sublayers(run: Run) -> None:
 
 
 def loss_head_inputs(run: Run, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Logits, targets and labels as a training step on ``images`` hands them to the loss (``LossHead``): the
-    model's logits under the run's autocast, the labels, and the targets, mixup's where the run mixes. Made without
-    gradients, the random draws undone."""
+    """Logits, targets and labels shaped as a training step on ``images`` hands them to the loss (``LossHead``): the
+    model's logits under the run's autocast (a forward without gradients, its random draws undone), labels, and
+    targets: the labels, or mixup's soft targets (timm's ``mixup_target``, which draws nothing, where the mixing
+    itself would draw from NumPy's generator and change the run's later mixes)."""
+    from timm.data.mixup import mixup_target
+
     labels = torch.zeros(len(images), dtype=torch.long, device=images.device)
-    with torch.random.fork_rng(devices=[images.device] if images.is_cuda else []), torch.no_grad():
-        targets = labels if run.mixup is None else run.mixup(images.clone(), labels)[1]
-        with autocast(run.device, run.amp):
-            logits = run.model(images)
+    targets = labels if run.mixup is None else mixup_target(labels, run.mixup.num_classes,
+                                                             smoothing=run.mixup.label_smoothing)
+    with torch.random.fork_rng(devices=[images.device] if images.is_cuda else []), torch.no_grad(), \
+            autocast(run.device, run.amp):
+        logits = run.model(images)
     return logits, targets, labels
 
 
@@ -653,14 +656,20 @@ def end_epoch(run: Run, totals: EpochTotals) -> None:
 
 
 def count_graph_replays(run: Run) -> None:
-    """``trainer.graph_ffn``: the sublayer calls of this invocation that replayed their graphs, in summary.json
-    (``ffn_graph_replays``); a warning after an epoch that replayed none."""
-    replayed = ffn_graph_replays(run.model)
-    if replayed == run.summary.get("ffn_graph_replays", 0):
-        log.warning("trainer.graph_ffn: this epoch ran the feed-forward sublayers' own forwards, not their CUDA graphs: "
-                    "its batches or autocast differ from the ones captured at set-up (trainer.batch_size images of the "
-                    "data's size, under trainer.precision's autocast); it trained at eager speed")
-    run.summary["ffn_graph_replays"] = replayed
+    """``trainer.graph_ffn``: the calls of this invocation that replayed their graphs, in summary.json, of the
+    feed-forward sublayers (``ffn_graph_replays``) and of the loss where it is graphed (``loss_graph_replays``); a
+    warning after an epoch in which either replayed none."""
+    counts = {"ffn_graph_replays": ffn_graph_replays(run.model)}
+    loss = graph_replays(run.net.loss_head)
+    if loss is not None:
+        counts["loss_graph_replays"] = loss
+    idle = {"ffn_graph_replays": "the feed-forward sublayers", "loss_graph_replays": "the loss"}
+    idle = [idle[key] for key, n in counts.items() if n == run.summary.get(key, 0)]
+    if idle:
+        log.warning("trainer.graph_ffn: this epoch ran %s itself, not the CUDA graphs captured at set-up: its batches "
+                    "or autocast differ from the captured ones (trainer.batch_size images of the data's size, under "
+                    "trainer.precision's autocast); that part trained at eager speed", " and ".join(idle))
+    run.summary.update(counts)
 
 
 def check_device_data(run: Run, epoch: int) -> None:
