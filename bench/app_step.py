@@ -5,8 +5,9 @@
 
 The run is built as ``train.py`` builds it (``vkan.train.set_up``: data on the device, augmentation, model,
 optimizer, schedule, ``torch.compile`` on a GPU, or in an eager one-GPU run the feed-forward sublayers and the loss
-as CUDA graphs), in a temporary folder, from the given Hydra overrides. Then three ways of taking ``--steps`` optimizer steps
-are timed in interleaved rounds (every way sees the same host conditions), each ended by a device sync:
+as CUDA graphs), in a temporary folder, from the given Hydra overrides. Then three ways of taking ``--steps``
+optimizer steps are timed in interleaved rounds (every way sees the same host conditions), each ended by a device
+sync:
 
 - ``app``: the app's ``training_step`` on batches from its loader, with the step count advancing as in an epoch
   (so grid updates, EMA and the schedule follow it); the epoch's own bookkeeping (the stop-signal check, an
@@ -30,10 +31,10 @@ augmentation cost.
 device's busy time a step (the union of its kernels' and copies' intervals) against the profiled wall time, and
 the kernel and graph launches and calls into torch's operators a step (counts, which the host's noise leaves
 alone), the host calls with the most self time, with how often each is made a step, and those the app's ways make
-beyond the bare step (more self time or more calls a step: what its own work costs the host). A device sync shows there
-(``cudaStreamSynchronize``, ``cudaMemcpy`` from pageable memory; the one sync that ends the profiled steps is among
-them), and so do the launches that a short device step cannot hide. The profiler's own overhead slows the host, so
-its wall times are not the benchmark's.
+beyond the bare step (more self time or more calls a step: what its own work costs the host). A device sync shows
+there (``cudaStreamSynchronize``, ``cudaMemcpy`` from pageable memory; the one sync that ends the profiled steps is
+among them), and so do the launches that a short device step cannot hide. The profiler's own overhead slows the
+host, so its wall times are not the benchmark's.
 
     python bench/app_step.py model=vit data=synthetic --steps 100 --profile 20 --json out.json
 

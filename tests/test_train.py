@@ -172,6 +172,28 @@ def test_gradient_clipping_scales_every_trained_parameters_gradient_kan_spline_b
         run.logger.finish(failed=False)
 
 
+@pytest.mark.parametrize("max_norm", [0.5, 1e6])  # clipped; left as they were
+def test_clip_gradients_scales_and_returns_the_norm_as_torchs_clip_grad_norm_does(max_norm):
+    """vkan's clipping (the total norm over one flat copy of the gradients) against torch's clip_grad_norm_ (one norm a
+    gradient, stacked): the same norm returned and the same gradients after, a parameter without a gradient left
+    alone."""
+    from vkan.engine import clip_gradients
+
+    torch.manual_seed(0)
+    shapes = [(3, 4), (7,), (2, 3, 5), (1,)]
+    ours, theirs = ([nn.Parameter(torch.randn(shape)) for shape in shapes] for _ in range(2))
+    for a, b in zip(ours[:-1], theirs[:-1]):  # the last parameter has no gradient
+        a.grad = torch.randn(a.shape)
+        b.grad = a.grad.clone()
+    norm = clip_gradients(ours, max_norm)
+    assert norm.item() == pytest.approx(nn.utils.clip_grad_norm_(theirs, max_norm).item(), rel=1e-6)
+    assert norm.item() > 1  # above the first max_norm: the first case does clip
+    for a, b in zip(ours[:-1], theirs[:-1]):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-6, atol=0)
+    assert ours[-1].grad is None
+    assert clip_gradients([nn.Parameter(torch.randn(2))], 1.0).item() == 0.0  # no gradients: nothing to clip
+
+
 def test_the_compiled_unit_gives_the_logits_or_the_loss_with_its_kan_penalty_and_the_steps_metric_sums():
     from timm.loss import SoftTargetCrossEntropy
 
@@ -1398,7 +1420,7 @@ def test_an_epoch_that_replayed_no_sublayer_or_loss_graphs_is_counted_and_warned
     mlp(torch.randn(3, 5, 192))  # a batch unlike the captured one: the module's own forward
     count_graph_replays(run)
     assert run.summary["ffn_graph_replays"] == 1
-    assert "this epoch ran the feed-forward sublayers itself, not the CUDA graphs" in caplog.text
+    assert "this epoch ran the feed-forward sublayers without the CUDA graphs" in caplog.text
     caplog.clear()
     like = [(torch.Size([2, 10]), torch.float32), (torch.Size([2]), torch.int64), (torch.Size([2]), torch.int64)]
     head.forward = GraphedForward(head, lambda *args: (torch.zeros(()), torch.zeros((), dtype=torch.long)), like,
@@ -1410,7 +1432,7 @@ def test_an_epoch_that_replayed_no_sublayer_or_loss_graphs_is_counted_and_warned
     mlp(torch.randn(2, 5, 192))
     head(torch.randn(3, 10), torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]))  # a short batch: the head itself
     count_graph_replays(run)
-    assert "this epoch ran the loss itself, not the CUDA graphs" in caplog.text
+    assert "this epoch ran the loss without the CUDA graphs" in caplog.text
 
 
 def test_the_losss_sample_inputs_have_the_steps_shapes_and_draw_nothing_from_the_run(monkeypatch):

@@ -28,7 +28,8 @@ from vkan.checkpoint import (build_model_from_checkpoint, copy_checkpoint, epoch
 from vkan.config import ADDED_KEYS, holds_a_run, model_spec, used_folder_message, validate
 from vkan.compiled_check import check_compiled_scores, check_due, disable_compile_caches, drop_compiled_graphs
 from vkan.data import build_data, resolve_data_dir
-from vkan.engine import ModelWithLoss, autocast, autocast_dtype, evaluate, limited, progress, resolve_device
+from vkan.engine import (ModelWithLoss, autocast, autocast_dtype, clip_gradients, evaluate, limited, progress,
+                         resolve_device)
 from vkan.ffn_graphs import (FEED_FORWARD_NAME, feed_forwards, graph_feed_forwards, graph_loss_head,
                              plain_feed_forwards, plain_forward, unallocated_reserved)
 from vkan.ffn_graphs import graph_replays, replays as ffn_graph_replays
@@ -563,7 +564,7 @@ def training_step(run: Run, x: torch.Tensor, y: torch.Tensor, totals: EpochTotal
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.grad_clip:
-        nn.utils.clip_grad_norm_(run.trained, cfg.grad_clip)
+        clip_gradients(run.trained, cfg.grad_clip)
     run.optimizer.step()
     run.scheduler.step()
     if run.ema is not None:
@@ -663,11 +664,11 @@ def count_graph_replays(run: Run) -> None:
     loss = graph_replays(run.net.loss_head)
     if loss is not None:
         counts["loss_graph_replays"] = loss
-    idle = {"ffn_graph_replays": "the feed-forward sublayers", "loss_graph_replays": "the loss"}
-    idle = [idle[key] for key, n in counts.items() if n == run.summary.get(key, 0)]
+    parts = {"ffn_graph_replays": "the feed-forward sublayers", "loss_graph_replays": "the loss"}
+    idle = [parts[key] for key, n in counts.items() if n == run.summary.get(key, 0)]
     if idle:
-        log.warning("trainer.graph_ffn: this epoch ran %s itself, not the CUDA graphs captured at set-up: its batches "
-                    "or autocast differ from the captured ones (trainer.batch_size images of the data's size, under "
+        log.warning("trainer.graph_ffn: this epoch ran %s without the CUDA graphs captured at set-up: its batches or "
+                    "autocast differ from the captured ones (trainer.batch_size images of the data's size, under "
                     "trainer.precision's autocast); that part trained at eager speed", " and ".join(idle))
     run.summary.update(counts)
 
