@@ -1,0 +1,8 @@
+S=/tmp/site; [ -d $S/hydra ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $S .whl/*.whl
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 WANDB_MODE=disabled VKAN_COMMIT=$(cat .whl/commit) VKAN_DATA_DIR=/tmp/data
+mkdir -p /tmp/data /tmp/o6 && cp -r .data/* /tmp/data/; T0=$(date +%s)
+for m in vit_kan vit; do
+timeout $((300-($(date +%s)-T0))) python3 bench/app_step.py model=$m data=mnist trainer.compile=false --steps 20 --rounds 24 --parts-off clipping --profile 20 --json /tmp/o6/app_step_mnist_$m.json > /tmp/o6/app_step_mnist_$m.txt 2>&1; echo "$m rc=$? $(($(date +%s)-T0)) s" >> /tmp/o6/times.txt
+done
+tar czf $OUT/call6.tgz -C /tmp o6
+cat /tmp/o6/times.txt; grep -h "^|\|^#" /tmp/o6/app_step_*.txt | cut -c1-300
