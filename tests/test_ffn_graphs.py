@@ -12,8 +12,9 @@ import torch.nn as nn
 
 import vkan  # noqa: F401  (registers the models)
 from vkan.engine import LossHead
-from vkan.ffn_graphs import (CUBLAS_WITHOUT_CONTEXT, GraphedForward, feed_forwards, graph_feed_forwards,
-                             graph_loss_head, plain_feed_forwards, plain_forward, replays, sublayer_inputs)
+from vkan.ffn_graphs import (CUBLAS_WITHOUT_CONTEXT, GraphedForward, _copied_parameter_grads, feed_forwards,
+                             graph_feed_forwards, graph_loss_head, plain_feed_forwards, plain_forward, replays,
+                             sublayer_inputs)
 from vkan.ops.kan_op import paths_by_shape
 
 CPU = torch.device("cpu")
@@ -132,6 +133,31 @@ def test_the_graphed_loss_replays_only_for_inputs_like_all_three_captured_ones(m
     assert replayed == [3, 3] and plain_forward(head) and not plain_forward(head)
     head(logits, labels, labels)
     assert replayed == [3, 3]
+
+
+def test_a_replay_whose_first_output_has_no_gradient_still_holds_off_the_next_replay_until_its_backward():
+    """The pending backward is found on whichever output carries the graphs' autograd node, not only the first."""
+    module = nn.Identity()
+    calls = []
+
+    def graphed(x):  # as torch's graphed callable with a count first, then a differentiable output
+        calls.append(1)
+        return torch.tensor(3), 2 * x
+
+    x = torch.randn(4, requires_grad=True)
+    module.forward = GraphedForward(module, graphed, [(x.shape, x.dtype)], CPU, None, copy_grads=False)
+    _, first = module(x)
+    assert torch.equal(module(x), x) and len(calls) == 1  # before first's backward: the module itself
+    first.sum().backward()
+    module(x)
+    assert len(calls) == 2
+
+
+def test_copied_gradients_keep_every_inputs_own_and_copy_the_parameters_after_them():
+    inputs, param = (torch.ones(2), torch.full((2,), 2.0)), torch.full((2,), 3.0)
+    out = _copied_parameter_grads(2, (*inputs, param, None), ())
+    assert out[0] is inputs[0] and out[1] is inputs[1] and out[3] is None
+    assert out[2] is not param and torch.equal(out[2], param)
 
 
 class StaticGrads(torch.autograd.Function):

@@ -185,7 +185,7 @@ def test_clip_gradients_scales_and_returns_the_norm_as_torchs_clip_grad_norm_doe
     for a, b in zip(ours[:-1], theirs[:-1]):  # the last parameter has no gradient
         a.grad = torch.randn(a.shape)
         b.grad = a.grad.clone()
-    norm = clip_gradients(ours, max_norm)
+    norm = clip_gradients(iter(ours), max_norm)  # a generator, as model.parameters() is: read once
     assert norm.item() == pytest.approx(nn.utils.clip_grad_norm_(theirs, max_norm).item(), rel=1e-6)
     assert norm.item() > 1  # above the first max_norm: the first case does clip
     for a, b in zip(ours[:-1], theirs[:-1]):
@@ -1435,7 +1435,7 @@ def test_an_epoch_that_replayed_no_sublayer_or_loss_graphs_is_counted_and_warned
     assert "this epoch ran the loss without the CUDA graphs" in caplog.text
 
 
-def test_the_losss_sample_inputs_have_the_steps_shapes_and_draw_nothing_from_the_run(monkeypatch):
+def test_the_losss_sample_inputs_have_the_steps_shapes_and_draw_nothing_from_the_run():
     """loss_head_inputs: the model's logits on the images, int64 labels, and under mixup timm's soft targets of the
     step's shape and dtype, made without the mixing's NumPy draws (which would change the run's later mixes) and
     with torch's draws undone."""
@@ -1445,7 +1445,7 @@ def test_the_losss_sample_inputs_have_the_steps_shapes_and_draw_nothing_from_the
 
     from vkan.train import loss_head_inputs
 
-    model = timm.create_model("vit_kan_tiny_patch4_32", depth=1, num_classes=10)
+    model = timm.create_model("vit_kan_tiny_patch4_32", depth=1, num_classes=10, drop_rate=0.1)  # its forward draws
     images, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
     for mixup in (None, Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, label_smoothing=0.1, num_classes=10)):
         run = types.SimpleNamespace(model=model, mixup=mixup, device=CPU, amp=None)

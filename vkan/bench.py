@@ -11,10 +11,11 @@
 
 Model rows build KANLinear's default kernel path, "auto"; the training app runs "auto-keep" under CUDA graphs
 (``vkan.train.pin_kernel_paths``), which ``--variants kernel_path=auto-keep`` adds. ``--graph-ffn`` adds to the eager
-rows both twins as ``trainer.graph_ffn`` runs them: every block's feed-forward sublayer replayed as CUDA graphs (the
-app graphs its loss too; the bare step's loss is plain cross-entropy) (``vkan.ffn_graphs``; the KAN model's "auto" layers captured on the kernels chosen by shape), and each ``--variants``
-KAN model graphed too (``--variants kernel_path=fused`` times the fused kernels graphed); their ``vs_twin`` is over the
-MLP twin graphed the same way, and their peak includes the graphs' memory, taken when they are captured.
+rows both twins as ``trainer.graph_ffn`` runs their sublayers: every block's feed-forward sublayer replayed as CUDA
+graphs (``vkan.ffn_graphs``; the KAN model's "auto" layers captured on the kernels chosen by shape; the app graphs
+its loss too, where these rows' loss is plain cross-entropy), and each ``--variants`` KAN model graphed too
+(``--variants kernel_path=fused`` times the fused kernels graphed); their ``vs_twin`` is over the MLP twin graphed
+the same way, and their peak includes the graphs' memory, taken when they are captured.
 
 All numbers in one table come from one process on one GPU, so ratios are measured side by side.
 Layer rows time forward + backward under bf16 autocast, models a training step (``triton.testing.do_bench``),

@@ -55,16 +55,19 @@ def progress(iterable, total: int, desc: str, enabled: bool):
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
 
 
+@torch.no_grad()
 def clip_gradients(params: Sequence[nn.Parameter], max_norm: float) -> torch.Tensor:
     """Scale the gradients of ``params`` so that their total L2 norm is at most ``max_norm``, and return that norm,
-    as ``torch.nn.utils.clip_grad_norm_`` does (the scaling is torch's ``clip_grads_with_norm_``). The norm is taken
-    over one flat copy of the gradients (a pass over their bytes on the device) rather than as one norm tensor a
-    gradient, stacked: some hundreds of operator calls fewer a step for the host, which bounds a small model's eager
-    step (bench/RESULTS.md, thirty-fifth session)."""
+    as ``torch.nn.utils.clip_grad_norm_`` does (the scaling is torch's ``clip_grads_with_norm_``), for gradients on
+    one device in fp32 (or lower: the norm is then fp32). The norm is taken over one flat copy of the gradients (a pass
+    over their bytes on the device) rather than as one norm tensor a gradient, stacked: some hundreds of operator
+    calls fewer a step for the host, which bounds a small model's eager step (bench/RESULTS.md, thirty-fifth
+    session)."""
+    params = list(params)
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
-    flat = torch._utils._flatten_dense_tensors(grads)  # one C++ call (torch's own use: DDP's buckets), not ~150
+    flat = torch._utils._flatten_dense_tensors(grads)  # one C++ call (torch's private helper, DataParallel's), not ~150
     total = torch.linalg.vector_norm(flat, dtype=torch.float32)
     torch.nn.utils.clip_grads_with_norm_(params, max_norm, total)
     return total

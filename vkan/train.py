@@ -669,7 +669,7 @@ def count_graph_replays(run: Run) -> None:
     if idle:
         log.warning("trainer.graph_ffn: this epoch ran %s without the CUDA graphs captured at set-up: its batches or "
                     "autocast differ from the captured ones (trainer.batch_size images of the data's size, under "
-                    "trainer.precision's autocast); that part trained at eager speed", " and ".join(idle))
+                    "trainer.precision's autocast); it trained at eager speed there", " and ".join(idle))
     run.summary.update(counts)
 
 
