@@ -246,26 +246,27 @@ def unallocated_reserved(device: torch.device) -> int:
     return torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 
 
-def _graphed(model: nn.Module) -> List[nn.Module]:
-    """``model``'s feed-forward sublayers whose forward is a ``GraphedForward``."""
-    return [m for _, m in feed_forwards(model) if isinstance(m.__dict__.get("forward"), GraphedForward)]
-
-
-def replays(model: nn.Module) -> int:
-    """How many calls of ``model``'s graphed sublayers ran their graphs."""
-    return sum(module.forward.replays for module in _graphed(model))
+def _graphed_forward(module: nn.Module) -> Optional[GraphedForward]:
+    """``module``'s ``GraphedForward``, or None where it runs its own forward."""
+    forward = module.__dict__.get("forward")
+    return forward if isinstance(forward, GraphedForward) else None
 
 
 def graph_replays(module: nn.Module) -> Optional[int]:
     """How many calls of ``module`` (a loss head, say) ran its graphs; None where it is not graphed."""
-    forward = module.__dict__.get("forward")
-    return forward.replays if isinstance(forward, GraphedForward) else None
+    forward = _graphed_forward(module)
+    return None if forward is None else forward.replays
+
+
+def replays(model: nn.Module) -> int:
+    """How many calls of ``model``'s graphed sublayers ran their graphs."""
+    return sum(graph_replays(module) or 0 for _, module in feed_forwards(model))
 
 
 def plain_forward(module: nn.Module) -> bool:
     """Give ``module`` its own forward back if it is graphed (its graphs are freed with the last reference to them);
     return whether it was."""
-    graphed = isinstance(module.__dict__.get("forward"), GraphedForward)
+    graphed = _graphed_forward(module) is not None
     if graphed:
         del module.forward
     return graphed
