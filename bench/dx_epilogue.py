@@ -5,7 +5,9 @@ and then reshapes it to (rows, inputs, coefficients) to multiply by the bases' d
 coefficients. This script times a variant that never reshapes the accumulator: each column (i, c) of the tile
 evaluates B'_c(x_i) itself (x gathered per column), and the sum over each input's CP columns is either a reshape and
 a sum (``reshape``) or a product with a 0/1 (columns, inputs) matrix on the tensor cores, in bf16 (``dot16``) or
-with fp32 operands (``dot32``); ``ones`` replaces the derivatives by 1 (the product and the sum alone, a floor).
+with fp32 operands (``dot32``); ``tile`` evaluates them as the shipped kernel does, on the (rows, inputs,
+coefficients) tile, and reshapes them to the accumulator's (rows, columns) before the product; ``ones`` replaces the
+derivatives by 1 (the product and the sum alone, a floor; ``no base``: without the base term's second dot).
 Every variant is checked against the shipped kernel's dX and timed as CUDA graphs beside it and beside the GEMM
 path's input grad (cuBLAS dA, then dX from dA).
 
@@ -22,9 +24,12 @@ import triton.language as tl
 
 from vkan.bench import graph_calls_ms
 from vkan.ops import kan_op
-from vkan.ops.triton_kan import _act_grad, _tile
+from vkan.ops.triton_kan import _act_grad, _bases, _tile
 
-EPILOGUES = {"reshape": 1, "dot16": 2, "dot32": 3, "ones": 4}
+# 1-4: the derivatives evaluated column by column (``columns``); 5-7: evaluated as the shipped kernel does, on the
+# (rows, inputs, coefficients) tile, then reshaped to the accumulator's (rows, columns) (``tile``)
+EPILOGUES = {"columns reshape": 1, "columns dot16": 2, "columns dot32": 3, "ones dot16": 4, "tile dot16": 5,
+             "tile dot32": 6, "ones reshape": 7, "ones dot16 no base": 8}
 
 
 @triton.jit
@@ -43,11 +48,16 @@ def dx_columns_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, NSB, str
         offs_o = o0 + tl.arange(0, BO)
         gy = _tile(gy_ptr, offs_m, offs_o, stride_gm, M, O)
         acc = tl.dot(gy, _tile(wt_ptr, offs_o, cols, stride_wo, O, I * CP), acc)
-        acc_b = tl.dot(gy, _tile(wt_ptr + I * CP, offs_o, offs_i, stride_wo, O, I), acc_b)
+        if EPI != 8:
+            acc_b = tl.dot(gy, _tile(wt_ptr + I * CP, offs_o, offs_i, stride_wo, O, I), acc_b)
     col_in = pid_i * BI + tl.arange(0, BI * CP) // CP  # the input of each column
     col_c = (tl.arange(0, BI * CP) % CP).to(tl.float32)  # its coefficient
-    if EPI == 4:
+    x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
+    if EPI == 4 or EPI == 7 or EPI == 8:
         db = tl.full((BM, BI * CP), 1.0, tl.float32)
+    elif EPI >= 5:
+        _, db3 = _bases(x, grid_ptr, offs_i, I, Q, CP, 3, True)
+        db = tl.reshape(db3, (BM, BI * CP))
     else:
         xc = _tile(x_ptr, offs_m, col_in, stride_xm, M, I).to(tl.float32)  # (BM, BI*CP): x of each column's input
         t0 = tl.load(grid_ptr + col_in * Q, mask=col_in < I, other=0.0)
@@ -59,15 +69,14 @@ def dx_columns_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, NSB, str
         db = 2.6207413942088964 * c * c - 1.6509636244473134 * a * a
         db = tl.where(side < 0, -db, db) * inv_h[None, :]
     prod = acc * db
-    if EPI == 1:
+    if EPI == 1 or EPI == 7:
         dx = tl.sum(tl.reshape(prod, (BM, BI, CP)), axis=2)
     else:
         owner = tl.where((tl.arange(0, BI * CP) // CP)[:, None] == tl.arange(0, BI)[None, :], 1.0, 0.0)
-        if EPI == 3:
+        if EPI == 3 or EPI == 6:
             dx = tl.dot(prod, owner, input_precision="tf32")
         else:
             dx = tl.dot(prod.to(tl.bfloat16), owner.to(tl.bfloat16))
-    x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
     dx += acc_b * _act_grad(x, 1)
     tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
              mask=(offs_m[:, None] < M) & (offs_i[None, :] < I))
@@ -85,7 +94,7 @@ def columns_dx(gy, x, grid, wt, epi, bm, bo, cols, warps, stages, cp=8):
     return dx
 
 
-def shape(m, n_in, n_out, configs, out):
+def shape(m, n_in, n_out, configs, epilogues, out):
     grid = torch.linspace(-2.2, 2.2, 12, device="cuda").repeat(n_in, 1)  # KANLinear's default: 5 intervals, order 3
     x = torch.randn(m, n_in, device="cuda")
     gy = torch.randn(m, n_out, device="cuda", dtype=torch.bfloat16)
@@ -103,13 +112,14 @@ def shape(m, n_in, n_out, configs, out):
         f"{graph_calls_ms(shipped):.4f}")
     out(f"GEMM path (dA, then dX from dA): {graph_calls_ms(gemm):.4f} "
         f"({(gemm() - ref).abs().max().item() / scale:.1e})")
-    for (name, epi), (bm, bo, cols, warps, stages) in itertools.product(EPILOGUES.items(), configs):
+    for name, (bm, bo, cols, warps, stages) in itertools.product(epilogues, configs):
+        epi = EPILOGUES[name]
         if bo > n_out:
             continue
         run = lambda: columns_dx(gy, x, grid, wt, epi, bm, bo, cols, warps, stages, cp)
-        label = f"columns {name} {bm} {bo} {cols} {warps} {stages}"
+        label = f"{name} {bm} {bo} {cols} {warps} {stages}"
         try:
-            diff = "" if epi == 4 else f" ({(run() - ref).abs().max().item() / scale:.1e})"
+            diff = "" if name.startswith("ones") else f" ({(run() - ref).abs().max().item() / scale:.1e})"
             out(f"{label}: {graph_calls_ms(run):.4f}{diff}")
         except Exception as e:  # out of registers / shared memory
             out(f"{label}: failed {type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}")
@@ -120,12 +130,17 @@ def main():
     parser.add_argument("--shapes", default="33280x192x80,25216x384x160,25216x160x384,12608x768x304",
                         help="M x inputs x outputs, comma-separated")
     parser.add_argument("--quick", action="store_true", help="one tile (64 rows, 32 outputs a step, 128 columns)")
+    parser.add_argument("--epilogues", default=",".join(EPILOGUES), help=f"comma-separated, of {list(EPILOGUES)}")
     args = parser.parse_args()
+    chosen = args.epilogues.split(",")
+    unknown = set(chosen) - set(EPILOGUES)
+    if unknown:
+        parser.error(f"unknown epilogues {sorted(unknown)}; choose from {list(EPILOGUES)}")
     configs = [(64, 32, 128, 4, 3)] if args.quick else [
-        (64, 32, 128, 4, 3), (128, 32, 128, 4, 3), (128, 64, 128, 8, 3), (64, 32, 256, 4, 3), (128, 32, 256, 8, 3),
-        (64, 16, 128, 4, 3)]
+        (64, 32, 128, 4, 3), (128, 32, 128, 4, 3), (128, 64, 128, 8, 3), (128, 64, 128, 4, 3), (64, 32, 256, 4, 3),
+        (128, 32, 256, 8, 3), (64, 16, 128, 4, 3)]
     for s in args.shapes.split(","):
-        shape(*map(int, s.split("x")), configs, lambda line: print(line, flush=True))
+        shape(*map(int, s.split("x")), configs, chosen, lambda line: print(line, flush=True))
 
 
 if __name__ == "__main__":
