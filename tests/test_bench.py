@@ -582,3 +582,30 @@ def test_step_kernels_sorts_kernel_names_into_kinds_and_sums_each_kind(bench_scr
     assert probe.by_kind(kernels) == {"kan": 0.75, "optimizer": 0.25, "attention": 3.0, "conv": 1.5, "matmul": 1.5,
                                       "inductor": 0.125, "other": 0.125}
     assert probe.kind("triton_poi_fused_kan_linear_0") == "inductor"  # Inductor's kernels are not the KAN layer's
+
+
+def test_dx_epilogue_variants_give_the_shipped_input_grad_and_its_floors_do_not(bench_script):
+    """bench/dx_epilogue.py's other forms of the input grad's last step (the derivatives column by column, or on the
+    3-D tile, summed by reshape or by a product) against the shipped kernel's dX in fp32 (the CPU interpreter's bf16
+    dots are not exact), at sizes that leave partial tiles; the ``ones`` floors skip the derivatives, so they must not
+    match. On a GPU the script's products round their fp32 inputs to TF32 and the shipped kernel's do not (torch's
+    TF32 switch is off): a looser bound there."""
+    from vkan.ops import kan_op
+
+    epilogue = bench_script("dx_epilogue")
+    torch.manual_seed(0)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    m, n_in, n_out = 40, 20, 24  # 40 rows over 32-row tiles, 20 inputs over 16-input tiles
+    grid = torch.linspace(-2.2, 2.2, 12, device=dev).repeat(n_in, 1)  # the uniform order-3 grid the kernel assumes
+    x, gy = torch.randn(m, n_in, device=dev), torch.randn(m, n_out, device=dev)
+    weights = torch.randn(n_out, n_in, 8) * 0.1, torch.rand(n_out, n_in), torch.randn(n_out, n_in) * 0.1
+    _, wt, cp = kan_op._pack(*(w.to(dev) for w in weights), torch.float32)
+    shipped = kan_op._launch_dx(gy, x, grid, wt, cp, 3, True, 1, True)
+
+    def rel_diff(name):
+        dx = epilogue.columns_dx(gy, x, grid, wt, epilogue.EPILOGUES[name], 32, 16, 128, 4, 3, cp)
+        return ((dx - shipped).abs().max() / shipped.abs().max()).item()
+
+    for name in ("columns reshape", "columns dot32", "tile dot32"):
+        assert rel_diff(name) < (5e-3 if dev == "cuda" else 1e-5), name
+    assert rel_diff("ones reshape") > 0.1
