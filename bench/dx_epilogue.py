@@ -23,6 +23,7 @@ import triton
 import triton.language as tl
 
 from vkan.bench import graph_calls_ms
+from vkan.kan import uniform_grid
 from vkan.ops import kan_op
 from vkan.ops.triton_kan import _act_grad, _bases, _tile
 
@@ -95,7 +96,7 @@ def columns_dx(gy, x, grid, wt, epi, bm, bo, cols, warps, stages, cp=8):
 
 
 def shape(m, n_in, n_out, configs, epilogues, out):
-    grid = torch.linspace(-2.2, 2.2, 12, device="cuda").repeat(n_in, 1)  # KANLinear's default: 5 intervals, order 3
+    grid = uniform_grid(n_in, 5, 3, (-1, 1), device="cuda")  # KANLinear's default grid
     x = torch.randn(m, n_in, device="cuda")
     gy = torch.randn(m, n_out, device="cuda", dtype=torch.bfloat16)
     sw, sc, bw = (torch.randn(n_out, n_in, 8, device="cuda") * 0.1, torch.rand(n_out, n_in, device="cuda"),

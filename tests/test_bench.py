@@ -590,13 +590,14 @@ def test_dx_epilogue_variants_give_the_shipped_input_grad_and_its_floors_do_not(
     dots are not exact), at sizes that leave partial tiles; the ``ones`` floors skip the derivatives, so they must not
     match. On a GPU the script's products round their fp32 inputs to TF32 and the shipped kernel's do not (torch's
     TF32 switch is off): a looser bound there."""
+    from vkan.kan import uniform_grid
     from vkan.ops import kan_op
 
     epilogue = bench_script("dx_epilogue")
     torch.manual_seed(0)
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     m, n_in, n_out = 40, 20, 24  # 40 rows over 32-row tiles, 20 inputs over 16-input tiles
-    grid = torch.linspace(-2.2, 2.2, 12, device=dev).repeat(n_in, 1)  # the uniform order-3 grid the kernel assumes
+    grid = uniform_grid(n_in, 5, 3, (-1, 1), device=dev)  # KANLinear's default: uniform, order 3
     x, gy = torch.randn(m, n_in, device=dev), torch.randn(m, n_out, device=dev)
     weights = torch.randn(n_out, n_in, 8) * 0.1, torch.rand(n_out, n_in), torch.randn(n_out, n_in) * 0.1
     _, wt, cp = kan_op._pack(*(w.to(dev) for w in weights), torch.float32)
