@@ -5,7 +5,7 @@ optionally a few tile configurations, to show where the time goes and which tile
 
 SWEEP 0 times the shipped kernels (both paths: fused, and the GEMM path's bases kernel, cuBLAS products and input-grad
 step) only; 1 (the default) then sweeps the tiles of the unpack, forward, input grad and
-weight grad; 2 the unpack's only; 3 the unpack's and the weight grad's, 4 the unpack's and the forward's (3 and 4
+weight grad; 2 the unpack's only (on the fused path's partials and the GEMM path's row blocks); 3 the unpack's and the weight grad's, 4 the unpack's and the forward's (3 and 4
 over wider output tiles than 1); 5 the GEMM path's two row kernels' (bases A, and dX from dA); 7 the input grad's,
 over shorter programs than 1 (32 or 64 rows, output steps of 16 or 32, 128 columns, 2 or 4 warps, 1 or 3 stages).
 (6 was a one-pass backward's, a kernel measured slower and removed: bench/RESULTS.md, thirtieth session.)
@@ -88,18 +88,22 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     if sweep == 7:  # input grad only, short programs: fewer rows, narrower output steps, 2 or 4 warps, 1 or 3 stages
         return sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt,
                         itertools.product((32, 64), (16, 32), (128,), (2, 4), (1, 3)))
-    n_split = part.shape[0]
-    print(f"## unpack tiles (split {n_split}): BO rows-per-program partials-per-load -> ms")
     dsw, dsc, db = torch.empty_like(sw), torch.empty_like(sc), torch.empty_like(bw)
-    shipped = kan_op._unpack_geometry(n_out, n_in, layer.n_coef, cp, n_split, kt, True, True)
-    for bo, rows, sb in itertools.product((16, 32), (16, 32), (1, 4, 32)):
-        bi = max(1, rows // cp)
-        if sb > max(1, 1 << (n_split - 1).bit_length()) or bo * bi * cp * sb > 16384:
-            continue
-        launch = kan_op._UNPACK.rebind(shipped, grid=(triton.cdiv(n_out, bo), triton.cdiv(n_in, bi)), BO=bo, BI=bi,
-                                       SB=sb)
-        timed(f"unpack {bo} {bi * cp} {sb}", lambda: kan_op._UNPACK(launch, part_ptr=part, sw_ptr=sw, sc_ptr=sc,
-                                                                     dsw_ptr=dsw, dsc_ptr=dsc, db_ptr=db))
+    partials = [("fused path", part), ("gemm path", kan_op._dw_product(bases, gy))]
+    for path, swept in partials if sweep == 2 else partials[:1]:  # sweep 2: the GEMM path's row-block partials too
+        n_split = swept.shape[0]
+        print(f"## unpack tiles, {path} (split {n_split}): BO rows-per-program partials-per-load -> ms")
+        shipped = kan_op._unpack_geometry(n_out, n_in, layer.n_coef, cp, n_split, kt, True, True)
+        tiles = kan_op._UNPACK.arguments(shipped)
+        print(f"shipped: {tiles['BO']} {tiles['BI'] * cp} {tiles['SB']}")
+        for bo, rows, sb in itertools.product((16, 32, 64), (16, 32, 64), (1, 4, 32)):
+            bi = max(1, rows // cp)
+            if sb > max(1, 1 << (n_split - 1).bit_length()) or bo * bi * cp * sb > 16384:
+                continue
+            launch = kan_op._UNPACK.rebind(shipped, grid=(triton.cdiv(n_out, bo), triton.cdiv(n_in, bi)), BO=bo,
+                                           BI=bi, SB=sb)
+            timed(f"unpack {bo} {bi * cp} {sb}", lambda: kan_op._UNPACK(
+                launch, part_ptr=swept, sw_ptr=sw, sc_ptr=sc, dsw_ptr=dsw, dsc_ptr=dsc, db_ptr=db))
     if sweep == 2:  # unpack tiles only
         return
     bns = (64, 128) if n_out <= 128 else (128, 256)  # output tiles that fit the layer's width
