@@ -92,17 +92,14 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     partials = [("fused path", part), ("gemm path", kan_op._dw_product(bases, gy))]
     for path, swept in partials if sweep == 2 else partials[:1]:  # sweep 2: the GEMM path's row-block partials too
         n_split = swept.shape[0]
-        print(f"## unpack tiles, {path} (split {n_split}): BO rows-per-program partials-per-load -> ms")
+        print(f"## unpack tiles, {path} (split {n_split}): BO rows-per-program -> ms")
         shipped = kan_op._unpack_geometry(n_out, n_in, layer.n_coef, cp, n_split, kt, True, True)
         tiles = kan_op._UNPACK.arguments(shipped)
-        print(f"shipped: {tiles['BO']} {tiles['BI'] * cp} {tiles['SB']}")
-        for bo, rows, sb in itertools.product((16, 32, 64), (16, 32, 64), (1, 4, 32)):
+        print(f"shipped: {tiles['BO']} {tiles['BI'] * cp}")
+        for bo, rows in itertools.product((16, 32, 64), (16, 32, 64)):
             bi = max(1, rows // cp)
-            if sb > max(1, 1 << (n_split - 1).bit_length()) or bo * bi * cp * sb > 16384:
-                continue
-            launch = kan_op._UNPACK.rebind(shipped, grid=(triton.cdiv(n_out, bo), triton.cdiv(n_in, bi)), BO=bo,
-                                           BI=bi, SB=sb)
-            timed(f"unpack {bo} {bi * cp} {sb}", lambda: kan_op._UNPACK(
+            launch = kan_op._UNPACK.rebind(shipped, grid=(triton.cdiv(n_out, bo), triton.cdiv(n_in, bi)), BO=bo, BI=bi)
+            timed(f"unpack {bo} {bi * cp}", lambda: kan_op._UNPACK(
                 launch, part_ptr=swept, sw_ptr=sw, sc_ptr=sc, dsw_ptr=dsw, dsc_ptr=dsc, db_ptr=db))
     if sweep == 2:  # unpack tiles only
         return

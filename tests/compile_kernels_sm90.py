@@ -10,7 +10,7 @@ from vkan.ops import triton_kan as tk
 
 TARGET = GPUTarget("cuda", 90, 32)
 PACK_TILES = dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=8, BI=16)  # kan_op._PACK_TILE; and HAS_W, both ways
-UNPACK_TILES = dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=2, SB=32)
+UNPACK_TILES = dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16)
 MATMUL_ARGS = {
     "kan_fwd_kernel": dict(x_ptr="*fp32", grid_ptr="*fp32", w_ptr="*W", y_ptr="*W", M="i32", I="i32", O="i32",
                            stride_xm="i32", stride_wk="i32", stride_ym="i32"),
@@ -59,10 +59,10 @@ def main():
                                                     wt_ptr=f"*{dtype}", I="i32", O="i32", C="i32", KT="i32"),
                             dict(PACK_TILES, HAS_W=has_w), num_warps=4)
                 n += 1
-    for sb in (32, 1):  # all partials in one load; one a load (ViT-tiny's layers)
+    for bi in (2, 8):  # kan_op's tiles: 16 or 64 (input, coefficient) rows
         compile_one("kan_unpack_kernel", dict(part_ptr="*fp32", sw_ptr="*fp32", sc_ptr="*fp32", dsw_ptr="*fp32",
                                               dsc_ptr="*fp32", db_ptr="*fp32", I="i32", O="i32", C="i32", S="i32",
-                                              stride_ps="i32"), dict(UNPACK_TILES, SB=sb), num_warps=4)
+                                              stride_ps="i32"), dict(UNPACK_TILES, BI=bi), num_warps=4)
         n += 1
     # the GEMM path's own kernels, with kan_op's tiles (bases 64 rows x 256 (input, coefficient) columns; dX 32 rows x
     # 256 or 128 columns), on both grids, and spline-only

@@ -431,11 +431,11 @@ def test_pack_and_unpack_kernels_lay_out_weights_and_gradients(n_out, n_in, n_co
     assert torch.equal(w, expected) and torch.equal(wt, expected.t())
     no_w, wt_alone, _ = kan_op._pack(sw, sc, bw, torch.float32, with_w=False)  # the GEMM path's pack
     assert no_w is None and torch.equal(wt_alone, wt)
-    part = torch.randn(n_split, n_in * cp + n_in, n_out, device=DEVICE)  # split partials of dW (40: several loads)
+    part = torch.randn(n_split, n_in * cp + n_in, n_out, device=DEVICE)  # split partials of dW, added one a load
     dsw, dsc, db = kan_op._unpack(part, sw, sc, bw, cp)
     g = part.sum(0)
     gs = g[: n_in * cp].reshape(n_in, cp, n_out)[:, :n_coef].permute(2, 0, 1)  # (O, I, C)
-    close = dict(rtol=1e-5, atol=1e-4)  # fp32 sums of up to 40 partials, in the kernel's order (one a load) or torch's
+    close = dict(rtol=1e-5, atol=1e-4)  # fp32 sums of up to 40 partials, in the kernel's order or torch's
     torch.testing.assert_close(dsw, gs * sc[..., None], **close)
     torch.testing.assert_close(dsc, (gs * sw).sum(-1), **close)
     torch.testing.assert_close(db, g[n_in * cp:].t(), **close)

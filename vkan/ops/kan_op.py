@@ -244,23 +244,16 @@ def _launch_dw(gy, x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, h
 @_shape_cache
 def _unpack_geometry(n_out: int, n_in: int, n_coef: int, cp: int, n_split: int, kt: int, has_scaler: bool,
                      has_base: bool):
-    """The bound launch of the unpack kernel. Tile sweeps on the H200 (bench/RESULTS.md): ViT-tiny's layers (~15k
-    edges) want many small programs, 16 outputs x 16 (input, coefficient) rows, reading one partial a load as CUDA
-    graphs (0.006 ms against 0.011 for all 32 in one load at 33280x192->80 and 33280x80->192; do_bench's host floor
-    had hidden the difference); 192 -> 768 (147k edges) wants 32 x 32 tiles, 4 partials per load (do_bench). Layers
-    in between (ViT-S/16's 61k edges on the fused path) keep the small tiles reading all partials in one load, the
-    earlier do_bench choice, not measured as CUDA graphs."""
-    edges = n_out * n_in
-    if edges >= 65536:
-        bo, rows, loads = 32, 32, 4
-    elif edges > 16384:
-        bo, rows, loads = 16, 16, 32
-    else:
-        bo, rows, loads = 16, 16, 1
+    """The bound launch of the unpack kernel: 16 outputs x 16 (input, coefficient) rows a program on layers of up to
+    16,384 edges (ViT-tiny's), 16 x 64 on larger ones. H200 tile sweeps as CUDA graphs (bench/kernel_breakdown.py
+    M IN OUT 2 --graph; bench/RESULTS.md): 33280x192->80 and 33280x80->192 (32 partials) 0.006 ms with 16 x 16;
+    25216x384->160, 25216x160->384 and 12608x768->304 (15, 17 and 4 partials of the fused path, 4, 4 and 1 of the
+    GEMM path's row blocks): 16 x 64 within 0.003 ms of each sweep's best, where the earlier tiles (16 x 16 or 32 x
+    32, several partials a load) took 0.001-0.027 ms longer."""
+    rows = 16 if n_out * n_in <= 16384 else 64
     bi = max(1, (64 if _INTERPRET else rows) // cp)  # the interpreter pays per program: fewer, larger ones
-    sb = min(1 << (n_split - 1).bit_length(), max(1, 8192 // (bo * bi * cp)), loads)
-    return _UNPACK.bind((_cdiv(n_out, bo), _cdiv(n_in, bi)), I=n_in, O=n_out, C=n_coef, S=n_split,
-                        stride_ps=kt * n_out, CP=cp, HAS_SCALER=has_scaler, HAS_BASE=has_base, BO=bo, BI=bi, SB=sb)
+    return _UNPACK.bind((_cdiv(n_out, 16), _cdiv(n_in, bi)), I=n_in, O=n_out, C=n_coef, S=n_split,
+                        stride_ps=kt * n_out, CP=cp, HAS_SCALER=has_scaler, HAS_BASE=has_base, BO=16, BI=bi)
 
 
 def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):

@@ -197,25 +197,21 @@ def kan_pack_kernel(sw_ptr, sc_ptr, bw_ptr, w_ptr, wt_ptr, I, O, C, KT, CP: tl.c
 
 @triton.jit
 def kan_unpack_kernel(part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr, I, O, C, S, stride_ps, CP: tl.constexpr,
-                      HAS_SCALER: tl.constexpr, HAS_BASE: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr,
-                      SB: tl.constexpr):
+                      HAS_SCALER: tl.constexpr, HAS_BASE: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr):
     """Sums the S fp32 partials (S, KT, O) of dW and writes the parameter gradients (fp32, parameter layouts):
     d spline_weight = dWs * scaler, d spline_scaler = sum_c dWs * spline_weight, d base_weight = dWb^T.
 
-    Each program owns BO outputs x BI inputs and reads SB partials per load, (SB, BO, BI*CP) at once (kan_op picks
-    SB: one for the smallest layers, where that measured fastest as CUDA graphs)."""
+    Each program owns BO outputs x BI inputs and adds the partials one (BO, BI*CP) load at a time (loading several
+    at once measured slower or no faster as CUDA graphs, at every layer timed; bench/RESULTS.md)."""
     offs_o = tl.program_id(0) * BO + tl.arange(0, BO)
     offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
     offs_r = tl.program_id(1) * BI * CP + tl.arange(0, BI * CP)  # rows (i, c) of the spline part of dW
-    offs_s = tl.arange(0, SB)
     mask_o = offs_o < O
-    mask_r = offs_r < I * CP
-    src = part_ptr + offs_r[None, None, :] * O + offs_o[None, :, None]  # (1, BO, BI*CP)
+    m = mask_o[:, None] & (offs_r < I * CP)[None, :]
+    src = part_ptr + offs_r[None, :] * O + offs_o[:, None]  # (BO, BI*CP)
     g = tl.zeros((BO, BI * CP), dtype=tl.float32)
-    for s0 in range(0, S, SB):
-        s = s0 + offs_s
-        m = (s < S)[:, None, None] & mask_o[None, :, None] & mask_r[None, None, :]
-        g += tl.sum(tl.load(src + s[:, None, None] * stride_ps, mask=m, other=0.0), axis=0)
+    for s in range(0, S):
+        g += tl.load(src + s * stride_ps, mask=m, other=0.0)
     g3 = tl.reshape(g, (BO, BI, CP))
     offs_c = tl.arange(0, CP)
     m2 = mask_o[:, None] & (offs_i[None, :] < I)  # (BO, BI)
@@ -228,12 +224,10 @@ def kan_unpack_kernel(part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr, I, O, 
         g3 = g3 * sc[:, :, None]
     tl.store(dsw_ptr + edge[:, :, None] * C + offs_c[None, None, :], g3, mask=m3)
     if HAS_BASE:
-        src_b = part_ptr + (I * CP + offs_i[None, None, :]) * O + offs_o[None, :, None]  # (1, BO, BI)
+        src_b = part_ptr + (I * CP + offs_i[None, :]) * O + offs_o[:, None]  # (BO, BI)
         gb = tl.zeros((BO, BI), dtype=tl.float32)
-        for sb0 in range(0, S, SB):
-            sb = sb0 + offs_s
-            mb = (sb < S)[:, None, None] & m2[None, :, :]
-            gb += tl.sum(tl.load(src_b + sb[:, None, None] * stride_ps, mask=mb, other=0.0), axis=0)
+        for sb in range(0, S):
+            gb += tl.load(src_b + sb * stride_ps, mask=m2, other=0.0)
         tl.store(db_ptr + edge, gb, mask=m2)
 
 
