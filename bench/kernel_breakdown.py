@@ -4,10 +4,11 @@ optionally a few tile configurations, to show where the time goes and which tile
     PYTHONPATH=. python bench/kernel_breakdown.py [M IN OUT [SWEEP]] [--graph]
 
 SWEEP 0 times the shipped kernels (both paths: fused, and the GEMM path's bases kernel, cuBLAS products and input-grad
-step) only; 1 (the default) then sweeps the tiles of the unpack, forward, input grad and
-weight grad; 2 the unpack's only (on the fused path's partials and the GEMM path's row blocks); 3 the unpack's and the weight grad's, 4 the unpack's and the forward's (3 and 4
-over wider output tiles than 1); 5 the GEMM path's two row kernels' (bases A, and dX from dA); 7 the input grad's,
-over shorter programs than 1 (32 or 64 rows, output steps of 16 or 32, 128 columns, 2 or 4 warps, 1 or 3 stages).
+step) only; 1 (the default) then sweeps the tiles of the unpack, forward, input grad and weight grad; 2 the unpack's
+only (on the fused path's partials and on the GEMM path's row-block partials); 3 the unpack's and the weight grad's,
+4 the unpack's and the forward's (3 and 4 over wider output tiles than 1); 5 the GEMM path's two row kernels' (bases A,
+and dX from dA); 7 the input grad's, over shorter programs than 1 (32 or 64 rows, output steps of 16 or 32, 128
+columns, 2 or 4 warps, 1 or 3 stages).
 (6 was a one-pass backward's, a kernel measured slower and removed: bench/RESULTS.md, thirtieth session.)
 
 Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
@@ -89,8 +90,10 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
         return sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt,
                         itertools.product((32, 64), (16, 32), (128,), (2, 4), (1, 3)))
     dsw, dsc, db = torch.empty_like(sw), torch.empty_like(sc), torch.empty_like(bw)
-    partials = [("fused path", part), ("gemm path", kan_op._dw_product(bases, gy))]
-    for path, swept in partials if sweep == 2 else partials[:1]:  # sweep 2: the GEMM path's row-block partials too
+    partials = [("fused path", part)]
+    if sweep == 2:  # the GEMM path's row-block partials too
+        partials.append(("gemm path", kan_op._dw_product(bases, gy)))
+    for path, swept in partials:
         n_split = swept.shape[0]
         print(f"## unpack tiles, {path} (split {n_split}): BO rows-per-program -> ms")
         shipped = kan_op._unpack_geometry(n_out, n_in, layer.n_coef, cp, n_split, kt, True, True)

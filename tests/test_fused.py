@@ -417,8 +417,9 @@ def test_custom_op_backward_reuses_the_forwards_packed_weights(monkeypatch, kern
     assert packs == [torch.float32] and all(t.grad is not None for t in (x, *params))
 
 
-@pytest.mark.parametrize("n_out,n_in,n_coef,n_split", [(23, 19, 8, 3), (260, 256, 6, 3), (23, 19, 19, 40)],
-                         ids=["narrow-tiles", "wide-tiles", "32-coefs-40-partials"])
+@pytest.mark.parametrize("n_out,n_in,n_coef,n_split", [(23, 19, 8, 3), (260, 256, 6, 3), (260, 250, 8, 3),
+                                                         (23, 19, 19, 40)],
+                         ids=["narrow-tiles", "wide-tiles", "wide-tiles-partial-input-block", "32-coefs-40-partials"])
 def test_pack_and_unpack_kernels_lay_out_weights_and_gradients(n_out, n_in, n_coef, n_split):
     from vkan.ops import kan_op
 

@@ -201,8 +201,9 @@ def kan_unpack_kernel(part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr, I, O, 
     """Sums the S fp32 partials (S, KT, O) of dW and writes the parameter gradients (fp32, parameter layouts):
     d spline_weight = dWs * scaler, d spline_scaler = sum_c dWs * spline_weight, d base_weight = dWb^T.
 
-    Each program owns BO outputs x BI inputs and adds the partials one (BO, BI*CP) load at a time (loading several
-    at once measured slower or no faster as CUDA graphs, at every layer timed; bench/RESULTS.md)."""
+    Each program owns BO outputs x BI inputs and adds the partials one (BO, BI*CP) load at a time: at every layer timed
+    as CUDA graphs, the best tile loading one partial at a time was within 0.001 ms of the best tile loading several
+    (bench/RESULTS.md, thirty-eighth session)."""
     offs_o = tl.program_id(0) * BO + tl.arange(0, BO)
     offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
     offs_r = tl.program_id(1) * BI * CP + tl.arange(0, BI * CP)  # rows (i, c) of the spline part of dW
@@ -369,8 +370,7 @@ def kan_bases_kernel(x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q: tl.c
                      K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr, HAS_BASE: tl.constexpr,
                      BM: tl.constexpr, BI: tl.constexpr):
     """A (M, KT) = [B(X) with columns (i, c), act(X)]: the rows that the fused kernels evaluate in registers, in
-    A's dtype; X (M, I). Program (row block, input block). A is stored streaming (``.cs``, evict first): 1-10% less
-    time on the H200 at five ViT layer shapes, bit-for-bit the same A (bench/RESULTS.md, thirty-eighth session)."""
+    A's dtype; X (M, I). Program (row block, input block)."""
     offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
     offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
     cols = tl.program_id(1) * BI * CP + tl.arange(0, BI * CP)
@@ -379,10 +379,10 @@ def kan_bases_kernel(x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q: tl.c
     b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
     row = a_ptr + offs_m.to(tl.int64)[:, None] * stride_am  # A may hold 2^31 elements or more
     tl.store(row + cols[None, :], tl.reshape(b, (BM, BI * CP)).to(a_ptr.dtype.element_ty),
-             mask=mask_m & (cols[None, :] < I * CP), cache_modifier=".cs")
+             mask=mask_m & (cols[None, :] < I * CP))
     if HAS_BASE:
         tl.store(row + I * CP + offs_i[None, :], _act(x, ACT).to(a_ptr.dtype.element_ty),
-                 mask=mask_m & (offs_i[None, :] < I), cache_modifier=".cs")
+                 mask=mask_m & (offs_i[None, :] < I))
 
 
 @triton.jit
