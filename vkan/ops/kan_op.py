@@ -250,10 +250,10 @@ def _unpack_geometry(n_out: int, n_in: int, n_coef: int, cp: int, n_split: int, 
     25216x384->160, 25216x160->384 and 12608x768->304 (15, 17 and 4 partials of the fused path, 4, 4 and 1 of the
     GEMM path's row blocks): 16 x 64 within 0.003 ms of each sweep's best, where the earlier tiles (16 x 16 or 32 x
     32) took 0.001-0.027 ms longer."""
-    rows = 16 if n_out * n_in <= 16384 else 64
+    bo, rows = 16, (16 if n_out * n_in <= 16384 else 64)
     bi = max(1, (64 if _INTERPRET else rows) // cp)  # the interpreter pays per program: fewer, larger ones
-    return _UNPACK.bind((_cdiv(n_out, 16), _cdiv(n_in, bi)), I=n_in, O=n_out, C=n_coef, S=n_split,
-                        stride_ps=kt * n_out, CP=cp, HAS_SCALER=has_scaler, HAS_BASE=has_base, BO=16, BI=bi)
+    return _UNPACK.bind((_cdiv(n_out, bo), _cdiv(n_in, bi)), I=n_in, O=n_out, C=n_coef, S=n_split,
+                        stride_ps=kt * n_out, CP=cp, HAS_SCALER=has_scaler, HAS_BASE=has_base, BO=bo, BI=bi)
 
 
 def _unpack(part, spline_weight, spline_scaler, base_weight, cp: int):
