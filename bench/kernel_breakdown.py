@@ -8,7 +8,9 @@ step) only; 1 (the default) then sweeps the tiles of the unpack, forward, input 
 only (on the fused path's partials and on the GEMM path's row-block partials); 3 the unpack's and the weight grad's,
 4 the unpack's and the forward's (3 and 4 over wider output tiles than 1); 5 the GEMM path's two row kernels' (bases A,
 and dX from dA); 7 the input grad's, over shorter programs than 1 (32 or 64 rows, output steps of 16 or 32, 128
-columns, 2 or 4 warps, 1 or 3 stages).
+columns, 2 or 4 warps, 1 or 3 stages); 8 the forward's, the input grad's and the weight grad's pipeline stages (2, 3 or
+4, about the tiles they ship with: the stages decide the shared memory a program takes, and so how many programs
+share an SM).
 (6 was a one-pass backward's, a kernel measured slower and removed: bench/RESULTS.md, thirtieth session.)
 
 Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
@@ -29,7 +31,7 @@ from vkan.bench import graph_calls_ms, triton_time_ms
 from vkan.ops import kan_op
 
 
-SWEEPS = (0, 1, 2, 3, 4, 5, 7)
+SWEEPS = (0, 1, 2, 3, 4, 5, 7, 8)
 GRAPH_CALLS = 0  # --graph: calls of ``fn`` captured in one CUDA graph and replayed
 
 
@@ -89,6 +91,8 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     if sweep == 7:  # input grad only, short programs: fewer rows, narrower output steps, 2 or 4 warps, 1 or 3 stages
         return sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt,
                         itertools.product((32, 64), (16, 32), (128,), (2, 4), (1, 3)))
+    if sweep == 8:  # pipeline stages of the three fused matmul kernels
+        return sweep_stages(m, n_in, n_out, kt, q, cp, x, w, y, gy, grid, wt)
     dsw, dsc, db = torch.empty_like(sw), torch.empty_like(sc), torch.empty_like(bw)
     partials = [("fused path", part)]
     if sweep == 2:  # the GEMM path's row-block partials too
@@ -135,18 +139,34 @@ def sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt, configs):
                                                                          wt_ptr=wt, dx_ptr=dx))
 
 
-def sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns):
+def sweep_stages(m, n_in, n_out, kt, q, cp, x, w, y, gy, grid, wt, stages=(2, 3, 4)):
+    """Times the forward, input grad and weight grad at ``stages`` pipeline stages: the forward over rows, (input,
+    coefficient) columns and warps at its shipped output tile, the input grad over rows and output steps at its
+    shipped columns and warps, the weight grad over columns and warps at its shipped rows, output tile and split."""
+    fwd = kan_op._FWD.arguments(kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, True, torch.bfloat16, "tf32"))
+    sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, (fwd["BN"],), stages)
+    dxl, _ = kan_op._dx_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, True, torch.bfloat16, "tf32")
+    dx = kan_op._DX.arguments(dxl)
+    sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt,
+             itertools.product((32, 64, 128), (16, 32), (dx["BI"] * cp,), (dxl.num_warps,), stages))
+    dwl, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
+    dw = kan_op._DW.arguments(dwl)
+    sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, (dw["BN"],), (64, 128), (n_split,), stages)
+
+
+def sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns, stages=(None,)):
     """Times the forward kernel, first as shipped, then over 64|128 rows x output tiles ``bns`` x (input,
-    coefficient) tiles of 64|128 x 4|8 warps."""
+    coefficient) tiles of 64|128 x 4|8 warps (x ``stages``; None: the shipped stages)."""
     fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
-    print("## forward tiles (uniform): BM BN BK warps -> ms")
+    print("## forward tiles (uniform): BM BN BK warps [stages] -> ms")
     shipped = kan_op._FWD.arguments(fwd)
-    timed(f"fwd shipped {shipped['BM']} {shipped['BN']} {shipped['BI'] * cp} {fwd.num_warps}",
+    timed(f"fwd shipped {shipped['BM']} {shipped['BN']} {shipped['BI'] * cp} {fwd.num_warps} {fwd.num_stages}",
           lambda: kan_op._FWD(fwd, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y))
-    for bm, bn, bk, warps in itertools.product((64, 128), bns, (64, 128), (4, 8)):
-        launch = kan_op._FWD.rebind(fwd, grid=(triton.cdiv(m, bm), triton.cdiv(n_out, bn)), num_warps=warps, BM=bm,
-                                    BN=bn, BI=bk // cp)
-        timed(f"fwd {bm} {bn} {bk} {warps}", lambda: kan_op._FWD(launch, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y))
+    for bm, bn, bk, warps, st in itertools.product((64, 128), bns, (64, 128), (4, 8), stages):
+        launch = kan_op._FWD.rebind(fwd, grid=(triton.cdiv(m, bm), triton.cdiv(n_out, bn)), num_warps=warps,
+                                    num_stages=st, BM=bm, BN=bn, BI=bk // cp)
+        timed(f"fwd {bm} {bn} {bk} {warps}" + (f" {st}" if st else ""),
+              lambda: kan_op._FWD(launch, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y))
 
 
 def sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da):
@@ -178,21 +198,21 @@ def sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da):
                 print(f"{name} {bm} {cols} {warps}: failed {type(e).__name__}")
 
 
-def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits):
+def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits, stages=(None,)):
     """Times the weight-grad kernel (partials only, no unpack) over output tiles ``bns``, (input, coefficient)
-    tiles ``bks``, 4 or 8 warps and ``splits`` partials."""
+    tiles ``bks``, 4 or 8 warps, ``splits`` partials and ``stages`` (None: the shipped stages)."""
     dwl, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
-    print("## weight-grad tiles (uniform): BM BN BK warps split -> ms")
+    print("## weight-grad tiles (uniform): BM BN BK warps split [stages] -> ms")
     shipped = kan_op._DW.arguments(dwl)
     part = torch.empty((n_split, kt, n_out), device="cuda")
-    timed(f"dw shipped {shipped['BM']} {shipped['BN']} {shipped['BI'] * cp} {dwl.num_warps} {n_split}",
-          lambda: kan_op._DW(dwl, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=part))
-    for bm, bn, bk, warps, split in itertools.product((64,), bns, bks, (4, 8), splits):
+    timed(f"dw shipped {shipped['BM']} {shipped['BN']} {shipped['BI'] * cp} {dwl.num_warps} {n_split} "
+          f"{dwl.num_stages}", lambda: kan_op._DW(dwl, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=part))
+    for bm, bn, bk, warps, split, st in itertools.product((64,), bns, bks, (4, 8), splits, stages):
         nsb = triton.cdiv(n_in, bk // cp)
         swept = torch.empty((split, kt, n_out), device="cuda")
         launch = kan_op._DW.rebind(dwl, grid=(nsb + triton.cdiv(n_in, 64), triton.cdiv(n_out, bn), split),
-                                   num_warps=warps, BM=bm, BN=bn, BI=bk // cp, NSB=nsb, SPLIT=split)
-        timed(f"dw {bm} {bn} {bk} {warps} {split}", lambda: kan_op._DW(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid,
+                                   num_warps=warps, num_stages=st, BM=bm, BN=bn, BI=bk // cp, NSB=nsb, SPLIT=split)
+        timed(f"dw {bm} {bn} {bk} {warps} {split}" + (f" {st}" if st else ""), lambda: kan_op._DW(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid,
                                                                         part_ptr=swept))
 
 
