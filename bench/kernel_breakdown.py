@@ -10,7 +10,8 @@ only (on the fused path's partials and on the GEMM path's row-block partials); 3
 and dX from dA); 7 the input grad's, over shorter programs than 1 (32 or 64 rows, output steps of 16 or 32, 128
 columns, 2 or 4 warps, 1 or 3 stages); 8 the forward's, the input grad's and the weight grad's pipeline stages (2, 3 or
 4, about the tiles they ship with: the stages decide the shared memory a program takes, and so how many programs
-share an SM).
+share an SM); 9 the input grad with W^T's columns held a program (``kan_dx_rows_kernel``: rows, warps, stages,
+programs), each checked against the shipped input grad.
 (6 was a one-pass backward's, a kernel measured slower and removed: bench/RESULTS.md, thirtieth session.)
 
 Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
@@ -31,7 +32,7 @@ from vkan.bench import graph_calls_ms, triton_time_ms
 from vkan.ops import kan_op
 
 
-SWEEPS = (0, 1, 2, 3, 4, 5, 7, 8)
+SWEEPS = (0, 1, 2, 3, 4, 5, 7, 8, 9)
 GRAPH_CALLS = 0  # --graph: calls of ``fn`` captured in one CUDA graph and replayed
 
 
@@ -69,6 +70,9 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
                          ("dw", lambda: kan_op._launch_dw(gy, x, grid, kt, cp, 3, uniform, 1, True))]:
             ms = bench(fn)
             print(f"uniform={uniform} {name}: {ms:.3f} ms, {gf / ms:.0f} TFLOP/s")
+        if kan_op._launch_dx_rows(gy, x, grid, wt, cp, 3, uniform, 1, True) is not None:
+            ms = bench(lambda: kan_op._launch_dx_rows(gy, x, grid, wt, cp, 3, uniform, 1, True))
+            print(f"uniform={uniform} dx (W^T columns held): {ms:.3f} ms, {gf / ms:.0f} TFLOP/s")
     a = torch.randn(m, n_in * (layer.n_coef + 1), device="cuda", dtype=torch.bfloat16)
     b = torch.randn(n_in * (layer.n_coef + 1), n_out, device="cuda", dtype=torch.bfloat16)
     print(f"cuBLAS on materialised bases: {bench(lambda: a @ b):.3f} ms")
@@ -91,6 +95,8 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     if sweep == 7:  # input grad only, short programs: fewer rows, narrower output steps, 2 or 4 warps, 1 or 3 stages
         return sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt,
                         itertools.product((32, 64), (16, 32), (128,), (2, 4), (1, 3)))
+    if sweep == 9:  # the input grad with W^T's columns held
+        return sweep_dx_rows(gy, x, grid, wt, cp, itertools.product((64, 128), (4, 8), (2, 3), (264, 528)))
     if sweep == 8:  # pipeline stages of the three fused matmul kernels
         return sweep_stages(m, n_in, n_out, kt, q, cp, x, w, y, gy, grid, wt)
     dsw, dsc, db = torch.empty_like(sw), torch.empty_like(sc), torch.empty_like(bw)
@@ -137,6 +143,25 @@ def sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt, configs):
                                    BO=bo, BI=bk // cp, NSB=nsb)
         timed(f"dx {bm} {bo} {bk} {warps} {stages}", lambda: kan_op._DX(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid,
                                                                          wt_ptr=wt, dx_ptr=dx))
+
+
+def sweep_dx_rows(gy, x, grid, wt, cp, configs):
+    """Times ``kan_dx_rows_kernel`` (uniform grid, base branch) over ``configs``: (rows, warps, stages, programs aimed
+    at), with each dX's largest difference from the shipped input grad's over the largest |dX|."""
+    ref = kan_op._launch_dx(gy, x, grid, wt, cp, 3, True, 1, True)
+    print("## input grad, W^T columns held: BM warps stages programs -> ms (max |dX - shipped| / max |dX|)")
+    for tiles in configs:
+        name = "dx rows " + " ".join(map(str, tiles))
+        try:
+            dx = kan_op._launch_dx_rows(gy, x, grid, wt, cp, 3, True, 1, True, tiles)
+            if dx is None:
+                print(f"{name}: does not apply")
+                continue
+            err = ((dx - ref).abs().max() / ref.abs().max()).item()
+            ms = bench(lambda: kan_op._launch_dx_rows(gy, x, grid, wt, cp, 3, True, 1, True, tiles))
+            print(f"{name}: {ms:.3f} ms ({err:.1e})")
+        except Exception as e:  # out of shared memory / registers
+            print(f"{name}: failed {type(e).__name__}")
 
 
 def sweep_stages(m, n_in, n_out, kt, q, cp, x, w, y, gy, grid, wt, stages=(2, 3, 4)):

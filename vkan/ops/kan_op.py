@@ -57,6 +57,7 @@ _PACK = Launcher(tk.kan_pack_kernel, ("sw_ptr", "sc_ptr", "bw_ptr", "w_ptr", "wt
 _UNPACK = Launcher(tk.kan_unpack_kernel, ("part_ptr", "sw_ptr", "sc_ptr", "dsw_ptr", "dsc_ptr", "db_ptr"))
 _FWD = Launcher(tk.kan_fwd_kernel, ("x_ptr", "grid_ptr", "w_ptr", "y_ptr"))
 _DX = Launcher(tk.kan_dx_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "wt_ptr", "dx_ptr"))
+_DX_ROWS = Launcher(tk.kan_dx_rows_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "wt_ptr", "dx_ptr"))
 _DW = Launcher(tk.kan_dw_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "part_ptr"))
 _BASES = Launcher(tk.kan_bases_kernel, ("x_ptr", "grid_ptr", "a_ptr"))
 _DX_BASES = Launcher(tk.kan_dx_bases_kernel, ("da_ptr", "x_ptr", "grid_ptr", "dx_ptr"))
@@ -188,6 +189,51 @@ def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_ba
         dx = torch.empty_like(x)
     _DX(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, wt_ptr=wt, dx_ptr=dx)
     return _as(dx, x)
+
+
+def _output_pieces(n_out: int) -> Tuple[int, int]:
+    """(K1, K2) of ``kan_dx_rows_kernel``: K1 the largest power of two <= ``n_out`` (at least 16), K2 0 or the power of
+    two (at least 16) that covers the rest."""
+    k1 = max(16, 1 << (n_out.bit_length() - 1))
+    rest = n_out - k1
+    return k1, (0 if rest <= 0 else max(16, 1 << (rest - 1).bit_length()))
+
+
+_DX_ROWS_HELD_BYTES = 100 * 1024  # W^T columns a program may hold in shared memory (an H200 SM has 228 KiB)
+
+
+@_shape_cache
+def _dx_rows_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, precision, bm=64, warps=4,
+                      stages=2, programs=264):
+    """The bound launch of ``kan_dx_rows_kernel`` (the input grad with W^T's columns held), or None where a program's
+    columns would not fit ``_DX_ROWS_HELD_BYTES`` or its base dot would read a partial input block or misaligned rows
+    (the conditions of ``_dx_geometry``'s base dot)."""
+    bi = max(16, (64 if _INTERPRET else 128) // cp)
+    k1, k2 = _output_pieces(n_out)
+    if _INTERPRET:
+        bm = 16
+    elif (k1 + k2) * (bi * cp + bi) * dtype.itemsize > _DX_ROWS_HELD_BYTES:
+        return None
+    if n_in % bi or kt % 8:
+        return None
+    nsb = _cdiv(n_in, bi)
+    splits = max(1, min(_cdiv(programs, nsb), _cdiv(m, bm)))
+    return _DX_ROWS.bind((nsb, splits), warps, stages, M=m, I=n_in, O=n_out, stride_gm=n_out, stride_xm=n_in,
+                         stride_wo=kt, stride_dm=n_in, Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base,
+                         BM=bm, BI=bi, K1=k1, K2=k2, PRECISION=precision)
+
+
+def _launch_dx_rows(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool, tiles=()):
+    """dX (M, I) in x's dtype by ``kan_dx_rows_kernel``, or None where its geometry does not apply; ``tiles``: (rows,
+    warps, stages, programs) other than the geometry's defaults (bench/kernel_breakdown.py's sweep)."""
+    m, n_in = x.shape
+    launch = _dx_rows_geometry(m, n_in, wt.shape[0], wt.shape[1], grid.shape[1], cp, k, uniform, act, has_base,
+                               wt.dtype, _precision(wt.dtype), *tiles)
+    if launch is None:
+        return None
+    dx = torch.empty_like(x)
+    _DX_ROWS(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, wt_ptr=wt, dx_ptr=dx)
+    return dx
 
 
 @_shape_cache

@@ -322,6 +322,51 @@ def kan_dx_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, NSB, stride_
 
 
 @triton.jit
+def kan_dx_rows_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm,
+                       Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
+                       HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr, K1: tl.constexpr,
+                       K2: tl.constexpr, PRECISION: tl.constexpr):
+    """dX (M, I) as ``kan_dx_kernel`` computes it (base term as a dot), with W^T's columns read once a program.
+
+    Program (input block ``pid_i``, split ``pid_s``) loads its BI inputs' columns of W^T, spline and base, before its
+    rows and keeps them for every row block pid_s, pid_s + S, ... (S splits): the rows read only dY, X and write dX.
+    The output axis is two static pieces, K1 (a power of two <= O) and K2 (0, or a power of two >= O - K1), so that
+    both dots are whole tiles."""
+    pid_i = tl.program_id(0)
+    offs_i = pid_i * BI + tl.arange(0, BI)
+    mask_i = offs_i[None, :] < I
+    cols = pid_i * BI * CP + tl.arange(0, BI * CP)
+    o1 = tl.arange(0, K1)
+    w1 = _tile(wt_ptr, o1, cols, stride_wo, O, I * CP)  # (K1, BI*CP), held for all rows
+    if HAS_BASE:
+        wb1 = _tile(wt_ptr + I * CP, o1, offs_i, stride_wo, O, I)  # base columns
+    if K2 > 0:
+        o2 = K1 + tl.arange(0, K2)
+        w2 = _tile(wt_ptr, o2, cols, stride_wo, O, I * CP)
+        if HAS_BASE:
+            wb2 = _tile(wt_ptr + I * CP, o2, offs_i, stride_wo, O, I)
+    for m0 in range(tl.program_id(1) * BM, M, tl.num_programs(1) * BM):
+        offs_m = m0 + tl.arange(0, BM)
+        mask_m = offs_m[:, None] < M
+        x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)  # issued before the dots, used after them
+        gy1 = _tile(gy_ptr, offs_m, o1, stride_gm, M, O).to(wt_ptr.dtype.element_ty)
+        acc = tl.dot(gy1, w1, input_precision=PRECISION)
+        if HAS_BASE:
+            acc_b = tl.dot(gy1, wb1, input_precision=PRECISION)
+        if K2 > 0:
+            gy2 = _tile(gy_ptr, offs_m, o2, stride_gm, M, O).to(wt_ptr.dtype.element_ty)
+            acc = tl.dot(gy2, w2, acc, input_precision=PRECISION)
+            if HAS_BASE:
+                acc_b = tl.dot(gy2, wb2, acc_b, input_precision=PRECISION)
+        _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
+        dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db, axis=2)  # (BM, BI)
+        if HAS_BASE:
+            dx += acc_b * _act_grad(x, ACT)
+        tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
+                 mask=mask_m & mask_i)
+
+
+@triton.jit
 def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, stride_xm, stride_pk, stride_ps,
                   Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
                   BM: tl.constexpr, BN: tl.constexpr, BI: tl.constexpr, BIB: tl.constexpr, SPLIT: tl.constexpr,
