@@ -64,6 +64,13 @@ def main():
                                               dsc_ptr="*fp32", db_ptr="*fp32", I="i32", O="i32", C="i32", S="i32",
                                               stride_ps="i32"), dict(UNPACK_TILES, BI=bi), num_warps=4)
         n += 1
+    # the input grad with W^T's columns held, at kan_op's tiles, on ViT-S/16's and ViT-tiny's fc1 (160 and 80 outputs)
+    for k1, k2 in ((128, 32), (64, 16)):
+        compile_one("kan_dx_rows_kernel", {a: t.replace("W", "bf16") for a, t in MATMUL_ARGS["kan_dx_kernel"].items()
+                                           if a != "NSB"},
+                    dict(Q=12, CP=8, K=3, UNIFORM=True, ACT=1, HAS_BASE=True, BM=64, BI=16, K1=k1, K2=k2,
+                         PRECISION="tf32"), num_warps=4, num_stages=3)
+        n += 1
     # the GEMM path's own kernels, with kan_op's tiles (bases 64 rows x 256 (input, coefficient) columns; dX 32 rows x
     # 256 or 128 columns), on both grids, and spline-only
     for uniform, has_base in ((True, True), (False, True), (True, False)):

@@ -234,6 +234,47 @@ def test_input_grad_base_term_variant_follows_block_alignment():
     assert separate(154, 384) and separate(77, 192)
 
 
+@pytest.mark.parametrize("uniform", [True, False], ids=["closed-form", "cox-de-boor"])
+@pytest.mark.parametrize("n_in,n_out,has_base", [(32, 16, True), (32, 24, True), (16, 40, False), (48, 80, True)],
+                         ids=["one-piece", "two-pieces", "spline-only", "tiny-fc1-like"])
+def test_input_grad_with_held_weight_columns_matches_the_tiled_kernel(n_in, n_out, has_base, uniform):
+    """kan_dx_rows_kernel (each program's W^T columns held for all its rows, the outputs in one or two power-of-two
+    pieces) gives the tiled input-grad kernel's dX, on partial row blocks and either grid."""
+    from vkan.ops import kan_op
+
+    layer = make_layer(n_in, n_out, 5, 3)
+    dtype = torch.bfloat16 if DEVICE == "cuda" else torch.float32  # the interpreter's 16-bit dots are not exact
+    bw = layer.base_weight.detach() if has_base else None
+    _, wt, cp = kan_op._pack(layer.spline_weight.detach(), layer.spline_scaler.detach(), bw, dtype)
+    m = 4099 if DEVICE == "cuda" else 53
+    x = torch.randn(m, n_in, device=DEVICE) * 1.7
+    gy = torch.randn(m, n_out, device=DEVICE, dtype=dtype)
+    assert kan_op._dx_rows_fits(n_in, n_out, wt.shape[1], cp, dtype)
+    ref = kan_op._launch_dx(gy, x, layer.grid, wt, cp, 3, uniform, 1, has_base)
+    got = kan_op._launch_dx_rows(gy, x, layer.grid, wt, cp, 3, uniform, 1, has_base)
+    assert rel(got, ref) < 1e-5
+
+
+def test_input_grad_takes_the_held_columns_kernel_where_it_measured_faster(monkeypatch):
+    """16-bit layers of up to 160 outputs on whole, aligned input blocks (ViT-tiny's and ViT-S/16's fc1) take
+    kan_dx_rows_kernel; wider layers, fp32, partial input blocks and layers whose columns would not fit keep their
+    path's kernels."""
+    from vkan.ops import kan_op
+
+    monkeypatch.setattr(kan_op, "_INTERPRET", False)  # the GPU's rule, shared-memory limit included
+
+    def chosen(n_in, n_out, dtype=torch.bfloat16):
+        return kan_op._dx_rows_chosen(n_in, n_out, n_in * 9, 8, dtype)  # 8 coefficients + the base row per input
+
+    assert chosen(192, 80) and chosen(384, 160) and chosen(192, 77)
+    assert not chosen(80, 192) and not chosen(768, 304) and not chosen(384, 160, torch.float32)
+    assert not chosen(154, 160)  # a partial last input block
+    assert kan_op._dx_rows_fits(192, 256, 192 * 9, 8, torch.bfloat16)  # 256 x 144 columns: 72 KiB held
+    assert not kan_op._dx_rows_fits(384, 768, 384 * 9, 8, torch.bfloat16)  # 768 x 144: 216 KiB
+    assert kan_op._output_pieces(160) == (128, 32) and kan_op._output_pieces(80) == (64, 16)
+    assert kan_op._output_pieces(128) == (128, 0) and kan_op._output_pieces(8) == (16, 0)
+
+
 def test_spline_only_call_matches_reference_spline_part():
     layer = make_layer(13, 9, 5, 3)
     x = torch.randn(30, 13, device=DEVICE, requires_grad=True)
@@ -502,7 +543,8 @@ def test_kernels_read_and_write_only_inside_their_buffers_at_the_gpus_tile_sizes
     from vkan.ops import kan_op
 
     geometries = [kan_op._pack_geometry, kan_op._fwd_geometry, kan_op._dx_geometry, kan_op._dw_geometry,
-                  kan_op._unpack_geometry, kan_op._bases_geometry, kan_op._dx_bases_geometry]
+                  kan_op._unpack_geometry, kan_op._bases_geometry, kan_op._dx_bases_geometry,
+                  kan_op._dx_rows_geometry]
     allocations = PaddedAllocations()
     monkeypatch.setattr(kan_op, "_INTERPRET", False)  # the launch geometries read it: the GPU's tile sizes
     monkeypatch.setattr(kan_op, "DX_BASE_DOT", base_dot)

@@ -202,20 +202,39 @@ def _output_pieces(n_out: int) -> Tuple[int, int]:
 _DX_ROWS_HELD_BYTES = 100 * 1024  # W^T columns a program may hold in shared memory (an H200 SM has 228 KiB)
 
 
+def _dx_rows_inputs(cp: int) -> int:
+    """Inputs a program of ``kan_dx_rows_kernel`` owns: at least 16 (its base term is a dot with that many columns)."""
+    return max(16, (64 if _INTERPRET else 128) // cp)
+
+
+def _dx_rows_fits(n_in: int, n_out: int, kt: int, cp: int, dtype: torch.dtype) -> bool:
+    """Whether ``kan_dx_rows_kernel`` can take a layer: whole, 16-byte-aligned input blocks (the conditions of
+    ``_dx_geometry``'s base dot) and W^T columns within ``_DX_ROWS_HELD_BYTES`` a program."""
+    bi = _dx_rows_inputs(cp)
+    k1, k2 = _output_pieces(n_out)
+    held = (k1 + k2) * (bi * cp + bi) * dtype.itemsize
+    return n_in % bi == 0 and kt % 8 == 0 and (_INTERPRET or held <= _DX_ROWS_HELD_BYTES)
+
+
+def _dx_rows_chosen(n_in: int, n_out: int, kt: int, cp: int, dtype: torch.dtype) -> bool:
+    """Whether a layer's input grad runs ``kan_dx_rows_kernel`` rather than its path's own kernels. H200, bf16, as CUDA
+    graphs (bench/kernel_breakdown.py M IN OUT 9 --graph; bench/RESULTS.md, thirty-ninth session): 0.136 ms against
+    0.154 for the tiled kernel and 0.155 for the GEMM path's dA + dX at 25216x384->160 (ViT-S/16's fc1), 0.085
+    against 0.088 at 33280x192->80 (ViT-tiny's fc1); slower at 192 outputs (33280x80->192: 0.058 against 0.048) and
+    304 (12608x768->304: 0.321 against 0.205). fp32 keeps the tiled kernels (not measured)."""
+    return dtype != torch.float32 and n_out <= 160 and _dx_rows_fits(n_in, n_out, kt, cp, dtype)
+
+
 @_shape_cache
 def _dx_rows_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, precision, bm=64, warps=4,
-                      stages=2, programs=264):
-    """The bound launch of ``kan_dx_rows_kernel`` (the input grad with W^T's columns held), or None where a program's
-    columns would not fit ``_DX_ROWS_HELD_BYTES`` or its base dot would read a partial input block or misaligned rows
-    (the conditions of ``_dx_geometry``'s base dot)."""
-    bi = max(16, (64 if _INTERPRET else 128) // cp)
+                      stages=3, programs=264):
+    """The bound launch of ``kan_dx_rows_kernel`` on a layer it fits (``_dx_rows_fits``): (input block, split) programs,
+    about ``programs`` of them. The defaults were the fastest of the sweep at both layers where the kernel is chosen
+    (64 rows, 4 warps, 3 stages; 264 and 528 programs within 0.002 ms)."""
+    bi = _dx_rows_inputs(cp)
     k1, k2 = _output_pieces(n_out)
     if _INTERPRET:
         bm = 16
-    elif (k1 + k2) * (bi * cp + bi) * dtype.itemsize > _DX_ROWS_HELD_BYTES:
-        return None
-    if n_in % bi or kt % 8:
-        return None
     nsb = _cdiv(n_in, bi)
     splits = max(1, min(_cdiv(programs, nsb), _cdiv(m, bm)))
     return _DX_ROWS.bind((nsb, splits), warps, stages, M=m, I=n_in, O=n_out, stride_gm=n_out, stride_xm=n_in,
@@ -224,16 +243,24 @@ def _dx_rows_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtyp
 
 
 def _launch_dx_rows(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool, tiles=()):
-    """dX (M, I) in x's dtype by ``kan_dx_rows_kernel``, or None where its geometry does not apply; ``tiles``: (rows,
+    """dX (M, I) in x's dtype by ``kan_dx_rows_kernel`` (the layer must fit it: ``_dx_rows_fits``); ``tiles``: (rows,
     warps, stages, programs) other than the geometry's defaults (bench/kernel_breakdown.py's sweep)."""
     m, n_in = x.shape
-    launch = _dx_rows_geometry(m, n_in, wt.shape[0], wt.shape[1], grid.shape[1], cp, k, uniform, act, has_base,
-                               wt.dtype, _precision(wt.dtype), *tiles)
-    if launch is None:
-        return None
     dx = torch.empty_like(x)
-    _DX_ROWS(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, wt_ptr=wt, dx_ptr=dx)
+    _DX_ROWS(_dx_rows_geometry(m, n_in, wt.shape[0], wt.shape[1], grid.shape[1], cp, k, uniform, act, has_base,
+                               wt.dtype, _precision(wt.dtype), *tiles), gy_ptr=gy, x_ptr=x, grid_ptr=grid, wt_ptr=wt,
+             dx_ptr=dx)
     return dx
+
+
+def _input_grad(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool, gemm: bool):
+    """dX (M, I): ``kan_dx_rows_kernel`` where ``_dx_rows_chosen``, else the path's own kernels (fused: the tiled
+    input-grad kernel; GEMM: dA = dY W^T by cuBLAS, then dX from dA)."""
+    if _dx_rows_chosen(x.shape[1], wt.shape[0], wt.shape[1], cp, wt.dtype):
+        return _launch_dx_rows(gy, x, grid, wt, cp, k, uniform, act, has_base)
+    if gemm:
+        return _launch_dx_bases(torch.mm(gy, wt), x, grid, cp, k, uniform, act, has_base)
+    return _launch_dx(gy, x, grid, wt, cp, k, uniform, act, has_base)
 
 
 @_shape_cache
@@ -471,13 +498,13 @@ def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k,
     gy = gy.contiguous()
     if gemm_path(wt.shape[0], wt.dtype, path):
         gy = gy.to(wt.dtype)
-        dx = _launch_dx_bases(torch.mm(gy, wt), x, grid, cp, k, uniform, act, has_base) if need_x else None
+        dx = _input_grad(gy, x, grid, wt, cp, k, uniform, act, has_base, gemm=True) if need_x else None
         if need_w:
             if a is None:
                 a = _launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, wt.dtype)
             part = _dw_product(a, gy)
     else:
-        dx = _launch_dx(gy, x, grid, wt, cp, k, uniform, act, has_base) if need_x else None
+        dx = _input_grad(gy, x, grid, wt, cp, k, uniform, act, has_base, gemm=False) if need_x else None
         if need_w:
             part = _launch_dw(gy, x, grid, wt.shape[1], cp, k, uniform, act, has_base)
     grads = _unpack(part, spline_weight, spline_scaler, base_weight, cp) if need_w else (None, None, None)
