@@ -256,19 +256,20 @@ def test_input_grad_with_held_weight_columns_matches_the_tiled_kernel(n_in, n_ou
 
 
 def test_input_grad_takes_the_held_columns_kernel_where_it_measured_faster(monkeypatch):
-    """16-bit layers of up to 160 outputs on whole, aligned input blocks (ViT-tiny's and ViT-S/16's fc1) take
-    kan_dx_rows_kernel; wider layers, fp32, partial input blocks and layers whose columns would not fit keep their
-    path's kernels."""
+    """16-bit layers of up to 160 outputs on a uniform grid and whole, aligned input blocks (ViT-tiny's and ViT-S/16's
+    fc1) take kan_dx_rows_kernel; wider layers, fp32, non-uniform grids, partial input blocks and layers whose columns
+    would not fit keep their path's kernels."""
     from vkan.ops import kan_op
 
     monkeypatch.setattr(kan_op, "_INTERPRET", False)  # the GPU's rule, shared-memory limit included
 
-    def chosen(n_in, n_out, dtype=torch.bfloat16):
-        return kan_op._dx_rows_chosen(n_in, n_out, n_in * 9, 8, dtype)  # 8 coefficients + the base row per input
+    def chosen(n_in, n_out, dtype=torch.bfloat16, uniform=True):
+        return kan_op._dx_rows_chosen(n_in, n_out, n_in * 9, 8, dtype, uniform)  # 8 coefficients + a base row an input
 
     assert chosen(192, 80) and chosen(384, 160) and chosen(192, 77)
     assert not chosen(80, 192) and not chosen(768, 304) and not chosen(384, 160, torch.float32)
     assert not chosen(154, 160)  # a partial last input block
+    assert not chosen(384, 160, uniform=False)  # Cox-de Boor bases: slower there
     assert kan_op._dx_rows_fits(192, 256, 192 * 9, 8, torch.bfloat16)  # 256 x 144 columns: 72 KiB held
     assert not kan_op._dx_rows_fits(384, 768, 384 * 9, 8, torch.bfloat16)  # 768 x 144: 216 KiB
     assert kan_op._output_pieces(160) == (128, 32) and kan_op._output_pieces(80) == (64, 16)

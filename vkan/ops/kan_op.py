@@ -5,7 +5,8 @@ Fused path, five launches: forward = pack weights + one fused matmul kernel; bac
 weight-grad kernel + one kernel that reduces the weight-grad partials into the three parameter gradients. GEMM path:
 the bases written to memory by one kernel, the three products as torch.mm (cuBLAS; the weight grad's as one
 torch.bmm over row blocks where one product leaves SMs idle), the input grad finished by one more kernel, the same
-pack (W^T alone) and unpack. Eager mode calls the
+pack (W^T alone) and unpack. On both paths the input grad of 16-bit layers with up to 160 outputs is one kernel that
+holds each program's W^T columns for all its rows (``_dx_rows_chosen``). Eager mode calls the
 launchers (``vkan.ops.launch``, arguments bound by name once per shape) through a plain ``autograd.Function``
 (no custom-op dispatch: the per-call host cost is what limits small layers); under ``torch.compile`` the same
 launchers form a
@@ -216,13 +217,16 @@ def _dx_rows_fits(n_in: int, n_out: int, kt: int, cp: int, dtype: torch.dtype) -
     return n_in % bi == 0 and kt % 8 == 0 and (_INTERPRET or held <= _DX_ROWS_HELD_BYTES)
 
 
-def _dx_rows_chosen(n_in: int, n_out: int, kt: int, cp: int, dtype: torch.dtype) -> bool:
-    """Whether a layer's input grad runs ``kan_dx_rows_kernel`` rather than its path's own kernels. H200, bf16, as CUDA
-    graphs (bench/kernel_breakdown.py M IN OUT 9 --graph; bench/RESULTS.md, thirty-ninth session): 0.136 ms against
-    0.154 for the tiled kernel and 0.155 for the GEMM path's dA + dX at 25216x384->160 (ViT-S/16's fc1), 0.085
-    against 0.088 at 33280x192->80 (ViT-tiny's fc1); slower at 192 outputs (33280x80->192: 0.058 against 0.048) and
-    304 (12608x768->304: 0.321 against 0.205). fp32 keeps the tiled kernels (not measured)."""
-    return dtype != torch.float32 and n_out <= 160 and _dx_rows_fits(n_in, n_out, kt, cp, dtype)
+def _dx_rows_chosen(n_in: int, n_out: int, kt: int, cp: int, dtype: torch.dtype, uniform: bool) -> bool:
+    """Whether a layer's input grad runs ``kan_dx_rows_kernel`` rather than its path's own kernels. H200, bf16, uniform
+    grid, as CUDA graphs (bench/kernel_breakdown.py M IN OUT 9 --graph; bench/RESULTS.md, thirty-ninth session): 0.136
+    ms against 0.154 for the tiled kernel and 0.155 for the GEMM path's dA + dX at 25216x384->160 (ViT-S/16's fc1),
+    0.085 against 0.088 at 33280x192->80 (ViT-tiny's fc1); slower at 192 outputs (33280x80->192: 0.058 against 0.048)
+    and 304 (12608x768->304: 0.321 against 0.205). On a grid that ``update_grid`` made non-uniform it was slower at
+    both fc1 layers (0.635 against 0.592 and 0.317 for the GEMM path at ViT-S/16's, at 2 stages), and fp32 was not
+    measured: both keep their path's kernels."""
+    return (uniform and dtype != torch.float32 and n_out <= 160
+            and _dx_rows_fits(n_in, n_out, kt, cp, dtype))
 
 
 @_shape_cache
@@ -256,7 +260,7 @@ def _launch_dx_rows(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, h
 def _input_grad(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool, gemm: bool):
     """dX (M, I): ``kan_dx_rows_kernel`` where ``_dx_rows_chosen``, else the path's own kernels (fused: the tiled
     input-grad kernel; GEMM: dA = dY W^T by cuBLAS, then dX from dA)."""
-    if _dx_rows_chosen(x.shape[1], wt.shape[0], wt.shape[1], cp, wt.dtype):
+    if _dx_rows_chosen(x.shape[1], wt.shape[0], wt.shape[1], cp, wt.dtype, uniform):
         return _launch_dx_rows(gy, x, grid, wt, cp, k, uniform, act, has_base)
     if gemm:
         return _launch_dx_bases(torch.mm(gy, wt), x, grid, cp, k, uniform, act, has_base)

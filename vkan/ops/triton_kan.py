@@ -8,7 +8,9 @@ increasing grid).
 
 - pack:     W (I*CP + I, O) = [spline_weight * spline_scaler laid out (i, c) by o; base_weight^T], and W^T
 - forward:  Y[m, o]  = sum_{i,c} B_c(x[m, i]) W[(i, c), o] + sum_i act(x[m, i]) W[I*CP + i, o]
-- grad x:   dX[m, i] = sum_c B'_c(x[m, i]) * (dY @ W^T)[m, (i, c)] + act'(x[m, i]) * (dY @ W^T)[m, I*CP + i]
+- grad x:   dX[m, i] = sum_c B'_c(x[m, i]) * (dY @ W^T)[m, (i, c)] + act'(x[m, i]) * (dY @ W^T)[m, I*CP + i]; tiled
+            by (rows, inputs), or (``kan_dx_rows_kernel``, narrow layers) with each program's W^T columns held
+            while it walks its rows
 - grad W:   dW[r, o] = sum_m [B(X), act(X)][m, r] dY[m, o]   (split over M into fp32 partial sums)
 - unpack:   sums the partials and maps dW back to spline_weight, spline_scaler and base_weight gradients
 - GEMM path: ``kan_bases_kernel`` writes A = [B(X), act(X)] (M, I*CP + I) for torch.mm's three products, and
