@@ -11,7 +11,7 @@ and dX from dA); 7 the input grad's, over shorter programs than 1 (32 or 64 rows
 columns, 2 or 4 warps, 1 or 3 stages); 8 the forward's, the input grad's and the weight grad's pipeline stages (2, 3 or
 4, about the tiles they ship with: the stages decide the shared memory a program takes, and so how many programs
 share an SM); 9 the input grad with W^T's columns held a program (``kan_dx_rows_kernel``: rows, warps, stages,
-programs), each checked against the shipped input grad.
+programs), each checked against the tiled input grad (``kan_dx_kernel``).
 (6 was a one-pass backward's, a kernel measured slower and removed: bench/RESULTS.md, thirtieth session.)
 
 Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
@@ -147,9 +147,9 @@ def sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt, configs):
 
 def sweep_dx_rows(gy, x, grid, wt, cp, configs):
     """Times ``kan_dx_rows_kernel`` (uniform grid, base branch) over ``configs``: (rows, warps, stages, programs aimed
-    at), with each dX's largest difference from the shipped input grad's over the largest |dX|."""
-    ref = kan_op._launch_dx(gy, x, grid, wt, cp, 3, True, 1, True)  # the tiled kernel, whatever _input_grad picks
-    print("## input grad, W^T columns held: BM warps stages programs -> ms (max |dX - shipped| / max |dX|)")
+    at), with each dX's largest difference from the tiled input grad's (``kan_dx_kernel``) over the largest |dX|."""
+    ref = kan_op._launch_dx(gy, x, grid, wt, cp, 3, True, 1, True)
+    print("## input grad, W^T columns held: BM warps stages programs -> ms (max |dX - tiled| / max |dX|)")
     if not kan_op._dx_rows_fits(x.shape[1], wt.shape[0], wt.shape[1], cp, wt.dtype):
         print("does not fit this layer")
         return
@@ -237,8 +237,8 @@ def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits, stages=(N
         swept = torch.empty((split, kt, n_out), device="cuda")
         launch = kan_op._DW.rebind(dwl, grid=(nsb + triton.cdiv(n_in, 64), triton.cdiv(n_out, bn), split),
                                    num_warps=warps, num_stages=st, BM=bm, BN=bn, BI=bk // cp, NSB=nsb, SPLIT=split)
-        timed(f"dw {bm} {bn} {bk} {warps} {split}" + (f" {st}" if st else ""), lambda: kan_op._DW(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid,
-                                                                        part_ptr=swept))
+        timed(f"dw {bm} {bn} {bk} {warps} {split}" + (f" {st}" if st else ""),
+              lambda: kan_op._DW(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=swept))
 
 
 if __name__ == "__main__":

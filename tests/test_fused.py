@@ -239,7 +239,8 @@ def test_input_grad_base_term_variant_follows_block_alignment():
                          ids=["one-piece", "two-pieces", "spline-only", "tiny-fc1-like"])
 def test_input_grad_with_held_weight_columns_matches_the_tiled_kernel(n_in, n_out, has_base, uniform):
     """kan_dx_rows_kernel (each program's W^T columns held for all its rows, the outputs in one or two power-of-two
-    pieces) gives the tiled input-grad kernel's dX, on partial row blocks and either grid."""
+    pieces) gives the tiled input-grad kernel's dX, on partial row blocks and either grid, whether each program takes
+    one row block or walks them all."""
     from vkan.ops import kan_op
 
     layer = make_layer(n_in, n_out, 5, 3)
@@ -251,25 +252,29 @@ def test_input_grad_with_held_weight_columns_matches_the_tiled_kernel(n_in, n_ou
     gy = torch.randn(m, n_out, device=DEVICE, dtype=dtype)
     assert kan_op._dx_rows_fits(n_in, n_out, wt.shape[1], cp, dtype)
     ref = kan_op._launch_dx(gy, x, layer.grid, wt, cp, 3, uniform, 1, has_base)
-    got = kan_op._launch_dx_rows(gy, x, layer.grid, wt, cp, 3, uniform, 1, has_base)
-    assert rel(got, ref) < 1e-5
+    for tiles in ((), (64, 4, 3, 1)):  # the default split, then one program an input block walking every row block
+        got = kan_op._launch_dx_rows(gy, x, layer.grid, wt, cp, 3, uniform, 1, has_base, tiles)
+        assert rel(got, ref) < 1e-5, tiles
 
 
-def test_input_grad_takes_the_held_columns_kernel_where_it_measured_faster(monkeypatch):
+def test_input_grad_takes_the_held_columns_kernel_where_it_measured_faster(monkeypatch, request):
     """16-bit layers of up to 160 outputs on a uniform grid and whole, aligned input blocks (ViT-tiny's and ViT-S/16's
     fc1) take kan_dx_rows_kernel; wider layers, fp32, non-uniform grids, partial input blocks and layers whose columns
     would not fit keep their path's kernels."""
     from vkan.ops import kan_op
 
     monkeypatch.setattr(kan_op, "_INTERPRET", False)  # the GPU's rule, shared-memory limit included
+    kan_op._dx_rows_chosen.cache_clear()
+    request.addfinalizer(kan_op._dx_rows_chosen.cache_clear)  # no answer cached under the GPU's rule stays
 
-    def chosen(n_in, n_out, dtype=torch.bfloat16, uniform=True):
-        return kan_op._dx_rows_chosen(n_in, n_out, n_in * 9, 8, dtype, uniform)  # 8 coefficients + a base row an input
+    def chosen(n_in, n_out, dtype=torch.bfloat16, uniform=True, cp=8):
+        return kan_op._dx_rows_chosen(n_in, n_out, n_in * (cp + 1), cp, dtype, uniform)  # + a base row an input
 
     assert chosen(192, 80) and chosen(384, 160) and chosen(192, 77)
     assert not chosen(80, 192) and not chosen(768, 304) and not chosen(384, 160, torch.float32)
     assert not chosen(154, 160)  # a partial last input block
     assert not chosen(384, 160, uniform=False)  # Cox-de Boor bases: slower there
+    assert not chosen(384, 160, cp=16)  # finer grids: a wider accumulator a program, not timed
     assert kan_op._dx_rows_fits(192, 256, 192 * 9, 8, torch.bfloat16)  # 256 x 144 columns: 72 KiB held
     assert not kan_op._dx_rows_fits(384, 768, 384 * 9, 8, torch.bfloat16)  # 768 x 144: 216 KiB
     assert kan_op._output_pieces(160) == (128, 32) and kan_op._output_pieces(80) == (64, 16)
@@ -523,32 +528,38 @@ def inside_nan(t: torch.Tensor, pad: int = 4096) -> torch.Tensor:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n_in,n_out,base_dot,kernel_path", [
-    (192, 77, None, "fused"), (77, 192, None, "fused"),
+@pytest.mark.parametrize("n_in,n_out,base_dot,kernel_path,held", [
+    # the fc1 layers (192 inputs, 96 and 160 below) take the input grad that holds W^T's columns (kan_dx_rows_kernel)
+    (192, 77, None, "fused", True), (77, 192, None, "fused", True),
     # widths that are multiples of 16 take wider weight-grad tiles, padded past the layer: 80 one 128-column tile,
     # 160 one 256-column tile
-    (192, 80, None, "fused"), (96, 160, None, "fused"),
+    (192, 80, None, "fused", True), (96, 160, None, "fused", True),
+    # the tiled input grad's base-dot variant on whole input blocks, where the held-columns kernel would take the layer
+    (192, 80, None, "fused", False),
     # the GEMM path's bases and input-grad kernels on partial tiles
-    (192, 77, None, "gemm"), (77, 192, None, "gemm"),
+    (192, 77, None, "gemm", True), (77, 192, None, "gemm", True),
     # the base-dot input grad forced onto 77 inputs (not its default there): its index arithmetic, on the CPU only,
     # since on the H200 this variant faulted at 154 inputs (misaligned rows, which the interpreter cannot show)
-    pytest.param(77, 192, True, "fused", marks=pytest.mark.skipif(DEVICE == "cuda", reason="faulted on the H200"))],
-    ids=["192-77", "77-192", "192-80", "96-160", "192-77-gemm", "77-192-gemm", "77-192-base-dot"])
+    pytest.param(77, 192, True, "fused", True,
+                 marks=pytest.mark.skipif(DEVICE == "cuda", reason="faulted on the H200"))],
+    ids=["192-77", "77-192", "192-80", "96-160", "192-80-tiled", "192-77-gemm", "77-192-gemm", "77-192-base-dot"])
 def test_kernels_read_and_write_only_inside_their_buffers_at_the_gpus_tile_sizes(n_in, n_out, base_dot, kernel_path,
-                                                                                  monkeypatch):
+                                                                                  held, monkeypatch):
     """ViT-tiny's feed-forward layers at the matched width 77 (partial last tiles everywhere), and layers 80 and 160
     wide (their weight grads take one column tile wider than the layer), forward and backward, with the tile sizes a
     GPU uses (under the interpreter on CPU; fp16 stands in for bf16's 16-bit tiles): the
     buffers the launchers allocate are fenced with a sentinel, the inputs with NaN, and the output and every
-    gradient must match the reference."""
+    gradient must match the reference. ``held`` False keeps the tiled input grad where kan_dx_rows_kernel would run."""
     from vkan.ops import kan_op
 
     geometries = [kan_op._pack_geometry, kan_op._fwd_geometry, kan_op._dx_geometry, kan_op._dw_geometry,
                   kan_op._unpack_geometry, kan_op._bases_geometry, kan_op._dx_bases_geometry,
-                  kan_op._dx_rows_geometry]
+                  kan_op._dx_rows_geometry, kan_op._dx_rows_chosen]
     allocations = PaddedAllocations()
     monkeypatch.setattr(kan_op, "_INTERPRET", False)  # the launch geometries read it: the GPU's tile sizes
     monkeypatch.setattr(kan_op, "DX_BASE_DOT", base_dot)
+    if not held:
+        monkeypatch.setattr(kan_op, "_dx_rows_chosen", lambda *shape: False)
     monkeypatch.setattr(kan_op, "torch", allocations)
     for geometry in geometries:
         geometry.cache_clear()

@@ -5,8 +5,8 @@ Fused path, five launches: forward = pack weights + one fused matmul kernel; bac
 weight-grad kernel + one kernel that reduces the weight-grad partials into the three parameter gradients. GEMM path:
 the bases written to memory by one kernel, the three products as torch.mm (cuBLAS; the weight grad's as one
 torch.bmm over row blocks where one product leaves SMs idle), the input grad finished by one more kernel, the same
-pack (W^T alone) and unpack. On both paths the input grad of 16-bit layers with up to 160 outputs is one kernel that
-holds each program's W^T columns for all its rows (``_dx_rows_chosen``). Eager mode calls the
+pack (W^T alone) and unpack. On both paths the input grad of 16-bit layers with up to 160 outputs on a uniform grid is
+one kernel that holds each program's W^T columns for all its rows (``_dx_rows_chosen``). Eager mode calls the
 launchers (``vkan.ops.launch``, arguments bound by name once per shape) through a plain ``autograd.Function``
 (no custom-op dispatch: the per-call host cost is what limits small layers); under ``torch.compile`` the same
 launchers form a
@@ -154,12 +154,23 @@ def _launch_fwd(x, grid, w, cp: int, k: int, uniform: bool, act: int, has_base: 
 DX_BASE_DOT: Optional[bool] = None
 
 
+def _dx_inputs(cp: int) -> int:
+    """Inputs a program of either input-grad kernel owns: at least 16, since the base term can be a dot with that many
+    columns (``kan_dx_kernel``'s BASE_DOT, ``kan_dx_rows_kernel`` always)."""
+    return max(16, (64 if _INTERPRET else 128) // cp)
+
+
+def _base_dot_fits(n_in: int, kt: int, cp: int) -> bool:
+    """Whether the input grad's base term may be a dot: whole input blocks and W^T rows 16-byte aligned."""
+    return n_in % _dx_inputs(cp) == 0 and kt % 8 == 0
+
+
 @_shape_cache
 def _dx_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, base_dot, dtype, precision):
     """(bound launch, separate base programs?) of the input-grad kernel."""
-    bi = max(16, (64 if _INTERPRET else 128) // cp)  # >= 16: the BASE_DOT variant is a dot with BI columns
+    bi = _dx_inputs(cp)
     if base_dot is None:
-        base_dot = n_in % bi == 0 and kt % 8 == 0
+        base_dot = _base_dot_fits(n_in, kt, cp)
     separate = has_base and not base_dot
     cols = bi * cp  # width of the (BM, BI*CP) fp32 accumulator: BM shrinks as it grows
     if _INTERPRET:
@@ -203,29 +214,26 @@ def _output_pieces(n_out: int) -> Tuple[int, int]:
 _DX_ROWS_HELD_BYTES = 100 * 1024  # W^T columns a program may hold in shared memory (an H200 SM has 228 KiB)
 
 
-def _dx_rows_inputs(cp: int) -> int:
-    """Inputs a program of ``kan_dx_rows_kernel`` owns: at least 16 (its base term is a dot with that many columns)."""
-    return max(16, (64 if _INTERPRET else 128) // cp)
-
-
 def _dx_rows_fits(n_in: int, n_out: int, kt: int, cp: int, dtype: torch.dtype) -> bool:
-    """Whether ``kan_dx_rows_kernel`` can take a layer: whole, 16-byte-aligned input blocks (the conditions of
-    ``_dx_geometry``'s base dot) and W^T columns within ``_DX_ROWS_HELD_BYTES`` a program."""
-    bi = _dx_rows_inputs(cp)
+    """Whether ``kan_dx_rows_kernel`` can take a layer: a base dot that fits (``_base_dot_fits``) and W^T columns within
+    ``_DX_ROWS_HELD_BYTES`` a program."""
+    bi = _dx_inputs(cp)
     k1, k2 = _output_pieces(n_out)
     held = (k1 + k2) * (bi * cp + bi) * dtype.itemsize
-    return n_in % bi == 0 and kt % 8 == 0 and (_INTERPRET or held <= _DX_ROWS_HELD_BYTES)
+    return _base_dot_fits(n_in, kt, cp) and (_INTERPRET or held <= _DX_ROWS_HELD_BYTES)
 
 
+@_shape_cache
 def _dx_rows_chosen(n_in: int, n_out: int, kt: int, cp: int, dtype: torch.dtype, uniform: bool) -> bool:
-    """Whether a layer's input grad runs ``kan_dx_rows_kernel`` rather than its path's own kernels. H200, bf16, uniform
-    grid, as CUDA graphs (bench/kernel_breakdown.py M IN OUT 9 --graph; bench/RESULTS.md, thirty-ninth session): 0.136
-    ms against 0.154 for the tiled kernel and 0.155 for the GEMM path's dA + dX at 25216x384->160 (ViT-S/16's fc1),
-    0.085 against 0.088 at 33280x192->80 (ViT-tiny's fc1); slower at 192 outputs (33280x80->192: 0.058 against 0.048)
-    and 304 (12608x768->304: 0.321 against 0.205). On a grid that ``update_grid`` made non-uniform it was slower at
-    both fc1 layers (0.635 against 0.592 and 0.317 for the GEMM path at ViT-S/16's, at 2 stages), and fp32 was not
-    measured: both keep their path's kernels."""
-    return (uniform and dtype != torch.float32 and n_out <= 160
+    """Whether a layer's input grad runs ``kan_dx_rows_kernel`` rather than its path's own kernels. H200, bf16, the
+    default grid (8 coefficients a basis row), uniform, as CUDA graphs (bench/kernel_breakdown.py M IN OUT 9 --graph;
+    bench/RESULTS.md, thirty-ninth session): 0.136 ms against 0.154 for the tiled kernel and 0.155 for the GEMM path's
+    dA + dX at 25216x384->160 (ViT-S/16's fc1), 0.085 against 0.088 at 33280x192->80 (ViT-tiny's fc1); slower at 192
+    outputs (33280x80->192: 0.058 against 0.048) and 304 (12608x768->304: 0.321 against 0.205). On a grid that
+    ``update_grid`` made non-uniform it was slower at both fc1 layers (0.635 against 0.592 and 0.317 for the GEMM path
+    at ViT-S/16's, at 2 stages). Those keep their path's kernels, as do fp32 and more than 8 padded coefficients (a
+    wider accumulator a program), which were not timed; fp16 takes bf16's tiles (not timed)."""
+    return (uniform and dtype != torch.float32 and n_out <= 160 and cp <= 8
             and _dx_rows_fits(n_in, n_out, kt, cp, dtype))
 
 
@@ -235,7 +243,7 @@ def _dx_rows_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtyp
     """The bound launch of ``kan_dx_rows_kernel`` on a layer it fits (``_dx_rows_fits``): (input block, split) programs,
     about ``programs`` of them. The defaults were the fastest of the sweep at both layers where the kernel is chosen
     (64 rows, 4 warps, 3 stages; 264 and 528 programs within 0.002 ms)."""
-    bi = _dx_rows_inputs(cp)
+    bi = _dx_inputs(cp)
     k1, k2 = _output_pieces(n_out)
     if _INTERPRET:
         bm = 16

@@ -332,8 +332,8 @@ def kan_dx_rows_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_
 
     Program (input block ``pid_i``, split ``pid_s``) loads its BI inputs' columns of W^T, spline and base, before its
     rows and keeps them for every row block pid_s, pid_s + S, ... (S splits): the rows read only dY, X and write dX.
-    The output axis is two static pieces, K1 (a power of two <= O) and K2 (0, or a power of two >= O - K1), so that
-    both dots are whole tiles."""
+    The output axis is two static pieces, K1 (the largest power of two <= O, at least 16) and K2 (0, or a power of two
+    >= O - K1, at least 16), so that both dots are whole tiles."""
     pid_i = tl.program_id(0)
     offs_i = pid_i * BI + tl.arange(0, BI)
     mask_i = offs_i[None, :] < I
