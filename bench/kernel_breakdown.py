@@ -61,18 +61,20 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     part = kan_op._launch_dw(gy, x, grid, kt, cp, 3, True, 1, True)
     print(f"pack (W and W^T): {bench(lambda: kan_op._pack(sw, sc, bw, torch.bfloat16)):.3f} ms")
     print(f"unpack (split {part.shape[0]}): {bench(lambda: kan_op._unpack(part, sw, sc, bw, cp)):.3f} ms")
+    held = kan_op._dx_rows_fits(n_in, n_out, kt, cp, torch.bfloat16)  # kan_dx_rows_kernel can take the layer
     for uniform in (True, False):
-        for name, fn in [("fwd", lambda: kan_op._launch_fwd(x, grid, w, cp, 3, uniform, 1, True)),
-                         ("dx (separate base programs)", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1,
-                                                                                   True, base_dot=False)),
-                         ("dx (base-dot variant)", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1, True,
-                                                                             base_dot=True)),
-                         ("dw", lambda: kan_op._launch_dw(gy, x, grid, kt, cp, 3, uniform, 1, True))]:
+        kernels = [("fwd", lambda: kan_op._launch_fwd(x, grid, w, cp, 3, uniform, 1, True)),
+                   ("dx (separate base programs)", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1, True,
+                                                                             base_dot=False)),
+                   ("dx (base-dot variant)", lambda: kan_op._launch_dx(gy, x, grid, wt, cp, 3, uniform, 1, True,
+                                                                       base_dot=True)),
+                   ("dw", lambda: kan_op._launch_dw(gy, x, grid, kt, cp, 3, uniform, 1, True))]
+        if held:
+            kernels.append(("dx (W^T columns held)",
+                            lambda: kan_op._launch_dx_rows(gy, x, grid, wt, cp, 3, uniform, 1, True)))
+        for name, fn in kernels:
             ms = bench(fn)
             print(f"uniform={uniform} {name}: {ms:.3f} ms, {gf / ms:.0f} TFLOP/s")
-        if kan_op._dx_rows_fits(n_in, n_out, kt, cp, torch.bfloat16):
-            ms = bench(lambda: kan_op._launch_dx_rows(gy, x, grid, wt, cp, 3, uniform, 1, True))
-            print(f"uniform={uniform} dx (W^T columns held): {ms:.3f} ms, {gf / ms:.0f} TFLOP/s")
     a = torch.randn(m, n_in * (layer.n_coef + 1), device="cuda", dtype=torch.bfloat16)
     b = torch.randn(n_in * (layer.n_coef + 1), n_out, device="cuda", dtype=torch.bfloat16)
     print(f"cuBLAS on materialised bases: {bench(lambda: a @ b):.3f} ms")
@@ -148,11 +150,11 @@ def sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt, configs):
 def sweep_dx_rows(gy, x, grid, wt, cp, configs):
     """Times ``kan_dx_rows_kernel`` (uniform grid, base branch) over ``configs``: (rows, warps, stages, programs aimed
     at), with each dX's largest difference from the tiled input grad's (``kan_dx_kernel``) over the largest |dX|."""
-    ref = kan_op._launch_dx(gy, x, grid, wt, cp, 3, True, 1, True)
     print("## input grad, W^T columns held: BM warps stages programs -> ms (max |dX - tiled| / max |dX|)")
     if not kan_op._dx_rows_fits(x.shape[1], wt.shape[0], wt.shape[1], cp, wt.dtype):
         print("does not fit this layer")
         return
+    ref = kan_op._launch_dx(gy, x, grid, wt, cp, 3, True, 1, True)
     for tiles in configs:
         name = "dx rows " + " ".join(map(str, tiles))
         try:
