@@ -11,7 +11,9 @@ and dX from dA); 7 the input grad's, over shorter programs than 1 (32 or 64 rows
 columns, 2 or 4 warps, 1 or 3 stages); 8 the forward's, the input grad's and the weight grad's pipeline stages (2, 3 or
 4, about the tiles they ship with: the stages decide the shared memory a program takes, and so how many programs
 share an SM); 9 the input grad with W^T's columns held a program (``kan_dx_rows_kernel``: rows, warps, stages,
-programs), each checked against the tiled input grad (``kan_dx_kernel``).
+programs), each checked against the tiled input grad (``kan_dx_kernel``); 10 the forward and the weight grad with the
+output axis in two power-of-two pieces a program (``N2``, 80 = 64 + 16) against their shipped tiles (rows, (input,
+coefficient) columns, warps, stages; the weight grad's splits too), each checked against the shipped kernel's output.
 (6 was a one-pass backward's, a kernel measured slower and removed: bench/RESULTS.md, thirtieth session.)
 
 Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
@@ -32,7 +34,7 @@ from vkan.bench import graph_calls_ms, triton_time_ms
 from vkan.ops import kan_op
 
 
-SWEEPS = (0, 1, 2, 3, 4, 5, 7, 8, 9)
+SWEEPS = (0, 1, 2, 3, 4, 5, 7, 8, 9, 10)
 GRAPH_CALLS = 0  # --graph: calls of ``fn`` captured in one CUDA graph and replayed
 
 
@@ -99,6 +101,8 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
                         itertools.product((32, 64), (16, 32), (128,), (2, 4), (1, 3)))
     if sweep == 9:  # the input grad with W^T's columns held
         return sweep_dx_rows(gy, x, grid, wt, cp, itertools.product((64, 128), (4, 8), (2, 3), (264, 528)))
+    if sweep == 10:  # forward and weight grad with the output axis in two pieces
+        return sweep_pieces(m, n_in, n_out, kt, q, cp, x, w, gy, grid)
     if sweep == 8:  # pipeline stages of the three fused matmul kernels
         return sweep_stages(m, n_in, n_out, kt, q, cp, x, w, y, gy, grid, wt)
     dsw, dsc, db = torch.empty_like(sw), torch.empty_like(sc), torch.empty_like(bw)
@@ -179,6 +183,44 @@ def sweep_stages(m, n_in, n_out, kt, q, cp, x, w, y, gy, grid, wt, stages=(2, 3,
     dwl, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
     dw = kan_op._DW.arguments(dwl)
     sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, (dw["BN"],), (64, 128), (n_split,), stages)
+
+
+def sweep_pieces(m, n_in, n_out, kt, q, cp, x, w, gy, grid):
+    """Times the forward and the weight grad (uniform grid) as shipped, then with one output tile in the two pieces
+    ``kan_op._output_pieces`` gives (BN = K1, N2 = K2) over rows x (input, coefficient) columns x warps x stages (x
+    splits), with each output's largest difference from the shipped kernel's over its largest |value|."""
+    bn, n2 = kan_op._output_pieces(n_out)
+    print(f"## output pieces {bn} + {n2}: forward BM BK warps stages, weight grad BM BK warps split stages -> ms "
+          "(max |out - shipped| / max |out|)")
+    fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
+    y = torch.empty(m, n_out, device="cuda", dtype=torch.bfloat16)
+    ref = torch.empty_like(y)
+    kan_op._FWD(fwd, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=ref)
+    runs = [("fwd shipped", kan_op._FWD, fwd, dict(x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y), y, ref)]
+    for bm, bk, warps, st in itertools.product((64, 128), (64, 128), (4, 8), (2, 3, 4)):
+        launch = kan_op._FWD.rebind(fwd, grid=(triton.cdiv(m, bm), 1), num_warps=warps, num_stages=st, BM=bm, BN=bn,
+                                    N2=n2, BI=bk // cp)
+        runs.append((f"fwd pieces {bm} {bk} {warps} {st}", kan_op._FWD, launch,
+                     dict(x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y), y, ref))
+    dwl, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
+    ref_dw = kan_op._launch_dw(gy, x, grid, kt, cp, 3, True, 1, True).sum(0)
+    part = torch.empty((n_split, kt, n_out), device="cuda")
+    runs.append(("dw shipped", kan_op._DW, dwl, dict(gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=part), part, ref_dw))
+    for bm, bk, warps, split, st in itertools.product((64, 128), (64, 128), (4, 8), (16, 32), (2, 3)):
+        nsb = triton.cdiv(n_in, bk // cp)
+        swept = torch.empty((split, kt, n_out), device="cuda")
+        launch = kan_op._DW.rebind(dwl, grid=(nsb + triton.cdiv(n_in, 64), 1, split), num_warps=warps, num_stages=st,
+                                   BM=bm, BN=bn, N2=n2, BI=bk // cp, NSB=nsb, SPLIT=split)
+        runs.append((f"dw pieces {bm} {bk} {warps} {split} {st}", kan_op._DW, launch,
+                     dict(gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=swept), swept, ref_dw))
+    for name, launcher, launch, tensors, out, want in runs:
+        try:
+            launcher(launch, **tensors)
+            got = out.sum(0) if out.dim() == 3 else out
+            err = ((got.float() - want.float()).abs().max() / want.float().abs().max()).item()
+            print(f"{name}: {bench(lambda: launcher(launch, **tensors)):.3f} ms ({err:.1e})")
+        except Exception as e:  # out of shared memory / registers
+            print(f"{name}: failed {type(e).__name__}")
 
 
 def sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns, stages=(None,)):

@@ -132,7 +132,7 @@ def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, preci
         bm, bn, rows, warps = 128, 256, 64, 8
     return _FWD.bind((_cdiv(m, bm), _cdiv(n_out, bn)), warps, _stages(dtype), M=m, I=n_in, O=n_out,
                      stride_xm=n_in, stride_wk=n_out, stride_ym=n_out, Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act,
-                     HAS_BASE=has_base, BM=bm, BN=bn, BI=max(1, rows // cp), BIB=16 if _INTERPRET else 64,
+                     HAS_BASE=has_base, BM=bm, BN=bn, N2=0, BI=max(1, rows // cp), BIB=16 if _INTERPRET else 64,
                      PRECISION=precision)
 
 
@@ -311,7 +311,7 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
     split = 2 if _INTERPRET else max(1, min(_cdiv(programs, tiles), _cdiv(m, 4 * bm), 32))
     launch = _DW.bind((blocks, _cdiv(n_out, bn), split), warps, _stages(dtype), M=m, I=n_in, O=n_out, NSB=nsb,
                       stride_gm=n_out, stride_xm=n_in, stride_pk=n_out, stride_ps=kt * n_out, Q=q, CP=cp, K=k,
-                      UNIFORM=uniform, ACT=act, BM=bm, BN=bn, BI=bi, BIB=bib, SPLIT=split, PRECISION=precision)
+                      UNIFORM=uniform, ACT=act, BM=bm, BN=bn, N2=0, BI=bi, BIB=bib, SPLIT=split, PRECISION=precision)
     return launch, split
 
 

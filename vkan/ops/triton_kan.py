@@ -237,33 +237,46 @@ def kan_unpack_kernel(part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr, I, O, 
 @triton.jit
 def kan_fwd_kernel(x_ptr, grid_ptr, w_ptr, y_ptr, M, I, O, stride_xm, stride_wk, stride_ym,
                    Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
-                   HAS_BASE: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr, BI: tl.constexpr, BIB: tl.constexpr,
-                   PRECISION: tl.constexpr):
-    """Y (M, O) = B(X) @ Ws + act(X) @ Wb, X (M, I), W (KT, O)."""
+                   HAS_BASE: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr, N2: tl.constexpr, BI: tl.constexpr,
+                   BIB: tl.constexpr, PRECISION: tl.constexpr):
+    """Y (M, O) = B(X) @ Ws + act(X) @ Wb, X (M, I), W (KT, O).
+
+    Program (row block, output tile of BN). With N2 > 0 there is one output tile, in two pieces: outputs 0..BN-1 and
+    BN..BN+N2-1 (powers of two, ``kan_dx_rows_kernel``'s K1 and K2), two dots on the same bases, so that a narrow
+    layer (80 = 64 + 16 outputs) does not pad its dots to the next power of two."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     offs_m = pid_m * BM + tl.arange(0, BM)
     offs_n = pid_n * BN + tl.arange(0, BN)
     offs_k = tl.arange(0, BI * CP)
     mask_m = offs_m[:, None] < M
-    mask_n = offs_n[None, :] < O
     acc = tl.zeros((BM, BN), dtype=tl.float32)
+    if N2 > 0:
+        offs_n2 = BN + tl.arange(0, N2)
+        acc2 = tl.zeros((BM, N2), dtype=tl.float32)
     for i0 in range(0, I, BI):
         offs_i = i0 + tl.arange(0, BI)
         x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
         b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
         a = tl.reshape(b, (BM, BI * CP)).to(w_ptr.dtype.element_ty)
         rows = i0 * CP + offs_k
-        w = _tile(w_ptr, rows, offs_n, stride_wk, I * CP, O)
-        acc = tl.dot(a, w, acc, input_precision=PRECISION)
+        acc = tl.dot(a, _tile(w_ptr, rows, offs_n, stride_wk, I * CP, O), acc, input_precision=PRECISION)
+        if N2 > 0:
+            acc2 = tl.dot(a, _tile(w_ptr, rows, offs_n2, stride_wk, I * CP, O), acc2, input_precision=PRECISION)
     if HAS_BASE:
+        wb_ptr = w_ptr + I * CP * stride_wk  # base rows
         for i0 in range(0, I, BIB):
             offs_i = i0 + tl.arange(0, BIB)
             x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
             a = _act(x, ACT).to(w_ptr.dtype.element_ty)  # act(0) = 0 for every ACT: masked inputs add nothing
-            w = _tile(w_ptr + I * CP * stride_wk, offs_i, offs_n, stride_wk, I, O)  # base rows
-            acc = tl.dot(a, w, acc, input_precision=PRECISION)
-    tl.store(y_ptr + offs_m[:, None] * stride_ym + offs_n[None, :], acc.to(y_ptr.dtype.element_ty), mask=mask_m & mask_n)
+            acc = tl.dot(a, _tile(wb_ptr, offs_i, offs_n, stride_wk, I, O), acc, input_precision=PRECISION)
+            if N2 > 0:
+                acc2 = tl.dot(a, _tile(wb_ptr, offs_i, offs_n2, stride_wk, I, O), acc2, input_precision=PRECISION)
+    tl.store(y_ptr + offs_m[:, None] * stride_ym + offs_n[None, :], acc.to(y_ptr.dtype.element_ty),
+             mask=mask_m & (offs_n[None, :] < O))
+    if N2 > 0:
+        tl.store(y_ptr + offs_m[:, None] * stride_ym + offs_n2[None, :], acc2.to(y_ptr.dtype.element_ty),
+                 mask=mask_m & (offs_n2[None, :] < O))
 
 
 @triton.jit
@@ -371,11 +384,12 @@ def kan_dx_rows_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_
 @triton.jit
 def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, stride_xm, stride_pk, stride_ps,
                   Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
-                  BM: tl.constexpr, BN: tl.constexpr, BI: tl.constexpr, BIB: tl.constexpr, SPLIT: tl.constexpr,
-                  PRECISION: tl.constexpr):
+                  BM: tl.constexpr, BN: tl.constexpr, N2: tl.constexpr, BI: tl.constexpr, BIB: tl.constexpr,
+                  SPLIT: tl.constexpr, PRECISION: tl.constexpr):
     """partial[s] (KT, O) = [B(X), act(X)][rows of split s]^T @ dY[rows of split s].
 
-    Programs 0..NSB-1 of axis 0 own BI inputs' spline rows; the ones after own BIB inputs' base rows."""
+    Programs 0..NSB-1 of axis 0 own BI inputs' spline rows; the ones after own BIB inputs' base rows. Axis 1 is the
+    output tiles of BN, or with N2 > 0 one tile in two pieces, as in ``kan_fwd_kernel``."""
     pid_i = tl.program_id(0)
     pid_n = tl.program_id(1)
     pid_s = tl.program_id(2)
@@ -384,6 +398,9 @@ def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, st
     if pid_i < NSB:
         offs_i = pid_i * BI + tl.arange(0, BI)
         acc = tl.zeros((BI * CP, BN), dtype=tl.float32)
+        if N2 > 0:
+            offs_n2 = BN + tl.arange(0, N2)
+            acc2 = tl.zeros((BI * CP, N2), dtype=tl.float32)
         for m0 in range(pid_s * BM, M, SPLIT * BM):
             offs_m = m0 + tl.arange(0, BM)
             x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
@@ -391,20 +408,32 @@ def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, st
             b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
             bt = tl.trans(tl.reshape(b, (BM, BI * CP))).to(gy.dtype)  # (BI*CP, BM)
             acc = tl.dot(bt, gy, acc, input_precision=PRECISION)
+            if N2 > 0:
+                acc2 = tl.dot(bt, _tile(gy_ptr, offs_m, offs_n2, stride_gm, M, O), acc2, input_precision=PRECISION)
         rows = pid_i * BI * CP + tl.arange(0, BI * CP)
-        tl.store(part_ptr + pid_s * stride_ps + rows[:, None] * stride_pk + offs_n[None, :], acc,
-                 mask=(rows[:, None] < I * CP) & mask_n)
+        out = part_ptr + pid_s * stride_ps + rows[:, None] * stride_pk
+        tl.store(out + offs_n[None, :], acc, mask=(rows[:, None] < I * CP) & mask_n)
+        if N2 > 0:
+            tl.store(out + offs_n2[None, :], acc2, mask=(rows[:, None] < I * CP) & (offs_n2[None, :] < O))
     else:  # names differ from the branch above: Triton wants one type per name across an if/else
         offs_b = (pid_i - NSB) * BIB + tl.arange(0, BIB)
         acc_b = tl.zeros((BIB, BN), dtype=tl.float32)
+        if N2 > 0:
+            offs_nb2 = BN + tl.arange(0, N2)
+            acc_b2 = tl.zeros((BIB, N2), dtype=tl.float32)
         for mb in range(pid_s * BM, M, SPLIT * BM):
             offs_mb = mb + tl.arange(0, BM)
             xb = _tile(x_ptr, offs_mb, offs_b, stride_xm, M, I).to(tl.float32)
             gyb = _tile(gy_ptr, offs_mb, offs_n, stride_gm, M, O)
             at = tl.trans(_act(xb, ACT).to(gyb.dtype))  # (BIB, BM)
             acc_b = tl.dot(at, gyb, acc_b, input_precision=PRECISION)
-        tl.store(part_ptr + pid_s * stride_ps + (I * CP + offs_b)[:, None] * stride_pk + offs_n[None, :], acc_b,
-                 mask=(offs_b[:, None] < I) & mask_n)
+            if N2 > 0:
+                acc_b2 = tl.dot(at, _tile(gy_ptr, offs_mb, offs_nb2, stride_gm, M, O), acc_b2,
+                                input_precision=PRECISION)
+        out_b = part_ptr + pid_s * stride_ps + (I * CP + offs_b)[:, None] * stride_pk
+        tl.store(out_b + offs_n[None, :], acc_b, mask=(offs_b[:, None] < I) & mask_n)
+        if N2 > 0:
+            tl.store(out_b + offs_nb2[None, :], acc_b2, mask=(offs_b[:, None] < I) & (offs_nb2[None, :] < O))
 
 
 # The GEMM path (``vkan.ops.kan_op``): on wide layers cuBLAS runs the three products of a layer faster than the fused
