@@ -175,14 +175,14 @@ def sweep_stages(m, n_in, n_out, kt, q, cp, x, w, y, gy, grid, wt, stages=(2, 3,
     coefficient) columns and warps at its shipped output tile, the input grad over rows and output steps at its
     shipped columns and warps, the weight grad over columns and warps at its shipped rows, output tile and split."""
     fwd = kan_op._FWD.arguments(kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, True, torch.bfloat16, "tf32"))
-    sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, (fwd["BN"],), stages)
+    sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, (fwd["BN"],), stages, fwd["N2"])
     dxl, _ = kan_op._dx_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, True, torch.bfloat16, "tf32")
     dx = kan_op._DX.arguments(dxl)
     sweep_dx(m, n_in, n_out, kt, q, cp, x, gy, grid, wt,
              itertools.product((32, 64, 128), (16, 32), (dx["BI"] * cp,), (dxl.num_warps,), stages))
     dwl, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
     dw = kan_op._DW.arguments(dwl)
-    sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, (dw["BN"],), (64, 128), (n_split,), stages)
+    sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, (dw["BN"],), (64, 128), (n_split,), stages, dw["N2"])
 
 
 def sweep_pieces(m, n_in, n_out, kt, q, cp, x, w, gy, grid):
@@ -223,17 +223,19 @@ def sweep_pieces(m, n_in, n_out, kt, q, cp, x, w, gy, grid):
             print(f"{name}: failed {type(e).__name__}")
 
 
-def sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns, stages=(None,)):
+def sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns, stages=(None,), n2=0):
     """Times the forward kernel, first as shipped, then over 64|128 rows x output tiles ``bns`` x (input,
-    coefficient) tiles of 64|128 x 4|8 warps (x ``stages``; None: the shipped stages)."""
+    coefficient) tiles of 64|128 x 4|8 warps (x ``stages``; None: the shipped stages); with ``n2`` each tile has that
+    second output piece (one tile a program), else whole tiles."""
     fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
-    print("## forward tiles (uniform): BM BN BK warps [stages] -> ms")
+    print(f"## forward tiles (uniform{f', second output piece {n2}' if n2 else ''}): BM BN BK warps [stages] -> ms")
     shipped = kan_op._FWD.arguments(fwd)
-    timed(f"fwd shipped {shipped['BM']} {shipped['BN']} {shipped['BI'] * cp} {fwd.num_warps} {fwd.num_stages}",
+    timed(f"fwd shipped {shipped['BM']} {shipped['BN']}+{shipped['N2']} {shipped['BI'] * cp} {fwd.num_warps} "
+          f"{fwd.num_stages}",
           lambda: kan_op._FWD(fwd, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y))
     for bm, bn, bk, warps, st in itertools.product((64, 128), bns, (64, 128), (4, 8), stages):
-        launch = kan_op._FWD.rebind(fwd, grid=(triton.cdiv(m, bm), triton.cdiv(n_out, bn)), num_warps=warps,
-                                    num_stages=st, BM=bm, BN=bn, BI=bk // cp)
+        launch = kan_op._FWD.rebind(fwd, grid=(triton.cdiv(m, bm), 1 if n2 else triton.cdiv(n_out, bn)),
+                                    num_warps=warps, num_stages=st, BM=bm, BN=bn, N2=n2, BI=bk // cp)
         timed(f"fwd {bm} {bn} {bk} {warps}" + (f" {st}" if st else ""),
               lambda: kan_op._FWD(launch, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y))
 
@@ -267,20 +269,23 @@ def sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da):
                 print(f"{name} {bm} {cols} {warps}: failed {type(e).__name__}")
 
 
-def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits, stages=(None,)):
+def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits, stages=(None,), n2=0):
     """Times the weight-grad kernel (partials only, no unpack) over output tiles ``bns``, (input, coefficient)
-    tiles ``bks``, 4 or 8 warps, ``splits`` partials and ``stages`` (None: the shipped stages)."""
+    tiles ``bks``, 4 or 8 warps, ``splits`` partials and ``stages`` (None: the shipped stages); ``n2`` as in
+    ``sweep_fwd``."""
     dwl, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
-    print("## weight-grad tiles (uniform): BM BN BK warps split [stages] -> ms")
     shipped = kan_op._DW.arguments(dwl)
+    print(f"## weight-grad tiles (uniform{f', second output piece {n2}' if n2 else ''}): BM BN BK warps split [stages] "
+          "-> ms")
     part = torch.empty((n_split, kt, n_out), device="cuda")
-    timed(f"dw shipped {shipped['BM']} {shipped['BN']} {shipped['BI'] * cp} {dwl.num_warps} {n_split} "
+    timed(f"dw shipped {shipped['BM']} {shipped['BN']}+{shipped['N2']} {shipped['BI'] * cp} {dwl.num_warps} {n_split} "
           f"{dwl.num_stages}", lambda: kan_op._DW(dwl, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=part))
     for bm, bn, bk, warps, split, st in itertools.product((64,), bns, bks, (4, 8), splits, stages):
         nsb = triton.cdiv(n_in, bk // cp)
         swept = torch.empty((split, kt, n_out), device="cuda")
-        launch = kan_op._DW.rebind(dwl, grid=(nsb + triton.cdiv(n_in, 64), triton.cdiv(n_out, bn), split),
-                                   num_warps=warps, num_stages=st, BM=bm, BN=bn, BI=bk // cp, NSB=nsb, SPLIT=split)
+        n_tiles = 1 if n2 else triton.cdiv(n_out, bn)
+        launch = kan_op._DW.rebind(dwl, grid=(nsb + triton.cdiv(n_in, 64), n_tiles, split), num_warps=warps, num_stages=st, BM=bm, BN=bn, N2=n2, BI=bk // cp, NSB=nsb,
+                                   SPLIT=split)
         timed(f"dw {bm} {bn} {bk} {warps} {split}" + (f" {st}" if st else ""),
               lambda: kan_op._DW(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=swept))
 

@@ -281,6 +281,62 @@ def test_input_grad_takes_the_held_columns_kernel_where_it_measured_faster(monke
     assert kan_op._output_pieces(128) == (128, 0) and kan_op._output_pieces(8) == (16, 0)
 
 
+@pytest.mark.parametrize("n_in,n_out,has_base", [(32, 80, True), (48, 40, True), (16, 24, False)],
+                         ids=["80=64+16", "40=32+16", "spline-only"])
+def test_forward_and_weight_grad_in_two_output_pieces_match_whole_tiles(n_in, n_out, has_base):
+    """The forward and weight-grad kernels with the outputs as one tile in two power-of-two pieces (N2 > 0, as 16-bit
+    layers of 80 and 160 outputs launch them on the GPU) give the whole-tile kernels' Y and weight-grad partials, on
+    partial row blocks."""
+    from vkan.ops import kan_op
+
+    layer = make_layer(n_in, n_out, 5, 3)
+    dtype = torch.bfloat16 if DEVICE == "cuda" else torch.float32  # the interpreter's 16-bit dots are not exact
+    bw = layer.base_weight.detach() if has_base else None
+    w, _, cp = kan_op._pack(layer.spline_weight.detach(), layer.spline_scaler.detach(), bw, dtype)
+    m, kt, q = (4099 if DEVICE == "cuda" else 53), w.shape[0], layer.grid.shape[1]
+    x = torch.randn(m, n_in, device=DEVICE) * 1.7
+    gy = torch.randn(m, n_out, device=DEVICE, dtype=dtype)
+    bn, n2 = kan_op._output_pieces(n_out)
+    assert n2 > 0
+    fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, has_base, dtype, kan_op._precision(dtype))
+    y = torch.full((m, n_out), float("nan"), device=DEVICE, dtype=dtype)
+    kan_op._FWD(kan_op._FWD.rebind(fwd, grid=(fwd.grid[0], 1), BN=bn, N2=n2), x_ptr=x, grid_ptr=layer.grid, w_ptr=w,
+                y_ptr=y)
+    assert rel(y, kan_op._launch_fwd(x, layer.grid, w, cp, 3, True, 1, has_base)) < 1e-5
+    dw, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, has_base, dtype, kan_op._precision(dtype))
+    part = torch.full((n_split, kt, n_out), float("nan"), device=DEVICE)
+    kan_op._DW(kan_op._DW.rebind(dw, grid=(dw.grid[0], 1, n_split), BN=bn, N2=n2), gy_ptr=gy, x_ptr=x,
+               grid_ptr=layer.grid, part_ptr=part)
+    assert rel(part, kan_op._launch_dw(gy, x, layer.grid, kt, cp, 3, True, 1, has_base)) < 1e-5
+
+
+def test_forward_and_weight_grad_take_two_output_pieces_where_they_measured_faster(monkeypatch, request):
+    """On the GPU's rule, 16-bit layers of 160 outputs (ViT-S/16's fc1) run the forward as one 128 + 32 output tile, and
+    the weight grad of 80 and 160 outputs (ViT-tiny's and ViT-S/16's fc1) takes one 64 + 16 or 128 + 32 tile in 16
+    splits; the forward at 80, layers of 192 outputs and fp32 keep whole tiles."""
+    from vkan.ops import kan_op
+
+    monkeypatch.setattr(kan_op, "_INTERPRET", False)
+    for geometry in (kan_op._fwd_geometry, kan_op._dw_geometry):
+        geometry.cache_clear()
+        request.addfinalizer(geometry.cache_clear)  # no launch cached under the GPU's rule stays
+
+    def fwd(n_in, n_out, dtype=torch.bfloat16):
+        launch = kan_op._fwd_geometry(25216, n_in, n_out, 12, 8, 3, True, 1, True, dtype, "tf32")
+        args = kan_op._FWD.arguments(launch)
+        return args["BN"], args["N2"], launch.grid[1]
+
+    def dw(n_in, n_out, dtype=torch.bfloat16):
+        launch, split = kan_op._dw_geometry(25216, n_in, n_out, n_in * 9, 12, 8, 3, True, 1, True, dtype, "tf32")
+        args = kan_op._DW.arguments(launch)
+        return args["BN"], args["N2"], launch.grid[1], split
+
+    assert fwd(384, 160) == (128, 32, 1) and fwd(192, 80) == (128, 0, 1) and fwd(80, 192)[1] == 0
+    assert fwd(384, 160, torch.float32)[1] == 0
+    assert dw(192, 80) == (64, 16, 1, 16) and dw(384, 160) == (128, 32, 1, 16)
+    assert dw(80, 192)[1] == 0 and dw(384, 154)[1] == 0 and dw(192, 80, torch.float32)[1] == 0
+
+
 def test_spline_only_call_matches_reference_spline_part():
     layer = make_layer(13, 9, 5, 3)
     x = torch.randn(30, 13, device=DEVICE, requires_grad=True)
@@ -531,8 +587,8 @@ def inside_nan(t: torch.Tensor, pad: int = 4096) -> torch.Tensor:
 @pytest.mark.parametrize("n_in,n_out,base_dot,kernel_path,held", [
     # the fc1 layers (192 inputs, 96 and 160 below) take the input grad that holds W^T's columns (kan_dx_rows_kernel)
     (192, 77, None, "fused", True), (77, 192, None, "fused", True),
-    # widths that are multiples of 16 take wider weight-grad tiles, padded past the layer: 80 one 128-column tile,
-    # 160 one 256-column tile
+    # widths that are multiples of 16: 80 and 160 take one output tile in two pieces in the weight grad (64 + 16,
+    # 128 + 32), 160 in the forward too
     (192, 80, None, "fused", True), (96, 160, None, "fused", True),
     # the tiled input grad's base-dot variant on whole input blocks, where the held-columns kernel would take the layer
     (192, 80, None, "fused", False),
@@ -546,7 +602,7 @@ def inside_nan(t: torch.Tensor, pad: int = 4096) -> torch.Tensor:
 def test_kernels_read_and_write_only_inside_their_buffers_at_the_gpus_tile_sizes(n_in, n_out, base_dot, kernel_path,
                                                                                   held, monkeypatch):
     """ViT-tiny's feed-forward layers at the matched width 77 (partial last tiles everywhere), and layers 80 and 160
-    wide (their weight grads take one column tile wider than the layer), forward and backward, with the tile sizes a
+    wide (one output tile in two pieces), forward and backward, with the tile sizes a
     GPU uses (under the interpreter on CPU; fp16 stands in for bf16's 16-bit tiles): the
     buffers the launchers allocate are fenced with a sentinel, the inputs with NaN, and the output and every
     gradient must match the reference. ``held`` False keeps the tiled input grad where kan_dx_rows_kernel would run."""

@@ -115,24 +115,39 @@ def _pack(spline_weight, spline_scaler, base_weight, dtype, with_w: bool = True)
     return w, wt, cp
 
 
+def _output_pieces(n_out: int) -> Tuple[int, int]:
+    """An output axis as one tile in two power-of-two pieces (``kan_dx_rows_kernel``'s K1 and K2, the forward's and the
+    weight grad's BN and N2): the largest power of two <= ``n_out`` (at least 16), then 0 or the power of two (at least
+    16) that covers the rest. 80 = 64 + 16 and 160 = 128 + 32 pad nothing, where 128- and 256-wide tiles pad 37.5%."""
+    k1 = max(16, 1 << (n_out.bit_length() - 1))
+    rest = n_out - k1
+    return k1, (0 if rest <= 0 else max(16, 1 << (rest - 1).bit_length()))
+
+
 @_shape_cache
 def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, precision):
     """The bound launch of the forward kernel; contiguous x, W and Y."""
+    n2 = 0  # a second output piece (one output tile a program): see kan_fwd_kernel
     if _INTERPRET:
         bm, bn, rows, warps = 16, 16, 64, 4
     elif n_out <= 128 and dtype != torch.float32:  # narrow 16-bit layers (ViT-tiny's fc1, 80 outputs): H200
         # sweeps at 33280x192->80 (bench/RESULTS.md, twenty-second and twenty-eighth sessions): 0.064 ms as CUDA
-        # graphs against 0.070 for the earlier 128 rows x 64 (input, coefficient) columns
+        # graphs against 0.070 for the earlier 128 rows x 64 (input, coefficient) columns. Two output pieces (64 + 16)
+        # were no faster there (0.066 ms at their best tile; fortieth session)
         bm, bn, rows, warps = 64, 128, 128, 4
+    elif 128 < n_out <= 160 and n_out % 16 == 0 and dtype != torch.float32:
+        # one 128 + 32 output tile instead of 256-wide ones: 0.141 ms against 0.158 at 25216x384->160 (ViT-S/16's fc1
+        # on the fused path), as CUDA graphs (bench/kernel_breakdown.py M IN OUT 10 --graph; fortieth session)
+        (bn, n2), bm, rows, warps = _output_pieces(n_out), 64, 64, 4
     elif n_out <= 128:  # narrow fp32 layers: the earlier tiles, known to fit
         bm, bn, rows, warps = 128, 128, 64, 4
     elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
         bm, bn, rows, warps = 64, 256, 64, 4
     else:  # 1.2-1.45x faster than 64 x 256 with 4 warps on 154..1536 outputs (sweep in bench/RESULTS.md)
         bm, bn, rows, warps = 128, 256, 64, 8
-    return _FWD.bind((_cdiv(m, bm), _cdiv(n_out, bn)), warps, _stages(dtype), M=m, I=n_in, O=n_out,
+    return _FWD.bind((_cdiv(m, bm), 1 if n2 else _cdiv(n_out, bn)), warps, _stages(dtype), M=m, I=n_in, O=n_out,
                      stride_xm=n_in, stride_wk=n_out, stride_ym=n_out, Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act,
-                     HAS_BASE=has_base, BM=bm, BN=bn, N2=0, BI=max(1, rows // cp), BIB=16 if _INTERPRET else 64,
+                     HAS_BASE=has_base, BM=bm, BN=bn, N2=n2, BI=max(1, rows // cp), BIB=16 if _INTERPRET else 64,
                      PRECISION=precision)
 
 
@@ -201,14 +216,6 @@ def _launch_dx(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_ba
         dx = torch.empty_like(x)
     _DX(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, wt_ptr=wt, dx_ptr=dx)
     return _as(dx, x)
-
-
-def _output_pieces(n_out: int) -> Tuple[int, int]:
-    """(K1, K2) of ``kan_dx_rows_kernel``: K1 the largest power of two <= ``n_out`` (at least 16), K2 0 or the power of
-    two (at least 16) that covers the rest."""
-    k1 = max(16, 1 << (n_out.bit_length() - 1))
-    rest = n_out - k1
-    return k1, (0 if rest <= 0 else max(16, 1 << (rest - 1).bit_length()))
 
 
 _DX_ROWS_HELD_BYTES = 100 * 1024  # W^T columns a program may hold in shared memory (an H200 SM has 228 KiB)
@@ -283,15 +290,20 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
     # >= 4 splits, else ~5. Weight grad + unpack, H200 (bench/RESULTS.md): 16640x192->768 0.180 ms with 10
     # splits vs 0.191 with 15; 25216x154->384 0.196 (17) vs 0.204 (26); 50432x384->1536 1.674 (4) vs 1.743 (3).
     padded = _cdiv(n_out, 256) * 256 * 3 > 4 * n_out  # 256-column tiles would pad the outputs by over 25%
+    n2 = 0  # a second output piece (one output tile a program): see kan_dw_kernel
     if _INTERPRET:
         bm, bn, rows, bib, warps, programs = 16, 16, 64, 16, 4, (0,)
     elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
         bm, bn, rows, bib, warps, programs = ((64, 64, 128, 64, 4, (1056,)) if padded else
                                               (64, 256, 64, 64, 4, (1056,)))
-    elif n_out % 16 == 0 and 64 < n_out <= 128:
-        # one column tile: each column tile computes its rows' bases again. 33280x192->80 (ViT-tiny's fc1) takes
-        # 0.079 ms with one 128-column tile (32 splits) against 0.124 with two of 64
-        bm, bn, rows, bib, warps, programs = 64, 128, 128, 64, 4, (1056,)
+    elif n_out % 16 == 0 and 64 < n_out <= 160:
+        # one output tile, in two power-of-two pieces (80 = 64 + 16, 160 = 128 + 32): each column tile would compute
+        # its rows' bases again. As CUDA graphs (bench/kernel_breakdown.py M IN OUT 10 --graph; fortieth session)
+        # 33280x192->80 (ViT-tiny's fc1) took 0.071 ms in 16 splits against 0.075 for one 128-column tile in 32
+        # (0.124 with two tiles of 64, twenty-second session), 25216x384->160 (ViT-S/16's fc1) 0.125 against 0.160
+        # for 256-column tiles with 8 warps; 16 splits were within 0.002 ms of 32 or faster at both
+        (bn, n2), bm, rows, bib, warps = _output_pieces(n_out), 64, 128, 64, 4
+        programs = (16 * (_cdiv(n_in, rows // cp) + (_cdiv(n_in, 64) if has_base else 0)),)  # 16 splits
     elif padded and (n_out % 16 or n_out <= 64):
         # 64-column tiles where 256-column ones would pad by over 25%: up to 64 outputs, and the padded widths that
         # are not multiples of 16 (the matched 77, 154, 307). The sweep's 25216x384->154 took 0.311-0.313 ms with
@@ -305,13 +317,14 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
     bi = max(1, rows // cp)
     nsb = _cdiv(n_in, bi)
     blocks = nsb + (_cdiv(n_in, bib) if has_base else 0)
-    tiles = blocks * _cdiv(n_out, bn)
+    n_tiles = 1 if n2 else _cdiv(n_out, bn)
+    tiles = blocks * n_tiles
     programs = next((p for p in programs if _cdiv(p, tiles) >= 4), programs[-1])
     # each split keeps >= 4 row blocks; at most 32 partials to reduce
     split = 2 if _INTERPRET else max(1, min(_cdiv(programs, tiles), _cdiv(m, 4 * bm), 32))
-    launch = _DW.bind((blocks, _cdiv(n_out, bn), split), warps, _stages(dtype), M=m, I=n_in, O=n_out, NSB=nsb,
+    launch = _DW.bind((blocks, n_tiles, split), warps, _stages(dtype), M=m, I=n_in, O=n_out, NSB=nsb,
                       stride_gm=n_out, stride_xm=n_in, stride_pk=n_out, stride_ps=kt * n_out, Q=q, CP=cp, K=k,
-                      UNIFORM=uniform, ACT=act, BM=bm, BN=bn, N2=0, BI=bi, BIB=bib, SPLIT=split, PRECISION=precision)
+                      UNIFORM=uniform, ACT=act, BM=bm, BN=bn, N2=n2, BI=bi, BIB=bib, SPLIT=split, PRECISION=precision)
     return launch, split
 
 
