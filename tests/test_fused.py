@@ -281,8 +281,8 @@ def test_input_grad_takes_the_held_columns_kernel_where_it_measured_faster(monke
     assert kan_op._output_pieces(128) == (128, 0) and kan_op._output_pieces(8) == (16, 0)
 
 
-@pytest.mark.parametrize("n_in,n_out,has_base", [(32, 80, True), (48, 40, True), (16, 24, False)],
-                         ids=["80=64+16", "40=32+16", "spline-only"])
+@pytest.mark.parametrize("n_in,n_out,has_base", [(32, 80, True), (48, 160, True), (16, 96, False)],
+                         ids=["80=64+16", "160=128+32", "spline-only-96=64+32"])
 def test_forward_and_weight_grad_in_two_output_pieces_match_whole_tiles(n_in, n_out, has_base):
     """The forward and weight-grad kernels with the outputs as one tile in two power-of-two pieces (N2 > 0, as 16-bit
     layers of 80 and 160 outputs launch them on the GPU) give the whole-tile kernels' Y and weight-grad partials, on
@@ -297,7 +297,7 @@ def test_forward_and_weight_grad_in_two_output_pieces_match_whole_tiles(n_in, n_
     x = torch.randn(m, n_in, device=DEVICE) * 1.7
     gy = torch.randn(m, n_out, device=DEVICE, dtype=dtype)
     bn, n2 = kan_op._output_pieces(n_out)
-    assert n2 > 0
+    assert n2 > 0 and kan_op._exact_pieces(n_out)
     fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, has_base, dtype, kan_op._precision(dtype))
     y = torch.full((m, n_out), float("nan"), device=DEVICE, dtype=dtype)
     kan_op._FWD(kan_op._FWD.rebind(fwd, grid=(fwd.grid[0], 1), BN=bn, N2=n2), x_ptr=x, grid_ptr=layer.grid, w_ptr=w,
@@ -313,7 +313,7 @@ def test_forward_and_weight_grad_in_two_output_pieces_match_whole_tiles(n_in, n_
 def test_forward_and_weight_grad_take_two_output_pieces_where_they_measured_faster(monkeypatch, request):
     """On the GPU's rule, 16-bit layers of 160 outputs (ViT-S/16's fc1) run the forward as one 128 + 32 output tile, and
     the weight grad of 80 and 160 outputs (ViT-tiny's and ViT-S/16's fc1) takes one 64 + 16 or 128 + 32 tile in 16
-    splits; the forward at 80, layers of 192 outputs and fp32 keep whole tiles."""
+    splits; the forward at 80, layers of 192 outputs, pieces that would mask columns and fp32 keep whole tiles."""
     from vkan.ops import kan_op
 
     monkeypatch.setattr(kan_op, "_INTERPRET", False)
@@ -335,6 +335,8 @@ def test_forward_and_weight_grad_take_two_output_pieces_where_they_measured_fast
     assert fwd(384, 160, torch.float32)[1] == 0
     assert dw(192, 80) == (64, 16, 1, 16) and dw(384, 160) == (128, 32, 1, 16)
     assert dw(80, 192)[1] == 0 and dw(384, 154)[1] == 0 and dw(192, 80, torch.float32)[1] == 0
+    assert dw(192, 112)[:2] == (128, 0)  # 64 + 64 would mask 16 columns: one 128-column tile, as before
+    assert not kan_op._exact_pieces(40) and not kan_op._exact_pieces(112) and kan_op._exact_pieces(144)
 
 
 def test_spline_only_call_matches_reference_spline_part():

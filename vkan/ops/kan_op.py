@@ -124,6 +124,13 @@ def _output_pieces(n_out: int) -> Tuple[int, int]:
     return k1, (0 if rest <= 0 else max(16, 1 << (rest - 1).bit_length()))
 
 
+def _exact_pieces(n_out: int) -> bool:
+    """Whether ``_output_pieces`` covers ``n_out`` with no masked columns, the only pieces the forward and the weight
+    grad launch: a 32 + 16 tile at 40 outputs (8 masked columns) faulted on the H200 in its first GPU test
+    (bench/RESULTS.md, fortieth session), and no such shape was timed."""
+    return sum(_output_pieces(n_out)) == n_out
+
+
 @_shape_cache
 def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, precision):
     """The bound launch of the forward kernel; contiguous x, W and Y."""
@@ -135,7 +142,7 @@ def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, preci
         # graphs against 0.070 for the earlier 128 rows x 64 (input, coefficient) columns. Two output pieces (64 + 16)
         # were no faster there (0.066 ms at their best tile; fortieth session)
         bm, bn, rows, warps = 64, 128, 128, 4
-    elif 128 < n_out <= 160 and n_out % 16 == 0 and dtype != torch.float32:
+    elif 128 < n_out <= 160 and n_out % 16 == 0 and dtype != torch.float32:  # pieces exact: 144, 160
         # one 128 + 32 output tile instead of 256-wide ones: 0.141 ms against 0.158 at 25216x384->160 (ViT-S/16's fc1
         # on the fused path), as CUDA graphs (bench/kernel_breakdown.py M IN OUT 10 --graph; fortieth session)
         (bn, n2), bm, rows, warps = _output_pieces(n_out), 64, 64, 4
@@ -296,7 +303,7 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
     elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
         bm, bn, rows, bib, warps, programs = ((64, 64, 128, 64, 4, (1056,)) if padded else
                                               (64, 256, 64, 64, 4, (1056,)))
-    elif n_out % 16 == 0 and 64 < n_out <= 160:
+    elif n_out % 16 == 0 and 64 < n_out <= 160 and _exact_pieces(n_out):
         # one output tile, in two power-of-two pieces (80 = 64 + 16, 160 = 128 + 32): each column tile would compute
         # its rows' bases again. As CUDA graphs (bench/kernel_breakdown.py M IN OUT 10 --graph; fortieth session)
         # 33280x192->80 (ViT-tiny's fc1) took 0.071 ms in 16 splits against 0.075 for one 128-column tile in 32
@@ -304,6 +311,8 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
         # for 256-column tiles with 8 warps; 16 splits were within 0.002 ms of 32 or faster at both
         (bn, n2), bm, rows, bib, warps = _output_pieces(n_out), 64, 128, 64, 4
         programs = (16 * (_cdiv(n_in, rows // cp) + (_cdiv(n_in, 64) if has_base else 0)),)  # 16 splits
+    elif n_out % 16 == 0 and 64 < n_out <= 128:  # 112: one 128-column tile, as 80 took before the pieces
+        bm, bn, rows, bib, warps, programs = 64, 128, 128, 64, 4, (1056,)
     elif padded and (n_out % 16 or n_out <= 64):
         # 64-column tiles where 256-column ones would pad by over 25%: up to 64 outputs, and the padded widths that
         # are not multiples of 16 (the matched 77, 154, 307). The sweep's 25216x384->154 took 0.311-0.313 ms with
