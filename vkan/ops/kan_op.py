@@ -126,8 +126,8 @@ def _output_pieces(n_out: int) -> Tuple[int, int]:
 
 def _exact_pieces(n_out: int) -> bool:
     """Whether ``_output_pieces`` covers ``n_out`` with no masked columns, the only pieces the forward and the weight
-    grad launch: a 32 + 16 tile at 40 outputs (8 masked columns) faulted on the H200 in its first GPU test
-    (bench/RESULTS.md, fortieth session), and no such shape was timed."""
+    grad launch. On the H200 (bench/RESULTS.md, fortieth session) pieces with masked columns hit an illegal memory
+    access (32 + 16 at 40 outputs, 64 + 16 at 72), where exact ones (48, 80, 96, 160) gave the shipped tiles' results."""
     return sum(_output_pieces(n_out)) == n_out
 
 
