@@ -288,8 +288,8 @@ def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits, stages=(N
         nsb = triton.cdiv(n_in, bk // cp)
         swept = torch.empty((split, kt, n_out), device="cuda")
         n_tiles = 1 if n2 else triton.cdiv(n_out, bn)
-        launch = kan_op._DW.rebind(dwl, grid=(nsb + triton.cdiv(n_in, 64), n_tiles, split), num_warps=warps, num_stages=st, BM=bm, BN=bn, N2=n2, BI=bk // cp, NSB=nsb,
-                                   SPLIT=split)
+        launch = kan_op._DW.rebind(dwl, grid=(nsb + triton.cdiv(n_in, 64), n_tiles, split), num_warps=warps,
+                                   num_stages=st, BM=bm, BN=bn, N2=n2, BI=bk // cp, NSB=nsb, SPLIT=split)
         timed(f"dw {bm} {bn} {bk} {warps} {split}" + (f" {st}" if st else ""),
               lambda: kan_op._DW(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=swept))
 

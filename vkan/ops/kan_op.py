@@ -125,10 +125,13 @@ def _output_pieces(n_out: int) -> Tuple[int, int]:
 
 
 def _exact_pieces(n_out: int) -> bool:
-    """Whether ``_output_pieces`` covers ``n_out`` with no masked columns, the only pieces the forward and the weight
-    grad launch. On the H200 (bench/RESULTS.md, fortieth session) pieces with masked columns hit an illegal memory
-    access (32 + 16 at 40 outputs, 64 + 16 at 72), where exact ones (48, 80, 96, 160) gave the shipped tiles' results."""
-    return sum(_output_pieces(n_out)) == n_out
+    """Whether ``_output_pieces`` splits ``n_out`` into two pieces with no masked columns (80, 96, 144, 160, ...): the
+    only pieces the forward and the weight grad launch. On the H200 (bench/RESULTS.md, fortieth session) pieces with
+    masked columns, at widths that are not multiples of 16, faulted or gave a wrong Y (32 + 16 at 40 outputs, 64 + 16 at
+    72; cause not isolated), where exact ones (48, 80, 96, 160) matched bases materialised in PyTorch as the shipped
+    tiles did."""
+    k1, k2 = _output_pieces(n_out)
+    return k2 > 0 and k1 + k2 == n_out
 
 
 @_shape_cache
@@ -142,9 +145,10 @@ def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, preci
         # graphs against 0.070 for the earlier 128 rows x 64 (input, coefficient) columns. Two output pieces (64 + 16)
         # were no faster there (0.066 ms at their best tile; fortieth session)
         bm, bn, rows, warps = 64, 128, 128, 4
-    elif 128 < n_out <= 160 and n_out % 16 == 0 and dtype != torch.float32:  # pieces exact: 144, 160
-        # one 128 + 32 output tile instead of 256-wide ones: 0.141 ms against 0.158 at 25216x384->160 (ViT-S/16's fc1
-        # on the fused path), as CUDA graphs (bench/kernel_breakdown.py M IN OUT 10 --graph; fortieth session)
+    elif 128 < n_out <= 160 and _exact_pieces(n_out) and dtype != torch.float32:  # 144, 160
+        # one 128 + 32 output tile instead of 256-wide ones: 0.141 ms against 0.159 at 25216x384->160 (ViT-S/16's fc1
+        # on the fused path), as CUDA graphs (bench/kernel_breakdown.py M IN OUT 10 --graph; fortieth session); 144
+        # (128 + 16) by extrapolation
         (bn, n2), bm, rows, warps = _output_pieces(n_out), 64, 64, 4
     elif n_out <= 128:  # narrow fp32 layers: the earlier tiles, known to fit
         bm, bn, rows, warps = 128, 128, 64, 4
@@ -297,21 +301,21 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
     # >= 4 splits, else ~5. Weight grad + unpack, H200 (bench/RESULTS.md): 16640x192->768 0.180 ms with 10
     # splits vs 0.191 with 15; 25216x154->384 0.196 (17) vs 0.204 (26); 50432x384->1536 1.674 (4) vs 1.743 (3).
     padded = _cdiv(n_out, 256) * 256 * 3 > 4 * n_out  # 256-column tiles would pad the outputs by over 25%
-    n2 = 0  # a second output piece (one output tile a program): see kan_dw_kernel
+    n2, splits = 0, 0  # a second output piece (one output tile a program: see kan_dw_kernel); a fixed split count
     if _INTERPRET:
         bm, bn, rows, bib, warps, programs = 16, 16, 64, 16, 4, (0,)
     elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
         bm, bn, rows, bib, warps, programs = ((64, 64, 128, 64, 4, (1056,)) if padded else
                                               (64, 256, 64, 64, 4, (1056,)))
-    elif n_out % 16 == 0 and 64 < n_out <= 160 and _exact_pieces(n_out):
+    elif 64 < n_out <= 160 and _exact_pieces(n_out):  # 80, 96, 144, 160
         # one output tile, in two power-of-two pieces (80 = 64 + 16, 160 = 128 + 32): each column tile would compute
         # its rows' bases again. As CUDA graphs (bench/kernel_breakdown.py M IN OUT 10 --graph; fortieth session)
         # 33280x192->80 (ViT-tiny's fc1) took 0.071 ms in 16 splits against 0.075 for one 128-column tile in 32
         # (0.124 with two tiles of 64, twenty-second session), 25216x384->160 (ViT-S/16's fc1) 0.125 against 0.160
-        # for 256-column tiles with 8 warps; 16 splits were within 0.002 ms of 32 or faster at both
-        (bn, n2), bm, rows, bib, warps = _output_pieces(n_out), 64, 128, 64, 4
-        programs = (16 * (_cdiv(n_in, rows // cp) + (_cdiv(n_in, 64) if has_base else 0)),)  # 16 splits
-    elif n_out % 16 == 0 and 64 < n_out <= 128:  # 112: one 128-column tile, as 80 took before the pieces
+        # for 256-column tiles with 8 warps; 16 splits were within 0.002 ms of 32 or faster at both. 96 and 144 by
+        # extrapolation
+        (bn, n2), bm, rows, bib, warps, programs, splits = _output_pieces(n_out), 64, 128, 64, 4, (), 16
+    elif n_out % 16 == 0 and 64 < n_out <= 128:  # 112 and 128: one 128-column tile (80's before the pieces)
         bm, bn, rows, bib, warps, programs = 64, 128, 128, 64, 4, (1056,)
     elif padded and (n_out % 16 or n_out <= 64):
         # 64-column tiles where 256-column ones would pad by over 25%: up to 64 outputs, and the padded widths that
@@ -319,18 +323,19 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
         # these tiles (16-32 splits; 12 shipped) against 0.428 with 256 columns
         bm, bn, rows, bib, warps, programs = 64, 64, 128, 64, 4, (1056,)
     else:  # 1.05-1.2x faster than 64 rows with 4 warps on 192..1536 outputs; on padded multiples of 16 too, measured
-        # at 160 and 304 (other multiples of 16 in 144..560 follow by extrapolation): the sweep's 25216x384->160 took
-        # 0.162 ms (16-32 splits; 15 shipped) against 0.260 with 64-column tiles, 12608x768->304 as shipped 0.308
-        # against 0.424
+        # at 304 (and at 160 before the pieces; other multiples of 16 in 176..560 follow by extrapolation): the
+        # sweep's 12608x768->304 took 0.308 ms as shipped against 0.424 with 64-column tiles
         bm, bn, rows, bib, warps, programs = 64, 256, 128, 64, 8, (440, 660)
     bi = max(1, rows // cp)
     nsb = _cdiv(n_in, bi)
     blocks = nsb + (_cdiv(n_in, bib) if has_base else 0)
     n_tiles = 1 if n2 else _cdiv(n_out, bn)
     tiles = blocks * n_tiles
-    programs = next((p for p in programs if _cdiv(p, tiles) >= 4), programs[-1])
+    if not splits:  # the splits that bring the programs nearest the aim
+        programs = next((p for p in programs if _cdiv(p, tiles) >= 4), programs[-1])
+        splits = _cdiv(programs, tiles)
     # each split keeps >= 4 row blocks; at most 32 partials to reduce
-    split = 2 if _INTERPRET else max(1, min(_cdiv(programs, tiles), _cdiv(m, 4 * bm), 32))
+    split = 2 if _INTERPRET else max(1, min(splits, _cdiv(m, 4 * bm), 32))
     launch = _DW.bind((blocks, n_tiles, split), warps, _stages(dtype), M=m, I=n_in, O=n_out, NSB=nsb,
                       stride_gm=n_out, stride_xm=n_in, stride_pk=n_out, stride_ps=kt * n_out, Q=q, CP=cp, K=k,
                       UNIFORM=uniform, ACT=act, BM=bm, BN=bn, N2=n2, BI=bi, BIB=bib, SPLIT=split, PRECISION=precision)

@@ -242,8 +242,9 @@ def kan_fwd_kernel(x_ptr, grid_ptr, w_ptr, y_ptr, M, I, O, stride_xm, stride_wk,
     """Y (M, O) = B(X) @ Ws + act(X) @ Wb, X (M, I), W (KT, O).
 
     Program (row block, output tile of BN). With N2 > 0 there is one output tile, in two pieces: outputs 0..BN-1 and
-    BN..BN+N2-1 (powers of two, ``kan_dx_rows_kernel``'s K1 and K2), two dots on the same bases, so that a narrow
-    layer (80 = 64 + 16 outputs) does not pad its dots to the next power of two."""
+    BN..BN+N2-1 (powers of two, ``kan_dx_rows_kernel``'s K1 and K2), two dots on the same bases, so that a layer of
+    160 = 128 + 32 outputs does not pad its dots to 256. Then the grid's axis 1 must be 1 and BN + N2 == O: pieces with
+    masked columns faulted on the H200 (``kan_op._exact_pieces``)."""
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     offs_m = pid_m * BM + tl.arange(0, BM)
@@ -389,7 +390,8 @@ def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, st
     """partial[s] (KT, O) = [B(X), act(X)][rows of split s]^T @ dY[rows of split s].
 
     Programs 0..NSB-1 of axis 0 own BI inputs' spline rows; the ones after own BIB inputs' base rows. Axis 1 is the
-    output tiles of BN, or with N2 > 0 one tile in two pieces, as in ``kan_fwd_kernel``."""
+    output tiles of BN, or with N2 > 0 one tile in two pieces, as in ``kan_fwd_kernel`` (axis 1 then 1, and
+    BN + N2 == O)."""
     pid_i = tl.program_id(0)
     pid_n = tl.program_id(1)
     pid_s = tl.program_id(2)
