@@ -39,14 +39,18 @@ def main():
         full = dtype == "bf16"
         # (tiles, warps) as kan_op's launchers pick them for 192 -> 768
         variants = {
-            "kan_fwd_kernel": [(dict(HAS_BASE=True, BM=128, BN=256, BI=8, BIB=64), 8),
-                               (dict(HAS_BASE=True, BM=64, BN=128, BI=16, BIB=64), 4)] if full else  # and 192 -> 80
-                              [(dict(HAS_BASE=True, BM=64, BN=256, BI=8, BIB=64), 4)],
+            "kan_fwd_kernel": [(dict(HAS_BASE=True, BM=128, BN=256, N2=0, BI=8, BIB=64), 8),
+                               (dict(HAS_BASE=True, BM=64, BN=128, N2=0, BI=16, BIB=64), 4),  # and 192 -> 80
+                               (dict(HAS_BASE=True, BM=64, BN=128, N2=32, BI=8, BIB=64), 4)] if full else  # 384 -> 160
+                              [(dict(HAS_BASE=True, BM=64, BN=256, N2=0, BI=8, BIB=64), 4)],
             "kan_dx_kernel": [(dict(HAS_BASE=True, BASE_DOT=bd, BM=128, BO=64, BI=16, BIB=64), 4)
                               for bd in ((False, True) if full else ())],
-            # the weight grad also with its narrow layers' tiles (64 and 128 columns, 4 warps; e.g. 192 -> 80)
-            "kan_dw_kernel": [(dict(BM=64, BN=256, BI=16, BIB=64, SPLIT=10), 8),
-                              *((dict(BM=64, BN=bn, BI=16, BIB=64, SPLIT=32), 4) for bn in (64, 128))] if full else [],
+            # the weight grad also with its narrow layers' tiles (64 and 128 columns, 4 warps; e.g. 192 -> 112), and in
+            # two output pieces (192 -> 80: 64 + 16, 384 -> 160: 128 + 32)
+            "kan_dw_kernel": [(dict(BM=64, BN=256, N2=0, BI=16, BIB=64, SPLIT=10), 8),
+                              *((dict(BM=64, BN=bn, N2=0, BI=16, BIB=64, SPLIT=32), 4) for bn in (64, 128)),
+                              *((dict(BM=64, BN=bn, N2=n2, BI=16, BIB=64, SPLIT=16), 4)
+                                for bn, n2 in ((64, 16), (128, 32)))] if full else [],
         }
         for name, consts_list in variants.items():
             sig = {a: t.replace("W", dtype) for a, t in MATMUL_ARGS[name].items()}
