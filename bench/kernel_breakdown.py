@@ -44,9 +44,20 @@ def bench(fn):
     return graph_calls_ms(fn, GRAPH_CALLS) if GRAPH_CALLS else triton_time_ms(fn, rep_ms=100)
 
 
-def timed(name, fn):
+def max_rel(got, want):
+    """Largest |got - want| over the largest |want| (partials (S, KT, O) summed over S first)."""
+    got = got.sum(0) if got.dim() == 3 else got
+    return ((got.float() - want.float()).abs().max() / want.float().abs().max()).item()
+
+
+def timed(name, fn, out=None, want=None):
+    """Prints ``fn``'s ms a call; with ``want``, also ``max_rel(out, want)`` after one call of ``fn``."""
     try:
-        print(f"{name}: {bench(fn):.3f} ms")
+        note = ""
+        if want is not None:
+            fn()
+            note = f" ({max_rel(out, want):.1e})"
+        print(f"{name}: {bench(fn):.3f} ms{note}")
     except Exception as e:  # out of shared memory / registers
         print(f"{name}: failed {type(e).__name__}")
 
@@ -163,8 +174,7 @@ def sweep_dx_rows(gy, x, grid, wt, cp, configs):
     for tiles in configs:
         name = "dx rows " + " ".join(map(str, tiles))
         try:
-            dx = kan_op._launch_dx_rows(gy, x, grid, wt, cp, 3, True, 1, True, tiles)
-            err = ((dx - ref).abs().max() / ref.abs().max()).item()
+            err = max_rel(kan_op._launch_dx_rows(gy, x, grid, wt, cp, 3, True, 1, True, tiles), ref)
             ms = bench(lambda: kan_op._launch_dx_rows(gy, x, grid, wt, cp, 3, True, 1, True, tiles))
             print(f"{name}: {ms:.3f} ms ({err:.1e})")
         except Exception as e:  # out of shared memory / registers
@@ -191,57 +201,33 @@ def sweep_pieces(m, n_in, n_out, kt, q, cp, x, w, gy, grid):
     ``kan_op._output_pieces`` gives (BN = K1, N2 = K2) over rows x (input, coefficient) columns x warps x stages (x
     splits), with each output's largest difference from the shipped kernel's over its largest |value|."""
     bn, n2 = kan_op._output_pieces(n_out)
-    print(f"## output pieces {bn} + {n2}: forward BM BK warps stages, weight grad BM BK warps split stages -> ms "
-          "(max |out - shipped| / max |out|)")
+    print(f"## output pieces {bn} + {n2} (max |out - shipped| / max |out| after each time)")
     if not kan_op._exact_pieces(n_out):  # masked columns in the second piece faulted on the H200 (fortieth session)
         print("the pieces would mask columns: not launched")
         return
-    fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
     y = torch.empty(m, n_out, device="cuda", dtype=torch.bfloat16)
-    ref = torch.empty_like(y)
-    kan_op._FWD(fwd, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=ref)
-    runs = [("fwd shipped", kan_op._FWD, fwd, dict(x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y), y, ref)]
-    for bm, bk, warps, st in itertools.product((64, 128), (64, 128), (4, 8), (2, 3, 4)):
-        launch = kan_op._FWD.rebind(fwd, grid=(triton.cdiv(m, bm), 1), num_warps=warps, num_stages=st, BM=bm, BN=bn,
-                                    N2=n2, BI=bk // cp)
-        runs.append((f"fwd pieces {bm} {bk} {warps} {st}", kan_op._FWD, launch,
-                     dict(x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y), y, ref))
-    dwl, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
-    ref_dw = kan_op._launch_dw(gy, x, grid, kt, cp, 3, True, 1, True).sum(0)
-    part = torch.empty((n_split, kt, n_out), device="cuda")
-    runs.append(("dw shipped", kan_op._DW, dwl, dict(gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=part), part, ref_dw))
-    for bm, bk, warps, split, st in itertools.product((64, 128), (64, 128), (4, 8), (16, 32), (2, 3)):
-        nsb = triton.cdiv(n_in, bk // cp)
-        swept = torch.empty((split, kt, n_out), device="cuda")
-        launch = kan_op._DW.rebind(dwl, grid=(nsb + triton.cdiv(n_in, 64), 1, split), num_warps=warps, num_stages=st,
-                                   BM=bm, BN=bn, N2=n2, BI=bk // cp, NSB=nsb, SPLIT=split)
-        runs.append((f"dw pieces {bm} {bk} {warps} {split} {st}", kan_op._DW, launch,
-                     dict(gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=swept), swept, ref_dw))
-    for name, launcher, launch, tensors, out, want in runs:
-        try:
-            launcher(launch, **tensors)
-            got = out.sum(0) if out.dim() == 3 else out
-            err = ((got.float() - want.float()).abs().max() / want.float().abs().max()).item()
-            print(f"{name}: {bench(lambda: launcher(launch, **tensors)):.3f} ms ({err:.1e})")
-        except Exception as e:  # out of shared memory / registers
-            print(f"{name}: failed {type(e).__name__}")
+    sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, (bn,), (2, 3, 4), n2, check=True)
+    sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, (bn,), (64, 128), (16, 32), (2, 3), n2, bms=(64, 128), check=True)
 
 
-def sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns, stages=(None,), n2=0):
+def sweep_fwd(m, n_in, n_out, q, cp, x, w, y, grid, bns, stages=(None,), n2=0, check=False):
     """Times the forward kernel, first as shipped, then over 64|128 rows x output tiles ``bns`` x (input,
     coefficient) tiles of 64|128 x 4|8 warps (x ``stages``; None: the shipped stages); with ``n2`` each tile has that
-    second output piece (one tile a program), else whole tiles."""
+    second output piece (one tile a program), else whole tiles; ``check``: each Y against the shipped kernel's."""
     fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
+    ref = None
+    if check:
+        ref = torch.empty_like(y)
+        kan_op._FWD(fwd, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=ref)
     print(f"## forward tiles (uniform{f', second output piece {n2}' if n2 else ''}): BM BN BK warps [stages] -> ms")
     shipped = kan_op._FWD.arguments(fwd)
     timed(f"fwd shipped {shipped['BM']} {shipped['BN']}+{shipped['N2']} {shipped['BI'] * cp} {fwd.num_warps} "
-          f"{fwd.num_stages}",
-          lambda: kan_op._FWD(fwd, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y))
+          f"{fwd.num_stages}", lambda: kan_op._FWD(fwd, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y), y, ref)
     for bm, bn, bk, warps, st in itertools.product((64, 128), bns, (64, 128), (4, 8), stages):
         launch = kan_op._FWD.rebind(fwd, grid=(triton.cdiv(m, bm), 1 if n2 else triton.cdiv(n_out, bn)),
                                     num_warps=warps, num_stages=st, BM=bm, BN=bn, N2=n2, BI=bk // cp)
         timed(f"fwd {bm} {bn} {bk} {warps}" + (f" {st}" if st else ""),
-              lambda: kan_op._FWD(launch, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y))
+              lambda: kan_op._FWD(launch, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y), y, ref)
 
 
 def sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da):
@@ -273,25 +259,26 @@ def sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da):
                 print(f"{name} {bm} {cols} {warps}: failed {type(e).__name__}")
 
 
-def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits, stages=(None,), n2=0):
-    """Times the weight-grad kernel (partials only, no unpack) over output tiles ``bns``, (input, coefficient)
-    tiles ``bks``, 4 or 8 warps, ``splits`` partials and ``stages`` (None: the shipped stages); ``n2`` as in
-    ``sweep_fwd``."""
+def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits, stages=(None,), n2=0, bms=(64,), check=False):
+    """Times the weight-grad kernel (partials only, no unpack) over rows ``bms``, output tiles ``bns``, (input,
+    coefficient) tiles ``bks``, 4 or 8 warps, ``splits`` partials and ``stages`` (None: the shipped stages); ``n2`` and
+    ``check`` (the partials' sums against the shipped kernel's) as in ``sweep_fwd``."""
     dwl, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
+    ref = kan_op._launch_dw(gy, x, grid, kt, cp, 3, True, 1, True).sum(0) if check else None
     shipped = kan_op._DW.arguments(dwl)
     print(f"## weight-grad tiles (uniform{f', second output piece {n2}' if n2 else ''}): BM BN BK warps split [stages] "
           "-> ms")
     part = torch.empty((n_split, kt, n_out), device="cuda")
     timed(f"dw shipped {shipped['BM']} {shipped['BN']}+{shipped['N2']} {shipped['BI'] * cp} {dwl.num_warps} {n_split} "
-          f"{dwl.num_stages}", lambda: kan_op._DW(dwl, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=part))
-    for bm, bn, bk, warps, split, st in itertools.product((64,), bns, bks, (4, 8), splits, stages):
+          f"{dwl.num_stages}", lambda: kan_op._DW(dwl, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=part), part, ref)
+    for bm, bn, bk, warps, split, st in itertools.product(bms, bns, bks, (4, 8), splits, stages):
         nsb = triton.cdiv(n_in, bk // cp)
         swept = torch.empty((split, kt, n_out), device="cuda")
         n_tiles = 1 if n2 else triton.cdiv(n_out, bn)
         launch = kan_op._DW.rebind(dwl, grid=(nsb + triton.cdiv(n_in, 64), n_tiles, split), num_warps=warps,
                                    num_stages=st, BM=bm, BN=bn, N2=n2, BI=bk // cp, NSB=nsb, SPLIT=split)
         timed(f"dw {bm} {bn} {bk} {warps} {split}" + (f" {st}" if st else ""),
-              lambda: kan_op._DW(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=swept))
+              lambda: kan_op._DW(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=swept), swept, ref)
 
 
 if __name__ == "__main__":
