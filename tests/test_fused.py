@@ -234,6 +234,21 @@ def test_input_grad_base_term_variant_follows_block_alignment():
     assert separate(154, 384) and separate(77, 192)
 
 
+def packed_layer_inputs(n_in, n_out, has_base):
+    """A layer (grid 5, order 3), its kernel compute dtype (bf16 on the GPU; fp32 under the interpreter, whose 16-bit
+    dots are not exact), packed W, W^T and padded coefficients, and X, dY over a partial last row block."""
+    from vkan.ops import kan_op
+
+    layer = make_layer(n_in, n_out, 5, 3)
+    dtype = torch.bfloat16 if DEVICE == "cuda" else torch.float32
+    bw = layer.base_weight.detach() if has_base else None
+    w, wt, cp = kan_op._pack(layer.spline_weight.detach(), layer.spline_scaler.detach(), bw, dtype)
+    m = 4099 if DEVICE == "cuda" else 53
+    x = torch.randn(m, n_in, device=DEVICE) * 1.7
+    gy = torch.randn(m, n_out, device=DEVICE, dtype=dtype)
+    return layer, dtype, w, wt, cp, x, gy
+
+
 @pytest.mark.parametrize("uniform", [True, False], ids=["closed-form", "cox-de-boor"])
 @pytest.mark.parametrize("n_in,n_out,has_base", [(32, 16, True), (32, 24, True), (16, 40, False), (48, 80, True)],
                          ids=["one-piece", "two-pieces", "spline-only", "tiny-fc1-like"])
@@ -243,13 +258,7 @@ def test_input_grad_with_held_weight_columns_matches_the_tiled_kernel(n_in, n_ou
     one row block or walks them all."""
     from vkan.ops import kan_op
 
-    layer = make_layer(n_in, n_out, 5, 3)
-    dtype = torch.bfloat16 if DEVICE == "cuda" else torch.float32  # the interpreter's 16-bit dots are not exact
-    bw = layer.base_weight.detach() if has_base else None
-    _, wt, cp = kan_op._pack(layer.spline_weight.detach(), layer.spline_scaler.detach(), bw, dtype)
-    m = 4099 if DEVICE == "cuda" else 53
-    x = torch.randn(m, n_in, device=DEVICE) * 1.7
-    gy = torch.randn(m, n_out, device=DEVICE, dtype=dtype)
+    layer, dtype, _, wt, cp, x, gy = packed_layer_inputs(n_in, n_out, has_base)
     assert kan_op._dx_rows_fits(n_in, n_out, wt.shape[1], cp, dtype)
     ref = kan_op._launch_dx(gy, x, layer.grid, wt, cp, 3, uniform, 1, has_base)
     for tiles in ((), (64, 4, 3, 1)):  # the default split, then one program an input block walking every row block
@@ -289,13 +298,8 @@ def test_forward_and_weight_grad_in_two_output_pieces_match_bases_materialised_i
     layer's PyTorch code, on partial row blocks."""
     from vkan.ops import kan_op
 
-    layer = make_layer(n_in, n_out, 5, 3)
-    dtype = torch.bfloat16 if DEVICE == "cuda" else torch.float32  # the interpreter's 16-bit dots are not exact
-    bw = layer.base_weight.detach() if has_base else None
-    w, _, cp = kan_op._pack(layer.spline_weight.detach(), layer.spline_scaler.detach(), bw, dtype)
-    m, kt, q = (4099 if DEVICE == "cuda" else 53), w.shape[0], layer.grid.shape[1]
-    x = torch.randn(m, n_in, device=DEVICE) * 1.7
-    gy = torch.randn(m, n_out, device=DEVICE, dtype=dtype)
+    layer, dtype, w, _, cp, x, gy = packed_layer_inputs(n_in, n_out, has_base)
+    m, kt, q = x.shape[0], w.shape[0], layer.grid.shape[1]
     a = layer.b_splines(x).flatten(1)  # (M, I*C) with columns (i, c), C = CP = 8 here: the kernels' layout
     if has_base:
         a = torch.cat([a, torch.nn.functional.silu(x)], 1)
