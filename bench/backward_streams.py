@@ -1,0 +1,112 @@
+"""Times a KAN feed-forward sublayer's backward (fc2 then fc1, as ViT-tiny/4 runs them under CUDA graphs: fc1 on the
+fused path, fc2 on the GEMM path keeping its bases) with the weight-grad work on a second CUDA stream, against all
+of it on one stream, each captured as one CUDA graph.
+
+    PYTHONPATH=. python bench/backward_streams.py [M IN HIDDEN] [--blocks N]
+
+Ways: "one stream" (what ships); "per layer" (each layer's weight grad and unpack on the side stream while its input
+grad runs, joined at the layer's end); "per sublayer" (fc2's weight grad runs on through fc1's input grad, joined after
+fc1); "one join" (``--blocks`` sublayers back to back, the side stream joined once at the end: an upper bound for
+deferring the join).
+"""
+import argparse
+
+import torch
+
+from vkan import KANLinear
+from vkan.bench import graph_time_ms
+from vkan.ops import kan_op
+
+BF16 = torch.bfloat16
+
+
+def layer(n_in, n_out, m, path, x):
+    """(arguments of ``kan_op._backward`` but gy and the flags, forward output) of one layer on ``path``."""
+    lin = KANLinear(n_in, n_out).cuda()
+    sw, sc, bw = (p.detach() for p in (lin.spline_weight, lin.spline_scaler, lin.base_weight))
+    y, _, wt, cp, a = kan_op._forward(x, lin.grid, sw, sc, bw, 3, True, 1, BF16, path)
+    return dict(x=x, grid=lin.grid, wt=wt, cp=cp, sw=sw, sc=sc, bw=bw, path=path, a=a), y
+
+
+def input_grad(gy, p):
+    return kan_op._input_grad(gy, p["x"], p["grid"], p["wt"], p["cp"], 3, True, 1, True,
+                              gemm=kan_op.gemm_path(p["wt"].shape[0], BF16, p["path"]))
+
+
+def weight_grad(gy, p):
+    if kan_op.gemm_path(p["wt"].shape[0], BF16, p["path"]):
+        part = kan_op._dw_product(p["a"], gy)
+    else:
+        part = kan_op._launch_dw(gy, p["x"], p["grid"], p["wt"].shape[1], p["cp"], 3, True, 1, True)
+    return kan_op._unpack(part, p["sw"], p["sc"], p["bw"], p["cp"])
+
+
+def one_stream(gy, fc1, fc2, side):
+    dx2 = input_grad(gy, fc2)
+    weight_grad(gy, fc2)
+    dx1 = input_grad(dx2, fc1)
+    weight_grad(dx2, fc1)
+    return dx1
+
+
+def per_layer(gy, fc1, fc2, side):
+    main = torch.cuda.current_stream()
+    out = gy
+    for p in (fc2, fc1):
+        side.wait_stream(main)
+        with torch.cuda.stream(side):
+            weight_grad(out, p)
+        out = input_grad(out, p)
+        main.wait_stream(side)
+    return out
+
+
+def per_sublayer(gy, fc1, fc2, side, join=True):
+    main = torch.cuda.current_stream()
+    side.wait_stream(main)
+    with torch.cuda.stream(side):
+        weight_grad(gy, fc2)
+    dx2 = input_grad(gy, fc2)
+    side.wait_stream(main)
+    with torch.cuda.stream(side):
+        weight_grad(dx2, fc1)
+    dx1 = input_grad(dx2, fc1)
+    if join:
+        main.wait_stream(side)
+    return dx1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("shape", nargs="*", type=int, default=[33280, 192, 80])
+    ap.add_argument("--blocks", type=int, default=12)
+    args = ap.parse_args()
+    m, n_in, hidden = args.shape
+    x = torch.randn(m, n_in, device="cuda", dtype=BF16)
+    fc1, h = layer(n_in, hidden, m, "fused", x)
+    fc2, _ = layer(hidden, n_in, m, "gemm-keep", h)
+    gy = torch.randn(m, n_in, device="cuda", dtype=BF16)
+    side = torch.cuda.Stream()
+    want = one_stream(gy, fc1, fc2, side)
+    ways = {"one stream": one_stream, "per layer": per_layer, "per sublayer": per_sublayer}
+    for name, fn in ways.items():
+        got = fn(gy, fc1, fc2, side)
+        torch.cuda.synchronize()
+        assert torch.equal(got, want), name
+    print(f"## {m}x{n_in}->{hidden}->{n_in}: the sublayer's backward as one CUDA graph, ms (3 interleaved rounds)")
+    chained = {"one stream x blocks": lambda: [one_stream(gy, fc1, fc2, side) for _ in range(args.blocks)],
+               "per sublayer x blocks": lambda: [per_sublayer(gy, fc1, fc2, side) for _ in range(args.blocks)],
+               "one join x blocks": lambda: ([per_sublayer(gy, fc1, fc2, side, join=False)
+                                              for _ in range(args.blocks)],
+                                             torch.cuda.current_stream().wait_stream(side))}
+    for r in range(3):
+        for name, fn in ways.items():
+            ms, err = graph_time_ms(lambda: fn(gy, fc1, fc2, side))
+            print(f"round {r} {name}: {ms:.4f} ms" if err is None else f"{name}: {err}")
+        for name, fn in chained.items():
+            ms, err = graph_time_ms(fn)
+            print(f"round {r} {name} ({args.blocks}): {ms:.4f} ms" if err is None else f"{name}: {err}")
+
+
+if __name__ == "__main__":
+    main()
