@@ -3,8 +3,6 @@
 On CPU these run under TRITON_INTERPRET=1 (set in conftest) with small shapes; on a GPU the same
 checks run compiled, plus larger bf16 shapes, autocast and torch.compile.
 """
-import contextlib
-
 import pytest
 import torch
 
@@ -464,39 +462,6 @@ def test_fused_layer_compiles_without_graph_break(kernel_path):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
-def test_compiled_feed_forward_runs_as_one_op_with_a_side_stream_and_matches_eager(mode, monkeypatch):
-    """Compiled (and as CUDA graphs), a KANMlp at ViT-tiny/4's widths runs as one op whose backward puts the weight
-    grads on a second stream, with gradients that match the eager layers' (two calls, one stream) over three steps,
-    the parameters changing between them."""
-    from vkan.mlp import KANMlp
-    from vkan.ops import kan_op
-
-    sides = []
-    on_side = kan_op._on_side
-    monkeypatch.setattr(kan_op, "_on_side", lambda device: sides.append(device) or on_side(device))
-    torch.manual_seed(0)
-    mlp = KANMlp(192, 80).cuda()
-    mlp.fc1.kernel_path = mlp.fc2.kernel_path = "auto-keep"
-    compiled = torch.compile(mlp, mode=mode)
-    for step in range(3):
-        x = torch.randn(64, 65, 192, device="cuda")
-        outs = []
-        for module in (compiled, mlp):
-            xi = x.clone().requires_grad_()
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                y = module(xi)
-            outs.append((y.float(), *torch.autograd.grad(y.float().square().mean(), [xi, *mlp.parameters()])))
-        for a, b in zip(*outs):
-            assert rel(a, b) < 1e-2
-        with torch.no_grad():
-            for p in mlp.parameters():
-                p.mul_(1.01)
-    assert sides  # the compiled backward forked (only while capturing, under CUDA graphs)
-    torch._dynamo.reset()
-
-
-@pytest.mark.gpu
 @pytest.mark.parametrize("kernel_path", ["auto", "auto-keep"])
 def test_compiled_layer_takes_the_gemm_path_where_auto_says_so(kernel_path, monkeypatch):
     """Under torch.compile, "auto" (and "auto-keep", which keeps the bases there) sends a bf16 layer with 160 outputs
@@ -566,86 +531,6 @@ def test_custom_op_backward_reuses_the_forwards_packed_weights(monkeypatch, kern
     assert not wt.requires_grad and wt.shape == (10, 12 * 8 + 12)
     y.square().sum().backward()
     assert packs == [torch.float32] and all(t.grad is not None for t in (x, *params))
-
-
-def two_layers(paths, base=True, scaler=True):
-    """((grid, spline_weight, spline_scaler, base_weight, uniform, path) of a 12 -> 10 and a 10 -> 14 layer, their
-    parameters as leaves requiring grads)."""
-    out = []
-    for (n_in, n_out), path in zip(((12, 10), (10, 14)), paths):
-        layer = make_layer(n_in, n_out, 5, 3, standalone=scaler, seed=n_out)
-        params = [None if p is None else p.detach().clone().requires_grad_()
-                  for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight if base else None)]
-        out.append((layer.grid, *params, True, path))
-    return out
-
-
-@pytest.mark.parametrize("paths,base,scaler", [(("fused", "fused"), True, True), (("fused", "gemm-keep"), True, True),
-                                               (("gemm", "gemm-keep"), True, False), (("gemm-keep", "fused"), False,
-                                                                                     True)])
-def test_feed_forward_as_one_op_gives_the_two_layer_ops_outputs_and_gradients(paths, base, scaler):
-    from vkan.ops import kan_op  # noqa: F401 (registers the ops)
-
-    first, second = two_layers(paths, base, scaler)
-    x = torch.randn(20, 12, device=DEVICE)
-    leaves = [t for t in (*first[1:4], *second[1:4]) if t is not None]
-    outs = []
-    for one_op in (True, False):
-        xi = x.clone().requires_grad_()
-        if one_op:
-            y = torch.ops.vkan.kan_mlp(xi, *first[:4], *second[:4], 3, True, True, 1, torch.float32, paths[0],
-                                       paths[1])[0]
-        else:
-            h = torch.ops.vkan.kan_linear(xi, *first[:4], 3, True, 1, torch.float32, paths[0])[0]
-            y = torch.ops.vkan.kan_linear(h, *second[:4], 3, True, 1, torch.float32, paths[1])[0]
-        outs.append((y, *torch.autograd.grad(y.square().sum(), [xi, *leaves])))
-    for a, b in zip(*outs):
-        torch.testing.assert_close(a, b)
-    args = (x.clone().requires_grad_(), *first[:4], *second[:4], 3, True, True, 1, torch.float32, *paths)
-    torch.library.opcheck(torch.ops.vkan.kan_mlp.default, args,
-                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
-
-
-def test_feed_forward_sublayer_takes_the_one_op_only_where_nothing_differs(monkeypatch):
-    """KANMlp runs both layers as one op in captured sublayers (and under torch.compile) with the same outputs and
-    gradients as two layer calls; a norm or active dropout between them, a bias, a hook or plain eager mode keeps two
-    calls. (On a CPU the kernels' rule is bypassed, so the interpreter runs them.)"""
-    import vkan.kan
-    from vkan.mlp import KANMlp
-    from vkan.ops import kan_op
-
-    monkeypatch.setattr(vkan.kan, "fused_supported", lambda layer, x: True)
-    calls = []
-    pair = kan_op._pair_backward
-    monkeypatch.setattr(kan_op, "_pair_backward", lambda *a: calls.append(1) or pair(*a))
-    torch.manual_seed(0)
-    mlp = KANMlp(12, 10, drop=0.1).to(DEVICE)
-    mlp.fc1.kernel_path = mlp.fc2.kernel_path = "gemm-keep"
-    x = torch.randn(2, 9, 12, device=DEVICE)
-
-    def run(by_shape=True):
-        xi = x.clone().requires_grad_()
-        with kan_op.paths_by_shape() if by_shape else contextlib.nullcontext():
-            y = mlp(xi)
-        return (y, *torch.autograd.grad(y.square().sum(), [xi, *mlp.parameters()]))
-
-    mlp.eval()  # dropout off
-    got = run()
-    assert calls == [1]
-    mlp.fc1.fused = mlp.fc2.fused = False  # the PyTorch path
-    for a, b in zip(got, run()):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-    mlp.fc1.fused = mlp.fc2.fused = None
-    run(by_shape=False)
-    mlp.train()
-    run()
-    handle = mlp.fc1.register_forward_pre_hook(lambda *a: None)
-    mlp.eval()
-    run()
-    handle.remove()
-    mlp.norm = torch.nn.LayerNorm(10, device=DEVICE)
-    run()
-    assert calls == [1]
 
 
 @pytest.mark.parametrize("n_out,n_in,n_coef,n_split", [(23, 19, 8, 3), (260, 256, 6, 3), (260, 250, 8, 3),

@@ -272,7 +272,7 @@ class KANLinear(nn.Module):
             raise ValueError(f"KANLinear expects (..., {self.in_features}) inputs, got {tuple(x.shape)}")
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)  # (N, in)
-        out = self._fused_layer(x2)
+        out = self._fused_layer(x2) if self.fused is not False else None
         if out is None:
             base = F.linear(self.base_activation(x2), self.base_weight)  # (N, out)
             out = base + self._spline_output(x2)
@@ -280,21 +280,15 @@ class KANLinear(nn.Module):
             out = out + self.bias
         return out.reshape(*lead, self.out_features)
 
-    def kernel_args(self, x2: torch.Tensor) -> Optional[tuple]:
-        """This layer's arguments of ``fused_kan_linear`` after the input (grid, weights, spline_order, uniform,
-        activation code, kernel_path) where the fused kernels run it whole on the input ``x2`` (N, in), else None."""
-        if self.fused is False or not fused_supported(self, x2):
+    def _fused_layer(self, x2: torch.Tensor) -> Optional[torch.Tensor]:
+        """Spline and base branches in one fused call (N, in) -> (N, out), or None where it does not apply."""
+        if not fused_supported(self, x2):
             return None
         act = kernel_activation(self.base_activation)
         if act is None or self.base_weight.dtype != self.spline_weight.dtype:
             return None
-        return (self.grid, self.spline_weight, self.spline_scaler, self.base_weight, self.spline_order,
-                self.grid_uniform, act, self.kernel_path)
-
-    def _fused_layer(self, x2: torch.Tensor) -> Optional[torch.Tensor]:
-        """Spline and base branches in one fused call (N, in) -> (N, out), or None where it does not apply."""
-        args = self.kernel_args(x2)
-        return None if args is None else fused_kan_linear(x2, *args)
+        return fused_kan_linear(x2, self.grid, self.spline_weight, self.spline_scaler, self.base_weight,
+                                self.spline_order, self.grid_uniform, act, self.kernel_path)
 
     def _spline_output(self, x2: torch.Tensor) -> torch.Tensor:
         """Spline part ``B(x) @ W_s``: (N, in) -> (N, out), fused on CUDA when possible."""

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import torch
 import torch.nn as nn
 from timm.layers import to_2tuple
 
 from vkan.kan import KANLinear, KANSpec
-from vkan.ops import fused_kan_mlp
 
 
 class KANMlp(nn.Module):
@@ -53,33 +51,6 @@ class KANMlp(nn.Module):
         self.drop2 = nn.Dropout(drop_probs[1])
 
     def forward(self, x):
-        y = self._one_op(x)
-        if y is not None:
-            return self.drop2(y)
         x = self.drop1(self.fc1(x))  # (..., hidden)
         x = self.norm(x)
         return self.drop2(self.fc2(x))  # (..., out)
-
-    def _one_op(self, x: torch.Tensor) -> Optional[torch.Tensor]:
-        """Both layers as one op (``vkan.ops.fused_kan_mlp``, whose backward runs the weight grads on a second CUDA
-        stream beside the input grads), where nothing differs from calling them in turn: nothing between them (no
-        norm, no active dropout), no bias, no hooks on either (``vkan.kan_tools``' grid re-fit hooks their inputs),
-        both on the fused kernels, under torch.compile or in captured sublayers. Else None."""
-        fc1, fc2 = self.fc1, self.fc2
-        if (not isinstance(self.norm, nn.Identity) or (self.training and self.drop1.p > 0)
-                or not (_plain(fc1) and _plain(fc2)) or x.shape[-1] != fc1.in_features):
-            return None
-        x2 = x.reshape(-1, fc1.in_features)
-        first, second = fc1.kernel_args(x2), fc2.kernel_args(x2)
-        y = None if first is None or second is None else fused_kan_mlp(x2, first, second)
-        return None if y is None else y.reshape(*x.shape[:-1], fc2.out_features)
-
-
-def _plain(layer: nn.Module) -> bool:
-    """A KANLinear without a bias or hooks of its own or global ones (which the one-op call would skip)."""
-    from torch.nn.modules import module as hooks
-
-    return (isinstance(layer, KANLinear) and layer.bias is None
-            and not (layer._forward_hooks or layer._forward_pre_hooks or layer._backward_hooks
-                     or layer._backward_pre_hooks or hooks._global_forward_hooks or hooks._global_forward_pre_hooks
-                     or hooks._global_backward_hooks or hooks._global_backward_pre_hooks))

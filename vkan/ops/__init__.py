@@ -53,15 +53,6 @@ def fused_kan_linear(x, grid, spline_weight, spline_scaler=None, base_weight=Non
 _fused_run = None  # vkan.ops.kan_op.fused_kan_linear once imported
 
 
-def fused_kan_mlp(x, first, second) -> Optional[torch.Tensor]:
-    """Two KAN layers back to back as one op (its backward overlaps weight and input grads on two CUDA streams), or
-    None where it is not taken (plain eager mode); ``first``/``second``: each layer's ``fused_kan_linear`` arguments
-    after x. See ``kan_op.fused_kan_mlp``."""
-    from vkan.ops.kan_op import fused_kan_mlp as run
-
-    return run(x, first, second)
-
-
 def fused_spline_linear(x: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor, spline_order: int,
                         uniform: bool = False, path: str = "auto") -> torch.Tensor:
     """Fused spline part only, ``B(x) @ weight``: x (N, in), grid (in, Q), weight (out, in, C) -> (N, out)."""

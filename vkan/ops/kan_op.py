@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import torch
 
@@ -530,36 +530,23 @@ def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act
     return y, w, wt, cp, a if a is not None and path.endswith("-keep") else None  # keeps_bases, its rule not run again
 
 
-def _weight_grads(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, gemm: bool,
-                  a=None):
-    """(d spline_weight, d spline_scaler, d base_weight) from the output grad ``gy`` as ``_grad_out`` gives it, on the
-    GEMM path where ``gemm`` (``a``: the forward's A where kept)."""
-    has_base = base_weight is not None
-    if gemm:
-        if a is None:
-            a = _launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, wt.dtype)
-        part = _dw_product(a, gy)
-    else:
-        part = _launch_dw(gy, x, grid, wt.shape[1], cp, k, uniform, act, has_base)
-    return _unpack(part, spline_weight, spline_scaler, base_weight, cp)
-
-
-def _grad_out(gy, wt, gemm: bool):
-    """The output grad as the backward kernels read it: contiguous, in W^T's dtype on the GEMM path (cuBLAS)."""
-    gy = gy.contiguous()
-    return gy.to(wt.dtype) if gemm else gy
-
-
 def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, need_x, need_w,
               path="auto", a=None):
     """(dX, (d spline_weight, d spline_scaler, d base_weight)); ``a``: the forward's A where ``keeps_bases``."""
-    gemm = gemm_path(wt.shape[0], wt.dtype, path)
-    gy = _grad_out(gy, wt, gemm)
-    dx = _input_grad(gy, x, grid, wt, cp, k, uniform, act, base_weight is not None, gemm) if need_x else None
-    grads = (None, None, None)
-    if need_w:
-        grads = _weight_grads(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, gemm,
-                              a)
+    has_base = base_weight is not None
+    gy = gy.contiguous()
+    if gemm_path(wt.shape[0], wt.dtype, path):
+        gy = gy.to(wt.dtype)
+        dx = _input_grad(gy, x, grid, wt, cp, k, uniform, act, has_base, gemm=True) if need_x else None
+        if need_w:
+            if a is None:
+                a = _launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, wt.dtype)
+            part = _dw_product(a, gy)
+    else:
+        dx = _input_grad(gy, x, grid, wt, cp, k, uniform, act, has_base, gemm=False) if need_x else None
+        if need_w:
+            part = _launch_dw(gy, x, grid, wt.shape[1], cp, k, uniform, act, has_base)
+    grads = _unpack(part, spline_weight, spline_scaler, base_weight, cp) if need_w else (None, None, None)
     return dx, grads
 
 
@@ -637,129 +624,6 @@ def _op_backward(ctx, gy, *_):
 kan_linear.register_autograd(_op_backward, setup_context=_setup_context)
 
 
-# A feed-forward sublayer (KANMlp: two layers back to back, nothing between them) as one op, so that its backward can
-# run the weight grads on a second CUDA stream while the input grads run on the current one: fc2's weight grad
-# beside fc2's and fc1's input grads, then fc1's beside fc1's input grad, joined before the op returns (nothing it
-# leaves on the side stream outlives it). Each layer's arguments travel as (grid, spline_weight, spline_scaler,
-# base_weight, uniform, path). As CUDA graphs on an H200, ViT-tiny/4's sublayer backward took 0.2319 ms this way
-# against 0.2490 on one stream (bench/backward_streams.py, bench/RESULTS.md). The backward op is an opaque
-# custom_op even under torch.compile (inductor does not trace streams); its launches are host calls there, which
-# CUDA graphs replay without.
-_side_streams = {}  # device index -> the side stream of ``_pair_backward``
-
-
-def _side_stream(device: torch.device) -> torch.cuda.Stream:
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    if index not in _side_streams:
-        _side_streams[index] = torch.cuda.Stream(device=index)
-    return _side_streams[index]
-
-
-def _on_side(device: torch.device):
-    """A context that runs its launches on ``device``'s side stream, after all the current stream has queued; a plain
-    context on a CPU (the interpreter's tests), where the same launches run in order."""
-    if device.type != "cuda":
-        return contextlib.nullcontext()
-    side = _side_stream(device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    return torch.cuda.stream(side)
-
-
-def _pair_forward(x, first, second, k, act, dtype):
-    """(Y, fc1's output H, fc1's kept A or None, fc1's W^T, the same two of fc2)."""
-    h, _, wt1, _, a1 = _forward(x, *first[:4], k, first[4], act, dtype, first[5])
-    y, _, wt2, _, a2 = _forward(h, *second[:4], k, second[4], act, dtype, second[5])
-    return y, h, a1, wt1, a2, wt2
-
-
-def _pair_backward(gy, x, h, first, second, k, act, a1, wt1, a2, wt2):
-    """(dX, fc1's parameter grads, fc2's), the weight grads on the side stream (``_on_side``)."""
-    grads = []
-    for inputs, (grid, sw, sc, bw, uniform, path), a, wt in ((h, second, a2, wt2), (x, first, a1, wt1)):
-        cp, gemm = padded_coefs(sw.shape[2]), gemm_path(wt.shape[0], wt.dtype, path)
-        gy = _grad_out(gy, wt, gemm)
-        with _on_side(x.device):
-            grads.append(_weight_grads(gy, inputs, grid, wt, cp, sw, sc, bw, k, uniform, act, gemm, a))
-        gy = _input_grad(gy, inputs, grid, wt, cp, k, uniform, act, bw is not None, gemm)
-    if x.is_cuda:  # the join
-        torch.cuda.current_stream(x.device).wait_stream(_side_stream(x.device))
-    return gy, grads[1], grads[0]
-
-
-@_op("vkan::kan_mlp", mutates_args=())
-def kan_mlp(x: torch.Tensor, grid1: torch.Tensor, spline_weight1: torch.Tensor, spline_scaler1: Optional[torch.Tensor],
-            base_weight1: Optional[torch.Tensor], grid2: torch.Tensor, spline_weight2: torch.Tensor,
-            spline_scaler2: Optional[torch.Tensor], base_weight2: Optional[torch.Tensor], spline_order: int,
-            uniform1: bool, uniform2: bool, act: int, dtype: torch.dtype, path1: str,
-            path2: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Two layers back to back, x (M, I) -> (M, O) (first, ``kan_linear``'s arguments of each layer, numbered);
-    then, for the backward, fc1's output H, and each layer's A (``keeps_bases``; else empty) and packed W^T."""
-    with traced_launches(_TRACEABLE):
-        y, h, a1, wt1, a2, wt2 = _pair_forward(x, (grid1, spline_weight1, spline_scaler1, base_weight1, uniform1, path1),
-                                               (grid2, spline_weight2, spline_scaler2, base_weight2, uniform2, path2),
-                                               spline_order, act, dtype)
-    return (y, h, x.new_empty(0, dtype=dtype) if a1 is None else a1, wt1,
-            x.new_empty(0, dtype=dtype) if a2 is None else a2, wt2)
-
-
-@torch.library.custom_op("vkan::kan_mlp_backward", mutates_args=())
-def kan_mlp_backward(gy: torch.Tensor, x: torch.Tensor, h: torch.Tensor, grid1: torch.Tensor,
-                     spline_weight1: torch.Tensor, spline_scaler1: Optional[torch.Tensor],
-                     base_weight1: Optional[torch.Tensor], grid2: torch.Tensor, spline_weight2: torch.Tensor,
-                     spline_scaler2: Optional[torch.Tensor], base_weight2: Optional[torch.Tensor], spline_order: int,
-                     uniform1: bool, uniform2: bool, act: int, path1: str, path2: str, a1: torch.Tensor,
-                     wt1: torch.Tensor, a2: torch.Tensor, wt2: torch.Tensor) -> List[torch.Tensor]:
-    """Gradients (x, then spline_weight, spline_scaler, base_weight of fc1, then of fc2) of ``kan_mlp``; an absent
-    parameter gets an empty tensor."""
-    dx, grads1, grads2 = _pair_backward(
-        gy, x, h, (grid1, spline_weight1, spline_scaler1, base_weight1, uniform1, path1),
-        (grid2, spline_weight2, spline_scaler2, base_weight2, uniform2, path2), spline_order, act,
-        a1 if a1.numel() else None, wt1, a2 if a2.numel() else None, wt2)
-    return [dx] + [x.new_empty(0) if g is None else g for g in (*grads1, *grads2)]
-
-
-@kan_mlp_backward.register_fake
-def _(gy, x, h, grid1, spline_weight1, spline_scaler1, base_weight1, grid2, spline_weight2, spline_scaler2,
-      base_weight2, spline_order, uniform1, uniform2, act, path1, path2, a1, wt1, a2, wt2):
-    return [torch.empty_like(x)] + [x.new_empty(0) if p is None else torch.empty_like(p) for p in
-                                    (spline_weight1, spline_scaler1, base_weight1, spline_weight2, spline_scaler2,
-                                     base_weight2)]
-
-
-if not _TRACEABLE:
-
-    @kan_mlp.register_fake
-    def _(x, grid1, spline_weight1, spline_scaler1, base_weight1, grid2, spline_weight2, spline_scaler2, base_weight2,
-          spline_order, uniform1, uniform2, act, dtype, path1, path2):
-        h = x.new_empty((x.shape[0], spline_weight1.shape[0]), dtype=dtype)
-        outs = [x.new_empty((x.shape[0], spline_weight2.shape[0]), dtype=dtype), h]
-        for inputs, sw, bw, path in ((x, spline_weight1, base_weight1, path1), (h, spline_weight2, base_weight2,
-                                                                                  path2)):
-            kt = _kt(inputs.shape[1], padded_coefs(sw.shape[2]), bw is not None)
-            outs += [inputs.new_empty((inputs.shape[0], kt) if keeps_bases(sw.shape[0], dtype, path) else (0,),
-                                      dtype=dtype), inputs.new_empty((sw.shape[0], kt), dtype=dtype)]
-        return tuple(outs)
-
-
-def _setup_pair(ctx, inputs, output):
-    ctx.mark_non_differentiable(*output[1:])
-    ctx.set_materialize_grads(False)
-    ctx.save_for_backward(inputs[0], output[1], *inputs[1:9], *output[2:])
-    ctx.args = inputs[9:13] + inputs[14:]  # spline_order, uniform1, uniform2, act, path1, path2
-
-
-def _pair_op_backward(ctx, gy, *_):
-    x, h, *params, a1, wt1, a2, wt2 = ctx.saved_tensors
-    grads = torch.ops.vkan.kan_mlp_backward(gy, x, h, *params, *ctx.args, a1, wt1, a2, wt2)
-    dx, rest = grads[0], grads[1:]
-    given = (params[1], params[2], params[3], params[5], params[6], params[7])  # the weights of both layers
-    dw = [g if p is not None else None for g, p in zip(rest, given)]
-    return (dx, None, *dw[:3], None, *dw[3:], None, None, None, None, None, None, None)
-
-
-kan_mlp.register_autograd(_pair_op_backward, setup_context=_setup_pair)
-
-
 _by_shape = False  # True inside ``paths_by_shape``
 
 
@@ -826,22 +690,3 @@ def fused_kan_linear(x: torch.Tensor, grid: torch.Tensor, spline_weight: torch.T
         path = "fused"
     return _EagerKANLinear.apply(x.contiguous(), grid.contiguous(), spline_weight, spline_scaler, base_weight,
                                  spline_order, uniform, act, dtype, path)
-
-
-def fused_kan_mlp(x: torch.Tensor, first: tuple, second: tuple) -> Optional[torch.Tensor]:
-    """Two layers back to back as one op, x (N, I) -> (N, O): ``first`` and ``second`` are each layer's arguments of
-    ``fused_kan_linear`` after x (grid, spline_weight, spline_scaler, base_weight, spline_order, uniform, act, path;
-    the same spline_order and act in both). Its backward runs the weight grads on a second CUDA stream (``kan_mlp``).
-    None in plain eager mode, where the layers stay two calls (the op's host cost would fall on every step): it is
-    taken under torch.compile and in ``paths_by_shape``, whose CUDA graphs replay it without that cost."""
-    if not (torch.compiler.is_compiling() or _by_shape):
-        return None
-    if first[4] != second[4] or first[6] != second[6]:
-        raise ValueError(f"fused_kan_mlp: the layers need one spline_order and base activation, got "
-                         f"{first[4]}/{second[4]} and {first[6]}/{second[6]}")
-    dtype = first[1].dtype
-    if torch.is_autocast_enabled(x.device.type):
-        dtype = torch.get_autocast_dtype(x.device.type)
-    layers = [(grid.float().contiguous(), sw, sc, bw) for grid, sw, sc, bw in (first[:4], second[:4])]
-    return torch.ops.vkan.kan_mlp(x.contiguous(), *layers[0], *layers[1], first[4], first[5], second[5], first[6],
-                                  dtype, first[7], second[7])[0]
