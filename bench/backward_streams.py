@@ -8,6 +8,10 @@ Ways: "one stream" (what ships); "per layer" (each layer's weight grad and unpac
 grad runs, joined at the layer's end); "per sublayer" (fc2's weight grad runs on through fc1's input grad, joined after
 fc1); "one join" (``--blocks`` sublayers back to back, the side stream joined once at the end: an upper bound for
 deferring the join).
+
+On an H200 the sublayer alone gained (0.2319 ms against 0.2488 per sublayer at ViT-tiny/4's shapes), but the same
+overlap in the compiled tiny/4 model under CUDA graphs made its step 0.14-0.19 ms slower, the concurrent kernels
+slowing each other; it was not kept (bench/RESULTS.md, forty-first session).
 """
 import argparse
 
