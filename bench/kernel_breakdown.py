@@ -14,9 +14,7 @@ share an SM); 9 the input grad with W^T's columns held a program (``kan_dx_rows_
 programs), each checked against the tiled input grad (``kan_dx_kernel``); 10 the forward and the weight grad with the
 output axis in two power-of-two pieces a program (``N2``, 80 = 64 + 16) against their shipped tiles (rows, (input,
 coefficient) columns, warps, stages; the weight grad's splits too), each checked against the shipped kernel's output,
-on layers whose outputs the two pieces cover exactly (``kan_op._exact_pieces``); 11 the weight grad as the transposed
-tile dY^T [B(X), act(X)] with all outputs a program (``kan_dw_kernel``'s TRANS: rows, (input, coefficient) columns,
-warps, splits, stages), each checked against the shipped kernel's partial sums.
+on layers whose outputs the two pieces cover exactly (``kan_op._exact_pieces``).
 (6 was a one-pass backward's, a kernel measured slower and removed: bench/RESULTS.md, thirtieth session.)
 
 Every launch goes through the shipped launchers (``vkan.ops.kan_op``): sweeps change the bound arguments by
@@ -37,7 +35,7 @@ from vkan.bench import graph_calls_ms, triton_time_ms
 from vkan.ops import kan_op
 
 
-SWEEPS = (0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11)
+SWEEPS = (0, 1, 2, 3, 4, 5, 7, 8, 9, 10)
 GRAPH_CALLS = 0  # --graph: calls of ``fn`` captured in one CUDA graph and replayed
 
 
@@ -117,9 +115,6 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
         return sweep_dx_rows(gy, x, grid, wt, cp, itertools.product((64, 128), (4, 8), (2, 3), (264, 528)))
     if sweep == 10:  # forward and weight grad with the output axis in two pieces
         return sweep_pieces(m, n_in, n_out, kt, q, cp, x, w, gy, grid)
-    if sweep == 11:  # the weight grad's transposed tile, all outputs a program
-        return sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, (triton.next_power_of_2(n_out),), (64, 128), (16, 32),
-                        (2, 3), bms=(64, 128), check=True, trans=True)
     if sweep == 8:  # pipeline stages of the three fused matmul kernels
         return sweep_stages(m, n_in, n_out, kt, q, cp, x, w, y, gy, grid, wt)
     dsw, dsc, db = torch.empty_like(sw), torch.empty_like(sc), torch.empty_like(bw)
@@ -198,8 +193,7 @@ def sweep_stages(m, n_in, n_out, kt, q, cp, x, w, y, gy, grid, wt, stages=(2, 3,
              itertools.product((32, 64, 128), (16, 32), (dx["BI"] * cp,), (dxl.num_warps,), stages))
     dwl, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
     dw = kan_op._DW.arguments(dwl)
-    sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, (dw["BN"],), (64, 128), (n_split,), stages, dw["N2"],
-             trans=dw["TRANS"])
+    sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, (dw["BN"],), (64, 128), (n_split,), stages, dw["N2"])
 
 
 def sweep_pieces(m, n_in, n_out, kt, q, cp, x, w, gy, grid):
@@ -265,27 +259,24 @@ def sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da):
                 print(f"{name} {bm} {cols} {warps}: failed {type(e).__name__}")
 
 
-def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits, stages=(None,), n2=0, bms=(64,), check=False,
-             trans=False):
+def sweep_dw(m, n_in, n_out, kt, q, cp, x, gy, grid, bns, bks, splits, stages=(None,), n2=0, bms=(64,), check=False):
     """Times the weight-grad kernel (partials only, no unpack) over rows ``bms``, output tiles ``bns``, (input,
     coefficient) tiles ``bks``, 4 or 8 warps, ``splits`` partials and ``stages`` (None: the shipped stages); ``n2`` and
-    ``check`` (the partials' sums against the shipped kernel's) as in ``sweep_fwd``; ``trans``: the transposed tile
-    (``kan_dw_kernel``'s TRANS)."""
+    ``check`` (the partials' sums against the shipped kernel's) as in ``sweep_fwd``."""
     dwl, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, True, torch.bfloat16, "tf32")
     ref = kan_op._launch_dw(gy, x, grid, kt, cp, 3, True, 1, True).sum(0) if check else None
     shipped = kan_op._DW.arguments(dwl)
-    print(f"## weight-grad tiles (uniform{f', second output piece {n2}' if n2 else ''}"
-          f"{', transposed' if trans else ''}): BM BN BK warps split [stages] -> ms")
+    print(f"## weight-grad tiles (uniform{f', second output piece {n2}' if n2 else ''}): BM BN BK warps split [stages] "
+          "-> ms")
     part = torch.empty((n_split, kt, n_out), device="cuda")
     timed(f"dw shipped {shipped['BM']} {shipped['BN']}+{shipped['N2']} {shipped['BI'] * cp} {dwl.num_warps} {n_split} "
-          f"{dwl.num_stages}{' transposed' if shipped['TRANS'] else ''}", lambda: kan_op._DW(dwl, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=part), part, ref)
+          f"{dwl.num_stages}", lambda: kan_op._DW(dwl, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=part), part, ref)
     for bm, bn, bk, warps, split, st in itertools.product(bms, bns, bks, (4, 8), splits, stages):
         nsb = triton.cdiv(n_in, bk // cp)
         swept = torch.empty((split, kt, n_out), device="cuda")
         n_tiles = 1 if n2 else triton.cdiv(n_out, bn)
         launch = kan_op._DW.rebind(dwl, grid=(nsb + triton.cdiv(n_in, 64), n_tiles, split), num_warps=warps,
-                                   num_stages=st, BM=bm, BN=bn, N2=n2, BI=bk // cp, NSB=nsb, SPLIT=split,
-                                   TRANS=trans)
+                                   num_stages=st, BM=bm, BN=bn, N2=n2, BI=bk // cp, NSB=nsb, SPLIT=split)
         timed(f"dw {bm} {bn} {bk} {warps} {split}" + (f" {st}" if st else ""),
               lambda: kan_op._DW(launch, gy_ptr=gy, x_ptr=x, grid_ptr=grid, part_ptr=swept), swept, ref)
 

@@ -45,13 +45,12 @@ def main():
                               [(dict(HAS_BASE=True, BM=64, BN=256, N2=0, BI=8, BIB=64), 4)],
             "kan_dx_kernel": [(dict(HAS_BASE=True, BASE_DOT=bd, BM=128, BO=64, BI=16, BIB=64), 4)
                               for bd in ((False, True) if full else ())],
-            # the weight grad also with its narrow layers' tiles (64 and 128 columns, 4 warps), in two output pieces
-            # (384 -> 160: 128 + 32; 64 + 16 as 80 outputs took before) and as the transposed tile (192 -> 80..128)
-            "kan_dw_kernel": [(dict(BM=64, BN=256, N2=0, BI=16, BIB=64, SPLIT=10, TRANS=False), 8),
-                              *((dict(BM=64, BN=bn, N2=0, BI=16, BIB=64, SPLIT=32, TRANS=False), 4) for bn in (64, 128)),
-                              *((dict(BM=64, BN=bn, N2=n2, BI=16, BIB=64, SPLIT=16, TRANS=False), 4)
-                                for bn, n2 in ((64, 16), (128, 32))),
-                              (dict(BM=64, BN=128, N2=0, BI=8, BIB=64, SPLIT=16, TRANS=True), 4)] if full else [],
+            # the weight grad also with its narrow layers' tiles (64 and 128 columns, 4 warps; e.g. 192 -> 112), and in
+            # two output pieces (192 -> 80: 64 + 16, 384 -> 160: 128 + 32)
+            "kan_dw_kernel": [(dict(BM=64, BN=256, N2=0, BI=16, BIB=64, SPLIT=10), 8),
+                              *((dict(BM=64, BN=bn, N2=0, BI=16, BIB=64, SPLIT=32), 4) for bn in (64, 128)),
+                              *((dict(BM=64, BN=bn, N2=n2, BI=16, BIB=64, SPLIT=16), 4)
+                                for bn, n2 in ((64, 16), (128, 32)))] if full else [],
         }
         for name, consts_list in variants.items():
             sig = {a: t.replace("W", dtype) for a, t in MATMUL_ARGS[name].items()}

@@ -319,30 +319,10 @@ def test_forward_and_weight_grad_in_two_output_pieces_match_bases_materialised_i
     assert rel(part.sum(0), a.t() @ gy.float()) < tol
 
 
-@pytest.mark.parametrize("n_in,n_out,has_base", [(32, 80, True), (24, 20, True), (16, 40, False)],
-                         ids=["80", "partial-blocks-20", "spline-only-40"])
-def test_weight_grad_in_the_transposed_tile_matches_bases_materialised_in_pytorch(n_in, n_out, has_base):
-    """The weight-grad kernel summing dY^T [B(X), act(X)] (TRANS, as 16-bit layers of 80-128 outputs launch it on the
-    GPU) gives A^T @ dY for A evaluated by the layer's PyTorch code, over partial row, input and output blocks."""
-    from vkan.ops import kan_op
-
-    layer, dtype, w, _, cp, x, gy = packed_layer_inputs(n_in, n_out, has_base)
-    m, kt, q = x.shape[0], w.shape[0], layer.grid.shape[1]
-    a = layer.b_splines(x).flatten(1)
-    if has_base:
-        a = torch.cat([a, torch.nn.functional.silu(x)], 1)
-    a = a.to(dtype).float()
-    dw, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, has_base, dtype, kan_op._precision(dtype))
-    part = torch.full((n_split, kt, n_out), float("nan"), device=DEVICE)
-    kan_op._DW(kan_op._DW.rebind(dw, TRANS=True), gy_ptr=gy, x_ptr=x, grid_ptr=layer.grid, part_ptr=part)
-    assert rel(part.sum(0), a.t() @ gy.float()) < (3e-3 if dtype == torch.bfloat16 else 1e-5)
-
-
 def test_forward_and_weight_grad_take_two_output_pieces_where_they_measured_faster(monkeypatch, request):
     """On the GPU's rule, 16-bit layers of 160 outputs (ViT-S/16's fc1) run the forward as one 128 + 32 output tile, and
-    the weight grad of 160 outputs takes one 128 + 32 tile in 16 splits; the weight grad of 80-128 outputs in steps of
-    16 (ViT-tiny's fc1: 80) takes the transposed tile, all outputs a program, in 16 splits; the forward at 80, layers
-    of 192 outputs, pieces that would mask columns and fp32 keep whole tiles."""
+    the weight grad of 80 and 160 outputs (ViT-tiny's and ViT-S/16's fc1) takes one 64 + 16 or 128 + 32 tile in 16
+    splits; the forward at 80, layers of 192 outputs, pieces that would mask columns and fp32 keep whole tiles."""
     from vkan.ops import kan_op
 
     monkeypatch.setattr(kan_op, "_INTERPRET", False)
@@ -358,14 +338,14 @@ def test_forward_and_weight_grad_take_two_output_pieces_where_they_measured_fast
     def dw(n_in, n_out, dtype=torch.bfloat16):
         launch, split = kan_op._dw_geometry(25216, n_in, n_out, n_in * 9, 12, 8, 3, True, 1, True, dtype, "tf32")
         args = kan_op._DW.arguments(launch)
-        return args["BN"], args["N2"], launch.grid[1], split, args["TRANS"]
+        return args["BN"], args["N2"], launch.grid[1], split
 
     assert fwd(384, 160) == (128, 32, 1) and fwd(192, 80) == (128, 0, 1) and fwd(80, 192)[1] == 0
     assert fwd(384, 160, torch.float32)[1] == 0
-    assert dw(384, 160) == (128, 32, 1, 16, False)
-    assert all(dw(192, n) == (128, 0, 1, 16, True) for n in (80, 96, 112, 128))
-    assert dw(80, 192)[1::3] == (0, False) and dw(384, 154)[1::3] == (0, False)
-    assert dw(192, 80, torch.float32)[1::3] == (0, False) and not dw(192, 77)[4] and not dw(192, 64)[4]
+    assert dw(192, 80) == (64, 16, 1, 16) and dw(384, 160) == (128, 32, 1, 16)
+    assert dw(80, 192)[1] == 0 and dw(384, 154)[1] == 0 and dw(192, 80, torch.float32)[1] == 0
+    assert dw(192, 112)[:2] == (128, 0)  # 64 + 64 would mask 16 columns: one 128-column tile, as before
+    assert dw(192, 128) == (128, 0, 1, 32)  # one whole piece: the 128-column tile in 32 splits, as before
     assert not kan_op._exact_pieces(40) and not kan_op._exact_pieces(112) and not kan_op._exact_pieces(128)
     assert kan_op._exact_pieces(96) and kan_op._exact_pieces(144)
 

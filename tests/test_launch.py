@@ -53,16 +53,16 @@ def test_every_shipped_launch_binds_all_parameters_of_its_kernel():
 
 
 @pytest.mark.parametrize("n_out,dtype,tiles", [
-    (80, torch.bfloat16, (128, 4)), (160, torch.bfloat16, (128, 4)),  # the transposed tile; two pieces, 128 + 32
+    (80, torch.bfloat16, (64, 4)), (160, torch.bfloat16, (128, 4)),  # one tile in two pieces: 64 + 16, 128 + 32
     (112, torch.bfloat16, (128, 4)), (304, torch.bfloat16, (256, 8)),  # other multiples of 16
     (77, torch.bfloat16, (64, 4)), (154, torch.bfloat16, (64, 4)), (307, torch.bfloat16, (64, 4)),  # matched widths
     (64, torch.bfloat16, (64, 4)), (768, torch.bfloat16, (256, 8)), (80, torch.float32, (64, 4)),
     (160, torch.float32, (64, 4))])
 def test_weight_grad_tiles_widen_only_on_16_bit_widths_that_are_multiples_of_16(n_out, dtype, tiles, monkeypatch):
     """The GPU's weight-grad tiles (first output tile's columns, warps) by layer width, as measured on the H200
-    (bench/RESULTS.md, twenty-third, fortieth and forty-first sessions): where the width is a multiple of 16, the
-    transposed 128-output tile at 65..128 outputs, one tile in two power-of-two pieces at 144 and 160 and 256 columns
-    above; the 64-column tiles elsewhere where 256 columns would pad by over 25%."""
+    (bench/RESULTS.md, twenty-third and fortieth sessions): where the width is a multiple of 16, one tile in two
+    power-of-two pieces at 80, 96, 144 and 160 outputs, one 128-column tile at the other widths of 65..128 and 256
+    columns above; the 64-column tiles elsewhere where 256 columns would pad by over 25%."""
     from vkan.ops import kan_op
 
     monkeypatch.setattr(kan_op, "_INTERPRET", False)

@@ -301,19 +301,13 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
     # >= 4 splits, else ~5. Weight grad + unpack, H200 (bench/RESULTS.md): 16640x192->768 0.180 ms with 10
     # splits vs 0.191 with 15; 25216x154->384 0.196 (17) vs 0.204 (26); 50432x384->1536 1.674 (4) vs 1.743 (3).
     padded = _cdiv(n_out, 256) * 256 * 3 > 4 * n_out  # 256-column tiles would pad the outputs by over 25%
-    n2, splits, trans = 0, 0, False  # a second output piece (one output tile a program: see kan_dw_kernel); a fixed
-    #   split count; the transposed tile dY^T [B(X), act(X)] (kan_dw_kernel's TRANS)
+    n2, splits = 0, 0  # a second output piece (one output tile a program: see kan_dw_kernel); a fixed split count
     if _INTERPRET:
         bm, bn, rows, bib, warps, programs = 16, 16, 64, 16, 4, (0,)
     elif dtype == torch.float32:  # fp32 tiles take twice the shared memory: the earlier tiles, known to fit
         bm, bn, rows, bib, warps, programs = ((64, 64, 128, 64, 4, (1056,)) if padded else
                                               (64, 256, 64, 64, 4, (1056,)))
-    elif n_out % 16 == 0 and 64 < n_out <= 128:  # 80, 96, 112, 128
-        # the transposed tile, all outputs a program: the bases enter the matmul untransposed. As CUDA graphs
-        # (bench/kernel_breakdown.py M IN OUT 11 --graph; forty-first session) 33280x192->80 (ViT-tiny's fc1) took
-        # TRANS_MS
-        bm, bn, rows, bib, warps, programs, splits, trans = 64, 128, 64, 64, 4, (), 16, True
-    elif 64 < n_out <= 160 and _exact_pieces(n_out):  # 144, 160
+    elif 64 < n_out <= 160 and _exact_pieces(n_out):  # 80, 96, 144, 160
         # one output tile, in two power-of-two pieces (80 = 64 + 16, 160 = 128 + 32): each column tile would compute
         # its rows' bases again. As CUDA graphs (bench/kernel_breakdown.py M IN OUT 10 --graph; fortieth session)
         # 33280x192->80 (ViT-tiny's fc1) took 0.071 ms in 16 splits against 0.075 for one 128-column tile in 32
@@ -321,6 +315,8 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
         # for 256-column tiles with 8 warps; 16 splits were within 0.002 ms of 32 or faster at both. 96 and 144 by
         # extrapolation
         (bn, n2), bm, rows, bib, warps, programs, splits = _output_pieces(n_out), 64, 128, 64, 4, (), 16
+    elif n_out % 16 == 0 and 64 < n_out <= 128:  # 112 and 128: one 128-column tile (80's before the pieces)
+        bm, bn, rows, bib, warps, programs = 64, 128, 128, 64, 4, (1056,)
     elif padded and (n_out % 16 or n_out <= 64):
         # 64-column tiles where 256-column ones would pad by over 25%: up to 64 outputs, and the padded widths that
         # are not multiples of 16 (the matched 77, 154, 307). The sweep's 25216x384->154 took 0.311-0.313 ms with
@@ -342,8 +338,7 @@ def _dw_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtype, pr
     split = 2 if _INTERPRET else max(1, min(splits, _cdiv(m, 4 * bm), 32))
     launch = _DW.bind((blocks, n_tiles, split), warps, _stages(dtype), M=m, I=n_in, O=n_out, NSB=nsb,
                       stride_gm=n_out, stride_xm=n_in, stride_pk=n_out, stride_ps=kt * n_out, Q=q, CP=cp, K=k,
-                      UNIFORM=uniform, ACT=act, BM=bm, BN=bn, N2=n2, BI=bi, BIB=bib, SPLIT=split, TRANS=trans,
-                      PRECISION=precision)
+                      UNIFORM=uniform, ACT=act, BM=bm, BN=bn, N2=n2, BI=bi, BIB=bib, SPLIT=split, PRECISION=precision)
     return launch, split
 
 

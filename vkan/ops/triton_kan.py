@@ -383,57 +383,21 @@ def kan_dx_rows_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_
 
 
 @triton.jit
-def _dw_tile_t(gy_ptr, x_ptr, grid_ptr, offs_i, offs_n, pid_s, M, I, O, stride_gm, stride_xm, Q: tl.constexpr,
-               CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr, SPLINE: tl.constexpr,
-               BM: tl.constexpr, BN: tl.constexpr, NK: tl.constexpr, SPLIT: tl.constexpr, PRECISION: tl.constexpr):
-    """A transposed weight-grad tile (BN outputs, NK columns) over the row blocks of split ``pid_s``: dY^T B(X) with
-    SPLINE (NK = inputs x CP), else dY^T act(X) (NK inputs). The operand made from X enters the matmul as computed,
-    (rows, columns), and dY's tile is transposed as it is loaded."""
-    acc = tl.zeros((BN, NK), dtype=tl.float32)
-    for m0 in range(pid_s * BM, M, SPLIT * BM):
-        offs_m = m0 + tl.arange(0, BM)
-        x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
-        gyt = tl.load(gy_ptr + offs_m[None, :] * stride_gm + offs_n[:, None],
-                      mask=(offs_m[None, :] < M) & (offs_n[:, None] < O), other=0.0)  # (BN, BM)
-        if SPLINE:
-            b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-            a = tl.reshape(b, (BM, NK))
-        else:
-            a = _act(x, ACT)
-        acc = tl.dot(gyt, a.to(gyt.dtype), acc, input_precision=PRECISION)
-    return acc
-
-
-@triton.jit
 def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, stride_xm, stride_pk, stride_ps,
                   Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
                   BM: tl.constexpr, BN: tl.constexpr, N2: tl.constexpr, BI: tl.constexpr, BIB: tl.constexpr,
-                  SPLIT: tl.constexpr, TRANS: tl.constexpr, PRECISION: tl.constexpr):
+                  SPLIT: tl.constexpr, PRECISION: tl.constexpr):
     """partial[s] (KT, O) = [B(X), act(X)][rows of split s]^T @ dY[rows of split s].
 
     Programs 0..NSB-1 of axis 0 own BI inputs' spline rows; the ones after own BIB inputs' base rows. Axis 1 is the
     output tiles of BN, or with N2 > 0 one tile in two pieces, as in ``kan_fwd_kernel`` (axis 1 then 1, and
-    BN + N2 == O). With TRANS (N2 == 0) a program sums the transposed tile dY^T [B(X), act(X)] instead
-    (``_dw_tile_t``), so that the bases need no transpose, and stores it transposed."""
+    BN + N2 == O)."""
     pid_i = tl.program_id(0)
     pid_n = tl.program_id(1)
     pid_s = tl.program_id(2)
     offs_n = pid_n * BN + tl.arange(0, BN)
     mask_n = offs_n[None, :] < O
-    if TRANS:  # the branches' names differ: Triton wants one type per name across an if/else
-        out_t = part_ptr + pid_s * stride_ps + offs_n[:, None]
-        if pid_i < NSB:
-            cols = pid_i * BI * CP + tl.arange(0, BI * CP)
-            acc_t = _dw_tile_t(gy_ptr, x_ptr, grid_ptr, pid_i * BI + tl.arange(0, BI), offs_n, pid_s, M, I, O,
-                               stride_gm, stride_xm, Q, CP, K, UNIFORM, ACT, True, BM, BN, BI * CP, SPLIT, PRECISION)
-            tl.store(out_t + cols[None, :] * stride_pk, acc_t, mask=(cols[None, :] < I * CP) & (offs_n[:, None] < O))
-        else:
-            offs_tb = (pid_i - NSB) * BIB + tl.arange(0, BIB)
-            acc_tb = _dw_tile_t(gy_ptr, x_ptr, grid_ptr, offs_tb, offs_n, pid_s, M, I, O, stride_gm, stride_xm, Q, CP,
-                                K, UNIFORM, ACT, False, BM, BN, BIB, SPLIT, PRECISION)
-            tl.store(out_t + (I * CP + offs_tb)[None, :] * stride_pk, acc_tb,
-                     mask=(offs_tb[None, :] < I) & (offs_n[:, None] < O))
-    elif pid_i < NSB:
+    if pid_i < NSB:
         offs_i = pid_i * BI + tl.arange(0, BI)
         acc = tl.zeros((BI * CP, BN), dtype=tl.float32)
         if N2 > 0:
