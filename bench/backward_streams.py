@@ -25,25 +25,22 @@ BF16 = torch.bfloat16
 
 
 def layer(n_in, n_out, path, x):
-    """(the backward's arguments of one layer on ``path`` (all but the output grad), its forward output)."""
+    """(the shipped backward's arguments of one layer on ``path`` before the output grad and after the flags, its
+    forward output)."""
     lin = KANLinear(n_in, n_out).cuda()
     sw, sc, bw = (p.detach() for p in (lin.spline_weight, lin.spline_scaler, lin.base_weight))
     y, _, wt, cp, a = kan_op._forward(x, lin.grid, sw, sc, bw, 3, True, 1, BF16, path)
-    return dict(x=x, grid=lin.grid, wt=wt, cp=cp, sw=sw, sc=sc, bw=bw, path=path, a=a), y
+    return ((x, lin.grid, wt, cp, sw, sc, bw, 3, True, 1), (path, a)), y
 
 
 def input_grad(gy, p):
-    return kan_op._input_grad(gy, p["x"], p["grid"], p["wt"], p["cp"], 3, True, 1, True,
-                              gemm=kan_op.gemm_path(p["wt"].shape[0], BF16, p["path"]))
+    """dX by the shipped backward (``kan_op._backward`` asked for the input grad only)."""
+    return kan_op._backward(gy, *p[0], True, False, *p[1])[0]
 
 
 def weight_grad(gy, p):
-    """(d spline_weight, d spline_scaler, d base_weight) as the shipped backward computes them."""
-    if kan_op.gemm_path(p["wt"].shape[0], BF16, p["path"]):
-        part = kan_op._dw_product(p["a"], gy)
-    else:
-        part = kan_op._launch_dw(gy, p["x"], p["grid"], p["wt"].shape[1], p["cp"], 3, True, 1, True)
-    return kan_op._unpack(part, p["sw"], p["sc"], p["bw"], p["cp"])
+    """(d spline_weight, d spline_scaler, d base_weight) by the shipped backward, asked for the weight grads only."""
+    return kan_op._backward(gy, *p[0], False, True, *p[1])[1]
 
 
 # Each way returns every tensor it makes, (dX, fc2's dX, fc2's and fc1's weight grads), so that none is freed (and
