@@ -180,54 +180,6 @@ def test_gemm_keep_path_gives_the_gemm_paths_results_with_one_bases_kernel_fewer
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("compiled_op", [False, True], ids=["eager", "custom-op"])
-def test_fused_forward_keeps_the_bases_it_multiplied_for_a_cublas_weight_grad(compiled_op, monkeypatch):
-    """Where a fused layer keeps its bases (``keeps_bases``; made to hold here at fp32, two output tiles), the forward
-    kernel also writes A, bit for bit the bases kernel's, and the weight grad is the product on it instead of the
-    weight-grad kernel: Y and dX as on the fused path without A (the same kernels), the parameter grads as its
-    kernel's up to the order of fp32 sums."""
-    from vkan.ops import kan_op
-
-    monkeypatch.setattr(kan_op, "keeps_bases", lambda n, d, path: path.endswith("-keep"))
-    used = []
-    for name in ("_launch_dw", "_dw_product"):
-        monkeypatch.setattr(kan_op, name, lambda *a, f=getattr(kan_op, name), n=name: used.append(n) or f(*a))
-    layer = make_layer(19, 23, 5, 3)
-    x = torch.randn(41, 19, device=DEVICE) * 1.7
-    params = [p.detach().clone().requires_grad_()
-              for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
-    results = {}
-    for path in ("fused", "auto-keep"):  # "auto-keep" at fp32: the fused path
-        args = (3, True, 1, torch.float32, path)
-        xi = x.clone().requires_grad_()
-        used.clear()
-        if compiled_op:
-            y, a, _ = torch.ops.vkan.kan_linear(xi, layer.grid, *params, *args)
-            want = kan_op._launch_bases(x, layer.grid, 19 * 8 + 19, 8, 3, True, 1, True, torch.float32)
-            assert torch.equal(a, want) if path == "auto-keep" else a.shape == (0,)
-        else:
-            y = kan_op._EagerKANLinear.apply(xi, layer.grid, *params, *args)
-        results[path] = (y, *torch.autograd.grad(y.square().sum(), [xi, *params]))
-        assert used == (["_dw_product"] if path == "auto-keep" else ["_launch_dw"])
-    (y, dx, *grads), (y_keep, dx_keep, *grads_keep) = results["fused"], results["auto-keep"]
-    assert torch.equal(y, y_keep) and torch.equal(dx, dx_keep)
-    for a, b in zip(grads, grads_keep):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("n_in,n_out", [(192, 80), (48, 160), (40, 192)], ids=["tiny-fc1", "two-pieces", "two-tiles"])
-def test_fused_forward_writes_the_bases_kernels_a_in_bf16_on_the_gpu(n_in, n_out):
-    """On the GPU's tiles (80 outputs on one 128-column tile, 160 as 128 + 32, 192 over two tiles) the forward kernel's
-    A is the bases kernel's to the bit and its Y the one without A."""
-    from vkan.ops import kan_op
-
-    layer, dtype, w, wt, cp, x, _ = packed_layer_inputs(n_in, n_out, True)
-    y, a = kan_op._launch_fwd(x, layer.grid, w, cp, 3, True, 1, True, keep=True)
-    assert torch.equal(a, kan_op._launch_bases(x, layer.grid, w.shape[0], cp, 3, True, 1, True, dtype))
-    assert torch.equal(y, kan_op._launch_fwd(x, layer.grid, w, cp, 3, True, 1, True)[0])
-
-
 def test_eager_calls_take_the_fused_kernels_on_auto_and_auto_keep(monkeypatch):
     """Outside torch.compile "auto" and "auto-keep" are the fused path (the GEMM path's extra launches cost more on
     the host than they save there); a named path is passed on as it is."""
@@ -251,19 +203,15 @@ def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_under_compi
     assert kan_op.gemm_path(8, torch.float32, "gemm") and not kan_op.gemm_path(768, torch.bfloat16, "fused")
     assert kan_op.gemm_path(8, torch.float32, "gemm-keep")
     assert kan_op.gemm_path(768, torch.bfloat16, "auto-keep") and not kan_op.gemm_path(80, torch.bfloat16, "auto-keep")
-    # the bases are kept on "gemm-keep", and on "auto-keep" at 16 bits on either path (the fused forward writes them)
+    # the bases are kept on "gemm-keep", and on "auto-keep" where the auto rule takes the GEMM path
     assert kan_op.keeps_bases(8, torch.float32, "gemm-keep") and kan_op.keeps_bases(192, torch.bfloat16, "auto-keep")
-    assert kan_op.keeps_bases(80, torch.bfloat16, "auto-keep") and not kan_op.keeps_bases(768, torch.float32,
-                                                                                           "auto-keep")
-    monkeypatch.setattr(kan_op, "FUSED_KEEPS", False)
-    assert not kan_op.keeps_bases(80, torch.bfloat16, "auto-keep") and kan_op.keeps_bases(192, torch.bfloat16,
-                                                                                           "auto-keep")
+    assert not kan_op.keeps_bases(80, torch.bfloat16, "auto-keep") and not kan_op.keeps_bases(768, torch.float32,
+                                                                                               "auto-keep")
     assert not any(kan_op.keeps_bases(768, torch.bfloat16, path) for path in ("auto", "gemm", "fused"))
     with pytest.raises(ValueError, match="'auto', 'auto-keep', 'fused', 'gemm'"):
         kan_op.gemm_path(8, torch.float32, "cublas")
     monkeypatch.setattr(kan_op, "_MM_OUT_DTYPE", False)  # torch < 2.8: dW would be rounded to 16 bits
-    monkeypatch.setattr(kan_op, "FUSED_KEEPS", True)
-    assert not kan_op.gemm_path(768, torch.bfloat16) and not kan_op.keeps_bases(80, torch.bfloat16, "auto-keep")
+    assert not kan_op.gemm_path(768, torch.bfloat16)
     seen = []  # eager mode: "auto" reaches the kernels as the fused path, whatever the shape
     monkeypatch.setattr(kan_op, "gemm_path", lambda *args: seen.append(args[-1]) or False)
     layer = make_layer(8, 130, 5, 3)
@@ -361,7 +309,7 @@ def test_forward_and_weight_grad_in_two_output_pieces_match_bases_materialised_i
     fwd = kan_op._fwd_geometry(m, n_in, n_out, q, cp, 3, True, 1, has_base, dtype, kan_op._precision(dtype))
     y = torch.full((m, n_out), float("nan"), device=DEVICE, dtype=dtype)
     kan_op._FWD(kan_op._FWD.rebind(fwd, grid=(fwd.grid[0], 1), BN=bn, N2=n2), x_ptr=x, grid_ptr=layer.grid, w_ptr=w,
-                y_ptr=y, a_ptr=y)
+                y_ptr=y)
     dw, n_split = kan_op._dw_geometry(m, n_in, n_out, kt, q, cp, 3, True, 1, has_base, dtype, kan_op._precision(dtype))
     part = torch.full((n_split, kt, n_out), float("nan"), device=DEVICE)
     kan_op._DW(kan_op._DW.rebind(dw, grid=(dw.grid[0], 1, n_split), BN=bn, N2=n2), gy_ptr=gy, x_ptr=x,

@@ -56,7 +56,7 @@ def _stages(dtype: torch.dtype) -> int:
 # training step does no tile arithmetic on the host and passes only its tensors, by name.
 _PACK = Launcher(tk.kan_pack_kernel, ("sw_ptr", "sc_ptr", "bw_ptr", "w_ptr", "wt_ptr"))
 _UNPACK = Launcher(tk.kan_unpack_kernel, ("part_ptr", "sw_ptr", "sc_ptr", "dsw_ptr", "dsc_ptr", "db_ptr"))
-_FWD = Launcher(tk.kan_fwd_kernel, ("x_ptr", "grid_ptr", "w_ptr", "y_ptr", "a_ptr"))
+_FWD = Launcher(tk.kan_fwd_kernel, ("x_ptr", "grid_ptr", "w_ptr", "y_ptr"))
 _DX = Launcher(tk.kan_dx_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "wt_ptr", "dx_ptr"))
 _DX_ROWS = Launcher(tk.kan_dx_rows_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "wt_ptr", "dx_ptr"))
 _DW = Launcher(tk.kan_dw_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "part_ptr"))
@@ -135,8 +135,8 @@ def _exact_pieces(n_out: int) -> bool:
 
 
 @_shape_cache
-def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, precision, keep=False):
-    """The bound launch of the forward kernel; contiguous x, W and Y (and A with ``keep``)."""
+def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, precision):
+    """The bound launch of the forward kernel; contiguous x, W and Y."""
     n2 = 0  # a second output piece (one output tile a program): see kan_fwd_kernel
     if _INTERPRET:
         bm, bn, rows, warps = 16, 16, 64, 4
@@ -157,23 +157,18 @@ def _fwd_geometry(m, n_in, n_out, q, cp, k, uniform, act, has_base, dtype, preci
     else:  # 1.2-1.45x faster than 64 x 256 with 4 warps on 154..1536 outputs (sweep in bench/RESULTS.md)
         bm, bn, rows, warps = 128, 256, 64, 8
     return _FWD.bind((_cdiv(m, bm), 1 if n2 else _cdiv(n_out, bn)), warps, _stages(dtype), M=m, I=n_in, O=n_out,
-                     stride_xm=n_in, stride_wk=n_out, stride_ym=n_out, stride_am=_kt(n_in, cp, has_base), Q=q, CP=cp,
-                     K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base, KEEP=keep, BM=bm, BN=bn, N2=n2,
-                     BI=max(1, rows // cp), BIB=16 if _INTERPRET else 64, PRECISION=precision)
+                     stride_xm=n_in, stride_wk=n_out, stride_ym=n_out, Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act,
+                     HAS_BASE=has_base, BM=bm, BN=bn, N2=n2, BI=max(1, rows // cp), BIB=16 if _INTERPRET else 64,
+                     PRECISION=precision)
 
 
-def _launch_fwd(x, grid, w, cp: int, k: int, uniform: bool, act: int, has_base: bool,
-                keep: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """(Y (M, O), and with ``keep`` A (M, KT) = [B(X), act(X)] as the GEMM path's bases kernel writes it, else None),
-    both in W's dtype."""
+def _launch_fwd(x, grid, w, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
     m, n_in = x.shape
     n_out = w.shape[1]
     y = torch.empty((m, n_out), device=x.device, dtype=w.dtype)
-    a = torch.empty((m, w.shape[0]), device=x.device, dtype=w.dtype) if keep else None
-    launch = _fwd_geometry(m, n_in, n_out, grid.shape[1], cp, k, uniform, act, has_base, w.dtype, _precision(w.dtype),
-                           keep)
-    _FWD(launch, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y, a_ptr=y if a is None else a)
-    return y, a
+    launch = _fwd_geometry(m, n_in, n_out, grid.shape[1], cp, k, uniform, act, has_base, w.dtype, _precision(w.dtype))
+    _FWD(launch, x_ptr=x, grid_ptr=grid, w_ptr=w, y_ptr=y)
+    return y
 
 
 # Input-grad base term: True = a second (BM, BI) dot inside the spline programs (no zero-fill, no atomics);
@@ -514,53 +509,44 @@ def _dw_product(a: torch.Tensor, gy: torch.Tensor, blocks: Optional[int] = None)
     return _mm_fp32(a.view(s, m // s, kt).transpose(1, 2), gy.view(s, m // s, gy.shape[1]))
 
 
-# Whether "-keep" paths keep A on the fused path's 16-bit layers too: the forward kernel writes the operand it
-# multiplies (``kan_fwd_kernel``'s KEEP) and the weight grad is cuBLAS's product on it instead of the weight-grad kernel
-FUSED_KEEPS = True
-
-
 def keeps_bases(n_out: int, dtype: torch.dtype, path: str) -> bool:
-    """Whether a layer on ``path`` keeps its forward's A for the backward: on "gemm-keep", and on "auto-keep" wherever
-    the layer is 16-bit and torch.mm returns fp32 sums (on the GEMM path, and with ``FUSED_KEEPS`` on the fused path)."""
-    if not path.endswith("-keep"):
-        return False
-    return gemm_path(n_out, dtype, path) or (FUSED_KEEPS and dtype != torch.float32 and _MM_OUT_DTYPE)
+    """Whether a layer on ``path`` ("gemm-keep", or "auto-keep" where ``gemm_path`` takes the GEMM path) keeps its
+    forward's A for the backward."""
+    return path.endswith("-keep") and gemm_path(n_out, dtype, path)
 
 
 def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act, dtype, path="auto"):
-    """(Y, W (None on the GEMM path), W^T, padded coefficients, A where ``keeps_bases``, else None)."""
+    """(Y, W (None on the GEMM path), W^T, padded coefficients, A where ``path`` keeps it for the backward, else
+    None)."""
     gemm = gemm_path(spline_weight.shape[0], dtype, path)
-    keep = keeps_bases(spline_weight.shape[0], dtype, path)
     w, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype, with_w=not gemm)
     has_base = base_weight is not None
+    a = None
     if gemm:
         a = _launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, dtype)
         y = torch.mm(a, wt.t())
     else:
-        y, a = _launch_fwd(x, grid, w, cp, k, uniform, act, has_base, keep)
-    return y, w, wt, cp, a if keep else None
+        y = _launch_fwd(x, grid, w, cp, k, uniform, act, has_base)
+    return y, w, wt, cp, a if a is not None and path.endswith("-keep") else None  # keeps_bases, its rule not run again
 
 
 def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, need_x, need_w,
               path="auto", a=None):
-    """(dX, (d spline_weight, d spline_scaler, d base_weight)); ``a``: the forward's A where ``keeps_bases``. The
-    weight grad is cuBLAS's product on A where there is one (kept, or written again on the GEMM path), else the fused
-    weight-grad kernel."""
+    """(dX, (d spline_weight, d spline_scaler, d base_weight)); ``a``: the forward's A where ``keeps_bases``."""
     has_base = base_weight is not None
     gy = gy.contiguous()
-    gemm = gemm_path(wt.shape[0], wt.dtype, path)
-    if gemm:
+    if gemm_path(wt.shape[0], wt.dtype, path):
         gy = gy.to(wt.dtype)
-    dx = _input_grad(gy, x, grid, wt, cp, k, uniform, act, has_base, gemm) if need_x else None
-    grads = (None, None, None)
-    if need_w:
-        if a is None and gemm:
-            a = _launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, wt.dtype)
-        if a is None:
+        dx = _input_grad(gy, x, grid, wt, cp, k, uniform, act, has_base, gemm=True) if need_x else None
+        if need_w:
+            if a is None:
+                a = _launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, wt.dtype)
+            part = _dw_product(a, gy)
+    else:
+        dx = _input_grad(gy, x, grid, wt, cp, k, uniform, act, has_base, gemm=False) if need_x else None
+        if need_w:
             part = _launch_dw(gy, x, grid, wt.shape[1], cp, k, uniform, act, has_base)
-        else:
-            part = _dw_product(a, gy.to(a.dtype))
-        grads = _unpack(part, spline_weight, spline_scaler, base_weight, cp)
+    grads = _unpack(part, spline_weight, spline_scaler, base_weight, cp) if need_w else (None, None, None)
     return dx, grads
 
 

@@ -235,12 +235,11 @@ def kan_unpack_kernel(part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr, I, O, 
 
 
 @triton.jit
-def kan_fwd_kernel(x_ptr, grid_ptr, w_ptr, y_ptr, a_ptr, M, I, O, stride_xm, stride_wk, stride_ym, stride_am,
+def kan_fwd_kernel(x_ptr, grid_ptr, w_ptr, y_ptr, M, I, O, stride_xm, stride_wk, stride_ym,
                    Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
-                   HAS_BASE: tl.constexpr, KEEP: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr, N2: tl.constexpr,
-                   BI: tl.constexpr, BIB: tl.constexpr, PRECISION: tl.constexpr):
-    """Y (M, O) = B(X) @ Ws + act(X) @ Wb, X (M, I), W (KT, O); with KEEP also A (M, KT) = [B(X), act(X)] in W's
-    dtype, the operand it multiplied, written by the programs of the first output tile (``kan_bases_kernel``'s A).
+                   HAS_BASE: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr, N2: tl.constexpr, BI: tl.constexpr,
+                   BIB: tl.constexpr, PRECISION: tl.constexpr):
+    """Y (M, O) = B(X) @ Ws + act(X) @ Wb, X (M, I), W (KT, O).
 
     Program (row block, output tile of BN). With N2 > 0 there is one output tile, in two pieces: outputs 0..BN-1 and
     BN..BN+N2-1 (powers of two, ``kan_dx_rows_kernel``'s K1 and K2), two dots on the same bases, so that a layer of
@@ -252,7 +251,6 @@ def kan_fwd_kernel(x_ptr, grid_ptr, w_ptr, y_ptr, a_ptr, M, I, O, stride_xm, str
     offs_n = pid_n * BN + tl.arange(0, BN)
     offs_k = tl.arange(0, BI * CP)
     mask_m = offs_m[:, None] < M
-    a_row = a_ptr + offs_m.to(tl.int64)[:, None] * stride_am  # A may hold 2^31 elements or more
     acc = tl.zeros((BM, BN), dtype=tl.float32)
     if N2 > 0:
         offs_n2 = BN + tl.arange(0, N2)
@@ -263,9 +261,6 @@ def kan_fwd_kernel(x_ptr, grid_ptr, w_ptr, y_ptr, a_ptr, M, I, O, stride_xm, str
         b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
         a = tl.reshape(b, (BM, BI * CP)).to(w_ptr.dtype.element_ty)
         rows = i0 * CP + offs_k
-        if KEEP:
-            if pid_n == 0:
-                tl.store(a_row + rows[None, :], a, mask=mask_m & (rows[None, :] < I * CP))
         acc = tl.dot(a, _tile(w_ptr, rows, offs_n, stride_wk, I * CP, O), acc, input_precision=PRECISION)
         if N2 > 0:
             acc2 = tl.dot(a, _tile(w_ptr, rows, offs_n2, stride_wk, I * CP, O), acc2, input_precision=PRECISION)
@@ -275,9 +270,6 @@ def kan_fwd_kernel(x_ptr, grid_ptr, w_ptr, y_ptr, a_ptr, M, I, O, stride_xm, str
             offs_i = i0 + tl.arange(0, BIB)
             x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
             a = _act(x, ACT).to(w_ptr.dtype.element_ty)  # act(0) = 0 for every ACT: masked inputs add nothing
-            if KEEP:
-                if pid_n == 0:
-                    tl.store(a_row + I * CP + offs_i[None, :], a, mask=mask_m & (offs_i[None, :] < I))
             acc = tl.dot(a, _tile(wb_ptr, offs_i, offs_n, stride_wk, I, O), acc, input_precision=PRECISION)
             if N2 > 0:
                 acc2 = tl.dot(a, _tile(wb_ptr, offs_i, offs_n2, stride_wk, I, O), acc2, input_precision=PRECISION)
