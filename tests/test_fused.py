@@ -193,7 +193,8 @@ def test_eager_calls_take_the_fused_kernels_on_auto_and_auto_keep(monkeypatch):
     assert seen == ["fused", "fused", "gemm-keep", "gemm", "fused"]
 
 
-def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_under_compile_only(monkeypatch):
+def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_and_auto_keep_for_all_under_compile_only(
+        monkeypatch):
     from vkan.ops import kan_op
 
     monkeypatch.setattr(kan_op, "_MM_OUT_DTYPE", True)
@@ -202,11 +203,11 @@ def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_under_compi
     assert not kan_op.gemm_path(768, torch.float32)  # not measured in fp32
     assert kan_op.gemm_path(8, torch.float32, "gemm") and not kan_op.gemm_path(768, torch.bfloat16, "fused")
     assert kan_op.gemm_path(8, torch.float32, "gemm-keep")
-    assert kan_op.gemm_path(768, torch.bfloat16, "auto-keep") and not kan_op.gemm_path(80, torch.bfloat16, "auto-keep")
-    # the bases are kept on "gemm-keep", and on "auto-keep" where the auto rule takes the GEMM path
-    assert kan_op.keeps_bases(8, torch.float32, "gemm-keep") and kan_op.keeps_bases(192, torch.bfloat16, "auto-keep")
-    assert not kan_op.keeps_bases(80, torch.bfloat16, "auto-keep") and not kan_op.keeps_bases(768, torch.float32,
-                                                                                               "auto-keep")
+    # "auto-keep" takes the GEMM path, keeping the bases, at every 16-bit width (80: ViT-tiny's fc1), fp32 fused
+    assert all(kan_op.gemm_path(n, torch.bfloat16, "auto-keep") for n in (16, 80, 768))
+    assert kan_op.keeps_bases(8, torch.float32, "gemm-keep") and kan_op.keeps_bases(80, torch.bfloat16, "auto-keep")
+    assert not kan_op.gemm_path(80, torch.float32, "auto-keep") and not kan_op.keeps_bases(768, torch.float32,
+                                                                                          "auto-keep")
     assert not any(kan_op.keeps_bases(768, torch.bfloat16, path) for path in ("auto", "gemm", "fused"))
     with pytest.raises(ValueError, match="'auto', 'auto-keep', 'fused', 'gemm'"):
         kan_op.gemm_path(8, torch.float32, "cublas")
@@ -464,8 +465,8 @@ def test_fused_layer_compiles_without_graph_break(kernel_path):
 @pytest.mark.gpu
 @pytest.mark.parametrize("kernel_path", ["auto", "auto-keep"])
 def test_compiled_layer_takes_the_gemm_path_where_auto_says_so(kernel_path, monkeypatch):
-    """Under torch.compile, "auto" (and "auto-keep", which keeps the bases there) sends a bf16 layer with 160 outputs
-    to the GEMM path and one with 80 to the fused path, and both match the eager (fused) layer."""
+    """Under torch.compile, "auto" sends a bf16 layer with 160 outputs to the GEMM path and one with 80 to the fused
+    path, "auto-keep" both to the GEMM path (keeping the bases), and each matches the eager (fused) layer."""
     from vkan.ops import kan_op
 
     chosen = []  # (outputs, GEMM path?) of the calls that left the choice to the auto rule: the compiled layer's
@@ -478,7 +479,7 @@ def test_compiled_layer_takes_the_gemm_path_where_auto_says_so(kernel_path, monk
         return gemm
 
     monkeypatch.setattr(kan_op, "gemm_path", recording)
-    for n_out, expected in ((160, True), (80, False)):
+    for n_out, expected in ((160, True), (80, kernel_path == "auto-keep")):
         torch.manual_seed(0)
         layer = KANLinear(64, n_out).cuda()
         layer.kernel_path = kernel_path
