@@ -176,8 +176,8 @@ class KANLinear(nn.Module):
     kernels (``vkan.ops``) run the whole layer: ``kernel_path`` "fused" evaluates ``B(x)`` inside the matmul
     kernels, "gemm" writes it to memory for cuBLAS's matmuls, "gemm-keep" also keeps it for the backward (more
     memory, one kernel fewer), "auto" (the default) is "fused" in eager mode and picks between "fused" and "gemm" by
-    the layer's shape under torch.compile, "auto-keep" is "fused" in eager mode too and picks between "fused" and
-    "gemm-keep" under torch.compile (the training app's choice under CUDA graphs); elsewhere (or with
+    the layer's shape under torch.compile, "auto-keep" is "fused" in eager mode too and "gemm-keep" for 16-bit layers
+    under torch.compile (the training app's choice under CUDA graphs); elsewhere (or with
     ``fused=False``) the PyTorch path keeps only the inputs for backward (``vkan.bspline``).
     """
 

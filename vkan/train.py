@@ -300,9 +300,11 @@ def kan_kernel_path(cfg: DictConfig) -> str:
 
 def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
     """Set the kernels that run the KAN ``layers`` on a GPU (``KANLinear.kernel_path``): ``trainer.kan_kernel_path``
-    as given, "auto" being "auto-keep" when the step is compiled as CUDA graphs: the GEMM path keeps its bases tensor
-    A for the backward on the layers it takes (``kan_op.keeps_bases``; eager passes, the EMA copy's evaluation among
-    them, stay fused). ``trainer.graph_ffn`` keeps "auto", which its capture runs on the kernels chosen by shape:
+    as given, "auto" being "auto-keep" when the step is compiled as CUDA graphs: every 16-bit KAN layer on the GEMM
+    path, keeping its bases tensor A for the backward (``kan_op.keeps_bases``; eager passes, the EMA copy's
+    evaluation among them, stay fused). At ViT-tiny/4 that includes fc1 (80 outputs), which "auto" keeps fused: 9.913
+    ms a step against 10.118 with fc1 fused, for a peak of 3.59 GiB against the MLP twin's 2.68 (bench/RESULTS.md,
+    forty-second session). ``trainer.graph_ffn`` keeps "auto", which its capture runs on the kernels chosen by shape:
     keeping the bases there was up to 4% faster at 224 px and took 1.5x the memory (bench/RESULTS.md, thirty-second
     session).
 
@@ -312,7 +314,8 @@ def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
     model's peak memory about 2x the GEMM path's and 1.3-1.4x the MLP twin's. In the default compile mode (torchrun) it
     was mixed (base/16 1.04x, small/16 slower, with rounds spread widely), so "auto" stays "auto" there.
     ``trainer.kan_kernel_path=gemm`` gives the memory back (the same kernels as "auto" where every KAN layer has
-    128 or more outputs, as at 224 px; at tiny/4 it also moves fc1, 80 outputs, to the slower GEMM path)."""
+    128 or more outputs, as at 224 px; at tiny/4 it also moves fc1, 80 outputs, to the GEMM path, slower than the
+    fused path there when it does not keep A)."""
     kernels = kan_kernel_path(run.cfg)
     if kernels == "auto" and run.amp is not None and cuda_graphs(run):  # fp32 layers stay fused: nothing to keep
         kernels = "auto-keep"
