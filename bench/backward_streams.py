@@ -1,6 +1,7 @@
 """Times a KAN feed-forward sublayer's backward with the weight-grad work on a second CUDA stream, against all of it
-on one stream, each captured as one CUDA graph: fc2 then fc1, on the paths the compiled ViT-tiny/4 takes (fc1 fused,
-fc2 on the GEMM path keeping its bases), here on a bf16 X (the compiled model feeds fc1 the fp32 LayerNorm output).
+on one stream, each captured as one CUDA graph: fc2 then fc1, on the paths the compiled ViT-tiny/4 took until the
+forty-second session (fc1 fused, fc2 on the GEMM path keeping its bases; fc1 now keeps its bases on the GEMM path too),
+here on a bf16 X (the compiled model feeds fc1 the fp32 LayerNorm output).
 
     PYTHONPATH=. python bench/backward_streams.py [M IN HIDDEN] [--blocks N]
 

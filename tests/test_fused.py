@@ -193,7 +193,7 @@ def test_eager_calls_take_the_fused_kernels_on_auto_and_auto_keep(monkeypatch):
     assert seen == ["fused", "fused", "gemm-keep", "gemm", "fused"]
 
 
-def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_and_auto_keep_for_all_under_compile_only(
+def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_and_auto_keep_from_80_under_compile_only(
         monkeypatch):
     from vkan.ops import kan_op
 
@@ -203,16 +203,18 @@ def test_kernel_path_auto_takes_the_gemm_path_for_wide_16_bit_layers_and_auto_ke
     assert not kan_op.gemm_path(768, torch.float32)  # not measured in fp32
     assert kan_op.gemm_path(8, torch.float32, "gemm") and not kan_op.gemm_path(768, torch.bfloat16, "fused")
     assert kan_op.gemm_path(8, torch.float32, "gemm-keep")
-    # "auto-keep" takes the GEMM path, keeping the bases, at every 16-bit width (80: ViT-tiny's fc1), fp32 fused
-    assert all(kan_op.gemm_path(n, torch.bfloat16, "auto-keep") for n in (16, 80, 768))
+    # "auto-keep" takes the GEMM path, keeping the bases, from 80 outputs (ViT-tiny's fc1) at 16 bits; fp32 fused
+    assert all(kan_op.gemm_path(n, torch.bfloat16, "auto-keep") for n in (80, 96, 768))
+    assert not kan_op.gemm_path(64, torch.bfloat16, "auto-keep") and not kan_op.keeps_bases(64, torch.bfloat16,
+                                                                                            "auto-keep")
     assert kan_op.keeps_bases(8, torch.float32, "gemm-keep") and kan_op.keeps_bases(80, torch.bfloat16, "auto-keep")
-    assert not kan_op.gemm_path(80, torch.float32, "auto-keep") and not kan_op.keeps_bases(768, torch.float32,
-                                                                                          "auto-keep")
+    assert not kan_op.gemm_path(80, torch.float32, "auto-keep")
+    assert not kan_op.keeps_bases(768, torch.float32, "auto-keep")
     assert not any(kan_op.keeps_bases(768, torch.bfloat16, path) for path in ("auto", "gemm", "fused"))
     with pytest.raises(ValueError, match="'auto', 'auto-keep', 'fused', 'gemm'"):
         kan_op.gemm_path(8, torch.float32, "cublas")
     monkeypatch.setattr(kan_op, "_MM_OUT_DTYPE", False)  # torch < 2.8: dW would be rounded to 16 bits
-    assert not kan_op.gemm_path(768, torch.bfloat16)
+    assert not kan_op.gemm_path(768, torch.bfloat16) and not kan_op.gemm_path(80, torch.bfloat16, "auto-keep")
     seen = []  # eager mode: "auto" reaches the kernels as the fused path, whatever the shape
     monkeypatch.setattr(kan_op, "gemm_path", lambda *args: seen.append(args[-1]) or False)
     layer = make_layer(8, 130, 5, 3)

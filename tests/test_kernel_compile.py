@@ -55,10 +55,11 @@ with FakeTensorMode():
         assert a.shape == ((40, 144) if path == "gemm-keep" else (0,)), a.shape
         grads = torch.ops.vkan.kan_linear_backward(gy, x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path, a, wt)
         assert [tuple(g.shape) for g in grads] == [(40, 16), (24, 16, 8), (24, 16), (24, 16)], grads
-    sw, sc, bw = torch.empty(128, 16, 8), torch.empty(128, 16), torch.empty(128, 16)  # the auto rule's GEMM path
-    for path, kept in (("auto-keep", kan_op._MM_OUT_DTYPE), ("auto", False)):  # "auto-keep" keeps A there
-        y, a, _ = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path)
-        assert a.shape == ((40, 144) if kept else (0,)), (path, a.shape)
+    for n_out in (80, 128):  # the GEMM path of "auto-keep" (from 80 outputs, keeping A) and of "auto" (from 128)
+        sw, sc, bw = torch.empty(n_out, 16, 8), torch.empty(n_out, 16), torch.empty(n_out, 16)
+        for path, kept in (("auto-keep", kan_op._MM_OUT_DTYPE), ("auto", False)):
+            y, a, _ = torch.ops.vkan.kan_linear(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16, path)
+            assert a.shape == ((40, 144) if kept else (0,)), (n_out, path, a.shape)
 
 # a dynamic batch dimension (torch.compile's automatic dynamic shapes) reaches the launchers as a SymInt
 graphs = []

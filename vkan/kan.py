@@ -176,8 +176,9 @@ class KANLinear(nn.Module):
     kernels (``vkan.ops``) run the whole layer: ``kernel_path`` "fused" evaluates ``B(x)`` inside the matmul
     kernels, "gemm" writes it to memory for cuBLAS's matmuls, "gemm-keep" also keeps it for the backward (more
     memory, one kernel fewer), "auto" (the default) is "fused" in eager mode and picks between "fused" and "gemm" by
-    the layer's shape under torch.compile, "auto-keep" is "fused" in eager mode too and "gemm-keep" for 16-bit layers
-    under torch.compile (the training app's choice under CUDA graphs); elsewhere (or with
+    the layer's shape under torch.compile, "auto-keep" is "fused" in eager mode too and, under torch.compile,
+    "gemm-keep" for 16-bit layers with 80 or more outputs, else "fused" (the training app's choice under CUDA graphs);
+    elsewhere (or with
     ``fused=False``) the PyTorch path keeps only the inputs for backward (``vkan.bspline``).
     """
 

@@ -300,11 +300,11 @@ def kan_kernel_path(cfg: DictConfig) -> str:
 
 def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
     """Set the kernels that run the KAN ``layers`` on a GPU (``KANLinear.kernel_path``): ``trainer.kan_kernel_path``
-    as given, "auto" being "auto-keep" when the step is compiled as CUDA graphs: every 16-bit KAN layer on the GEMM
-    path, keeping its bases tensor A for the backward (``kan_op.keeps_bases``; eager passes, the EMA copy's
-    evaluation among them, stay fused). At ViT-tiny/4 that includes fc1 (80 outputs), which "auto" keeps fused: 9.913
-    ms a step against 10.118 with fc1 fused, for a peak of 3.59 GiB against the MLP twin's 2.68 (bench/RESULTS.md,
-    forty-second session). ``trainer.graph_ffn`` keeps "auto", which its capture runs on the kernels chosen by shape:
+    as given, "auto" being "auto-keep" when the step is compiled as CUDA graphs: 16-bit KAN layers with 80 or more
+    outputs on the GEMM path, keeping their bases tensor A for the backward (``kan_op.keeps_bases``; eager passes, the
+    EMA copy's evaluation among them, stay fused). At ViT-tiny/4 that includes fc1 (80 outputs), which "auto" keeps
+    fused: 9.913 ms a step with both layers keeping A against 10.118 with fc1 fused, for a peak of 3.59 GiB against
+    the MLP twin's 2.68 (bench/RESULTS.md, forty-second session). ``trainer.graph_ffn`` keeps "auto", which its capture runs on the kernels chosen by shape:
     keeping the bases there was up to 4% faster at 224 px and took 1.5x the memory (bench/RESULTS.md, thirty-second
     session).
 

@@ -395,7 +395,7 @@ def _as(grad: Optional[torch.Tensor], param: Optional[torch.Tensor]) -> Optional
 # dtype, KT = (CP + 1) I with CP the padded coefficients) held from each layer's forward to its backward. PATHS
 # (in ``vkan.ops``, where the app's config check reads it without loading this module) names the choices of
 # ``fused_kan_linear``'s ``path``; "auto" takes "gemm" where ``gemm_path`` says so, "auto-keep" takes "gemm-keep"
-# on every 16-bit layer (the training app's choice under CUDA graphs, where it measured faster:
+# on 16-bit layers from 80 outputs (the training app's choice under CUDA graphs, where it measured faster:
 # ``vkan.train.pin_kernel_paths``). Both are "fused" in eager mode, except while layers are captured as CUDA graphs
 # (``paths_by_shape``).
 
@@ -414,11 +414,12 @@ def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
     # layers, 16640x192->768) and 1.14x at 80 (ViT-tiny's fc1), where the bases written and read again outweigh the
     # narrow product. In eager mode the same layers took 1.14-1.39x the fused path's time: more launches on a
     # host-bound step. Without torch.mm's fp32 output (torch < 2.8) dW would be rounded to 16 bits: fused there.
-    # "auto-keep" takes the GEMM path at 80 outputs too: keeping A, its weight grad is one cuBLAS product on it
-    # where the fused path's weight-grad kernel evaluates the bases again. Compiled ViT-tiny/4 (fc1 80 outputs)
-    # under CUDA graphs, side by side (bench/RESULTS.md, forty-second session): 9.913 ms a step against 10.118 with
-    # fc1 fused. Below 80 outputs by extrapolation: the fused kernels' tiles there are 80's (128 output columns).
-    return (n_out >= 128 or path == "auto-keep") and dtype != torch.float32 and _MM_OUT_DTYPE
+    # "auto-keep" takes the GEMM path from 80 outputs: keeping A, the weight grad is one cuBLAS product on it where
+    # the fused path's weight-grad kernel evaluates the bases again. Compiled ViT-tiny/4 under CUDA graphs, side by
+    # side (bench/RESULTS.md, forty-second session): 9.913 ms a step with both layers on the GEMM path keeping A
+    # against 10.118 with fc1 (192 -> 80) fused. 96 and 112 outputs follow by extrapolation; narrower layers (the
+    # seed's Kansformer's 768 -> 64) stay fused, not measured.
+    return n_out >= (80 if path == "auto-keep" else 128) and dtype != torch.float32 and _MM_OUT_DTYPE
 
 
 # (rows, (input, coefficient) columns) per program of the GEMM path's two kernels, 4 warps. H200, bf16 A, fp32 X

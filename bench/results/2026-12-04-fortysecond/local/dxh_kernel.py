@@ -1,7 +1,8 @@
 """Experiment kernel: kan_dx_rows_kernel (uniform grid, order 3, base term as a dot) with the bases' derivatives
-evaluated three ways (MODE): 0 as shipped; 1 with 1/h applied once an input after the sum over coefficients instead
+evaluated four ways (MODE): 0 as shipped; 1 with 1/h applied once an input after the sum over coefficients instead
 of once a coefficient; 2 as 1, the truncated powers in fp16 arithmetic (two values an instruction where the compiler
-packs them), the signed distance to each basis' centre still in fp32."""
+packs them), the signed distance to each basis' centre still in fp32; 3 as 2, packed by hand: PTX f16x2 instructions
+through ``tl.inline_asm_elementwise``, two derivatives an instruction (no CPU interpreter for it)."""
 import triton
 import triton.language as tl
 from vkan.ops.triton_kan import _tile, _act_grad, _bases
@@ -17,7 +18,11 @@ def _dcubic(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, HALF: tl.
     u = (x - t0[None, :]) * inv_h[None, :]
     offs_c = tl.arange(0, CP).to(tl.float32)
     side = u[:, :, None] - (offs_c + 2.0)[None, None, :]
-    if HALF:
+    if HALF == 2:
+        db = tl.inline_asm_elementwise(_DCUBIC_F16X2, "=r,r", [side.to(tl.float16)], dtype=tl.float16,
+                                       is_pure=True, pack=2)
+        return db.to(tl.float32), inv_h
+    if HALF == 1:
         side = side.to(tl.float16)
     s = tl.abs(side)
     a = tl.maximum(0.5503212081491044 * (2.0 - s), 0.0)
@@ -25,6 +30,27 @@ def _dcubic(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, HALF: tl.
     db = 2.6207413942088964 * (c * c) - 1.6509636244473134 * (a * a)
     db = tl.where(side < 0, -db, db)
     return db.to(tl.float32), inv_h
+
+
+# d/du of the centred cubic B-spline at two fp16 distances v packed in $1, sign(v) (2 (1 - |v|)_+^2 - (2 - |v|)_+^2 / 2),
+# as _bases_uniform evaluates it: a = 6^(-1/3) (2 - s)_+, c = (2/3)^(1/3) (1 - s)_+, 2.6207 c^2 - 1.6510 a^2; the fp16
+# constants are those values rounded, each half of a register the same
+_DCUBIC_F16X2 = tl.constexpr("""{
+.reg .b32 s, a, c, k0, k1, k2, k3, k4, k5, z, sg;
+mov.b32 k0, 0xB867B867; mov.b32 k1, 0x3C673C67; mov.b32 k2, 0xBAFDBAFD; mov.b32 k3, 0x3AFD3AFD;
+mov.b32 k4, 0xBE9BBE9B; mov.b32 k5, 0x413E413E; mov.b32 z, 0;
+and.b32 s, $1, 0x7FFF7FFF;
+and.b32 sg, $1, 0x80008000;
+fma.rn.f16x2 a, s, k0, k1;
+max.f16x2 a, a, z;
+fma.rn.f16x2 c, s, k2, k3;
+max.f16x2 c, c, z;
+mul.rn.f16x2 a, a, a;
+mul.rn.f16x2 c, c, c;
+mul.rn.f16x2 a, a, k4;
+fma.rn.f16x2 a, c, k5, a;
+xor.b32 $0, a, sg;
+}""")
 
 
 @triton.jit
@@ -57,7 +83,7 @@ def dxh_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stri
             _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, 3, True)
             dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db, axis=2)
         else:
-            db, inv_h = _dcubic(x, grid_ptr, offs_i, I, Q, CP, MODE == 2)
+            db, inv_h = _dcubic(x, grid_ptr, offs_i, I, Q, CP, MODE - 1)
             dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db, axis=2) * inv_h[None, :]
         dx += acc_b * _act_grad(x, ACT)
         tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
