@@ -178,8 +178,7 @@ class KANLinear(nn.Module):
     memory, one kernel fewer), "auto" (the default) is "fused" in eager mode and picks between "fused" and "gemm" by
     the layer's shape under torch.compile, "auto-keep" is "fused" in eager mode too and, under torch.compile,
     "gemm-keep" for 16-bit layers with 80 or more outputs, else "fused" (the training app's choice under CUDA graphs);
-    elsewhere (or with
-    ``fused=False``) the PyTorch path keeps only the inputs for backward (``vkan.bspline``).
+    elsewhere (or with ``fused=False``) the PyTorch path keeps only the inputs for backward (``vkan.bspline``).
     """
 
     def __init__(self, in_features: int, out_features: int, spec: Optional[KANSpec] = None, *, device=None,

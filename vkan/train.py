@@ -304,9 +304,9 @@ def pin_kernel_paths(run: Run, layers: List[nn.Module]) -> None:
     outputs on the GEMM path, keeping their bases tensor A for the backward (``kan_op.keeps_bases``; eager passes, the
     EMA copy's evaluation among them, stay fused). At ViT-tiny/4 that includes fc1 (80 outputs), which "auto" keeps
     fused: 9.913 ms a step with both layers keeping A against 10.118 with fc1 fused, for a peak of 3.59 GiB against
-    the MLP twin's 2.68 (bench/RESULTS.md, forty-second session). ``trainer.graph_ffn`` keeps "auto", which its capture runs on the kernels chosen by shape:
-    keeping the bases there was up to 4% faster at 224 px and took 1.5x the memory (bench/RESULTS.md, thirty-second
-    session).
+    the MLP twin's 2.68 (bench/RESULTS.md, forty-second session). ``trainer.graph_ffn`` keeps "auto", which its
+    capture runs on the kernels chosen by shape: keeping the bases there was up to 4% faster at 224 px and took 1.5x
+    the memory (bench/RESULTS.md, thirty-second session).
 
     Keeping A saves a kernel a layer and a step but holds A (tokens x inputs x 9 in 16 bits a layer) from forward to
     backward. Measured on an H200 under CUDA graphs (bench/RESULTS.md, twenty-sixth session), "gemm-keep" against
