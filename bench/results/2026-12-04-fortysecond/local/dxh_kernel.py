@@ -2,7 +2,8 @@
 evaluated four ways (MODE): 0 as shipped; 1 with 1/h applied once an input after the sum over coefficients instead
 of once a coefficient; 2 as 1, the truncated powers in fp16 arithmetic (two values an instruction where the compiler
 packs them), the signed distance to each basis' centre still in fp32; 3 as 2, packed by hand: PTX f16x2 instructions
-through ``tl.inline_asm_elementwise``, two derivatives an instruction (no CPU interpreter for it)."""
+through ``tl.inline_asm_elementwise``, two derivatives an instruction (no CPU interpreter for it). ``dxh_kernel``
+takes the mode; ``kan_dx_rows_h2_kernel`` is mode 3 with the shipped kernel's parameters."""
 import triton
 import triton.language as tl
 from vkan.ops.triton_kan import _tile, _act_grad, _bases
@@ -54,9 +55,10 @@ xor.b32 $0, a, sg;
 
 
 @triton.jit
-def dxh_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm,
-               Q: tl.constexpr, CP: tl.constexpr, ACT: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
-               K1: tl.constexpr, K2: tl.constexpr, MODE: tl.constexpr):
+def _dx_rows(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm,
+             Q: tl.constexpr, CP: tl.constexpr, ACT: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
+             K1: tl.constexpr, K2: tl.constexpr, PRECISION: tl.constexpr, MODE: tl.constexpr):
+    """``kan_dx_rows_kernel``'s program (base term as a dot) with the derivatives evaluated as MODE says."""
     pid_i = tl.program_id(0)
     offs_i = pid_i * BI + tl.arange(0, BI)
     mask_i = offs_i[None, :] < I
@@ -73,12 +75,12 @@ def dxh_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stri
         mask_m = offs_m[:, None] < M
         x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
         gy1 = _tile(gy_ptr, offs_m, o1, stride_gm, M, O).to(wt_ptr.dtype.element_ty)
-        acc = tl.dot(gy1, w1)
-        acc_b = tl.dot(gy1, wb1)
+        acc = tl.dot(gy1, w1, input_precision=PRECISION)
+        acc_b = tl.dot(gy1, wb1, input_precision=PRECISION)
         if K2 > 0:
             gy2 = _tile(gy_ptr, offs_m, o2, stride_gm, M, O).to(wt_ptr.dtype.element_ty)
-            acc = tl.dot(gy2, w2, acc)
-            acc_b = tl.dot(gy2, wb2, acc_b)
+            acc = tl.dot(gy2, w2, acc, input_precision=PRECISION)
+            acc_b = tl.dot(gy2, wb2, acc_b, input_precision=PRECISION)
         if MODE == 0:
             _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, 3, True)
             dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db, axis=2)
@@ -88,3 +90,24 @@ def dxh_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stri
         dx += acc_b * _act_grad(x, ACT)
         tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
                  mask=mask_m & mask_i)
+
+
+@triton.jit
+def dxh_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm,
+               Q: tl.constexpr, CP: tl.constexpr, ACT: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
+               K1: tl.constexpr, K2: tl.constexpr, MODE: tl.constexpr):
+    """The four modes, for ``exp_dxh.py``."""
+    _dx_rows(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm, Q, CP, ACT,
+             BM, BI, K1, K2, "tf32", MODE)
+
+
+@triton.jit
+def kan_dx_rows_h2_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm,
+                          Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
+                          ACT: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
+                          K1: tl.constexpr, K2: tl.constexpr, PRECISION: tl.constexpr):
+    """Mode 3 with ``kan_dx_rows_kernel``'s own parameters (uniform grid, order 3, base branch only), so that
+    ``exp_dxh_model.py`` can bind it through the shipped launcher's geometry."""
+    tl.static_assert(K == 3 and UNIFORM and HAS_BASE)
+    _dx_rows(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm, Q, CP, ACT,
+             BM, BI, K1, K2, PRECISION, 3)
