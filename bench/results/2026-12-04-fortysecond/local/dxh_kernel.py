@@ -36,22 +36,13 @@ def _dcubic(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, HALF: tl.
 # d/du of the centred cubic B-spline at two fp16 distances v packed in $1, sign(v) (2 (1 - |v|)_+^2 - (2 - |v|)_+^2 / 2),
 # as _bases_uniform evaluates it: a = 6^(-1/3) (2 - s)_+, c = (2/3)^(1/3) (1 - s)_+, 2.6207 c^2 - 1.6510 a^2; the fp16
 # constants are those values rounded, each half of a register the same
-_DCUBIC_F16X2 = tl.constexpr("""{
-.reg .b32 s, a, c, k0, k1, k2, k3, k4, k5, z, sg;
-mov.b32 k0, 0xB867B867; mov.b32 k1, 0x3C673C67; mov.b32 k2, 0xBAFDBAFD; mov.b32 k3, 0x3AFD3AFD;
-mov.b32 k4, 0xBE9BBE9B; mov.b32 k5, 0x413E413E; mov.b32 z, 0;
-and.b32 s, $1, 0x7FFF7FFF;
-and.b32 sg, $1, 0x80008000;
-fma.rn.f16x2 a, s, k0, k1;
-max.f16x2 a, a, z;
-fma.rn.f16x2 c, s, k2, k3;
-max.f16x2 c, c, z;
-mul.rn.f16x2 a, a, a;
-mul.rn.f16x2 c, c, c;
-mul.rn.f16x2 a, a, k4;
-fma.rn.f16x2 a, c, k5, a;
-xor.b32 $0, a, sg;
-}""")
+_DCUBIC_F16X2 = tl.constexpr(  # one line: inductor copies a kernel's globals into its generated code, where a
+    # multi-line string broke (forty-third session)
+    "{ .reg .b32 s, a, c, k0, k1, k2, k3, k4, k5, z, sg; mov.b32 k0, 0xB867B867; mov.b32 k1, 0x3C673C67; "
+    "mov.b32 k2, 0xBAFDBAFD; mov.b32 k3, 0x3AFD3AFD; mov.b32 k4, 0xBE9BBE9B; mov.b32 k5, 0x413E413E; "
+    "mov.b32 z, 0; and.b32 s, $1, 0x7FFF7FFF; and.b32 sg, $1, 0x80008000; fma.rn.f16x2 a, s, k0, k1; "
+    "max.f16x2 a, a, z; fma.rn.f16x2 c, s, k2, k3; max.f16x2 c, c, z; mul.rn.f16x2 a, a, a; "
+    "mul.rn.f16x2 c, c, c; mul.rn.f16x2 a, a, k4; fma.rn.f16x2 a, c, k5, a; xor.b32 $0, a, sg; }")
 
 
 @triton.jit

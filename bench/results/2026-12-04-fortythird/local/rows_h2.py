@@ -15,20 +15,13 @@ from dxh_kernel import _dcubic, _dx_rows
 
 # the centred cubic B-spline at two fp16 distances v packed in $1: a^3 - c^3 with a = 6^(-1/3) (2 - |v|)_+ and
 # c = (2/3)^(1/3) (1 - |v|)_+, the constants of dxh_kernel._DCUBIC_F16X2
-_CUBIC_F16X2 = tl.constexpr("""{
-.reg .b32 s, a, c, t, k0, k1, k2, k3, z;
-mov.b32 k0, 0xB867B867; mov.b32 k1, 0x3C673C67; mov.b32 k2, 0xBAFDBAFD; mov.b32 k3, 0x3AFD3AFD; mov.b32 z, 0;
-and.b32 s, $1, 0x7FFF7FFF;
-fma.rn.f16x2 a, s, k0, k1;
-max.f16x2 a, a, z;
-fma.rn.f16x2 c, s, k2, k3;
-max.f16x2 c, c, z;
-mul.rn.f16x2 t, c, c;
-mul.rn.f16x2 t, t, c;
-neg.f16x2 t, t;
-mul.rn.f16x2 s, a, a;
-fma.rn.f16x2 $0, s, a, t;
-}""")
+_CUBIC_F16X2 = tl.constexpr(  # one line: inductor copies a kernel's globals into its generated code, where a
+    # multi-line string broke (forty-third session)
+    "{ .reg .b32 s, a, c, t, k0, k1, k2, k3, z; mov.b32 k0, 0xB867B867; mov.b32 k1, 0x3C673C67; "
+    "mov.b32 k2, 0xBAFDBAFD; mov.b32 k3, 0x3AFD3AFD; mov.b32 z, 0; and.b32 s, $1, 0x7FFF7FFF; "
+    "fma.rn.f16x2 a, s, k0, k1; max.f16x2 a, a, z; fma.rn.f16x2 c, s, k2, k3; max.f16x2 c, c, z; "
+    "mul.rn.f16x2 t, c, c; mul.rn.f16x2 t, t, c; neg.f16x2 t, t; mul.rn.f16x2 s, a, a; "
+    "fma.rn.f16x2 $0, s, a, t; }")
 
 
 @triton.jit
