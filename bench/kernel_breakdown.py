@@ -237,9 +237,10 @@ def sweep_row_kernels(m, n_in, kt, q, cp, x, grid, da):
     dx = torch.empty_like(x)
     moved = (m * kt * a.element_size() + m * n_in * x.element_size()) / 1e9  # A (or dA) and X
     moved_dx = moved + m * n_in * x.element_size() / 1e9  # ... and dX written
-    kernels = [("bases", kan_op._BASES, kan_op._bases_geometry(m, n_in, kt, q, cp, 3, True, 1, True), moved,
+    kernels = [("bases", kan_op._BASES, kan_op._bases_geometry(m, n_in, kt, q, cp, 3, True, 1, True, a.dtype), moved,
                 dict(x_ptr=x, grid_ptr=grid, a_ptr=a)),
-               ("dX from dA", kan_op._DX_BASES, kan_op._dx_bases_geometry(m, n_in, kt, q, cp, 3, True, 1, True),
+               ("dX from dA", kan_op._DX_BASES, kan_op._dx_bases_geometry(m, n_in, kt, q, cp, 3, True, 1, True,
+                                                                         da.dtype),
                 moved_dx, dict(da_ptr=da, x_ptr=x, grid_ptr=grid, dx_ptr=dx))]
     for name, launcher, shipped, gb, tensors in kernels:
         tiles = launcher.arguments(shipped)

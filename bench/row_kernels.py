@@ -47,7 +47,7 @@ def rooflines_and_shipped(t, out):
     out(f"bases shipped: {ms:.4f} ms {t.gb_a / ms:.2f} TB/s")
     ms = graph_calls_ms(lambda: kan_op._launch_dx_bases(t.da, t.x, t.grid, t.cp, 3, True, 1, True))
     out(f"dX shipped: {ms:.4f} ms {t.gb_dx / ms:.2f} TB/s")
-    shipped = kan_op._dx_bases_geometry(t.m, t.n_in, t.kt, 12, t.cp, 3, True, 1, True)
+    shipped = kan_op._dx_bases_geometry(t.m, t.n_in, t.kt, 12, t.cp, 3, True, 1, True, t.da.dtype)
     for bm, cols in [(32, 128), (32, 256)]:
         launch = kan_op._DX_BASES.rebind(shipped, grid=(triton.cdiv(t.m, bm), triton.cdiv(t.n_in, cols // t.cp)),
                                          BM=bm, BI=cols // t.cp)
@@ -65,7 +65,7 @@ def chunked_input_grad(t, out):
     out(f"dY W^T + dX, whole: {ms:.4f} ms")
     for rows in (2048, 4096, 8192):
         buf = torch.empty(rows, t.kt, device="cuda", dtype=torch.bfloat16)
-        launches = {n: kan_op._dx_bases_geometry(n, t.n_in, t.kt, 12, t.cp, 3, True, 1, True)
+        launches = {n: kan_op._dx_bases_geometry(n, t.n_in, t.kt, 12, t.cp, 3, True, 1, True, buf.dtype)
                     for n in {rows, t.m % rows or rows}}
 
         def chunked():

@@ -68,17 +68,18 @@ def main():
                                               dsc_ptr="*fp32", db_ptr="*fp32", I="i32", O="i32", C="i32", S="i32",
                                               stride_ps="i32"), dict(UNPACK_TILES, BI=bi), num_warps=4)
         n += 1
-    # the input grad with W^T's columns held, at kan_op's tiles, on ViT-S/16's and ViT-tiny's fc1 (160 and 80 outputs)
-    for k1, k2 in ((128, 32), (64, 16)):
+    # the input grad with W^T's columns held, at kan_op's tiles, on ViT-S/16's and ViT-tiny's fc1 (160 and 80 outputs),
+    # its derivatives in packed fp16 (PTX f16x2, which the interpreter cannot run) and in fp32
+    for k1, k2, packed in ((128, 32, True), (64, 16, True), (64, 16, False)):
         compile_one("kan_dx_rows_kernel", {a: t.replace("W", "bf16") for a, t in MATMUL_ARGS["kan_dx_kernel"].items()
                                            if a != "NSB"},
                     dict(Q=12, CP=8, K=3, UNIFORM=True, ACT=1, HAS_BASE=True, BM=64, BI=16, K1=k1, K2=k2,
-                         PRECISION="tf32"), num_warps=4, num_stages=3)
+                         PRECISION="tf32", PACKED=packed), num_warps=4, num_stages=3)
         n += 1
     # the GEMM path's own kernels, with kan_op's tiles (bases 64 rows x 256 (input, coefficient) columns; dX 32 rows x
-    # 256 or 128 columns), on both grids, and spline-only
-    for uniform, has_base in ((True, True), (False, True), (True, False)):
-        meta = dict(Q=12, CP=8, K=3, UNIFORM=uniform, ACT=1, HAS_BASE=has_base)
+    # 256 or 128 columns), on both grids, and spline-only; the uniform grid's bases in packed fp16 and in fp32
+    for uniform, has_base, packed in ((True, True, True), (True, True, False), (False, True, False), (True, False, True)):
+        meta = dict(Q=12, CP=8, K=3, UNIFORM=uniform, ACT=1, HAS_BASE=has_base, PACKED=packed)
         compile_one("kan_bases_kernel", dict(x_ptr="*fp32", grid_ptr="*fp32", a_ptr="*bf16", M="i32", I="i32",
                                              stride_xm="i32", stride_am="i32"), dict(meta, BM=64, BI=32),
                     num_warps=4, num_stages=1)

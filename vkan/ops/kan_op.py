@@ -47,6 +47,25 @@ def _precision(dtype: torch.dtype) -> str:
     return "ieee"
 
 
+@functools.lru_cache(maxsize=None)
+def _ptx_f16x2() -> bool:
+    """Whether this machine's GPU runs the PTX f16x2 instructions of ``triton_kan._cubic_packed`` (NVIDIA, sm_80 or
+    later; not the CPU interpreter, which has no inline PTX)."""
+    if _INTERPRET or torch.version.hip is not None or not torch.cuda.is_available():
+        return False
+    return torch.cuda.get_device_capability() >= (8, 0)
+
+
+def _packed(dtype: torch.dtype, k: int, uniform: bool) -> bool:
+    """Whether the row kernels (bases, dX from dA, the held-columns input grad) of a layer whose A or W^T is in
+    ``dtype`` evaluate the uniform cubic bases in packed fp16. H200, ViT-tiny/4 compiled under CUDA graphs, side by side
+    (bench/RESULTS.md, forty-third session): 9.756 ms a step against 9.914 (0.9282x the MLP twin against 0.9130x);
+    the three kernels alone 0.0775 against 0.0850 ms (input grad, 33280x192->80), 0.0438 against 0.0447 and 0.0191
+    against 0.0215 (A at 192 and 80 inputs), 0.0207 against 0.0229 (dX from dA at 80 inputs). fp32 layers keep fp32
+    arithmetic; other orders and non-uniform grids have no packed form."""
+    return dtype != torch.float32 and uniform and k == 3 and _ptx_f16x2()
+
+
 def _stages(dtype: torch.dtype) -> int:
     return 3 if dtype != torch.float32 else 2  # fp32 tiles take twice the shared memory
 
@@ -269,7 +288,7 @@ def _dx_rows_geometry(m, n_in, n_out, kt, q, cp, k, uniform, act, has_base, dtyp
     splits = max(1, min(_cdiv(programs, nsb), _cdiv(m, bm)))
     return _DX_ROWS.bind((nsb, splits), warps, stages, M=m, I=n_in, O=n_out, stride_gm=n_out, stride_xm=n_in,
                          stride_wo=kt, stride_dm=n_in, Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base,
-                         BM=bm, BI=bi, K1=k1, K2=k2, PRECISION=precision)
+                         BM=bm, BI=bi, K1=k1, K2=k2, PRECISION=precision, PACKED=_packed(dtype, k, uniform))
 
 
 def _launch_dx_rows(gy, x, grid, wt, cp: int, k: int, uniform: bool, act: int, has_base: bool, tiles=()):
@@ -436,30 +455,32 @@ def _row_tiles(cp: int, tile: Tuple[int, int]) -> Tuple[int, int]:
 
 
 @_shape_cache
-def _bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base):
-    """The bound launch of the bases kernel, A (M, KT)."""
+def _bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base, dtype):
+    """The bound launch of the bases kernel, A (M, KT) in ``dtype``."""
     bm, bi = _row_tiles(cp, _BASES_TILE)
     return _BASES.bind((_cdiv(m, bm), _cdiv(n_in, bi)), 4, 1, M=m, I=n_in, stride_xm=n_in, stride_am=kt, Q=q, CP=cp,
-                       K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BM=bm, BI=bi)
+                       K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BM=bm, BI=bi,
+                       PACKED=_packed(dtype, k, uniform))
 
 
 @_shape_cache
-def _dx_bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base):
-    """The bound launch of the GEMM path's input-grad kernel, dX (M, I) from dA (M, KT): 256 columns where they divide
-    the inputs evenly (1-3% faster at 160..768 inputs), else 128 (80 and 304 inputs: 0.023 against 0.026 ms and 0.032
-    against 0.033 at 33280x80 and 12608x304; bench/RESULTS.md, twenty-ninth session)."""
+def _dx_bases_geometry(m, n_in, kt, q, cp, k, uniform, act, has_base, dtype):
+    """The bound launch of the GEMM path's input-grad kernel, dX (M, I) from dA (M, KT) in ``dtype``: 256 columns
+    where they divide the inputs evenly (1-3% faster at 160..768 inputs), else 128 (80 and 304 inputs: 0.023 against
+    0.026 ms and 0.032 against 0.033 at 33280x80 and 12608x304; bench/RESULTS.md, twenty-ninth session)."""
     wide = _row_tiles(cp, _DX_BASES_WIDE_TILE)
     bm, bi = wide if n_in % wide[1] == 0 else _row_tiles(cp, _DX_BASES_TILE)
     return _DX_BASES.bind((_cdiv(m, bm), _cdiv(n_in, bi)), 4, 1, M=m, I=n_in, stride_dam=kt, stride_xm=n_in,
-                          stride_dm=n_in, Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BM=bm, BI=bi)
+                          stride_dm=n_in, Q=q, CP=cp, K=k, UNIFORM=uniform, ACT=act, HAS_BASE=has_base, BM=bm, BI=bi,
+                          PACKED=_packed(dtype, k, uniform))
 
 
 def _launch_bases(x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, has_base: bool, dtype) -> torch.Tensor:
     """A (M, KT) in ``dtype``."""
     m, n_in = x.shape
     a = torch.empty((m, kt), device=x.device, dtype=dtype)
-    _BASES(_bases_geometry(m, n_in, kt, grid.shape[1], cp, k, uniform, act, has_base), x_ptr=x, grid_ptr=grid,
-           a_ptr=a)
+    _BASES(_bases_geometry(m, n_in, kt, grid.shape[1], cp, k, uniform, act, has_base, dtype), x_ptr=x,
+           grid_ptr=grid, a_ptr=a)
     return a
 
 
@@ -467,8 +488,8 @@ def _launch_dx_bases(da, x, grid, cp: int, k: int, uniform: bool, act: int, has_
     """dX (M, I) in x's dtype from dA = dY @ W^T (M, KT)."""
     m, n_in = x.shape
     dx = torch.empty_like(x)
-    _DX_BASES(_dx_bases_geometry(m, n_in, da.shape[1], grid.shape[1], cp, k, uniform, act, has_base), da_ptr=da,
-              x_ptr=x, grid_ptr=grid, dx_ptr=dx)
+    _DX_BASES(_dx_bases_geometry(m, n_in, da.shape[1], grid.shape[1], cp, k, uniform, act, has_base, da.dtype),
+              da_ptr=da, x_ptr=x, grid_ptr=grid, dx_ptr=dx)
     return dx
 
 

@@ -16,6 +16,10 @@ increasing grid).
 - GEMM path: ``kan_bases_kernel`` writes A = [B(X), act(X)] (M, I*CP + I) for torch.mm's three products, and
   ``kan_dx_bases_kernel`` turns dA = dY @ W^T into dX as the input-grad kernel does
 
+The fused kernels evaluate the bases in fp32. The row kernels (the GEMM path's two and the held-columns input grad)
+of 16-bit layers at order 3 on a uniform grid do it in packed fp16 on NVIDIA GPUs (``_cubic_packed``, PACKED): two
+(input, coefficient) pairs an instruction, as accurate as the 16-bit A and dA they write or read.
+
 The coefficient axis is padded to CP = next power of two >= C with zero weights. The base rows are
 optional (HAS_BASE), so the same kernels also run a spline-only matmul.
 """
@@ -86,6 +90,16 @@ def _act_grad(x, ACT: tl.constexpr):
 
 
 @triton.jit
+def _knot_units(x, grid_ptr, offs_i, I, Q: tl.constexpr):
+    """On a uniform grid: x in knot spacings from its row's first knot, u = (x - t_0) / h (BM, BI), and 1/h (BI,)."""
+    mask_i = offs_i < I
+    t0 = tl.load(grid_ptr + offs_i * Q, mask=mask_i, other=0.0)
+    t1 = tl.load(grid_ptr + offs_i * Q + 1, mask=mask_i, other=1.0)
+    inv_h = 1.0 / (t1 - t0)
+    return (x - t0[None, :]) * inv_h[None, :], inv_h
+
+
+@triton.jit
 def _bases_uniform(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr):
     """Bases and derivatives on a uniform grid t_c = t_0 + c h: cardinal B-splines of u - c, u = (x - t_0)/h.
 
@@ -94,11 +108,7 @@ def _bases_uniform(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K:
     operations per (input, coefficient) pair for order 3 (14 for the piecewise polynomials it replaced,
     about 60 for the general recursion).
     """
-    mask_i = offs_i < I
-    t0 = tl.load(grid_ptr + offs_i * Q, mask=mask_i, other=0.0)
-    t1 = tl.load(grid_ptr + offs_i * Q + 1, mask=mask_i, other=1.0)
-    inv_h = 1.0 / (t1 - t0)
-    u = (x - t0[None, :]) * inv_h[None, :]  # (BM, BI)
+    u, inv_h = _knot_units(x, grid_ptr, offs_i, I, Q)  # (BM, BI), (BI,)
     offs_c = tl.arange(0, CP).to(tl.float32)
     if K == 1:  # hat function; its derivative jumps at knots, so take the right limit like Cox-de Boor
         v = u[:, :, None] - offs_c[None, None, :]  # (BM, BI, CP)
@@ -168,6 +178,40 @@ def _bases(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.cons
     else:
         b, db = _bases_general(x, grid_ptr, offs_i, I, Q, CP, K)
     return b, db
+
+
+# The uniform cubic bases in packed fp16 (the ``PACKED`` row kernels: 16-bit layers on NVIDIA GPUs, kan_op._packed):
+# PTX f16x2 instructions through ``tl.inline_asm_elementwise``, two (input, coefficient) pairs an instruction, on the
+# signed distance v = u - c - 2 to each basis' centre rounded to fp16. The truncated-power form of _bases_uniform, each
+# constant as the two halves of a register: 0xB867 = -6^(-1/3) and 0x3C67 = 2 * 6^(-1/3), so a = 6^(-1/3) (2 - |v|)_+;
+# 0xBAFD and 0x3AFD = -/+ (2/3)^(1/3), so c = (2/3)^(1/3) (1 - |v|)_+; the value is a^3 - c^3, the derivative d/du
+# sign(v) (2.6207 c^2 - 1.6510 a^2) with 0x413E = 2.6207 and 0xBE9B = -1.6510 (tests/test_packed_bases.py runs both
+# strings on the CPU). Each string is one line: inductor copies a kernel's globals into its generated module, where a
+# multi-line string did not parse (bench/RESULTS.md, forty-third session).
+_CUBIC_F16X2 = tl.constexpr(
+    "{ .reg .b32 s, a, c, t, k0, k1, k2, k3, z; mov.b32 k0, 0xB867B867; mov.b32 k1, 0x3C673C67; "
+    "mov.b32 k2, 0xBAFDBAFD; mov.b32 k3, 0x3AFD3AFD; mov.b32 z, 0; and.b32 s, $1, 0x7FFF7FFF; "
+    "fma.rn.f16x2 a, s, k0, k1; max.f16x2 a, a, z; fma.rn.f16x2 c, s, k2, k3; max.f16x2 c, c, z; "
+    "mul.rn.f16x2 t, c, c; mul.rn.f16x2 t, t, c; neg.f16x2 t, t; mul.rn.f16x2 s, a, a; fma.rn.f16x2 $0, s, a, t; }")
+_DCUBIC_F16X2 = tl.constexpr(
+    "{ .reg .b32 s, a, c, k0, k1, k2, k3, k4, k5, z, sg; mov.b32 k0, 0xB867B867; mov.b32 k1, 0x3C673C67; "
+    "mov.b32 k2, 0xBAFDBAFD; mov.b32 k3, 0x3AFD3AFD; mov.b32 k4, 0xBE9BBE9B; mov.b32 k5, 0x413E413E; "
+    "mov.b32 z, 0; and.b32 s, $1, 0x7FFF7FFF; and.b32 sg, $1, 0x80008000; fma.rn.f16x2 a, s, k0, k1; "
+    "max.f16x2 a, a, z; fma.rn.f16x2 c, s, k2, k3; max.f16x2 c, c, z; mul.rn.f16x2 a, a, a; "
+    "mul.rn.f16x2 c, c, c; mul.rn.f16x2 a, a, k4; fma.rn.f16x2 a, c, k5, a; xor.b32 $0, a, sg; }")
+
+
+@triton.jit
+def _cubic_packed(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, DERIV: tl.constexpr):
+    """The uniform cubic bases of a (BM, BI) fp32 tile (DERIV False), or their derivatives in knot spacings d/du
+    (True), in packed fp16: (BM, BI, CP) fp16, and 1/h (BI,), by which a sum of derivatives over coefficients becomes
+    d/dx. Against fp64 (tests/test_packed_bases.py): values (at most 2/3) off by up to 2.8e-3, 3.9e-4 RMS, where bf16's
+    own rounding of them is up to 2.0e-3, 6.2e-4 RMS; derivatives (at most 2/3 too) off by up to 4.0e-3, 5.7e-4 RMS."""
+    u, inv_h = _knot_units(x, grid_ptr, offs_i, I, Q)
+    v = (u[:, :, None] - (tl.arange(0, CP).to(tl.float32) + 2.0)[None, None, :]).to(tl.float16)
+    if DERIV:
+        return tl.inline_asm_elementwise(_DCUBIC_F16X2, "=r,r", [v], dtype=tl.float16, is_pure=True, pack=2), inv_h
+    return tl.inline_asm_elementwise(_CUBIC_F16X2, "=r,r", [v], dtype=tl.float16, is_pure=True, pack=2), inv_h
 
 
 @triton.jit
@@ -341,13 +385,14 @@ def kan_dx_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, NSB, stride_
 def kan_dx_rows_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm,
                        Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
                        HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr, K1: tl.constexpr,
-                       K2: tl.constexpr, PRECISION: tl.constexpr):
+                       K2: tl.constexpr, PRECISION: tl.constexpr, PACKED: tl.constexpr):
     """dX (M, I) as ``kan_dx_kernel`` computes it (base term as a dot), with W^T's columns read once a program.
 
     Program (input block ``pid_i``, split ``pid_s``) loads its BI inputs' columns of W^T, spline and base, before its
     rows and keeps them for every row block pid_s, pid_s + S, ... (S splits): the rows read only dY, X and write dX.
     The output axis is two static pieces, K1 (the largest power of two <= O, at least 16) and K2 (0, or a power of two
-    >= O - K1, at least 16), so that both dots are whole tiles."""
+    >= O - K1, at least 16), so that both dots are whole tiles. PACKED: the uniform cubic bases' derivatives in packed
+    fp16 (``_cubic_packed``)."""
     pid_i = tl.program_id(0)
     offs_i = pid_i * BI + tl.arange(0, BI)
     mask_i = offs_i[None, :] < I
@@ -374,8 +419,12 @@ def kan_dx_rows_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_
             acc = tl.dot(gy2, w2, acc, input_precision=PRECISION)
             if HAS_BASE:
                 acc_b = tl.dot(gy2, wb2, acc_b, input_precision=PRECISION)
-        _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-        dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db, axis=2)  # (BM, BI)
+        if PACKED:
+            db, inv_h = _cubic_packed(x, grid_ptr, offs_i, I, Q, CP, True)
+            dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db.to(tl.float32), axis=2) * inv_h[None, :]  # (BM, BI)
+        else:
+            _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
+            dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db, axis=2)
         if HAS_BASE:
             dx += acc_b * _act_grad(x, ACT)
         tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
@@ -446,15 +495,19 @@ def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, st
 @triton.jit
 def kan_bases_kernel(x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q: tl.constexpr, CP: tl.constexpr,
                      K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr, HAS_BASE: tl.constexpr,
-                     BM: tl.constexpr, BI: tl.constexpr):
+                     BM: tl.constexpr, BI: tl.constexpr, PACKED: tl.constexpr):
     """A (M, KT) = [B(X) with columns (i, c), act(X)]: the rows that the fused kernels evaluate in registers, in
-    A's dtype; X (M, I). Program (row block, input block)."""
+    A's dtype; X (M, I). Program (row block, input block). PACKED: the uniform cubic bases in packed fp16
+    (``_cubic_packed``)."""
     offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
     offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
     cols = tl.program_id(1) * BI * CP + tl.arange(0, BI * CP)
     mask_m = offs_m[:, None] < M
     x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
-    b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
+    if PACKED:
+        b, _ = _cubic_packed(x, grid_ptr, offs_i, I, Q, CP, False)
+    else:
+        b, _ = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
     row = a_ptr + offs_m.to(tl.int64)[:, None] * stride_am  # A may hold 2^31 elements or more
     tl.store(row + cols[None, :], tl.reshape(b, (BM, BI * CP)).to(a_ptr.dtype.element_ty),
              mask=mask_m & (cols[None, :] < I * CP))
@@ -466,11 +519,12 @@ def kan_bases_kernel(x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q: tl.c
 @triton.jit
 def kan_dx_bases_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, stride_xm, stride_dm, Q: tl.constexpr,
                         CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
-                        HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr):
+                        HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr, PACKED: tl.constexpr):
     """dX (M, I) = sum_c B'_c(X) * dA[:, (i, c)] + act'(X) * dA[:, KT - I + i], from dA = dY @ W^T (M, KT).
 
     dA's loads come first, before X's bases are evaluated: 4.5-7.4% less time on the H200 at six ViT layer shapes, the
-    same results (bench/row_kernels.py; bench/RESULTS.md, twenty-ninth session)."""
+    same results (bench/row_kernels.py; bench/RESULTS.md, twenty-ninth session). PACKED: the uniform cubic bases'
+    derivatives in packed fp16 (``_cubic_packed``)."""
     offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
     offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
     cols = tl.program_id(1) * BI * CP + tl.arange(0, BI * CP)
@@ -481,8 +535,12 @@ def kan_dx_bases_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, strid
     if HAS_BASE:
         da_b = tl.load(row + I * CP + offs_i[None, :], mask=mask_m & mask_i, other=0.0)
     x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
-    _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-    dx = tl.sum(tl.reshape(da.to(tl.float32), (BM, BI, CP)) * db, axis=2)
+    if PACKED:
+        db, inv_h = _cubic_packed(x, grid_ptr, offs_i, I, Q, CP, True)
+        dx = tl.sum(tl.reshape(da.to(tl.float32), (BM, BI, CP)) * db.to(tl.float32), axis=2) * inv_h[None, :]
+    else:
+        _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
+        dx = tl.sum(tl.reshape(da.to(tl.float32), (BM, BI, CP)) * db, axis=2)
     if HAS_BASE:
         dx += da_b.to(tl.float32) * _act_grad(x, ACT)
     tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
