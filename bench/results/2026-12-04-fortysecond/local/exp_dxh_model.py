@@ -4,7 +4,10 @@ against the KAN model with fc1's held-columns input grad as shipped and with its
 one process; first fc1's dX of both kernels compared (largest |difference| over largest |dX|) and timed as CUDA
 graphs. Usage: TORCHINDUCTOR_FX_GRAPH_CACHE=0 TORCHINDUCTOR_AUTOGRAD_CACHE=0
 PYTHONPATH=.:bench/results/2026-12-04-fortysecond/local python exp_dxh_model.py ROUNDS (no cached graph may stand in
-for the second KAN model's)"""
+for the second KAN model's). Forty-third session: run in its call 1, this script timed the same compiled graph twice:
+both KAN models went through one torch.compile mode, so dynamo reused the first model's graph for the second and never
+compiled the swapped kernel (its multi-line PTX string would have failed in inductor's generated code); the forty-third
+session's exp_model.py gives each build its own inductor options)"""
 import statistics
 import sys
 
