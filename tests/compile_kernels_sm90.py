@@ -77,13 +77,15 @@ def main():
                          PRECISION="tf32", PACKED=packed), num_warps=4, num_stages=3)
         n += 1
     # the GEMM path's own kernels, with kan_op's tiles (bases 64 rows x 256 (input, coefficient) columns; dX 32 rows x
-    # 256 or 128 columns), on both grids, and spline-only; the uniform grid's bases in packed fp16 and in fp32
-    for uniform, has_base, packed in ((True, True, True), (True, True, False), (False, True, False), (True, False, True)):
-        meta = dict(Q=12, CP=8, K=3, UNIFORM=uniform, ACT=1, HAS_BASE=has_base, PACKED=packed)
+    # 256 or 128 columns), on both grids, and spline-only; the uniform grid's bases in packed fp16 and in fp32, and
+    # packed at 16 padded coefficients (a finer grid)
+    for uniform, has_base, packed, cp in ((True, True, True, 8), (True, True, False, 8), (False, True, False, 8),
+                                          (True, False, True, 8), (True, True, True, 16)):
+        meta = dict(Q=12 + cp - 8, CP=cp, K=3, UNIFORM=uniform, ACT=1, HAS_BASE=has_base, PACKED=packed)
         compile_one("kan_bases_kernel", dict(x_ptr="*fp32", grid_ptr="*fp32", a_ptr="*bf16", M="i32", I="i32",
-                                             stride_xm="i32", stride_am="i32"), dict(meta, BM=64, BI=32),
+                                             stride_xm="i32", stride_am="i32"), dict(meta, BM=64, BI=256 // cp),
                     num_warps=4, num_stages=1)
-        for bi in (32, 16):
+        for bi in (256 // cp, 128 // cp):
             compile_one("kan_dx_bases_kernel", dict(da_ptr="*bf16", x_ptr="*fp32", grid_ptr="*fp32", dx_ptr="*fp32",
                                                     M="i32", I="i32", stride_dam="i32", stride_xm="i32",
                                                     stride_dm="i32"), dict(meta, BM=32, BI=bi), num_warps=4,

@@ -50,20 +50,20 @@ def _precision(dtype: torch.dtype) -> str:
 @functools.lru_cache(maxsize=None)
 def _ptx_f16x2() -> bool:
     """Whether this machine's GPU runs the PTX f16x2 instructions of ``triton_kan._cubic_packed`` (NVIDIA, sm_80 or
-    later; not the CPU interpreter, which has no inline PTX)."""
-    if _INTERPRET or torch.version.hip is not None or not torch.cuda.is_available():
+    later)."""
+    if torch.version.hip is not None or not torch.cuda.is_available():
         return False
     return torch.cuda.get_device_capability() >= (8, 0)
 
 
 def _packed(dtype: torch.dtype, k: int, uniform: bool) -> bool:
     """Whether the row kernels (bases, dX from dA, the held-columns input grad) of a layer whose A or W^T is in
-    ``dtype`` evaluate the uniform cubic bases in packed fp16. H200, ViT-tiny/4 compiled under CUDA graphs, side by side
-    (bench/RESULTS.md, forty-third session): 9.756 ms a step against 9.914 (0.9282x the MLP twin against 0.9130x);
-    the three kernels alone 0.0775 against 0.0850 ms (input grad, 33280x192->80), 0.0438 against 0.0447 and 0.0191
-    against 0.0215 (A at 192 and 80 inputs), 0.0207 against 0.0229 (dX from dA at 80 inputs). fp32 layers keep fp32
-    arithmetic; other orders and non-uniform grids have no packed form."""
-    return dtype != torch.float32 and uniform and k == 3 and _ptx_f16x2()
+    ``dtype`` evaluate the uniform cubic bases in packed fp16: bf16 layers of order 3 on a uniform grid, on a GPU that
+    runs PTX f16x2, never under the CPU interpreter (no inline PTX there). Compiled ViT-tiny/4 under CUDA graphs, side
+    by side on the H200: 9.756 ms a step against 9.914 (bench/RESULTS.md, forty-third session, with each kernel's
+    time). The packed values' error (up to 2.8e-3, tests/test_packed_bases.py) is about bf16's own rounding of them
+    (2.0e-3) but 11 times fp16's: fp16 layers, like fp32 ones, keep fp32 arithmetic."""
+    return dtype == torch.bfloat16 and uniform and k == 3 and not _INTERPRET and _ptx_f16x2()
 
 
 def _stages(dtype: torch.dtype) -> int:

@@ -17,8 +17,8 @@ increasing grid).
   ``kan_dx_bases_kernel`` turns dA = dY @ W^T into dX as the input-grad kernel does
 
 The fused kernels evaluate the bases in fp32. The row kernels (the GEMM path's two and the held-columns input grad)
-of 16-bit layers at order 3 on a uniform grid do it in packed fp16 on NVIDIA GPUs (``_cubic_packed``, PACKED): two
-(input, coefficient) pairs an instruction, as accurate as the 16-bit A and dA they write or read.
+of bf16 layers at order 3 on a uniform grid do it in packed fp16 on NVIDIA GPUs (``_cubic_packed``, PACKED): two
+(input, coefficient) pairs an instruction, about as accurate as bf16's own rounding of A (kan_op._packed).
 
 The coefficient axis is padded to CP = next power of two >= C with zero weights. The base rows are
 optional (HAS_BASE), so the same kernels also run a spline-only matmul.
@@ -180,7 +180,7 @@ def _bases(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.cons
     return b, db
 
 
-# The uniform cubic bases in packed fp16 (the ``PACKED`` row kernels: 16-bit layers on NVIDIA GPUs, kan_op._packed):
+# The uniform cubic bases in packed fp16 (the ``PACKED`` row kernels: bf16 layers on NVIDIA GPUs, kan_op._packed):
 # PTX f16x2 instructions through ``tl.inline_asm_elementwise``, two (input, coefficient) pairs an instruction, on the
 # signed distance v = u - c - 2 to each basis' centre rounded to fp16. The truncated-power form of _bases_uniform, each
 # constant as the two halves of a register: 0xB867 = -6^(-1/3) and 0x3C67 = 2 * 6^(-1/3), so a = 6^(-1/3) (2 - |v|)_+;
@@ -212,6 +212,18 @@ def _cubic_packed(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, DER
     if DERIV:
         return tl.inline_asm_elementwise(_DCUBIC_F16X2, "=r,r", [v], dtype=tl.float16, is_pure=True, pack=2), inv_h
     return tl.inline_asm_elementwise(_CUBIC_F16X2, "=r,r", [v], dtype=tl.float16, is_pure=True, pack=2), inv_h
+
+
+@triton.jit
+def _spline_dx(g, x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
+               PACKED: tl.constexpr):
+    """The spline part of dX (BM, BI), sum_c g[:, (i, c)] B'_c(x[:, i]), from g (BM, BI*CP) fp32 (dY W^T's spline
+    columns) and the input tile x; PACKED: the derivatives from ``_cubic_packed``, 1/h applied after the sum."""
+    if PACKED:
+        db, inv_h = _cubic_packed(x, grid_ptr, offs_i, I, Q, CP, True)
+        return tl.sum(tl.reshape(g, (x.shape[0], x.shape[1], CP)) * db.to(tl.float32), axis=2) * inv_h[None, :]
+    _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
+    return tl.sum(tl.reshape(g, (x.shape[0], x.shape[1], CP)) * db, axis=2)
 
 
 @triton.jit
@@ -419,12 +431,7 @@ def kan_dx_rows_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_
             acc = tl.dot(gy2, w2, acc, input_precision=PRECISION)
             if HAS_BASE:
                 acc_b = tl.dot(gy2, wb2, acc_b, input_precision=PRECISION)
-        if PACKED:
-            db, inv_h = _cubic_packed(x, grid_ptr, offs_i, I, Q, CP, True)
-            dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db.to(tl.float32), axis=2) * inv_h[None, :]  # (BM, BI)
-        else:
-            _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-            dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db, axis=2)
+        dx = _spline_dx(acc, x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM, PACKED)  # (BM, BI)
         if HAS_BASE:
             dx += acc_b * _act_grad(x, ACT)
         tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
@@ -535,12 +542,7 @@ def kan_dx_bases_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, strid
     if HAS_BASE:
         da_b = tl.load(row + I * CP + offs_i[None, :], mask=mask_m & mask_i, other=0.0)
     x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
-    if PACKED:
-        db, inv_h = _cubic_packed(x, grid_ptr, offs_i, I, Q, CP, True)
-        dx = tl.sum(tl.reshape(da.to(tl.float32), (BM, BI, CP)) * db.to(tl.float32), axis=2) * inv_h[None, :]
-    else:
-        _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-        dx = tl.sum(tl.reshape(da.to(tl.float32), (BM, BI, CP)) * db, axis=2)
+    dx = _spline_dx(da.to(tl.float32), x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM, PACKED)
     if HAS_BASE:
         dx += da_b.to(tl.float32) * _act_grad(x, ACT)
     tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
