@@ -370,8 +370,7 @@ def kan_dx_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, NSB, stride_
                 wb = _tile(wt_ptr + I * CP, offs_o, offs_i, stride_wo, O, I)  # base columns
                 acc_b = tl.dot(gy, wb, acc_b, input_precision=PRECISION)
         x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
-        _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
-        dx = tl.sum(tl.reshape(acc, (BM, BI, CP)) * db, axis=2)  # (BM, BI)
+        dx = _spline_dx(acc, x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM, False)  # (BM, BI), fp32 derivatives
         out = dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :]
         if HAS_BASE and BASE_DOT:
             dx += acc_b * _act_grad(x, ACT)
