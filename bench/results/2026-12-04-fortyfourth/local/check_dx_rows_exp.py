@@ -1,9 +1,8 @@
 """CPU check of dx_rows_exp's modes (fp32 derivatives; the packed ones are PTX, which the interpreter cannot run)
 against the shipped held-columns input grad, under Triton's interpreter, fp32 layers: partial row blocks, one and two
-output pieces, spline-only, inputs beyond the grid, and
-through kan_op's launcher as the model A/B swaps them in. Outside the interpreter it checks instead that inductor's copy of
-each model-A/B kernel's source parses. Run: [env -u TRITON_INTERPRET | TRITON_INTERPRET=1]
-PYTHONPATH=.:bench/results/2026-12-04-fortyfourth/local python <this>"""
+output pieces, spline-only, inputs beyond the grid, and through kan_op's launcher as the model A/B swaps them in.
+Outside the interpreter it checks instead that inductor's copy of each model-A/B kernel's source parses. Run:
+[env -u TRITON_INTERPRET | TRITON_INTERPRET=1] PYTHONPATH=.:bench/results/2026-12-04-fortyfourth/local python <this>"""
 import ast
 import os
 

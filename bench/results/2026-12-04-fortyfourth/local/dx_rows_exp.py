@@ -2,37 +2,40 @@
 offline probes and the next device run. MODE:
 
 0. as shipped (the row loop loads t_0 and t_1 and divides for 1/h at every row block);
-1. t_0 and 1/h of the program's inputs once, before the row loop (the same arithmetic, bit for bit);
+1. t_0 and 1/h of the program's inputs once, before the row loop (packed: the same arithmetic; fp32: 1/h applied after
+   the sum over coefficients, as the packed form does);
 2. as 1, and W^T's held columns in coefficient-major order within the program's block (column c * BI + i instead of
    i * CP + c), so that each thread of the dot's accumulator holds all CP coefficients of its (row, input) pairs and
    the sum over coefficients stays in the thread (no shuffles across lanes);
 3. as 2, and v = u - c - 2 from one FMA of x: v = x / h + (-(t_0 / h) - c - 2), the offsets once before the loop;
-4. as 3, the packed derivatives through ``DCUBIC2_F16X2`` (dcubic2.py: twice the derivative from exact constants, 8
-   f16x2 instructions a pair against 10, more accurate), the 1/2 folded into 1/h after the sum.
+4. as 3, the packed derivatives through dcubic2.py's ``DCUBIC2_F16X2`` (twice the derivative from exact constants, 8
+   SASS instructions a pair against 10, more accurate), the 1/2 folded into 1/h after the sum.
 
-Modes 1-3 are for a uniform cubic grid (the derivatives are ``triton_kan``'s: the same PTX string where PACKED, else
-fp32). ``kan_dx_rows_m1_kernel`` .. ``m4``: the modes with the shipped kernel's parameters, to put in
-``kan_op._DX_ROWS`` for a model A/B (exp_dx_rows_model.py). Names are imported one by one: inductor copies a user
-kernel's globals into its generated code."""
+Modes 1-4 are for a uniform cubic grid (a static assertion says so); their packed derivatives use dcubic2.py's copies of
+the PTX strings (the one shipped until now for modes 1-3), so they keep their meaning once dx_rows_mode4.patch changes
+the shipped one; mode 0 is whatever ``triton_kan`` ships. ``kan_dx_rows_m1_kernel`` .. ``m4``: the modes with the
+shipped kernel's parameters, to put in ``kan_op._DX_ROWS`` for a model A/B (exp_dx_rows_model.py). Names are imported
+one by one: inductor copies a user kernel's globals into its generated code."""
 import triton
 import triton.language as tl
 
-from vkan.ops.triton_kan import _DCUBIC_F16X2, _act_grad, _spline_dx, _tile
+import dcubic2
+from vkan.ops.triton_kan import _act_grad, _spline_dx, _tile
 
-# dcubic2.py's string (one line: inductor copies a kernel's globals into its generated code)
-DCUBIC2_F16X2 = tl.constexpr("{ .reg .b32 s, p, q, z, sg, k1, k2, k3; mov.b32 z, 0; mov.b32 k1, 0xBC00BC00; mov.b32 k2, 0x40004000; mov.b32 k3, 0xC000C000; and.b32 s, $1, 0x7FFF7FFF; and.b32 sg, $1, 0x80008000; fma.rn.f16x2 q, s, k1, k2; max.f16x2 q, q, z; fma.rn.f16x2 p, s, k3, k2; max.f16x2 p, p, z; mul.rn.f16x2 q, q, q; neg.f16x2 q, q; fma.rn.f16x2 p, p, p, q; xor.b32 $0, p, sg; }")  # noqa: E501
+DCUBIC_F16X2 = tl.constexpr(dcubic2.DCUBIC_F16X2)  # values of one line each (inductor copies a kernel's globals)
+DCUBIC2_F16X2 = tl.constexpr(dcubic2.DCUBIC2_F16X2)
 
 
 @triton.jit
 def _dcubic(v, PACKED: tl.constexpr, TWICE: tl.constexpr = False):
     """Derivatives d/du of the uniform cubic bases at signed distances v (fp32) from their centres, as fp32: through
-    the shipped PTX string in packed fp16 (PACKED), else _bases_uniform's order-3 arithmetic in fp32; TWICE (packed
-    only): twice the derivatives, through DCUBIC2_F16X2."""
+    the PTX string shipped until now in packed fp16 (PACKED), else _bases_uniform's order-3 arithmetic in fp32; TWICE
+    (packed only): twice the derivatives, through DCUBIC2_F16X2."""
     if PACKED and TWICE:
         db = tl.inline_asm_elementwise(DCUBIC2_F16X2, "=r,r", [v.to(tl.float16)], dtype=tl.float16, is_pure=True,
                                        pack=2).to(tl.float32)
     elif PACKED:
-        db = tl.inline_asm_elementwise(_DCUBIC_F16X2, "=r,r", [v.to(tl.float16)], dtype=tl.float16, is_pure=True,
+        db = tl.inline_asm_elementwise(DCUBIC_F16X2, "=r,r", [v.to(tl.float16)], dtype=tl.float16, is_pure=True,
                                        pack=2).to(tl.float32)
     else:
         s = tl.abs(v)
@@ -48,6 +51,7 @@ def _dx_rows(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride
              Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
              HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr, K1: tl.constexpr, K2: tl.constexpr,
              PRECISION: tl.constexpr, PACKED: tl.constexpr, MODE: tl.constexpr):
+    tl.static_assert(MODE == 0 or (UNIFORM and K == 3), "modes 1-4 are for a uniform cubic grid")
     pid_i = tl.program_id(0)
     offs_i = pid_i * BI + tl.arange(0, BI)
     mask_i = offs_i[None, :] < I

@@ -2,14 +2,14 @@
 input grad against the shipped input grad (``kan_op._input_grad`` on the GEMM path, as "auto-keep" runs it) at
 ViT-tiny/4's fc1 (33280x192->80) and ViT-S/16's (25216x384->160), where it is the shipped held-columns kernel, and at
 ViT-tiny/4's fc2 (33280x80->192), where it is cuBLAS's dA and the dX-from-dA kernel; bf16 dY and W^T, fp32 X, packed
-derivatives; ms as CUDA graphs, 3 interleaved rounds; each dX compared with the shipped one (largest difference over
-largest |dX|).
+derivatives; ms as CUDA graphs, 3 interleaved rounds; each dX compared with the shipped one and with the shipped
+kernels' fp32 evaluation (packing switched off; largest difference over largest |dX|).
 
-At both fc1 layers modes 0-4 run at the shipped launch (64 rows, 4 warps, 3 stages, about 264 programs: two an SM,
-172 registers a thread allowing no third), and modes 3 and 4 also at other tiles: their 168 registers let three
-programs of 4 warps share an SM (about 396 programs), and 128 rows with 8 warps. At fc2 modes 0 and 4 run at the
-default tiles (232 and 255 registers, 130 KiB of shared memory: one program an SM). Usage:
-PYTHONPATH=.:bench/results/2026-12-04-fortyfourth/local python exp_dx_rows.py"""
+At both fc1 layers modes 0-4 run at the shipped launch (64 rows, 4 warps, 3 stages, about 264 programs: two an SM, 172
+registers a thread allowing no third), and modes 3 and 4 also at other tiles: their 168 registers let three programs of
+4 warps share an SM (about 396 programs), and 128 rows with 8 warps. At fc2 modes 0 and 4 run at the default tiles (232
+and 255 registers, 130 KiB of shared memory: one program an SM). Usage, from the repository root:
+L=bench/results/2026-12-04-fortyfourth/local; PYTHONPATH=.:$L python $L/exp_dx_rows.py"""
 import statistics
 
 import torch
@@ -22,6 +22,25 @@ from dx_rows_exp import kan_dx_rows_exp_kernel
 FC1 = [(mode, ()) for mode in range(5)] + [(mode, tiles) for mode in (3, 4) for tiles in
                                            ((64, 4, 3, 396), (64, 4, 3, 528), (128, 8, 3, 264), (128, 8, 3, 396))]
 FC2 = [(0, ()), (4, ())]
+
+GEOMETRIES = (kan_op._dx_rows_geometry, kan_op._dx_bases_geometry)
+
+
+def fp32_input_grad(*args):
+    """The shipped input grad with its derivatives in fp32 (as on a GPU without PTX f16x2)."""
+    shipped = kan_op._ptx_f16x2
+    kan_op._ptx_f16x2 = lambda: False
+    try:
+        [g.cache_clear() for g in GEOMETRIES]
+        return kan_op._input_grad(*args)
+    finally:
+        kan_op._ptx_f16x2 = shipped
+        [g.cache_clear() for g in GEOMETRIES]  # nothing bound without packing stays cached
+
+
+def off(got, want):
+    return ((got - want).abs().max() / want.abs().max()).item()
+
 
 for m, n_in, n_out, runs in ((33280, 192, 80, FC1), (25216, 384, 160, FC1), (33280, 80, 192, FC2)):
     layer = KANLinear(n_in, n_out).cuda()
@@ -39,7 +58,8 @@ for m, n_in, n_out, runs in ((33280, 192, 80, FC1), (25216, 384, 160, FC1), (332
 
     def shipped():
         return kan_op._input_grad(gy, x, grid, wt, cp, 3, True, 1, True, True)
-    want = shipped()
+    want, want32 = shipped(), fp32_input_grad(gy, x, grid, wt, cp, 3, True, 1, True, True)
+    print(f"  shipped: dX off by {off(want, want32):.1e} from fp32", flush=True)
     fns = {"shipped": shipped}
     for mode, tiles in runs:
         launch = kan_op._dx_rows_geometry(*shape, *tiles)
@@ -52,7 +72,8 @@ for m, n_in, n_out, runs in ((33280, 192, 80, FC1), (25216, 384, 160, FC1), (332
         label = f"mode {mode} at {args['BM']} rows, {launch.num_warps} warps, grid {launch.grid}"
         try:
             got = run()
-            print(f"  {label}: dX off by {((got - want).abs().max() / want.abs().max()).item():.1e}", flush=True)
+            print(f"  {label}: dX off by {off(got, want):.1e} from the shipped, {off(got, want32):.1e} from fp32",
+                  flush=True)
             fns[label] = run
         except Exception as e:  # a tile that does not fit (shared memory, registers) is reported, not timed
             print(f"  {label}: {type(e).__name__}: {str(e)[:200]}", flush=True)

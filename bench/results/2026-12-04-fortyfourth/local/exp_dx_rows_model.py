@@ -4,7 +4,7 @@ modes 3 and 4 (put in ``kan_op._DX_ROWS`` while that model compiles), and mode 4
 row blocks (as the forty-third session's exp_blocks_model.py); 3 interleaved rounds, one process (the forty-third
 session's ``ab.compare``). Usage: TORCHINDUCTOR_FX_GRAPH_CACHE=0 TORCHINDUCTOR_AUTOGRAD_CACHE=0
 PYTHONPATH=.:bench/results/2026-12-04-fortythird/local:bench/results/2026-12-04-fortyfourth/local
-python exp_dx_rows_model.py ROUNDS"""
+python bench/results/2026-12-04-fortyfourth/local/exp_dx_rows_model.py ROUNDS"""
 import sys
 
 from vkan.ops import kan_op
