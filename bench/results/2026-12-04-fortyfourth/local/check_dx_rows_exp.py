@@ -1,10 +1,11 @@
 """CPU check of dx_rows_exp's modes (fp32 derivatives; the packed ones are PTX, which the interpreter cannot run)
 against the shipped held-columns input grad, under Triton's interpreter, fp32 layers: partial row blocks, one and two
 output pieces, spline-only, inputs beyond the grid, and through kan_op's launcher as the model A/B swaps them in.
-Outside the interpreter it checks instead that inductor's copy of each model-A/B kernel's source parses. Run:
+Outside the interpreter it checks instead that inductor's copy of the experiment kernel's source parses. Run:
 [env -u TRITON_INTERPRET | TRITON_INTERPRET=1] PYTHONPATH=.:bench/results/2026-12-04-fortyfourth/local python <this>"""
 import ast
 import os
+from unittest import mock
 
 import torch
 from torch._inductor.codegen.wrapper import user_defined_triton_kernel_transitive_closure_source_code
@@ -12,7 +13,6 @@ from torch._inductor.codegen.wrapper import user_defined_triton_kernel_transitiv
 import dx_rows_exp as e
 from vkan import KANLinear
 from vkan.ops import kan_op
-from vkan.ops.launch import Launcher
 
 
 def interpreted():
@@ -37,22 +37,15 @@ def interpreted():
             err = ((got - want).norm() / want.norm()).item()
             print(f"{n_in}->{n_out} base {has_base} mode {mode}: relative norm {err:.1e}")
             assert err < 1e-5
-        shipped = kan_op._DX_ROWS
-        for kernel in (e.kan_dx_rows_m1_kernel, e.kan_dx_rows_m2_kernel, e.kan_dx_rows_m3_kernel,
-                       e.kan_dx_rows_m4_kernel):
-            kan_op._DX_ROWS = Launcher(kernel, shipped.tensor_names)  # as exp_dx_rows_model.py swaps it
-            try:
+        for mode in range(1, 5):  # through kan_op's launcher, as exp_dx_rows_model.py swaps a mode in
+            with mock.patch.multiple(kan_op, **e.swap_in(mode)):
                 got = kan_op._launch_dx_rows(gy, x, layer.grid, wt, cp, 3, True, 1, has_base)
-            finally:
-                kan_op._DX_ROWS = shipped
-            assert ((got - want).norm() / want.norm()).item() < 1e-5, kernel
+            assert ((got - want).norm() / want.norm()).item() < 1e-5, mode
 
 
 def inductor_copies():
-    for kernel in (e.kan_dx_rows_m1_kernel, e.kan_dx_rows_m2_kernel, e.kan_dx_rows_m3_kernel,
-                   e.kan_dx_rows_m4_kernel):
-        ast.parse(user_defined_triton_kernel_transitive_closure_source_code(kernel))
-    print("inductor's copies of the four kernels parse")
+    ast.parse(user_defined_triton_kernel_transitive_closure_source_code(e.kan_dx_rows_exp_kernel))
+    print("inductor's copy of the kernel parses")
 
 
 if __name__ == "__main__":

@@ -13,13 +13,15 @@ offline probes and the next device run. MODE:
 
 Modes 1-4 are for a uniform cubic grid (a static assertion says so); their packed derivatives use dcubic2.py's copies of
 the PTX strings (the one shipped until now for modes 1-3), so they keep their meaning once dx_rows_mode4.patch changes
-the shipped one; mode 0 is whatever ``triton_kan`` ships. ``kan_dx_rows_m1_kernel`` .. ``m4``: the modes with the
-shipped kernel's parameters, to put in ``kan_op._DX_ROWS`` for a model A/B (exp_dx_rows_model.py). Names are imported
-one by one: inductor copies a user kernel's globals into its generated code."""
+the shipped one; mode 0 is whatever ``triton_kan`` ships. ``swap_in(mode)``: the kan_op attributes that put a mode
+in the shipped launcher's place, for a model A/B (exp_dx_rows_model.py). Names are imported one by one: inductor copies
+a user kernel's globals into its generated code."""
 import triton
 import triton.language as tl
 
 import dcubic2
+from vkan.ops import kan_op
+from vkan.ops.launch import Launcher
 from vkan.ops.triton_kan import _act_grad, _spline_dx, _tile
 
 DCUBIC_F16X2 = tl.constexpr(dcubic2.DCUBIC_F16X2)  # values of one line each (inductor copies a kernel's globals)
@@ -47,10 +49,12 @@ def _dcubic(v, PACKED: tl.constexpr, TWICE: tl.constexpr = False):
 
 
 @triton.jit
-def _dx_rows(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm,
-             Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
-             HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr, K1: tl.constexpr, K2: tl.constexpr,
-             PRECISION: tl.constexpr, PACKED: tl.constexpr, MODE: tl.constexpr):
+def kan_dx_rows_exp_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo,
+                           stride_dm, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
+                           ACT: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
+                           K1: tl.constexpr, K2: tl.constexpr, PRECISION: tl.constexpr, PACKED: tl.constexpr,
+                           MODE: tl.constexpr):
+    """``kan_dx_rows_kernel`` with MODE as in the module's docstring."""
     tl.static_assert(MODE == 0 or (UNIFORM and K == 3), "modes 1-4 are for a uniform cubic grid")
     pid_i = tl.program_id(0)
     offs_i = pid_i * BI + tl.arange(0, BI)
@@ -109,48 +113,11 @@ def _dx_rows(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride
                  mask=mask_m & mask_i)
 
 
-@triton.jit
-def kan_dx_rows_exp_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo,
-                           stride_dm, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
-                           ACT: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
-                           K1: tl.constexpr, K2: tl.constexpr, PRECISION: tl.constexpr, PACKED: tl.constexpr,
-                           MODE: tl.constexpr):
-    """``kan_dx_rows_kernel`` with MODE as in the module's docstring."""
-    _dx_rows(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm, Q, CP, K,
-             UNIFORM, ACT, HAS_BASE, BM, BI, K1, K2, PRECISION, PACKED, MODE)
+def swap_in(mode: int) -> dict:
+    """``kan_op`` attributes (for ``ab.compare``'s patches) that route the held-columns input grad through MODE: this
+    module's kernel in ``_DX_ROWS``, and the shipped geometry's launch with MODE added. Call it unpatched."""
+    launcher, shipped = Launcher(kan_dx_rows_exp_kernel, kan_op._DX_ROWS.tensor_names), kan_op._dx_rows_geometry
 
-
-@triton.jit
-def kan_dx_rows_m1_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo,
-                          stride_dm, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
-                          ACT: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
-                          K1: tl.constexpr, K2: tl.constexpr, PRECISION: tl.constexpr, PACKED: tl.constexpr):
-    _dx_rows(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm, Q, CP, K,
-             UNIFORM, ACT, HAS_BASE, BM, BI, K1, K2, PRECISION, PACKED, 1)
-
-
-@triton.jit
-def kan_dx_rows_m2_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo,
-                          stride_dm, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
-                          ACT: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
-                          K1: tl.constexpr, K2: tl.constexpr, PRECISION: tl.constexpr, PACKED: tl.constexpr):
-    _dx_rows(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm, Q, CP, K,
-             UNIFORM, ACT, HAS_BASE, BM, BI, K1, K2, PRECISION, PACKED, 2)
-
-
-@triton.jit
-def kan_dx_rows_m3_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo,
-                          stride_dm, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
-                          ACT: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
-                          K1: tl.constexpr, K2: tl.constexpr, PRECISION: tl.constexpr, PACKED: tl.constexpr):
-    _dx_rows(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm, Q, CP, K,
-             UNIFORM, ACT, HAS_BASE, BM, BI, K1, K2, PRECISION, PACKED, 3)
-
-
-@triton.jit
-def kan_dx_rows_m4_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo,
-                          stride_dm, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
-                          ACT: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
-                          K1: tl.constexpr, K2: tl.constexpr, PRECISION: tl.constexpr, PACKED: tl.constexpr):
-    _dx_rows(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm, Q, CP, K,
-             UNIFORM, ACT, HAS_BASE, BM, BI, K1, K2, PRECISION, PACKED, 4)
+    def geometry(*shape):  # the shipped launch's arguments are the kernel's but MODE, its last
+        return launcher.rebind(shipped(*shape), MODE=mode)
+    return {"_DX_ROWS": launcher, "_dx_rows_geometry": geometry}

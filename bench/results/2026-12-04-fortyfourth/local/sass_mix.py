@@ -5,9 +5,8 @@ row kernels. Run: env -u TRITON_INTERPRET
 PYTHONPATH=.:bench/results/2026-12-04-fortysecond/local:bench/results/2026-12-04-fortyfourth/local python <this>"""
 import collections
 import re
-import subprocess
 
-from sm90_probe import compile_sm90, get_ptxas
+from sm90_probe import compile_sm90
 from vkan.ops import triton_kan as tk
 
 SIG = dict(gy_ptr="*bf16", x_ptr="*fp32", grid_ptr="*fp32", wt_ptr="*bf16", dx_ptr="*fp32", M="i32", I="i32", O="i32",
@@ -17,9 +16,7 @@ CONSTS = dict(Q=12, CP=8, K=3, UNIFORM=True, ACT=1, HAS_BASE=True, BM=64, BI=16,
 
 def sass_of(fn, consts, sig=SIG, warps=4, stages=3):
     _, _, stats = compile_sm90(fn, sig, consts, warps, stages)
-    sass = subprocess.run([get_ptxas(90).path.replace("ptxas", "cuobjdump"), "-sass", "/tmp/sm90_probe.o"],
-                          capture_output=True, text=True).stdout
-    lines = re.findall(r"^\s+/\*([0-9a-f]{4})\*/\s+(.*?);", sass, re.M)
+    lines = re.findall(r"^\s+/\*([0-9a-f]{4})\*/\s+(.*?);", stats["listing"], re.M)
     return stats, [(int(a, 16), ins) for a, ins in lines]
 
 

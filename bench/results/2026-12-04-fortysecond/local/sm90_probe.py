@@ -17,7 +17,7 @@ ARITH = r"^\s*((?:fma|mul|add|sub|max|min|abs|neg|selp|cvt|setp)\.[\w.]+)"  # th
 def compile_sm90(fn, sig, consts, warps=4, stages=3):
     """``fn`` compiled with argument types ``sig`` and constexprs ``consts``: (compiled kernel, its PTX, stats), stats a
     dict of registers, spilled bytes, shared memory, SASS instruction count and PTX opcode counters (global stores,
-    PTX arithmetic)."""
+    PTX arithmetic), and the SASS listing itself."""
     sig = dict(sig, **{k: "constexpr" for k in consts})
     attrs = {(i,): [["tt.divisibility", 16]] for i, (k, v) in enumerate(sig.items()) if v != "constexpr" and k != "M"}
     src = ASTSource(fn=fn, signature=sig, attrs=attrs, constexprs={(fn.arg_names.index(k),): v for k, v in consts.items()})
@@ -33,5 +33,5 @@ def compile_sm90(fn, sig, consts, warps=4, stages=3):
     stats = dict(regs=re.findall(r"Used (\d+) registers", log), spill=re.findall(r"(\d+) bytes spill stores", log),
                  smem=kernel.metadata.shared, sass=len(re.findall(r"^\s+/\*[0-9a-f]{4}\*/", sass, re.M)),
                  stores=collections.Counter(re.findall(r"\b(st\.global[.\w]*|cp\.async\.bulk\.tensor[.\w]*)", ptx)),
-                 arith=collections.Counter(re.findall(ARITH, ptx, re.M)))
+                 arith=collections.Counter(re.findall(ARITH, ptx, re.M)), listing=sass)
     return kernel, ptx, stats

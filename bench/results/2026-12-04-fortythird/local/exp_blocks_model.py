@@ -16,5 +16,6 @@ def fc1_at_4(m, kt, n_out):
     return 4 if n_out == 80 and m % 4 == 0 else SHIPPED(m, kt, n_out)
 
 
-compare([("mlp", "mlp", {}), ("kan as shipped", "kan", {}),
-         ("kan, fc1's weight grad over 4 row blocks", "kan", {"_dw_row_blocks": fc1_at_4})], int(sys.argv[1]))
+if __name__ == "__main__":
+    compare([("mlp", "mlp", {}), ("kan as shipped", "kan", {}),
+             ("kan, fc1's weight grad over 4 row blocks", "kan", {"_dw_row_blocks": fc1_at_4})], int(sys.argv[1]))
