@@ -1,0 +1,47 @@
+"""Offline (no GPU): colaunch.py's three kernels against the shipped kernels they extend, compiled for sm_90 by this
+machine's Triton at ViT-tiny/4's tiles (bf16, packed bases), their registers, spills, shared memory and SASS counted
+(the row loop's too, for the held-columns input grad). A co-launched program's small branch must not raise the large
+branch's registers or shared memory: both are the kernel's, for every program. Run: env -u TRITON_INTERPRET
+PYTHONPATH=.:bench/results/2026-12-04-fortysecond/local:bench/results/2026-12-04-fortyfourth/local:bench/results/2026-12-05-fortyfifth/local
+python <this>"""
+import colaunch as c
+import dx_rows_exp
+import sass_mix
+from sass_mix import CONSTS, SIG
+from vkan.ops import triton_kan as tk
+
+
+def report(label, fn, consts, sig, **kw):
+    """sass_mix.report with ``sig`` in the kernel's parameter order (sm90_probe indexes its divisibility hints by
+    position)."""
+    return sass_mix.report(label, fn, consts, sig={k: sig[k] for k in fn.arg_names if k in sig}, **kw)
+
+GRADS = dict(part_ptr="*fp32", sw_ptr="*fp32", sc_ptr="*fp32", dsw_ptr="*fp32", dsc_ptr="*fp32", db_ptr="*fp32")
+ROW = dict(Q=12, CP=8, K=3, UNIFORM=True, ACT=1, HAS_BASE=True, PACKED=True)
+
+BASES_SIG = dict(x_ptr="*fp32", grid_ptr="*fp32", a_ptr="*bf16", M="i32", I="i32", stride_xm="i32", stride_am="i32")
+report("kan_bases_kernel, 64 rows x 32 inputs", tk.kan_bases_kernel, dict(ROW, BM=64, BI=32), sig=BASES_SIG, stages=1)
+report("kan_bases_pack_kernel, pack 8 x 16", c.kan_bases_pack_kernel,
+       dict(ROW, HAS_SCALER=True, BM=64, BI=32, PO=8, PI=16), stages=1,
+       sig=dict(BASES_SIG, a_ptr="*bf16", sw_ptr="*fp32", sc_ptr="*fp32", bw_ptr="*fp32", wt_ptr="*bf16",
+                **{k: "i32" for k in ("M", "I", "O", "C", "KT", "stride_xm", "stride_am", "NP")}))
+
+DXB_SIG = dict(da_ptr="*bf16", x_ptr="*fp32", grid_ptr="*fp32", dx_ptr="*fp32", M="i32", I="i32", stride_dam="i32",
+               stride_xm="i32", stride_dm="i32")
+report("kan_dx_bases_kernel, 32 rows x 16 inputs", tk.kan_dx_bases_kernel, dict(ROW, BM=32, BI=16), sig=DXB_SIG,
+       stages=1)
+report("kan_dx_bases_unpack_kernel, unpack 16 x 2", c.kan_dx_bases_unpack_kernel,
+       dict(ROW, HAS_SCALER=True, BM=32, BI=16, UO=16, UI=2), stages=1,
+       sig=dict(da_ptr="*bf16", x_ptr="*fp32", grid_ptr="*fp32", dx_ptr="*fp32", **GRADS,
+                **{k: "i32" for k in ("M", "I", "O", "C", "S", "stride_dam", "stride_xm", "stride_dm", "stride_ps",
+                                      "NU")}))
+
+ROWS = dict(CONSTS, PACKED=True)
+report("kan_dx_rows_kernel (shipped)", tk.kan_dx_rows_kernel, ROWS, SIG)
+report("dx_rows_exp MODE 4", dx_rows_exp.kan_dx_rows_exp_kernel, dict(ROWS, MODE=4), SIG)
+ROWS_SIG = dict(SIG, **GRADS, **{k: "i32" for k in ("C", "S", "stride_ps", "NU", "NUR")})
+for mode in (0, 4):
+    for at, tile in ((1, (16, 2)), (1, (16, 8)), (2, (16, 2)), (2, (16, 8))):
+        report(f"kan_dx_rows_unpack_kernel MODE {mode} AT {at}, unpack {tile[0]} x {tile[1]}",
+               c.kan_dx_rows_unpack_kernel, dict(ROWS, HAS_SCALER=True, MODE=mode, AT=at, UO=tile[0], UI=tile[1]),
+               ROWS_SIG)
