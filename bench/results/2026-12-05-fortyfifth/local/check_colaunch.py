@@ -1,9 +1,9 @@
 """CPU check of colaunch.py under Triton's interpreter, fp32 layers on the GEMM path ("gemm-keep"): its forward and
-backward against kan_op's as shipped, every output bit for bit (MODE 0) or to 1e-5 (MODE 4), with the held-columns
-input grad (the interpreter's fp32 layers otherwise take cuBLAS's dA: ``_dx_rows_chosen`` is forced both ways) at both
-unpack placements, the shipped and a larger unpack tile, partial tiles, spline-only and scaler-free layers, a
-non-uniform grid, inputs beyond the grid. Outside the interpreter it checks that inductor's copies of the three
-kernels' sources parse. Run: [env -u TRITON_INTERPRET | TRITON_INTERPRET=1]
+backward against kan_op's as shipped, every output bit for bit (MODE 0 and the unpack's loop; MODE 4 and the unpack's
+one load of all partials to 1e-5), with the held-columns input grad (the interpreter's fp32 layers otherwise take
+cuBLAS's dA: ``_dx_rows_chosen`` is forced both ways) at both unpack placements, the shipped and a larger unpack tile,
+partial tiles, spline-only and scaler-free layers, a non-uniform grid, inputs beyond the grid. Outside the interpreter
+it checks that inductor's copies of the three kernels' sources parse. Run: [env -u TRITON_INTERPRET | TRITON_INTERPRET=1]
 PYTHONPATH=.:bench/results/2026-12-04-fortyfourth/local:bench/results/2026-12-05-fortyfifth/local python <this>"""
 import ast
 import os
@@ -55,17 +55,18 @@ def interpreted():
                 bargs = (gy, x, grid, wt, cp, sw, sc, bw, 3, uniform, 1, True, True, "gemm-keep", a)
                 want_dx, want_g = c.SHIPPED[1](*bargs)
                 settings = [(at, mode) for at in (1, 2) for mode in ((0, 4) if uniform else (0,))] if held else [()]
-                for tile in (None, (16, 8)):
+                for tile, wide in ((None, False), ((16, 8), False), ((16, 8), True)):
                     for s in settings:
-                        c.UNPACK_TILE = tile
+                        c.UNPACK_TILE, c.UNPACK_WIDE = tile, wide
                         if s:
                             c.DX_ROWS.update(AT=s[0], MODE=s[1])
                         dx, g = c.backward(*bargs)
-                        compare((dx,), (want_dx,), not s or s[1] == 0, ("dx", n_in, n_out, held, tile, s))
-                        compare(g, want_g, True, ("grads", n_in, n_out, held, tile, s))
+                        what = (n_in, n_out, held, tile, wide, s)
+                        compare((dx,), (want_dx,), not s or s[1] == 0, ("dx",) + what)
+                        compare(g, want_g, not wide, ("grads",) + what)  # wide: the partials summed in a tree
                         cases += 1
         print(f"{n_in}->{n_out} base {has_base} scaler {has_scaler} uniform {uniform}: forward and backward equal")
-    c.UNPACK_TILE, c.DX_ROWS["AT"], c.DX_ROWS["MODE"] = None, 1, 0
+    c.UNPACK_TILE, c.UNPACK_WIDE, c.DX_ROWS["AT"], c.DX_ROWS["MODE"] = None, False, 1, 0
     with mock.patch.multiple(kan_op, **c.swap_in(AT=2, MODE=4)):  # as ab.compare swaps them in, through the layer
         layer = KANLinear(48, 80)
         x = torch.randn(m, 48, requires_grad=True)

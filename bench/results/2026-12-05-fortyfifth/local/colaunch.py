@@ -4,8 +4,8 @@ next device run).
 Every KAN layer of a compiled "auto-keep" step launches a pack kernel (W^T from the parameters, before its forward) and
 an unpack kernel (the parameter gradients from the weight-grad product's partials, at the end of its backward). At
 ViT-tiny/4 these are 48 launches a step of 2-4 us each: 0.059 + 0.089 ms of the step's 9.7 ms of kernels (forty-second
-session, ``bench/step_kernels.py``), most of it a kernel's fixed cost (about 0.8 MB moved by a pack). Here each rides
-in the launch of a kernel its layer runs anyway:
+session, ``bench/step_kernels.py``), most of it a kernel's fixed cost (a pack at ViT-tiny's fc1 moves about 0.9 MB).
+Here each rides in the launch of a kernel its layer runs anyway:
 
 - ``kan_bases_pack_kernel``: the forward's bases kernel (3,120 programs at ViT-tiny's fc1) with the pack's programs
   in front (120: W^T only, as the GEMM path packs);
@@ -17,9 +17,11 @@ in the launch of a kernel its layer runs anyway:
   p + P, ... (AT 2). MODE 0 is the shipped row loop, MODE 4 dx_rows_exp's (forty-fourth session).
 
 The programs run the shipped kernels' arithmetic in the shipped order (a flat program id mapped back to the shipped
-grid's two ids), so every output equals the separate launches' bit for bit. ``forward``/``backward`` stand in for
-``kan_op._forward``/``kan_op._backward`` (``swap_in`` returns them as patches for ``ab.compare``); ``UNPACK_TILE``
-and ``DX_ROWS`` choose the co-launched unpack's tile and the held-columns kernel's placement and mode. Names are
+grid's two ids), so every output equals the separate launches' bit for bit (with UNPACK_WIDE the
+parameter gradients' sums run in another order). ``forward``/``backward`` stand in for
+``kan_op._forward``/``kan_op._backward`` (``swap_in`` returns them as patches for ``ab.compare``); ``UNPACK_TILE``,
+``UNPACK_WIDE`` and ``DX_ROWS`` choose the co-launched unpack's tile and loads and the held-columns kernel's unpack
+placement and row loop. Names are
 imported one by one: inductor copies a user kernel's globals into its generated code."""
 import torch
 import triton
@@ -54,8 +56,12 @@ def _pack_program(q, sw_ptr, sc_ptr, bw_ptr, wt_ptr, I, O, C, KT, CP: tl.constex
 
 @triton.jit
 def _unpack_program(q, part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr, I, O, C, S, stride_ps, CP: tl.constexpr,
-                    HAS_SCALER: tl.constexpr, HAS_BASE: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr):
-    """Program q of ``kan_unpack_kernel`` (grid (cdiv(O, BO), cdiv(I, BI)), outputs fastest)."""
+                    HAS_SCALER: tl.constexpr, HAS_BASE: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr,
+                    SP: tl.constexpr):
+    """Program q of ``kan_unpack_kernel`` (grid (cdiv(O, BO), cdiv(I, BI)), outputs fastest); SP > 0 (a power of two
+    >= S): the S partials in one (SP, BO, BI*CP) load, summed in registers (a tree's order, not the loop's), so that a
+    program waits once for all of them (the loop compiles to 4 partials a pass, its adds waiting for each pass's
+    loads: probes.txt)."""
     n_o = tl.cdiv(O, BO)
     pid_o, pid_i = q % n_o, q // n_o
     offs_o = pid_o * BO + tl.arange(0, BO)
@@ -64,9 +70,14 @@ def _unpack_program(q, part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr, I, O,
     mask_o = offs_o < O
     m = mask_o[:, None] & (offs_r < I * CP)[None, :]
     src = part_ptr + offs_r[None, :] * O + offs_o[:, None]
-    g = tl.zeros((BO, BI * CP), dtype=tl.float32)
-    for s in range(0, S):
-        g += tl.load(src + s * stride_ps, mask=m, other=0.0)
+    if SP > 0:
+        offs_s = tl.arange(0, SP)
+        g = tl.sum(tl.load(src[None, :, :] + offs_s[:, None, None] * stride_ps,
+                           mask=m[None, :, :] & (offs_s < S)[:, None, None], other=0.0), axis=0)
+    else:
+        g = tl.zeros((BO, BI * CP), dtype=tl.float32)
+        for s in range(0, S):
+            g += tl.load(src + s * stride_ps, mask=m, other=0.0)
     g3 = tl.reshape(g, (BO, BI, CP))
     offs_c = tl.arange(0, CP)
     m2 = mask_o[:, None] & (offs_i[None, :] < I)
@@ -80,9 +91,14 @@ def _unpack_program(q, part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr, I, O,
     tl.store(dsw_ptr + edge[:, :, None] * C + offs_c[None, None, :], g3, mask=m3)
     if HAS_BASE:
         src_b = part_ptr + (I * CP + offs_i[None, :]) * O + offs_o[:, None]
-        gb = tl.zeros((BO, BI), dtype=tl.float32)
-        for sb in range(0, S):
-            gb += tl.load(src_b + sb * stride_ps, mask=m2, other=0.0)
+        if SP > 0:
+            offs_sb = tl.arange(0, SP)
+            gb = tl.sum(tl.load(src_b[None, :, :] + offs_sb[:, None, None] * stride_ps,
+                                mask=m2[None, :, :] & (offs_sb < S)[:, None, None], other=0.0), axis=0)
+        else:
+            gb = tl.zeros((BO, BI), dtype=tl.float32)
+            for sb in range(0, S):
+                gb += tl.load(src_b + sb * stride_ps, mask=m2, other=0.0)
         tl.store(db_ptr + edge, gb, mask=m2)
 
 
@@ -120,13 +136,13 @@ def kan_dx_bases_unpack_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, part_ptr, sw_ptr
                                M, I, O, C, S, stride_dam, stride_xm, stride_dm, stride_ps, NU, Q: tl.constexpr,
                                CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
                                HAS_SCALER: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
-                               UO: tl.constexpr, UI: tl.constexpr, PACKED: tl.constexpr):
+                               UO: tl.constexpr, UI: tl.constexpr, SP: tl.constexpr, PACKED: tl.constexpr):
     """Programs 0..NU-1: the unpack's (UO outputs x UI inputs); the rest: ``kan_dx_bases_kernel``'s, row blocks
     fastest."""
     pid = tl.program_id(0)
     if pid < NU:
         _unpack_program(pid, part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr, I, O, C, S, stride_ps, CP, HAS_SCALER,
-                        HAS_BASE, UO, UI)
+                        HAS_BASE, UO, UI, SP)
     else:
         q = pid - NU
         n_m = tl.cdiv(M, BM)
@@ -211,7 +227,7 @@ def kan_dx_rows_unpack_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, part_ptr,
                               ACT: tl.constexpr, HAS_SCALER: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr,
                               BI: tl.constexpr, K1: tl.constexpr, K2: tl.constexpr, PRECISION: tl.constexpr,
                               PACKED: tl.constexpr, MODE: tl.constexpr, UO: tl.constexpr, UI: tl.constexpr,
-                              AT: tl.constexpr):
+                              SP: tl.constexpr, AT: tl.constexpr):
     """The held-columns input grad, grid (input blocks, NUR + splits), and the NU unpack programs: as the first NUR
     rows of the grid (AT 1; the rest are the input grad's splits), or (AT 2, NUR 0) run by the input grad's programs
     before their row loops, tile p, p + P, ... for program p of P. The grid stays two-dimensional: with the split taken
@@ -221,12 +237,12 @@ def kan_dx_rows_unpack_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, part_ptr,
     if pid_y < NUR:
         if q < NU:
             _unpack_program(q, part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr, I, O, C, S, stride_ps, CP,
-                            HAS_SCALER, HAS_BASE, UO, UI)
+                            HAS_SCALER, HAS_BASE, UO, UI, SP)
     else:
         if AT == 2:
             for t in range(q, NU, tl.num_programs(0) * tl.num_programs(1)):
                 _unpack_program(t, part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr, I, O, C, S, stride_ps, CP,
-                                HAS_SCALER, HAS_BASE, UO, UI)
+                                HAS_SCALER, HAS_BASE, UO, UI, SP)
         _dx_rows_program(pid_i, pid_y - NUR, tl.num_programs(1) - NUR, gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I,
                          O, stride_gm, stride_xm, stride_wo, stride_dm, Q, CP, K, UNIFORM, ACT, HAS_BASE, BM, BI, K1,
                          K2, PRECISION, PACKED, MODE)
@@ -240,6 +256,7 @@ _DX_ROWS_UNPACK = Launcher(kan_dx_rows_unpack_kernel, ("gy_ptr", "x_ptr", "grid_
 
 # (outputs, inputs) of a co-launched unpack program; None: the shipped unpack's tile (``kan_op._unpack_geometry``)
 UNPACK_TILE = None
+UNPACK_WIDE = False  # the co-launched unpack loads all partials at once (``_unpack_program``'s SP)
 DX_ROWS = {"AT": 1, "MODE": 0}  # the held-columns kernel's unpack placement and row loop
 SHIPPED = (kan_op._forward, kan_op._backward)  # what the stand-ins fall back to (swap_in replaces kan_op's)
 
@@ -250,11 +267,13 @@ def _programs(bound):
 
 
 def _unpack_args(n_out, n_in, n_coef, cp, part, has_scaler, has_base):
-    """The co-launched unpack's arguments: the shipped unpack's, at UNPACK_TILE where it is set."""
+    """The co-launched unpack's arguments: the shipped unpack's, at UNPACK_TILE where it is set, all partials a load
+    where UNPACK_WIDE."""
     shipped = kan_op._UNPACK.arguments(kan_op._unpack_geometry(n_out, n_in, n_coef, cp, part.shape[0], part.shape[1],
                                                                 has_scaler, has_base))
     uo, ui = UNPACK_TILE or (shipped["BO"], shipped["BI"])
     return dict(C=n_coef, S=part.shape[0], stride_ps=shipped["stride_ps"], UO=uo, UI=ui,
+                SP=triton.next_power_of_2(part.shape[0]) if UNPACK_WIDE else 0,
                 NU=triton.cdiv(n_out, uo) * triton.cdiv(n_in, ui))
 
 

@@ -4,10 +4,13 @@ them) at ViT-tiny/4's fc1 (33280x192->80, fp32 X) and fc2 (33280x80->192, bf16 X
 25216x160->384); bf16, packed bases, KANLinear's parameters with the spline weights drawn N(0, 0.1); ms as CUDA graphs
 (20 calls a graph), 3 interleaved rounds, medians. Forward: the pack and bases kernels against one launch. Backward:
 at the held-columns layers (both fc1) the unpack's placement (AT 1: programs in front; AT 2: run by the input grad's
-programs) and tile (the shipped 16 outputs x 2 inputs, or 16 x 8), with the shipped row loop (MODE 0) and
-dx_rows_exp's MODE 4, beside the shipped backward with MODE 4 swapped in (dx_rows_exp.swap_in); at fc2 the two tiles.
-Every output is compared with its reference bit for bit (MODE 0: the shipped backward; MODE 4: the shipped backward
-with MODE 4; printed as the largest difference over the largest value, 0 where equal). Usage, from the repository root:
+programs) and tile (the shipped unpack's, 16 outputs x 2 inputs at ViT-tiny and 16 x 8 at ViT-S/16, or 16 x 8), with
+the shipped row loop (MODE 0) and
+dx_rows_exp's MODE 4, beside the shipped backward with MODE 4 swapped in (dx_rows_exp.swap_in), and the unpack
+loading all partials at once (``colaunch.UNPACK_WIDE``); at fc2 the two tiles and the shipped one loading all at once.
+Every output is compared with its reference (MODE 0: the shipped backward; MODE 4: the shipped backward with MODE 4),
+printed as the largest difference over the largest value: 0 where equal, as all are but the gradients of an unpack
+loading all partials at once (summed in another order). Usage, from the repository root:
 L44=bench/results/2026-12-04-fortyfourth/local L=bench/results/2026-12-05-fortyfifth/local; PYTHONPATH=.:$L44:$L
 python $L/exp_colaunch.py. Without a GPU (TRITON_INTERPRET=1) it runs once through at small shapes, untimed."""
 import statistics
@@ -22,6 +25,8 @@ from vkan.bench import graph_calls_ms
 from vkan.ops import kan_op
 
 PATH = "auto-keep"
+# the held-columns kernel's unpack: (AT, tile (outputs, inputs) or None for the shipped unpack's, all partials a load)
+HELD = ((1, None, False), (1, (16, 8), False), (2, (16, 8), False), (2, (16, 8), True))
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 SHAPES = ((33280, 192, 80, torch.float32), (33280, 80, 192, torch.bfloat16), (25216, 384, 160, torch.float32),
           (25216, 160, 384, torch.bfloat16))
@@ -76,8 +81,8 @@ for m, n_in, n_out, x_dtype in SHAPES:
     bargs = (gy, x, layer.grid, wt, cp, *params[1:], 3, True, 1, True, True, PATH, a)
     want = flat(c.SHIPPED[1](*bargs))
     fns = {"backward, shipped": lambda: c.SHIPPED[1](*bargs)}
-    settings = [(at, mode, tile) for mode in (0, 4) for at in (1, 2) for tile in (None, (16, 8))] if held else \
-        [(1, 0, tile) for tile in (None, (16, 8))]
+    settings = [(at, mode, tile, wide) for mode in (0, 4) for at, tile, wide in HELD] if held else \
+        [(1, 0, tile, wide) for tile, wide in ((None, False), ((16, 8), False), (None, True))]
     if held:
         with mock.patch.multiple(kan_op, **swap_in(4)):
             want4 = flat(c.SHIPPED[1](*bargs))
@@ -86,13 +91,14 @@ for m, n_in, n_out, x_dtype in SHAPES:
             with mock.patch.multiple(kan_op, **swap_in(4)):
                 return c.SHIPPED[1](*bargs)
         fns["backward, shipped with MODE 4"] = shipped4
-    for at, mode, tile in settings:
-        def run(at=at, mode=mode, tile=tile):
+    for at, mode, tile, wide in settings:
+        def run(at=at, mode=mode, tile=tile, wide=wide):
             c.DX_ROWS.update(AT=at, MODE=mode)
-            c.UNPACK_TILE = tile
+            c.UNPACK_TILE, c.UNPACK_WIDE = tile, wide
             return c.backward(*bargs)
         label = (f"backward co-launched, {f'AT {at}, MODE {mode}, ' if held else ''}"
-                 f"unpack tile {'shipped' if tile is None else f'{tile[0]} x {tile[1]}'}")
+                 f"unpack tile {'shipped' if tile is None else f'{tile[0]} x {tile[1]}'}"
+                 f"{', all partials a load' if wide else ''}")
         diff = off(flat(run()), want4 if mode == 4 else want)
         print(f"  {label}: off by {diff:.1e} from the shipped{' with MODE 4' if mode == 4 else ''}", flush=True)
         fns[label] = run
