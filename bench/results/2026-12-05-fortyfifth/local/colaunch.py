@@ -232,6 +232,7 @@ def kan_dx_rows_unpack_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, part_ptr,
     rows of the grid (AT 1; the rest are the input grad's splits), or (AT 2, NUR 0) run by the input grad's programs
     before their row loops, tile p, p + P, ... for program p of P. The grid stays two-dimensional: with the split taken
     from a flat program id (a division) the shipped row loop compiled to 222 registers against 172 (probe_colaunch.py)."""
+    tl.static_assert(AT == 1 or AT == 2, "AT 1 or 2")
     pid_i, pid_y = tl.program_id(0), tl.program_id(1)
     q = pid_y * tl.num_programs(0) + pid_i
     if pid_y < NUR:
@@ -314,9 +315,11 @@ def backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, 
     n_out, n_in, n_coef = spline_weight.shape
     m = x.shape[0]
     gy = gy.contiguous().to(wt.dtype)
-    if a is None:
-        a = kan_op._launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, wt.dtype)
-    part = kan_op._dw_product(a, gy)
+    if a is None:  # evaluated again ("gemm"): a temporary, freed before the input grad's buffers
+        part = kan_op._dw_product(kan_op._launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, wt.dtype),
+                                  gy)
+    else:
+        part = kan_op._dw_product(a, gy)
     sw = spline_weight.contiguous()
     dsw = torch.empty(sw.shape, device=sw.device, dtype=torch.float32)
     dsc = torch.empty(spline_scaler.shape, device=sw.device, dtype=torch.float32) if has_scaler else None
@@ -342,15 +345,14 @@ def backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, 
     return dx, (kan_op._as(dsw, spline_weight), kan_op._as(dsc, spline_scaler), kan_op._as(db, base_weight))
 
 
-def swap_in(**dx_rows) -> dict:
+def swap_in(at: int = 1, mode: int = 0, tile=None, wide: bool = False) -> dict:
     """``kan_op`` attributes (for ``ab.compare``'s patches) that put ``forward`` and ``backward`` in place of the
-    shipped ones, with the held-columns kernel's placement and mode (``DX_ROWS``) set while the step compiles."""
-    settings = dict(DX_ROWS, **dx_rows)
-
-    def fwd(*args, **kwargs):
-        return forward(*args, **kwargs)
+    shipped ones, the backward with these settings (``DX_ROWS``'s AT and MODE, ``UNPACK_TILE``, ``UNPACK_WIDE``) as
+    the step compiles (a triton_op's body is traced then)."""
 
     def bwd(*args, **kwargs):
-        DX_ROWS.update(settings)
+        global UNPACK_TILE, UNPACK_WIDE
+        DX_ROWS.update(AT=at, MODE=mode)
+        UNPACK_TILE, UNPACK_WIDE = tile, wide
         return backward(*args, **kwargs)
-    return {"_forward": fwd, "_backward": bwd}
+    return {"_forward": forward, "_backward": bwd}

@@ -11,8 +11,7 @@ O=$OUT/o1; mkdir -p $O; cp .whl/call1.sh $O/
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv > $O/gpu.txt; echo "commit $VKAN_COMMIT" >> $O/gpu.txt
 timeout 200 python3 -m pytest -q tests/test_packed_bases.py tests/test_fused.py -k "packed or held_weight_columns or bf16_autocast or keep or auto_says_so or without_graph_break or custom_op" > $O/pytest.txt 2>&1; echo "rc=$? $(( $(date +%s)-T0 ))s" >> $O/pytest.txt
 tail -3 $O/pytest.txt
-L=$(( 400 - ($(date +%s)-T0) ))
-PYTHONPATH=$PYTHONPATH:$L44 timeout $L python3 $L44/exp_dx_rows.py > $O/exp_dx_rows.txt 2>&1; echo "rc=$? $(( $(date +%s)-T0 ))s" >> $O/exp_dx_rows.txt
+PYTHONPATH=$PYTHONPATH:$L44 timeout 200 python3 $L44/exp_dx_rows.py > $O/exp_dx_rows.txt 2>&1; echo "rc=$? $(( $(date +%s)-T0 ))s" >> $O/exp_dx_rows.txt
 cat $O/exp_dx_rows.txt
 L=$(( 585 - ($(date +%s)-T0) ))
 PYTHONPATH=$PYTHONPATH:$L44:$L45 timeout $L python3 $L45/exp_colaunch.py > $O/exp_colaunch.txt 2>&1; echo "rc=$? $(( $(date +%s)-T0 ))s" >> $O/exp_colaunch.txt
