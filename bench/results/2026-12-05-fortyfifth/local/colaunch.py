@@ -309,8 +309,8 @@ def backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, 
     """``kan_op._backward`` with the GEMM path's unpack co-launched with its input grad (the weight-grad product
     first)."""
     if not (kan_op.gemm_path(wt.shape[0], wt.dtype, path) and need_x and need_w):
-        return SHIPPED[1](gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act,
-                                need_x, need_w, path, a)
+        return SHIPPED[1](gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, need_x,
+                          need_w, path, a)
     has_base, has_scaler = base_weight is not None, spline_scaler is not None
     n_out, n_in, n_coef = spline_weight.shape
     m = x.shape[0]
