@@ -49,14 +49,14 @@ def _dcubic(v, PACKED: tl.constexpr, TWICE: tl.constexpr = False):
 
 
 @triton.jit
-def kan_dx_rows_exp_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo,
-                           stride_dm, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
-                           ACT: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
-                           K1: tl.constexpr, K2: tl.constexpr, PRECISION: tl.constexpr, PACKED: tl.constexpr,
-                           MODE: tl.constexpr):
-    """``kan_dx_rows_kernel`` with MODE as in the module's docstring."""
+def dx_rows_exp_program(pid_i, pid_s, NS, gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm,
+                        stride_wo, stride_dm, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr,
+                        UNIFORM: tl.constexpr, ACT: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr,
+                        BI: tl.constexpr, K1: tl.constexpr, K2: tl.constexpr, PRECISION: tl.constexpr,
+                        PACKED: tl.constexpr, MODE: tl.constexpr):
+    """Program (input block pid_i, split pid_s of NS) of ``kan_dx_rows_kernel`` with MODE as in the module's docstring
+    (the forty-fifth session's colaunch.py calls it beside other kernels' programs)."""
     tl.static_assert(MODE == 0 or (UNIFORM and K == 3), "modes 1-4 are for a uniform cubic grid")
-    pid_i = tl.program_id(0)
     offs_i = pid_i * BI + tl.arange(0, BI)
     mask_i = offs_i[None, :] < I
     offs_c = tl.arange(0, CP)
@@ -78,7 +78,7 @@ def kan_dx_rows_exp_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, str
         t0 = tl.load(grid_ptr + offs_i * Q, mask=offs_i < I, other=0.0)
         inv_h = 1.0 / (tl.load(grid_ptr + offs_i * Q + 1, mask=offs_i < I, other=1.0) - t0)
         off = -(t0 * inv_h)[None, :] - (offs_c.to(tl.float32) + 2.0)[:, None]  # (CP, BI), MODE 3's
-    for m0 in range(tl.program_id(1) * BM, M, tl.num_programs(1) * BM):
+    for m0 in range(pid_s * BM, M, NS * BM):
         offs_m = m0 + tl.arange(0, BM)
         mask_m = offs_m[:, None] < M
         x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
@@ -111,6 +111,18 @@ def kan_dx_rows_exp_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, str
             dx += acc_b * _act_grad(x, ACT)
         tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
                  mask=mask_m & mask_i)
+
+
+@triton.jit
+def kan_dx_rows_exp_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo,
+                           stride_dm, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
+                           ACT: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
+                           K1: tl.constexpr, K2: tl.constexpr, PRECISION: tl.constexpr, PACKED: tl.constexpr,
+                           MODE: tl.constexpr):
+    """``dx_rows_exp_program`` on the grid (input blocks, splits)."""
+    dx_rows_exp_program(tl.program_id(0), tl.program_id(1), tl.num_programs(1), gy_ptr, x_ptr, grid_ptr, wt_ptr,
+                        dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm, Q, CP, K, UNIFORM, ACT, HAS_BASE,
+                        BM, BI, K1, K2, PRECISION, PACKED, MODE)
 
 
 def swap_in(mode: int) -> dict:

@@ -67,7 +67,8 @@ def interpreted():
                         cases += 1
         print(f"{n_in}->{n_out} base {has_base} scaler {has_scaler} uniform {uniform}: forward and backward equal")
     c.UNPACK_TILE, c.UNPACK_WIDE, c.DX_ROWS["AT"], c.DX_ROWS["MODE"] = None, False, 1, 0
-    with mock.patch.multiple(kan_op, **c.swap_in(at=2, mode=4, tile=(16, 8), wide=True)):  # as ab.compare swaps them in, through the layer
+    # as ab.compare swaps them in, through the layer
+    with mock.patch.multiple(kan_op, **c.swap_in(at=2, mode=4, tile=(16, 8), wide=True)):
         layer = KANLinear(48, 80)
         x = torch.randn(m, 48, requires_grad=True)
         from vkan.ops import fused_kan_linear

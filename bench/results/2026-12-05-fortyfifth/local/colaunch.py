@@ -14,11 +14,14 @@ Here each rides in the launch of a kernel its layer runs anyway:
 - ``kan_dx_rows_unpack_kernel``: the held-columns input grad (fc1's; one wave of 264 programs, two an SM at 172
   registers) with the unpack either as programs in front (AT 1; they hold the kernel's registers and shared memory,
   so each takes a slot of the wave) or done by the input-grad programs themselves before their row loop, tile p,
-  p + P, ... (AT 2). MODE 0 is the shipped row loop, MODE 4 dx_rows_exp's (forty-fourth session).
+  p + P, ... (AT 2). Its programs are dx_rows_exp's (forty-fourth session): MODE 0 the shipped row loop, MODE 4 the
+  shorter one.
 
 The programs run the shipped kernels' arithmetic in the shipped order (a flat program id mapped back to the shipped
-grid's two ids), so every output equals the separate launches' bit for bit (with UNPACK_WIDE the
-parameter gradients' sums run in another order). ``forward``/``backward`` stand in for
+grid's two ids), so every output equals the separate launches' bit for bit (with UNPACK_WIDE the parameter gradients'
+sums run in another order). The pack, unpack, bases and dX-from-dA programs here are copies of the shipped kernels'
+bodies with their program ids as arguments (the shipped kernels read ``tl.program_id`` themselves; colaunch.patch
+makes each body a function that both kernels call); the held-columns program is dx_rows_exp's own. ``forward``/``backward`` stand in for
 ``kan_op._forward``/``kan_op._backward`` (``swap_in`` returns them as patches for ``ab.compare``); ``UNPACK_TILE``,
 ``UNPACK_WIDE`` and ``DX_ROWS`` choose the co-launched unpack's tile and loads and the held-columns kernel's unpack
 placement and row loop. Names are
@@ -27,7 +30,7 @@ import torch
 import triton
 import triton.language as tl
 
-from dx_rows_exp import _dcubic
+from dx_rows_exp import dx_rows_exp_program
 from vkan.ops import kan_op
 from vkan.ops.launch import Launcher
 from vkan.ops.triton_kan import _act, _act_grad, _bases, _cubic_packed, _spline_dx, _tile
@@ -164,63 +167,6 @@ def kan_dx_bases_unpack_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, part_ptr, sw_ptr
 
 
 @triton.jit
-def _dx_rows_program(pid_i, pid_s, NS, gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm,
-                     stride_wo, stride_dm, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
-                     ACT: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr,
-                     K1: tl.constexpr, K2: tl.constexpr, PRECISION: tl.constexpr, PACKED: tl.constexpr,
-                     MODE: tl.constexpr):
-    """Program (pid_i, pid_s) of NS splits of ``kan_dx_rows_kernel`` (MODE 0) or of dx_rows_exp's MODE 4 (a uniform
-    cubic grid)."""
-    tl.static_assert(MODE == 0 or (MODE == 4 and UNIFORM and K == 3), "MODE 0, or 4 on a uniform cubic grid")
-    offs_i = pid_i * BI + tl.arange(0, BI)
-    mask_i = offs_i[None, :] < I
-    offs_c = tl.arange(0, CP)
-    if MODE == 4:
-        n = tl.arange(0, BI * CP)
-        cols = pid_i * BI * CP + (n % BI) * CP + n // BI
-    else:
-        cols = pid_i * BI * CP + tl.arange(0, BI * CP)
-    o1 = tl.arange(0, K1)
-    w1 = _tile(wt_ptr, o1, cols, stride_wo, O, I * CP)
-    if HAS_BASE:
-        wb1 = _tile(wt_ptr + I * CP, o1, offs_i, stride_wo, O, I)
-    if K2 > 0:
-        o2 = K1 + tl.arange(0, K2)
-        w2 = _tile(wt_ptr, o2, cols, stride_wo, O, I * CP)
-        if HAS_BASE:
-            wb2 = _tile(wt_ptr + I * CP, o2, offs_i, stride_wo, O, I)
-    if MODE == 4:
-        t0 = tl.load(grid_ptr + offs_i * Q, mask=offs_i < I, other=0.0)
-        inv_h = 1.0 / (tl.load(grid_ptr + offs_i * Q + 1, mask=offs_i < I, other=1.0) - t0)
-        off = -(t0 * inv_h)[None, :] - (offs_c.to(tl.float32) + 2.0)[:, None]
-    for m0 in range(pid_s * BM, M, NS * BM):
-        offs_m = m0 + tl.arange(0, BM)
-        mask_m = offs_m[:, None] < M
-        x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
-        gy1 = _tile(gy_ptr, offs_m, o1, stride_gm, M, O).to(wt_ptr.dtype.element_ty)
-        acc = tl.dot(gy1, w1, input_precision=PRECISION)
-        if HAS_BASE:
-            acc_b = tl.dot(gy1, wb1, input_precision=PRECISION)
-        if K2 > 0:
-            gy2 = _tile(gy_ptr, offs_m, o2, stride_gm, M, O).to(wt_ptr.dtype.element_ty)
-            acc = tl.dot(gy2, w2, acc, input_precision=PRECISION)
-            if HAS_BASE:
-                acc_b = tl.dot(gy2, wb2, acc_b, input_precision=PRECISION)
-        if MODE == 0:
-            dx = _spline_dx(acc, x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM, PACKED)
-        else:
-            v = x[:, None, :] * inv_h[None, None, :] + off[None, :, :]
-            if PACKED:
-                dx = tl.sum(tl.reshape(acc, (BM, CP, BI)) * _dcubic(v, PACKED, True), axis=1) * (0.5 * inv_h)[None, :]
-            else:
-                dx = tl.sum(tl.reshape(acc, (BM, CP, BI)) * _dcubic(v, PACKED), axis=1) * inv_h[None, :]
-        if HAS_BASE:
-            dx += acc_b * _act_grad(x, ACT)
-        tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
-                 mask=mask_m & mask_i)
-
-
-@triton.jit
 def kan_dx_rows_unpack_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr,
                               db_ptr, M, I, O, C, S, stride_gm, stride_xm, stride_wo, stride_dm, stride_ps, NU, NUR,
                               Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
@@ -230,8 +176,9 @@ def kan_dx_rows_unpack_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, part_ptr,
                               SP: tl.constexpr, AT: tl.constexpr):
     """The held-columns input grad, grid (input blocks, NUR + splits), and the NU unpack programs: as the first NUR
     rows of the grid (AT 1; the rest are the input grad's splits), or (AT 2, NUR 0) run by the input grad's programs
-    before their row loops, tile p, p + P, ... for program p of P. The grid stays two-dimensional: with the split taken
-    from a flat program id (a division) the shipped row loop compiled to 222 registers against 172 (probe_colaunch.py)."""
+    before their row loops, tile p, p + P, ... for program p of P; the input grad's program is dx_rows_exp's, in its
+    MODE. The grid stays two-dimensional: with the split taken from a flat program id the shipped row loop compiled
+    to 222 registers against 172 (probe_colaunch.py)."""
     tl.static_assert(AT == 1 or AT == 2, "AT 1 or 2")
     pid_i, pid_y = tl.program_id(0), tl.program_id(1)
     q = pid_y * tl.num_programs(0) + pid_i
@@ -244,9 +191,9 @@ def kan_dx_rows_unpack_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, part_ptr,
             for t in range(q, NU, tl.num_programs(0) * tl.num_programs(1)):
                 _unpack_program(t, part_ptr, sw_ptr, sc_ptr, dsw_ptr, dsc_ptr, db_ptr, I, O, C, S, stride_ps, CP,
                                 HAS_SCALER, HAS_BASE, UO, UI, SP)
-        _dx_rows_program(pid_i, pid_y - NUR, tl.num_programs(1) - NUR, gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I,
-                         O, stride_gm, stride_xm, stride_wo, stride_dm, Q, CP, K, UNIFORM, ACT, HAS_BASE, BM, BI, K1,
-                         K2, PRECISION, PACKED, MODE)
+        dx_rows_exp_program(pid_i, pid_y - NUR, tl.num_programs(1) - NUR, gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M,
+                            I, O, stride_gm, stride_xm, stride_wo, stride_dm, Q, CP, K, UNIFORM, ACT, HAS_BASE, BM, BI,
+                            K1, K2, PRECISION, PACKED, MODE)
 
 
 _BASES_PACK = Launcher(kan_bases_pack_kernel, ("x_ptr", "grid_ptr", "a_ptr", "sw_ptr", "sc_ptr", "bw_ptr", "wt_ptr"))
@@ -260,11 +207,6 @@ UNPACK_TILE = None
 UNPACK_WIDE = False  # the co-launched unpack loads all partials at once (``_unpack_program``'s SP)
 DX_ROWS = {"AT": 1, "MODE": 0}  # the held-columns kernel's unpack placement and row loop
 SHIPPED = (kan_op._forward, kan_op._backward)  # what the stand-ins fall back to (swap_in replaces kan_op's)
-
-
-def _programs(bound):
-    """Programs of a bound 2-D launch."""
-    return bound.grid[0] * bound.grid[1]
 
 
 def _unpack_args(n_out, n_in, n_coef, cp, part, has_scaler, has_base):
@@ -290,7 +232,7 @@ def forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act,
     bases = kan_op._BASES.arguments(kan_op._bases_geometry(m, n_in, kt, grid.shape[1], cp, k, uniform, act, has_base,
                                                            dtype))
     p = kan_op._PACK.arguments(pack)
-    n_pack = _programs(pack)
+    n_pack = pack.grid[0] * pack.grid[1]
     launch = _BASES_PACK.bind((n_pack + triton.cdiv(m, bases["BM"]) * triton.cdiv(n_in, bases["BI"]),), 4, 1,
                               O=n_out, C=n_coef, KT=kt, NP=n_pack, HAS_SCALER=p["HAS_SCALER"], PO=p["BO"], PI=p["BI"],
                               **bases)

@@ -10,44 +10,33 @@ import triton.language as tl
 import colaunch as c
 import dx_rows_exp
 import sass_mix
-from sass_mix import CONSTS, SIG
+from sass_mix import CONSTS
+from sigs import (BASES_PACK_SIG, BASES_SIG, DX_BASES_SIG, DX_BASES_UNPACK_SIG, DX_ROWS_SIG, DX_ROWS_UNPACK_SIG, ROW,
+                  UNPACK_SIG, ordered)
 from vkan.ops import triton_kan as tk
 
 
 def report(label, fn, consts, sig, **kw):
-    """sass_mix.report with ``sig`` in the kernel's parameter order (sm90_probe indexes its divisibility hints by
-    position)."""
-    return sass_mix.report(label, fn, consts, sig={k: sig[k] for k in fn.arg_names if k in sig}, **kw)
+    """sass_mix.report with ``sig`` in the kernel's parameter order."""
+    return sass_mix.report(label, fn, consts, sig=ordered(fn, sig), **kw)
 
-GRADS = dict(part_ptr="*fp32", sw_ptr="*fp32", sc_ptr="*fp32", dsw_ptr="*fp32", dsc_ptr="*fp32", db_ptr="*fp32")
-ROW = dict(Q=12, CP=8, K=3, UNIFORM=True, ACT=1, HAS_BASE=True, PACKED=True)
 
-BASES_SIG = dict(x_ptr="*fp32", grid_ptr="*fp32", a_ptr="*bf16", M="i32", I="i32", stride_xm="i32", stride_am="i32")
-report("kan_bases_kernel, 64 rows x 32 inputs", tk.kan_bases_kernel, dict(ROW, BM=64, BI=32), sig=BASES_SIG, stages=1)
+report("kan_bases_kernel, 64 rows x 32 inputs", tk.kan_bases_kernel, dict(ROW, BM=64, BI=32), BASES_SIG, stages=1)
 report("kan_bases_pack_kernel, pack 8 x 16", c.kan_bases_pack_kernel,
-       dict(ROW, HAS_SCALER=True, BM=64, BI=32, PO=8, PI=16), stages=1,
-       sig=dict(BASES_SIG, a_ptr="*bf16", sw_ptr="*fp32", sc_ptr="*fp32", bw_ptr="*fp32", wt_ptr="*bf16",
-                **{k: "i32" for k in ("M", "I", "O", "C", "KT", "stride_xm", "stride_am", "NP")}))
-
-DXB_SIG = dict(da_ptr="*bf16", x_ptr="*fp32", grid_ptr="*fp32", dx_ptr="*fp32", M="i32", I="i32", stride_dam="i32",
-               stride_xm="i32", stride_dm="i32")
-report("kan_dx_bases_kernel, 32 rows x 16 inputs", tk.kan_dx_bases_kernel, dict(ROW, BM=32, BI=16), sig=DXB_SIG,
+       dict(ROW, HAS_SCALER=True, BM=64, BI=32, PO=8, PI=16), BASES_PACK_SIG, stages=1)
+report("kan_dx_bases_kernel, 32 rows x 16 inputs", tk.kan_dx_bases_kernel, dict(ROW, BM=32, BI=16), DX_BASES_SIG,
        stages=1)
 report("kan_dx_bases_unpack_kernel, unpack 16 x 2", c.kan_dx_bases_unpack_kernel,
-       dict(ROW, HAS_SCALER=True, BM=32, BI=16, UO=16, UI=2, SP=0), stages=1,
-       sig=dict(da_ptr="*bf16", x_ptr="*fp32", grid_ptr="*fp32", dx_ptr="*fp32", **GRADS,
-                **{k: "i32" for k in ("M", "I", "O", "C", "S", "stride_dam", "stride_xm", "stride_dm", "stride_ps",
-                                      "NU")}))
+       dict(ROW, HAS_SCALER=True, BM=32, BI=16, UO=16, UI=2, SP=0), DX_BASES_UNPACK_SIG, stages=1)
 
 ROWS = dict(CONSTS, PACKED=True)
-report("kan_dx_rows_kernel (shipped)", tk.kan_dx_rows_kernel, ROWS, SIG)
-report("dx_rows_exp MODE 4", dx_rows_exp.kan_dx_rows_exp_kernel, dict(ROWS, MODE=4), SIG)
-ROWS_SIG = dict(SIG, **GRADS, **{k: "i32" for k in ("C", "S", "stride_ps", "NU", "NUR")})
+report("kan_dx_rows_kernel (shipped)", tk.kan_dx_rows_kernel, ROWS, DX_ROWS_SIG)
+report("dx_rows_exp MODE 4", dx_rows_exp.kan_dx_rows_exp_kernel, dict(ROWS, MODE=4), DX_ROWS_SIG)
 for mode in (0, 4):
     for at, tile, sp in ((1, (16, 2), 0), (1, (16, 8), 0), (2, (16, 2), 0), (2, (16, 8), 0), (2, (16, 8), 8)):
         report(f"kan_dx_rows_unpack_kernel MODE {mode} AT {at}, unpack {tile[0]} x {tile[1]}"
                f"{', 8 partials a load' if sp else ''}", c.kan_dx_rows_unpack_kernel,
-               dict(ROWS, HAS_SCALER=True, MODE=mode, AT=at, UO=tile[0], UI=tile[1], SP=sp), ROWS_SIG)
+               dict(ROWS, HAS_SCALER=True, MODE=mode, AT=at, UO=tile[0], UI=tile[1], SP=sp), DX_ROWS_UNPACK_SIG)
 
 
 @triton.jit
@@ -58,17 +47,17 @@ def flat_dx_rows_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride
     """colaunch's held-columns program on a flat grid, its (input block, split) from one program id: the form its
     co-launching kernel had first, before it kept the two-dimensional grid."""
     pid, n_i = tl.program_id(0), tl.cdiv(I, BI)
-    c._dx_rows_program(pid % n_i, pid // n_i, tl.num_programs(0) // n_i, gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I,
-                       O, stride_gm, stride_xm, stride_wo, stride_dm, Q, CP, K, UNIFORM, ACT, HAS_BASE, BM, BI, K1, K2,
-                       PRECISION, PACKED, MODE)
+    dx_rows_exp.dx_rows_exp_program(pid % n_i, pid // n_i, tl.num_programs(0) // n_i, gy_ptr, x_ptr, grid_ptr,
+                                    wt_ptr, dx_ptr, M, I, O, stride_gm, stride_xm, stride_wo, stride_dm, Q, CP, K,
+                                    UNIFORM, ACT, HAS_BASE, BM, BI, K1, K2, PRECISION, PACKED, MODE)
 
 
 for mode in (0, 4):
-    report(f"the held-columns program on a flat grid, MODE {mode}", flat_dx_rows_kernel, dict(ROWS, MODE=mode), SIG)
+    report(f"the held-columns program on a flat grid, MODE {mode}", flat_dx_rows_kernel, dict(ROWS, MODE=mode),
+           DX_ROWS_SIG)
 
 # the shipped unpack's loop over partials (16 outputs x 2 inputs, as at ViT-tiny): its loads and adds a pass
 lines, body = report("kan_unpack_kernel, 16 x 2 (the loop over partials below)", tk.kan_unpack_kernel,
-                     dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=2),
-                     dict(GRADS, I="i32", O="i32", C="i32", S="i32", stride_ps="i32"))
+                     dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=2), UNPACK_SIG)
 print("   loop opcodes:", ", ".join(f"{k} {v}" for k, v in
                                     sass_mix.collections.Counter(sass_mix.opcode(i) for _, i in body).most_common()))

@@ -1,12 +1,14 @@
 """Offline (no GPU), run by patch_check.sh: with colaunch.patch applied (the kernels' programs moved into functions of
 their program ids), the shipped kernels compile for sm_90 to the same SASS as before it (``BEFORE``: triton_kan.py
-with dx_rows_mode4.patch alone), and the patch's three co-launching kernels take the registers and shared memory of
-the large kernel they extend. Run: env -u TRITON_INTERPRET PYTHONPATH=<patched tree>:bench/results/2026-12-04-fortysecond/local
+with dx_rows_mode4.patch alone), and the patch's three co-launching kernels take no more registers or shared memory
+than the large kernel each extends. Run: env -u TRITON_INTERPRET PYTHONPATH=<patched tree>:bench/results/2026-12-04-fortysecond/local
 python <this> BEFORE"""
 import importlib.util
 import re
 import sys
 
+from sigs import (BASES_PACK_SIG, BASES_SIG, DX_BASES_SIG, DX_BASES_UNPACK_SIG, DX_ROWS_SIG, DX_ROWS_UNPACK_SIG, PACK_SIG,
+                  ROW, UNPACK_SIG, ordered)
 from sm90_probe import compile_sm90
 from vkan.ops import triton_kan as new
 
@@ -14,41 +16,25 @@ spec = importlib.util.spec_from_file_location("triton_kan_before", sys.argv[1])
 old = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(old)
 
-GRADS = dict(part_ptr="*fp32", sw_ptr="*fp32", sc_ptr="*fp32", dsw_ptr="*fp32", dsc_ptr="*fp32", db_ptr="*fp32")
-ROW = dict(Q=12, CP=8, K=3, UNIFORM=True, ACT=1, HAS_BASE=True, PACKED=True)
-ROWS_SIG = dict(gy_ptr="*bf16", x_ptr="*fp32", grid_ptr="*fp32", wt_ptr="*bf16", dx_ptr="*fp32", M="i32", I="i32",
-                O="i32", stride_gm="i32", stride_xm="i32", stride_wo="i32", stride_dm="i32")
 ROWS = dict(ROW, BM=64, BI=16, K1=64, K2=16, PRECISION="tf32")
 SHIPPED = [
-    ("kan_pack_kernel", dict(sw_ptr="*fp32", sc_ptr="*fp32", bw_ptr="*fp32", w_ptr="*bf16", wt_ptr="*bf16", I="i32",
-                             O="i32", C="i32", KT="i32"), dict(CP=8, HAS_SCALER=True, HAS_BASE=True, HAS_W=False,
-                                                               BO=8, BI=16), 3),
-    ("kan_unpack_kernel", dict(GRADS, I="i32", O="i32", C="i32", S="i32", stride_ps="i32"),
-     dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=2), 3),
-    ("kan_bases_kernel", dict(x_ptr="*fp32", grid_ptr="*fp32", a_ptr="*bf16", M="i32", I="i32", stride_xm="i32",
-                              stride_am="i32"), dict(ROW, BM=64, BI=32), 1),
-    ("kan_dx_bases_kernel", dict(da_ptr="*bf16", x_ptr="*fp32", grid_ptr="*fp32", dx_ptr="*fp32", M="i32", I="i32",
-                                 stride_dam="i32", stride_xm="i32", stride_dm="i32"), dict(ROW, BM=32, BI=16), 1),
-    ("kan_dx_rows_kernel", ROWS_SIG, ROWS, 3),
-    ("kan_dx_rows_kernel", ROWS_SIG, dict(ROWS, UNIFORM=False, PACKED=False), 3),
+    ("kan_pack_kernel", PACK_SIG, dict(CP=8, HAS_SCALER=True, HAS_BASE=True, HAS_W=False, BO=8, BI=16), 3),
+    ("kan_unpack_kernel", UNPACK_SIG, dict(CP=8, HAS_SCALER=True, HAS_BASE=True, BO=16, BI=2), 3),
+    ("kan_bases_kernel", BASES_SIG, dict(ROW, BM=64, BI=32), 1),
+    ("kan_dx_bases_kernel", DX_BASES_SIG, dict(ROW, BM=32, BI=16), 1),
+    ("kan_dx_rows_kernel", DX_ROWS_SIG, ROWS, 3),
+    ("kan_dx_rows_kernel", DX_ROWS_SIG, dict(ROWS, UNIFORM=False, PACKED=False), 3),
 ]
 CO = [  # (kernel, signature, constexprs, stages, the SHIPPED row of the large kernel it extends)
-    ("kan_bases_pack_kernel", dict(x_ptr="*fp32", grid_ptr="*fp32", a_ptr="*bf16", sw_ptr="*fp32", sc_ptr="*fp32",
-                                   bw_ptr="*fp32", wt_ptr="*bf16", M="i32", I="i32", O="i32", C="i32", KT="i32",
-                                   stride_xm="i32", stride_am="i32", NP="i32"),
-     dict(ROW, HAS_SCALER=True, BM=64, BI=32, PO=8, PI=16), 1, 2),
-    ("kan_dx_bases_unpack_kernel", dict(da_ptr="*bf16", x_ptr="*fp32", grid_ptr="*fp32", dx_ptr="*fp32", **GRADS,
-                                        M="i32", I="i32", O="i32", C="i32", S="i32", stride_dam="i32",
-                                        stride_xm="i32", stride_dm="i32", stride_ps="i32", NU="i32"),
-     dict(ROW, HAS_SCALER=True, BM=32, BI=16, UO=16, UI=2), 1, 3),
-    ("kan_dx_rows_unpack_kernel", dict(ROWS_SIG, **GRADS, C="i32", S="i32", stride_ps="i32", NU="i32", NUR="i32"),
-     dict(ROWS, HAS_SCALER=True, UO=16, UI=2), 3, 4),
+    ("kan_bases_pack_kernel", BASES_PACK_SIG, dict(ROW, HAS_SCALER=True, BM=64, BI=32, PO=8, PI=16), 1, 2),
+    ("kan_dx_bases_unpack_kernel", DX_BASES_UNPACK_SIG, dict(ROW, HAS_SCALER=True, BM=32, BI=16, UO=16, UI=2), 1, 3),
+    ("kan_dx_rows_unpack_kernel", DX_ROWS_UNPACK_SIG, dict(ROWS, HAS_SCALER=True, UO=16, UI=2), 3, 4),
 ]
 
 
 def compiled(module, name, sig, consts, stages):
     fn = getattr(module, name)
-    stats = compile_sm90(fn, {k: sig[k] for k in fn.arg_names if k in sig}, consts, 4, stages)[2]
+    stats = compile_sm90(fn, ordered(fn, sig), consts, 4, stages)[2]
     listing = [re.sub(r"^\s+/\*[0-9a-f]{4}\*/\s+", "", line).split(";")[0] for line in stats["listing"].splitlines()
                if re.match(r"^\s+/\*[0-9a-f]{4}\*/", line)]
     return stats, listing
