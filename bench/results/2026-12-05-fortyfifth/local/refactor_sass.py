@@ -7,8 +7,8 @@ import importlib.util
 import re
 import sys
 
-from sigs import (BASES_PACK_SIG, BASES_SIG, DX_BASES_SIG, DX_BASES_UNPACK_SIG, DX_ROWS_SIG, DX_ROWS_UNPACK_SIG, PACK_SIG,
-                  ROW, UNPACK_SIG, ordered)
+from sigs import (BASES_PACK_SIG, BASES_SIG, DX_BASES_SIG, DX_BASES_UNPACK_SIG, DX_ROWS_SIG, DX_ROWS_UNPACK_SIG,
+                  PACK_SIG, ROW, UNPACK_SIG, ordered)
 from sm90_probe import compile_sm90
 from vkan.ops import triton_kan as new
 
