@@ -23,9 +23,9 @@ sums run in another order). The pack, unpack, bases and dX-from-dA programs here
 bodies with their program ids as arguments (the shipped kernels read ``tl.program_id`` themselves; colaunch.patch
 makes each body a function that both kernels call); the held-columns program is dx_rows_exp's own.
 ``forward``/``backward`` stand in for ``kan_op._forward``/``kan_op._backward`` (``swap_in`` returns them as patches
-for ``ab.compare``); ``UNPACK_TILE``, ``UNPACK_WIDE`` and ``DX_ROWS`` choose the co-launched unpack's tile and loads and the held-columns kernel's unpack
-placement and row loop. Names are
-imported one by one: inductor copies a user kernel's globals into its generated code."""
+for ``ab.compare``); ``UNPACK_TILE``, ``UNPACK_WIDE`` and ``DX_ROWS`` choose the co-launched unpack's tile and loads
+and the held-columns kernel's unpack placement and row loop. Names are imported one by one: inductor copies a user
+kernel's globals into its generated code."""
 import torch
 import triton
 import triton.language as tl
