@@ -90,51 +90,57 @@ def _act_grad(x, ACT: tl.constexpr):
 
 
 @triton.jit
-def _knot_units(x, grid_ptr, offs_i, I, Q: tl.constexpr):
-    """On a uniform grid: x in knot spacings from its row's first knot, u = (x - t_0) / h (BM, BI), and 1/h (BI,)."""
+def _uniform_knots(grid_ptr, offs_i, I, Q: tl.constexpr):
+    """On a uniform grid: each input's first knot t_0 and 1/h (BI,), from the first two knots of its row."""
     mask_i = offs_i < I
     t0 = tl.load(grid_ptr + offs_i * Q, mask=mask_i, other=0.0)
     t1 = tl.load(grid_ptr + offs_i * Q + 1, mask=mask_i, other=1.0)
-    inv_h = 1.0 / (t1 - t0)
+    return t0, 1.0 / (t1 - t0)
+
+
+@triton.jit
+def _knot_units(x, grid_ptr, offs_i, I, Q: tl.constexpr):
+    """On a uniform grid: x in knot spacings from its row's first knot, u = (x - t_0) / h (BM, BI), and 1/h (BI,)."""
+    t0, inv_h = _uniform_knots(grid_ptr, offs_i, I, Q)
     return (x - t0[None, :]) * inv_h[None, :], inv_h
 
 
 @triton.jit
-def _bases_uniform(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr):
-    """Bases and derivatives on a uniform grid t_c = t_0 + c h: cardinal B-splines of u - c, u = (x - t_0)/h.
+def _cardinal(w, K: tl.constexpr):
+    """The cardinal B-spline of order K centred at 0, and its derivative, at signed distances w (fp32, any shape).
 
-    t_0 and h come from the first two knots of each row. Orders 2 and 3 use the truncated-power form of the
-    centred B-spline in s = |u - c - (K+1)/2|, with the 1/K! folded into the two clamped terms: about 9
-    operations per (input, coefficient) pair for order 3 (14 for the piecewise polynomials it replaced,
-    about 60 for the general recursion).
+    Orders 2 and 3 use the truncated-power form in s = |w|, with the 1/K! folded into the two clamped terms: about 9
+    operations per (input, coefficient) pair for order 3 (14 for the piecewise polynomials it replaced, about 60 for
+    the general recursion).
     """
-    u, inv_h = _knot_units(x, grid_ptr, offs_i, I, Q)  # (BM, BI), (BI,)
-    offs_c = tl.arange(0, CP).to(tl.float32)
+    s = tl.abs(w)
     if K == 1:  # hat function; its derivative jumps at knots, so take the right limit like Cox-de Boor
-        v = u[:, :, None] - offs_c[None, None, :]  # (BM, BI, CP)
-        rising = (v >= 0.0) & (v < 1.0)
-        falling = (v >= 1.0) & (v < 2.0)
-        b = tl.where(rising, v, tl.where(falling, 2.0 - v, 0.0))
-        db = tl.where(rising, 1.0, tl.where(falling, -1.0, 0.0))
-        side = v - 1.0 + 2.0  # keeps the sign of db as it is
-    elif K == 2:  # truncated-power form 0.5 (1.5 - s)_+^2 - 1.5 (0.5 - s)_+^2 with s = |v - 1.5|
-        side = u[:, :, None] - (offs_c + 1.5)[None, None, :]  # (BM, BI, CP)
-        s = tl.abs(side)
-        a = tl.maximum(0.7071067811865476 * (1.5 - s), 0.0)  # sqrt(0.5) (1.5 - s)_+
-        c = tl.maximum(1.224744871391589 * (0.5 - s), 0.0)  # sqrt(1.5) (0.5 - s)_+
-        b = a * a - c * c
-        db = 2.4494897427831780 * c - 1.4142135623730951 * a  # d/ds: 3 (0.5 - s)_+ - (1.5 - s)_+
-    else:  # truncated-power form ((2 - s)_+^3 - 4 (1 - s)_+^3) / 6 with s = |v - 2|: ~9 operations per basis
-        side = u[:, :, None] - (offs_c + 2.0)[None, None, :]  # (BM, BI, CP)
-        s = tl.abs(side)
-        a = tl.maximum(0.5503212081491044 * (2.0 - s), 0.0)  # 6^(-1/3) (2 - s)_+
-        c = tl.maximum(0.8735804647362989 * (1.0 - s), 0.0)  # (2/3)^(1/3) (1 - s)_+
-        a2 = a * a
-        c2 = c * c
-        b = a2 * a - c2 * c
-        db = 2.6207413942088964 * c2 - 1.6509636244473134 * a2  # d/ds: 2 (1 - s)_+^2 - 0.5 (2 - s)_+^2
-    db = tl.where(side < 0, -db, db) * inv_h[None, :, None]
+        b = tl.maximum(1.0 - s, 0.0)
+        db = tl.where((w >= -1.0) & (w < 0.0), 1.0, tl.where((w >= 0.0) & (w < 1.0), -1.0, 0.0))
+    else:
+        if K == 2:  # 0.5 (1.5 - s)_+^2 - 1.5 (0.5 - s)_+^2
+            a = tl.maximum(0.7071067811865476 * (1.5 - s), 0.0)  # sqrt(0.5) (1.5 - s)_+
+            c = tl.maximum(1.224744871391589 * (0.5 - s), 0.0)  # sqrt(1.5) (0.5 - s)_+
+            b = a * a - c * c
+            db = 2.4494897427831780 * c - 1.4142135623730951 * a  # d/ds: 3 (0.5 - s)_+ - (1.5 - s)_+
+        else:  # ((2 - s)_+^3 - 4 (1 - s)_+^3) / 6
+            a = tl.maximum(0.5503212081491044 * (2.0 - s), 0.0)  # 6^(-1/3) (2 - s)_+
+            c = tl.maximum(0.8735804647362989 * (1.0 - s), 0.0)  # (2/3)^(1/3) (1 - s)_+
+            a2 = a * a
+            c2 = c * c
+            b = a2 * a - c2 * c
+            db = 2.6207413942088964 * c2 - 1.6509636244473134 * a2  # d/ds: 2 (1 - s)_+^2 - 0.5 (2 - s)_+^2
+        db = tl.where(w < 0, -db, db)
     return b, db
+
+
+@triton.jit
+def _bases_uniform(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr):
+    """Bases and derivatives on a uniform grid t_c = t_0 + c h: the cardinal B-splines (``_cardinal``) at
+    u - c - (K+1)/2, u = (x - t_0)/h, with t_0 and h from the first two knots of each row: two (BM, BI, CP) tiles."""
+    u, inv_h = _knot_units(x, grid_ptr, offs_i, I, Q)  # (BM, BI), (BI,)
+    b, db = _cardinal(u[:, :, None] - (tl.arange(0, CP).to(tl.float32) + 0.5 * (K + 1))[None, None, :], K)
+    return b, db * inv_h[None, :, None]
 
 
 @triton.jit
@@ -182,46 +188,55 @@ def _bases(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.cons
 
 # The uniform cubic bases in packed fp16 (the ``PACKED`` row kernels: bf16 layers on NVIDIA GPUs, kan_op._packed):
 # PTX f16x2 instructions through ``tl.inline_asm_elementwise``, two (input, coefficient) pairs an instruction, on the
-# signed distance v = u - c - 2 to each basis' centre rounded to fp16. The truncated-power form of _bases_uniform, each
-# constant as the two halves of a register: 0xB867 = -6^(-1/3) and 0x3C67 = 2 * 6^(-1/3), so a = 6^(-1/3) (2 - |v|)_+;
-# 0xBAFD and 0x3AFD = -/+ (2/3)^(1/3), so c = (2/3)^(1/3) (1 - |v|)_+; the value is a^3 - c^3, the derivative d/du
-# sign(v) (2.6207 c^2 - 1.6510 a^2) with 0x413E = 2.6207 and 0xBE9B = -1.6510 (tests/test_packed_bases.py runs both
-# strings on the CPU). Each string is one line: inductor copies a kernel's globals into its generated module, where a
-# multi-line string did not parse (bench/RESULTS.md, forty-third session).
+# signed distance v = u - c - 2 to each basis' centre rounded to fp16, each constant as the two halves of a register.
+# The value, _cardinal's truncated-power form: 0xB867 = -6^(-1/3) and 0x3C67 = 2 * 6^(-1/3), so that
+# a = 6^(-1/3) (2 - |v|)_+; 0xBAFD and 0x3AFD = -/+ (2/3)^(1/3), so that c = (2/3)^(1/3) (1 - |v|)_+; the value is
+# a^3 - c^3. The derivative, twice over, from exact constants (0xBC00 = -1, 0xC000 = -2, 0x4000 = 2):
+# 2 d/du = sign(v) ((2 - 2|v|)_+^2 - (2 - |v|)_+^2), 8 SASS instructions a pair against the earlier string's 10 (the
+# negation folds into the FMA; bench/RESULTS.md, forty-fourth session).
+# tests/test_packed_bases.py runs both strings on the CPU. Each string's value is one line: inductor copies a kernel's
+# globals into its generated module, where a multi-line string did not parse (bench/RESULTS.md, forty-third session).
 _CUBIC_F16X2 = tl.constexpr(
     "{ .reg .b32 s, a, c, t, k0, k1, k2, k3, z; mov.b32 k0, 0xB867B867; mov.b32 k1, 0x3C673C67; "
     "mov.b32 k2, 0xBAFDBAFD; mov.b32 k3, 0x3AFD3AFD; mov.b32 z, 0; and.b32 s, $1, 0x7FFF7FFF; "
     "fma.rn.f16x2 a, s, k0, k1; max.f16x2 a, a, z; fma.rn.f16x2 c, s, k2, k3; max.f16x2 c, c, z; "
     "mul.rn.f16x2 t, c, c; mul.rn.f16x2 t, t, c; neg.f16x2 t, t; mul.rn.f16x2 s, a, a; fma.rn.f16x2 $0, s, a, t; }")
-_DCUBIC_F16X2 = tl.constexpr(
-    "{ .reg .b32 s, a, c, k0, k1, k2, k3, k4, k5, z, sg; mov.b32 k0, 0xB867B867; mov.b32 k1, 0x3C673C67; "
-    "mov.b32 k2, 0xBAFDBAFD; mov.b32 k3, 0x3AFD3AFD; mov.b32 k4, 0xBE9BBE9B; mov.b32 k5, 0x413E413E; "
-    "mov.b32 z, 0; and.b32 s, $1, 0x7FFF7FFF; and.b32 sg, $1, 0x80008000; fma.rn.f16x2 a, s, k0, k1; "
-    "max.f16x2 a, a, z; fma.rn.f16x2 c, s, k2, k3; max.f16x2 c, c, z; mul.rn.f16x2 a, a, a; "
-    "mul.rn.f16x2 c, c, c; mul.rn.f16x2 a, a, k4; fma.rn.f16x2 a, c, k5, a; xor.b32 $0, a, sg; }")
+_DCUBIC2_F16X2 = tl.constexpr(
+    "{ .reg .b32 s, p, q, z, sg, k1, k2, k3; mov.b32 z, 0; mov.b32 k1, 0xBC00BC00; mov.b32 k2, 0x40004000; "
+    "mov.b32 k3, 0xC000C000; and.b32 s, $1, 0x7FFF7FFF; and.b32 sg, $1, 0x80008000; fma.rn.f16x2 q, s, k1, k2; "
+    "max.f16x2 q, q, z; fma.rn.f16x2 p, s, k3, k2; max.f16x2 p, p, z; mul.rn.f16x2 q, q, q; neg.f16x2 q, q; "
+    "fma.rn.f16x2 p, p, p, q; xor.b32 $0, p, sg; }")
+
+
+@triton.jit
+def _cubic_packed_at(v, DERIV: tl.constexpr):
+    """The centred cubic B-spline (DERIV False) or twice its derivative (True) at signed distances v (fp32, any
+    shape), in packed fp16. Against fp64 (tests/test_packed_bases.py): values (at most 2/3) off by up to 2.8e-3,
+    3.9e-4 RMS, where bf16's own rounding of them is up to 2.0e-3, 6.2e-4 RMS; derivatives (at most 2/3 too, halved)
+    off by up to 1.9e-3, 4.3e-4 RMS."""
+    if DERIV:
+        return tl.inline_asm_elementwise(_DCUBIC2_F16X2, "=r,r", [v.to(tl.float16)], dtype=tl.float16, is_pure=True,
+                                         pack=2)
+    return tl.inline_asm_elementwise(_CUBIC_F16X2, "=r,r", [v.to(tl.float16)], dtype=tl.float16, is_pure=True, pack=2)
 
 
 @triton.jit
 def _cubic_packed(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, DERIV: tl.constexpr):
-    """The uniform cubic bases of a (BM, BI) fp32 tile (DERIV False), or their derivatives in knot spacings d/du
-    (True), in packed fp16: (BM, BI, CP) fp16, and 1/h (BI,), by which a sum of derivatives over coefficients becomes
-    d/dx. Against fp64 (tests/test_packed_bases.py): values (at most 2/3) off by up to 2.8e-3, 3.9e-4 RMS, where bf16's
-    own rounding of them is up to 2.0e-3, 6.2e-4 RMS; derivatives (at most 2/3 too) off by up to 4.0e-3, 5.7e-4 RMS."""
+    """``_cubic_packed_at`` on a (BM, BI) fp32 tile's distances to its uniform cubic bases: (BM, BI, CP) fp16 values,
+    or twice the derivatives in knot spacings 2 d/du, and 1/h (BI,), by which half a sum of those derivatives over
+    coefficients becomes d/dx."""
     u, inv_h = _knot_units(x, grid_ptr, offs_i, I, Q)
-    v = (u[:, :, None] - (tl.arange(0, CP).to(tl.float32) + 2.0)[None, None, :]).to(tl.float16)
-    if DERIV:
-        return tl.inline_asm_elementwise(_DCUBIC_F16X2, "=r,r", [v], dtype=tl.float16, is_pure=True, pack=2), inv_h
-    return tl.inline_asm_elementwise(_CUBIC_F16X2, "=r,r", [v], dtype=tl.float16, is_pure=True, pack=2), inv_h
+    return _cubic_packed_at(u[:, :, None] - (tl.arange(0, CP).to(tl.float32) + 2.0)[None, None, :], DERIV), inv_h
 
 
 @triton.jit
 def _spline_dx(g, x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
                PACKED: tl.constexpr):
     """The spline part of dX (BM, BI), sum_c g[:, (i, c)] B'_c(x[:, i]), from g (BM, BI*CP) fp32 (dY W^T's spline
-    columns) and the input tile x; PACKED: the derivatives from ``_cubic_packed``, 1/h applied after the sum."""
+    columns) and the input tile x; PACKED: the derivatives from ``_cubic_packed``, 1/(2h) applied after the sum."""
     if PACKED:
-        db, inv_h = _cubic_packed(x, grid_ptr, offs_i, I, Q, CP, True)
-        return tl.sum(tl.reshape(g, (x.shape[0], x.shape[1], CP)) * db.to(tl.float32), axis=2) * inv_h[None, :]
+        db2, inv_h = _cubic_packed(x, grid_ptr, offs_i, I, Q, CP, True)
+        return tl.sum(tl.reshape(g, (x.shape[0], x.shape[1], CP)) * db2.to(tl.float32), axis=2) * (0.5 * inv_h)[None, :]
     _, db = _bases(x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM)
     return tl.sum(tl.reshape(g, (x.shape[0], x.shape[1], CP)) * db, axis=2)
 
@@ -402,12 +417,16 @@ def kan_dx_rows_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_
     Program (input block ``pid_i``, split ``pid_s``) loads its BI inputs' columns of W^T, spline and base, before its
     rows and keeps them for every row block pid_s, pid_s + S, ... (S splits): the rows read only dY, X and write dX.
     The output axis is two static pieces, K1 (the largest power of two <= O, at least 16) and K2 (0, or a power of two
-    >= O - K1, at least 16), so that both dots are whole tiles. PACKED: the uniform cubic bases' derivatives in packed
-    fp16 (``_cubic_packed``)."""
+    >= O - K1, at least 16), so that both dots are whole tiles. The spline columns are held coefficient-major (column
+    c * BI + i of the block), so that each thread of the dot's accumulator holds all CP coefficients of its (row,
+    input) pairs and sums them itself. On a uniform grid the inputs' knots are read once a program and the distances
+    to the bases' centres are one FMA a (row, input, coefficient). PACKED: the uniform cubic bases' derivatives in
+    packed fp16 (``_cubic_packed_at``)."""
     pid_i = tl.program_id(0)
     offs_i = pid_i * BI + tl.arange(0, BI)
     mask_i = offs_i[None, :] < I
-    cols = pid_i * BI * CP + tl.arange(0, BI * CP)
+    n = tl.arange(0, BI * CP)
+    cols = pid_i * BI * CP + (n % BI) * CP + n // BI
     o1 = tl.arange(0, K1)
     w1 = _tile(wt_ptr, o1, cols, stride_wo, O, I * CP)  # (K1, BI*CP), held for all rows
     if HAS_BASE:
@@ -417,6 +436,9 @@ def kan_dx_rows_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_
         w2 = _tile(wt_ptr, o2, cols, stride_wo, O, I * CP)
         if HAS_BASE:
             wb2 = _tile(wt_ptr + I * CP, o2, offs_i, stride_wo, O, I)
+    if UNIFORM:  # v = x / h - (t_0 / h + c + (K+1)/2), the distance of u = (x - t_0) / h to basis c's centre
+        t0, inv_h = _uniform_knots(grid_ptr, offs_i, I, Q)
+        centre = (t0 * inv_h)[None, :] + (tl.arange(0, CP).to(tl.float32) + 0.5 * (K + 1))[:, None]  # (CP, BI)
     for m0 in range(tl.program_id(1) * BM, M, tl.num_programs(1) * BM):
         offs_m = m0 + tl.arange(0, BM)
         mask_m = offs_m[:, None] < M
@@ -430,7 +452,17 @@ def kan_dx_rows_kernel(gy_ptr, x_ptr, grid_ptr, wt_ptr, dx_ptr, M, I, O, stride_
             acc = tl.dot(gy2, w2, acc, input_precision=PRECISION)
             if HAS_BASE:
                 acc_b = tl.dot(gy2, wb2, acc_b, input_precision=PRECISION)
-        dx = _spline_dx(acc, x, grid_ptr, offs_i, I, Q, CP, K, UNIFORM, PACKED)  # (BM, BI)
+        g = tl.reshape(acc, (BM, CP, BI))
+        if UNIFORM:
+            v = x[:, None, :] * inv_h[None, None, :] - centre[None, :, :]  # (BM, CP, BI)
+            if PACKED:
+                dx = tl.sum(g * _cubic_packed_at(v, True).to(tl.float32), axis=1) * (0.5 * inv_h)[None, :]
+            else:
+                _, db = _cardinal(v, K)
+                dx = tl.sum(g * db, axis=1) * inv_h[None, :]
+        else:
+            _, db = _bases_general(x, grid_ptr, offs_i, I, Q, CP, K)
+            dx = tl.sum(g * tl.permute(db, (0, 2, 1)), axis=1)
         if HAS_BASE:
             dx += acc_b * _act_grad(x, ACT)
         tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
