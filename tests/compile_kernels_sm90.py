@@ -23,8 +23,8 @@ MATMUL_ARGS = {
 
 def compile_one(name, sig, consts, **options):
     fn = getattr(tk, name)
-    sig = dict(sig)
-    sig.update({k: "constexpr" for k in consts})
+    sig = dict(sig, **{k: "constexpr" for k in consts})
+    sig = {k: sig[k] for k in fn.arg_names}  # in the kernel's parameter order, each one given
     src = ASTSource(fn=fn, signature=sig, constexprs={(fn.arg_names.index(k),): v for k, v in consts.items()})
     triton.compile(src, target=TARGET, options=options)
 
@@ -91,6 +91,13 @@ def main():
                                                     stride_dm="i32"), dict(meta, BM=32, BI=bi), num_warps=4,
                         num_stages=1)
         n += 3
+    # the co-launch at ViT-tiny/4's fc1 tiles (bf16, packed): the bases kernel with the pack
+    compile_one("kan_bases_pack_kernel", dict(x_ptr="*fp32", grid_ptr="*fp32", a_ptr="*bf16", sw_ptr="*fp32",
+                                              sc_ptr="*fp32", bw_ptr="*fp32", wt_ptr="*bf16", M="i32", I="i32",
+                                              O="i32", C="i32", KT="i32", stride_xm="i32", stride_am="i32", NP="i32"),
+                dict(Q=12, CP=8, K=3, UNIFORM=True, ACT=1, HAS_SCALER=True, HAS_BASE=True, PACKED=True, BM=64, BI=32,
+                     PO=8, PI=16), num_warps=4, num_stages=1)
+    n += 1
     print(f"compiled {n} kernel variants for sm_90")
 
 

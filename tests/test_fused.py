@@ -151,9 +151,10 @@ def test_gemm_keep_path_gives_the_gemm_paths_results_with_one_bases_kernel_fewer
     path (here made to take it at fp32)."""
     from vkan.ops import kan_op
 
-    launches = []
-    launch, rule = kan_op._launch_bases, kan_op.gemm_path
-    monkeypatch.setattr(kan_op, "_launch_bases", lambda *a: launches.append(a[0].shape) or launch(*a))
+    launches, rule = [], kan_op.gemm_path
+    for name in ("_launch_bases", "_bases_and_pack"):  # the forward's bases kernel also packs W^T
+        launch = getattr(kan_op, name)
+        monkeypatch.setattr(kan_op, name, lambda *a, launch=launch: launches.append(a[0].shape) or launch(*a))
     monkeypatch.setattr(kan_op, "gemm_path", lambda n, d, path="auto": path.startswith("auto") or rule(n, d, path))
     layer = make_layer(19, 23, 5, 3)
     x = torch.randn(41, 19, device=DEVICE) * 1.7
@@ -269,6 +270,29 @@ def test_input_grad_with_held_weight_columns_matches_the_tiled_kernel(n_in, n_ou
     for tiles in ((), (64, 4, 3, 1)):  # the default split, then one program an input block walking every row block
         got = kan_op._launch_dx_rows(gy, x, layer.grid, wt, cp, 3, uniform, 1, has_base, tiles)
         assert rel(got, ref) < tol, tiles
+
+
+@pytest.mark.parametrize("n_in,n_out", [(48, 80), (19, 23)], ids=["whole-tiles", "partial-tiles"])
+@pytest.mark.parametrize("has_scaler,has_base", [(True, True), (False, True), (False, False)],
+                         ids=["full", "scaler-free", "spline-only"])
+def test_gemm_path_packs_in_its_bases_kernels_launch_with_the_separate_launches_results(n_in, n_out, has_scaler,
+                                                                                         has_base):
+    """The GEMM path's forward packs W^T in its bases kernel's launch: the same W^T, A and Y, bit for bit, as the pack
+    and bases kernels launched one by one, with and without the scaler and base branch and at tiles that the layer
+    does not fill (the compute dtype is bf16 on a GPU, fp32 under the interpreter)."""
+    from vkan.ops import kan_op
+
+    layer = make_layer(n_in, n_out, 5, 3)
+    dtype = torch.bfloat16 if DEVICE == "cuda" else torch.float32
+    sw = layer.spline_weight.detach()
+    sc = layer.spline_scaler.detach() if has_scaler else None
+    bw = layer.base_weight.detach() if has_base else None
+    x = torch.randn(100, n_in, device=DEVICE) * 1.7
+    y, w, wt, cp, a = kan_op._forward(x, layer.grid, sw, sc, bw, 3, True, 1, dtype, "gemm-keep")
+    _, wt_alone, _ = kan_op._pack(sw, sc, bw, dtype, with_w=False)
+    a_alone = kan_op._launch_bases(x, layer.grid, wt.shape[1], cp, 3, True, 1, has_base, dtype)
+    assert w is None and torch.equal(wt, wt_alone) and torch.equal(a, a_alone)
+    assert torch.equal(y, torch.mm(a_alone, wt_alone.t()))
 
 
 def test_input_grad_takes_the_held_columns_kernel_where_it_measured_faster(monkeypatch, request):
@@ -526,8 +550,9 @@ def test_custom_op_backward_reuses_the_forwards_packed_weights(monkeypatch, kern
     from vkan.ops import kan_op
 
     packs = []
-    pack = kan_op._pack
-    monkeypatch.setattr(kan_op, "_pack", lambda *a, **kw: packs.append(a[-1]) or pack(*a, **kw))
+    for name in ("_pack", "_bases_and_pack"):  # the GEMM path packs W^T in its bases kernel's launch
+        pack = getattr(kan_op, name)
+        monkeypatch.setattr(kan_op, name, lambda *a, pack=pack, **kw: packs.append(a[-1]) or pack(*a, **kw))
     layer = make_layer(12, 10, 5, 3)
     x = torch.randn(20, 12, device=DEVICE, requires_grad=True)
     params = [p.detach().clone().requires_grad_()
@@ -551,7 +576,7 @@ def test_pack_and_unpack_kernels_lay_out_weights_and_gradients(n_out, n_in, n_co
     spline = torch.nn.functional.pad(sw * sc[..., None], (0, cp - n_coef))  # (O, I, CP), zero padding
     expected = torch.cat([spline.permute(1, 2, 0).reshape(n_in * cp, n_out), bw.t()])  # (I*CP + I, O)
     assert torch.equal(w, expected) and torch.equal(wt, expected.t())
-    no_w, wt_alone, _ = kan_op._pack(sw, sc, bw, torch.float32, with_w=False)  # the GEMM path's pack
+    no_w, wt_alone, _ = kan_op._pack(sw, sc, bw, torch.float32, with_w=False)  # W^T alone
     assert no_w is None and torch.equal(wt_alone, wt)
     part = torch.randn(n_split, n_in * cp + n_in, n_out, device=DEVICE)  # split partials of dW, added one a load
     dsw, dsc, db = kan_op._unpack(part, sw, sc, bw, cp)

@@ -48,7 +48,11 @@ def test_every_shipped_launch_binds_all_parameters_of_its_kernel():
              kan_op._dx_geometry(4096, 192, 77, kt, 12, cp, 3, True, 1, True, None, torch.bfloat16, "tf32")[0],
              kan_op._dw_geometry(4096, 192, 77, kt, 12, cp, 3, True, 1, True, torch.bfloat16, "tf32")[0],
              kan_op._unpack_geometry(77, 192, 8, cp, 4, kt, True, True)]
-    for launcher, b in zip((kan_op._PACK, kan_op._FWD, kan_op._DX, kan_op._DW, kan_op._UNPACK), bound):
+    # the GEMM path's co-launch of the pack with the bases kernel, from the two kernels' own launches
+    bases = kan_op._bases_geometry(4096, 192, kt, 12, cp, 3, True, 1, True, torch.bfloat16)
+    bound.append(kan_op._bases_pack_geometry(bases, pack))
+    for launcher, b in zip((kan_op._PACK, kan_op._FWD, kan_op._DX, kan_op._DW, kan_op._UNPACK, kan_op._BASES_PACK),
+                           bound, strict=True):
         assert len(b.scalars) == len(launcher.scalar_names) == len(launcher.kernel.arg_names) - len(launcher.tensor_names)
 
 

@@ -24,7 +24,7 @@ from typing import Iterator, Optional, Tuple
 import torch
 
 from vkan.ops import PATHS, triton_kan as tk
-from vkan.ops.launch import Launcher, traced_launches
+from vkan.ops.launch import BoundLaunch, Launcher, traced_launches
 
 _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"  # CPU interpreter: small tiles, fast tests
 
@@ -81,6 +81,8 @@ _DX_ROWS = Launcher(tk.kan_dx_rows_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "wt_p
 _DW = Launcher(tk.kan_dw_kernel, ("gy_ptr", "x_ptr", "grid_ptr", "part_ptr"))
 _BASES = Launcher(tk.kan_bases_kernel, ("x_ptr", "grid_ptr", "a_ptr"))
 _DX_BASES = Launcher(tk.kan_dx_bases_kernel, ("da_ptr", "x_ptr", "grid_ptr", "dx_ptr"))
+# the GEMM path's forward: the bases kernel's tensors, then the pack's (W^T only)
+_BASES_PACK = Launcher(tk.kan_bases_pack_kernel, _BASES.tensor_names + ("sw_ptr", "sc_ptr", "bw_ptr", "wt_ptr"))
 
 
 def _shape_cache(fn):
@@ -123,7 +125,8 @@ def _pack_geometry(n_out: int, n_in: int, n_coef: int, has_scaler: bool, has_bas
 
 def _pack(spline_weight, spline_scaler, base_weight, dtype, with_w: bool = True):
     """(W (KT, O) or None without ``with_w``, W^T (O, KT), CP): kernel-layout weights in ``dtype``; KT = I*CP (+ I
-    with a base branch). The GEMM path needs only W^T (its forward product takes W^T's transpose)."""
+    with a base branch). The GEMM path needs only W^T (its forward product takes W^T's transpose) and packs it in its
+    bases kernel's launch (``_bases_and_pack``); ``with_w`` False packs W^T alone on its own launch."""
     n_out, n_in, n_coef = spline_weight.shape
     cp, kt, launch = _pack_geometry(n_out, n_in, n_coef, spline_scaler is not None, base_weight is not None, with_w)
     wt = torch.empty((n_out, kt), device=spline_weight.device, dtype=dtype)
@@ -416,7 +419,8 @@ def _as(grad: Optional[torch.Tensor], param: Optional[torch.Tensor]) -> Optional
 # ``fused_kan_linear``'s ``path``; "auto" takes "gemm" where ``gemm_path`` says so, "auto-keep" takes "gemm-keep"
 # on 16-bit layers from 80 outputs (the training app's choice under CUDA graphs, where it measured faster:
 # ``vkan.train.pin_kernel_paths``). Both are "fused" in eager mode, except while layers are captured as CUDA graphs
-# (``paths_by_shape``).
+# (``paths_by_shape``). The path packs W^T in its bases kernel's launch (``_bases_and_pack``): one launch fewer a
+# layer and a step, 24 at ViT-tiny/4.
 
 
 def gemm_path(n_out: int, dtype: torch.dtype, path: str = "auto") -> bool:
@@ -484,6 +488,33 @@ def _launch_bases(x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, ha
     return a
 
 
+@_shape_cache
+def _bases_pack_geometry(bases: BoundLaunch, pack: BoundLaunch) -> BoundLaunch:
+    """The bound launch of ``kan_bases_pack_kernel`` from the two kernels' own (the pack's without W)."""
+    p = _PACK.arguments(pack)
+    n_pack = pack.grid[0] * pack.grid[1]
+    return _BASES_PACK.bind((n_pack + bases.grid[0] * bases.grid[1],), bases.num_warps, bases.num_stages, O=p["O"],
+                            C=p["C"], KT=p["KT"], NP=n_pack, HAS_SCALER=p["HAS_SCALER"], PO=p["BO"], PI=p["BI"],
+                            **_BASES.arguments(bases))
+
+
+def _bases_and_pack(x, grid, spline_weight, spline_scaler, base_weight, k: int, uniform: bool, act: int, dtype):
+    """(A (M, KT), W^T (O, KT), CP) in ``dtype``, by one launch: the GEMM path's forward before its product."""
+    n_out, n_in, n_coef = spline_weight.shape
+    has_base = base_weight is not None
+    cp, kt, pack = _pack_geometry(n_out, n_in, n_coef, spline_scaler is not None, has_base, False)
+    m = x.shape[0]
+    launch = _bases_pack_geometry(_bases_geometry(m, n_in, kt, grid.shape[1], cp, k, uniform, act, has_base, dtype),
+                                  pack)
+    a = torch.empty((m, kt), device=x.device, dtype=dtype)
+    wt = torch.empty((n_out, kt), device=x.device, dtype=dtype)
+    sw = spline_weight.contiguous()
+    _BASES_PACK(launch, x_ptr=x, grid_ptr=grid, a_ptr=a, sw_ptr=sw,
+                sc_ptr=sw if spline_scaler is None else spline_scaler.contiguous(),
+                bw_ptr=sw if base_weight is None else base_weight.contiguous(), wt_ptr=wt)
+    return a, wt, cp
+
+
 def _launch_dx_bases(da, x, grid, cp: int, k: int, uniform: bool, act: int, has_base: bool) -> torch.Tensor:
     """dX (M, I) in x's dtype from dA = dY @ W^T (M, KT)."""
     m, n_in = x.shape
@@ -545,16 +576,11 @@ def keeps_bases(n_out: int, dtype: torch.dtype, path: str) -> bool:
 def _forward(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act, dtype, path="auto"):
     """(Y, W (None on the GEMM path), W^T, padded coefficients, A where ``path`` keeps it for the backward, else
     None)."""
-    gemm = gemm_path(spline_weight.shape[0], dtype, path)
-    w, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype, with_w=not gemm)
-    has_base = base_weight is not None
-    a = None
-    if gemm:
-        a = _launch_bases(x, grid, wt.shape[1], cp, k, uniform, act, has_base, dtype)
-        y = torch.mm(a, wt.t())
-    else:
-        y = _launch_fwd(x, grid, w, cp, k, uniform, act, has_base)
-    return y, w, wt, cp, a if a is not None and path.endswith("-keep") else None  # keeps_bases, its rule not run again
+    if gemm_path(spline_weight.shape[0], dtype, path):
+        a, wt, cp = _bases_and_pack(x, grid, spline_weight, spline_scaler, base_weight, k, uniform, act, dtype)
+        return torch.mm(a, wt.t()), None, wt, cp, a if path.endswith("-keep") else None  # keeps_bases, not run again
+    w, wt, cp = _pack(spline_weight, spline_scaler, base_weight, dtype)
+    return _launch_fwd(x, grid, w, cp, k, uniform, act, base_weight is not None), w, wt, cp, None
 
 
 def _backward(gy, x, grid, wt, cp, spline_weight, spline_scaler, base_weight, k, uniform, act, need_x, need_w,

@@ -15,6 +15,7 @@ increasing grid).
 - unpack:   sums the partials and maps dW back to spline_weight, spline_scaler and base_weight gradients
 - GEMM path: ``kan_bases_kernel`` writes A = [B(X), act(X)] (M, I*CP + I) for torch.mm's three products, and
   ``kan_dx_bases_kernel`` turns dA = dY @ W^T into dX as the input-grad kernel does
+- co-launch (GEMM path): the pack's programs in the bases kernel's launch (``kan_bases_pack_kernel``)
 
 The fused kernels evaluate the bases in fp32. The row kernels (the GEMM path's two and the held-columns input grad)
 of bf16 layers at order 3 on a uniform grid do it in packed fp16 on NVIDIA GPUs (``_cubic_packed``, PACKED): two
@@ -241,14 +242,18 @@ def _spline_dx(g, x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: 
     return tl.sum(tl.reshape(g, (x.shape[0], x.shape[1], CP)) * db, axis=2)
 
 
+# The pack's and the bases kernel's programs are functions of their program ids: each kernel calls its own with its
+# grid's ids, and kan_bases_pack_kernel (last in the file) calls both.
+
 @triton.jit
-def kan_pack_kernel(sw_ptr, sc_ptr, bw_ptr, w_ptr, wt_ptr, I, O, C, KT, CP: tl.constexpr, HAS_SCALER: tl.constexpr,
-                    HAS_BASE: tl.constexpr, HAS_W: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr):
+def _pack_program(pid_o, pid_i, sw_ptr, sc_ptr, bw_ptr, w_ptr, wt_ptr, I, O, C, KT, CP: tl.constexpr,
+                  HAS_SCALER: tl.constexpr, HAS_BASE: tl.constexpr, HAS_W: tl.constexpr, BO: tl.constexpr,
+                  BI: tl.constexpr):
     """W (KT, O) and W^T (O, KT) in the compute dtype from contiguous spline_weight (O, I, C), spline_scaler and
-    base_weight (O, I); padded coefficients get zeros. Without HAS_W only W^T (the GEMM path's products take it and
-    its transpose)."""
-    offs_o = tl.program_id(0) * BO + tl.arange(0, BO)
-    offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
+    base_weight (O, I) at BO outputs x BI inputs; padded coefficients get zeros. Without HAS_W only W^T (the GEMM
+    path's products take it and its transpose)."""
+    offs_o = pid_o * BO + tl.arange(0, BO)
+    offs_i = pid_i * BI + tl.arange(0, BI)
     offs_c = tl.arange(0, CP)
     m2 = (offs_o[:, None] < O) & (offs_i[None, :] < I)  # (BO, BI)
     m3 = m2[:, :, None] & (offs_c < C)[None, None, :]  # (BO, BI, CP)
@@ -266,6 +271,14 @@ def kan_pack_kernel(sw_ptr, sc_ptr, bw_ptr, w_ptr, wt_ptr, I, O, C, KT, CP: tl.c
         if HAS_W:
             tl.store(w_ptr + (I * CP + offs_i[None, :]) * O + offs_o[:, None], b, mask=m2)
         tl.store(wt_ptr + offs_o[:, None] * KT + I * CP + offs_i[None, :], b, mask=m2)
+
+
+@triton.jit
+def kan_pack_kernel(sw_ptr, sc_ptr, bw_ptr, w_ptr, wt_ptr, I, O, C, KT, CP: tl.constexpr, HAS_SCALER: tl.constexpr,
+                    HAS_BASE: tl.constexpr, HAS_W: tl.constexpr, BO: tl.constexpr, BI: tl.constexpr):
+    """``_pack_program`` on the grid (output blocks, input blocks)."""
+    _pack_program(tl.program_id(0), tl.program_id(1), sw_ptr, sc_ptr, bw_ptr, w_ptr, wt_ptr, I, O, C, KT, CP,
+                  HAS_SCALER, HAS_BASE, HAS_W, BO, BI)
 
 
 @triton.jit
@@ -531,15 +544,15 @@ def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, st
 
 
 @triton.jit
-def kan_bases_kernel(x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q: tl.constexpr, CP: tl.constexpr,
-                     K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr, HAS_BASE: tl.constexpr,
-                     BM: tl.constexpr, BI: tl.constexpr, PACKED: tl.constexpr):
+def _bases_program(pid_m, pid_i, x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q: tl.constexpr,
+                   CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr,
+                   HAS_BASE: tl.constexpr, BM: tl.constexpr, BI: tl.constexpr, PACKED: tl.constexpr):
     """A (M, KT) = [B(X) with columns (i, c), act(X)]: the rows that the fused kernels evaluate in registers, in
     A's dtype; X (M, I). Program (row block, input block). PACKED: the uniform cubic bases in packed fp16
     (``_cubic_packed``)."""
-    offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
-    offs_i = tl.program_id(1) * BI + tl.arange(0, BI)
-    cols = tl.program_id(1) * BI * CP + tl.arange(0, BI * CP)
+    offs_m = pid_m * BM + tl.arange(0, BM)
+    offs_i = pid_i * BI + tl.arange(0, BI)
+    cols = pid_i * BI * CP + tl.arange(0, BI * CP)
     mask_m = offs_m[:, None] < M
     x = _tile(x_ptr, offs_m, offs_i, stride_xm, M, I).to(tl.float32)
     if PACKED:
@@ -552,6 +565,15 @@ def kan_bases_kernel(x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q: tl.c
     if HAS_BASE:
         tl.store(row + I * CP + offs_i[None, :], _act(x, ACT).to(a_ptr.dtype.element_ty),
                  mask=mask_m & (offs_i[None, :] < I))
+
+
+@triton.jit
+def kan_bases_kernel(x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q: tl.constexpr, CP: tl.constexpr,
+                     K: tl.constexpr, UNIFORM: tl.constexpr, ACT: tl.constexpr, HAS_BASE: tl.constexpr,
+                     BM: tl.constexpr, BI: tl.constexpr, PACKED: tl.constexpr):
+    """``_bases_program`` on the grid (row blocks, input blocks)."""
+    _bases_program(tl.program_id(0), tl.program_id(1), x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q, CP, K,
+                   UNIFORM, ACT, HAS_BASE, BM, BI, PACKED)
 
 
 @triton.jit
@@ -578,3 +600,34 @@ def kan_dx_bases_kernel(da_ptr, x_ptr, grid_ptr, dx_ptr, M, I, stride_dam, strid
         dx += da_b.to(tl.float32) * _act_grad(x, ACT)
     tl.store(dx_ptr + offs_m[:, None] * stride_dm + offs_i[None, :], dx.to(dx_ptr.dtype.element_ty),
              mask=mask_m & mask_i)
+
+
+@triton.jit
+def _ids(q, n0):
+    """The two program ids of flat program q of a grid with n0 programs along its first axis (that axis fastest)."""
+    return q % n0, q // n0
+
+
+# Co-launch: a layer's pack moves about a megabyte, in a few microseconds that are mostly a launch's fixed cost. On the
+# GEMM path its programs run in front of the bases kernel's, in one launch of both kernels' own programs (the grids
+# flattened), so W^T and A are the separate launches' bit for bit and a step has one launch a layer fewer. The forward
+# (pack, bases, product) took 0.0012-0.0022 ms less at ViT-tiny/4's and ViT-S/16's fc1 and fc2 on the H200. The
+# unpack in the input grad's launch measured no faster: at their fc2 within 0.001 ms of the separate launches, at their
+# fc1 (held columns) 0.001 and 0.014 ms slower (bench/RESULTS.md, forty-sixth session).
+
+@triton.jit
+def kan_bases_pack_kernel(x_ptr, grid_ptr, a_ptr, sw_ptr, sc_ptr, bw_ptr, wt_ptr, M, I, O, C, KT, stride_xm, stride_am,
+                          NP, Q: tl.constexpr, CP: tl.constexpr, K: tl.constexpr, UNIFORM: tl.constexpr,
+                          ACT: tl.constexpr, HAS_SCALER: tl.constexpr, HAS_BASE: tl.constexpr, BM: tl.constexpr,
+                          BI: tl.constexpr, PO: tl.constexpr, PI: tl.constexpr, PACKED: tl.constexpr):
+    """``kan_bases_kernel`` and ``kan_pack_kernel`` (W^T only, PO outputs x PI inputs) in one launch of NP + (row
+    blocks x input blocks) programs."""
+    pid = tl.program_id(0)
+    if pid < NP:
+        pid_o, pid_i = _ids(pid, tl.cdiv(O, PO))
+        _pack_program(pid_o, pid_i, sw_ptr, sc_ptr, bw_ptr, wt_ptr, wt_ptr, I, O, C, KT, CP, HAS_SCALER, HAS_BASE,
+                      False, PO, PI)
+    else:
+        pid_m, pid_i = _ids(pid - NP, tl.cdiv(M, BM))
+        _bases_program(pid_m, pid_i, x_ptr, grid_ptr, a_ptr, M, I, stride_xm, stride_am, Q, CP, K, UNIFORM, ACT,
+                       HAS_BASE, BM, BI, PACKED)
