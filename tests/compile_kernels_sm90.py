@@ -58,7 +58,7 @@ def main():
                 compile_one(name, sig, dict(meta, **consts), num_warps=warps, num_stages=stages)
                 n += 1
         if full:
-            for has_w in (True, False):  # the fused path's W and W^T; the GEMM path's W^T alone
+            for has_w in (True, False):  # the fused path's W and W^T; W^T alone (bench/row_kernels.py)
                 compile_one("kan_pack_kernel", dict(sw_ptr="*fp32", sc_ptr="*fp32", bw_ptr="*fp32", w_ptr=f"*{dtype}",
                                                     wt_ptr=f"*{dtype}", I="i32", O="i32", C="i32", KT="i32"),
                             dict(PACK_TILES, HAS_W=has_w), num_warps=4)

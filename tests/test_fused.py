@@ -530,7 +530,8 @@ def test_custom_op_path_used_by_torch_compile_matches_eager_path_and_passes_opch
 
     layer = make_layer(12, 10, 5, 3)
     x = torch.randn(20, 12, device=DEVICE)
-    params = [p.detach().clone().requires_grad_() for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
+    params = [p.detach().clone().requires_grad_()
+              for p in (layer.spline_weight, layer.spline_scaler, layer.base_weight)]
     args = (3, True, 1, torch.float32, kernel_path)
     outs = []
     for call in (lambda *a: torch.ops.vkan.kan_linear(*a)[0], kan_op._EagerKANLinear.apply):

@@ -4,15 +4,14 @@ two paths (``PATHS``, ``gemm_path``), the GEMM path in two variants.
 Fused path, five launches: forward = pack weights + one fused matmul kernel; backward = input-grad kernel +
 weight-grad kernel + one kernel that reduces the weight-grad partials into the three parameter gradients. GEMM path:
 the bases written to memory by one kernel, the three products as torch.mm (cuBLAS; the weight grad's as one
-torch.bmm over row blocks where one product leaves SMs idle), the input grad finished by one more kernel, the same
-pack (W^T alone) and unpack. On both paths the input grad of 16-bit layers with up to 160 outputs on a uniform grid is
-one kernel that holds each program's W^T columns for all its rows (``_dx_rows_chosen``). Eager mode calls the
-launchers (``vkan.ops.launch``, arguments bound by name once per shape) through a plain ``autograd.Function``
-(no custom-op dispatch: the per-call host cost is what limits small layers); under ``torch.compile`` the same
-launchers form a
-``torch.library.triton_op``, whose kernels inductor traces and launches from its generated code. Launch
-parameters are fixed per shape (no autotuning: results are deterministic and the first call compiles
-only one variant).
+torch.bmm over row blocks where one product leaves SMs idle), the input grad finished by one more kernel, W^T alone
+packed in the bases kernel's launch (``kan_bases_pack_kernel``), the same unpack. On both paths the input grad of
+16-bit layers with up to 160 outputs on a uniform grid is one kernel that holds each program's W^T columns for all its
+rows (``_dx_rows_chosen``). Eager mode calls the launchers (``vkan.ops.launch``, arguments bound by name once per
+shape) through a plain ``autograd.Function`` (no custom-op dispatch: the per-call host cost is what limits small
+layers); under ``torch.compile`` the same launchers form a ``torch.library.triton_op``, whose kernels inductor traces
+and launches from its generated code. Launch parameters are fixed per shape (no autotuning: results are deterministic
+and the first call compiles only one variant).
 """
 from __future__ import annotations
 
@@ -49,7 +48,7 @@ def _precision(dtype: torch.dtype) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _ptx_f16x2() -> bool:
-    """Whether this machine's GPU runs the PTX f16x2 instructions of ``triton_kan._cubic_packed`` (NVIDIA, sm_80 or
+    """Whether this machine's GPU runs the PTX f16x2 instructions of ``triton_kan._cubic_packed_at`` (NVIDIA, sm_80 or
     later)."""
     if torch.version.hip is not None or not torch.cuda.is_available():
         return False
@@ -492,6 +491,7 @@ def _launch_bases(x, grid, kt: int, cp: int, k: int, uniform: bool, act: int, ha
 def _bases_pack_geometry(bases: BoundLaunch, pack: BoundLaunch) -> BoundLaunch:
     """The bound launch of ``kan_bases_pack_kernel`` from the two kernels' own (the pack's without W)."""
     p = _PACK.arguments(pack)
+    assert not p["HAS_W"], "the co-launched pack writes W^T alone"
     n_pack = pack.grid[0] * pack.grid[1]
     return _BASES_PACK.bind((n_pack + bases.grid[0] * bases.grid[1],), bases.num_warps, bases.num_stages, O=p["O"],
                             C=p["C"], KT=p["KT"], NP=n_pack, HAS_SCALER=p["HAS_SCALER"], PO=p["BO"], PI=p["BI"],

@@ -18,7 +18,7 @@ increasing grid).
 - co-launch (GEMM path): the pack's programs in the bases kernel's launch (``kan_bases_pack_kernel``)
 
 The fused kernels evaluate the bases in fp32. The row kernels (the GEMM path's two and the held-columns input grad)
-of bf16 layers at order 3 on a uniform grid do it in packed fp16 on NVIDIA GPUs (``_cubic_packed``, PACKED): two
+of bf16 layers at order 3 on a uniform grid do it in packed fp16 on NVIDIA GPUs (``_cubic_packed_at``, PACKED): two
 (input, coefficient) pairs an instruction, about as accurate as bf16's own rounding of A (kan_op._packed).
 
 The coefficient axis is padded to CP = next power of two >= C with zero weights. The base rows are
@@ -193,8 +193,8 @@ def _bases(x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: tl.cons
 # The value, _cardinal's truncated-power form: 0xB867 = -6^(-1/3) and 0x3C67 = 2 * 6^(-1/3), so that
 # a = 6^(-1/3) (2 - |v|)_+; 0xBAFD and 0x3AFD = -/+ (2/3)^(1/3), so that c = (2/3)^(1/3) (1 - |v|)_+; the value is
 # a^3 - c^3. The derivative, twice over, from exact constants (0xBC00 = -1, 0xC000 = -2, 0x4000 = 2):
-# 2 d/du = sign(v) ((2 - 2|v|)_+^2 - (2 - |v|)_+^2), 8 SASS instructions a pair against the earlier string's 10 (the
-# negation folds into the FMA; bench/RESULTS.md, forty-fourth session).
+# 2 d/du = sign(v) ((2 - 2|v|)_+^2 - (2 - |v|)_+^2), 8 SASS instructions a pair against 10 for the form with
+# rounded constants (the negation folds into the FMA; bench/RESULTS.md, forty-fourth session).
 # tests/test_packed_bases.py runs both strings on the CPU. Each string's value is one line: inductor copies a kernel's
 # globals into its generated module, where a multi-line string did not parse (bench/RESULTS.md, forty-third session).
 _CUBIC_F16X2 = tl.constexpr(
@@ -213,8 +213,8 @@ _DCUBIC2_F16X2 = tl.constexpr(
 def _cubic_packed_at(v, DERIV: tl.constexpr):
     """The centred cubic B-spline (DERIV False) or twice its derivative (True) at signed distances v (fp32, any
     shape), in packed fp16. Against fp64 (tests/test_packed_bases.py): values (at most 2/3) off by up to 2.8e-3,
-    3.9e-4 RMS, where bf16's own rounding of them is up to 2.0e-3, 6.2e-4 RMS; derivatives (at most 2/3 too, halved)
-    off by up to 1.9e-3, 4.3e-4 RMS."""
+    3.9e-4 RMS, where bf16's own rounding of them is up to 2.0e-3, 6.2e-4 RMS; twice the derivative (at most 4/3),
+    halved: off by up to 1.9e-3, 4.3e-4 RMS."""
     if DERIV:
         return tl.inline_asm_elementwise(_DCUBIC2_F16X2, "=r,r", [v.to(tl.float16)], dtype=tl.float16, is_pure=True,
                                          pack=2)
@@ -244,6 +244,7 @@ def _spline_dx(g, x, grid_ptr, offs_i, I, Q: tl.constexpr, CP: tl.constexpr, K: 
 
 # The pack's and the bases kernel's programs are functions of their program ids: each kernel calls its own with its
 # grid's ids, and kan_bases_pack_kernel (last in the file) calls both.
+
 
 @triton.jit
 def _pack_program(pid_o, pid_i, sw_ptr, sc_ptr, bw_ptr, w_ptr, wt_ptr, I, O, C, KT, CP: tl.constexpr,
@@ -540,7 +541,8 @@ def kan_dw_kernel(gy_ptr, x_ptr, grid_ptr, part_ptr, M, I, O, NSB, stride_gm, st
 
 # The GEMM path (``vkan.ops.kan_op``): on wide layers cuBLAS runs the three products of a layer faster than the fused
 # kernels' Triton matmul loops, so there the bases are written to memory once and the products are torch.mm calls.
-# These two kernels are that path's only own work: the operand A = [B(X), act(X)] and the input grad's last step.
+# These two kernels are that path's own work: the operand A = [B(X), act(X)] and the input grad's last step; the
+# forward launches the first with the pack (``kan_bases_pack_kernel``, last in the file).
 
 
 @triton.jit
@@ -614,6 +616,7 @@ def _ids(q, n0):
 # (pack, bases, product) took 0.0012-0.0022 ms less at ViT-tiny/4's and ViT-S/16's fc1 and fc2 on the H200. The
 # unpack in the input grad's launch measured no faster: at their fc2 within 0.001 ms of the separate launches, at their
 # fc1 (held columns) 0.001 and 0.014 ms slower (bench/RESULTS.md, forty-sixth session).
+
 
 @triton.jit
 def kan_bases_pack_kernel(x_ptr, grid_ptr, a_ptr, sw_ptr, sc_ptr, bw_ptr, wt_ptr, M, I, O, C, KT, stride_xm, stride_am,
