@@ -238,12 +238,13 @@ def test_input_grad_base_term_variant_follows_block_alignment():
     assert separate(154, 384) and separate(77, 192)
 
 
-def packed_layer_inputs(n_in, n_out, has_base):
-    """A layer (grid 5, order 3), its kernel compute dtype (bf16 on the GPU; fp32 under the interpreter, whose 16-bit
-    dots are not exact), packed W, W^T and padded coefficients, and X, dY over a partial last row block."""
+def packed_layer_inputs(n_in, n_out, has_base, grid=5, order=3):
+    """A layer (grid 5, order 3 unless given), its kernel compute dtype (bf16 on the GPU; fp32 under the interpreter,
+    whose 16-bit dots are not exact), packed W, W^T and padded coefficients, and X, dY over a partial last row
+    block."""
     from vkan.ops import kan_op
 
-    layer = make_layer(n_in, n_out, 5, 3)
+    layer = make_layer(n_in, n_out, grid, order)
     dtype = torch.bfloat16 if DEVICE == "cuda" else torch.float32
     bw = layer.base_weight.detach() if has_base else None
     w, wt, cp = kan_op._pack(layer.spline_weight.detach(), layer.spline_scaler.detach(), bw, dtype)
@@ -272,7 +273,23 @@ def test_input_grad_with_held_weight_columns_matches_the_tiled_kernel(n_in, n_ou
         assert rel(got, ref) < tol, tiles
 
 
-@pytest.mark.parametrize("n_in,n_out", [(48, 80), (19, 23)], ids=["whole-tiles", "partial-tiles"])
+@pytest.mark.parametrize("grid,order", [(3, 1), (5, 2)], ids=["order-1-4-coefs", "order-2-7-of-8-coefs"])
+@pytest.mark.parametrize("uniform", [True, False], ids=["closed-form", "cox-de-boor"])
+def test_input_grad_with_held_weight_columns_matches_the_tiled_kernel_at_orders_1_and_2(grid, order, uniform):
+    """kan_dx_rows_kernel at spline orders 1 and 2 (4 coefficients, and 7 padded to 8) gives the tiled input-grad
+    kernel's dX: its held columns are coefficient-major whatever the coefficient count, and its fp32 derivatives (no
+    packed form below order 3) are the cardinal B-splines' of that order."""
+    from vkan.ops import kan_op
+
+    layer, dtype, _, wt, cp, x, gy = packed_layer_inputs(32, 24, True, grid, order)
+    assert cp == grid + order + (order == 2) and kan_op._dx_rows_fits(32, 24, wt.shape[1], cp, dtype)
+    assert not kan_op._packed(dtype, order, uniform)
+    ref = kan_op._launch_dx(gy, x, layer.grid, wt, cp, order, uniform, 1, True)
+    got = kan_op._launch_dx_rows(gy, x, layer.grid, wt, cp, order, uniform, 1, True)
+    assert rel(got, ref) < 1e-5
+
+
+@pytest.mark.parametrize("n_in,n_out", [(48, 80), (19, 23)], ids=["whole-pack-tiles", "partial-tiles"])
 @pytest.mark.parametrize("has_scaler,has_base", [(True, True), (False, True), (False, False)],
                          ids=["full", "scaler-free", "spline-only"])
 def test_gemm_path_packs_in_its_bases_kernels_launch_with_the_separate_launches_results(n_in, n_out, has_scaler,
