@@ -96,6 +96,8 @@ def main(m=16640, n_in=192, n_out=768, sweep=1):
     da = gy @ wt
     for name, fn in [("bases A", lambda: kan_op._launch_bases(x, grid, kt, cp, 3, True, 1, True, torch.bfloat16)),
                      ("pack (W^T alone)", lambda: kan_op._pack(sw, sc, bw, torch.bfloat16, with_w=False)),
+                     ("bases A and W^T in one launch (shipped)",
+                      lambda: kan_op._bases_and_pack(x, grid, sw, sc, bw, 3, True, 1, torch.bfloat16)),
                      ("Y = A (W^T)^T", lambda: bases @ wt.t()), ("dA = dY W^T", lambda: gy @ wt),
                      ("dX from dA", lambda: kan_op._launch_dx_bases(da, x, grid, cp, 3, True, 1, True)),
                      ("dW = A^T dY in fp32", lambda: kan_op._mm_fp32(bases.t(), gy)),
