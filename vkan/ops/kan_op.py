@@ -122,6 +122,14 @@ def _pack_geometry(n_out: int, n_in: int, n_coef: int, has_scaler: bool, has_bas
     return cp, kt, launch
 
 
+def _pack_inputs(spline_weight, spline_scaler, base_weight) -> dict:
+    """The pack program's parameter tensors, contiguous; an absent scaler or base weight passed as spline_weight,
+    which the kernel then never reads."""
+    sw = spline_weight.contiguous()
+    return dict(sw_ptr=sw, sc_ptr=sw if spline_scaler is None else spline_scaler.contiguous(),
+                bw_ptr=sw if base_weight is None else base_weight.contiguous())
+
+
 def _pack(spline_weight, spline_scaler, base_weight, dtype, with_w: bool = True):
     """(W (KT, O) or None without ``with_w``, W^T (O, KT), CP): kernel-layout weights in ``dtype``; KT = I*CP (+ I
     with a base branch). The GEMM path needs only W^T (its forward product takes W^T's transpose) and packs it in its
@@ -130,9 +138,7 @@ def _pack(spline_weight, spline_scaler, base_weight, dtype, with_w: bool = True)
     cp, kt, launch = _pack_geometry(n_out, n_in, n_coef, spline_scaler is not None, base_weight is not None, with_w)
     wt = torch.empty((n_out, kt), device=spline_weight.device, dtype=dtype)
     w = torch.empty((kt, n_out), device=spline_weight.device, dtype=dtype) if with_w else None
-    sw = spline_weight.contiguous()
-    _PACK(launch, sw_ptr=sw, sc_ptr=sw if spline_scaler is None else spline_scaler.contiguous(),
-          bw_ptr=sw if base_weight is None else base_weight.contiguous(), w_ptr=wt if w is None else w, wt_ptr=wt)
+    _PACK(launch, **_pack_inputs(spline_weight, spline_scaler, base_weight), w_ptr=wt if w is None else w, wt_ptr=wt)
     return w, wt, cp
 
 
@@ -508,10 +514,8 @@ def _bases_and_pack(x, grid, spline_weight, spline_scaler, base_weight, k: int, 
                                   pack)
     a = torch.empty((m, kt), device=x.device, dtype=dtype)
     wt = torch.empty((n_out, kt), device=x.device, dtype=dtype)
-    sw = spline_weight.contiguous()
-    _BASES_PACK(launch, x_ptr=x, grid_ptr=grid, a_ptr=a, sw_ptr=sw,
-                sc_ptr=sw if spline_scaler is None else spline_scaler.contiguous(),
-                bw_ptr=sw if base_weight is None else base_weight.contiguous(), wt_ptr=wt)
+    _BASES_PACK(launch, x_ptr=x, grid_ptr=grid, a_ptr=a, **_pack_inputs(spline_weight, spline_scaler, base_weight),
+                wt_ptr=wt)
     return a, wt, cp
 
 
